@@ -1,0 +1,13 @@
+using A1Fleet.Bench;
+
+return args.FirstOrDefault() switch
+{
+    "engine" => EngineBenchmark.Run(BenchArgs.Parse(args.Skip(1))),
+    _ => Usage(),
+};
+
+static int Usage()
+{
+    Console.Error.WriteLine("usage: dotnet run -c Release --project bench/A1Fleet.Bench -- engine [--quick] [--model small-fm] [--batch 8] [--out artifacts/bench]");
+    return 2;
+}

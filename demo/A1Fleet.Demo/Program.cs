@@ -1,0 +1,3 @@
+using A1Fleet.Demo;
+
+return await EngineDemo.RunAsync(args);

@@ -1,0 +1,44 @@
+namespace A1Fleet.Engine;
+
+/// <summary>How an engine runs its graphs. Bind from configuration section "A1Fleet:Engine".</summary>
+public sealed class EngineOptions
+{
+    public const string SectionName = "A1Fleet:Engine";
+
+    /// <summary>"cpu" (default) or "cuda". CUDA needs the GPU native package chosen at build time (docs/gpu.md).</summary>
+    public string ExecutionProvider { get; set; } = "cpu";
+
+    public int CudaDeviceId { get; set; }
+
+    /// <summary>Intra-op threads of ONNX Runtime's process-wide pool; 0 lets ONNX Runtime use one per core.</summary>
+    public int IntraOpThreads { get; set; }
+
+    /// <summary>Largest batch one call may carry; working buffers are sized for it once, at load.</summary>
+    public int MaxBatchSize { get; set; } = 32;
+
+    public IReadOnlyList<string> Validate()
+    {
+        var errors = new List<string>();
+        if (ExecutionProvider is not ("cpu" or "cuda"))
+        {
+            errors.Add($"ExecutionProvider '{ExecutionProvider}' is unknown: use 'cpu' or 'cuda'.");
+        }
+
+        if (IntraOpThreads < 0)
+        {
+            errors.Add($"IntraOpThreads {IntraOpThreads} is negative: use 0 for one thread per core.");
+        }
+
+        if (MaxBatchSize is < 1 or > 1024)
+        {
+            errors.Add($"MaxBatchSize {MaxBatchSize} is outside 1..1024.");
+        }
+
+        if (CudaDeviceId < 0)
+        {
+            errors.Add($"CudaDeviceId {CudaDeviceId} is negative.");
+        }
+
+        return errors;
+    }
+}

@@ -1,0 +1,73 @@
+using System.Diagnostics;
+
+namespace A1Fleet.Engine.Inference;
+
+/// <summary>Median time of one bare run of each graph kind, at one batch size.</summary>
+public sealed record PartTimings(int Batch, double PrefixMs, double LanguageModelLayerMs, double MlpHeadMs, double ExpertSuffixMs, double ExpertLayerMs, double ExpertOutputMs)
+{
+    /// <summary>Predicted graph time of a request from the work it did, each unit priced alone.</summary>
+    public double Predict(InferenceResult r) =>
+        PrefixMs
+        + (r.LayersRun * LanguageModelLayerMs)
+        + (r.ExpertLayerSteps * ExpertLayerMs)
+        + (r.DenoisingSteps * (ExpertSuffixMs + ExpertOutputMs))
+        + (MlpHeadMs > 0 ? r.HeadCalls * MlpHeadMs : 0);
+}
+
+public sealed partial class A1Engine
+{
+    /// <summary>
+    /// Prices each graph alone through the engine's own bindings (what the benchmark's cost model
+    /// uses). Runs on whatever the buffers hold, so call it after at least one real batch.
+    /// </summary>
+    public PartTimings MeasureParts(int batch, int repetitions = 20)
+    {
+        if (batch < 1 || batch > MaxBatchSize)
+        {
+            throw new ArgumentOutOfRangeException(nameof(batch), batch, $"batch must be within 1..{MaxBatchSize}");
+        }
+
+        lock (_gate)
+        {
+            var prefix = Median(repetitions, () => _graphs.Prefix.Run(_runOptions, _graphs.PrefixBinding(_buffers, batch)));
+            var lm = Median(repetitions, () =>
+            {
+                for (var l = 0; l < _dims.Layers; l++)
+                {
+                    _graphs.LanguageModel[l].Run(_runOptions, _graphs.LanguageModelBinding(_buffers, l, batch));
+                }
+            }) / _dims.Layers;
+            if (!_dims.IsFlowMatching)
+            {
+                var head = Median(repetitions, () => _graphs.MlpHead!.Run(_runOptions, _graphs.MlpHeadBinding(_buffers, _dims.Layers - 1, batch)));
+                return new PartTimings(batch, prefix, lm, head, 0, 0, 0);
+            }
+
+            var suffix = Median(repetitions, () => _graphs.ExpertSuffix!.Run(_runOptions, _graphs.ExpertSuffixBinding(_buffers, batch)));
+            var expert = Median(repetitions, () =>
+            {
+                for (var l = 0; l < _dims.Layers; l++)
+                {
+                    _graphs.ExpertLayers[l].Run(_runOptions, _graphs.ExpertLayerBinding(_buffers, l, batch));
+                }
+            }) / _dims.Layers;
+            var output = Median(repetitions, () => _graphs.ExpertOutput!.Run(_runOptions, _graphs.ExpertOutputBinding(_buffers, _dims.Layers, batch)));
+            return new PartTimings(batch, prefix, lm, 0, suffix, expert, output);
+        }
+    }
+
+    private static double Median(int repetitions, Action run)
+    {
+        run();
+        var samples = new double[Math.Max(1, repetitions)];
+        for (var i = 0; i < samples.Length; i++)
+        {
+            var t0 = Stopwatch.GetTimestamp();
+            run();
+            samples[i] = TicksToMs(Stopwatch.GetTimestamp() - t0);
+        }
+
+        Array.Sort(samples);
+        return samples[samples.Length / 2];
+    }
+}

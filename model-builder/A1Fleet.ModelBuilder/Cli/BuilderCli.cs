@@ -1,0 +1,81 @@
+using System.Diagnostics;
+using System.Globalization;
+using A1Fleet.ModelBuilder.Building;
+using A1Fleet.ModelBuilder.Config;
+
+namespace A1Fleet.ModelBuilder.Cli;
+
+/// <summary>
+/// Command line: <c>build (--preset NAME | --config FILE) --out DIR [--seed N]</c>, <c>presets</c>,
+/// and <c>config --preset NAME</c> (prints a preset as JSON, a starting point for --config files).
+/// </summary>
+public static class BuilderCli
+{
+    private const string Usage = """
+        usage:
+          build --preset NAME --out DIR [--seed N]   build a preset model package
+          build --config FILE --out DIR [--seed N]   build from a JSON config
+          presets                                    list preset names
+          config --preset NAME                       print a preset's config as JSON
+        """;
+
+    public static int Run(string[] args, TextWriter output, TextWriter error)
+    {
+        try
+        {
+            return args.FirstOrDefault() switch
+            {
+                "build" => Build(CliOptions.Parse(args[1..]), output),
+                "presets" => Print(output, string.Join(Environment.NewLine, ReferenceModelPresets.Names)),
+                "config" => Print(output, ReferenceModelJson.Serialize(ResolveConfig(CliOptions.Parse(args[1..])))),
+                _ => Fail(error, Usage),
+            };
+        }
+        catch (Exception ex) when (ex is ArgumentException or IOException or InvalidDataException or System.Text.Json.JsonException)
+        {
+            return Fail(error, $"error: {ex.Message}");
+        }
+    }
+
+    private static int Build(CliOptions options, TextWriter output)
+    {
+        var config = ResolveConfig(options);
+        string directory = options.Required("out");
+        var stopwatch = Stopwatch.StartNew();
+        var result = ReferenceModelBuilder.Build(config, directory);
+        stopwatch.Stop();
+        BuildReport.Write(output, config, result, stopwatch.Elapsed);
+        return 0;
+    }
+
+    private static ReferenceModelConfig ResolveConfig(CliOptions options)
+    {
+        string? preset = options.Optional("preset");
+        string? file = options.Optional("config");
+        if ((preset is null) == (file is null))
+        {
+            throw new ArgumentException("give exactly one of --preset and --config");
+        }
+
+        var config = preset is not null ? ReferenceModelPresets.Get(preset) : ReferenceModelJson.LoadConfig(file!);
+        if (options.Optional("seed") is string seed)
+        {
+            config = config with { Seed = ulong.Parse(seed, NumberStyles.None, CultureInfo.InvariantCulture) };
+        }
+
+        config.Validate();
+        return config;
+    }
+
+    private static int Print(TextWriter output, string text)
+    {
+        output.WriteLine(text);
+        return 0;
+    }
+
+    private static int Fail(TextWriter error, string message)
+    {
+        error.WriteLine(message);
+        return 2;
+    }
+}

@@ -1,0 +1,3 @@
+using A1Fleet.ModelBuilder.Cli;
+
+return BuilderCli.Run(args, Console.Out, Console.Error);

@@ -1,0 +1,67 @@
+using System.Text.Json;
+using A1Fleet.ModelBuilder.Cli;
+using A1Fleet.ModelBuilder.Config;
+using A1Fleet.ModelBuilder.Graphs;
+using A1Fleet.ModelBuilder.Tests.Support;
+using A1Fleet.ModelFormat;
+
+namespace A1Fleet.ModelBuilder.Tests;
+
+public sealed class CliTests
+{
+    [Fact]
+    public void Run_BuildPresetWithSeed_WritesPackageAndReportsN()
+    {
+        using var directory = new TempDirectory();
+        var (code, output, _) = Run("build", "--preset", "tiny-mlp", "--out", directory.Path, "--seed", "5");
+        Assert.Equal(0, code);
+        Assert.Contains("N = 37", output, StringComparison.Ordinal);
+        Assert.Contains("mlp_head", output, StringComparison.Ordinal);
+        Assert.Contains(PackageFiles.LmLayer(5), output, StringComparison.Ordinal);
+        var manifest = JsonSerializer.Deserialize<ModelManifest>(File.ReadAllText(directory.File(PackageFiles.Manifest)), ReferenceModelJson.Options);
+        Assert.Equal("seed-5", manifest?.ModelVersion);
+    }
+
+    [Fact]
+    public void Run_BuildFromPrintedConfigFile_BuildsThatConfig()
+    {
+        using var directory = new TempDirectory();
+        var (_, json, _) = Run("config", "--preset", "tiny-fm");
+        File.WriteAllText(directory.File("custom.json"), json.Replace("\"name\": \"tiny-fm\"", "\"name\": \"custom-fm\"", StringComparison.Ordinal));
+        string output = directory.File("package");
+
+        var (code, _, _) = Run("build", "--config", directory.File("custom.json"), "--out", output);
+        Assert.Equal(0, code);
+        var manifest = JsonSerializer.Deserialize<ModelManifest>(File.ReadAllText(Path.Combine(output, PackageFiles.Manifest)), ReferenceModelJson.Options);
+        Assert.Equal("custom-fm", manifest?.ModelId);
+    }
+
+    [Theory]
+    [InlineData("build", "--preset", "tiny-fm")]
+    [InlineData("build", "--preset", "tiny-fm", "--config", "x.json", "--out", "y")]
+    [InlineData("build", "--preset", "nope", "--out", "y")]
+    [InlineData("build", "--presett", "tiny-fm", "--out", "y")]
+    [InlineData("explode")]
+    public void Run_BadArguments_ExitCodeTwoWithMessage(params string[] args)
+    {
+        var (code, _, error) = Run(args);
+        Assert.Equal(2, code);
+        Assert.NotEmpty(error.Trim());
+    }
+
+    [Fact]
+    public void Run_Presets_ListsAllNames()
+    {
+        var (code, output, _) = Run("presets");
+        Assert.Equal(0, code);
+        Assert.Equal(ReferenceModelPresets.Names, output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+    }
+
+    private static (int Code, string Output, string Error) Run(params string[] args)
+    {
+        using var output = new StringWriter();
+        using var error = new StringWriter();
+        int code = BuilderCli.Run(args, output, error);
+        return (code, output.ToString(), error.ToString());
+    }
+}
