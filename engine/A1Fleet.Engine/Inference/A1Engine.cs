@@ -35,6 +35,7 @@ public sealed partial class A1Engine : IDisposable
     private readonly RowState[] _slots;
     private readonly DiscrepancyMetric _defaultMetric;
     private long _ortTicks;
+    private Action<int, InferenceResult>? _onResult;
 
     private A1Engine(ModelPackage package, EngineOptions options)
     {
@@ -94,11 +95,14 @@ public sealed partial class A1Engine : IDisposable
 
     /// <summary>
     /// Runs a batch. Invalid requests get an error result and do not disturb the others; requests
-    /// beyond <see cref="MaxBatchSize"/> run in further batches.
+    /// beyond <see cref="MaxBatchSize"/> run in further batches. <paramref name="onResult"/>, if given,
+    /// hears of each request the moment it leaves the batch, so a caller can answer early exits
+    /// without waiting for the deepest request (it runs on the calling thread: keep it short).
     /// </summary>
-    public InferenceResult[] Run(IReadOnlyList<InferenceRequest> requests, BatchStatistics? statistics = null, CancellationToken cancellationToken = default)
+    public InferenceResult[] Run(IReadOnlyList<InferenceRequest> requests, BatchStatistics? statistics = null, Action<int, InferenceResult>? onResult = null, CancellationToken cancellationToken = default)
     {
         var results = new InferenceResult[requests.Count];
+        _onResult = onResult;
         lock (_gate)
         {
             for (var start = 0; start < requests.Count; start += MaxBatchSize)
@@ -106,6 +110,8 @@ public sealed partial class A1Engine : IDisposable
                 var count = Math.Min(MaxBatchSize, requests.Count - start);
                 RunChunk(requests, start, count, results, statistics, cancellationToken);
             }
+
+            _onResult = null;
         }
 
         return results;
@@ -122,7 +128,7 @@ public sealed partial class A1Engine : IDisposable
             var error = Prepare(requests[start + i], start + i, row);
             if (error is not null)
             {
-                results[start + i] = InferenceResult.Failure(InferenceErrorKind.InvalidInput, error);
+                Publish(results, start + i, InferenceResult.Failure(InferenceErrorKind.InvalidInput, error));
                 continue;
             }
 
@@ -158,9 +164,9 @@ public sealed partial class A1Engine : IDisposable
             var canceled = ct.IsCancellationRequested;
             for (var r = 0; r < active; r++)
             {
-                results[_slots[r].Request] = canceled
+                Publish(results, _slots[r].Request, canceled
                     ? InferenceResult.Failure(InferenceErrorKind.Canceled, "the batch was canceled")
-                    : InferenceResult.Failure(InferenceErrorKind.Failed, $"ONNX Runtime failed: {ex.Message}");
+                    : InferenceResult.Failure(InferenceErrorKind.Failed, $"ONNX Runtime failed: {ex.Message}"));
             }
 
             if (canceled)
@@ -280,7 +286,7 @@ public sealed partial class A1Engine : IDisposable
                     row.Done = true;
                     row.ExitLayer = layer;
                     anyDone = true;
-                    results[row.Request] = Complete(row, batchStart);
+                    Publish(results, row.Request, Complete(row, batchStart));
                 }
             }
 
@@ -490,6 +496,12 @@ public sealed partial class A1Engine : IDisposable
             TotalMs = total,
             Discrepancies = row.Discrepancies,
         };
+    }
+
+    private void Publish(InferenceResult[] results, int index, InferenceResult result)
+    {
+        results[index] = result;
+        _onResult?.Invoke(index, result);
     }
 
     private static double TicksToMs(long ticks) => ticks * 1000.0 / Stopwatch.Frequency;

@@ -45,15 +45,21 @@ public sealed class ModelCatalog : IDisposable
         }
     }
 
-    public InferenceResult[] Run(string modelId, IReadOnlyList<InferenceRequest> requests, BatchStatistics? statistics = null, CancellationToken cancellationToken = default)
+    public InferenceResult[] Run(string modelId, IReadOnlyList<InferenceRequest> requests, BatchStatistics? statistics = null, Action<int, InferenceResult>? onResult = null, CancellationToken cancellationToken = default)
     {
         if (!TryGet(modelId, out var engine))
         {
             var known = string.Join(", ", ModelIds);
-            return requests.Select(_ => InferenceResult.Failure(InferenceErrorKind.UnknownModel, $"model '{modelId}' is not served here (serving: {(known.Length == 0 ? "none" : known)})")).ToArray();
+            var failures = requests.Select(_ => InferenceResult.Failure(InferenceErrorKind.UnknownModel, $"model '{modelId}' is not served here (serving: {(known.Length == 0 ? "none" : known)})")).ToArray();
+            for (var i = 0; i < failures.Length; i++)
+            {
+                onResult?.Invoke(i, failures[i]);
+            }
+
+            return failures;
         }
 
-        return engine.Run(requests, statistics, cancellationToken);
+        return engine.Run(requests, statistics, onResult, cancellationToken);
     }
 
     public void Dispose()

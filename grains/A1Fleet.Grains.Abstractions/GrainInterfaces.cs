@@ -1,0 +1,128 @@
+namespace A1Fleet.Grains;
+
+/// <summary>Pushed commands (e-stop, task change) for the agent that holds a robot.</summary>
+public interface IRobotAgentObserver : IGrainObserver
+{
+    Task OnCommand(RobotCommand command);
+}
+
+/// <summary>One per arm, keyed by robot id, persisted. The agent's only door into the cluster.</summary>
+[Alias("a1.IRobotGrain")]
+public interface IRobotGrain : IGrainWithStringKey
+{
+    /// <summary>Binds an agent, revoking any earlier holder; the returned epoch must accompany every call.</summary>
+    [Alias("Bind")]
+    Task<RobotLease> Bind(AgentRegistration registration, IRobotAgentObserver? observer, CancellationToken cancellationToken = default);
+
+    /// <summary>Forwards an observation with the robot's context to inference and returns the chunk (or why to hold).</summary>
+    [Alias("Act")]
+    Task<ActionChunk> Act(long epoch, Observation observation, CancellationToken cancellationToken = default);
+
+    [Alias("GetStatus")]
+    Task<RobotStatus> GetStatus();
+
+    [Alias("AssignTask")]
+    Task AssignTask(string instruction, string assignedBy);
+
+    [Alias("ClearTask")]
+    Task ClearTask(string by);
+
+    [Alias("SetLatencyBudget")]
+    Task SetLatencyBudget(double budgetMs);
+
+    [Alias("EStop")]
+    Task EStop(string by);
+
+    [Alias("Resume")]
+    Task Resume(string by);
+
+    /// <summary>Agent-side safety counters (holds, clamps, idle gaps) reported periodically.</summary>
+    [Alias("ReportAgentCounters")]
+    Task ReportAgentCounters(long epoch, AgentCounters counters);
+}
+
+[GenerateSerializer, Immutable, Alias("a1.AgentCounters")]
+public sealed record AgentCounters(
+    [property: Id(0)] long ControlTicks,
+    [property: Id(1)] long HoldTicks,
+    [property: Id(2)] long ClampedActions,
+    [property: Id(3)] long IdleGaps,
+    [property: Id(4)] double MaxSpliceJump,
+    [property: Id(5)] long ChunksExecuted);
+
+/// <summary>The operator's view: registry of robots, persisted assignments, fleet-wide commands. Never on the per-request path.</summary>
+[Alias("a1.IFleetGrain")]
+public interface IFleetGrain : IGrainWithStringKey
+{
+    [Alias("Register")]
+    Task Register(RobotEntry entry);
+
+    [Alias("ListRobots")]
+    Task<IReadOnlyList<RobotStatus>> ListRobots(RobotSelector selector);
+
+    [Alias("Assign")]
+    Task<CommandResult> Assign(RobotSelector selector, string instruction, string assignedBy);
+
+    [Alias("SetLatencyBudget")]
+    Task<CommandResult> SetLatencyBudget(RobotSelector selector, double budgetMs);
+
+    [Alias("EStop")]
+    Task<CommandResult> EStop(RobotSelector selector, string by);
+
+    [Alias("Resume")]
+    Task<CommandResult> Resume(RobotSelector selector, string by);
+
+    [Alias("ListAssignments")]
+    Task<IReadOnlyList<Assignment>> ListAssignments();
+}
+
+/// <summary>Per model: the published threshold versions and which one is live.</summary>
+[Alias("a1.IModelGrain")]
+public interface IModelGrain : IGrainWithStringKey
+{
+    /// <summary>Called by each silo that loads the model; the first registration wins, later ones must agree.</summary>
+    [Alias("RegisterSpec")]
+    Task RegisterSpec(ModelSpec spec);
+
+    [Alias("GetSpec")]
+    Task<ModelSpec?> GetSpec();
+
+    [Alias("Publish")]
+    Task<ThresholdVersionInfo> Publish(ThresholdDocument document, bool makeLive);
+
+    [Alias("GetLive")]
+    Task<ThresholdDocument?> GetLive();
+
+    [Alias("GetInfo")]
+    Task<ModelInfo> GetInfo();
+
+    [Alias("SetLive")]
+    Task<ThresholdVersionInfo> SetLive(string version);
+}
+
+/// <summary>GPU silos only. Batches concurrent requests of many robots for one model; key "{modelId}/{partition}".</summary>
+[Alias("a1.IInferenceGrain")]
+public interface IInferenceGrain : IGrainWithStringKey
+{
+    [Alias("Infer")]
+    Task<InferenceReply> Infer(InferenceCall call, CancellationToken cancellationToken = default);
+}
+
+/// <summary>A robot grain's request: the observation with the robot's context.</summary>
+[GenerateSerializer, Immutable, Alias("a1.InferenceCall")]
+public sealed record InferenceCall(
+    [property: Id(0)] string RobotId,
+    [property: Id(1)] string Instruction,
+    [property: Id(2)] Observation Observation,
+    [property: Id(3)] double BudgetMs,
+    [property: Id(4)] DateTimeOffset ArrivedAt,
+    [property: Id(5)] ulong Seed);
+
+[GenerateSerializer, Immutable, Alias("a1.InferenceReply")]
+public sealed record InferenceReply(
+    [property: Id(0)] bool Succeeded,
+    [property: Id(1)] float[] Actions,
+    [property: Id(2)] int Chunk,
+    [property: Id(3)] int ActionDim,
+    [property: Id(4)] InferenceStats? Stats,
+    [property: Id(5)] string? Error);

@@ -1,0 +1,24 @@
+namespace A1Fleet.Grains;
+
+/// <summary>
+/// What an agent must know of the model that drives its arm: sizes of what it sends and receives.
+/// Silos register it from the model package when they load the model.
+/// </summary>
+[GenerateSerializer, Immutable, Alias("a1.ModelSpec")]
+public sealed record ModelSpec(
+    [property: Id(0)] string ModelId,
+    [property: Id(1)] string ModelVersion,
+    [property: Id(2)] int StateDim,
+    [property: Id(3)] int ActionDim,
+    [property: Id(4)] int Chunk,
+    [property: Id(5)] IReadOnlyList<CameraInfo> Cameras,
+    [property: Id(6)] float[] StateQ01,
+    [property: Id(7)] float[] StateQ99,
+    [property: Id(8)] int Layers,
+    [property: Id(9)] IReadOnlyList<int> ExitLayers);
+
+[GenerateSerializer, Immutable, Alias("a1.CameraInfo")]
+public sealed record CameraInfo(
+    [property: Id(0)] string Name,
+    [property: Id(1)] int Height,
+    [property: Id(2)] int Width);

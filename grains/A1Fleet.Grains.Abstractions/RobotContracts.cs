@@ -1,0 +1,139 @@
+namespace A1Fleet.Grains;
+
+/// <summary>Arm kinds the fleet knows; each has its own driver, joint limits and control rate.</summary>
+public enum Embodiment
+{
+    Franka = 0,
+    AgiBot = 1,
+    OpenArm = 2,
+    Dobot = 3,
+}
+
+/// <summary>What an agent tells its robot grain when it binds: the arm as it is wired today.</summary>
+[GenerateSerializer, Immutable, Alias("a1.AgentRegistration")]
+public sealed record AgentRegistration(
+    [property: Id(0)] string AgentId,
+    [property: Id(1)] Embodiment Embodiment,
+    [property: Id(2)] string ModelId,
+    [property: Id(3)] int StateDim,
+    [property: Id(4)] int ActionDim,
+    [property: Id(5)] IReadOnlyList<string> Cameras,
+    [property: Id(6)] double ControlHz,
+    [property: Id(7)] IReadOnlyList<string> Tags);
+
+/// <summary>
+/// The right to drive a robot: the grain hands out a new epoch on every bind, and refuses calls
+/// carrying an older one, so a stale or duplicate agent cannot command the arm.
+/// </summary>
+[GenerateSerializer, Immutable, Alias("a1.RobotLease")]
+public sealed record RobotLease(
+    [property: Id(0)] string RobotId,
+    [property: Id(1)] long Epoch,
+    [property: Id(2)] double LatencyBudgetMs,
+    [property: Id(3)] RobotTask? Task,
+    [property: Id(4)] bool EStopped,
+    [property: Id(5)] ModelSpec Model);
+
+[GenerateSerializer, Immutable, Alias("a1.RobotTask")]
+public sealed record RobotTask(
+    [property: Id(0)] string Instruction,
+    [property: Id(1)] DateTimeOffset Since,
+    [property: Id(2)] string AssignedBy,
+    [property: Id(3)] long Version);
+
+/// <summary>One observation from the arm: proprio in robot units and RGB8 (HWC) images per camera.</summary>
+[GenerateSerializer, Immutable, Alias("a1.Observation")]
+public sealed record Observation(
+    [property: Id(0)] long Sequence,
+    [property: Id(1)] float[] State,
+    [property: Id(2)] byte[][] Images,
+    [property: Id(3)] DateTimeOffset CapturedAt);
+
+public enum ChunkStatus
+{
+    /// <summary>A fresh action chunk to execute.</summary>
+    Ok = 0,
+    /// <summary>No task or e-stopped: hold position.</summary>
+    Hold = 1,
+    /// <summary>The agent's lease epoch is stale: another agent holds the robot.</summary>
+    LeaseLost = 2,
+    /// <summary>The request failed (bad input, no model): hold and report.</summary>
+    Error = 3,
+}
+
+[GenerateSerializer, Immutable, Alias("a1.ActionChunk")]
+public sealed record ActionChunk(
+    [property: Id(0)] long Sequence,
+    [property: Id(1)] ChunkStatus Status,
+    [property: Id(2)] float[] Actions,
+    [property: Id(3)] int Chunk,
+    [property: Id(4)] int ActionDim,
+    [property: Id(5)] InferenceStats? Stats,
+    [property: Id(6)] RobotTask? Task,
+    [property: Id(7)] bool EStopped,
+    [property: Id(8)] string? Error)
+{
+    public static ActionChunk Holding(long sequence, RobotTask? task, bool eStopped, ChunkStatus status = ChunkStatus.Hold, string? error = null) =>
+        new(sequence, status, [], 0, 0, null, task, eStopped, error);
+}
+
+/// <summary>What producing a chunk cost, as the inference grain measured it.</summary>
+[GenerateSerializer, Immutable, Alias("a1.InferenceStats")]
+public sealed record InferenceStats(
+    [property: Id(0)] int ExitLayer,
+    [property: Id(1)] int LayersRun,
+    [property: Id(2)] int Layers,
+    [property: Id(3)] int DenoisingSteps,
+    [property: Id(4)] double QueueMs,
+    [property: Id(5)] double EngineMs,
+    [property: Id(6)] double TotalMs,
+    [property: Id(7)] bool BudgetMissed,
+    [property: Id(8)] int BatchSize,
+    [property: Id(9)] string ThresholdVersion,
+    [property: Id(10)] int LayerCap);
+
+/// <summary>Commands pushed to a bound agent so they take effect within one control period.</summary>
+[GenerateSerializer, Immutable, Alias("a1.RobotCommand")]
+public sealed record RobotCommand(
+    [property: Id(0)] RobotCommandKind Kind,
+    [property: Id(1)] RobotTask? Task,
+    [property: Id(2)] double LatencyBudgetMs,
+    [property: Id(3)] long Epoch);
+
+public enum RobotCommandKind
+{
+    EStop = 0,
+    Resume = 1,
+    TaskChanged = 2,
+    BudgetChanged = 3,
+    LeaseRevoked = 4,
+}
+
+[GenerateSerializer, Immutable, Alias("a1.RobotStatus")]
+public sealed record RobotStatus(
+    [property: Id(0)] string RobotId,
+    [property: Id(1)] Embodiment? Embodiment,
+    [property: Id(2)] string? ModelId,
+    [property: Id(3)] RobotTask? Task,
+    [property: Id(4)] bool EStopped,
+    [property: Id(5)] double LatencyBudgetMs,
+    [property: Id(6)] string? AgentId,
+    [property: Id(7)] long Epoch,
+    [property: Id(8)] DateTimeOffset? LastSeen,
+    [property: Id(9)] RobotCounters Counters,
+    [property: Id(10)] IReadOnlyList<string> Tags,
+    [property: Id(11)] double ControlHz);
+
+[GenerateSerializer, Immutable, Alias("a1.RobotCounters")]
+public sealed record RobotCounters(
+    [property: Id(0)] long Requests,
+    [property: Id(1)] long Chunks,
+    [property: Id(2)] long BudgetMisses,
+    [property: Id(3)] long Holds,
+    [property: Id(4)] long Errors,
+    [property: Id(5)] double MeanExitLayer,
+    [property: Id(6)] double P50LatencyMs,
+    [property: Id(7)] double P99LatencyMs)
+{
+    public static RobotCounters Empty { get; } = new(0, 0, 0, 0, 0, 0, 0, 0);
+}

@@ -1,0 +1,98 @@
+using System.Diagnostics.Metrics;
+
+namespace A1Fleet.Grains.Diagnostics;
+
+/// <summary>
+/// The fleet's own metrics (meter "A1Fleet"). Tags come from closed sets: model id, embodiment, error
+/// kind; never a robot id, so series stay bounded however large the fleet grows.
+/// </summary>
+public sealed class FleetInstruments
+{
+    public const string MeterName = "A1Fleet";
+
+    // Buckets resolve the budgets robots use (50 ms control period to 1 s).
+    private static readonly double[] LatencyBuckets = [1, 2, 5, 10, 20, 30, 50, 75, 100, 150, 200, 300, 500, 750, 1000, 2000];
+
+    private readonly Histogram<int> _exitLayer;
+    private readonly Histogram<double> _layerFraction;
+    private readonly Histogram<int> _denoisingSteps;
+    private readonly Histogram<double> _queueMs;
+    private readonly Histogram<double> _computeMs;
+    private readonly Histogram<double> _endToEndMs;
+    private readonly Histogram<int> _batchSize;
+    private readonly Counter<long> _requests;
+    private readonly Counter<long> _budgetMisses;
+    private readonly Counter<long> _errors;
+    private readonly Counter<long> _holds;
+    private readonly Counter<long> _operatorCommands;
+    private readonly Dictionary<string, (string Version, long Changed)> _liveThresholds = [];
+    private readonly Lock _gate = new();
+
+    public FleetInstruments(IMeterFactory meterFactory)
+    {
+        var meter = meterFactory.Create(MeterName);
+        _exitLayer = meter.CreateHistogram("a1fleet.inference.exit_layer", "{layer}", "LM layer at which requests exited (0-based)",
+            advice: new InstrumentAdvice<int> { HistogramBucketBoundaries = Enumerable.Range(0, 33).ToArray() });
+        _layerFraction = meter.CreateHistogram("a1fleet.inference.layer_fraction", "1", "Share of LM layers run per request",
+            advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0] });
+        _denoisingSteps = meter.CreateHistogram("a1fleet.inference.denoising_steps", "{step}", "Euler steps per request over all exits",
+            advice: new InstrumentAdvice<int> { HistogramBucketBoundaries = [0, 2, 4, 6, 8, 10, 14, 20, 30, 60] });
+        _queueMs = meter.CreateHistogram("a1fleet.inference.queue_time", "ms", "Time from arrival at the inference grain to batch start",
+            advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = LatencyBuckets });
+        _computeMs = meter.CreateHistogram("a1fleet.inference.compute_time", "ms", "Engine time of the request inside its batch",
+            advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = LatencyBuckets });
+        _endToEndMs = meter.CreateHistogram("a1fleet.inference.latency", "ms", "Arrival to chunk, as measured by the inference grain",
+            advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = LatencyBuckets });
+        _batchSize = meter.CreateHistogram("a1fleet.inference.batch_size", "{request}", "Requests per launched batch",
+            advice: new InstrumentAdvice<int> { HistogramBucketBoundaries = [1, 2, 4, 8, 12, 16, 24, 32, 48, 64] });
+        _requests = meter.CreateCounter<long>("a1fleet.inference.requests", "{request}", "Requests answered by inference grains");
+        _budgetMisses = meter.CreateCounter<long>("a1fleet.inference.budget_misses", "{request}", "Requests answered after their deadline");
+        _errors = meter.CreateCounter<long>("a1fleet.inference.errors", "{request}", "Requests that failed, by kind");
+        _holds = meter.CreateCounter<long>("a1fleet.robot.holds", "{request}", "Robot requests answered with hold (no task or e-stopped)");
+        _operatorCommands = meter.CreateCounter<long>("a1fleet.operator.commands", "{command}", "Operator commands by kind");
+        meter.CreateObservableGauge("a1fleet.thresholds.live_version_changed", ObserveThresholds, "s",
+            "Unix time at which the live threshold version was last switched, per model and version");
+    }
+
+    public void OnRequestCompleted(string model, int exitLayer, double layerFraction, int denoisingSteps, double queueMs, double computeMs, double totalMs, bool budgetMissed)
+    {
+        var tag = new KeyValuePair<string, object?>("model", model);
+        _requests.Add(1, tag);
+        _exitLayer.Record(exitLayer, tag);
+        _layerFraction.Record(layerFraction, tag);
+        _denoisingSteps.Record(denoisingSteps, tag);
+        _queueMs.Record(queueMs, tag);
+        _computeMs.Record(computeMs, tag);
+        _endToEndMs.Record(totalMs, tag);
+        if (budgetMissed)
+        {
+            _budgetMisses.Add(1, tag);
+        }
+    }
+
+    public void OnBatchLaunched(string model, int size) => _batchSize.Record(size, new KeyValuePair<string, object?>("model", model));
+
+    public void OnError(string model, string kind) =>
+        _errors.Add(1, new KeyValuePair<string, object?>("model", model), new KeyValuePair<string, object?>("kind", kind));
+
+    public void OnHold(string embodiment) => _holds.Add(1, new KeyValuePair<string, object?>("embodiment", embodiment));
+
+    public void OnOperatorCommand(string command) => _operatorCommands.Add(1, new KeyValuePair<string, object?>("command", command));
+
+    public void OnThresholdsLive(string model, string version)
+    {
+        lock (_gate)
+        {
+            _liveThresholds[model] = (version, DateTimeOffset.UtcNow.ToUnixTimeSeconds());
+        }
+    }
+
+    private IEnumerable<Measurement<long>> ObserveThresholds()
+    {
+        lock (_gate)
+        {
+            return _liveThresholds.Select(kv => new Measurement<long>(kv.Value.Changed,
+                new KeyValuePair<string, object?>("model", kv.Key), new KeyValuePair<string, object?>("version", kv.Value.Version))).ToList();
+        }
+    }
+}

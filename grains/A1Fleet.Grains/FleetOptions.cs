@@ -1,0 +1,73 @@
+using Microsoft.Extensions.Options;
+
+namespace A1Fleet.Grains;
+
+/// <summary>Fleet behaviour shared by robot, inference and fleet grains. Section "A1Fleet:Fleet".</summary>
+public sealed class FleetOptions
+{
+    public const string SectionName = "A1Fleet:Fleet";
+    public const string StorageName = "a1fleet";
+
+    /// <summary>Latency budget a robot gets until an operator sets one (ms, observation to chunk).</summary>
+    public double DefaultLatencyBudgetMs { get; set; } = 200;
+
+    /// <summary>Inference grains per model; robots spread over them by id. Raise it as GPU silos are added.</summary>
+    public int InferencePartitions { get; set; } = 1;
+
+    /// <summary>Largest batch an inference grain launches.</summary>
+    public int MaxBatchSize { get; set; } = 16;
+
+    /// <summary>Longest an inference grain holds a request to gather a batch, even when the budget leaves room.</summary>
+    public double MaxGatherMs { get; set; } = 10;
+
+    /// <summary>Kept free before a deadline for transport and the robot's own work (ms).</summary>
+    public double DeadlineMarginMs { get; set; } = 5;
+
+    /// <summary>Decoding for robot requests: "exit-warm-k2" (A1 default), "exit-cold-k2", "exit-cold-k10", "full-k10".</summary>
+    public string Decode { get; set; } = "exit-warm-k2";
+
+    /// <summary>How often inference grains look for a new live threshold version.</summary>
+    public TimeSpan ThresholdRefreshInterval { get; set; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>How often robot grains persist their counters.</summary>
+    public TimeSpan CounterFlushInterval { get; set; } = TimeSpan.FromSeconds(10);
+}
+
+public sealed class FleetOptionsValidator : IValidateOptions<FleetOptions>
+{
+    public ValidateOptionsResult Validate(string? name, FleetOptions o)
+    {
+        var errors = new List<string>();
+        if (o.DefaultLatencyBudgetMs is <= 0 or > 60_000)
+        {
+            errors.Add($"A1Fleet:Fleet:DefaultLatencyBudgetMs {o.DefaultLatencyBudgetMs} must be within (0, 60000].");
+        }
+
+        if (o.InferencePartitions is < 1 or > 1024)
+        {
+            errors.Add($"A1Fleet:Fleet:InferencePartitions {o.InferencePartitions} must be within 1..1024.");
+        }
+
+        if (o.MaxBatchSize is < 1 or > 1024)
+        {
+            errors.Add($"A1Fleet:Fleet:MaxBatchSize {o.MaxBatchSize} must be within 1..1024.");
+        }
+
+        if (o.MaxGatherMs < 0 || o.DeadlineMarginMs < 0)
+        {
+            errors.Add("A1Fleet:Fleet:MaxGatherMs and DeadlineMarginMs must not be negative.");
+        }
+
+        if (!Engine.Inference.DecodeSettings.Named.ContainsKey(o.Decode))
+        {
+            errors.Add($"A1Fleet:Fleet:Decode '{o.Decode}' is unknown: use one of {string.Join(", ", Engine.Inference.DecodeSettings.Named.Keys)}.");
+        }
+
+        if (o.ThresholdRefreshInterval <= TimeSpan.Zero || o.CounterFlushInterval <= TimeSpan.Zero)
+        {
+            errors.Add("A1Fleet:Fleet:ThresholdRefreshInterval and CounterFlushInterval must be positive.");
+        }
+
+        return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
+    }
+}

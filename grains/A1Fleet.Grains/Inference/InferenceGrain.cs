@@ -1,0 +1,283 @@
+using A1Fleet.EarlyExit;
+using A1Fleet.Engine.Inference;
+using A1Fleet.Grains.Diagnostics;
+using A1Fleet.Grains.Placement;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Orleans.Concurrency;
+using EngineRequest = A1Fleet.Engine.Inference.InferenceRequest;
+
+namespace A1Fleet.Grains.Inference;
+
+/// <summary>
+/// Batches the concurrent requests of many robots for one model, budget-aware: each request carries a
+/// deadline (arrival + its robot's budget); a batch launches when full, when waiting longer would put
+/// the earliest deadline at risk, or after <see cref="FleetOptions.MaxGatherMs"/>; every request's
+/// deepest layer is capped so it finishes in time by the learned cost model. A request that cannot
+/// meet its budget even at the first exit is answered at the first exit and counted as a miss.
+/// Reentrant: requests keep arriving while a batch runs, and the device work happens in
+/// <see cref="InferenceService"/>, never in a grain turn.
+/// </summary>
+[GpuSiloPlacementFilter]
+[Reentrant]
+public sealed partial class InferenceGrain : Grain, IInferenceGrain
+{
+    private readonly InferenceService _service;
+    private readonly FleetOptions _options;
+    private readonly FleetInstruments _instruments;
+    private readonly TimeProvider _time;
+    private readonly ILogger<InferenceGrain> _logger;
+    private readonly List<Pending> _pending = [];
+    private DecodeSettings _decode = DecodeSettings.EarlyExitWarmK2;
+    private CostModel? _costModel;
+    private ThresholdSet? _thresholds;
+    private string _modelId = "";
+    private bool _batchRunning;
+    private IGrainTimer? _launchTimer;
+    private long _launchAtTicks = long.MaxValue;
+
+    public InferenceGrain(InferenceService service, IOptions<FleetOptions> options, FleetInstruments instruments, TimeProvider time, ILogger<InferenceGrain> logger)
+    {
+        _service = service;
+        _options = options.Value;
+        _instruments = instruments;
+        _time = time;
+        _logger = logger;
+    }
+
+    public override async Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        var key = this.GetPrimaryKeyString();
+        var slash = key.LastIndexOf('/');
+        _modelId = slash > 0 ? key[..slash] : key;
+        _decode = DecodeSettings.Named[_options.Decode];
+        if (_service.Catalog.TryGet(_modelId, out var engine))
+        {
+            _costModel = new CostModel(_service.PricesOf(_modelId), engine.ExitLayers, Math.Min(_options.MaxBatchSize, engine.MaxBatchSize));
+            await RefreshThresholds();
+            this.RegisterGrainTimer(static (grain, _) => grain.RefreshThresholds(), this,
+                new GrainTimerCreationOptions(_options.ThresholdRefreshInterval, _options.ThresholdRefreshInterval) { Interleave = true, KeepAlive = false });
+        }
+    }
+
+    public async Task<InferenceReply> Infer(InferenceCall call, CancellationToken cancellationToken = default)
+    {
+        if (_costModel is null)
+        {
+            _instruments.OnError(_modelId, "unknown_model");
+            return new InferenceReply(false, [], 0, 0, null, $"model '{_modelId}' is not served by this GPU silo");
+        }
+
+        var now = _time.GetTimestamp();
+        var budgetTicks = (long)(call.BudgetMs * _time.TimestampFrequency / 1000.0);
+        var pending = new Pending(call, now, now + budgetTicks);
+        _pending.Add(pending);
+        ScheduleLaunch();
+        using var registration = cancellationToken.Register(static p => ((Pending)p!).Completion.TrySetCanceled(), pending);
+        return await pending.Completion.Task;
+    }
+
+    private void ScheduleLaunch()
+    {
+        if (_batchRunning || _pending.Count == 0)
+        {
+            return;
+        }
+
+        var now = _time.GetTimestamp();
+        var launchAt = LaunchTime(now);
+        if (launchAt <= now)
+        {
+            _ = LaunchBatch();
+            return;
+        }
+
+        if (launchAt < _launchAtTicks)
+        {
+            _launchAtTicks = launchAt;
+            _launchTimer?.Dispose();
+            var due = TimeSpan.FromSeconds((double)(launchAt - now) / _time.TimestampFrequency);
+            _launchTimer = this.RegisterGrainTimer(static (grain, _) => grain.OnLaunchTimer(), this,
+                new GrainTimerCreationOptions(due, Timeout.InfiniteTimeSpan) { Interleave = true, KeepAlive = true });
+        }
+    }
+
+    private Task OnLaunchTimer()
+    {
+        _launchTimer?.Dispose();
+        _launchTimer = null;
+        _launchAtTicks = long.MaxValue;
+        ScheduleLaunch();
+        return Task.CompletedTask;
+    }
+
+    /// <summary>Now if the batch is full; otherwise the latest start that keeps the earliest deadline, capped by the gather window.</summary>
+    private long LaunchTime(long now)
+    {
+        var batch = Math.Min(_pending.Count, MaxBatch);
+        if (_pending.Count >= MaxBatch)
+        {
+            return now;
+        }
+
+        var earliestDeadline = _pending.Min(p => p.DeadlineTicks);
+        var firstArrival = _pending.Min(p => p.ArrivedTicks);
+        var predicted = _costModel!.Predict(batch + 1, Layers - 1, _decode) + _options.DeadlineMarginMs;
+        var latestSafeStart = earliestDeadline - MsToTicks(predicted);
+        var gatherEnd = firstArrival + MsToTicks(_options.MaxGatherMs);
+        return Math.Min(latestSafeStart, gatherEnd);
+    }
+
+    private int MaxBatch => Math.Min(_options.MaxBatchSize, _service.Options.Engine.MaxBatchSize);
+
+    private int Layers => _service.Catalog.TryGet(_modelId, out var engine) ? engine.Layers : 1;
+
+    private async Task LaunchBatch()
+    {
+        _batchRunning = true;
+        _launchTimer?.Dispose();
+        _launchTimer = null;
+        _launchAtTicks = long.MaxValue;
+        try
+        {
+            _pending.Sort(static (a, b) => a.DeadlineTicks.CompareTo(b.DeadlineTicks));
+            var take = Math.Min(_pending.Count, MaxBatch);
+            var batch = _pending.GetRange(0, take).Where(p => !p.Completion.Task.IsCompleted).ToList();
+            _pending.RemoveRange(0, take);
+            if (batch.Count > 0)
+            {
+                await RunBatch(batch);
+            }
+        }
+        finally
+        {
+            _batchRunning = false;
+            ScheduleLaunch();
+        }
+    }
+
+    private async Task RunBatch(List<Pending> batch)
+    {
+        var launched = _time.GetTimestamp();
+        var thresholds = _thresholds;
+        var decode = thresholds is null ? DecodeSettings.FullDepthK10 with { DenoisingSteps = _decode.DenoisingSteps } : _decode;
+        var requests = new EngineRequest[batch.Count];
+        var caps = new int[batch.Count];
+        for (var i = 0; i < batch.Count; i++)
+        {
+            var p = batch[i];
+            var available = TicksToMs(p.DeadlineTicks - launched) - _options.DeadlineMarginMs;
+            caps[i] = _costModel!.DeepestExitWithin(batch.Count, available, decode) ?? -1;
+            var call = p.Call;
+            requests[i] = new EngineRequest
+            {
+                Instruction = call.Instruction,
+                State = call.Observation.State,
+                Images = call.Observation.Images,
+                Decode = decode,
+                Thresholds = thresholds,
+                MaxLayer = caps[i] < 0 ? 0 : caps[i],
+                Seed = call.Seed,
+            };
+        }
+
+        _instruments.OnBatchLaunched(_modelId, batch.Count);
+        var layers = Layers;
+        var modelId = _modelId;
+        var firstExit = _costModel!.FirstExit;
+
+        // Runs on the device thread as each request leaves the batch: early exits are answered at
+        // once instead of waiting for the deepest request. Touches only what this batch captured.
+        void Answer(int i, InferenceResult r)
+        {
+            var p = batch[i];
+            if (!r.Succeeded)
+            {
+                _instruments.OnError(modelId, r.ErrorKind.ToString().ToLowerInvariant());
+                p.Completion.TrySetResult(new InferenceReply(false, [], 0, 0, null, r.Error));
+                return;
+            }
+
+            var now = _time.GetTimestamp();
+            var totalMs = TicksToMs(now - p.ArrivedTicks);
+            var queueMs = Math.Max(0, totalMs - r.TotalMs);
+            var missed = caps[i] < 0 || now > p.DeadlineTicks;
+            _instruments.OnRequestCompleted(modelId, r.ExitLayer, (double)r.LayersRun / layers, r.DenoisingSteps, queueMs, r.TotalMs, totalMs, missed);
+            var stats = new InferenceStats(r.ExitLayer, r.LayersRun, layers, r.DenoisingSteps, queueMs, r.TotalMs, totalMs, missed, batch.Count,
+                thresholds?.Version ?? "none", caps[i] < 0 ? firstExit : caps[i]);
+            p.Completion.TrySetResult(new InferenceReply(true, r.Actions, r.Chunk, r.ActionDim, stats, null));
+        }
+
+        BatchOutcome outcome;
+        try
+        {
+            outcome = await _service.RunAsync(_modelId, requests, Answer, CancellationToken.None);
+        }
+        catch (Exception ex)
+        {
+            LogBatchFailed(ex, _modelId, batch.Count);
+            foreach (var p in batch)
+            {
+                _instruments.OnError(_modelId, "engine");
+                p.Completion.TrySetResult(new InferenceReply(false, [], 0, 0, null, $"inference failed: {ex.Message}"));
+            }
+
+            return;
+        }
+
+        var deepest = outcome.Results.Where(r => r.Succeeded).Select(r => r.ExitLayer).DefaultIfEmpty(0).Max();
+        _costModel.Observe(batch.Count, deepest, decode, outcome.Statistics.TotalMs);
+    }
+
+    private async Task RefreshThresholds()
+    {
+        try
+        {
+            var live = await GrainFactory.GetGrain<IModelGrain>(_modelId).GetLive();
+            if (live is null || live.Version == _thresholds?.Version)
+            {
+                return;
+            }
+
+            var set = ThresholdSet.FromJson(live.Json) with { Version = live.Version };
+            if (!_service.Catalog.TryGet(_modelId, out var engine) || !set.ExitLayers.SequenceEqual(engine.ExitLayers) || set.ModelId != _modelId)
+            {
+                LogThresholdsRejected(_modelId, live.Version);
+                return;
+            }
+
+            // Takes effect for the next batch launched; the running batch keeps the set it started with.
+            _thresholds = set;
+            _instruments.OnThresholdsLive(_modelId, live.Version);
+            LogThresholdsSwitched(_modelId, live.Version, set.Name);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            LogThresholdRefreshFailed(ex, _modelId);
+        }
+    }
+
+    private long MsToTicks(double ms) => (long)(ms * _time.TimestampFrequency / 1000.0);
+
+    private double TicksToMs(long ticks) => ticks * 1000.0 / _time.TimestampFrequency;
+
+    private sealed class Pending(InferenceCall call, long arrivedTicks, long deadlineTicks)
+    {
+        public InferenceCall Call { get; } = call;
+        public long ArrivedTicks { get; } = arrivedTicks;
+        public long DeadlineTicks { get; } = deadlineTicks;
+        public TaskCompletionSource<InferenceReply> Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    }
+
+    [LoggerMessage(EventId = 200, Level = LogLevel.Error, Message = "Batch of {Count} for {ModelId} failed")]
+    private partial void LogBatchFailed(Exception exception, string modelId, int count);
+
+    [LoggerMessage(EventId = 201, Level = LogLevel.Information, Message = "Model {ModelId}: thresholds {Version} ({Name}) live for the next batch")]
+    private partial void LogThresholdsSwitched(string modelId, string version, string name);
+
+    [LoggerMessage(EventId = 202, Level = LogLevel.Warning, Message = "Model {ModelId}: threshold version {Version} does not fit the loaded model and was ignored")]
+    private partial void LogThresholdsRejected(string modelId, string version);
+
+    [LoggerMessage(EventId = 203, Level = LogLevel.Warning, Message = "Model {ModelId}: could not refresh thresholds")]
+    private partial void LogThresholdRefreshFailed(Exception exception, string modelId);
+}

@@ -1,0 +1,44 @@
+using A1Fleet.Engine;
+using Microsoft.Extensions.Options;
+
+namespace A1Fleet.Grains.Inference;
+
+/// <summary>What a GPU silo serves. Section "A1Fleet:Inference".</summary>
+public sealed class InferenceServiceOptions
+{
+    public const string SectionName = "A1Fleet:Inference";
+
+    /// <summary>Model package directories this silo loads (its weights stay in memory for the silo's life).</summary>
+    public List<string> ModelPackages { get; set; } = [];
+
+    /// <summary>Threshold set (by name, e.g. "exp-r0.7-cosine") made live for a model that has none published yet.</summary>
+    public string DefaultThresholdSet { get; set; } = "exp-r0.7-cosine";
+
+    /// <summary>Batches waiting for the device; grains wait (back-pressure) when it is full.</summary>
+    public int QueueCapacity { get; set; } = 64;
+
+    public EngineOptions Engine { get; set; } = new();
+}
+
+public sealed class InferenceServiceOptionsValidator : IValidateOptions<InferenceServiceOptions>
+{
+    public ValidateOptionsResult Validate(string? name, InferenceServiceOptions o)
+    {
+        var errors = new List<string>();
+        foreach (var dir in o.ModelPackages)
+        {
+            if (!Directory.Exists(dir))
+            {
+                errors.Add($"A1Fleet:Inference:ModelPackages names '{dir}', which does not exist (build reference models with the model builder, or point at an exported package).");
+            }
+        }
+
+        if (o.QueueCapacity is < 1 or > 100_000)
+        {
+            errors.Add($"A1Fleet:Inference:QueueCapacity {o.QueueCapacity} must be within 1..100000.");
+        }
+
+        errors.AddRange(o.Engine.Validate().Select(e => "A1Fleet:Inference:Engine: " + e));
+        return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
+    }
+}

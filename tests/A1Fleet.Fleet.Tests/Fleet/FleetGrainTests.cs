@@ -1,0 +1,101 @@
+using A1Fleet.Grains;
+
+namespace A1Fleet.Fleet.Tests.Fleet;
+
+[Collection(FleetClusterCollection.Name)]
+public sealed class FleetGrainTests(FleetClusterFixture fixture)
+{
+    private IFleetGrain Fleet => fixture.Client.GetGrain<IFleetGrain>("default");
+
+    [Fact]
+    public async Task Assign_ByTag_ReachesOnlyTaggedRobots()
+    {
+        var tag = "cell-" + Guid.NewGuid().ToString("N")[..6];
+        var tagged = new TestAgent(fixture.Client, "t-" + Guid.NewGuid().ToString("N")[..8], Embodiment.Dobot, tags: tag);
+        var other = new TestAgent(fixture.Client, "o-" + Guid.NewGuid().ToString("N")[..8], Embodiment.Dobot);
+        await tagged.BindAsync();
+        await other.BindAsync();
+
+        var result = await Fleet.Assign(new RobotSelector(RobotSelectorKind.Tag, tag), "stack the blocks", "op");
+
+        Assert.Null(result.Error);
+        Assert.Equal([tagged.RobotId], result.Robots);
+        Assert.Equal("stack the blocks", (await tagged.Robot.GetStatus()).Task?.Instruction);
+        Assert.Null((await other.Robot.GetStatus()).Task);
+        Assert.Contains(tagged.Commands, c => c.Kind == RobotCommandKind.TaskChanged);
+    }
+
+    [Fact]
+    public async Task Assign_SelectorMatchingNothing_ReportsItAndChangesNothing()
+    {
+        var before = (await Fleet.ListAssignments()).Count;
+        var result = await Fleet.Assign(new RobotSelector(RobotSelectorKind.Tag, "no-such-tag"), "wave", "op");
+        Assert.Empty(result.Robots);
+        Assert.Contains("no robot matches", result.Error, StringComparison.Ordinal);
+        Assert.Equal(before, (await Fleet.ListAssignments()).Count);
+    }
+
+    [Fact]
+    public async Task Register_AfterAnAssignmentThatSelectsIt_ReceivesTheTask()
+    {
+        var tag = "late-" + Guid.NewGuid().ToString("N")[..6];
+        var early = new TestAgent(fixture.Client, "e-" + Guid.NewGuid().ToString("N")[..8], tags: tag);
+        await early.BindAsync();
+        await Fleet.Assign(new RobotSelector(RobotSelectorKind.Tag, tag), "put the cup on the coaster", "op");
+
+        var late = new TestAgent(fixture.Client, "l-" + Guid.NewGuid().ToString("N")[..8], tags: tag);
+        var lease = await late.BindAsync();
+        var status = await late.Robot.GetStatus();
+        Assert.Equal("put the cup on the coaster", status.Task?.Instruction);
+    }
+
+    [Fact]
+    public async Task EStopAndResume_ByEmbodiment_ReachEveryMatchingRobot()
+    {
+        var tag = "es-" + Guid.NewGuid().ToString("N")[..6];
+        var a = new TestAgent(fixture.Client, "a-" + Guid.NewGuid().ToString("N")[..8], Embodiment.OpenArm, tags: tag);
+        await a.BindAsync();
+        var stop = await Fleet.EStop(new RobotSelector(RobotSelectorKind.Tag, tag), "op");
+        Assert.Equal([a.RobotId], stop.Robots);
+        Assert.True((await a.Robot.GetStatus()).EStopped);
+
+        var statuses = await Fleet.ListRobots(new RobotSelector(RobotSelectorKind.Embodiment, "OpenArm"));
+        Assert.Contains(statuses, s => s.RobotId == a.RobotId && s.EStopped);
+
+        await Fleet.Resume(new RobotSelector(RobotSelectorKind.Robot, a.RobotId), "op");
+        Assert.False((await a.Robot.GetStatus()).EStopped);
+    }
+
+    [Fact]
+    public async Task SetLatencyBudget_Invalid_ReportsAndChangesNothing()
+    {
+        var a = new TestAgent(fixture.Client, "b-" + Guid.NewGuid().ToString("N")[..8]);
+        await a.BindAsync();
+        var result = await Fleet.SetLatencyBudget(new RobotSelector(RobotSelectorKind.Robot, a.RobotId), double.NaN);
+        Assert.NotNull(result.Error);
+        Assert.Empty(result.Robots);
+        var ok = await Fleet.SetLatencyBudget(new RobotSelector(RobotSelectorKind.Robot, a.RobotId), 120);
+        Assert.Null(ok.Error);
+        Assert.Equal(120, (await a.Robot.GetStatus()).LatencyBudgetMs);
+    }
+
+    [Theory]
+    [InlineData("all", true)]
+    [InlineData("robot:r1", true)]
+    [InlineData("tag:cell-1", true)]
+    [InlineData("embodiment:franka", true)]
+    [InlineData("embodiment:toaster", false)]
+    [InlineData("colour:red", false)]
+    [InlineData("robot:", false)]
+    [InlineData("", false)]
+    public void RobotSelector_TryParse_AcceptsTheDocumentedForms(string text, bool valid)
+    {
+        Assert.Equal(valid, RobotSelector.TryParse(text, out var selector, out var error));
+        Assert.Equal(valid, error is null);
+        if (valid)
+        {
+            Assert.True(RobotSelector.TryParse(selector.ToString(), out var again, out _));
+            Assert.Equal(selector, again);
+        }
+    }
+}

@@ -1,0 +1,71 @@
+using A1Fleet.Grains;
+using A1Fleet.Grains.Hosting;
+using A1Fleet.ModelBuilder.Packaging;
+using Microsoft.Extensions.Configuration;
+using Orleans.TestingHost;
+
+namespace A1Fleet.Fleet.Tests;
+
+/// <summary>
+/// Two in-process silos sharing one test cluster: the first is a GPU silo serving tiny-fm and
+/// tiny-mlp, the second a CPU silo. Grain ids are unique per test, so tests share the cluster.
+/// </summary>
+public sealed class FleetClusterFixture : IAsyncLifetime
+{
+    private readonly string _models = Path.Combine(Path.GetTempPath(), "a1fleet-fleet-tests-" + Guid.NewGuid().ToString("N"));
+    private int _silosConfigured;
+
+    public InProcessTestCluster Cluster { get; private set; } = null!;
+    public IClusterClient Client => Cluster.Client;
+    public string GpuSiloName { get; private set; } = "";
+
+    public async Task InitializeAsync()
+    {
+        var fm = ReferencePackages.Ensure("tiny-fm", _models);
+        var mlp = ReferencePackages.Ensure("tiny-mlp", _models);
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["A1Fleet:Inference:ModelPackages:0"] = fm,
+            ["A1Fleet:Inference:ModelPackages:1"] = mlp,
+            ["A1Fleet:Inference:Engine:MaxBatchSize"] = "16",
+            ["A1Fleet:Inference:Engine:IntraOpThreads"] = "1",
+            ["A1Fleet:Fleet:ThresholdRefreshInterval"] = "00:00:00.200",
+            ["A1Fleet:Fleet:MaxGatherMs"] = "20",
+            ["A1Fleet:Fleet:DefaultLatencyBudgetMs"] = "2000",
+        }).Build();
+
+        var builder = new InProcessTestClusterBuilder(2);
+        builder.ConfigureSilo((options, silo) =>
+        {
+            var gpu = Interlocked.Increment(ref _silosConfigured) == 1;
+            if (gpu)
+            {
+                GpuSiloName = options.SiloName;
+            }
+
+            silo.AddMemoryGrainStorage(FleetOptions.StorageName);
+            silo.AddA1Fleet(configuration, gpu);
+        });
+        Cluster = builder.Build();
+        await Cluster.DeployAsync();
+    }
+
+    public async Task DisposeAsync()
+    {
+        await Cluster.StopAllSilosAsync();
+        await Cluster.DisposeAsync();
+        try
+        {
+            Directory.Delete(_models, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+    }
+}
+
+[CollectionDefinition(Name)]
+public sealed class FleetClusterCollection : ICollectionFixture<FleetClusterFixture>
+{
+    public const string Name = "fleet cluster";
+}
