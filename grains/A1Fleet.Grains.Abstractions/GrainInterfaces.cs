@@ -74,6 +74,13 @@ public interface IFleetGrain : IGrainWithStringKey
 
     [Alias("ListAssignments")]
     Task<IReadOnlyList<Assignment>> ListAssignments();
+
+    /// <summary>GPU silos announce the models they serve, so operators can list them from any silo.</summary>
+    [Alias("RegisterModel")]
+    Task RegisterModel(string modelId);
+
+    [Alias("ListModels")]
+    Task<IReadOnlyList<string>> ListModels();
 }
 
 /// <summary>Per model: the published threshold versions and which one is live.</summary>

@@ -15,6 +15,7 @@ public sealed class FleetState
     [Id(0)] public Dictionary<string, RobotEntry> Robots { get; set; } = [];
     [Id(1)] public List<Assignment> Assignments { get; set; } = [];
     [Id(2)] public long NextAssignmentId { get; set; } = 1;
+    [Id(3)] public SortedSet<string> Models { get; set; } = new(StringComparer.Ordinal);
 }
 
 /// <summary>
@@ -106,6 +107,17 @@ public sealed partial class FleetGrain(
 
     [ReadOnly]
     public Task<IReadOnlyList<Assignment>> ListAssignments() => Task.FromResult<IReadOnlyList<Assignment>>([.. state.State.Assignments]);
+
+    public async Task RegisterModel(string modelId)
+    {
+        if (state.State.Models.Add(modelId))
+        {
+            await state.WriteStateAsync();
+        }
+    }
+
+    [ReadOnly]
+    public Task<IReadOnlyList<string>> ListModels() => Task.FromResult<IReadOnlyList<string>>([.. state.State.Models]);
 
     private async Task<CommandResult> FanOut(RobotSelector selector, string command, Func<string, Task> action)
     {

@@ -47,6 +47,7 @@ public sealed partial class ModelRegistrationStartup(InferenceService inference,
                     }
                 }
 
+                await grains.GetGrain<IFleetGrain>(Fleet.FleetGrainKeys.Default).RegisterModel(modelId);
                 LogRegistered(modelId, m.ThresholdSets.Count);
             }
 

@@ -1,0 +1,89 @@
+using System.Net;
+using Microsoft.Extensions.Options;
+
+namespace A1Fleet.Silo.Hosting;
+
+/// <summary>How this silo joins the cluster and keeps state. Section "A1Fleet:Silo"; environment variables use
+/// double underscores, e.g. <c>A1Fleet__Silo__Clustering=redis</c>.</summary>
+public sealed class SiloHostOptions
+{
+    public const string SectionName = "A1Fleet:Silo";
+
+    /// <summary>"localhost" (one machine, the embedded default) or "redis" (production membership).</summary>
+    public string Clustering { get; set; } = "localhost";
+
+    /// <summary>"memory" (embedded default, lost with the silo) or "redis" (production).</summary>
+    public string Storage { get; set; } = "memory";
+
+    /// <summary>StackExchange.Redis connection string, used when clustering or storage is "redis".</summary>
+    public string Redis { get; set; } = "127.0.0.1:6379";
+
+    public string ClusterId { get; set; } = "a1fleet";
+    public string ServiceId { get; set; } = "a1fleet";
+    public int SiloPort { get; set; } = 11111;
+    public int GatewayPort { get; set; } = 30000;
+
+    /// <summary>Localhost clustering: the silo port of the primary silo (this silo's own port for a single silo).</summary>
+    public int? PrimarySiloPort { get; set; }
+
+    /// <summary>Address other silos and clients reach this silo at; loopback by default.</summary>
+    public string AdvertisedAddress { get; set; } = "127.0.0.1";
+
+    /// <summary>Marks this silo as a GPU silo: it loads the models of A1Fleet:Inference:ModelPackages and hosts inference grains.</summary>
+    public bool Gpu { get; set; } = true;
+
+    /// <summary>Failure detection: how long until a silo that stopped answering is declared dead (seconds).</summary>
+    public int DeathVoteSeconds { get; set; } = 4;
+}
+
+public sealed class SiloHostOptionsValidator : IValidateOptions<SiloHostOptions>
+{
+    public ValidateOptionsResult Validate(string? name, SiloHostOptions o)
+    {
+        var errors = new List<string>();
+        if (o.Clustering is not ("localhost" or "redis"))
+        {
+            errors.Add($"A1Fleet:Silo:Clustering '{o.Clustering}' is unknown: use 'localhost' or 'redis'.");
+        }
+
+        if (o.Storage is not ("memory" or "redis"))
+        {
+            errors.Add($"A1Fleet:Silo:Storage '{o.Storage}' is unknown: use 'memory' or 'redis'.");
+        }
+
+        if ((o.Clustering == "redis" || o.Storage == "redis") && string.IsNullOrWhiteSpace(o.Redis))
+        {
+            errors.Add("A1Fleet:Silo:Redis is empty: give a StackExchange.Redis connection string such as 127.0.0.1:6379.");
+        }
+
+        foreach (var (key, port) in new[] { ("SiloPort", o.SiloPort), ("GatewayPort", o.GatewayPort), ("PrimarySiloPort", o.PrimarySiloPort ?? 1) })
+        {
+            if (port is < 1 or > 65535)
+            {
+                errors.Add($"A1Fleet:Silo:{key} {port} is not a TCP port (1..65535).");
+            }
+        }
+
+        if (o.SiloPort == o.GatewayPort)
+        {
+            errors.Add($"A1Fleet:Silo:SiloPort and GatewayPort are both {o.SiloPort}: give them different ports.");
+        }
+
+        if (!IPAddress.TryParse(o.AdvertisedAddress, out _))
+        {
+            errors.Add($"A1Fleet:Silo:AdvertisedAddress '{o.AdvertisedAddress}' is not an IP address.");
+        }
+
+        if (string.IsNullOrWhiteSpace(o.ClusterId) || string.IsNullOrWhiteSpace(o.ServiceId))
+        {
+            errors.Add("A1Fleet:Silo:ClusterId and ServiceId must not be empty.");
+        }
+
+        if (o.DeathVoteSeconds is < 1 or > 600)
+        {
+            errors.Add($"A1Fleet:Silo:DeathVoteSeconds {o.DeathVoteSeconds} must be within 1..600.");
+        }
+
+        return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
+    }
+}

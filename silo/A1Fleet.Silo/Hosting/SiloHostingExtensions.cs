@@ -1,0 +1,101 @@
+using System.Net;
+using A1Fleet.Grains;
+using A1Fleet.Grains.Diagnostics;
+using A1Fleet.Grains.Hosting;
+using A1Fleet.Silo.Api;
+using A1Fleet.Silo.Health;
+using Microsoft.AspNetCore.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Options;
+using OpenTelemetry.Metrics;
+using Orleans.Configuration;
+using StackExchange.Redis;
+
+namespace A1Fleet.Silo.Hosting;
+
+public static class SiloHostingExtensions
+{
+    /// <summary>Meters every A1Fleet process exports; the robot agent's is included for in-process fleets.</summary>
+    public static readonly string[] Meters = [FleetInstruments.MeterName, "Microsoft.Orleans", "A1Fleet.RobotAgent", "A1Fleet.Calibration"];
+
+    /// <summary>
+    /// Everything a silo host needs: the Orleans silo (clustering, storage, reminders, fleet grains),
+    /// OpenTelemetry metrics with a Prometheus endpoint, health checks and the operator API. Options
+    /// are validated here, before Orleans starts, so a bad setting fails the start with every problem listed.
+    /// </summary>
+    public static WebApplicationBuilder AddA1FleetSilo(this WebApplicationBuilder builder)
+    {
+        var configuration = builder.Configuration;
+        var section = configuration.GetSection(SiloHostOptions.SectionName);
+        var options = section.Get<SiloHostOptions>() ?? new SiloHostOptions();
+        var validation = new SiloHostOptionsValidator().Validate(null, options);
+        if (validation.Failed)
+        {
+            throw new OptionsValidationException(SiloHostOptions.SectionName, typeof(SiloHostOptions), validation.Failures);
+        }
+
+        builder.Services.AddOptions<SiloHostOptions>().Bind(section).ValidateOnStart();
+        builder.Services.AddSingleton<IValidateOptions<SiloHostOptions>, SiloHostOptionsValidator>();
+        builder.UseOrleans(silo => ConfigureSilo(silo, options, configuration));
+
+        builder.Services.AddOpenTelemetry().WithMetrics(metrics => metrics
+            .AddMeter(Meters)
+            .AddRuntimeInstrumentation()
+            .AddPrometheusExporter());
+        builder.Services.AddHealthChecks()
+            .AddCheck<ClusterMembershipHealthCheck>("cluster", tags: ["ready"])
+            .AddCheck<ModelsLoadedHealthCheck>("models", tags: ["ready"]);
+        builder.Services.AddProblemDetails();
+        builder.Services.AddOpenApi();
+        return builder;
+    }
+
+    public static WebApplication MapA1FleetEndpoints(this WebApplication app)
+    {
+        app.MapPrometheusScrapingEndpoint("/metrics");
+        app.MapHealthChecks("/health/live", new HealthCheckOptions { Predicate = _ => false });
+        app.MapHealthChecks("/health/ready", new HealthCheckOptions { Predicate = check => check.Tags.Contains("ready") });
+        app.MapOpenApi();
+        app.MapOperatorApi();
+        return app;
+    }
+
+    private static void ConfigureSilo(ISiloBuilder silo, SiloHostOptions options, IConfiguration configuration)
+    {
+        silo.Configure<ClusterOptions>(o =>
+        {
+            o.ClusterId = options.ClusterId;
+            o.ServiceId = options.ServiceId;
+        });
+        silo.Configure<ClusterMembershipOptions>(o =>
+        {
+            // Faster than Orleans' defaults: an arm waiting on a dead silo is holding position.
+            o.ProbeTimeout = TimeSpan.FromSeconds(Math.Max(1, options.DeathVoteSeconds / 2.0));
+            o.NumMissedProbesLimit = 2;
+            o.NumVotesForDeathDeclaration = 1;
+        });
+
+        if (options.Clustering == "localhost")
+        {
+            silo.UseLocalhostClustering(options.SiloPort, options.GatewayPort,
+                new IPEndPoint(IPAddress.Loopback, options.PrimarySiloPort ?? options.SiloPort), options.ServiceId, options.ClusterId);
+        }
+        else
+        {
+            silo.UseRedisClustering(o => o.ConfigurationOptions = ConfigurationOptions.Parse(options.Redis));
+            silo.ConfigureEndpoints(IPAddress.Parse(options.AdvertisedAddress), options.SiloPort, options.GatewayPort, listenOnAnyHostAddress: true);
+        }
+
+        if (options.Storage == "redis")
+        {
+            silo.AddRedisGrainStorage(FleetOptions.StorageName, o => o.ConfigurationOptions = ConfigurationOptions.Parse(options.Redis));
+            silo.UseRedisReminderService(o => o.ConfigurationOptions = ConfigurationOptions.Parse(options.Redis));
+        }
+        else
+        {
+            silo.AddMemoryGrainStorage(FleetOptions.StorageName);
+            silo.UseInMemoryReminderService();
+        }
+
+        silo.AddA1Fleet(configuration, options.Gpu);
+    }
+}
