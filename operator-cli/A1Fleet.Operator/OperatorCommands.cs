@@ -1,0 +1,181 @@
+using System.Globalization;
+using A1Fleet.Grains;
+
+namespace A1Fleet.Operator;
+
+/// <summary>
+/// a1ctl [--url http://127.0.0.1:8080] COMMAND ...
+///   robots [SELECTOR]                 table of robots (default: all)
+///   watch [SELECTOR] [--count N]      refresh the table every second
+///   assign SELECTOR INSTRUCTION...    assign a task
+///   budget SELECTOR MS                set the latency budget
+///   estop SELECTOR | resume SELECTOR
+///   models                            models and their live threshold version
+///   thresholds MODEL                  a model's threshold versions
+///   live MODEL VERSION                make a version live (roll back)
+/// SELECTOR: all, robot:ID, tag:NAME, embodiment:franka|agibot|openarm|dobot
+/// </summary>
+internal static class OperatorCommands
+{
+    public static async Task<int> RunAsync(string[] args, TextWriter output, TextWriter error, CancellationToken ct, HttpMessageHandler? handler = null)
+    {
+        var list = args.ToList();
+        var url = Take(list, "--url") ?? Environment.GetEnvironmentVariable("A1FLEET_URL") ?? "http://127.0.0.1:8080";
+        var by = Take(list, "--by") ?? Environment.UserName;
+        if (list.Count == 0 || list[0] is "-h" or "--help" or "help")
+        {
+            output.WriteLine(Usage);
+            return list.Count == 0 ? 2 : 0;
+        }
+
+        using var http = handler is null ? new HttpClient() : new HttpClient(handler, disposeHandler: false);
+        http.BaseAddress = new Uri(url);
+        http.Timeout = TimeSpan.FromSeconds(30);
+        var client = new OperatorClient(http);
+        try
+        {
+            return list[0] switch
+            {
+                "robots" => await Robots(client, Arg(list, 1) ?? "all", output, ct),
+                "watch" => await Watch(client, list, output, ct),
+                "assign" when list.Count >= 3 => Report(await client.Assign(Selector(list[1]), string.Join(' ', list.Skip(2)), by, ct), "assigned", output),
+                "budget" when list.Count == 3 => Report(await client.Budget(Selector(list[1]), Ms(list[2]), ct), $"budget {list[2]} ms set on", output),
+                "estop" when list.Count == 2 => Report(await client.EStop(Selector(list[1]), by, ct), "e-stopped", output),
+                "resume" when list.Count == 2 => Report(await client.Resume(Selector(list[1]), by, ct), "resumed", output),
+                "models" => Models(await client.Models(ct), output),
+                "thresholds" when list.Count == 2 => Thresholds(await client.Model(list[1], ct), output),
+                "live" when list.Count == 3 => Live(await client.SetLive(list[1], list[2], ct), list[1], output),
+                _ => Fail(error, $"unknown or incomplete command '{string.Join(' ', list)}'\n\n{Usage}"),
+            };
+        }
+        catch (OperatorApiException ex)
+        {
+            return Fail(error, ex.Detail);
+        }
+        catch (ArgumentException ex)
+        {
+            return Fail(error, ex.Message);
+        }
+        catch (HttpRequestException ex)
+        {
+            return Fail(error, $"cannot reach the operator API at {url}: {ex.Message}");
+        }
+    }
+
+    private const string Usage = """
+        usage: a1ctl [--url URL] [--by NAME] COMMAND
+          robots [SELECTOR]               list robots and status
+          watch [SELECTOR] [--count N]    refresh the robot table every second
+          assign SELECTOR INSTRUCTION     assign a task, e.g. assign embodiment:franka put the cup on the coaster
+          budget SELECTOR MS              set the latency budget in ms
+          estop SELECTOR                  emergency stop
+          resume SELECTOR                 resume after an e-stop
+          models                          models and live threshold versions
+          thresholds MODEL                threshold versions of a model
+          live MODEL VERSION              make a threshold version live (roll back)
+        SELECTOR: all | robot:ID | tag:NAME | embodiment:franka|agibot|openarm|dobot
+        """;
+
+    private static async Task<int> Robots(OperatorClient client, string selector, TextWriter output, CancellationToken ct)
+    {
+        WriteRobots(await client.Robots(Selector(selector), ct), output);
+        return 0;
+    }
+
+    private static async Task<int> Watch(OperatorClient client, List<string> list, TextWriter output, CancellationToken ct)
+    {
+        var count = int.Parse(Take(list, "--count") ?? "0", CultureInfo.InvariantCulture);
+        var selector = Selector(Arg(list, 1) ?? "all");
+        for (var i = 0; count == 0 || i < count; i++)
+        {
+            output.WriteLine($"-- {DateTime.Now:HH:mm:ss}");
+            WriteRobots(await client.Robots(selector, ct), output);
+            if (count == 0 || i + 1 < count)
+            {
+                await Task.Delay(TimeSpan.FromSeconds(1), ct);
+            }
+        }
+
+        return 0;
+    }
+
+    internal static void WriteRobots(IReadOnlyList<RobotStatus> robots, TextWriter output)
+    {
+        var rows = robots.Select(r => new[]
+        {
+            r.RobotId,
+            r.Embodiment?.ToString() ?? "-",
+            r.EStopped ? "E-STOP" : r.Task is null ? "idle" : "running",
+            Trim(r.Task?.Instruction ?? "-", 32),
+            r.LatencyBudgetMs.ToString("F0", CultureInfo.InvariantCulture),
+            r.Counters.Chunks.ToString(CultureInfo.InvariantCulture),
+            r.Counters.MeanExitLayer.ToString("F2", CultureInfo.InvariantCulture),
+            r.Counters.P50LatencyMs.ToString("F1", CultureInfo.InvariantCulture),
+            r.Counters.P99LatencyMs.ToString("F1", CultureInfo.InvariantCulture),
+            r.Counters.BudgetMisses.ToString(CultureInfo.InvariantCulture),
+            r.Counters.Holds.ToString(CultureInfo.InvariantCulture),
+        }).ToList();
+        Table.Write(output, ["robot", "kind", "state", "task", "budget", "chunks", "exit", "p50 ms", "p99 ms", "misses", "holds"], rows);
+        output.WriteLine($"{robots.Count} robot(s)");
+    }
+
+    private static int Models(List<ModelInfo> models, TextWriter output)
+    {
+        Table.Write(output, ["model", "live version", "live set", "versions"], models.Select(m => new[]
+        {
+            m.ModelId, m.LiveVersion ?? "-", m.Versions.FirstOrDefault(v => v.Live)?.Name ?? "-", m.Versions.Count.ToString(CultureInfo.InvariantCulture),
+        }).ToList());
+        return 0;
+    }
+
+    private static int Thresholds(ModelInfo model, TextWriter output)
+    {
+        Table.Write(output, ["version", "set", "samples", "layers run", "published", "live"], model.Versions.Select(v => new[]
+        {
+            v.Version, v.Name, v.SampleCount.ToString(CultureInfo.InvariantCulture), v.ExpectedLayerFraction.ToString("P1", CultureInfo.InvariantCulture),
+            v.PublishedAt.ToString("u", CultureInfo.InvariantCulture), v.Live ? "*" : "",
+        }).ToList());
+        return 0;
+    }
+
+    private static int Live(ThresholdVersionInfo info, string model, TextWriter output)
+    {
+        output.WriteLine($"{model}: threshold version {info.Version} ({info.Name}) is live; inference grains switch at their next batch");
+        return 0;
+    }
+
+    private static int Report(CommandResponse response, string verb, TextWriter output)
+    {
+        output.WriteLine($"{verb} {response.Robots.Count} robot(s): {string.Join(", ", response.Robots)}");
+        return 0;
+    }
+
+    private static int Fail(TextWriter error, string message)
+    {
+        error.WriteLine($"error: {message}");
+        return 1;
+    }
+
+    private static string Selector(string text) =>
+        RobotSelector.TryParse(text, out var selector, out var problem) ? selector.ToString() : throw new ArgumentException(problem);
+
+    private static double Ms(string text) =>
+        double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var ms) ? ms : throw new ArgumentException($"'{text}' is not a number of milliseconds");
+
+    private static string? Arg(List<string> list, int index) => index < list.Count ? list[index] : null;
+
+    private static string? Take(List<string> list, string name)
+    {
+        var i = list.IndexOf(name);
+        if (i < 0 || i + 1 >= list.Count)
+        {
+            return null;
+        }
+
+        var value = list[i + 1];
+        list.RemoveRange(i, 2);
+        return value;
+    }
+
+    private static string Trim(string text, int width) => text.Length <= width ? text : text[..(width - 1)] + "…";
+}

@@ -1,0 +1,3 @@
+using A1Fleet.Operator;
+
+return await OperatorCommands.RunAsync(args, Console.Out, Console.Error, CancellationToken.None);

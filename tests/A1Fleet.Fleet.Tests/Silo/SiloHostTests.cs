@@ -1,0 +1,152 @@
+using System.Net;
+using System.Net.Sockets;
+using A1Fleet.Grains;
+using A1Fleet.ModelBuilder.Packaging;
+using A1Fleet.Operator;
+using A1Fleet.Silo.Hosting;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
+
+namespace A1Fleet.Fleet.Tests.Silo;
+
+/// <summary>The real silo host on loopback (Kestrel, localhost clustering, memory storage) driven through HTTP and a1ctl.</summary>
+public sealed class SiloHostTests : IAsyncLifetime
+{
+    private readonly string _models = Path.Combine(Path.GetTempPath(), "a1fleet-silo-tests-" + Guid.NewGuid().ToString("N"));
+    private WebApplication _app = null!;
+    private string _url = "";
+
+    public async Task InitializeAsync()
+    {
+        var model = ReferencePackages.Ensure("tiny-fm", _models);
+        _url = $"http://127.0.0.1:{FreePort()}";
+        var silo = FreePort();
+        var builder = WebApplication.CreateBuilder([
+            "--urls", _url,
+            "--A1Fleet:Silo:SiloPort", silo.ToString(),
+            "--A1Fleet:Silo:GatewayPort", FreePort().ToString(),
+            "--A1Fleet:Silo:ClusterId", "silo-test-" + silo,
+            "--A1Fleet:Inference:ModelPackages:0", model,
+            "--A1Fleet:Inference:Engine:IntraOpThreads", "1",
+            "--Logging:LogLevel:Default", "Warning",
+        ]);
+        builder.AddA1FleetSilo();
+        _app = builder.Build();
+        _app.MapA1FleetEndpoints();
+        await _app.StartAsync();
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _app.StopAsync();
+        await _app.DisposeAsync();
+        Directory.Delete(_models, recursive: true);
+    }
+
+    [Fact]
+    public async Task Health_BecomesReadyOnceTheModelIsRegistered()
+    {
+        using var http = new HttpClient { BaseAddress = new Uri(_url) };
+        Assert.Equal(HttpStatusCode.OK, (await http.GetAsync("/health/live")).StatusCode);
+        await WaitReady(http);
+        var openApi = await http.GetStringAsync("/openapi/v1.json");
+        Assert.Contains("/api/robots", openApi, StringComparison.Ordinal);
+        Assert.Contains("/api/models/{modelId}/live", openApi, StringComparison.Ordinal);
+        var metrics = await http.GetStringAsync("/metrics");
+        Assert.Contains("orleans_", metrics, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A1ctl_OperatorCommands_WorkAndRejectBadInputWithoutChangingAnything()
+    {
+        using var http = new HttpClient { BaseAddress = new Uri(_url) };
+        await WaitReady(http);
+        var grains = _app.Services.GetRequiredService<IGrainFactory>();
+        var robotId = "cli-" + Guid.NewGuid().ToString("N")[..6];
+        await grains.GetGrain<IRobotGrain>(robotId).Bind(new AgentRegistration("agent", Embodiment.Dobot, "tiny-fm", 0, 0, ["front"], 20, ["line-1"]), null);
+
+        var (code, output, error) = await Ctl("assign", $"robot:{robotId}", "put", "the", "cup", "on", "the", "coaster");
+        Assert.Equal(0, code);
+        Assert.Contains(robotId, output, StringComparison.Ordinal);
+        Assert.Equal("put the cup on the coaster", (await grains.GetGrain<IRobotGrain>(robotId).GetStatus()).Task?.Instruction);
+
+        (code, _, error) = await Ctl("assign", "colour:red", "wave");
+        Assert.Equal(1, code);
+        Assert.Contains("selector", error, StringComparison.Ordinal);
+
+        (code, _, error) = await Ctl("assign", "tag:nobody-has-this", "wave");
+        Assert.Equal(1, code);
+        Assert.Contains("no robot matches", error, StringComparison.Ordinal);
+
+        (code, _, error) = await Ctl("budget", $"robot:{robotId}", "-3");
+        Assert.Equal(1, code);
+        Assert.Contains("invalid", error, StringComparison.Ordinal);
+        Assert.Equal(200, (await grains.GetGrain<IRobotGrain>(robotId).GetStatus()).LatencyBudgetMs);
+
+        (code, _, _) = await Ctl("estop", "tag:line-1");
+        Assert.Equal(0, code);
+        Assert.True((await grains.GetGrain<IRobotGrain>(robotId).GetStatus()).EStopped);
+
+        (code, output, _) = await Ctl("robots", "embodiment:dobot");
+        Assert.Equal(0, code);
+        Assert.Contains("E-STOP", output, StringComparison.Ordinal);
+
+        (code, output, _) = await Ctl("models");
+        Assert.Equal(0, code);
+        Assert.Contains("tiny-fm", output, StringComparison.Ordinal);
+        Assert.Contains("exp-r0.7-cosine", output, StringComparison.Ordinal);
+
+        (code, _, error) = await Ctl("live", "tiny-fm", "no-such-version");
+        Assert.Equal(1, code);
+        Assert.Contains("no threshold version", error, StringComparison.Ordinal);
+
+        (code, _, error) = await Ctl("thresholds", "other-model");
+        Assert.Equal(1, code);
+        Assert.Contains("not served", error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void SiloHostOptionsValidator_BadSettings_ListsEveryProblem()
+    {
+        var result = new SiloHostOptionsValidator().Validate(null, new SiloHostOptions
+        {
+            Clustering = "zookeeper",
+            Storage = "disk",
+            SiloPort = 70000,
+            GatewayPort = 70000,
+            AdvertisedAddress = "not-an-ip",
+        });
+        Assert.True(result.Failed);
+        var failures = string.Join("\n", result.Failures!);
+        foreach (var expected in new[] { "Clustering", "Storage", "SiloPort", "both", "AdvertisedAddress" })
+        {
+            Assert.Contains(expected, failures, StringComparison.Ordinal);
+        }
+    }
+
+    private async Task<(int Code, string Output, string Error)> Ctl(params string[] args)
+    {
+        var output = new StringWriter();
+        var error = new StringWriter();
+        var code = await OperatorCommands.RunAsync(["--url", _url, "--by", "test", .. args], output, error, CancellationToken.None);
+        return (code, output.ToString(), error.ToString());
+    }
+
+    private static async Task WaitReady(HttpClient http)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while ((await http.GetAsync("/health/ready")).StatusCode != HttpStatusCode.OK)
+        {
+            Assert.True(DateTime.UtcNow < deadline, "silo did not become ready within 60 s");
+            await Task.Delay(100);
+        }
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+}
