@@ -3,11 +3,15 @@ using A1Fleet.Bench;
 return args.FirstOrDefault() switch
 {
     "engine" => EngineBenchmark.Run(BenchArgs.Parse(args.Skip(1))),
+    "fleet" => await FleetBenchmark.RunAsync(BenchArgs.Parse(args.Skip(1))),
     _ => Usage(),
 };
 
 static int Usage()
 {
-    Console.Error.WriteLine("usage: dotnet run -c Release --project bench/A1Fleet.Bench -- engine [--quick] [--model small-fm] [--batch 8] [--out artifacts/bench]");
+    Console.Error.WriteLine("""
+        usage: dotnet run -c Release --project bench/A1Fleet.Bench -- engine [--quick] [--model small-fm] [--batch 8] [--out artifacts/bench]
+               dotnet run -c Release --project bench/A1Fleet.Bench -- fleet  [--quick] [--out artifacts/bench]
+        """);
     return 2;
 }

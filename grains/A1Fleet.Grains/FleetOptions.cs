@@ -17,8 +17,12 @@ public sealed class FleetOptions
     /// <summary>Largest batch an inference grain launches.</summary>
     public int MaxBatchSize { get; set; } = 16;
 
-    /// <summary>Longest an inference grain holds a request to gather a batch, even when the budget leaves room.</summary>
-    public double MaxGatherMs { get; set; } = 10;
+    /// <summary>
+    /// Longest an inference grain holds a request to gather a batch while the device is idle. 0 (default)
+    /// launches at once: batches still form from requests that arrive while a batch runs, and an idle
+    /// fleet pays no waiting. Raise it to trade latency for larger batches when budgets allow.
+    /// </summary>
+    public double MaxGatherMs { get; set; }
 
     /// <summary>Kept free before a deadline for transport and the robot's own work (ms).</summary>
     public double DeadlineMarginMs { get; set; } = 5;
