@@ -2,7 +2,7 @@ using System.Globalization;
 
 namespace A1Fleet.Bench;
 
-internal sealed record BenchArgs(bool Quick, string Model, int Batch, string OutputDirectory, string ModelsRoot)
+internal sealed record BenchArgs(bool Quick, string Model, int Batch, string OutputDirectory, string ModelsRoot, string? Models)
 {
     public static BenchArgs Parse(IEnumerable<string> args)
     {
@@ -18,6 +18,7 @@ internal sealed record BenchArgs(bool Quick, string Model, int Batch, string Out
             Value("--model") ?? "small-fm",
             int.Parse(Value("--batch") ?? "8", CultureInfo.InvariantCulture),
             Value("--out") ?? Path.Combine("artifacts", "bench"),
-            Value("--models") ?? Path.Combine("artifacts", "models"));
+            Value("--models-root") ?? Path.Combine("artifacts", "models"),
+            Value("--models"));
     }
 }

@@ -95,6 +95,8 @@ internal static class EngineBenchmark
 
                         if (r == 1.0)
                         {
+                            json["breakdown_warm_k2_r10"] = Breakdown(m.Results, parts);
+                            json["breakdown_full_k10"] = Breakdown(full.Results, parts);
                             var predicted = m.Results.Sum(parts.Predict) / full.Results.Sum(parts.Predict);
                             var measured = m.Results.Sum(x => x.TotalMs) / full.Results.Sum(x => x.TotalMs);
                             json["savings_realisation"] = Math.Round(measured / predicted, 4);
@@ -173,6 +175,19 @@ internal static class EngineBenchmark
 
         return stats.TotalMs / stats.OrtMs;
     }
+
+    /// <summary>Measured mean ms per request in each part next to what the part prices predict.</summary>
+    private static JsonObject Breakdown(InferenceResult[] results, PartTimings parts) => new()
+    {
+        ["prefix_ms"] = Math.Round(results.Average(r => r.PrefixMs), 3),
+        ["prefix_predicted_ms"] = Math.Round(parts.PrefixMs, 3),
+        ["lm_ms"] = Math.Round(results.Average(r => r.LanguageModelMs), 3),
+        ["lm_predicted_ms"] = Math.Round(results.Average(r => r.LayersRun * parts.LanguageModelLayerMs), 3),
+        ["head_ms"] = Math.Round(results.Average(r => r.HeadMs), 3),
+        ["head_predicted_ms"] = Math.Round(results.Average(r => (r.ExpertLayerSteps * parts.ExpertLayerMs) + (r.DenoisingSteps * (parts.ExpertSuffixMs + parts.ExpertOutputMs)) + (parts.MlpHeadMs > 0 ? r.HeadCalls * parts.MlpHeadMs : 0)), 3),
+        ["bookkeeping_ms"] = Math.Round(results.Average(r => r.BookkeepingMs), 3),
+        ["total_ms"] = Math.Round(results.Average(r => r.TotalMs), 3),
+    };
 
     private static void Add(JsonArray rows, string mode, double? r, int batch, Measurement m, double fullP50, int layers)
     {

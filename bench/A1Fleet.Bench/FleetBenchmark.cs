@@ -30,7 +30,7 @@ internal static class FleetBenchmark
 
     public static async Task<int> RunAsync(BenchArgs args)
     {
-        var models = new[] { "tiny-fm", "small-fm" };
+        var models = args.Models?.Split(',') ?? ["tiny-fm", "small-fm"];
         var dirs = models.ToDictionary(m => m, m => ReferencePackages.Ensure(m, args.ModelsRoot, Console.Out));
         var phase = TimeSpan.FromSeconds(args.Quick ? 4 : 12);
         var fleetSizes = new Dictionary<string, int[]>
@@ -101,7 +101,7 @@ internal static class FleetBenchmark
         }
 
         var tinyNominal = rows.OfType<JsonObject>().Where(r => (string?)r["model"] == "tiny-fm" && (string?)r["load"] == "nominal").ToList();
-        json["within_budget_share"] = tinyNominal.Min(r => (double)r["within_budget_share"]!);
+        json["within_budget_share"] = tinyNominal.Count == 0 ? null : tinyNominal.Min(r => (double)r["within_budget_share"]!);
         json["rows"] = rows;
         Console.WriteLine();
         foreach (var key in new[] { "ratio_batched_vs_serial_throughput", "ratio_batched_vs_serial_throughput_small_fm", "within_budget_share", "orleans_overhead_ms_p50" })

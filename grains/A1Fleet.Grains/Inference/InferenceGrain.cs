@@ -266,7 +266,8 @@ public sealed partial class InferenceGrain : Grain, IInferenceGrain
         public InferenceCall Call { get; } = call;
         public long ArrivedTicks { get; } = arrivedTicks;
         public long DeadlineTicks { get; } = deadlineTicks;
-        public TaskCompletionSource<InferenceReply> Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        // Completed on the device thread; the awaiting grain code still resumes on its activation scheduler.
+        public TaskCompletionSource<InferenceReply> Completion { get; } = new();
     }
 
     [LoggerMessage(EventId = 200, Level = LogLevel.Error, Message = "Batch of {Count} for {ModelId} failed")]

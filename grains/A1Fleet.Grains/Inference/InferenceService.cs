@@ -108,7 +108,9 @@ public sealed partial class InferenceService : IDisposable
 
     private sealed record Work(string ModelId, IReadOnlyList<InferenceRequest> Requests, Action<int, InferenceResult>? OnResult, CancellationToken CancellationToken)
     {
-        public TaskCompletionSource<BatchOutcome> Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        // Continuations of grain code are queued to the activation's scheduler anyway; running them
+        // "asynchronously" would only add a thread-pool hop to every reply.
+        public TaskCompletionSource<BatchOutcome> Completion { get; } = new();
     }
 
     [LoggerMessage(EventId = 100, Level = LogLevel.Information, Message = "Loaded model {ModelId} from {Directory}: {Layers} LM layers on {Provider}")]

@@ -53,7 +53,16 @@ public sealed partial class RobotGrain : Grain, IRobotGrain
 
     public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
     {
-        await FlushCounters();
+        try
+        {
+            await FlushCounters();
+        }
+        catch (Exception ex) when (reason.ReasonCode == DeactivationReasonCode.ShuttingDown)
+        {
+            // The whole silo is going away (with memory storage, the store is already gone): counters
+            // since the last flush are lost, which is what memory storage promises anyway.
+            LogCountersNotFlushed(ex, RobotId);
+        }
     }
 
     public async Task<RobotLease> Bind(AgentRegistration registration, IRobotAgentObserver? observer, CancellationToken cancellationToken = default)
@@ -269,6 +278,9 @@ public sealed partial class RobotGrain : Grain, IRobotGrain
 
     [LoggerMessage(EventId = 302, Level = LogLevel.Warning, Message = "Robot {RobotId}: inference unavailable")]
     private partial void LogInferenceUnavailable(Exception exception, string robotId);
+
+    [LoggerMessage(EventId = 304, Level = LogLevel.Debug, Message = "Robot {RobotId}: counters not flushed at shutdown")]
+    private partial void LogCountersNotFlushed(Exception exception, string robotId);
 
     [LoggerMessage(EventId = 303, Level = LogLevel.Debug, Message = "Robot {RobotId}: could not push {Kind} to its agent")]
     private partial void LogNotifyFailed(Exception exception, string robotId, RobotCommandKind kind);
