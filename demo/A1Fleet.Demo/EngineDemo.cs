@@ -24,14 +24,18 @@ internal static class EngineDemo
         var directory = ReferencePackages.Ensure(preset, modelsRoot, Console.Out);
         using var engine = A1Engine.Load(directory, new EngineOptions { MaxBatchSize = Math.Max(batch, 1) });
         var thresholds = ReferencePackages.LoadThresholds(engine.Package, $"exp-r{r}-cosine");
-        var samples = ReferencePackages.HeldOut(engine.Package).Take(batch).ToList();
+        // Spread over the held-out episodes rather than the first frames of one.
+        var heldOut = ReferencePackages.HeldOut(engine.Package);
+        var stride = Math.Max(1, heldOut.Count / Math.Max(batch, 1));
+        var samples = heldOut.Where((_, i) => i % stride == 0).Take(batch).ToList();
         if (samples.Count == 0)
         {
             Console.Error.WriteLine("the model package has no held-out samples");
             return Task.FromResult(1);
         }
 
-        var profile = engine.IsFlowMatching ? DecodeSettings.EarlyExitWarmK2 : DecodeSettings.EarlyExitWarmK2 with { DenoisingSteps = 1 };
+        // The A1 default; an MLP head ignores the step count.
+        var profile = DecodeSettings.EarlyExitWarmK2;
         var early = samples.Select((s, i) => Request(s, profile, thresholds, (ulong)i)).ToList();
         var full = samples.Select((s, i) => Request(s, DecodeSettings.FullDepthK10, null, (ulong)i)).ToList();
 

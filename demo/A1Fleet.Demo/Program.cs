@@ -1,3 +1,19 @@
 using A1Fleet.Demo;
 
-return await EngineDemo.RunAsync(args);
+return args.FirstOrDefault() switch
+{
+    "engine" => await EngineDemo.RunAsync(args[1..]),
+    "fleet" => await FleetDemo.RunAsync(args[1..]),
+    null => await FleetDemo.RunAsync(args),
+    _ when args[0].StartsWith("--", StringComparison.Ordinal) => await FleetDemo.RunAsync(args),
+    _ => Usage(),
+};
+
+static int Usage()
+{
+    Console.Error.WriteLine("""
+        usage: dotnet run -c Release --project demo/A1Fleet.Demo -- [fleet] [--agents 8] [--duration SECONDS] [--model small-fm] [--urls http://127.0.0.1:8080]
+               dotnet run -c Release --project demo/A1Fleet.Demo -- engine [--model small-fm] [--batch 8] [--r 0.7]
+        """);
+    return 2;
+}

@@ -76,13 +76,18 @@ public enum RobotSelectorKind
     Embodiment = 3,
 }
 
-/// <summary>A fleet entry: enough to resolve selectors without calling every robot grain.</summary>
+/// <summary>A fleet entry: enough to resolve selectors without calling every robot grain. Persisted:
+/// collections are concrete arrays so any storage serializer can read them back.</summary>
 [GenerateSerializer, Immutable, Alias("a1.RobotEntry")]
 public sealed record RobotEntry(
     [property: Id(0)] string RobotId,
     [property: Id(1)] Embodiment Embodiment,
-    [property: Id(2)] IReadOnlyList<string> Tags,
-    [property: Id(3)] string ModelId);
+    [property: Id(2)] string[] Tags,
+    [property: Id(3)] string ModelId)
+{
+    public bool SameAs(RobotEntry other) =>
+        RobotId == other.RobotId && Embodiment == other.Embodiment && ModelId == other.ModelId && Tags.SequenceEqual(other.Tags);
+}
 
 /// <summary>A persisted operator assignment; replayed onto robots that register later.</summary>
 [GenerateSerializer, Immutable, Alias("a1.Assignment")]

@@ -14,6 +14,13 @@ public interface IRobotGrain : IGrainWithStringKey
     [Alias("Bind")]
     Task<RobotLease> Bind(AgentRegistration registration, IRobotAgentObserver? observer, CancellationToken cancellationToken = default);
 
+    /// <summary>
+    /// Re-registers the agent's observer without a new lease, after the grain reactivated elsewhere
+    /// and forgot it (a chunk says so with <see cref="ActionChunk.ObserverMissing"/>).
+    /// </summary>
+    [Alias("Subscribe")]
+    Task Subscribe(long epoch, IRobotAgentObserver observer);
+
     /// <summary>Forwards an observation with the robot's context to inference and returns the chunk (or why to hold).</summary>
     [Alias("Act")]
     Task<ActionChunk> Act(long epoch, Observation observation, CancellationToken cancellationToken = default);

@@ -2,7 +2,8 @@ namespace A1Fleet.Grains;
 
 /// <summary>
 /// What an agent must know of the model that drives its arm: sizes of what it sends and receives.
-/// Silos register it from the model package when they load the model.
+/// Silos register it from the model package when they load the model. Persisted by the model grain:
+/// collections are concrete arrays so any storage serializer can read them back.
 /// </summary>
 [GenerateSerializer, Immutable, Alias("a1.ModelSpec")]
 public sealed record ModelSpec(
@@ -11,11 +12,11 @@ public sealed record ModelSpec(
     [property: Id(2)] int StateDim,
     [property: Id(3)] int ActionDim,
     [property: Id(4)] int Chunk,
-    [property: Id(5)] IReadOnlyList<CameraInfo> Cameras,
+    [property: Id(5)] CameraInfo[] Cameras,
     [property: Id(6)] float[] StateQ01,
     [property: Id(7)] float[] StateQ99,
     [property: Id(8)] int Layers,
-    [property: Id(9)] IReadOnlyList<int> ExitLayers);
+    [property: Id(9)] int[] ExitLayers);
 
 [GenerateSerializer, Immutable, Alias("a1.CameraInfo")]
 public sealed record CameraInfo(

@@ -71,7 +71,8 @@ public sealed record ActionChunk(
     [property: Id(5)] InferenceStats? Stats,
     [property: Id(6)] RobotTask? Task,
     [property: Id(7)] bool EStopped,
-    [property: Id(8)] string? Error)
+    [property: Id(8)] string? Error,
+    [property: Id(9)] bool ObserverMissing = false)
 {
     public static ActionChunk Holding(long sequence, RobotTask? task, bool eStopped, ChunkStatus status = ChunkStatus.Hold, string? error = null) =>
         new(sequence, status, [], 0, 0, null, task, eStopped, error);

@@ -36,7 +36,7 @@ public sealed partial class FleetGrain(
     {
         var known = state.State.Robots.TryGetValue(entry.RobotId, out var existing);
         state.State.Robots[entry.RobotId] = entry;
-        if (known && existing == entry)
+        if (known && existing!.SameAs(entry))
         {
             return;
         }

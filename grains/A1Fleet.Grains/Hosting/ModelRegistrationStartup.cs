@@ -34,7 +34,7 @@ public sealed partial class ModelRegistrationStartup(InferenceService inference,
                 var m = engine.Manifest;
                 var model = grains.GetGrain<IModelGrain>(modelId);
                 await model.RegisterSpec(new ModelSpec(modelId, m.ModelVersion, m.State.Dim, engine.ValidActionDims, m.Action.Chunk,
-                    m.Cameras.Select(c => new CameraInfo(c.Name, c.Height, c.Width)).ToList(), m.State.Q01, m.State.Q99, m.LanguageModel.Layers, [.. m.Exits.Layers]));
+                    [.. m.Cameras.Select(c => new CameraInfo(c.Name, c.Height, c.Width))], m.State.Q01, m.State.Q99, m.LanguageModel.Layers, [.. m.Exits.Layers]));
 
                 var info = await model.GetInfo();
                 if (info.Versions.Count == 0)

@@ -76,6 +76,7 @@ public sealed partial class RobotGrain : Grain, IRobotGrain
             ?? throw new ArgumentException($"model '{registration.ModelId}' is not served by any GPU silo (no silo has registered it)");
 
         var previous = _observer;
+        var previousAgent = S.AgentId;
         S.Epoch++;
         S.AgentId = registration.AgentId;
         S.Embodiment = registration.Embodiment;
@@ -88,14 +89,25 @@ public sealed partial class RobotGrain : Grain, IRobotGrain
         await _state.WriteStateAsync(cancellationToken);
         LogBound(RobotId, registration.AgentId, S.Epoch, registration.Embodiment);
 
-        if (previous is not null && !ReferenceEquals(previous, observer))
+        // Only another agent loses the lease; an agent re-binding (after a silo failure, say) is the same holder.
+        if (previous is not null && previousAgent != registration.AgentId)
         {
             await Notify(previous, new RobotCommand(RobotCommandKind.LeaseRevoked, S.Task, BudgetMs, S.Epoch));
         }
 
         await GrainFactory.GetGrain<IFleetGrain>(FleetGrainKeys.Default)
-            .Register(new RobotEntry(RobotId, registration.Embodiment, S.Tags, registration.ModelId));
+            .Register(new RobotEntry(RobotId, registration.Embodiment, [.. S.Tags], registration.ModelId));
         return new RobotLease(RobotId, S.Epoch, BudgetMs, S.Task, S.EStopped, spec);
+    }
+
+    public Task Subscribe(long epoch, IRobotAgentObserver observer)
+    {
+        if (epoch == S.Epoch)
+        {
+            _observer = observer;
+        }
+
+        return Task.CompletedTask;
     }
 
     public async Task<ActionChunk> Act(long epoch, Observation observation, CancellationToken cancellationToken = default)
@@ -114,7 +126,7 @@ public sealed partial class RobotGrain : Grain, IRobotGrain
         {
             S.Holds++;
             _instruments.OnHold(S.Embodiment?.ToString() ?? "unknown");
-            return ActionChunk.Holding(observation.Sequence, task, S.EStopped);
+            return ActionChunk.Holding(observation.Sequence, task, S.EStopped) with { ObserverMissing = _observer is null };
         }
 
         var call = new InferenceCall(RobotId, task.Instruction, observation, BudgetMs, _time.GetUtcNow(), Seed(observation.Sequence));
@@ -154,7 +166,7 @@ public sealed partial class RobotGrain : Grain, IRobotGrain
             }
         }
 
-        return new ActionChunk(observation.Sequence, ChunkStatus.Ok, reply.Actions, reply.Chunk, reply.ActionDim, reply.Stats, task, false, null);
+        return new ActionChunk(observation.Sequence, ChunkStatus.Ok, reply.Actions, reply.Chunk, reply.ActionDim, reply.Stats, task, false, null, _observer is null);
     }
 
     [ReadOnly]

@@ -56,6 +56,34 @@ public sealed class RobotGrainTests(FleetClusterFixture fixture)
     }
 
     [Fact]
+    public async Task Bind_SameAgentAgain_DoesNotRevokeItself()
+    {
+        var agent = new TestAgent(fixture.Client, NewId());
+        await agent.BindAsync("agent-same");
+        await agent.BindAsync("agent-same");
+        Assert.DoesNotContain(agent.Commands, c => c.Kind == RobotCommandKind.LeaseRevoked);
+    }
+
+    [Fact]
+    public async Task Act_AfterReactivation_AsksForTheObserverAndSubscribeRestoresPushes()
+    {
+        var agent = new TestAgent(fixture.Client, NewId());
+        var lease = await agent.BindAsync();
+        await agent.Robot.AssignTask("open the drawer", "test");
+        Assert.False((await agent.ActAsync()).ObserverMissing);
+
+        await fixture.Cluster.DeactivateAsync(agent.Robot);
+        var afterMove = await agent.ActAsync();
+        Assert.Equal(ChunkStatus.Ok, afterMove.Status);
+        Assert.True(afterMove.ObserverMissing);
+
+        await agent.Robot.Subscribe(lease.Epoch, agent.Reference);
+        await agent.Robot.EStop("operator");
+        Assert.Contains(agent.Commands, c => c.Kind == RobotCommandKind.EStop);
+        Assert.False((await agent.ActAsync()).ObserverMissing);
+    }
+
+    [Fact]
     public async Task EStop_PushesToTheAgentAndHoldsUntilResume()
     {
         var agent = new TestAgent(fixture.Client, NewId());

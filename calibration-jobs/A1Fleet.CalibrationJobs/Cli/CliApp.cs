@@ -1,0 +1,70 @@
+using A1Fleet.CalibrationJobs.Commands;
+
+namespace A1Fleet.CalibrationJobs.Cli;
+
+/// <summary>Verb dispatch; each verb parses its own options and reports every error at once.</summary>
+public static class CliApp
+{
+    public const string UsageText = """
+        usage:
+          calibrate --model DIR --dataset DIR [--mapping FILE] [--families exp,gauss,gamma] [--r 1.0,0.7,0.4,0.1]
+                    [--metric cosine|l2|mean|max] [--decode exit-warm-k2|exit-cold-k2|exit-cold-k10]
+                    [--bad-data fail|skip] [--holdout-share 0.25] [--out DIR] [--batch 16]
+                    [--threads 0] [--provider cpu|cuda] [--seed 0] [--forbid-first-exit] [--ffmpeg PATH]
+          convert-samples --model DIR --out DIR [--fps 20] [--overwrite]
+        see docs/calibration.md
+        """;
+
+    public static async Task<int> RunAsync(IReadOnlyList<string> args, TextWriter output, TextWriter error, CancellationToken cancellationToken = default)
+    {
+        try
+        {
+            return (args.Count > 0 ? args[0] : null) switch
+            {
+                "calibrate" => await CalibrateCommand.RunAsync(args.Skip(1).ToList(), output, error, cancellationToken),
+                "convert-samples" => await ConvertSamplesCommand.RunAsync(args.Skip(1).ToList(), output, error, cancellationToken),
+                "help" or "--help" or "-h" => Usage(output, ExitCodes.Success),
+                null => Usage(error, ExitCodes.Usage),
+                var verb => UnknownVerb(verb, error),
+            };
+        }
+        catch (OperationCanceledException)
+        {
+            await error.WriteLineAsync("canceled");
+            return ExitCodes.Canceled;
+        }
+        catch (Exception ex)
+        {
+            // Expected failures are reported by the commands; this is a bug or an environment
+            // problem (e.g. the CUDA provider missing), so keep the stack for the report.
+            await error.WriteLineAsync($"unexpected failure: {ex}");
+            return ExitCodes.Failed;
+        }
+    }
+
+    /// <summary>Prints option errors, all of them, then the usage.</summary>
+    internal static int UsageErrors(IReadOnlyList<string> errors, TextWriter error)
+    {
+        error.WriteLine($"{errors.Count} problem(s) with the command line:");
+        foreach (var message in errors)
+        {
+            error.WriteLine($"  - {message}");
+        }
+
+        error.WriteLine(UsageText);
+        return ExitCodes.Usage;
+    }
+
+    private static int Usage(TextWriter writer, int code)
+    {
+        writer.WriteLine(UsageText);
+        return code;
+    }
+
+    private static int UnknownVerb(string verb, TextWriter error)
+    {
+        error.WriteLine($"unknown command '{verb}'");
+        error.WriteLine(UsageText);
+        return ExitCodes.Usage;
+    }
+}

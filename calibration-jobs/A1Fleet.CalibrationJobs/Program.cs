@@ -1,0 +1,10 @@
+using A1Fleet.CalibrationJobs.Cli;
+
+using var cancellation = new CancellationTokenSource();
+Console.CancelKeyPress += (_, e) =>
+{
+    // First Ctrl+C cancels cleanly (the engine stops between layers); a second one kills.
+    e.Cancel = !cancellation.IsCancellationRequested;
+    cancellation.Cancel();
+};
+return await CliApp.RunAsync(args, Console.Out, Console.Error, cancellation.Token);

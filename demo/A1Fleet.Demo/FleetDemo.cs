@@ -1,0 +1,220 @@
+using System.Diagnostics;
+using System.Diagnostics.Metrics;
+using System.Globalization;
+using A1Fleet.Grains;
+using A1Fleet.Grains.Fleet;
+using A1Fleet.Grains.Hosting;
+using A1Fleet.ModelBuilder.Packaging;
+using A1Fleet.RobotAgent;
+using A1Fleet.RobotAgent.Diagnostics;
+using A1Fleet.Silo.Hosting;
+using Microsoft.Extensions.Options;
+
+namespace A1Fleet.Demo;
+
+/// <summary>
+/// The whole fleet on one machine: a GPU-marked silo (localhost clustering, memory storage) serving
+/// the shipped reference model, simulated arms of all four kinds bound to their robot grains, tasks
+/// assigned through the fleet grain, and a live view. The operator API and /metrics are served as
+/// by a production silo, so a1ctl and Prometheus work against the demo too.
+/// </summary>
+internal static class FleetDemo
+{
+    private static readonly Embodiment[] Kinds = [Embodiment.Franka, Embodiment.AgiBot, Embodiment.OpenArm, Embodiment.Dobot];
+
+    private static readonly Dictionary<Embodiment, string> Tasks = new()
+    {
+        [Embodiment.Franka] = "put the cup on the coaster",
+        [Embodiment.AgiBot] = "pick up the red block",
+        [Embodiment.OpenArm] = "open the drawer",
+        [Embodiment.Dobot] = "push the blue block to the left",
+    };
+
+    public static async Task<int> RunAsync(string[] args)
+    {
+        var agents = int.Parse(Option(args, "--agents") ?? "8", CultureInfo.InvariantCulture);
+        var duration = Option(args, "--duration") is { } d ? TimeSpan.FromSeconds(double.Parse(d, CultureInfo.InvariantCulture)) : (TimeSpan?)null;
+        var model = Option(args, "--model") ?? "small-fm";
+        var urls = Option(args, "--urls") ?? "http://127.0.0.1:8080";
+        var modelsRoot = Option(args, "--models") ?? Path.Combine("artifacts", "models");
+        if (agents is < 1 or > 256)
+        {
+            Console.Error.WriteLine($"--agents {agents} must be within 1..256");
+            return 2;
+        }
+
+        Console.WriteLine($"A1Fleet demo: {agents} simulated arms, model {model}, operator API and /metrics on {urls}");
+        var package = ReferencePackages.Ensure(model, modelsRoot, Console.Out);
+
+        var builder = WebApplication.CreateBuilder([
+            "--urls", urls,
+            "--A1Fleet:Silo:Clustering", "localhost",
+            "--A1Fleet:Silo:Storage", "memory",
+            "--A1Fleet:Silo:Gpu", "true",
+            "--A1Fleet:Inference:ModelPackages:0", package,
+            .. args.Where(a => a.StartsWith("--A1Fleet:", StringComparison.Ordinal) || a.StartsWith("--Logging:", StringComparison.Ordinal)),
+        ]);
+        builder.Logging.SetMinimumLevel(LogLevel.Warning);
+        // Start-up advice (server GC, a slow first watchdog tick on a busy 2-core machine) is not news here.
+        builder.Logging.AddFilter("Orleans.Runtime.Silo", LogLevel.Error);
+        builder.Logging.AddFilter("Orleans.Runtime.Watchdog", LogLevel.Error);
+        builder.AddA1FleetSilo();
+        await using var app = builder.Build();
+        app.MapA1FleetEndpoints();
+
+        using var stop = new CancellationTokenSource();
+        Console.CancelKeyPress += (_, e) =>
+        {
+            e.Cancel = true;
+            stop.Cancel();
+        };
+        if (duration is { } limit)
+        {
+            stop.CancelAfter(limit);
+        }
+
+        await app.StartAsync(stop.Token);
+        await app.Services.GetRequiredService<ModelRegistrationStartup>().Ready.WaitAsync(stop.Token);
+        var grains = app.Services.GetRequiredService<IGrainFactory>();
+        using var batches = new BatchSizeListener();
+
+        var runners = Enumerable.Range(0, agents).Select(i =>
+        {
+            var kind = Kinds[i % Kinds.Length];
+            var options = new AgentOptions
+            {
+                RobotId = $"{kind.ToString().ToLowerInvariant()}-{(i / Kinds.Length) + 1:00}",
+                Embodiment = kind,
+                ModelId = model,
+                Tags = [$"cell-{(i % 2) + 1}"],
+            };
+            return new RobotAgentRunner(grains, Options.Create(options), TimeProvider.System, app.Services.GetRequiredService<ILogger<RobotAgentRunner>>());
+        }).ToList();
+        var running = runners.Select(r => r.RunAsync(stop.Token)).ToList();
+
+        var fleet = grains.GetGrain<IFleetGrain>(FleetGrainKeys.Default);
+        await WaitForBindsAsync(fleet, agents, stop.Token);
+        foreach (var kind in Kinds)
+        {
+            await fleet.Assign(new RobotSelector(RobotSelectorKind.Embodiment, kind.ToString()), Tasks[kind], "demo");
+        }
+
+        await LiveViewAsync(fleet, runners, batches, stop.Token);
+        await Task.WhenAll(running);
+        var final = await fleet.ListRobots(RobotSelector.All);
+        PrintSummary(final, runners);
+
+        // Let grains write their last counters while the in-memory store still runs, instead of
+        // failing to during silo shutdown.
+        await grains.GetGrain<IManagementGrain>(0).ForceActivationCollection(TimeSpan.Zero);
+        await app.StopAsync(CancellationToken.None);
+        return 0;
+    }
+
+    private static async Task WaitForBindsAsync(IFleetGrain fleet, int agents, CancellationToken ct)
+    {
+        while (!ct.IsCancellationRequested && (await fleet.ListRobots(RobotSelector.All)).Count < agents)
+        {
+            await Task.Delay(100, ct);
+        }
+    }
+
+    private static async Task LiveViewAsync(IFleetGrain fleet, List<RobotAgentRunner> runners, BatchSizeListener batches, CancellationToken ct)
+    {
+        var interactive = !Console.IsOutputRedirected;
+        var interval = TimeSpan.FromSeconds(interactive ? 1 : 5);
+        var started = Stopwatch.GetTimestamp();
+        long lastChunks = 0;
+        var last = Stopwatch.GetTimestamp();
+        while (!ct.IsCancellationRequested)
+        {
+            try
+            {
+                await Task.Delay(interval, ct);
+            }
+            catch (OperationCanceledException)
+            {
+                break;
+            }
+
+            var robots = await fleet.ListRobots(RobotSelector.All);
+            var now = Stopwatch.GetTimestamp();
+            var chunks = robots.Sum(r => r.Counters.Chunks);
+            var rate = (chunks - lastChunks) / Stopwatch.GetElapsedTime(last, now).TotalSeconds;
+            (lastChunks, last) = (chunks, now);
+            if (interactive)
+            {
+                Console.Clear();
+            }
+
+            Console.WriteLine($"A1Fleet demo — {Stopwatch.GetElapsedTime(started):hh\\:mm\\:ss}  requests/s {rate:F1}  mean batch {batches.TakeMean():F2}  (Ctrl-C to stop)");
+            WriteTable(robots, runners);
+        }
+    }
+
+    private static void WriteTable(IReadOnlyList<RobotStatus> robots, List<RobotAgentRunner> runners)
+    {
+        var agents = runners.Select(r => r.Snapshot()).ToDictionary(s => s.RobotId);
+        Console.WriteLine($"{"robot",-12} {"kind",-8} {"task",-32} {"chunks",6} {"exit",5} {"p50 ms",7} {"p99 ms",7} {"misses",6} {"holds",6} {"idle gaps",9} {"max jump",8}");
+        foreach (var r in robots)
+        {
+            agents.TryGetValue(r.RobotId, out var a);
+            var task = r.EStopped ? "E-STOP" : r.Task?.Instruction ?? "-";
+            Console.WriteLine($"{r.RobotId,-12} {r.Embodiment,-8} {Trim(task, 32),-32} {r.Counters.Chunks,6} {r.Counters.MeanExitLayer,5:F2} {r.Counters.P50LatencyMs,7:F1} {r.Counters.P99LatencyMs,7:F1} " +
+                              $"{r.Counters.BudgetMisses,6} {a?.HoldTicks ?? 0,6} {a?.IdleGaps ?? 0,9} {a?.MaxSpliceJump ?? 0,8:F4}");
+        }
+    }
+
+    private static void PrintSummary(IReadOnlyList<RobotStatus> robots, List<RobotAgentRunner> runners)
+    {
+        Console.WriteLine();
+        Console.WriteLine("final:");
+        WriteTable(robots, runners);
+        var chunks = robots.Sum(r => r.Counters.Chunks);
+        var misses = robots.Sum(r => r.Counters.BudgetMisses);
+        Console.WriteLine($"{chunks} chunks served, {misses} budget misses ({(chunks == 0 ? 0 : (double)misses / chunks):P2}), " +
+                          $"mean exit layer {(chunks == 0 ? 0 : robots.Sum(r => r.Counters.MeanExitLayer * r.Counters.Chunks) / chunks):F2}");
+    }
+
+    private static string Trim(string text, int width) => text.Length <= width ? text : text[..(width - 1)] + "…";
+
+    private static string? Option(string[] args, string name)
+    {
+        var i = Array.IndexOf(args, name);
+        return i >= 0 && i + 1 < args.Length ? args[i + 1] : null;
+    }
+
+    /// <summary>Mean launched batch size since the last read, from the fleet's own batch-size histogram.</summary>
+    private sealed class BatchSizeListener : IDisposable
+    {
+        private readonly MeterListener _listener = new();
+        private long _batches;
+        private long _requests;
+
+        public BatchSizeListener()
+        {
+            _listener.InstrumentPublished = (instrument, listener) =>
+            {
+                if (instrument.Meter.Name == Grains.Diagnostics.FleetInstruments.MeterName && instrument.Name == "a1fleet.inference.batch_size")
+                {
+                    listener.EnableMeasurementEvents(instrument);
+                }
+            };
+            _listener.SetMeasurementEventCallback<int>((_, size, _, _) =>
+            {
+                Interlocked.Increment(ref _batches);
+                Interlocked.Add(ref _requests, size);
+            });
+            _listener.Start();
+        }
+
+        public double TakeMean()
+        {
+            var batches = Interlocked.Exchange(ref _batches, 0);
+            var requests = Interlocked.Exchange(ref _requests, 0);
+            return batches == 0 ? 0 : (double)requests / batches;
+        }
+
+        public void Dispose() => _listener.Dispose();
+    }
+}

@@ -1,0 +1,26 @@
+using A1Fleet.RobotAgent.Diagnostics;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Options;
+
+namespace A1Fleet.RobotAgent.Hosting;
+
+public static class RobotAgentServiceCollectionExtensions
+{
+    /// <summary>
+    /// One agent as a hosted service: <see cref="AgentOptions"/> bound from "A1Fleet:Agent" and validated at start,
+    /// <see cref="AgentInstruments"/> on the host's meter factory, and the <see cref="RobotAgentRunner"/> itself
+    /// (also resolvable, for status output). Needs an <c>IGrainFactory</c> (an Orleans client or silo).
+    /// </summary>
+    public static IServiceCollection AddA1FleetRobotAgent(this IServiceCollection services)
+    {
+        services.AddOptions<AgentOptions>().BindConfiguration(AgentOptions.SectionName).ValidateOnStart();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<AgentOptions>, AgentOptionsValidator>());
+        services.AddMetrics();
+        services.TryAddSingleton(TimeProvider.System);
+        services.TryAddSingleton<AgentInstruments>();
+        services.TryAddSingleton<RobotAgentRunner>();
+        services.AddHostedService(sp => sp.GetRequiredService<RobotAgentRunner>());
+        return services;
+    }
+}

@@ -1,0 +1,183 @@
+using A1Fleet.Grains;
+using A1Fleet.RobotAgent.Camera;
+using A1Fleet.RobotAgent.Cluster;
+using A1Fleet.RobotAgent.Control;
+using A1Fleet.RobotAgent.Diagnostics;
+using A1Fleet.RobotAgent.Drivers;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace A1Fleet.RobotAgent;
+
+/// <summary>
+/// One robot agent, wired: simulated arm, cameras at the model's sizes, model adapter, chunk source over the
+/// robot grain, control loop and the periodic counter report. Usable as a hosted service (the agent process)
+/// or directly with <see cref="RunAsync"/> (the fleet demo runs many in one process on one IGrainFactory).
+/// Binding comes first because the lease says which model, and so which cameras and sizes, the arm serves.
+/// </summary>
+public sealed partial class RobotAgentRunner : IHostedService, IAsyncDisposable
+{
+    private static readonly string[] SimulatedCameras = ["front", "wrist"];
+
+    private readonly IGrainFactory _grains;
+    private readonly AgentOptions _options;
+    private readonly TimeProvider _time;
+    private readonly ILogger<RobotAgentRunner> _logger;
+    private readonly EmbodimentProfile _profile;
+    private readonly RobotCommandInbox _commands = new();
+    private CancellationTokenSource? _stopping;
+    private Task? _run;
+    private volatile RobotGrainChunkSource? _source;
+    private volatile ControlLoop? _loop;
+    private volatile bool _stopped;
+
+    public RobotAgentRunner(IGrainFactory grainFactory, IOptions<AgentOptions> options, TimeProvider timeProvider, ILogger<RobotAgentRunner> logger,
+        AgentInstruments? instruments = null)
+    {
+        _options = options.Value;
+        var validation = new AgentOptionsValidator().Validate(null, _options);
+        if (validation.Failed)
+        {
+            throw new OptionsValidationException(AgentOptions.SectionName, typeof(AgentOptions), validation.Failures);
+        }
+
+        _grains = grainFactory;
+        _time = timeProvider;
+        _logger = logger;
+        _profile = EmbodimentProfile.For(_options.Embodiment);
+        Driver = new SimulatedArm(_profile, _options.EffectiveSeed);
+        Metrics = new AgentMetrics(_options.Embodiment, instruments);
+    }
+
+    public string RobotId => _options.RobotId;
+
+    public IArmDriver Driver { get; }
+
+    public AgentMetrics Metrics { get; }
+
+    /// <summary>The lease of the last bind; null until the first bind succeeds.</summary>
+    public RobotLease? Lease => _source?.Lease;
+
+    /// <summary>The live view of this agent.</summary>
+    public AgentSnapshot Snapshot()
+    {
+        var loop = _loop;
+        var lease = Lease;
+        var phase = _stopped ? AgentPhase.Stopped : loop?.Phase ?? AgentPhase.Connecting;
+        var m = Metrics;
+        return new AgentSnapshot(RobotId, _options.Embodiment, _profile.ControlHz, phase, _source?.Epoch ?? 0,
+            (loop?.Task ?? lease?.Task)?.Instruction, loop?.EStopped ?? lease?.EStopped ?? false,
+            m.ControlTicks, m.HoldTicks, m.ClampedActions, m.IdleGaps, m.IdleGapTicks, m.LongestIdleGapTicks, m.ChunksExecuted, m.StaleChunks,
+            m.Splices, m.MaxSpliceJump, m.MeanSpliceJump, m.Requests, m.RequestFailures, m.MeanRequestLatencyMs, m.LastRequestLatencyMs,
+            m.Binds, m.TickOverruns, m.LastError);
+    }
+
+    /// <summary>Binds (retrying until the cluster answers), then runs the arm until <paramref name="cancellationToken"/> fires.</summary>
+    public async Task RunAsync(CancellationToken cancellationToken)
+    {
+        var registration = new AgentRegistration(_options.EffectiveAgentId, _options.Embodiment, _options.ModelId, Driver.JointCount, Driver.JointCount,
+            SimulatedCameras, _profile.ControlHz, _options.Tags);
+        using var source = new RobotGrainChunkSource(_grains, registration, RobotId, _commands, Metrics, _options, _time, _logger);
+        _source = source;
+        try
+        {
+            var lease = await source.ConnectAsync(cancellationToken);
+            var model = lease.Model;
+            var seed = _options.EffectiveSeed;
+            var camera = new SimulatedCamera(_profile, model.Cameras, seed);
+            var adapter = new ModelAdapter(Driver.JointCount, model);
+            var loop = new ControlLoop(Driver, camera, adapter, model, source, _commands, _options.ToControlLoopOptions(), Metrics, _time, _logger);
+            _loop = loop;
+            LogRunning(RobotId, _options.Embodiment, model.ModelId, model.StateDim, model.ActionDim, Driver.JointCount);
+
+            using var stopReports = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            var reports = ReportPeriodicallyAsync(source, stopReports.Token);
+            try
+            {
+                await loop.RunAsync(cancellationToken);
+            }
+            finally
+            {
+                await stopReports.CancelAsync();
+                await reports;
+            }
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            // Stopping is the normal way out.
+        }
+        finally
+        {
+            _stopped = true;
+        }
+    }
+
+    public Task StartAsync(CancellationToken cancellationToken)
+    {
+        _stopping = new CancellationTokenSource();
+        _run = RunLoggingFailuresAsync(_stopping.Token);
+        return Task.CompletedTask;
+    }
+
+    public async Task StopAsync(CancellationToken cancellationToken)
+    {
+        if (_stopping is null || _run is null)
+        {
+            return;
+        }
+
+        await _stopping.CancelAsync();
+        await _run.WaitAsync(cancellationToken);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_stopping is not null)
+        {
+            await _stopping.CancelAsync();
+            if (_run is not null)
+            {
+                await _run;
+            }
+
+            _stopping.Dispose();
+        }
+    }
+
+    private async Task RunLoggingFailuresAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            await RunAsync(cancellationToken);
+        }
+        catch (Exception ex)
+        {
+            LogFailed(ex, RobotId);
+            throw;
+        }
+    }
+
+    private async Task ReportPeriodicallyAsync(RobotGrainChunkSource source, CancellationToken cancellationToken)
+    {
+        var interval = TimeSpan.FromSeconds(_options.ReportIntervalSeconds);
+        try
+        {
+            while (!cancellationToken.IsCancellationRequested)
+            {
+                await Task.Delay(interval, _time, cancellationToken);
+                await source.ReportAsync(Metrics.ToCounters(), cancellationToken);
+            }
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+        }
+    }
+
+    [LoggerMessage(EventId = 720, Level = LogLevel.Information,
+        Message = "Robot {RobotId}: running a {Embodiment} on model {ModelId} (state {StateDim}, actions {ActionDim}, arm joints {Joints})")]
+    private partial void LogRunning(string robotId, Embodiment embodiment, string modelId, int stateDim, int actionDim, int joints);
+
+    [LoggerMessage(EventId = 721, Level = LogLevel.Error, Message = "Robot {RobotId}: the agent stopped on an error")]
+    private partial void LogFailed(Exception exception, string robotId);
+}

@@ -1,0 +1,24 @@
+namespace A1Fleet.RobotAgent.Host;
+
+/// <summary>The agent's command line: each switch is a configuration key, so appsettings and environment variables work too.</summary>
+public static class AgentCommandLine
+{
+    public static IDictionary<string, string> SwitchMappings { get; } = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase)
+    {
+        ["--robot-id"] = $"{AgentOptions.SectionName}:RobotId",
+        ["--embodiment"] = $"{AgentOptions.SectionName}:Embodiment",
+        ["--model"] = $"{AgentOptions.SectionName}:ModelId",
+        ["--seed"] = $"{AgentOptions.SectionName}:Seed",
+        ["--request-ahead"] = $"{AgentOptions.SectionName}:RequestAheadShare",
+        ["--blend-steps"] = $"{AgentOptions.SectionName}:BlendSteps",
+        ["--agent-id"] = $"{AgentOptions.SectionName}:AgentId",
+        ["--tags"] = $"{AgentHostOptions.SectionName}:Tags",
+        ["--cluster"] = $"{AgentHostOptions.SectionName}:Clustering",
+        ["--redis"] = $"{AgentHostOptions.SectionName}:Redis",
+        ["--gateway-port"] = $"{AgentHostOptions.SectionName}:GatewayPort",
+        ["--cluster-id"] = $"{AgentHostOptions.SectionName}:ClusterId",
+        ["--service-id"] = $"{AgentHostOptions.SectionName}:ServiceId",
+        ["--status-interval"] = $"{AgentHostOptions.SectionName}:StatusIntervalSeconds",
+        ["--metrics-port"] = $"{AgentHostOptions.SectionName}:MetricsPort",
+    };
+}

@@ -1,0 +1,107 @@
+using System.Text.RegularExpressions;
+using A1Fleet.CalibrationJobs.Cli;
+using A1Fleet.Datasets.Parquet;
+using A1Fleet.EarlyExit;
+
+namespace A1Fleet.Calibration.Tests.Cli;
+
+[Collection(ReferenceModelsCollection.Name)]
+public sealed class CalibrateCommandTests(ReferenceModelsFixture models)
+{
+    [Fact]
+    public async Task Calibrate_TinyFmOnShippedDataset_PrintsBothTablesAndWritesLoadableSets()
+    {
+        var outDirectory = models.NewDirectory("cli-out");
+
+        var (code, output, error) = await RunAsync("calibrate", "--model", models.TinyFmDirectory, "--dataset", TestDatasets.ShippedTinyFm,
+            "--families", "exp,gauss", "--r", "1.0,0.4", "--out", outDirectory, "--batch", "8", "--threads", "1");
+
+        Assert.True(code == 0, error);
+        Assert.Contains("48 samples used from 8 of 8 episodes, 0 skipped", output, StringComparison.Ordinal);
+        Assert.Matches(@"calibration pass: 36 samples in [\d.]+ s = [\d.]+ samples/s", output);
+        Assert.Contains("threshold sets, expected on the 36 calibration samples", output, StringComparison.Ordinal);
+        Assert.Contains("held-out evaluation: the engine run with each set on 12 samples of episodes 6, 7", output, StringComparison.Ordinal);
+        Assert.Contains("36/36 samples", error, StringComparison.Ordinal);
+        foreach (var name in new[] { "exp-r1.0-cosine", "exp-r0.4-cosine", "gauss-r1.0-cosine", "gauss-r0.4-cosine" })
+        {
+            var set = ThresholdSet.Load(Path.Combine(outDirectory, name + ".json"));
+            Assert.Equal("tiny-fm", set.ModelId);
+            Assert.Equal(36, set.SampleCount);
+            // Expected table row, then the held-out row with measured and expected reductions and one share per exit.
+            var rows = output.Split('\n').Where(l => l.StartsWith(name + " ", StringComparison.Ordinal)).ToList();
+            Assert.Equal(2, rows.Count);
+            Assert.Matches(new Regex(@"^\S+\s+[\d.]+%\s+[\d.]+%\s+[\d.]+%\s+\|(\s+[\d.]+%){3}\s*$"), rows[1]);
+        }
+
+        Assert.True(File.Exists(Path.Combine(outDirectory, "calibration-report.json")));
+    }
+
+    [Fact]
+    public async Task Calibrate_ManyBadOptions_ListsEveryProblemAndExitsTwo()
+    {
+        var (code, _, error) = await RunAsync("calibrate", "--dataset", "/nonexistent", "--r", "1.0,abc", "--families", "exp,poisson",
+            "--holdout-share", "1.5", "--batch", "0", "--decode", "full-k10", "--bad-data", "ignore", "--colour", "red");
+
+        Assert.Equal(2, code);
+        foreach (var expected in new[]
+        {
+            "--model is required", "--dataset /nonexistent: no meta/info.json", "--r 1.0,abc: 'abc' is not a number", "unknown family 'poisson'",
+            "--holdout-share 1.5", "--batch 0", "--decode full-k10: calibration needs an early-exit decoding", "--bad-data ignore: use fail or skip", "unknown option --colour",
+        })
+        {
+            Assert.Contains(expected, error, StringComparison.Ordinal);
+        }
+
+        Assert.Contains("9 problem(s)", error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Calibrate_CorruptImage_FailNamesEpisodeAndFrameWhileSkipCarriesOn()
+    {
+        var dataset = await TestDatasets.ConvertedTinyFmAsync(models, "cli-corrupt");
+        await TestDatasets.RewriteEpisodeAsync(dataset, 2, t => t.Images["observation.images.front"][1] = new EncodedImage([7, 7, 7], null));
+        var outDirectory = models.NewDirectory("cli-corrupt-out");
+
+        var failed = await RunAsync("calibrate", "--model", models.TinyFmDirectory, "--dataset", dataset, "--out", outDirectory, "--threads", "1");
+        var skipped = await RunAsync("calibrate", "--model", models.TinyFmDirectory, "--dataset", dataset, "--out", outDirectory, "--threads", "1", "--bad-data", "skip");
+
+        Assert.Equal(1, failed.Code);
+        Assert.Contains("episode 2, frame 1 (data/chunk-000/episode_000002.parquet)", failed.Error, StringComparison.Ordinal);
+        Assert.True(skipped.Code == 0, skipped.Error);
+        Assert.Contains("47 samples used from 8 of 8 episodes, 1 skipped", skipped.Output, StringComparison.Ordinal);
+        Assert.Contains("calibrating on 35 samples", skipped.Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Calibrate_InvalidMappingFile_ExitsOneListingEveryProblem()
+    {
+        var mappingPath = Path.Combine(models.NewDirectory("cli-mapping"), "mapping.json");
+        await File.WriteAllTextAsync(mappingPath, """{ "cameras": { "wrist": "observation.images.front" }, "stateDims": [0, 1] }""");
+
+        var (code, _, error) = await RunAsync("calibrate", "--model", models.TinyFmDirectory, "--dataset", TestDatasets.ShippedTinyFm, "--mapping", mappingPath,
+            "--out", models.NewDirectory("cli-mapping-out"));
+
+        Assert.Equal(1, code);
+        Assert.Contains("model camera 'front'", error, StringComparison.Ordinal);
+        Assert.Contains("'wrist' is not a camera of model 'tiny-fm'", error, StringComparison.Ordinal);
+        Assert.Contains("stateDims selects 2 values but the model's state dim is 6", error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Run_UnknownVerb_ExitsTwoWithUsage()
+    {
+        var (code, _, error) = await RunAsync("calibrate-everything");
+
+        Assert.Equal(2, code);
+        Assert.Contains("unknown command 'calibrate-everything'", error, StringComparison.Ordinal);
+        Assert.Contains("usage:", error, StringComparison.Ordinal);
+    }
+
+    internal static async Task<(int Code, string Output, string Error)> RunAsync(params string[] args)
+    {
+        using var output = new StringWriter();
+        using var error = new StringWriter();
+        var code = await CliApp.RunAsync(args, output, error);
+        return (code, output.ToString(), error.ToString());
+    }
+}

@@ -1,0 +1,284 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Http.Json;
+using System.Net.Sockets;
+using System.Text;
+using System.Text.Json;
+using A1Fleet.Grains;
+
+namespace A1Fleet.Cluster.Tests;
+
+/// <summary>
+/// Starts and owns real processes on loopback: a private redis-server, silo processes and agent
+/// processes, each from the build output of this configuration. Everything started is killed on dispose.
+/// </summary>
+public sealed class ProcessCluster : IDisposable
+{
+    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
+    private readonly List<ManagedProcess> _processes = [];
+
+    public ProcessCluster()
+    {
+        ClusterId = "a1-cluster-test-" + Guid.NewGuid().ToString("N")[..8];
+        RedisPort = FreePort();
+    }
+
+    public string ClusterId { get; }
+    public int RedisPort { get; }
+    public string Redis => $"127.0.0.1:{RedisPort}";
+
+    public static string RepositoryRoot
+    {
+        get
+        {
+            var dir = new DirectoryInfo(AppContext.BaseDirectory);
+            while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "A1Fleet.sln")))
+            {
+                dir = dir.Parent;
+            }
+
+            return dir?.FullName ?? throw new InvalidOperationException("cannot find the repository root above " + AppContext.BaseDirectory);
+        }
+    }
+
+    /// <summary>Release or Debug: whichever this test assembly was built as, so the processes match it.</summary>
+    public static string Configuration => AppContext.BaseDirectory.Contains($"{Path.DirectorySeparatorChar}Release{Path.DirectorySeparatorChar}", StringComparison.Ordinal) ? "Release" : "Debug";
+
+    public static string BuiltDll(string projectDirectory, string assembly)
+    {
+        var path = Path.Combine(RepositoryRoot, projectDirectory, "bin", Configuration, "net10.0", assembly);
+        return File.Exists(path) ? path : throw new FileNotFoundException($"{path} is missing: build the solution ({Configuration}) first", path);
+    }
+
+    public static string? RedisServerBinary()
+    {
+        foreach (var candidate in new[] { "/usr/bin/redis-server", "/usr/local/bin/redis-server" })
+        {
+            if (File.Exists(candidate))
+            {
+                return candidate;
+            }
+        }
+
+        return null;
+    }
+
+    public ManagedProcess StartRedis()
+    {
+        var binary = RedisServerBinary() ?? throw new InvalidOperationException("redis-server is not installed: run the README's test command (bash scripts/test.sh), which installs it");
+        var redis = Start("redis", binary, $"--port {RedisPort} --bind 127.0.0.1 --save \"\" --appendonly no --protected-mode yes");
+        WaitUntil(() => CanConnect(RedisPort), TimeSpan.FromSeconds(10), "redis-server did not accept connections");
+        return redis;
+    }
+
+    public SiloProcess StartSilo(string name, string modelPackage, bool gpu = true)
+    {
+        var siloPort = FreePort();
+        var gatewayPort = FreePort();
+        var httpPort = FreePort();
+        var dll = BuiltDll("silo/A1Fleet.Silo", "A1Fleet.Silo.dll");
+        var args = string.Join(' ',
+            $"\"{dll}\"",
+            $"--urls http://127.0.0.1:{httpPort}",
+            "--A1Fleet:Silo:Clustering redis",
+            "--A1Fleet:Silo:Storage redis",
+            $"--A1Fleet:Silo:Redis {Redis}",
+            $"--A1Fleet:Silo:ClusterId {ClusterId}",
+            $"--A1Fleet:Silo:SiloPort {siloPort}",
+            $"--A1Fleet:Silo:GatewayPort {gatewayPort}",
+            $"--A1Fleet:Silo:Gpu {(gpu ? "true" : "false")}",
+            $"--A1Fleet:Inference:ModelPackages:0 \"{modelPackage}\"",
+            "--A1Fleet:Inference:Engine:IntraOpThreads 1",
+            "--Logging:LogLevel:Default Warning");
+        var process = Start(name, "dotnet", args);
+        return new SiloProcess(process, $"http://127.0.0.1:{httpPort}", siloPort, gatewayPort);
+    }
+
+    public ManagedProcess StartAgent(string robotId, Embodiment embodiment, string model)
+    {
+        var dll = BuiltDll("robot-agent/A1Fleet.RobotAgent", "a1-agent.dll");
+        return Start($"agent-{robotId}", "dotnet",
+            $"\"{dll}\" --cluster redis --redis {Redis} --cluster-id {ClusterId} --robot-id {robotId} --embodiment {embodiment.ToString().ToLowerInvariant()} --model {model} --metrics-port 0");
+    }
+
+    public ManagedProcess Start(string name, string fileName, string arguments)
+    {
+        var process = new ManagedProcess(name, fileName, arguments);
+        _processes.Add(process);
+        return process;
+    }
+
+    public static async Task<T> GetJson<T>(string baseUrl, string path)
+    {
+        using var http = new HttpClient { BaseAddress = new Uri(baseUrl), Timeout = TimeSpan.FromSeconds(10) };
+        return (await http.GetFromJsonAsync<T>(path, Json))!;
+    }
+
+    public static async Task<HttpResponseMessage> PostJson(string baseUrl, string path, object body)
+    {
+        using var http = new HttpClient { BaseAddress = new Uri(baseUrl), Timeout = TimeSpan.FromSeconds(20) };
+        return await http.PostAsJsonAsync(path, body, Json);
+    }
+
+    public static async Task WaitReadyAsync(SiloProcess silo, TimeSpan timeout)
+    {
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
+        var deadline = DateTime.UtcNow + timeout;
+        while (true)
+        {
+            if (silo.Process.HasExited)
+            {
+                throw new InvalidOperationException($"{silo.Process.Name} exited with {silo.Process.ExitCode}:\n{silo.Process.Output}");
+            }
+
+            try
+            {
+                if ((await http.GetAsync(silo.Url + "/health/ready")).IsSuccessStatusCode)
+                {
+                    return;
+                }
+            }
+            catch (HttpRequestException)
+            {
+            }
+            catch (TaskCanceledException)
+            {
+            }
+
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new TimeoutException($"{silo.Process.Name} was not ready within {timeout}:\n{silo.Process.Output}");
+            }
+
+            await Task.Delay(200);
+        }
+    }
+
+    public static void WaitUntil(Func<bool> condition, TimeSpan timeout, string failure)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (!condition())
+        {
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new TimeoutException(failure);
+            }
+
+            Thread.Sleep(50);
+        }
+    }
+
+    public static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    private static bool CanConnect(int port)
+    {
+        try
+        {
+            using var client = new TcpClient();
+            client.Connect(IPAddress.Loopback, port);
+            return true;
+        }
+        catch (SocketException)
+        {
+            return false;
+        }
+    }
+
+    public void Dispose()
+    {
+        foreach (var process in Enumerable.Reverse(_processes))
+        {
+            process.Dispose();
+        }
+    }
+}
+
+public sealed record SiloProcess(ManagedProcess Process, string Url, int SiloPort, int GatewayPort);
+
+/// <summary>A child process whose output is kept (last 200 lines) for failure messages, killed with its tree on dispose.</summary>
+public sealed class ManagedProcess : IDisposable
+{
+    private readonly Process _process;
+    private readonly Queue<string> _lines = new();
+    private readonly Lock _gate = new();
+
+    public ManagedProcess(string name, string fileName, string arguments)
+    {
+        Name = name;
+        _process = new Process
+        {
+            StartInfo = new ProcessStartInfo(fileName, arguments)
+            {
+                RedirectStandardOutput = true,
+                RedirectStandardError = true,
+                UseShellExecute = false,
+                Environment = { ["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1", ["DOTNET_NOLOGO"] = "1" },
+            },
+        };
+        _process.OutputDataReceived += (_, e) => Keep(e.Data);
+        _process.ErrorDataReceived += (_, e) => Keep(e.Data);
+        _process.Start();
+        _process.BeginOutputReadLine();
+        _process.BeginErrorReadLine();
+    }
+
+    public string Name { get; }
+    public bool HasExited => _process.HasExited;
+    public int ExitCode => _process.ExitCode;
+
+    public string Output
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return string.Join('\n', _lines);
+            }
+        }
+    }
+
+    /// <summary>SIGKILL, as a crashed machine would: no graceful shutdown, no membership update.</summary>
+    public void KillHard()
+    {
+        if (!_process.HasExited)
+        {
+            _process.Kill(entireProcessTree: true);
+            _process.WaitForExit(10_000);
+        }
+    }
+
+    private void Keep(string? line)
+    {
+        if (line is null)
+        {
+            return;
+        }
+
+        lock (_gate)
+        {
+            _lines.Enqueue(line);
+            if (_lines.Count > 200)
+            {
+                _lines.Dequeue();
+            }
+        }
+    }
+
+    public void Dispose()
+    {
+        try
+        {
+            KillHard();
+        }
+        catch (InvalidOperationException)
+        {
+        }
+
+        _process.Dispose();
+    }
+}

@@ -1,0 +1,118 @@
+using A1Fleet.Grains;
+using A1Fleet.RobotAgent.Tests.Control;
+using A1Fleet.RobotAgent.Tests.Support;
+
+namespace A1Fleet.RobotAgent.Tests.Cluster;
+
+/// <summary>
+/// A robot grain that behaves like the real one at the agent's door (epochs, leases, holds, observer pushes)
+/// and fails on demand like a dead silo. Answers synchronously; time is the test's business.
+/// </summary>
+internal sealed class FakeRobotGrain : IRobotGrain
+{
+    public ModelSpec Model { get; set; } = TestModels.Spec();
+
+    public long Epoch { get; set; }
+
+    public bool EStopped { get; set; }
+
+    public RobotTask? Task { get; set; } = new("pick the cube", DateTimeOffset.UnixEpoch, "test", 1);
+
+    public IRobotAgentObserver? Observer { get; private set; }
+
+    public AgentRegistration? Registration { get; private set; }
+
+    public int Binds { get; private set; }
+
+    public int Acts { get; private set; }
+
+    /// <summary>Bind calls to fail before binds succeed again.</summary>
+    public int FailBinds { get; set; }
+
+    /// <summary>Thrown by Act while set: what a dead silo looks like to a client.</summary>
+    public Exception? ActFailure { get; set; }
+
+    /// <summary>Answers Bind with a task that never completes.</summary>
+    public bool HangBinds { get; set; }
+
+    /// <summary>Answers Act with a task that never completes (a hung silo).</summary>
+    public bool Hang { get; set; }
+
+    public List<AgentCounters> Reports { get; } = [];
+
+    public Task<RobotLease> Bind(AgentRegistration registration, IRobotAgentObserver? observer, CancellationToken cancellationToken = default)
+    {
+        Binds++;
+        if (HangBinds)
+        {
+            return new TaskCompletionSource<RobotLease>().Task;
+        }
+
+        if (FailBinds > 0)
+        {
+            FailBinds--;
+            throw new Orleans.Runtime.SiloUnavailableException("silo 10.0.0.7:11111 is dead");
+        }
+
+        var previous = Observer;
+        Epoch++;
+        Registration = registration;
+        Observer = observer;
+        previous?.OnCommand(new RobotCommand(RobotCommandKind.LeaseRevoked, Task, 200, Epoch));
+        return System.Threading.Tasks.Task.FromResult(new RobotLease("arm-1", Epoch, 200, Task, EStopped, Model));
+    }
+
+    public Task<ActionChunk> Act(long epoch, Observation observation, CancellationToken cancellationToken = default)
+    {
+        Acts++;
+        if (ActFailure is not null)
+        {
+            throw ActFailure;
+        }
+
+        if (Hang)
+        {
+            return new TaskCompletionSource<ActionChunk>().Task;
+        }
+
+        if (epoch != Epoch)
+        {
+            return System.Threading.Tasks.Task.FromResult(ActionChunk.Holding(observation.Sequence, Task, EStopped, ChunkStatus.LeaseLost, $"lease epoch {epoch} is not the current {Epoch}"));
+        }
+
+        if (EStopped || Task is null)
+        {
+            return System.Threading.Tasks.Task.FromResult(ActionChunk.Holding(observation.Sequence, Task, EStopped));
+        }
+
+        var actions = ReferenceMotion.Chunk(Acts, Model.Chunk, 20);
+        return System.Threading.Tasks.Task.FromResult(new ActionChunk(observation.Sequence, ChunkStatus.Ok, actions, Model.Chunk, 8, null, Task, false, null));
+    }
+
+    public int Subscriptions { get; private set; }
+
+    public Task Subscribe(long epoch, IRobotAgentObserver observer)
+    {
+        Subscriptions++;
+        Observer = observer;
+        return System.Threading.Tasks.Task.CompletedTask;
+    }
+
+    public Task ReportAgentCounters(long epoch, AgentCounters counters)
+    {
+        Reports.Add(counters);
+        return System.Threading.Tasks.Task.CompletedTask;
+    }
+
+    public Task<RobotStatus> GetStatus() => throw new NotSupportedException();
+
+    public Task AssignTask(string instruction, string assignedBy) => throw new NotSupportedException();
+
+    public Task ClearTask(string by) => throw new NotSupportedException();
+
+    public Task SetLatencyBudget(double budgetMs) => throw new NotSupportedException();
+
+    public Task EStop(string by) => throw new NotSupportedException();
+
+    public Task Resume(string by) => throw new NotSupportedException();
+}

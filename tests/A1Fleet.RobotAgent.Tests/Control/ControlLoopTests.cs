@@ -1,0 +1,337 @@
+using A1Fleet.Grains;
+using A1Fleet.RobotAgent.Control;
+using A1Fleet.RobotAgent.Diagnostics;
+
+namespace A1Fleet.RobotAgent.Tests.Control;
+
+public sealed class ControlLoopTests
+{
+    // Franka at 20 Hz, chunks of 10 steps, RequestAheadShare 0.5: the next request goes out with 5 steps (250 ms) left.
+    private const int Chunk = 10;
+
+    [Theory]
+    [InlineData(0)]
+    [InlineData(30)]
+    [InlineData(120)]
+    [InlineData(220)]
+    public void RunAsync_LatencyWithinRequestAheadWindow_NoIdleGaps(int latencyMs)
+    {
+        using var h = new LoopHarness();
+        h.Source.Latency = TimeSpan.FromMilliseconds(latencyMs);
+
+        h.Start().Step(200);
+
+        Assert.Equal(0, h.Metrics.IdleGaps);
+        Assert.Equal(0, h.Metrics.StaleChunks);
+        // Only the ticks before the first chunk arrived hold; after that every tick executes an action.
+        Assert.True(h.Metrics.HoldTicks <= 1 + (latencyMs / 50), $"{h.Metrics.HoldTicks} hold ticks");
+        Assert.True(h.Metrics.ChunksExecuted >= 200 / Chunk, $"{h.Metrics.ChunksExecuted} chunks");
+        Assert.Equal(AgentPhase.Executing, h.Loop.Phase);
+    }
+
+    [Fact]
+    public void RunAsync_LatencyBeyondRequestAheadWindow_CountsIdleGaps()
+    {
+        using var h = new LoopHarness();
+        h.Source.Latency = TimeSpan.FromMilliseconds(380); // 7.6 periods, the window is 5
+
+        h.Start().Step(200);
+
+        Assert.True(h.Metrics.IdleGaps > 5, $"{h.Metrics.IdleGaps} idle gaps");
+        Assert.True(h.Metrics.IdleGapTicks >= 2 * h.Metrics.IdleGaps, $"{h.Metrics.IdleGapTicks} gap ticks for {h.Metrics.IdleGaps} gaps");
+        Assert.True(h.Metrics.LongestIdleGapTicks >= 2);
+        Assert.Equal(0, h.Metrics.StaleChunks);
+        Assert.True(h.Metrics.ChunksExecuted > 0);
+    }
+
+    [Fact]
+    public void RunAsync_LargerRequestAheadShare_ClosesTheGapsOfTheSameLatency()
+    {
+        using var narrow = new LoopHarness(new ControlLoopOptions { RequestAheadShare = 0.3 });
+        using var wide = new LoopHarness(new ControlLoopOptions { RequestAheadShare = 0.6 });
+        narrow.Source.Latency = wide.Source.Latency = TimeSpan.FromMilliseconds(220); // 4.4 periods: more than 3 steps ahead, less than 6
+
+        narrow.Start().Step(200);
+        wide.Start().Step(200);
+
+        Assert.True(narrow.Metrics.IdleGaps > 0);
+        Assert.Equal(0, wide.Metrics.IdleGaps);
+    }
+
+    [Fact]
+    public void RunAsync_ChunkArrivesLate_SkipsTheActionsWhoseTicksPassed()
+    {
+        // 8 steps ahead: the old chunk still covers the whole blend window when the answer lands 3 ticks late.
+        using var h = new LoopHarness(new ControlLoopOptions { RequestAheadShare = 0.8 });
+        h.Source.Latency = TimeSpan.FromMilliseconds(170);
+
+        h.Start().Step(120);
+
+        // Every chunk follows the same reference, so with the right skip each tick commands ref(tick) exactly
+        // (after the first chunk's 3 steps, which blend in from the arm at rest).
+        var commands = h.Arm.Commands;
+        var first = commands.FindIndex(c => c is not null);
+        Assert.True(first > 0);
+        for (var tick = first + 3; tick < commands.Count; tick++)
+        {
+            var command = commands[tick];
+            Assert.NotNull(command);
+            for (var d = 0; d < 8; d++)
+            {
+                Assert.Equal(ReferenceMotion.At(tick, d, 20), command[d], 4);
+            }
+        }
+
+        Assert.True(h.Metrics.Splices > 10);
+    }
+
+    [Fact]
+    public void RunAsync_Blending_SpliceJumpSmallerThanWithout()
+    {
+        using var blended = new LoopHarness(new ControlLoopOptions { BlendSteps = 3 });
+        using var switched = new LoopHarness(new ControlLoopOptions { BlendSteps = 0 });
+        foreach (var h in new[] { blended, switched })
+        {
+            // Each chunk is off the reference by ±0.05 rad, alternating: the model's noise between chunks.
+            h.Source.Respond = (_, tick, n) => ChunkResult.Chunk(ReferenceMotion.Chunk(tick, Chunk, 20, n % 2 == 0 ? 0.05f : -0.05f), Chunk, 8);
+            h.Start().Step(200);
+        }
+
+        Assert.True(blended.Metrics.Splices > 20 && switched.Metrics.Splices > 20);
+        Assert.True(switched.Metrics.MeanSpliceJump > 0.09, $"without blending: mean jump {switched.Metrics.MeanSpliceJump}");
+        Assert.True(blended.Metrics.MeanSpliceJump < 0.5 * switched.Metrics.MeanSpliceJump,
+            $"blended mean {blended.Metrics.MeanSpliceJump} vs switched {switched.Metrics.MeanSpliceJump}");
+        Assert.True(blended.Metrics.MaxSpliceJump < switched.Metrics.MaxSpliceJump,
+            $"blended max {blended.Metrics.MaxSpliceJump} vs switched {switched.Metrics.MaxSpliceJump}");
+    }
+
+    [Fact]
+    public void RunAsync_ActionsOutsideJointLimits_ClampedAndCounted()
+    {
+        using var h = new LoopHarness();
+        h.Source.Respond = (_, tick, _) =>
+        {
+            var actions = ReferenceMotion.Chunk(tick, Chunk, 20);
+            for (var k = 0; k < Chunk; k++)
+            {
+                actions[k * 8] = 3.5f;       // joint 1 beyond +2.8973 rad
+                actions[(k * 8) + 7] = -0.2f; // gripper below 0 m
+            }
+
+            return ChunkResult.Chunk(actions, Chunk, 8);
+        };
+
+        h.Start().Step(100);
+
+        Assert.True(h.ExecutedTicks > 80);
+
+        // Two values per executed step, except joint 1 in the 3 steps that blend in from rest (0.9, 1.8, 2.6 rad: within limits).
+        Assert.Equal((2 * h.ExecutedTicks) - 3, h.Metrics.ClampedActions);
+        var limits = h.Arm.JointLimits;
+        foreach (var command in h.Arm.Commands.OfType<float[]>().Skip(3))
+        {
+            Assert.Equal(limits.Upper[0], command[0]);
+            Assert.Equal(limits.Lower[7], command[7]);
+        }
+
+        var state = h.Arm.ReadState();
+        Assert.All(Enumerable.Range(0, state.Length), j => Assert.True(limits.Contains(j, state[j])));
+    }
+
+    [Fact]
+    public void Post_EStop_HoldsFromTheNextTick()
+    {
+        using var h = new LoopHarness();
+        h.Start().Step(40);
+        Assert.Equal(AgentPhase.Executing, h.Loop.Phase);
+        var holdsBefore = h.Metrics.HoldTicks;
+        var commandsBefore = h.Arm.Commands.Count;
+        var stateAtStop = h.Arm.ReadState();
+
+        h.Commands.Post(new RobotCommand(RobotCommandKind.EStop, null, 200, 1));
+        h.Step(1);
+
+        Assert.True(h.Loop.EStopped);
+        Assert.Equal(AgentPhase.EStopped, h.Loop.Phase);
+        Assert.Equal(commandsBefore + 1, h.Arm.Commands.Count);
+        Assert.Null(h.Arm.Commands[^1]);
+        Assert.Equal(holdsBefore + 1, h.Metrics.HoldTicks);
+        Assert.Equal(stateAtStop, h.Arm.ReadState());
+
+        h.Step(40);
+        Assert.Equal(stateAtStop, h.Arm.ReadState());
+        Assert.All(h.Arm.Commands.Skip(commandsBefore), Assert.Null);
+        Assert.Equal(holdsBefore + 41, h.Metrics.HoldTicks);
+    }
+
+    [Fact]
+    public void Post_ResumeAfterEStop_MovesAgain()
+    {
+        using var h = new LoopHarness();
+        h.Start().Step(20);
+        h.Commands.Post(new RobotCommand(RobotCommandKind.EStop, null, 200, 1));
+        h.Step(20);
+        var chunks = h.Metrics.ChunksExecuted;
+
+        h.Commands.Post(new RobotCommand(RobotCommandKind.Resume, null, 200, 1));
+        h.Step(20);
+
+        Assert.False(h.Loop.EStopped);
+        Assert.True(h.Metrics.ChunksExecuted > chunks);
+        Assert.NotNull(h.Arm.Commands[^1]);
+        Assert.Equal(0, h.Metrics.IdleGaps);
+    }
+
+    [Fact]
+    public void RunAsync_ChunksOlderThanAChunkDuration_DroppedAsStale()
+    {
+        using var h = new LoopHarness();
+        h.Source.Latency = TimeSpan.FromMilliseconds(620); // a chunk lasts 500 ms
+
+        h.Start().Step(100);
+
+        Assert.True(h.Metrics.StaleChunks >= 5, $"{h.Metrics.StaleChunks} stale");
+        Assert.Equal(0, h.Metrics.ChunksExecuted);
+        Assert.All(h.Arm.Commands, Assert.Null);
+        Assert.Equal(h.Metrics.ControlTicks, h.Metrics.HoldTicks);
+    }
+
+    [Fact]
+    public void RunAsync_ChunkShorterThanItsAge_DroppedAsStale()
+    {
+        using var h = new LoopHarness();
+        h.Source.Latency = TimeSpan.FromMilliseconds(330); // 6.6 periods: all 4 actions of each answer are in the past
+        h.Source.Respond = (_, tick, _) => ChunkResult.Chunk(ReferenceMotion.Chunk(tick, 4, 20), 4, 8);
+
+        h.Start().Step(60);
+
+        Assert.True(h.Metrics.StaleChunks > 0);
+        Assert.Equal(0, h.Metrics.ChunksExecuted);
+    }
+
+    [Fact]
+    public void RunAsync_SourceFails_FinishesTheChunkThenHoldsAndRecovers()
+    {
+        using var h = new LoopHarness();
+        var failing = false;
+        h.Source.Respond = (_, tick, _) => failing
+            ? ChunkResult.Failed("inference unavailable")
+            : ChunkResult.Chunk(ReferenceMotion.Chunk(tick, Chunk, 20), Chunk, 8);
+        h.Start().Step(40);
+        Assert.Equal(0, h.Metrics.IdleGaps);
+
+        failing = true;
+        h.Step(40);
+        var chunksWhileFailing = h.Metrics.ChunksExecuted;
+        Assert.Equal(1, h.Metrics.IdleGaps);
+        Assert.True(h.Metrics.RequestFailures > 10, $"{h.Metrics.RequestFailures} failures: it keeps asking");
+        Assert.Null(h.Arm.Commands[^1]);
+        Assert.Equal(AgentPhase.Starved, h.Loop.Phase);
+        Assert.Equal("inference unavailable", h.Metrics.LastError);
+
+        failing = false;
+        h.Step(40);
+        Assert.True(h.Metrics.ChunksExecuted > chunksWhileFailing);
+        Assert.NotNull(h.Arm.Commands[^1]);
+        Assert.Equal(AgentPhase.Executing, h.Loop.Phase);
+        Assert.Equal(1, h.Metrics.IdleGaps);
+    }
+
+    [Fact]
+    public void RunAsync_SourceThrows_TreatedAsAFailedRequest()
+    {
+        using var h = new LoopHarness();
+        h.Source.Respond = (_, _, _) => throw new InvalidOperationException("boom");
+
+        h.Start().Step(10);
+
+        Assert.True(h.Metrics.RequestFailures >= 5);
+        Assert.Contains("boom", h.Metrics.LastError, StringComparison.Ordinal);
+        Assert.All(h.Arm.Commands, Assert.Null);
+    }
+
+    [Fact]
+    public void RunAsync_FleetSaysHold_HoldsWithoutIdleGapsAndPollsSlowly()
+    {
+        using var h = new LoopHarness(new ControlLoopOptions { HoldPollInterval = TimeSpan.FromSeconds(1) });
+        h.Source.Latency = TimeSpan.FromMilliseconds(30);
+        h.Source.Respond = (_, _, _) => ChunkResult.Hold(eStopped: false, task: null);
+
+        h.Start().Step(100); // 5 s
+
+        Assert.Equal(0, h.Metrics.IdleGaps);
+        Assert.Equal(h.Metrics.ControlTicks, h.Metrics.HoldTicks);
+        Assert.Equal(AgentPhase.Holding, h.Loop.Phase);
+        Assert.InRange(h.Source.Requests, 4, 6);
+    }
+
+    [Fact]
+    public void RunAsync_FleetAnswersEStopped_EStopsEvenWithoutThePush()
+    {
+        using var h = new LoopHarness();
+        h.Source.Respond = (_, _, _) => ChunkResult.Hold(eStopped: true, task: null);
+
+        h.Start().Step(10);
+
+        Assert.True(h.Loop.EStopped);
+        Assert.Equal(AgentPhase.EStopped, h.Loop.Phase);
+    }
+
+    [Fact]
+    public void Post_TaskCleared_StopsOnTheNextTick()
+    {
+        using var h = new LoopHarness();
+        h.Start().Step(30);
+        var commands = h.Arm.Commands.Count;
+
+        h.Commands.Post(new RobotCommand(RobotCommandKind.TaskChanged, null, 200, 1));
+        h.Source.Respond = (_, _, _) => ChunkResult.Hold(eStopped: false, task: null);
+        h.Step(1);
+
+        Assert.Null(h.Arm.Commands[commands]);
+        Assert.Equal(AgentPhase.Holding, h.Loop.Phase);
+    }
+
+    [Fact]
+    public void RunAsync_EachRequest_SendsTheModelsStateAndCameraSizes()
+    {
+        using var h = new LoopHarness();
+
+        h.Start().Step(30);
+
+        Assert.NotEmpty(h.Source.Observations);
+        var sequences = h.Source.Observations.Select(o => o.Sequence).ToArray();
+        Assert.Equal(Enumerable.Range(1, sequences.Length).Select(i => (long)i), sequences);
+        foreach (var observation in h.Source.Observations)
+        {
+            Assert.Equal(h.Model.StateDim, observation.State.Length);
+            Assert.Equal(h.Model.Cameras.Length, observation.Images.Length);
+            for (var c = 0; c < h.Model.Cameras.Length; c++)
+            {
+                Assert.Equal(h.Model.Cameras[c].Height * h.Model.Cameras[c].Width * 3, observation.Images[c].Length);
+            }
+        }
+    }
+
+    [Fact]
+    public async Task RunAsync_Cancelled_StopsAndHolds()
+    {
+        var h = new LoopHarness();
+        h.Start().Step(5);
+
+        h.Dispose();
+        await h.Run!;
+
+        Assert.Equal(AgentPhase.Stopped, h.Loop.Phase);
+        Assert.Null(h.Arm.Commands[^1]);
+    }
+
+    [Fact]
+    public async Task RunAsync_StartedTwice_Throws()
+    {
+        using var h = new LoopHarness();
+        h.Start();
+
+        await Assert.ThrowsAsync<InvalidOperationException>(() => h.Loop.RunAsync(CancellationToken.None));
+    }
+}

@@ -1,0 +1,89 @@
+using A1Fleet.Grains;
+using A1Fleet.RobotAgent.Camera;
+using A1Fleet.RobotAgent.Control;
+using A1Fleet.RobotAgent.Diagnostics;
+using A1Fleet.RobotAgent.Drivers;
+using A1Fleet.RobotAgent.Tests.Support;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Time.Testing;
+
+namespace A1Fleet.RobotAgent.Tests.Control;
+
+/// <summary>
+/// A real control loop (real simulated Franka, camera and adapter) on fake time, with the network hop
+/// replaced by <see cref="SimulatedLatencySource"/>. <see cref="Step"/> advances time one period at a time;
+/// each period runs exactly one tick, and any answer due in it, before it returns.
+/// </summary>
+internal sealed class LoopHarness : IDisposable
+{
+    private readonly CancellationTokenSource _stop = new();
+
+    public LoopHarness(ControlLoopOptions? options = null, ModelSpec? model = null, Embodiment embodiment = Embodiment.Franka)
+    {
+        Model = model ?? TestModels.Spec();
+        Arm = new RecordingArm(new SimulatedArm(embodiment, seed: 7));
+        Source = new SimulatedLatencySource(Time, Time.GetUtcNow(), Arm.ControlHz);
+        Metrics = new AgentMetrics(embodiment);
+        Loop = new ControlLoop(Arm, new SimulatedCamera(Arm.Arm.Profile, Model.Cameras, seed: 7), new ModelAdapter(Arm.JointCount, Model), Model,
+            Source, Commands, options ?? new ControlLoopOptions(), Metrics, Time, NullLogger.Instance);
+    }
+
+    public FakeTimeProvider Time { get; } = new(new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero));
+
+    public ModelSpec Model { get; }
+
+    public RecordingArm Arm { get; }
+
+    public SimulatedLatencySource Source { get; }
+
+    public RobotCommandInbox Commands { get; } = new();
+
+    public AgentMetrics Metrics { get; }
+
+    public ControlLoop Loop { get; }
+
+    public Task? Run { get; private set; }
+
+    /// <summary>Starts the loop: tick 0 runs before this returns.</summary>
+    public LoopHarness Start()
+    {
+        OutsideTestContext(() => Run = Loop.RunAsync(_stop.Token));
+        return this;
+    }
+
+    /// <summary>Advances fake time by <paramref name="ticks"/> control periods.</summary>
+    public void Step(int ticks) => OutsideTestContext(() =>
+    {
+        for (var i = 0; i < ticks; i++)
+        {
+            Time.Advance(Loop.Period);
+        }
+    });
+
+    /// <summary>
+    /// Runs <paramref name="action"/> the way timer callbacks run in production: without a synchronization
+    /// context. Under xunit's context the runtime would queue continuations to the thread pool instead of
+    /// running them inline, and an answer would land at some tick instead of the next one.
+    /// </summary>
+    public static void OutsideTestContext(Action action)
+    {
+        var context = SynchronizationContext.Current;
+        SynchronizationContext.SetSynchronizationContext(null);
+        try
+        {
+            action();
+        }
+        finally
+        {
+            SynchronizationContext.SetSynchronizationContext(context);
+        }
+    }
+
+    public long ExecutedTicks => Metrics.ControlTicks - Metrics.HoldTicks;
+
+    public void Dispose()
+    {
+        _stop.Cancel();
+        _stop.Dispose();
+    }
+}
