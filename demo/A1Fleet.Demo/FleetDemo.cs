@@ -52,7 +52,7 @@ internal static class FleetDemo
             "--A1Fleet:Silo:Storage", "memory",
             "--A1Fleet:Silo:Gpu", "true",
             "--A1Fleet:Inference:ModelPackages:0", package,
-            .. args.Where(a => a.StartsWith("--A1Fleet:", StringComparison.Ordinal) || a.StartsWith("--Logging:", StringComparison.Ordinal)),
+            .. PassThrough(args),
         ]);
         builder.Logging.SetMinimumLevel(LogLevel.Warning);
         // Start-up advice (server GC, a slow first watchdog tick on a busy 2-core machine) is not news here.
@@ -90,7 +90,7 @@ internal static class FleetDemo
             };
             return new RobotAgentRunner(grains, Options.Create(options), TimeProvider.System, app.Services.GetRequiredService<ILogger<RobotAgentRunner>>());
         }).ToList();
-        var running = runners.Select(r => r.RunAsync(stop.Token)).ToList();
+        var running = runners.Select(r => RunAgentAsync(r, stop.Token)).ToList();
 
         var fleet = grains.GetGrain<IFleetGrain>(FleetGrainKeys.Default);
         await WaitForBindsAsync(fleet, agents, stop.Token);
@@ -109,6 +109,19 @@ internal static class FleetDemo
         await grains.GetGrain<IManagementGrain>(0).ForceActivationCollection(TimeSpan.Zero);
         await app.StopAsync(CancellationToken.None);
         return 0;
+    }
+
+    /// <summary>One arm failing must not take the fleet down with it: report it and let the others run.</summary>
+    private static async Task RunAgentAsync(RobotAgentRunner runner, CancellationToken ct)
+    {
+        try
+        {
+            await runner.RunAsync(ct);
+        }
+        catch (Exception ex) when (!ct.IsCancellationRequested)
+        {
+            Console.Error.WriteLine($"agent {runner.RobotId} stopped: {ex}");
+        }
     }
 
     private static async Task WaitForBindsAsync(IFleetGrain fleet, int agents, CancellationToken ct)
@@ -174,6 +187,24 @@ internal static class FleetDemo
         var misses = robots.Sum(r => r.Counters.BudgetMisses);
         Console.WriteLine($"{chunks} chunks served, {misses} budget misses ({(chunks == 0 ? 0 : (double)misses / chunks):P2}), " +
                           $"mean exit layer {(chunks == 0 ? 0 : robots.Sum(r => r.Counters.MeanExitLayer * r.Counters.Chunks) / chunks):F2}");
+    }
+
+    /// <summary>Settings given on the command line (<c>--A1Fleet:Silo:SiloPort 11112</c> or <c>--A1Fleet:...=value</c>) reach the silo unchanged.</summary>
+    private static IEnumerable<string> PassThrough(string[] args)
+    {
+        for (var i = 0; i < args.Length; i++)
+        {
+            if (!args[i].StartsWith("--A1Fleet:", StringComparison.Ordinal) && !args[i].StartsWith("--Logging:", StringComparison.Ordinal))
+            {
+                continue;
+            }
+
+            yield return args[i];
+            if (!args[i].Contains('=', StringComparison.Ordinal) && i + 1 < args.Length)
+            {
+                yield return args[++i];
+            }
+        }
     }
 
     private static string Trim(string text, int width) => text.Length <= width ? text : text[..(width - 1)] + "…";

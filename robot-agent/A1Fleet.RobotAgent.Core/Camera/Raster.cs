@@ -9,6 +9,12 @@ internal static class Raster
         y0 = Math.Max(0, y0);
         x1 = Math.Min(width, x1);
         y1 = Math.Min(height, y1);
+        if (x1 <= x0 || y1 <= y0)
+        {
+            // Entirely off the image (an arm swung out of view): nothing to draw.
+            return;
+        }
+
         for (var y = y0; y < y1; y++)
         {
             var row = image.Slice(((y * width) + x0) * 3, (x1 - x0) * 3);
