@@ -32,6 +32,13 @@ public sealed class SiloHostOptions
     /// <summary>Marks this silo as a GPU silo: it loads the models of A1Fleet:Inference:ModelPackages and hosts inference grains.</summary>
     public bool Gpu { get; set; } = true;
 
+    /// <summary>
+    /// Running as a Kubernetes pod: Orleans' Kubernetes hosting reads the pod's name, namespace, IP and
+    /// the orleans/clusterId and orleans/serviceId labels from the downward API, and deletes pods of
+    /// silos declared dead. Membership still lives in Redis. See deploy/k8s.
+    /// </summary>
+    public bool Kubernetes { get; set; }
+
     /// <summary>Failure detection: how long until a silo that stopped answering is declared dead (seconds).</summary>
     public int DeathVoteSeconds { get; set; } = 4;
 }

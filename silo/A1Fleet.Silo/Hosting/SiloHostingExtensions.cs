@@ -96,6 +96,11 @@ public static class SiloHostingExtensions
             silo.UseInMemoryReminderService();
         }
 
+        if (options.Kubernetes)
+        {
+            silo.UseKubernetesHosting();
+        }
+
         silo.AddA1Fleet(configuration, options.Gpu);
     }
 }
