@@ -46,7 +46,8 @@ for trx in "$results"/*.trx; do
   total=$((total + $(value total)))
   passed=$((passed + $(value passed)))
   failed=$((failed + $(value failed) + $(value error) + $(value timeout) + $(value aborted)))
-  skipped=$((skipped + $(value notExecuted)))
+  # xUnit reports skipped tests as NotExecuted results but leaves the notExecuted counter at 0.
+  skipped=$((skipped + $(grep -o '<UnitTestResult [^>]*outcome="NotExecuted"' "$trx" | wc -l)))
 done
 
 rc=0

@@ -68,6 +68,12 @@ internal static class FleetDemo
             e.Cancel = true;
             stop.Cancel();
         };
+        // Containers and process managers stop with SIGTERM: shut down as cleanly as on Ctrl-C.
+        using var sigterm = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGTERM, context =>
+        {
+            context.Cancel = true;
+            stop.Cancel();
+        });
         if (duration is { } limit)
         {
             stop.CancelAfter(limit);

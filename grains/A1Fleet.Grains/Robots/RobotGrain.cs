@@ -125,7 +125,7 @@ public sealed partial class RobotGrain : Grain, IRobotGrain
         if (S.EStopped || task is null)
         {
             S.Holds++;
-            _instruments.OnHold(S.Embodiment?.ToString() ?? "unknown");
+            _instruments.OnHold(S.Embodiment?.ToString().ToLowerInvariant() ?? "unknown");
             return ActionChunk.Holding(observation.Sequence, task, S.EStopped) with { ObserverMissing = _observer is null };
         }
 

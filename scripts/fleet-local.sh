@@ -1,0 +1,268 @@
+#!/usr/bin/env bash
+# The production topology on one machine, as real processes: redis-server, an inference ("GPU") silo
+# that loads the model, a CPU silo, one robot agent per arm kind (franka, agibot, openarm, dobot) and
+# Prometheus scraping all of them with the alert rules of dashboards/prometheus.
+#
+#   scripts/fleet-local.sh [start]          build (Release), start everything, print where to look
+#   scripts/fleet-local.sh status           what is running
+#   scripts/fleet-local.sh stop             stop everything this script started (pids in the run dir)
+#   scripts/fleet-local.sh prometheus-config  print the Prometheus config it would use
+#
+# Settings (environment): A1FLEET_RUN_DIR (artifacts/fleet-local), A1FLEET_MODEL (small-fm),
+# A1FLEET_MODELS_DIR (artifacts/models), A1FLEET_NO_BUILD=1 (use the existing Release build),
+# ports A1FLEET_REDIS_PORT (16379), A1FLEET_GPU_HTTP_PORT (8080), A1FLEET_CPU_HTTP_PORT (8081),
+# A1FLEET_GPU_SILO_PORT (11111), A1FLEET_GPU_GATEWAY_PORT (30000), A1FLEET_CPU_SILO_PORT (11112),
+# A1FLEET_CPU_GATEWAY_PORT (30001), A1FLEET_AGENT_METRICS_PORT (9464, then +1 per agent),
+# A1FLEET_PROMETHEUS_PORT (9090), A1FLEET_EXECUTION_PROVIDER (cpu; cuda on a GPU build, docs/gpu.md).
+# Everything listens on 127.0.0.1 only.
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+
+run_dir="${A1FLEET_RUN_DIR:-$root/artifacts/fleet-local}"
+model="${A1FLEET_MODEL:-small-fm}"
+models_dir="${A1FLEET_MODELS_DIR:-$root/artifacts/models}"
+redis_port="${A1FLEET_REDIS_PORT:-16379}"
+gpu_http="${A1FLEET_GPU_HTTP_PORT:-8080}"
+cpu_http="${A1FLEET_CPU_HTTP_PORT:-8081}"
+gpu_silo="${A1FLEET_GPU_SILO_PORT:-11111}"
+gpu_gateway="${A1FLEET_GPU_GATEWAY_PORT:-30000}"
+cpu_silo="${A1FLEET_CPU_SILO_PORT:-11112}"
+cpu_gateway="${A1FLEET_CPU_GATEWAY_PORT:-30001}"
+agent_metrics="${A1FLEET_AGENT_METRICS_PORT:-9464}"
+prometheus_port="${A1FLEET_PROMETHEUS_PORT:-9090}"
+execution_provider="${A1FLEET_EXECUTION_PROVIDER:-cpu}"
+cluster_id="a1fleet-local"
+kinds=(franka agibot openarm dobot)
+bin="$root/%s/bin/Release/net10.0/%s"
+
+log() { printf '== %s\n' "$*"; }
+starting=0
+# A failed start stops what it had started, so a retry finds the ports free.
+die() {
+  printf 'fleet-local: %s\n' "$*" >&2
+  if [ "$starting" = 1 ]; then
+    starting=0
+    cmd_stop
+  fi
+  exit 1
+}
+
+prometheus_config() {
+  local agents="" i=0
+  for kind in "${kinds[@]}"; do
+    agents+="          - 127.0.0.1:$((agent_metrics + i))"$'\n'
+    i=$((i + 1))
+  done
+  cat <<YAML
+# Written by scripts/fleet-local.sh: the jobs and rules of dashboards/prometheus, local targets.
+global:
+  scrape_interval: 5s
+  scrape_timeout: 4s
+  evaluation_interval: 15s
+  external_labels:
+    fleet: a1fleet-local
+
+rule_files:
+  - $root/dashboards/prometheus/alerts.yml
+
+scrape_configs:
+  - job_name: a1fleet-silo
+    static_configs:
+      - targets: ["127.0.0.1:$gpu_http"]
+        labels:
+          silo_role: gpu
+      - targets: ["127.0.0.1:$cpu_http"]
+        labels:
+          silo_role: cpu
+  - job_name: a1fleet-agent
+    static_configs:
+      - targets:
+${agents%$'\n'}
+  - job_name: prometheus
+    static_configs:
+      - targets: ["127.0.0.1:$prometheus_port"]
+YAML
+}
+
+pid_alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+
+# start NAME COMMAND...: runs it in the background, output to logs/NAME.log, pid to pids/NAME.pid.
+start() {
+  local name="$1"; shift
+  if pid_alive "$run_dir/pids/$name.pid"; then
+    die "$name is already running (pid $(cat "$run_dir/pids/$name.pid")): scripts/fleet-local.sh stop first"
+  fi
+  nohup "$@" >"$run_dir/logs/$name.log" 2>&1 </dev/null &
+  echo $! >"$run_dir/pids/$name.pid"
+}
+
+port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# wait_http NAME URL SECONDS: until URL answers 2xx, or fail with the process' log.
+wait_http() {
+  local name="$1" url="$2" deadline=$((SECONDS + $3))
+  until curl -fsS -o /dev/null --max-time 2 "$url" 2>/dev/null; do
+    if ! pid_alive "$run_dir/pids/$name.pid"; then
+      tail -n 40 "$run_dir/logs/$name.log" >&2 || true
+      die "$name exited; its log is $run_dir/logs/$name.log"
+    fi
+    [ "$SECONDS" -lt "$deadline" ] || die "$name did not answer $url within $3 s; see $run_dir/logs/$name.log"
+    sleep 1
+  done
+}
+
+ensure_tools() {
+  local missing=()
+  command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+  command -v prometheus >/dev/null 2>&1 || missing+=(prometheus)
+  command -v curl >/dev/null 2>&1 || missing+=(curl)
+  if [ "${#missing[@]}" -gt 0 ]; then
+    log "installing ${missing[*]} (Debian packages)"
+    local sudo_cmd=""
+    [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
+    $sudo_cmd apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  fi
+}
+
+agent_dll() {
+  local dll
+  for dll in a1-agent.dll A1Fleet.RobotAgent.dll; do
+    # shellcheck disable=SC2059
+    if [ -f "$(printf "$bin" robot-agent/A1Fleet.RobotAgent "$dll")" ]; then
+      # shellcheck disable=SC2059
+      printf "$bin" robot-agent/A1Fleet.RobotAgent "$dll"
+      return
+    fi
+  done
+  die "the robot agent is not built: run dotnet build -c Release robot-agent/A1Fleet.RobotAgent"
+}
+
+cmd_start() {
+  mkdir -p "$run_dir/pids" "$run_dir/logs" "$run_dir/redis" "$run_dir/prometheus"
+  for port in "$redis_port" "$gpu_http" "$cpu_http" "$gpu_silo" "$gpu_gateway" "$cpu_silo" "$cpu_gateway" "$prometheus_port" \
+              "$agent_metrics" $((agent_metrics + 1)) $((agent_metrics + 2)) $((agent_metrics + 3)); do
+    port_free "$port" || die "port $port on 127.0.0.1 is taken: stop what uses it or set the A1FLEET_*_PORT variables"
+  done
+  ensure_tools
+
+  if [ "${A1FLEET_NO_BUILD:-0}" != "1" ]; then
+    log "dotnet build -c Release (silo, robot agent, model builder)"
+    for project in silo/A1Fleet.Silo robot-agent/A1Fleet.RobotAgent model-builder/A1Fleet.ModelBuilder; do
+      dotnet build -c Release "$project" -nologo -clp:ErrorsOnly >/dev/null || die "build of $project failed"
+    done
+  fi
+  local silo_dll builder_dll agent
+  # shellcheck disable=SC2059
+  silo_dll="$(printf "$bin" silo/A1Fleet.Silo A1Fleet.Silo.dll)"
+  # shellcheck disable=SC2059
+  builder_dll="$(printf "$bin" model-builder/A1Fleet.ModelBuilder A1Fleet.ModelBuilder.dll)"
+  agent="$(agent_dll)"
+  [ -f "$silo_dll" ] || die "$silo_dll is missing: build first (without A1FLEET_NO_BUILD)"
+
+  local package="$models_dir/$model"
+  if [ ! -f "$package/model.json" ]; then
+    log "building the reference model $model into $package"
+    dotnet "$builder_dll" build --preset "$model" --out "$package" >"$run_dir/logs/model-builder.log" 2>&1 \
+      || die "model build failed; see $run_dir/logs/model-builder.log"
+  fi
+
+  starting=1
+  log "redis-server on 127.0.0.1:$redis_port"
+  start redis redis-server --port "$redis_port" --bind 127.0.0.1 --dir "$run_dir/redis" --save "" --appendonly no
+  local deadline=$((SECONDS + 15))
+  until ! port_free "$redis_port"; do
+    [ "$SECONDS" -lt "$deadline" ] || die "redis-server did not start; see $run_dir/logs/redis.log"
+    sleep 0.2
+  done
+
+  local common=(--A1Fleet:Silo:Clustering=redis --A1Fleet:Silo:Storage=redis "--A1Fleet:Silo:Redis=127.0.0.1:$redis_port"
+                "--A1Fleet:Silo:ClusterId=$cluster_id" --Logging:LogLevel:Default=Warning)
+  log "inference silo (model $model, $execution_provider) http://127.0.0.1:$gpu_http"
+  start silo-gpu dotnet "$silo_dll" --urls "http://127.0.0.1:$gpu_http" "${common[@]}" \
+    "--A1Fleet:Silo:SiloPort=$gpu_silo" "--A1Fleet:Silo:GatewayPort=$gpu_gateway" --A1Fleet:Silo:Gpu=true \
+    "--A1Fleet:Inference:ModelPackages:0=$package" "--A1Fleet:Inference:Engine:ExecutionProvider=$execution_provider"
+  log "CPU silo http://127.0.0.1:$cpu_http"
+  start silo-cpu dotnet "$silo_dll" --urls "http://127.0.0.1:$cpu_http" "${common[@]}" \
+    "--A1Fleet:Silo:SiloPort=$cpu_silo" "--A1Fleet:Silo:GatewayPort=$cpu_gateway" --A1Fleet:Silo:Gpu=false
+  wait_http silo-gpu "http://127.0.0.1:$gpu_http/health/ready" 300
+  wait_http silo-cpu "http://127.0.0.1:$cpu_http/health/ready" 120
+
+  local i=0
+  for kind in "${kinds[@]}"; do
+    log "agent $kind-01 (metrics http://127.0.0.1:$((agent_metrics + i))/metrics)"
+    start "agent-$kind" dotnet "$agent" --cluster redis --redis "127.0.0.1:$redis_port" --cluster-id "$cluster_id" \
+      --robot-id "$kind-01" --embodiment "$kind" --model "$model" --metrics-port "$((agent_metrics + i))" --status-interval 0
+    i=$((i + 1))
+  done
+
+  prometheus_config >"$run_dir/prometheus/prometheus.yml"
+  if command -v promtool >/dev/null 2>&1; then
+    promtool check config "$run_dir/prometheus/prometheus.yml" >/dev/null || die "generated Prometheus config is invalid"
+  fi
+  log "Prometheus http://127.0.0.1:$prometheus_port"
+  start prometheus prometheus --config.file="$run_dir/prometheus/prometheus.yml" \
+    --storage.tsdb.path="$run_dir/prometheus/data" --web.listen-address="127.0.0.1:$prometheus_port"
+  wait_http prometheus "http://127.0.0.1:$prometheus_port/-/ready" 60
+  starting=0
+
+  cat <<INFO
+
+A1Fleet is running (run dir $run_dir, logs in $run_dir/logs):
+  operator API    http://127.0.0.1:$cpu_http/api/robots   (any silo; OpenAPI at /openapi/v1.json)
+  assign a task   curl -X POST http://127.0.0.1:$cpu_http/api/assignments -H 'content-type: application/json' \\
+                    -d '{"selector":"all","instruction":"pick up the red block"}'
+  silo metrics    http://127.0.0.1:$gpu_http/metrics   http://127.0.0.1:$cpu_http/metrics
+  agent metrics   http://127.0.0.1:$agent_metrics/metrics ... :$((agent_metrics + 3))
+  Prometheus      http://127.0.0.1:$prometheus_port   (targets: /targets)
+  Grafana         import dashboards/*.json into a Grafana pointed at that Prometheus (docs/dashboards.md)
+  stop            scripts/fleet-local.sh stop
+INFO
+}
+
+cmd_stop() {
+  [ -d "$run_dir/pids" ] || { log "nothing to stop ($run_dir/pids does not exist)"; return 0; }
+  local pidfile name pid deadline
+  # Agents first, then silos (graceful Orleans shutdown), then Redis and Prometheus.
+  for name in agent-franka agent-agibot agent-openarm agent-dobot silo-cpu silo-gpu prometheus redis; do
+    pidfile="$run_dir/pids/$name.pid"
+    [ -f "$pidfile" ] || continue
+    pid="$(cat "$pidfile")"
+    if kill -0 "$pid" 2>/dev/null; then
+      kill -TERM "$pid" 2>/dev/null || true
+      deadline=$((SECONDS + 30))
+      while kill -0 "$pid" 2>/dev/null && [ "$SECONDS" -lt "$deadline" ]; do sleep 0.2; done
+      if kill -0 "$pid" 2>/dev/null; then
+        kill -KILL "$pid" 2>/dev/null || true
+        log "stopped $name (pid $pid, killed after 30 s)"
+      else
+        log "stopped $name (pid $pid)"
+      fi
+    fi
+    rm -f "$pidfile"
+  done
+}
+
+cmd_status() {
+  local pidfile any=0
+  for pidfile in "$run_dir"/pids/*.pid; do
+    [ -f "$pidfile" ] || continue
+    any=1
+    if pid_alive "$pidfile"; then
+      printf '%-16s running (pid %s)\n' "$(basename "$pidfile" .pid)" "$(cat "$pidfile")"
+    else
+      printf '%-16s exited\n' "$(basename "$pidfile" .pid)"
+    fi
+  done
+  [ "$any" = 1 ] || echo "nothing started (run dir $run_dir)"
+}
+
+case "${1:-start}" in
+  start) cmd_start ;;
+  stop) cmd_stop ;;
+  status) cmd_status ;;
+  prometheus-config) prometheus_config ;;
+  *) die "unknown command '$1': use start, status, stop or prometheus-config" ;;
+esac
