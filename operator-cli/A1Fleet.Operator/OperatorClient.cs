@@ -25,6 +25,16 @@ internal sealed class OperatorClient(HttpClient http)
 
     public Task<ThresholdVersionInfo> SetLive(string id, string version, CancellationToken ct) => Post<ThresholdVersionInfo>($"/api/models/{Uri.EscapeDataString(id)}/live", new { version }, ct);
 
+    public Task<CalibrationJobStatus> StartCalibration(object request, CancellationToken ct) => Post<CalibrationJobStatus>("/api/calibrations", request, ct);
+
+    public Task<CalibrationJobStatus> Calibration(string jobId, CancellationToken ct) => Get<CalibrationJobStatus>($"/api/calibrations/{Uri.EscapeDataString(jobId)}", ct);
+
+    public async Task<CalibrationJobStatus> CancelCalibration(string jobId, CancellationToken ct)
+    {
+        using var response = await http.DeleteAsync($"/api/calibrations/{Uri.EscapeDataString(jobId)}", ct);
+        return await Read<CalibrationJobStatus>(response, ct);
+    }
+
     private async Task<T> Get<T>(string path, CancellationToken ct)
     {
         using var response = await http.GetAsync(path, ct);

@@ -45,6 +45,9 @@ internal static class OperatorCommands
                 "models" => Models(await client.Models(ct), output),
                 "thresholds" when list.Count == 2 => Thresholds(await client.Model(list[1], ct), output),
                 "live" when list.Count == 3 => Live(await client.SetLive(list[1], list[2], ct), list[1], output),
+                "calibrate" when list.Count >= 3 => await Calibrate(client, list, output, error, ct),
+                "calibration" when list.Count == 2 => CalibrationStatus(await client.Calibration(list[1], ct), output),
+                "cancel-calibration" when list.Count == 2 => CalibrationStatus(await client.CancelCalibration(list[1], ct), output),
                 _ => Fail(error, $"unknown or incomplete command '{string.Join(' ', list)}'\n\n{Usage}"),
             };
         }
@@ -73,6 +76,9 @@ internal static class OperatorCommands
           models                          models and live threshold versions
           thresholds MODEL                threshold versions of a model
           live MODEL VERSION              make a threshold version live (roll back)
+          calibrate MODEL DATASET_DIR [--shards N] [--r 1.0,0.7] [--family exp] [--make-live NAME] [--no-wait]
+                                          run a calibration job on the cluster, with progress
+          calibration JOB | cancel-calibration JOB
         SELECTOR: all | robot:ID | tag:NAME | embodiment:franka|agibot|openarm|dobot
         """;
 
@@ -142,6 +148,53 @@ internal static class OperatorCommands
     {
         output.WriteLine($"{model}: threshold version {info.Version} ({info.Name}) is live; inference grains switch at their next batch");
         return 0;
+    }
+
+    private static async Task<int> Calibrate(OperatorClient client, List<string> list, TextWriter output, TextWriter error, CancellationToken ct)
+    {
+        var shards = Take(list, "--shards");
+        var rs = Take(list, "--r");
+        var family = Take(list, "--family");
+        var makeLive = Take(list, "--make-live");
+        var noWait = list.Remove("--no-wait");
+        var request = new
+        {
+            modelId = list[1],
+            dataset = Path.GetFullPath(list[2]),
+            families = family?.Split(','),
+            rs = rs?.Split(',').Select(v => double.Parse(v, CultureInfo.InvariantCulture)).ToArray(),
+            shards = shards is null ? (int?)null : int.Parse(shards, CultureInfo.InvariantCulture),
+            makeLive,
+        };
+        var status = await client.StartCalibration(request, ct);
+        output.WriteLine($"calibration job {status.JobId}: {status.ShardsTotal} shards, {status.SamplesTotal} samples");
+        while (!noWait && status.State == CalibrationJobState.Running)
+        {
+            await Task.Delay(TimeSpan.FromMilliseconds(500), ct);
+            status = await client.Calibration(status.JobId, ct);
+            var share = status.SamplesTotal == 0 ? 0 : (double)status.SamplesDone / status.SamplesTotal;
+            var bar = new string('#', (int)(share * 30)).PadRight(30, '.');
+            error.Write($"\r[{bar}] {status.SamplesDone}/{status.SamplesTotal} samples, {status.ShardsDone}/{status.ShardsTotal} shards ({status.ShardsRunning} running)" +
+                        (status.EtaSeconds is { } eta ? $", ETA {eta:F0} s   " : "   "));
+        }
+
+        error.WriteLine();
+        return CalibrationStatus(status, output);
+    }
+
+    private static int CalibrationStatus(CalibrationJobStatus status, TextWriter output)
+    {
+        output.WriteLine($"job {status.JobId}: {status.State}, {status.ShardsDone}/{status.ShardsTotal} shards, {status.SamplesDone}/{status.SamplesTotal} samples" +
+                         (status.Error is null ? "" : $", error: {status.Error}"));
+        if (status.Published.Length > 0)
+        {
+            Table.Write(output, ["version", "set", "samples", "layers run", "live"], status.Published.Select(v => new[]
+            {
+                v.Version, v.Name, v.SampleCount.ToString(CultureInfo.InvariantCulture), v.ExpectedLayerFraction.ToString("P1", CultureInfo.InvariantCulture), v.Live ? "*" : "",
+            }).ToList());
+        }
+
+        return status.State is CalibrationJobState.Failed ? 1 : 0;
     }
 
     private static int Report(CommandResponse response, string verb, TextWriter output)

@@ -18,10 +18,12 @@ public sealed class FleetClusterFixture : IAsyncLifetime
     public InProcessTestCluster Cluster { get; private set; } = null!;
     public IClusterClient Client => Cluster.Client;
     public string GpuSiloName { get; private set; } = "";
+    public string TinyFmDirectory { get; private set; } = "";
 
     public async Task InitializeAsync()
     {
         var fm = ReferencePackages.Ensure("tiny-fm", _models);
+        TinyFmDirectory = fm;
         var mlp = ReferencePackages.Ensure("tiny-mlp", _models);
         var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
         {

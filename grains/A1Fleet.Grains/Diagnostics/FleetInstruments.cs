@@ -27,6 +27,7 @@ public sealed class FleetInstruments
     private readonly Counter<long> _operatorCommands;
     private readonly Dictionary<string, (string Version, long Changed)> _liveThresholds = [];
     private readonly Lock _gate = new();
+    private readonly Dictionary<string, (string Model, int Done, int Total)> _calibrations = [];
 
     public FleetInstruments(IMeterFactory meterFactory)
     {
@@ -50,6 +51,12 @@ public sealed class FleetInstruments
         _errors = meter.CreateCounter<long>("a1fleet.inference.errors", "{request}", "Requests that failed, by kind");
         _holds = meter.CreateCounter<long>("a1fleet.robot.holds", "{request}", "Robot requests answered with hold (no task or e-stopped)");
         _operatorCommands = meter.CreateCounter<long>("a1fleet.operator.commands", "{command}", "Operator commands by kind");
+        meter.CreateObservableGauge("a1fleet.calibration.jobs_running", () => ObserveCalibrations(c => 1), "{job}",
+            "Calibration jobs running, coordinated on this silo");
+        meter.CreateObservableGauge("a1fleet.calibration.samples_done", () => ObserveCalibrations(c => c.Done), "{sample}",
+            "Samples of running calibration jobs whose shards are done");
+        meter.CreateObservableGauge("a1fleet.calibration.samples_total", () => ObserveCalibrations(c => c.Total), "{sample}",
+            "Calibration samples of running jobs");
         meter.CreateObservableGauge("a1fleet.thresholds.live_version_changed", ObserveThresholds, "s",
             "Unix time at which the live threshold version was last switched, per model and version");
     }
@@ -84,6 +91,31 @@ public sealed class FleetInstruments
         lock (_gate)
         {
             _liveThresholds[model] = (version, DateTimeOffset.UtcNow.ToUnixTimeSeconds());
+        }
+    }
+
+    public void OnCalibrationProgress(string jobId, string model, int done, int total)
+    {
+        lock (_gate)
+        {
+            _calibrations[jobId] = (model, done, total);
+        }
+    }
+
+    public void OnCalibrationFinished(string jobId)
+    {
+        lock (_gate)
+        {
+            _calibrations.Remove(jobId);
+        }
+    }
+
+    private List<Measurement<long>> ObserveCalibrations(Func<(string Model, int Done, int Total), long> value)
+    {
+        lock (_gate)
+        {
+            return _calibrations.Values.GroupBy(c => c.Model)
+                .Select(g => new Measurement<long>(g.Sum(value), new KeyValuePair<string, object?>("model", g.Key))).ToList();
         }
     }
 

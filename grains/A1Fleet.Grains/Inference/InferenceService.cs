@@ -71,8 +71,43 @@ public sealed partial class InferenceService : IDisposable
         }
     }
 
+    /// <summary>
+    /// Runs other device work (a calibration shard) on the device thread, queued with the inference
+    /// batches, so it never shares the device with a batch and never runs in a grain turn.
+    /// </summary>
+    public async Task<T> RunOnDeviceAsync<T>(Func<ModelCatalog, CancellationToken, T> work, CancellationToken cancellationToken)
+    {
+        var completion = new TaskCompletionSource<T>();
+        var item = new Work("", [], null, cancellationToken)
+        {
+            Exclusive = () =>
+            {
+                try
+                {
+                    completion.TrySetResult(work(_catalog, cancellationToken));
+                }
+                catch (OperationCanceledException ex)
+                {
+                    completion.TrySetCanceled(ex.CancellationToken);
+                }
+                catch (Exception ex)
+                {
+                    completion.TrySetException(ex);
+                }
+            },
+        };
+        await _queue.Writer.WriteAsync(item, cancellationToken);
+        return await completion.Task.WaitAsync(cancellationToken);
+    }
+
     private void Execute(Work work)
     {
+        if (work.Exclusive is { } exclusive)
+        {
+            exclusive();
+            return;
+        }
+
         if (work.CancellationToken.IsCancellationRequested)
         {
             work.Completion.TrySetCanceled(work.CancellationToken);
@@ -108,6 +143,8 @@ public sealed partial class InferenceService : IDisposable
 
     private sealed record Work(string ModelId, IReadOnlyList<InferenceRequest> Requests, Action<int, InferenceResult>? OnResult, CancellationToken CancellationToken)
     {
+        public Action? Exclusive { get; init; }
+
         // Continuations of grain code are queued to the activation's scheduler anyway; running them
         // "asynchronously" would only add a thread-pool hop to every reply.
         public TaskCompletionSource<BatchOutcome> Completion { get; } = new();

@@ -9,6 +9,19 @@ public sealed record SetBudgetRequest(string Selector, double BudgetMs);
 public sealed record SelectorRequest(string Selector, string? By);
 public sealed record SetLiveRequest(string Version);
 public sealed record CommandResponse(IReadOnlyList<string> Robots);
+public sealed record StartCalibrationRequest(
+    string ModelId,
+    string Dataset,
+    string[]? Families,
+    double[]? Rs,
+    string? Metric,
+    string? Decode,
+    int? Shards,
+    double? HoldoutShare,
+    bool? SkipBadData,
+    string? MakeLive,
+    int? BatchSize,
+    string? JobId);
 
 /// <summary>
 /// The operator surface over HTTP: robots, assignments, budgets, e-stop, models and threshold
@@ -29,6 +42,9 @@ public static class OperatorApi
         api.MapGet("/models", ListModels).WithSummary("Models served by the cluster with their threshold versions");
         api.MapGet("/models/{modelId}", GetModel).WithSummary("One model's threshold versions");
         api.MapPost("/models/{modelId}/live", SetLive).WithSummary("Make a threshold version live (roll back or forward)");
+        api.MapPost("/calibrations", StartCalibration).WithSummary("Start a calibration job: shards a LeRobot dataset over GPU silos and publishes threshold sets");
+        api.MapGet("/calibrations/{jobId}", GetCalibration).WithSummary("A calibration job's progress (shards, samples, ETA) and what it published");
+        api.MapDelete("/calibrations/{jobId}", CancelCalibration).WithSummary("Cancel a calibration job");
         return app;
     }
 
@@ -103,6 +119,28 @@ public static class OperatorApi
             return NotFound(ex.Message);
         }
     }
+
+    private static async Task<Results<Ok<CalibrationJobStatus>, ProblemHttpResult>> StartCalibration(StartCalibrationRequest r, IGrainFactory grains)
+    {
+        var spec = new CalibrationJobSpec(r.ModelId, r.Dataset, r.Families ?? ["exp"], r.Rs ?? [1.0, 0.7, 0.4, 0.1], r.Metric, r.Decode ?? "exit-warm-k2",
+            r.Shards ?? 4, r.HoldoutShare ?? 0.25, r.SkipBadData ?? true, r.MakeLive, r.BatchSize ?? 16);
+        // A job id names one job: starting the same id again returns that job (a retried request does not start a second one).
+        var jobId = string.IsNullOrWhiteSpace(r.JobId) ? $"{r.ModelId}-{DateTimeOffset.UtcNow:yyyyMMddHHmmss}-{Guid.NewGuid().ToString("N")[..6]}" : r.JobId;
+        try
+        {
+            return TypedResults.Ok(await grains.GetGrain<ICalibrationJobGrain>(jobId).Start(spec));
+        }
+        catch (ArgumentException ex)
+        {
+            return BadRequest(ex.Message);
+        }
+    }
+
+    private static async Task<Results<Ok<CalibrationJobStatus>, ProblemHttpResult>> GetCalibration(string jobId, IGrainFactory grains) =>
+        await grains.GetGrain<ICalibrationJobGrain>(jobId).GetStatus() is { } status ? TypedResults.Ok(status) : NotFound($"calibration job '{jobId}' does not exist");
+
+    private static async Task<Results<Ok<CalibrationJobStatus>, ProblemHttpResult>> CancelCalibration(string jobId, IGrainFactory grains) =>
+        await grains.GetGrain<ICalibrationJobGrain>(jobId).Cancel() is { } status ? TypedResults.Ok(status) : NotFound($"calibration job '{jobId}' does not exist");
 
     private static ProblemHttpResult BadRequest(string detail) => TypedResults.Problem(detail, statusCode: StatusCodes.Status400BadRequest, title: "Invalid request");
 

@@ -79,7 +79,7 @@ public sealed class InferenceGrainTests(FleetClusterFixture fixture)
         await Assert.ThrowsAnyAsync<ArgumentException>(() => model.SetLive("does-not-exist"));
         Assert.Equal(live, (await model.GetLive())!.Version);
         var info = await model.GetInfo();
-        Assert.Equal(4, info.Versions.Count);
+        Assert.True(info.Versions.Count >= 4, $"{info.Versions.Count} versions");
         Assert.Single(info.Versions, v => v.Live);
     }
 }

@@ -107,6 +107,39 @@ public sealed class SiloHostTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A1ctl_Calibrate_RunsAJobOnTheClusterAndPublishes()
+    {
+        using var http = new HttpClient { BaseAddress = new Uri(_url) };
+        await WaitReady(http);
+        var dataset = Path.Combine(Repository(), "calibration-jobs", "datasets", "tiny-fm-sim");
+
+        var (code, output, error) = await Ctl("calibrate", "tiny-fm", dataset, "--shards", "2", "--r", "1.0,0.1");
+        Assert.True(code == 0, error);
+        Assert.Contains("Completed", output, StringComparison.Ordinal);
+        Assert.Contains("exp-r1.0-cosine", output, StringComparison.Ordinal);
+        Assert.Contains("exp-r0.1-cosine", output, StringComparison.Ordinal);
+
+        (code, _, error) = await Ctl("calibrate", "tiny-fm", "/no/such/dataset");
+        Assert.Equal(1, code);
+        Assert.Contains("does not exist", error, StringComparison.Ordinal);
+
+        (code, _, error) = await Ctl("calibration", "no-such-job");
+        Assert.Equal(1, code);
+        Assert.Contains("does not exist", error, StringComparison.Ordinal);
+    }
+
+    private static string Repository()
+    {
+        var dir = new DirectoryInfo(AppContext.BaseDirectory);
+        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "A1Fleet.sln")))
+        {
+            dir = dir.Parent;
+        }
+
+        return dir!.FullName;
+    }
+
+    [Fact]
     public void SiloHostOptionsValidator_BadSettings_ListsEveryProblem()
     {
         var result = new SiloHostOptionsValidator().Validate(null, new SiloHostOptions

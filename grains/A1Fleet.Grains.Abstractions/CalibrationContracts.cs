@@ -1,0 +1,69 @@
+namespace A1Fleet.Grains;
+
+/// <summary>What a calibration job sweeps and what it produces. The dataset directory must be readable by every GPU silo.</summary>
+[GenerateSerializer, Immutable, Alias("a1.CalibrationJobSpec")]
+public sealed record CalibrationJobSpec(
+    [property: Id(0)] string ModelId,
+    [property: Id(1)] string DatasetDirectory,
+    [property: Id(2)] string[] Families,
+    [property: Id(3)] double[] Rs,
+    [property: Id(4)] string? Metric,
+    [property: Id(5)] string Decode,
+    [property: Id(6)] int Shards,
+    [property: Id(7)] double HoldoutShare,
+    [property: Id(8)] bool SkipBadData,
+    [property: Id(9)] string? MakeLive,
+    [property: Id(10)] int BatchSize);
+
+public enum CalibrationJobState
+{
+    Running = 0,
+    Completed = 1,
+    Failed = 2,
+    Canceled = 3,
+}
+
+[GenerateSerializer, Immutable, Alias("a1.CalibrationJobStatus")]
+public sealed record CalibrationJobStatus(
+    [property: Id(0)] string JobId,
+    [property: Id(1)] CalibrationJobState State,
+    [property: Id(2)] int ShardsTotal,
+    [property: Id(3)] int ShardsDone,
+    [property: Id(4)] int ShardsRunning,
+    [property: Id(5)] int SamplesDone,
+    [property: Id(6)] int SamplesTotal,
+    [property: Id(7)] double? EtaSeconds,
+    [property: Id(8)] string? Error,
+    [property: Id(9)] ThresholdVersionInfo[] Published,
+    [property: Id(10)] DateTimeOffset StartedAt,
+    [property: Id(11)] DateTimeOffset? FinishedAt);
+
+/// <summary>One shard's part of the values matrix: a column (one value per exit) per sample, in global-index order.</summary>
+[GenerateSerializer, Immutable, Alias("a1.ShardValues")]
+public sealed record ShardValues(
+    [property: Id(0)] int ShardIndex,
+    [property: Id(1)] int FirstSampleIndex,
+    [property: Id(2)] double[][] Columns,
+    [property: Id(3)] int Skipped);
+
+/// <summary>One calibration job, keyed by job id: splits the dataset into shards, has workers on GPU silos compute them, publishes the thresholds.</summary>
+[Alias("a1.ICalibrationJobGrain")]
+public interface ICalibrationJobGrain : IGrainWithStringKey
+{
+    [Alias("Start")]
+    Task<CalibrationJobStatus> Start(CalibrationJobSpec spec);
+
+    [Alias("GetStatus")]
+    Task<CalibrationJobStatus?> GetStatus();
+
+    [Alias("Cancel")]
+    Task<CalibrationJobStatus?> Cancel();
+}
+
+/// <summary>GPU silos only: computes one shard of a job (key "{jobId}/{shard}").</summary>
+[Alias("a1.ICalibrationWorkerGrain")]
+public interface ICalibrationWorkerGrain : IGrainWithStringKey
+{
+    [Alias("RunShard")]
+    Task<ShardValues> RunShard(CalibrationJobSpec spec, int shardIndex, CancellationToken cancellationToken = default);
+}

@@ -1,0 +1,69 @@
+using A1Fleet.Calibration;
+using A1Fleet.Datasets.LeRobot;
+using A1Fleet.Datasets.Mapping;
+using A1Fleet.Datasets.Reading;
+using A1Fleet.Datasets.Sharding;
+using A1Fleet.EarlyExit;
+using A1Fleet.Engine.Inference;
+using A1Fleet.Grains.Inference;
+using A1Fleet.Grains.Placement;
+
+namespace A1Fleet.Grains.Calibration;
+
+/// <summary>
+/// Computes one shard of a calibration job on a GPU silo: reads the shard's episodes, runs the
+/// engine's full-depth pass with the head at every exit (the runtime's own path, seeded by global
+/// sample index) on the device thread, and returns its columns of the values matrix. Stateless: a
+/// shard whose worker dies is simply asked for again and lands elsewhere.
+/// </summary>
+[GpuSiloPlacementFilter]
+public sealed class CalibrationWorkerGrain(InferenceService inference) : Grain, ICalibrationWorkerGrain
+{
+    public async Task<ShardValues> RunShard(CalibrationJobSpec spec, int shardIndex, CancellationToken cancellationToken = default)
+    {
+        if (!inference.Catalog.TryGet(spec.ModelId, out var engine))
+        {
+            throw new InvalidOperationException($"model '{spec.ModelId}' is not served by this GPU silo");
+        }
+
+        var plan = await Task.Run(() => CalibrationPlan.Open(spec, engine.Manifest), cancellationToken);
+        var shard = plan.Shards[shardIndex];
+        var reader = new LeRobotDatasetReader(plan.Dataset, engine.Manifest, plan.Mapping,
+            new DatasetReadOptions { BadData = spec.SkipBadData ? BadDataPolicy.Skip : BadDataPolicy.Fail });
+        var read = await Task.Run(() => reader.ReadShardAsync(shard, cancellationToken), cancellationToken);
+        var run = new CalibrationRun(plan.Settings);
+        var matrix = await inference.RunOnDeviceAsync((_, ct) => run.CollectValues(engine, read.Samples, null, ct), cancellationToken);
+        var columns = new double[matrix.Samples][];
+        for (var i = 0; i < columns.Length; i++)
+        {
+            columns[i] = new double[matrix.Exits];
+            matrix.CopyColumn(i, columns[i]);
+        }
+
+        return new ShardValues(shardIndex, shard.FirstSampleIndex, columns, read.Summary.SamplesSkipped);
+    }
+}
+
+/// <summary>How a job divides its dataset: the same on the coordinator and every worker, computed from the spec alone.</summary>
+internal sealed record CalibrationPlan(LeRobotDataset Dataset, DatasetMapping Mapping, IReadOnlyList<DatasetShard> Shards, CalibrationSettings Settings, int CalibrationSamples)
+{
+    public static CalibrationPlan Open(CalibrationJobSpec spec, A1Fleet.ModelFormat.ModelManifest manifest)
+    {
+        var dataset = LeRobotDataset.Open(spec.DatasetDirectory);
+        var mapping = DatasetMapping.Default(manifest, dataset.Info);
+        var episodes = dataset.Episodes.Select(e => e.EpisodeIndex).Order().ToList();
+        var calibrationEpisodes = episodes.Take((int)Math.Ceiling(episodes.Count * (1 - spec.HoldoutShare))).ToList();
+        var shards = DatasetShards.Split(dataset, calibrationEpisodes, Math.Min(spec.Shards, calibrationEpisodes.Count));
+        var settings = new CalibrationSettings
+        {
+            Families = [.. spec.Families.Select(ExitDistribution.ParseFamily)],
+            Rs = spec.Rs,
+            Metric = spec.Metric,
+            Decode = DecodeSettings.Named[spec.Decode],
+            HoldoutShare = spec.HoldoutShare,
+            BatchSize = spec.BatchSize,
+            Source = $"{spec.DatasetDirectory} episodes {string.Join(",", calibrationEpisodes)}",
+        };
+        return new CalibrationPlan(dataset, mapping, shards, settings, shards.Sum(s => s.SampleCount));
+    }
+}

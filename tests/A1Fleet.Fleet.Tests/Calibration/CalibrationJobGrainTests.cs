@@ -1,0 +1,124 @@
+using A1Fleet.Calibration;
+using A1Fleet.Datasets.LeRobot;
+using A1Fleet.Datasets.Mapping;
+using A1Fleet.Datasets.Reading;
+using A1Fleet.EarlyExit;
+using A1Fleet.Engine;
+using A1Fleet.Engine.Inference;
+using A1Fleet.Grains;
+
+namespace A1Fleet.Fleet.Tests.Calibration;
+
+[Collection(FleetClusterCollection.Name)]
+public sealed class CalibrationJobGrainTests(FleetClusterFixture fixture)
+{
+    private static string Dataset => Path.Combine(RepositoryRoot(), "calibration-jobs", "datasets", "tiny-fm-sim");
+
+    private static CalibrationJobSpec Spec(int shards, string? makeLive = null) =>
+        new("tiny-fm", Dataset, ["exp"], [1.0, 0.4], null, "exit-warm-k2", shards, 0.25, false, makeLive, BatchSize: 1);
+
+    [Fact]
+    public async Task Start_ShardedAcrossWorkers_PublishesExactlyTheSingleProcessThresholds()
+    {
+        var model = fixture.Client.GetGrain<IModelGrain>("tiny-fm");
+        var liveBefore = (await model.GetLive())!.Version;
+        var job = fixture.Client.GetGrain<ICalibrationJobGrain>("job-" + Guid.NewGuid().ToString("N")[..8]);
+        try
+        {
+            var started = await job.Start(Spec(shards: 3, makeLive: "exp-r0.4-cosine"));
+            Assert.Equal(3, started.ShardsTotal);
+            var status = await WaitFinishedAsync(job);
+            Assert.Equal(CalibrationJobState.Completed, status.State);
+            Assert.Equal(status.SamplesTotal, status.SamplesDone);
+            Assert.Equal(2, status.Published.Length);
+
+            var expected = await SingleProcessSetsAsync();
+            var info = await model.GetInfo();
+            foreach (var set in expected)
+            {
+                var published = status.Published.Single(p => p.Name == set.Name);
+                Assert.Contains(info.Versions, v => v.Version == published.Version);
+            }
+
+            var live = ThresholdSet.FromJson((await model.GetLive())!.Json);
+            Assert.Equal("exp-r0.4-cosine", live.Name);
+            Assert.Equal(expected.Single(s => s.Name == live.Name).Thresholds, live.Thresholds);
+            Assert.Equal(expected.Single(s => s.Name == live.Name).ExpectedExitShares, live.ExpectedExitShares);
+        }
+        finally
+        {
+            await model.SetLive(liveBefore);
+        }
+    }
+
+    [Fact]
+    public async Task Start_BadSpec_IsRefusedAndNothingStarts()
+    {
+        var job = fixture.Client.GetGrain<ICalibrationJobGrain>("bad-" + Guid.NewGuid().ToString("N")[..8]);
+        var ex = await Assert.ThrowsAnyAsync<ArgumentException>(() => job.Start(Spec(0) with { DatasetDirectory = "/no/such/dataset", Families = ["weibull"] }));
+        Assert.Contains("does not exist", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("weibull", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("shards 0", ex.Message, StringComparison.Ordinal);
+        Assert.Null(await job.GetStatus());
+    }
+
+    [Fact]
+    public async Task Cancel_RunningJob_EndsCanceledAndPublishesNothing()
+    {
+        var job = fixture.Client.GetGrain<ICalibrationJobGrain>("cancel-" + Guid.NewGuid().ToString("N")[..8]);
+        var before = (await fixture.Client.GetGrain<IModelGrain>("tiny-fm").GetInfo()).Versions.Count;
+        await job.Start(Spec(shards: 6) with { Rs = [0.7] });
+        var canceled = await job.Cancel();
+        Assert.Equal(CalibrationJobState.Canceled, canceled!.State);
+        var status = await WaitFinishedAsync(job);
+        Assert.Equal(CalibrationJobState.Canceled, status.State);
+        Assert.Empty(status.Published);
+        Assert.True((await fixture.Client.GetGrain<IModelGrain>("tiny-fm").GetInfo()).Versions.Count >= before);
+    }
+
+    /// <summary>The stand-alone job's path on the same data: read everything, split by episode, collect, calibrate.</summary>
+    private async Task<IReadOnlyList<ThresholdSet>> SingleProcessSetsAsync()
+    {
+        using var engine = A1Engine.Load(fixture.TinyFmDirectory, new EngineOptions { MaxBatchSize = 4 });
+        var dataset = LeRobotDataset.Open(Dataset);
+        var reader = new LeRobotDatasetReader(dataset, engine.Manifest, DatasetMapping.Default(engine.Manifest, dataset.Info));
+        var read = await reader.ReadAllAsync();
+        var split = HoldoutSplit.ByEpisode(read.Samples, 0.25);
+        var run = new CalibrationRun(new CalibrationSettings
+        {
+            Families = [ExitFamily.Exp],
+            Rs = [1.0, 0.4],
+            Decode = DecodeSettings.EarlyExitWarmK2,
+            HoldoutShare = 0.25,
+            BatchSize = 1,
+        });
+        return run.CalibrateSets(engine.Manifest, run.CollectValues(engine, split.Calibration));
+    }
+
+    private static async Task<CalibrationJobStatus> WaitFinishedAsync(ICalibrationJobGrain job)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(120);
+        while (true)
+        {
+            var status = (await job.GetStatus())!;
+            if (status.State != CalibrationJobState.Running && status.ShardsRunning == 0)
+            {
+                return status;
+            }
+
+            Assert.True(DateTime.UtcNow < deadline, $"job still running: {status}");
+            await Task.Delay(100);
+        }
+    }
+
+    private static string RepositoryRoot()
+    {
+        var dir = new DirectoryInfo(AppContext.BaseDirectory);
+        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "A1Fleet.sln")))
+        {
+            dir = dir.Parent;
+        }
+
+        return dir!.FullName;
+    }
+}
