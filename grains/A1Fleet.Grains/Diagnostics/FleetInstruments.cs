@@ -27,7 +27,7 @@ public sealed class FleetInstruments
     private readonly Counter<long> _operatorCommands;
     private readonly Dictionary<string, (string Version, long Changed)> _liveThresholds = [];
     private readonly Lock _gate = new();
-    private readonly Dictionary<string, (string Model, int Done, int Total)> _calibrations = [];
+    private readonly Dictionary<string, (string Model, int Done, int Total, bool Running)> _calibrations = [];
 
     public FleetInstruments(IMeterFactory meterFactory)
     {
@@ -51,12 +51,12 @@ public sealed class FleetInstruments
         _errors = meter.CreateCounter<long>("a1fleet.inference.errors", "{request}", "Requests that failed, by kind");
         _holds = meter.CreateCounter<long>("a1fleet.robot.holds", "{request}", "Robot requests answered with hold (no task or e-stopped)");
         _operatorCommands = meter.CreateCounter<long>("a1fleet.operator.commands", "{command}", "Operator commands by kind");
-        meter.CreateObservableGauge("a1fleet.calibration.jobs_running", () => ObserveCalibrations(c => 1), "{job}",
+        meter.CreateObservableGauge("a1fleet.calibration.jobs_running", () => ObserveCalibrations(c => c.Running ? 1 : 0), "{job}",
             "Calibration jobs running, coordinated on this silo");
         meter.CreateObservableGauge("a1fleet.calibration.samples_done", () => ObserveCalibrations(c => c.Done), "{sample}",
-            "Samples of running calibration jobs whose shards are done");
+            "Samples whose shards are done, over the running jobs and the last finished one per model");
         meter.CreateObservableGauge("a1fleet.calibration.samples_total", () => ObserveCalibrations(c => c.Total), "{sample}",
-            "Calibration samples of running jobs");
+            "Calibration samples of the running jobs and the last finished one per model");
         meter.CreateObservableGauge("a1fleet.thresholds.live_version_changed", ObserveThresholds, "s",
             "Unix time at which the live threshold version was last switched, per model and version");
     }
@@ -98,19 +98,28 @@ public sealed class FleetInstruments
     {
         lock (_gate)
         {
-            _calibrations[jobId] = (model, done, total);
+            _calibrations[jobId] = (model, done, total, true);
         }
     }
 
+    /// <summary>A finished job stays as its model's last one (so dashboards show how it ended) until the next job of that model.</summary>
     public void OnCalibrationFinished(string jobId)
     {
         lock (_gate)
         {
-            _calibrations.Remove(jobId);
+            if (_calibrations.TryGetValue(jobId, out var job))
+            {
+                foreach (var stale in _calibrations.Where(kv => kv.Key != jobId && !kv.Value.Running && kv.Value.Model == job.Model).Select(kv => kv.Key).ToList())
+                {
+                    _calibrations.Remove(stale);
+                }
+
+                _calibrations[jobId] = job with { Running = false };
+            }
         }
     }
 
-    private List<Measurement<long>> ObserveCalibrations(Func<(string Model, int Done, int Total), long> value)
+    private List<Measurement<long>> ObserveCalibrations(Func<(string Model, int Done, int Total, bool Running), long> value)
     {
         lock (_gate)
         {

@@ -13,8 +13,7 @@ public sealed partial class DashboardPrometheusTests(LiveFleetFixture fleet) : I
     /// <summary>Series Prometheus makes itself for every target; no process exports them.</summary>
     private static readonly HashSet<string> Synthetic = ["up", "scrape_duration_seconds", "scrape_samples_scraped", "scrape_series_added", "scrape_samples_post_metric_relabeling"];
 
-    private static IEnumerable<string> FleetDashboards() =>
-        Support.Dashboards.Files().Where(f => !f.EndsWith("calibration.json", StringComparison.Ordinal));
+    private static IEnumerable<string> FleetDashboards() => Support.Dashboards.Files();
 
     [ToolFact("prometheus", "promtool")]
     public void GeneratedScrapeConfig_Promtool_AcceptsIt()
@@ -113,7 +112,7 @@ public sealed partial class DashboardPrometheusTests(LiveFleetFixture fleet) : I
     [ToolFact("prometheus", "promtool")]
     public void ExporterNamingRule_ForDeclaredInstruments_MatchesTheScrapes()
     {
-        var declared = Instruments.Declared().Where(i => !i.Name.StartsWith("a1fleet.calibration.", StringComparison.Ordinal)).ToList();
+        var declared = Instruments.Declared().ToList();
         var derived = declared.SelectMany(i => i.PrometheusNames).ToHashSet(StringComparer.Ordinal);
         var exportedA1 = fleet.ExportedNames.Where(n => n.StartsWith("a1fleet_", StringComparison.Ordinal)).ToList();
 

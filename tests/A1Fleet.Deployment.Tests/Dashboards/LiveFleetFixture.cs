@@ -111,6 +111,11 @@ public sealed class LiveFleetFixture : IAsyncLifetime, IDisposable
         await WaitAsync(demo, deadline, "holds while e-stopped", async () => await SeriesCountAsync("a1fleet_robot_holds_total") > 0);
         await PostAsync("/api/resume", new { selector = "robot:" + robots[1], by = "deployment-test" });
 
+        // A calibration job on the cluster: its progress gauges feed the calibration dashboard.
+        await PostAsync("/api/calibrations", new { modelId = "tiny-fm", dataset = Repo.PathOf("calibration-jobs/datasets/tiny-fm-sim"), shards = 2, rs = Enumerable.Repeat(1.0, 1), jobId = "deployment-test" });
+        await WaitAsync(demo, deadline, "the calibration job to complete", async () =>
+            (await _http.GetFromJsonAsync<JsonObject>(SiloUrl + "/api/calibrations/deployment-test", Json))!["state"]?.ToString() is "Completed" or "1");
+
         // Enough scrapes after the commands for every rate window ($__rate_interval = 15 s) and every rule evaluated.
         await WaitAsync(prom, deadline, "20 scrapes after the operator commands", async () =>
             await ScalarAsync("min(count_over_time(a1fleet_operator_commands_total{command=\"resume\"}[1m]))") >= 20 &&
