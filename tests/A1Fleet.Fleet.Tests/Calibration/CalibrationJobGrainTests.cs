@@ -12,7 +12,7 @@ namespace A1Fleet.Fleet.Tests.Calibration;
 [Collection(FleetClusterCollection.Name)]
 public sealed class CalibrationJobGrainTests(FleetClusterFixture fixture)
 {
-    private static string Dataset => Path.Combine(RepositoryRoot(), "calibration-jobs", "datasets", "tiny-fm-sim");
+    private static string Dataset => ShippedData.TinyFmDataset;
 
     private static CalibrationJobSpec Spec(int shards, string? makeLive = null) =>
         new("tiny-fm", Dataset, ["exp"], [1.0, 0.4], null, "exit-warm-k2", shards, 0.25, false, makeLive, BatchSize: 1);
@@ -109,16 +109,5 @@ public sealed class CalibrationJobGrainTests(FleetClusterFixture fixture)
             Assert.True(DateTime.UtcNow < deadline, $"job still running: {status}");
             await Task.Delay(100);
         }
-    }
-
-    private static string RepositoryRoot()
-    {
-        var dir = new DirectoryInfo(AppContext.BaseDirectory);
-        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "A1Fleet.sln")))
-        {
-            dir = dir.Parent;
-        }
-
-        return dir!.FullName;
     }
 }

@@ -111,7 +111,7 @@ public sealed class SiloHostTests : IAsyncLifetime
     {
         using var http = new HttpClient { BaseAddress = new Uri(_url) };
         await WaitReady(http);
-        var dataset = Path.Combine(Repository(), "calibration-jobs", "datasets", "tiny-fm-sim");
+        var dataset = ShippedData.TinyFmDataset;
 
         var (code, output, error) = await Ctl("calibrate", "tiny-fm", dataset, "--shards", "2", "--r", "1.0,0.1");
         Assert.True(code == 0, error);
@@ -126,17 +126,6 @@ public sealed class SiloHostTests : IAsyncLifetime
         (code, _, error) = await Ctl("calibration", "no-such-job");
         Assert.Equal(1, code);
         Assert.Contains("does not exist", error, StringComparison.Ordinal);
-    }
-
-    private static string Repository()
-    {
-        var dir = new DirectoryInfo(AppContext.BaseDirectory);
-        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "A1Fleet.sln")))
-        {
-            dir = dir.Parent;
-        }
-
-        return dir!.FullName;
     }
 
     [Fact]
