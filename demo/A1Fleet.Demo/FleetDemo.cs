@@ -7,6 +7,7 @@ using A1Fleet.Grains.Hosting;
 using A1Fleet.ModelBuilder.Packaging;
 using A1Fleet.RobotAgent;
 using A1Fleet.RobotAgent.Diagnostics;
+using A1Fleet.RobotAgent.Recording;
 using A1Fleet.Silo.Hosting;
 using Microsoft.Extensions.Options;
 
@@ -16,7 +17,8 @@ namespace A1Fleet.Demo;
 /// The whole fleet on one machine: a GPU-marked silo (localhost clustering, memory storage) serving
 /// the shipped reference model, simulated arms of all four kinds bound to their robot grains, tasks
 /// assigned through the fleet grain, and a live view. The operator API and /metrics are served as
-/// by a production silo, so a1ctl and Prometheus work against the demo too.
+/// by a production silo, so a1ctl and Prometheus work against the demo too. With <c>--record DIR</c> the
+/// arms record their episodes as LeRobot datasets (one per model and embodiment) to calibrate on.
 /// </summary>
 internal static class FleetDemo
 {
@@ -37,6 +39,19 @@ internal static class FleetDemo
         var model = Option(args, "--model") ?? "small-fm";
         var urls = Option(args, "--urls") ?? "http://127.0.0.1:8080";
         var modelsRoot = Option(args, "--models") ?? Path.Combine("artifacts", "models");
+        var recording = new EpisodeRecordingOptions { Directory = Option(args, "--record") };
+        if (Option(args, "--record-episode-seconds") is { } episodeSeconds)
+        {
+            recording.MaxEpisodeSeconds = double.Parse(episodeSeconds, CultureInfo.InvariantCulture);
+        }
+
+        var recordingErrors = new EpisodeRecordingOptionsValidator().Validate(null, recording);
+        if (recordingErrors.Failed)
+        {
+            Console.Error.WriteLine(recordingErrors.FailureMessage);
+            return 2;
+        }
+
         if (agents is < 1 or > 256)
         {
             Console.Error.WriteLine($"--agents {agents} must be within 1..256");
@@ -83,6 +98,11 @@ internal static class FleetDemo
         await app.Services.GetRequiredService<ModelRegistrationStartup>().Ready.WaitAsync(stop.Token);
         var grains = app.Services.GetRequiredService<IGrainFactory>();
         using var batches = new BatchSizeListener();
+        var recorder = new EpisodeRecorder(Options.Create(recording), app.Services.GetRequiredService<ILogger<EpisodeRecorder>>());
+        if (recorder.Enabled)
+        {
+            Console.WriteLine($"recording episodes into {recorder.Root}");
+        }
 
         var runners = Enumerable.Range(0, agents).Select(i =>
         {
@@ -94,7 +114,8 @@ internal static class FleetDemo
                 ModelId = model,
                 Tags = [$"cell-{(i % 2) + 1}"],
             };
-            return new RobotAgentRunner(grains, Options.Create(options), TimeProvider.System, app.Services.GetRequiredService<ILogger<RobotAgentRunner>>());
+            return new RobotAgentRunner(grains, Options.Create(options), TimeProvider.System, app.Services.GetRequiredService<ILogger<RobotAgentRunner>>(),
+                recorder: recorder);
         }).ToList();
         var running = runners.Select(r => RunAgentAsync(r, stop.Token)).ToList();
 
@@ -109,6 +130,10 @@ internal static class FleetDemo
         await Task.WhenAll(running);
         var final = await fleet.ListRobots(RobotSelector.All);
         PrintSummary(final, runners);
+
+        // The agents have closed their last episodes: write what is queued and release the datasets.
+        await recorder.DisposeAsync();
+        PrintRecording(recorder, package);
 
         // Let grains write their last counters while the in-memory store still runs, instead of
         // failing to during silo shutdown.
@@ -193,6 +218,29 @@ internal static class FleetDemo
         var misses = robots.Sum(r => r.Counters.BudgetMisses);
         Console.WriteLine($"{chunks} chunks served, {misses} budget misses ({(chunks == 0 ? 0 : (double)misses / chunks):P2}), " +
                           $"mean exit layer {(chunks == 0 ? 0 : robots.Sum(r => r.Counters.MeanExitLayer * r.Counters.Chunks) / chunks):F2}");
+    }
+
+    private static void PrintRecording(EpisodeRecorder recorder, string package)
+    {
+        if (!recorder.Enabled)
+        {
+            return;
+        }
+
+        var summary = recorder.Summary();
+        Console.WriteLine($"recorded {summary.EpisodesWritten} episodes ({summary.FramesWritten} frames); {summary.EpisodesDropped} too short to keep" +
+                          (summary.EpisodesFailed > 0 ? $", {summary.EpisodesFailed} failed: {summary.LastError}" : ""));
+        foreach (var dataset in summary.Datasets)
+        {
+            Console.WriteLine($"  {dataset.Directory}: +{dataset.EpisodesWritten} episodes, {dataset.TotalEpisodes} in all");
+        }
+
+        if (summary.Datasets.Count > 0)
+        {
+            var first = summary.Datasets[0];
+            Console.WriteLine("calibrate on one with:");
+            Console.WriteLine($"  dotnet run -c Release --project calibration-jobs/A1Fleet.CalibrationJobs -- calibrate --model {package} --dataset {first.Directory}");
+        }
     }
 
     /// <summary>Settings given on the command line (<c>--A1Fleet:Silo:SiloPort 11112</c> or <c>--A1Fleet:...=value</c>) reach the silo unchanged.</summary>

@@ -4,6 +4,7 @@ using A1Fleet.RobotAgent.Cluster;
 using A1Fleet.RobotAgent.Control;
 using A1Fleet.RobotAgent.Diagnostics;
 using A1Fleet.RobotAgent.Drivers;
+using A1Fleet.RobotAgent.Recording;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -26,6 +27,7 @@ public sealed partial class RobotAgentRunner : IHostedService, IAsyncDisposable
     private readonly ILogger<RobotAgentRunner> _logger;
     private readonly EmbodimentProfile _profile;
     private readonly RobotCommandInbox _commands = new();
+    private readonly EpisodeRecorder? _recorder;
     private CancellationTokenSource? _stopping;
     private Task? _run;
     private volatile RobotGrainChunkSource? _source;
@@ -33,7 +35,7 @@ public sealed partial class RobotAgentRunner : IHostedService, IAsyncDisposable
     private volatile bool _stopped;
 
     public RobotAgentRunner(IGrainFactory grainFactory, IOptions<AgentOptions> options, TimeProvider timeProvider, ILogger<RobotAgentRunner> logger,
-        AgentInstruments? instruments = null)
+        AgentInstruments? instruments = null, EpisodeRecorder? recorder = null)
     {
         _options = options.Value;
         var validation = new AgentOptionsValidator().Validate(null, _options);
@@ -48,6 +50,7 @@ public sealed partial class RobotAgentRunner : IHostedService, IAsyncDisposable
         _profile = EmbodimentProfile.For(_options.Embodiment);
         Driver = new SimulatedArm(_profile, _options.EffectiveSeed);
         Metrics = new AgentMetrics(_options.Embodiment, instruments);
+        _recorder = recorder is { Enabled: true } ? recorder : null;
     }
 
     public string RobotId => _options.RobotId;
@@ -87,7 +90,9 @@ public sealed partial class RobotAgentRunner : IHostedService, IAsyncDisposable
             var seed = _options.EffectiveSeed;
             var camera = new SimulatedCamera(_profile, model.Cameras, seed);
             var adapter = new ModelAdapter(Driver.JointCount, model);
-            var loop = new ControlLoop(Driver, camera, adapter, model, source, _commands, _options.ToControlLoopOptions(), Metrics, _time, _logger);
+            var recording = _recorder is null ? null
+                : new ArmRecording(_recorder, RobotId, _options.Embodiment, _profile.ControlHz, model, [.. _profile.Joints.Select(j => j.Name)]);
+            var loop = new ControlLoop(Driver, camera, adapter, model, source, _commands, _options.ToControlLoopOptions(), Metrics, _time, _logger, recording);
             _loop = loop;
             LogRunning(RobotId, _options.Embodiment, model.ModelId, model.StateDim, model.ActionDim, Driver.JointCount);
 

@@ -1,3 +1,5 @@
+using A1Fleet.RobotAgent.Recording;
+
 namespace A1Fleet.RobotAgent.Host;
 
 /// <summary>The agent's command line: each switch is a configuration key, so appsettings and environment variables work too.</summary>
@@ -20,5 +22,8 @@ public static class AgentCommandLine
         ["--service-id"] = $"{AgentHostOptions.SectionName}:ServiceId",
         ["--status-interval"] = $"{AgentHostOptions.SectionName}:StatusIntervalSeconds",
         ["--metrics-port"] = $"{AgentHostOptions.SectionName}:MetricsPort",
+        ["--record"] = $"{EpisodeRecordingOptions.SectionName}:Directory",
+        ["--record-episode-seconds"] = $"{EpisodeRecordingOptions.SectionName}:MaxEpisodeSeconds",
+        ["--record-min-frames"] = $"{EpisodeRecordingOptions.SectionName}:MinEpisodeFrames",
     };
 }

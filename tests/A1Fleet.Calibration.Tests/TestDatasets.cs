@@ -12,6 +12,9 @@ internal static class TestDatasets
     /// <summary>The dataset committed under calibration-jobs/datasets/tiny-fm-sim, as copied next to the test assembly.</summary>
     public static string ShippedTinyFm => Path.Combine(AppContext.BaseDirectory, "datasets", "tiny-fm-sim");
 
+    /// <summary>calibration-jobs/datasets/tiny-fm-franka: a simulated Franka on tiny-fm, recorded by the fleet demo (--record).</summary>
+    public static string ShippedRecording => Path.Combine(AppContext.BaseDirectory, "datasets", "tiny-fm-franka");
+
     public static async Task<string> ConvertedTinyFmAsync(ReferenceModelsFixture models, string name)
     {
         var directory = models.NewDirectory(name);

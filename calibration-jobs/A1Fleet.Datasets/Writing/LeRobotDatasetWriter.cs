@@ -9,7 +9,9 @@ namespace A1Fleet.Datasets.Writing;
 /// <summary>
 /// Records episodes as a LeRobot v2.0 dataset with image storage: one parquet per episode
 /// (state/action lists, PNG image structs, timestamp = frame / fps, frame/episode/global/task
-/// indices), then meta/info.json, episodes.jsonl and tasks.jsonl on <see cref="CompleteAsync"/>.
+/// indices) and meta/info.json, episodes.jsonl and tasks.jsonl. With <see cref="DatasetWriteMode.Append"/>
+/// the metadata is rewritten after every episode (each file replaced whole), so a recorder that is
+/// killed leaves a readable dataset holding every episode it finished.
 /// Not thread-safe: one recorder writes one dataset.
 /// </summary>
 public sealed class LeRobotDatasetWriter
@@ -21,6 +23,7 @@ public sealed class LeRobotDatasetWriter
     private readonly Dictionary<string, int> _taskIndex = new(StringComparer.Ordinal);
     private int _frames;
     private bool _completed;
+    private bool _flushEachEpisode;
 
     private LeRobotDatasetWriter(string directory, DatasetLayout layout)
     {
@@ -31,6 +34,9 @@ public sealed class LeRobotDatasetWriter
     public string Directory { get; }
 
     public int EpisodeCount => _episodes.Count;
+
+    /// <summary>Frames in the dataset, including those of episodes that were there before an append.</summary>
+    public int FrameCount => _frames;
 
     /// <summary>Starts a dataset in <paramref name="directory"/>.</summary>
     /// <param name="overwrite">Replace an existing dataset's meta/ and data/ folders; otherwise an existing dataset is an error.</param>
@@ -66,6 +72,49 @@ public sealed class LeRobotDatasetWriter
         return new LeRobotDatasetWriter(root, layout);
     }
 
+    /// <summary>
+    /// Opens the dataset in <paramref name="directory"/> to add episodes after the ones it holds, or starts
+    /// one when the folder holds none. The existing dataset must be one this writer could have written with
+    /// <paramref name="layout"/> (same fps, chunk size, state/action dims and cameras, image storage); a
+    /// mismatch is an error naming every difference, and nothing is changed. Metadata is rewritten after
+    /// each episode.
+    /// </summary>
+    /// <exception cref="ArgumentException">The layout is invalid.</exception>
+    /// <exception cref="DatasetFormatException">The existing dataset is unreadable or was recorded with another layout.</exception>
+    public static LeRobotDatasetWriter Append(string directory, DatasetLayout layout)
+    {
+        var root = Path.GetFullPath(directory);
+        if (!File.Exists(Path.Combine(root, LeRobotDataset.InfoFile)))
+        {
+            var created = Create(root, layout);
+            created._flushEachEpisode = true;
+            created.WriteMetadata();
+            return created;
+        }
+
+        var errors = layout.Validate();
+        if (errors.Count > 0)
+        {
+            throw new ArgumentException("invalid dataset layout: " + string.Join("; ", errors), nameof(layout));
+        }
+
+        var existing = LeRobotDataset.Open(root);
+        var mismatches = Mismatches(existing.Info, layout);
+        if (mismatches.Count > 0)
+        {
+            throw new DatasetFormatException(root, mismatches.Select(m => $"cannot append: {m}").ToList());
+        }
+
+        var writer = new LeRobotDatasetWriter(root, layout) { _flushEachEpisode = true, _frames = existing.TotalFrames };
+        writer._episodes.AddRange(existing.Episodes);
+        foreach (var (index, task) in existing.Tasks.OrderBy(t => t.Key))
+        {
+            writer._taskIndex[task] = index;
+        }
+
+        return writer;
+    }
+
     /// <summary>Writes one episode's parquet file; returns its episode index.</summary>
     /// <exception cref="ArgumentException">A frame does not fit the layout; the message names the frame.</exception>
     public async Task<int> WriteEpisodeAsync(IReadOnlyList<RecordedFrame> frames, CancellationToken cancellationToken = default)
@@ -75,7 +124,8 @@ public sealed class LeRobotDatasetWriter
             throw new InvalidOperationException($"dataset '{Directory}' is already completed");
         }
 
-        var episode = _episodes.Count;
+        // After an append the indices go on from the highest one, whatever gaps an edited dataset has.
+        var episode = _episodes.Count == 0 ? 0 : _episodes.Max(e => e.EpisodeIndex) + 1;
         if (frames.Count == 0)
         {
             throw new ArgumentException($"episode {episode} has no frames; LeRobot episodes hold at least one", nameof(frames));
@@ -113,6 +163,11 @@ public sealed class LeRobotDatasetWriter
         await EpisodeTableWriter.WriteAsync(path, table, cancellationToken);
         _episodes.Add(new LeRobotEpisode { EpisodeIndex = episode, Tasks = [.. frames.Select(f => f.Task).Distinct()], Length = frames.Count });
         _frames += frames.Count;
+        if (_flushEachEpisode)
+        {
+            WriteMetadata();
+        }
+
         return episode;
     }
 
@@ -120,6 +175,14 @@ public sealed class LeRobotDatasetWriter
     public Task CompleteAsync(CancellationToken cancellationToken = default)
     {
         cancellationToken.ThrowIfCancellationRequested();
+        WriteMetadata();
+        _completed = true;
+        return Task.CompletedTask;
+    }
+
+    private void WriteMetadata()
+    {
+        var chunks = _episodes.Count == 0 ? 0 : (_episodes.Max(e => e.EpisodeIndex) / _layout.ChunksSize) + 1;
         var info = new LeRobotInfo
         {
             CodebaseVersion = CodebaseVersion,
@@ -128,7 +191,7 @@ public sealed class LeRobotDatasetWriter
             TotalFrames = _frames,
             TotalTasks = _taskIndex.Count,
             TotalVideos = 0,
-            TotalChunks = _episodes.Count == 0 ? 0 : ((_episodes.Count - 1) / _layout.ChunksSize) + 1,
+            TotalChunks = chunks,
             ChunksSize = _layout.ChunksSize,
             Fps = _layout.Fps,
             Splits = new() { ["train"] = $"0:{_episodes.Count}" },
@@ -136,12 +199,78 @@ public sealed class LeRobotDatasetWriter
             VideoPath = null,
             Features = Features(),
         };
-        File.WriteAllText(Path.Combine(Directory, LeRobotDataset.InfoFile), JsonSerializer.Serialize(info, LeRobotJson.Indented) + "\n");
-        LeRobotJson.WriteLines(Path.Combine(Directory, LeRobotDataset.EpisodesFile), _episodes);
-        LeRobotJson.WriteLines(Path.Combine(Directory, LeRobotDataset.TasksFile),
-            _taskIndex.OrderBy(t => t.Value).Select(t => new LeRobotTask { TaskIndex = t.Value, Task = t.Key }));
-        _completed = true;
-        return Task.CompletedTask;
+
+        // Tasks and episodes first, info last: a reader that opens the dataset between two files sees
+        // counts that are never ahead of the lists, and each file is replaced whole, never half written.
+        ReplaceFile(LeRobotDataset.TasksFile, path => LeRobotJson.WriteLines(path,
+            _taskIndex.OrderBy(t => t.Value).Select(t => new LeRobotTask { TaskIndex = t.Value, Task = t.Key })));
+        ReplaceFile(LeRobotDataset.EpisodesFile, path => LeRobotJson.WriteLines(path, _episodes));
+        ReplaceFile(LeRobotDataset.InfoFile, path => File.WriteAllText(path, JsonSerializer.Serialize(info, LeRobotJson.Indented) + "\n"));
+    }
+
+    private void ReplaceFile(string relative, Action<string> write)
+    {
+        var path = Path.Combine(Directory, relative);
+        var temporary = path + ".tmp";
+        write(temporary);
+        File.Move(temporary, path, overwrite: true);
+    }
+
+    private static List<string> Mismatches(LeRobotInfo info, DatasetLayout layout)
+    {
+        var problems = new List<string>();
+        if (info.Fps != layout.Fps)
+        {
+            problems.Add($"the dataset runs at {info.Fps} fps, the recording at {layout.Fps}");
+        }
+
+        if (info.ChunksSize != layout.ChunksSize)
+        {
+            problems.Add($"chunks_size is {info.ChunksSize}, the recording uses {layout.ChunksSize}");
+        }
+
+        if (info.DataPath != LeRobotInfo.DefaultDataPath)
+        {
+            problems.Add($"data_path '{info.DataPath}' is not the writer's '{LeRobotInfo.DefaultDataPath}'");
+        }
+
+        CheckVector(info, FeatureKeys.State, layout.StateDim, problems);
+        if (layout.ActionDim is { } actionDim)
+        {
+            CheckVector(info, FeatureKeys.Action, actionDim, problems);
+        }
+        else if (info.Features.ContainsKey(FeatureKeys.Action))
+        {
+            problems.Add($"the dataset has an '{FeatureKeys.Action}' feature; the recording has none");
+        }
+
+        var cameras = info.Features.Where(f => f.Value.IsCamera).ToDictionary(f => f.Key, f => f.Value);
+        foreach (var camera in layout.Cameras)
+        {
+            if (!cameras.Remove(camera.FeatureKey, out var feature))
+            {
+                problems.Add($"the dataset has no camera '{camera.FeatureKey}'");
+            }
+            else if (feature.Dtype != FeatureKeys.ImageDtype || !feature.Shape.SequenceEqual([camera.Height, camera.Width, 3]))
+            {
+                problems.Add($"camera '{camera.FeatureKey}' is {feature}; the recording writes image[{camera.Height}, {camera.Width}, 3]");
+            }
+        }
+
+        problems.AddRange(cameras.Keys.Select(key => $"the dataset has camera '{key}', which the recording does not write"));
+        return problems;
+    }
+
+    private static void CheckVector(LeRobotInfo info, string key, int dim, List<string> problems)
+    {
+        if (!info.Features.TryGetValue(key, out var feature))
+        {
+            problems.Add($"the dataset has no '{key}' feature");
+        }
+        else if (feature.VectorLength != dim)
+        {
+            problems.Add($"'{key}' holds {feature.VectorLength} values, the recording {dim}");
+        }
     }
 
     private Dictionary<string, LeRobotFeature> Features()

@@ -2,6 +2,7 @@ using A1Fleet.Grains;
 using A1Fleet.RobotAgent.Camera;
 using A1Fleet.RobotAgent.Diagnostics;
 using A1Fleet.RobotAgent.Drivers;
+using A1Fleet.RobotAgent.Recording;
 using Microsoft.Extensions.Logging;
 
 namespace A1Fleet.RobotAgent.Control;
@@ -22,7 +23,9 @@ namespace A1Fleet.RobotAgent.Control;
 /// RequestAheadShare only needs to cover the latency within that bound (tests: H = 10 at 20 Hz runs without
 /// idle gaps up to 220 ms, with gaps from 260 ms).</para>
 /// Everything after construction runs on the tick; buffers are made once, so a tick allocates nothing
-/// (a request allocates its observation, which the wire contract makes immutable).
+/// (a request allocates its observation, which the wire contract makes immutable). With an
+/// <see cref="ArmRecording"/>, each tick of an episode also records the observation it started from and the
+/// command it executed (that allocates the frame, which the recorder keeps).
 /// </summary>
 public sealed partial class ControlLoop
 {
@@ -41,6 +44,8 @@ public sealed partial class ControlLoop
     private readonly float[] _lastCommand;
     private readonly int _chunkSteps;
     private readonly int _requestAheadSteps;
+    private readonly ArmRecording? _recording;
+    private readonly float[] _recordJoints;
     private CancellationToken _stopping;
     private Task<CompletedRequest>? _inflight;
     private long _inflightBaseTick;
@@ -59,7 +64,7 @@ public sealed partial class ControlLoop
     private AgentPhase _idlePhase = AgentPhase.Waiting;
 
     public ControlLoop(IArmDriver driver, SimulatedCamera camera, ModelAdapter adapter, ModelSpec model, IChunkSource source, RobotCommandInbox commands,
-        ControlLoopOptions options, AgentMetrics metrics, TimeProvider time, ILogger logger)
+        ControlLoopOptions options, AgentMetrics metrics, TimeProvider time, ILogger logger, ArmRecording? recording = null)
     {
         if (adapter.JointCount != driver.JointCount)
         {
@@ -86,6 +91,8 @@ public sealed partial class ControlLoop
         _state = new float[driver.JointCount];
         _command = new float[driver.JointCount];
         _lastCommand = new float[driver.JointCount];
+        _recording = recording;
+        _recordJoints = new float[driver.JointCount];
         Period = TimeSpan.FromTicks((long)Math.Round(TimeSpan.TicksPerSecond / driver.ControlHz));
         driver.ReadState(_lastCommand);
     }
@@ -147,6 +154,7 @@ public sealed partial class ControlLoop
         finally
         {
             _driver.Hold();
+            _recording?.Close();
             _phase = AgentPhase.Stopped;
             LogStopped(_tick);
         }
@@ -158,6 +166,13 @@ public sealed partial class ControlLoop
         var tick = _tick;
         TakeCommands();
         TakeArrivedChunk(tick);
+
+        // The recorded observation is the arm before this tick's command, as a request would capture it.
+        var recording = _recording is { IsOpen: true } && _task is not null;
+        if (recording)
+        {
+            _driver.ReadState(_recordJoints);
+        }
 
         if (_eStopped)
         {
@@ -185,6 +200,11 @@ public sealed partial class ControlLoop
             }
         }
 
+        if (recording)
+        {
+            RecordFrame();
+        }
+
         StartRequestIfDue(tick);
         _metrics.OnTick();
         Interlocked.Increment(ref _tick);
@@ -209,6 +229,16 @@ public sealed partial class ControlLoop
         _command.CopyTo(_lastCommand.AsSpan());
         _gapTicks = 0;
         _phase = AgentPhase.Executing;
+    }
+
+    private void RecordFrame()
+    {
+        var state = _adapter.CreateState(_recordJoints);
+        var action = new float[_adapter.ActionDim];
+
+        // _lastCommand is what the arm was told this tick: the executed (clamped, blended) target, or where it holds.
+        _adapter.WriteAction(_lastCommand, state, action);
+        _recording!.Add(state, action, _camera.Capture(_recordJoints));
     }
 
     private void HoldArm()
@@ -247,6 +277,8 @@ public sealed partial class ControlLoop
 
                     break;
                 case RobotCommandKind.TaskChanged:
+                    // An episode is one task: the next opens when a chunk for the new one arrives.
+                    _recording?.Close();
                     _task = command.Task;
                     _idlePhase = command.Task is null ? AgentPhase.Holding : AgentPhase.Waiting;
                     if (command.Task is null)
@@ -275,6 +307,7 @@ public sealed partial class ControlLoop
     /// <summary>Drops the plan and any request in flight: what they carry no longer applies.</summary>
     private void StopMotion(bool pollLater)
     {
+        _recording?.Close();
         _plan.Clear();
         _moving = false;
         _measureJump = false;
@@ -358,6 +391,11 @@ public sealed partial class ControlLoop
         }
 
         _task = chunk.Task ?? _task;
+        if (_recording is not null && _task is { } task && _recording.Task != task.Instruction)
+        {
+            _recording.Open(task.Instruction);
+        }
+
         var steps = chunk.Steps - skip;
         var incoming = _plan.BeginIncoming(steps);
         var joints = _driver.JointCount;

@@ -81,6 +81,24 @@ public sealed class ModelAdapter
         holdTargets[shared..].CopyTo(jointTargets[shared..]);
     }
 
+    /// <summary>
+    /// Executed joint targets back into the model's action dims, for recordings: dim i is joint i's target;
+    /// a dim the arm has no joint for holds the value the state vector gives it (position actions: stay put),
+    /// or 0 beyond the state.
+    /// </summary>
+    public void WriteAction(ReadOnlySpan<float> jointTargets, ReadOnlySpan<float> modelState, Span<float> action)
+    {
+        Check(jointTargets.Length, JointCount, "joint targets");
+        Check(modelState.Length, StateDim, "model state");
+        Check(action.Length, ActionDim, "model action");
+        var shared = Math.Min(JointCount, ActionDim);
+        jointTargets[..shared].CopyTo(action);
+        for (var i = shared; i < ActionDim; i++)
+        {
+            action[i] = i < StateDim ? modelState[i] : 0f;
+        }
+    }
+
     private static void Check(int actual, int expected, string what)
     {
         if (actual != expected)

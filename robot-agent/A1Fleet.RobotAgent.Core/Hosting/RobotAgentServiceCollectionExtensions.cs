@@ -1,4 +1,5 @@
 using A1Fleet.RobotAgent.Diagnostics;
+using A1Fleet.RobotAgent.Recording;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
@@ -10,7 +11,9 @@ public static class RobotAgentServiceCollectionExtensions
     /// <summary>
     /// One agent as a hosted service: <see cref="AgentOptions"/> bound from "A1Fleet:Agent" and validated at start,
     /// <see cref="AgentInstruments"/> on the host's meter factory, and the <see cref="RobotAgentRunner"/> itself
-    /// (also resolvable, for status output). Needs an <c>IGrainFactory</c> (an Orleans client or silo).
+    /// (also resolvable, for status output), and the <see cref="EpisodeRecorder"/> that records its episodes when
+    /// "A1Fleet:Recording:Directory" is set (disposed with the host, after the agent stopped, so the last episode
+    /// is written). Needs an <c>IGrainFactory</c> (an Orleans client or silo).
     /// </summary>
     public static IServiceCollection AddA1FleetRobotAgent(this IServiceCollection services)
     {
@@ -19,7 +22,12 @@ public static class RobotAgentServiceCollectionExtensions
         services.AddMetrics();
         services.TryAddSingleton(TimeProvider.System);
         services.TryAddSingleton<AgentInstruments>();
-        services.TryAddSingleton<RobotAgentRunner>();
+        services.AddOptions<EpisodeRecordingOptions>().BindConfiguration(EpisodeRecordingOptions.SectionName).ValidateOnStart();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<EpisodeRecordingOptions>, EpisodeRecordingOptionsValidator>());
+        services.TryAddSingleton<EpisodeRecorder>();
+        services.TryAddSingleton(sp => new RobotAgentRunner(sp.GetRequiredService<IGrainFactory>(), sp.GetRequiredService<IOptions<AgentOptions>>(),
+            sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<Microsoft.Extensions.Logging.ILogger<RobotAgentRunner>>(),
+            sp.GetRequiredService<AgentInstruments>(), sp.GetRequiredService<EpisodeRecorder>()));
         services.AddHostedService(sp => sp.GetRequiredService<RobotAgentRunner>());
         return services;
     }

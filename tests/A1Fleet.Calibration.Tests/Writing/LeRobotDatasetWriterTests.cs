@@ -119,6 +119,66 @@ public sealed class LeRobotDatasetWriterTests
         Assert.Contains("appears 2 times", error.Message, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task Append_ExistingDataset_ContinuesEpisodeAndFrameIndicesAndReusesTasks()
+    {
+        using var folder = new TempFolder();
+        var first = LeRobotDatasetWriter.Create(folder.Path, Layout);
+        await first.WriteEpisodeAsync(Episode(seed: 6, frames: 3, task: "open the drawer"));
+        await first.CompleteAsync();
+
+        var appended = LeRobotDatasetWriter.Append(folder.Path, Layout);
+        Assert.Equal(1, appended.EpisodeCount);
+        Assert.Equal(1, await appended.WriteEpisodeAsync(Episode(seed: 7, frames: 2, task: "open the drawer")));
+        Assert.Equal(2, await appended.WriteEpisodeAsync(Episode(seed: 8, frames: 4, task: "close the drawer")));
+
+        // No CompleteAsync: an appending writer keeps the metadata current after every episode.
+        var dataset = LeRobotDataset.Open(folder.Path);
+        Assert.Equal([0, 1, 2], dataset.Episodes.Select(e => e.EpisodeIndex));
+        Assert.Equal(9, dataset.Info.TotalFrames);
+        Assert.Equal(2, dataset.Tasks.Count);
+        var read = await new LeRobotDatasetReader(dataset, Model, DatasetMapping.Default(Model, dataset.Info)).ReadAllAsync();
+        Assert.Equal(9, read.Samples.Count);
+        Assert.Equal([0, 0, 0, 1, 1, 2, 2, 2, 2], read.Samples.Select(s => s.Episode));
+        Assert.Equal(["open the drawer", "open the drawer", "close the drawer"], read.Samples.Where(s => s.Frame == 0).Select(s => s.Observation.Instruction));
+        var table = await Datasets.Parquet.EpisodeTableReader.ReadAsync(
+            Path.Combine(folder.Path, "data/chunk-000/episode_000002.parquet"),
+            [new(FeatureKeys.Index, Datasets.Parquet.ColumnKind.Integer), new(FeatureKeys.TaskIndex, Datasets.Parquet.ColumnKind.Integer)],
+            CancellationToken.None);
+        Assert.Equal([5L, 6L, 7L, 8L], table.Integers[FeatureKeys.Index].Select(i => i!.Value));
+        Assert.All(table.Integers[FeatureKeys.TaskIndex], t => Assert.Equal(1L, t));
+    }
+
+    [Fact]
+    public async Task Append_EmptyFolder_StartsADatasetReadableAfterItsFirstEpisode()
+    {
+        using var folder = new TempFolder();
+        var writer = LeRobotDatasetWriter.Append(folder.Path, Layout);
+        Assert.Empty(LeRobotDataset.Open(folder.Path).Episodes);
+        await writer.WriteEpisodeAsync(Episode(seed: 9, frames: 2, task: "t"));
+        Assert.Equal(2, LeRobotDataset.Open(folder.Path).TotalFrames);
+    }
+
+    [Fact]
+    public async Task Append_DatasetOfAnotherLayout_RefusedWithEveryDifferenceAndLeftAsItWas()
+    {
+        using var folder = new TempFolder();
+        var writer = LeRobotDatasetWriter.Create(folder.Path, Layout);
+        await writer.WriteEpisodeAsync(Episode(seed: 10, frames: 2, task: "t"));
+        await writer.CompleteAsync();
+        var infoBefore = await File.ReadAllTextAsync(Path.Combine(folder.Path, LeRobotDataset.InfoFile));
+
+        var other = Layout with { Fps = 30, StateDim = 4, Cameras = [new CameraLayout("front", 16, 16)] };
+        var error = Assert.Throws<DatasetFormatException>(() => LeRobotDatasetWriter.Append(folder.Path, other));
+
+        Assert.Contains("10 fps, the recording at 30", error.Message, StringComparison.Ordinal);
+        Assert.Contains("'observation.state' holds 3 values, the recording 4", error.Message, StringComparison.Ordinal);
+        Assert.Contains("camera 'observation.images.front' is image[8, 8, 3]", error.Message, StringComparison.Ordinal);
+        Assert.Contains("camera 'observation.images.wrist', which the recording does not write", error.Message, StringComparison.Ordinal);
+        Assert.Equal(infoBefore, await File.ReadAllTextAsync(Path.Combine(folder.Path, LeRobotDataset.InfoFile)));
+        Assert.Single(LeRobotDataset.Open(folder.Path).Episodes);
+    }
+
     private static RecordedFrame[] Episode(int seed, int frames, string task)
     {
         var random = new Random(seed);

@@ -3,6 +3,7 @@ using A1Fleet.RobotAgent.Camera;
 using A1Fleet.RobotAgent.Control;
 using A1Fleet.RobotAgent.Diagnostics;
 using A1Fleet.RobotAgent.Drivers;
+using A1Fleet.RobotAgent.Recording;
 using A1Fleet.RobotAgent.Tests.Support;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Time.Testing;
@@ -18,14 +19,16 @@ internal sealed class LoopHarness : IDisposable
 {
     private readonly CancellationTokenSource _stop = new();
 
-    public LoopHarness(ControlLoopOptions? options = null, ModelSpec? model = null, Embodiment embodiment = Embodiment.Franka)
+    public LoopHarness(ControlLoopOptions? options = null, ModelSpec? model = null, Embodiment embodiment = Embodiment.Franka, EpisodeRecorder? recorder = null)
     {
         Model = model ?? TestModels.Spec();
         Arm = new RecordingArm(new SimulatedArm(embodiment, seed: 7));
         Source = new SimulatedLatencySource(Time, Time.GetUtcNow(), Arm.ControlHz);
         Metrics = new AgentMetrics(embodiment);
+        Recording = recorder is null ? null
+            : new ArmRecording(recorder, "test-arm", embodiment, Arm.ControlHz, Model, [.. Arm.Arm.Profile.Joints.Select(j => j.Name)]);
         Loop = new ControlLoop(Arm, new SimulatedCamera(Arm.Arm.Profile, Model.Cameras, seed: 7), new ModelAdapter(Arm.JointCount, Model), Model,
-            Source, Commands, options ?? new ControlLoopOptions(), Metrics, Time, NullLogger.Instance);
+            Source, Commands, options ?? new ControlLoopOptions(), Metrics, Time, NullLogger.Instance, Recording);
     }
 
     public FakeTimeProvider Time { get; } = new(new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero));
@@ -41,6 +44,8 @@ internal sealed class LoopHarness : IDisposable
     public AgentMetrics Metrics { get; }
 
     public ControlLoop Loop { get; }
+
+    public ArmRecording? Recording { get; }
 
     public Task? Run { get; private set; }
 
@@ -80,6 +85,16 @@ internal sealed class LoopHarness : IDisposable
     }
 
     public long ExecutedTicks => Metrics.ControlTicks - Metrics.HoldTicks;
+
+    /// <summary>Stops the loop and waits for it to finish (its last episode is then closed).</summary>
+    public void Stop()
+    {
+        _stop.Cancel();
+        if (Run is not null && !Run.Wait(TimeSpan.FromSeconds(10)))
+        {
+            throw new TimeoutException("the control loop did not stop within 10 s of cancellation");
+        }
+    }
 
     public void Dispose()
     {
