@@ -138,16 +138,26 @@ public sealed partial class RobotAgentRunner : IHostedService, IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        if (_stopping is not null)
+        // The host's container disposes this object twice (as itself and as the hosted service it also is).
+        if (Interlocked.Exchange(ref _stopping, null) is not { } stopping)
         {
-            await _stopping.CancelAsync();
-            if (_run is not null)
+            return;
+        }
+
+        await stopping.CancelAsync();
+        if (_run is not null)
+        {
+            try
             {
                 await _run;
             }
-
-            _stopping.Dispose();
+            catch (Exception)
+            {
+                // Already logged where the run failed; disposing must go on so the recorder after us is disposed too.
+            }
         }
+
+        stopping.Dispose();
     }
 
     private async Task RunLoggingFailuresAsync(CancellationToken cancellationToken)
