@@ -46,6 +46,7 @@ public sealed class FleetClusterFixture : IAsyncLifetime
             }
 
             silo.AddMemoryGrainStorage(FleetOptions.StorageName);
+            silo.UseInMemoryReminderService();
             silo.AddA1Fleet(configuration, gpu);
         });
         Cluster = builder.Build();

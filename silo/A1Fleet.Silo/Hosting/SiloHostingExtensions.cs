@@ -56,6 +56,7 @@ public static class SiloHostingExtensions
         app.MapHealthChecks("/health/ready", new HealthCheckOptions { Predicate = check => check.Tags.Contains("ready") });
         app.MapOpenApi();
         app.MapOperatorApi();
+        app.MapCalibrationScheduleApi();
         return app;
     }
 

@@ -1,0 +1,71 @@
+using A1Fleet.Grains;
+using Microsoft.AspNetCore.Http.HttpResults;
+
+namespace A1Fleet.Silo.Api;
+
+/// <summary>A model's recalibration schedule: the job to run (as for POST /api/calibrations, without the model id) and how often.</summary>
+public sealed record SetCalibrationScheduleRequest(
+    string Dataset,
+    double EveryMinutes,
+    double? FirstRunAfterSeconds,
+    bool? OnlyWhenChanged,
+    string[]? Families,
+    double[]? Rs,
+    string? Metric,
+    string? Decode,
+    int? Shards,
+    double? HoldoutShare,
+    bool? SkipBadData,
+    string? MakeLive,
+    int? BatchSize);
+
+/// <summary>Recalibration on a reminder, per model: set, read, run now, clear.</summary>
+public static class CalibrationScheduleApi
+{
+    public static IEndpointRouteBuilder MapCalibrationScheduleApi(this IEndpointRouteBuilder app)
+    {
+        var api = app.MapGroup("/api/models/{modelId}/calibration-schedule").WithTags("operator");
+        api.MapGet("", (string modelId, IGrainFactory grains) => grains.GetGrain<ICalibrationScheduleGrain>(modelId).Get())
+            .WithSummary("A model's recalibration schedule, when it next runs and what its recent ticks did");
+        api.MapPut("", Set).WithSummary("Recalibrate a model every N minutes (a reminder drives it; optionally only when the model or dataset changed)");
+        api.MapDelete("", (string modelId, IGrainFactory grains) => grains.GetGrain<ICalibrationScheduleGrain>(modelId).Clear())
+            .WithSummary("Stop recalibrating a model on a schedule (jobs already started run on)");
+        api.MapPost("/run", RunNow).WithSummary("Do now what the next scheduled tick would do");
+        return app;
+    }
+
+    private static async Task<Results<Ok<CalibrationScheduleStatus>, ProblemHttpResult>> Set(string modelId, SetCalibrationScheduleRequest r, IGrainFactory grains)
+    {
+        if (!double.IsFinite(r.EveryMinutes) || r.EveryMinutes <= 0 || r.FirstRunAfterSeconds is { } first && (!double.IsFinite(first) || first < 0))
+        {
+            return BadRequest($"everyMinutes {r.EveryMinutes} must be a positive number and firstRunAfterSeconds {r.FirstRunAfterSeconds} a non-negative one");
+        }
+
+        var job = new CalibrationJobSpec(modelId, r.Dataset, r.Families ?? ["exp"], r.Rs ?? [1.0, 0.7, 0.4, 0.1], r.Metric, r.Decode ?? "exit-warm-k2",
+            r.Shards ?? 4, r.HoldoutShare ?? 0.25, r.SkipBadData ?? true, r.MakeLive, r.BatchSize ?? 16);
+        var schedule = new CalibrationSchedule(job, TimeSpan.FromMinutes(r.EveryMinutes), r.OnlyWhenChanged ?? true);
+        try
+        {
+            return TypedResults.Ok(await grains.GetGrain<ICalibrationScheduleGrain>(modelId)
+                .Set(schedule, r.FirstRunAfterSeconds is { } seconds ? TimeSpan.FromSeconds(seconds) : null));
+        }
+        catch (ArgumentException ex)
+        {
+            return BadRequest(ex.Message);
+        }
+    }
+
+    private static async Task<Results<Ok<ScheduledRun>, ProblemHttpResult>> RunNow(string modelId, IGrainFactory grains)
+    {
+        try
+        {
+            return TypedResults.Ok(await grains.GetGrain<ICalibrationScheduleGrain>(modelId).RunNow());
+        }
+        catch (InvalidOperationException ex)
+        {
+            return TypedResults.Problem(ex.Message, statusCode: StatusCodes.Status404NotFound, title: "Not found");
+        }
+    }
+
+    private static ProblemHttpResult BadRequest(string detail) => TypedResults.Problem(detail, statusCode: StatusCodes.Status400BadRequest, title: "Invalid request");
+}
