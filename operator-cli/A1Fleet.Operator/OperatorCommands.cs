@@ -1,5 +1,6 @@
 using System.Globalization;
 using A1Fleet.Grains;
+using A1Fleet.Operator.Client;
 
 namespace A1Fleet.Operator;
 
@@ -28,9 +29,7 @@ internal static class OperatorCommands
             return list.Count == 0 ? 2 : 0;
         }
 
-        using var http = handler is null ? new HttpClient() : new HttpClient(handler, disposeHandler: false);
-        http.BaseAddress = new Uri(url);
-        http.Timeout = TimeSpan.FromSeconds(30);
+        using var http = OperatorClient.CreateHttpClient(new Uri(url), handler);
         var client = new OperatorClient(http);
         try
         {
@@ -157,15 +156,13 @@ internal static class OperatorCommands
         var family = Take(list, "--family");
         var makeLive = Take(list, "--make-live");
         var noWait = list.Remove("--no-wait");
-        var request = new
-        {
-            modelId = list[1],
-            dataset = Path.GetFullPath(list[2]),
-            families = family?.Split(','),
-            rs = rs?.Split(',').Select(v => double.Parse(v, CultureInfo.InvariantCulture)).ToArray(),
-            shards = shards is null ? (int?)null : int.Parse(shards, CultureInfo.InvariantCulture),
-            makeLive,
-        };
+        var request = new StartCalibrationRequest(
+            list[1],
+            Path.GetFullPath(list[2]),
+            Families: family?.Split(','),
+            Rs: rs?.Split(',').Select(v => double.Parse(v, CultureInfo.InvariantCulture)).ToArray(),
+            Shards: shards is null ? null : int.Parse(shards, CultureInfo.InvariantCulture),
+            MakeLive: makeLive);
         var status = await client.StartCalibration(request, ct);
         output.WriteLine($"calibration job {status.JobId}: {status.ShardsTotal} shards, {status.SamplesTotal} samples");
         while (!noWait && status.State == CalibrationJobState.Running)

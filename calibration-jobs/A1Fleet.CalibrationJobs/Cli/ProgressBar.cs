@@ -1,30 +1,39 @@
 using A1Fleet.Calibration;
+using A1Fleet.Grains;
 
 namespace A1Fleet.CalibrationJobs.Cli;
 
 /// <summary>
-/// One redrawn stderr line per phase: bar, samples done / total, rate and ETA (and, while
-/// evaluating, the set being run). Reports arrive per engine batch on the calibrating thread, so
-/// no locking or throttling is needed.
+/// One redrawn stderr line per phase: bar, samples done / total, rate and ETA, then a detail (the set
+/// being evaluated, or a cluster job's shards). Stand-alone reports arrive per engine batch on the
+/// calibrating thread and cluster reports per poll on the command's own loop, so no locking or
+/// throttling is needed.
 /// </summary>
 internal sealed class ProgressBar(TextWriter error) : IProgress<CalibrationProgress>
 {
     private const int Width = 24;
-    private CalibrationPhase? _open;
+    private const string ClusterPhase = "cluster job";
+    private string? _open;
 
     public void Report(CalibrationProgress value)
     {
-        if (_open is { } open && open != value.Phase)
-        {
-            error.WriteLine();
-        }
-
-        _open = value.Phase;
-        var filled = value.Total > 0 ? (int)Math.Round(Width * (double)value.Done / value.Total) : Width;
-        var eta = value.EstimatedRemaining is { } remaining ? remaining.ToString(@"h\:mm\:ss") : "?";
         var phase = value.Phase == CalibrationPhase.CollectValues ? "calibration pass" : "held-out evaluation";
         var detail = value.Phase == CalibrationPhase.Evaluate ? $" ({value.Label})" : "";
-        error.Write($"\r{phase,-20} [{new string('#', filled)}{new string('.', Width - filled)}] {value.Done}/{value.Total} samples  {value.SamplesPerSecond,7:F1} samples/s  ETA {eta}{detail}   ");
+        Draw(phase, value.Done, value.Total, value.SamplesPerSecond, value.EstimatedRemaining, detail);
+    }
+
+    /// <summary>
+    /// A cluster job's progress: <paramref name="elapsed"/> is the time since the job started (its
+    /// rate), the ETA is the coordinator's own estimate.
+    /// </summary>
+    public void ReportJob(CalibrationJobStatus status, TimeSpan elapsed, string? trouble = null)
+    {
+        var rate = elapsed > TimeSpan.Zero ? status.SamplesDone / elapsed.TotalSeconds : 0;
+        TimeSpan? eta = status.State == CalibrationJobState.Running
+            ? status.EtaSeconds is { } seconds ? TimeSpan.FromSeconds(Math.Round(seconds)) : null
+            : TimeSpan.Zero;
+        var detail = $" ({status.ShardsDone}/{status.ShardsTotal} shards done, {status.ShardsRunning} running{(trouble is null ? "" : "; " + trouble)})";
+        Draw(ClusterPhase, status.SamplesDone, status.SamplesTotal, rate, eta, detail);
     }
 
     /// <summary>Ends the current line, if one is open.</summary>
@@ -35,5 +44,18 @@ internal sealed class ProgressBar(TextWriter error) : IProgress<CalibrationProgr
             error.WriteLine();
             _open = null;
         }
+    }
+
+    private void Draw(string phase, int done, int total, double samplesPerSecond, TimeSpan? remaining, string detail)
+    {
+        if (_open is { } open && open != phase)
+        {
+            error.WriteLine();
+        }
+
+        _open = phase;
+        var filled = total > 0 ? (int)Math.Round(Width * Math.Clamp((double)done / total, 0, 1)) : Width;
+        var eta = remaining is { } r ? r.ToString(@"h\:mm\:ss") : "?";
+        error.Write($"\r{phase,-20} [{new string('#', filled)}{new string('.', Width - filled)}] {done}/{total} samples  {samplesPerSecond,7:F1} samples/s  ETA {eta}{detail}   ");
     }
 }

@@ -10,15 +10,23 @@ using A1Fleet.ModelFormat;
 
 namespace A1Fleet.CalibrationJobs.Commands;
 
-/// <summary>calibrate: dataset -> values matrix -> threshold sets -> held-out evaluation, in one process.</summary>
+/// <summary>
+/// calibrate: dataset -> values matrix -> threshold sets -> held-out evaluation, in one process; with
+/// --cluster the same sweep runs as a cluster job (<see cref="ClusterCalibrateCommand"/>).
+/// </summary>
 internal static class CalibrateCommand
 {
-    public static async Task<int> RunAsync(IReadOnlyList<string> args, TextWriter output, TextWriter error, CancellationToken cancellationToken)
+    public static async Task<int> RunAsync(IReadOnlyList<string> args, TextWriter output, TextWriter error, TimeProvider time, CancellationToken cancellationToken)
     {
         var (options, errors) = CalibrateOptions.Parse(args);
         if (options is null)
         {
             return CliApp.UsageErrors(errors, error);
+        }
+
+        if (options.Cluster is not null)
+        {
+            return await new ClusterCalibrateCommand(options, output, error, time).RunAsync(cancellationToken);
         }
 
         try

@@ -5,19 +5,67 @@ using A1Fleet.Datasets.Reading;
 using A1Fleet.EarlyExit;
 using A1Fleet.Engine.Inference;
 using A1Fleet.ModelFormat;
+using A1Fleet.Operator.Client;
 
 namespace A1Fleet.CalibrationJobs.Commands;
 
-/// <summary>Options of the calibrate verb, parsed and checked with every problem reported together.</summary>
+/// <summary>
+/// Options of the calibrate verb, parsed and checked with every problem reported together. One set
+/// of names serves both modes: without <c>--cluster</c> the job runs here; with it the same sweep is
+/// submitted to the silos' operator API. Options that only one mode can honour are refused in the
+/// other rather than silently ignored, so a run never differs from what its command line says.
+/// </summary>
 internal sealed class CalibrateOptions
 {
     private static readonly string[] ValueOptions =
-        ["model", "dataset", "mapping", "families", "r", "metric", "decode", "bad-data", "holdout-share", "out", "batch", "threads", "provider", "seed", "ffmpeg"];
+        ["model", "dataset", "mapping", "families", "r", "metric", "decode", "bad-data", "holdout-share", "out", "batch", "threads", "provider", "seed", "ffmpeg",
+         "cluster", "shards", "make-live", "job-id"];
 
-    private static readonly string[] FlagOptions = ["forbid-first-exit"];
+    private static readonly string[] FlagOptions = ["forbid-first-exit", "no-wait"];
 
+    /// <summary>Stand-alone only: what a cluster job cannot be told, and why (it reads the dataset and runs the engine with the silos' settings).</summary>
+    private static readonly (string Option, string Why)[] StandAloneOnly =
+    [
+        ("mapping", "a cluster job maps the dataset with the default mapping"),
+        ("threads", "the silos' engine settings apply"),
+        ("provider", "the silos' engine settings apply"),
+        ("seed", "cluster jobs calibrate with seed 0"),
+        ("forbid-first-exit", "cluster jobs have no such setting"),
+        ("ffmpeg", "the silos decode video with their own ffmpeg"),
+    ];
+
+    private static readonly (string Option, string What)[] ClusterOnly =
+    [
+        ("shards", "splits a cluster job over GPU silos"),
+        ("make-live", "makes a published set live on the cluster; stand-alone runs write sets to --out"),
+        ("job-id", "names a cluster job"),
+        ("no-wait", "leaves a cluster job running"),
+    ];
+
+    /// <summary>Stand-alone: the model package directory. Cluster: what --model said (a model id, or a package directory the id was read from).</summary>
     public required string ModelDirectory { get; init; }
     public required string DatasetDirectory { get; init; }
+
+    /// <summary>The operator API to submit to; null runs stand-alone.</summary>
+    public Uri? Cluster { get; init; }
+
+    /// <summary>Cluster: the model id the silos serve.</summary>
+    public string? ModelId { get; init; }
+
+    /// <summary>Cluster: shards to split the calibration episodes into; null takes the server's default (4).</summary>
+    public int? Shards { get; init; }
+
+    /// <summary>Cluster: the set name (e.g. exp-r0.7-cosine) to make live once published.</summary>
+    public string? MakeLive { get; init; }
+
+    /// <summary>Cluster: the job id (a retried submission with the same id attaches to that job); null generates one.</summary>
+    public string? JobId { get; init; }
+
+    /// <summary>Cluster: print the job id and return once the job is accepted.</summary>
+    public bool NoWait { get; init; }
+
+    /// <summary>Whether --out was given; a cluster run writes the published sets only then.</summary>
+    public bool OutDirectoryGiven { get; init; }
     public string? MappingFile { get; init; }
     public required IReadOnlyList<ExitFamily> Families { get; init; }
     public required IReadOnlyList<double> Rs { get; init; }
@@ -38,20 +86,45 @@ internal sealed class CalibrateOptions
     public static (CalibrateOptions? Options, IReadOnlyList<string> Errors) Parse(IReadOnlyList<string> args)
     {
         var a = ParsedArguments.Parse(args, ValueOptions, FlagOptions);
+        var cluster = a.Parsed<Uri?>("cluster", null, text => OperatorClient.TryParseBaseAddress(text, out var uri, out var problem) ? (uri, null) : (null, problem));
+        var clusterMode = a.Value("cluster") is not null;
+        foreach (var (option, why) in clusterMode ? StandAloneOnly : [])
+        {
+            if (a.Value(option) is not null || a.Flag(option))
+            {
+                a.Errors.Add($"--{option} applies to stand-alone runs only: {why}");
+            }
+        }
+
+        foreach (var (option, what) in clusterMode ? [] : ClusterOnly)
+        {
+            if (a.Value(option) is not null || a.Flag(option))
+            {
+                a.Errors.Add($"--{option} needs --cluster URL: it {what}");
+            }
+        }
+
         var model = a.Required("model");
         var dataset = a.Required("dataset");
         var mapping = a.Value("mapping");
-        if (model is not null && !File.Exists(Path.Combine(model, ModelPackage.ManifestFileName)))
+        string? modelId = null;
+        if (clusterMode)
+        {
+            modelId = model is null ? null : ClusterModelId(model, a.Errors);
+        }
+        else if (model is not null && !File.Exists(Path.Combine(model, ModelPackage.ManifestFileName)))
         {
             a.Errors.Add($"--model {model}: no {ModelPackage.ManifestFileName} there (build one with ReferencePackages or the model builder)");
         }
 
-        if (dataset is not null && !File.Exists(Path.Combine(dataset, LeRobotDataset.InfoFile)))
+        // A cluster job's dataset is opened by the GPU silos, which may see another file system than
+        // this machine (a volume they mount); they check it and name every problem.
+        if (!clusterMode && dataset is not null && !File.Exists(Path.Combine(dataset, LeRobotDataset.InfoFile)))
         {
             a.Errors.Add($"--dataset {dataset}: no {LeRobotDataset.InfoFile} there (a LeRobot v2.x dataset root is needed)");
         }
 
-        if (mapping is not null && !File.Exists(mapping))
+        if (!clusterMode && mapping is not null && !File.Exists(mapping))
         {
             a.Errors.Add($"--mapping {mapping}: the file does not exist");
         }
@@ -80,6 +153,16 @@ internal sealed class CalibrateOptions
             a.Errors.Add("--r: the exp and gamma families need every r > 0");
         }
 
+        var shards = a.Parsed<int?>("shards", null, text => int.TryParse(text, CultureInfo.InvariantCulture, out var v) && v is >= 1 and <= 1024 ? (v, null) : (null, "must be an integer in 1..1024"));
+        var jobId = a.Parsed<string?>("job-id", null, text => text.Length <= 128 && text.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.')
+            ? (text, null)
+            : (null, "use at most 128 letters, digits, '-', '_' or '.'"));
+        var makeLive = a.Value("make-live");
+        if (makeLive is not null && MakeLiveProblem(makeLive, families, rs, metric) is { } makeLiveProblem)
+        {
+            a.Errors.Add($"--make-live {makeLive}: {makeLiveProblem}");
+        }
+
         if (a.Errors.Count > 0)
         {
             return (null, a.Errors);
@@ -88,7 +171,15 @@ internal sealed class CalibrateOptions
         return (new CalibrateOptions
         {
             ModelDirectory = model!,
-            DatasetDirectory = dataset!,
+            // Relative paths mean this machine's working directory in both modes; the silos get the absolute path.
+            DatasetDirectory = clusterMode ? Path.GetFullPath(dataset!) : dataset!,
+            Cluster = cluster,
+            ModelId = modelId,
+            Shards = shards,
+            MakeLive = makeLive,
+            JobId = jobId,
+            NoWait = a.Flag("no-wait"),
+            OutDirectoryGiven = a.Value("out") is not null,
             MappingFile = mapping,
             Families = families,
             Rs = rs,
@@ -105,6 +196,51 @@ internal sealed class CalibrateOptions
             ForbidFirstExit = a.Flag("forbid-first-exit"),
             Ffmpeg = a.Value("ffmpeg") ?? "ffmpeg",
         }, []);
+    }
+
+    /// <summary>
+    /// A cluster job's model: a model id, or a local package directory whose manifest names it (so the
+    /// same --model works in both modes when the package is at hand).
+    /// </summary>
+    private static string? ClusterModelId(string model, List<string> errors)
+    {
+        if (Directory.Exists(model))
+        {
+            try
+            {
+                return ModelPackage.Open(model).Manifest.ModelId;
+            }
+            catch (Exception ex) when (ex is ModelPackageException or IOException)
+            {
+                errors.Add($"--model {model}: a directory, but not a readable model package ({ex.Message}); give the model id the silos serve");
+                return null;
+            }
+        }
+
+        if (model.Contains('/', StringComparison.Ordinal) || model.Contains('\\', StringComparison.Ordinal))
+        {
+            errors.Add($"--model {model}: no such directory; with --cluster give the model id the silos serve (a1ctl models lists them) or a local model package");
+            return null;
+        }
+
+        return model;
+    }
+
+    /// <summary>
+    /// Null when the sweep publishes a set of that name. Without --metric the model's default metric
+    /// is not known here, so any metric is accepted; the job's result is checked again.
+    /// </summary>
+    private static string? MakeLiveProblem(string name, IReadOnlyList<ExitFamily> families, IReadOnlyList<double> rs, string? metric)
+    {
+        string[] metrics = metric is null ? [.. Enum.GetValues<DiscrepancyMetric>().Select(DiscrepancyMetrics.Name)] : [metric];
+        var names = families.SelectMany(f => rs.SelectMany(r => metrics.Select(m => ThresholdSet.NameOf(ExitDistribution.FamilyName(f), r, m)))).ToHashSet(StringComparer.Ordinal);
+        if (names.Contains(name))
+        {
+            return null;
+        }
+
+        var swept = families.SelectMany(f => rs.Select(r => ThresholdSet.NameOf(ExitDistribution.FamilyName(f), r, metric ?? "METRIC")));
+        return $"not a set this sweep publishes (it publishes {string.Join(", ", swept)}{(metric is null ? ", METRIC being --metric or the model's default, e.g. cosine" : "")})";
     }
 
     private static (IReadOnlyList<ExitFamily>, string?) ParseFamilies(string text)

@@ -72,7 +72,13 @@ public sealed record ThresholdSet
 
     /// <summary>Short label such as "exp-r1.0-cosine": family, r (at least one decimal), metric.</summary>
     [JsonIgnore]
-    public string Name => $"{Family}-r{R.ToString("0.0###", CultureInfo.InvariantCulture)}-{Metric}";
+    public string Name => NameOf(Family, R, Metric);
+
+    /// <summary>
+    /// The <see cref="Name"/> a set of this family, r and metric gets, so that a set can be named
+    /// before it is calibrated (to make it live when a calibration job publishes it).
+    /// </summary>
+    public static string NameOf(string family, double r, string metric) => $"{family}-r{r.ToString("0.0###", CultureInfo.InvariantCulture)}-{metric}";
 
     /// <summary><see cref="Metric"/> as an enum.</summary>
     /// <exception cref="ArgumentException">The metric name is unknown.</exception>

@@ -1,3 +1,5 @@
+using A1Fleet.Datasets.LeRobot;
+using A1Fleet.Datasets.Mapping;
 using A1Fleet.Grains;
 using A1Fleet.Grains.Fleet;
 using Microsoft.AspNetCore.Http.HttpResults;
@@ -42,6 +44,7 @@ public static class OperatorApi
         api.MapGet("/models", ListModels).WithSummary("Models served by the cluster with their threshold versions");
         api.MapGet("/models/{modelId}", GetModel).WithSummary("One model's threshold versions");
         api.MapPost("/models/{modelId}/live", SetLive).WithSummary("Make a threshold version live (roll back or forward)");
+        api.MapGet("/models/{modelId}/thresholds/{version}", GetThresholdSet).WithSummary("One published threshold set, as the JSON document ThresholdSet.Load reads (thresholds, expected exit shares and layer fraction, provenance)");
         api.MapPost("/calibrations", StartCalibration).WithSummary("Start a calibration job: shards a LeRobot dataset over GPU silos and publishes threshold sets");
         api.MapGet("/calibrations/{jobId}", GetCalibration).WithSummary("A calibration job's progress (shards, samples, ETA) and what it published");
         api.MapDelete("/calibrations/{jobId}", CancelCalibration).WithSummary("Cancel a calibration job");
@@ -120,8 +123,53 @@ public static class OperatorApi
         }
     }
 
+    private static async Task<Results<ContentHttpResult, ProblemHttpResult>> GetThresholdSet(string modelId, string version, IGrainFactory grains)
+    {
+        var known = await grains.GetGrain<IFleetGrain>(FleetGrainKeys.Default).ListModels();
+        if (!known.Contains(modelId))
+        {
+            return NotFound($"model '{modelId}' is not served by the cluster (serving: {string.Join(", ", known)})");
+        }
+
+        // The document is served verbatim: it is what inference grains load, so a client computing
+        // from it (the calibration job's tables) sees exactly the published numbers.
+        return await grains.GetGrain<IModelGrain>(modelId).GetVersion(version) is { } document
+            ? TypedResults.Text(document.Json, "application/json")
+            : NotFound($"model '{modelId}' has no threshold version '{version}'");
+    }
+
     private static async Task<Results<Ok<CalibrationJobStatus>, ProblemHttpResult>> StartCalibration(StartCalibrationRequest r, IGrainFactory grains)
     {
+        // What this silo can check without the dataset: the request itself and the model. The dataset
+        // is only opened by the job grain on a GPU silo, the silos that must be able to read it.
+        var problems = new List<string>();
+        if (string.IsNullOrWhiteSpace(r.ModelId))
+        {
+            problems.Add("modelId is required");
+        }
+        else
+        {
+            var known = await grains.GetGrain<IFleetGrain>(FleetGrainKeys.Default).ListModels();
+            if (!known.Contains(r.ModelId))
+            {
+                problems.Add($"model '{r.ModelId}' is not served by the cluster (serving: {(known.Count == 0 ? "none" : string.Join(", ", known))})");
+            }
+        }
+
+        if (string.IsNullOrWhiteSpace(r.Dataset))
+        {
+            problems.Add("dataset is required");
+        }
+        else if (!Path.IsPathFullyQualified(r.Dataset))
+        {
+            problems.Add($"dataset path '{r.Dataset}' must be absolute: the GPU silos read it, and a relative path would name their working directory");
+        }
+
+        if (problems.Count > 0)
+        {
+            return BadRequest("invalid calibration job: " + string.Join("; ", problems));
+        }
+
         var spec = new CalibrationJobSpec(r.ModelId, r.Dataset, r.Families ?? ["exp"], r.Rs ?? [1.0, 0.7, 0.4, 0.1], r.Metric, r.Decode ?? "exit-warm-k2",
             r.Shards ?? 4, r.HoldoutShare ?? 0.25, r.SkipBadData ?? true, r.MakeLive, r.BatchSize ?? 16);
         // A job id names one job: starting the same id again returns that job (a retried request does not start a second one).
@@ -133,6 +181,15 @@ public static class OperatorApi
         catch (ArgumentException ex)
         {
             return BadRequest(ex.Message);
+        }
+        catch (Exception ex) when (ex is DatasetFormatException or MappingException)
+        {
+            // The job grain opened the dataset's meta/ on a GPU silo and listed what is wrong with it.
+            return BadRequest(ex.Message);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return BadRequest($"dataset '{r.Dataset}' cannot be read by the GPU silos: {ex.Message}");
         }
     }
 

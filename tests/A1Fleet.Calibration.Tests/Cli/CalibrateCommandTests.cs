@@ -88,6 +88,72 @@ public sealed class CalibrateCommandTests(ReferenceModelsFixture models)
     }
 
     [Fact]
+    public async Task Calibrate_ClusterOnlyOptionsWithoutCluster_ListsEachAndExitsTwo()
+    {
+        var (code, output, error) = await RunAsync("calibrate", "--model", models.TinyFmDirectory, "--dataset", TestDatasets.ShippedTinyFm,
+            "--shards", "3", "--make-live", "exp-r1.0-cosine", "--job-id", "j1", "--no-wait");
+
+        Assert.Equal(2, code);
+        Assert.Contains("4 problem(s)", error, StringComparison.Ordinal);
+        foreach (var option in new[] { "--shards", "--make-live", "--job-id", "--no-wait" })
+        {
+            Assert.Contains($"{option} needs --cluster URL", error, StringComparison.Ordinal);
+        }
+
+        Assert.Empty(output);
+    }
+
+    [Fact]
+    public async Task Calibrate_ClusterWithStandAloneOnlyOptions_ListsEachWithoutTouchingTheNetworkAndExitsTwo()
+    {
+        // Nothing listens on port 1: a usage error must come before any request.
+        var (code, _, error) = await RunAsync("calibrate", "--cluster", "http://127.0.0.1:1", "--model", "tiny-fm", "--dataset", "/data/datasets/tiny-fm-sim",
+            "--mapping", "/no/such/mapping.json", "--threads", "2", "--provider", "cuda", "--seed", "3", "--forbid-first-exit", "--ffmpeg", "/usr/bin/ffmpeg");
+
+        Assert.Equal(2, code);
+        Assert.Contains("6 problem(s)", error, StringComparison.Ordinal);
+        foreach (var option in new[] { "--mapping", "--threads", "--provider", "--seed", "--forbid-first-exit", "--ffmpeg" })
+        {
+            Assert.Contains($"{option} applies to stand-alone runs only", error, StringComparison.Ordinal);
+        }
+
+        Assert.DoesNotContain("cannot reach", error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Calibrate_ClusterBadValues_ListsEveryProblemAndExitsTwo()
+    {
+        var (code, _, error) = await RunAsync("calibrate", "--cluster", "ftp://silo:8080", "--model", "./models/missing", "--dataset", "/data/x",
+            "--r", "1.0,0.4", "--metric", "l2", "--make-live", "exp-r0.7-l2", "--shards", "0", "--job-id", "a job");
+
+        Assert.Equal(2, code);
+        foreach (var expected in new[]
+        {
+            "--cluster ftp://silo:8080: must be an absolute http:// or https:// URL",
+            "--model ./models/missing: no such directory; with --cluster give the model id the silos serve",
+            "--make-live exp-r0.7-l2: not a set this sweep publishes (it publishes exp-r1.0-l2, exp-r0.4-l2)",
+            "--shards 0: must be an integer in 1..1024",
+            "--job-id a job: use at most 128 letters, digits",
+        })
+        {
+            Assert.Contains(expected, error, StringComparison.Ordinal);
+        }
+
+        Assert.Contains("5 problem(s)", error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Help_DescribesBothModesExitCodesAndWhatCtrlCDoes()
+    {
+        var (code, output, _) = await RunAsync("--help");
+
+        Assert.Equal(0, code);
+        Assert.Contains("calibrate --cluster URL", output, StringComparison.Ordinal);
+        Assert.Contains("Ctrl-C cancels the cluster job", output, StringComparison.Ordinal);
+        Assert.Contains("130 Ctrl-C", output, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Run_UnknownVerb_ExitsTwoWithUsage()
     {
         var (code, _, error) = await RunAsync("calibrate-everything");

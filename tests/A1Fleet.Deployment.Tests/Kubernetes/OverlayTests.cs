@@ -218,10 +218,65 @@ public sealed class OverlayTests(OverlaysFixture overlays) : IClassFixture<Overl
 
     [OverlayTheory]
     [MemberData(nameof(OverlayNames))]
-    public void CalibrationJob_RunsTheCalibrationJobsCliOnTheSiloImagesModelSuspendedUntilStarted(string overlay)
+    public void CalibrationJob_SubmitsToTheSiloServiceWithTheDatasetOnTheVolumeTheGpuSilosMount(string overlay)
     {
         var built = overlays[overlay];
         var job = built.Single("Job", "a1fleet-calibrate");
+        var container = Containers(job).Single();
+        var args = container["args"]!.AsArray().Select(a => (string)a!).ToList();
+        string Arg(string name) => args[args.IndexOf(name) + 1];
+        var gpuSilo = built.Single("Deployment", "a1fleet-silo-gpu");
+        var siloContainer = Containers(gpuSilo).Single();
+
+        Assert.Equal(["dotnet", "/app/A1Fleet.CalibrationJobs.dll"], container["command"]!.AsArray().Select(c => (string)c!));
+        Assert.Equal("calibrate", args[0]);
+        // --cluster is the silos' Service, on a port it exposes, and that Service selects every silo.
+        var cluster = new Uri(Arg("--cluster"));
+        var service = built.Single("Service", cluster.Host);
+        Assert.Contains(service["spec"]!["ports"]!.AsArray(), p => (int)p!["port"]! == cluster.Port);
+        var selector = service["spec"]!["selector"]!.AsObject().ToDictionary(kv => kv.Key, kv => (string)kv.Value!);
+        Assert.All(built.Silos, silo => Assert.True(selector.All(kv => Labels(PodTemplate(silo)).GetValueOrDefault(kv.Key) == kv.Value),
+            $"{overlay}: Service {cluster.Host} does not select {silo["metadata"]!["name"]}"));
+        // --model is a model the inference silos serve (its package folder is named after its id).
+        Assert.Equal(Arg("--model"), Path.GetFileName(built.EnvValue(siloContainer, "A1Fleet__Inference__ModelPackages__0")));
+
+        // --dataset lies on a PVC the GPU silos mount read-only at the same path, and the Job's
+        // seeding init container writes it there through the same claim.
+        var dataset = Arg("--dataset");
+        var (siloVolume, siloMount) = MountOf(gpuSilo, siloContainer, dataset);
+        var claim = (string)siloVolume["persistentVolumeClaim"]!["claimName"]!;
+        Assert.True((bool?)siloMount["readOnly"] == true, $"{overlay}: the silos should mount the datasets read-only");
+        var seeding = PodSpec(job)["initContainers"]!.AsArray().Select(c => c!.AsObject()).Single(c => string.Concat(c["args"]?.AsArray().Select(a => (string)a!) ?? []).Contains("convert-samples", StringComparison.Ordinal));
+        var (jobVolume, jobMount) = MountOf(job, seeding, dataset);
+        Assert.Equal(claim, (string?)jobVolume["persistentVolumeClaim"]!["claimName"]);
+        Assert.Equal((string?)siloMount["mountPath"], (string?)jobMount["mountPath"]);
+        Assert.Contains($"--out {dataset}", string.Join(' ', seeding["args"]!.AsArray().Select(a => (string)a!)), StringComparison.Ordinal);
+        var pvc = built.Single("PersistentVolumeClaim", claim);
+        var accessModes = pvc["spec"]!["accessModes"]!.AsArray().Select(m => (string)m!).ToList();
+        Assert.Contains(overlay == "gpu-production" ? "ReadWriteMany" : "ReadWriteOnce", accessModes);
+
+        // A retried pod submits under the same id (the Job's uid), so it attaches to the running job.
+        Assert.Equal("a1fleet-calibrate-$(JOB_UID)", Arg("--job-id"));
+        var uid = Env(container).Single(e => (string?)e["name"] == "JOB_UID");
+        Assert.Equal("metadata.labels['batch.kubernetes.io/controller-uid']", (string?)uid["valueFrom"]!["fieldRef"]!["fieldPath"]);
+
+        // The silos' NetworkPolicies let the Job's pods reach the API port.
+        var jobLabels = Labels(PodTemplate(job));
+        var http = RulesFor(built.OfKind("NetworkPolicy"), Labels(PodTemplate(gpuSilo))).Where(r => Ports(r).Contains(cluster.Port)).SelectMany(r => r["from"]!.AsArray());
+        Assert.Contains(http, peer => peer!["namespaceSelector"] is null && Matches(peer["podSelector"], jobLabels));
+
+        Assert.True((bool?)job["spec"]!["suspend"] == true);
+        Assert.Equal("Never", (string?)PodSpec(job)["restartPolicy"]);
+        Assert.DoesNotContain("--provider", args);
+        Assert.Null(container["resources"]!["limits"]!["nvidia.com/gpu"]);
+    }
+
+    [OverlayTheory]
+    [MemberData(nameof(OverlayNames))]
+    public void CalibrationJobStandalone_RunsTheCalibrationJobsCliOnTheSiloImagesModelSuspendedUntilStarted(string overlay)
+    {
+        var built = overlays[overlay];
+        var job = built.Single("Job", "a1fleet-calibrate-standalone");
         var container = Containers(job).Single();
         var args = container["args"]!.AsArray().Select(a => (string)a!).ToList();
         string Arg(string name) => args[args.IndexOf(name) + 1];
@@ -239,6 +294,7 @@ public sealed class OverlayTests(OverlaysFixture overlays) : IClassFixture<Overl
         Assert.Contains(built.OfKind("PersistentVolumeClaim"), p => (string?)p["metadata"]!["name"] == (string?)results["persistentVolumeClaim"]!["claimName"]);
         Assert.True((bool?)job["spec"]!["suspend"] == true);
         Assert.Equal("Never", (string?)PodSpec(job)["restartPolicy"]);
+        Assert.DoesNotContain("--cluster", args);
         Assert.True(File.Exists(Repo.PathOf("calibration-jobs/A1Fleet.CalibrationJobs/A1Fleet.CalibrationJobs.csproj")));
         if (overlay == "gpu-production")
         {
@@ -281,7 +337,7 @@ public sealed class OverlayTests(OverlaysFixture overlays) : IClassFixture<Overl
             Assert.Contains(http, peer => (string?)peer!["podSelector"]?["matchLabels"]?["app.kubernetes.io/name"] == "prometheus");
             Assert.All(http, peer => Assert.True(
                 (string?)peer!["podSelector"]?["matchLabels"]?["app.kubernetes.io/name"] == "prometheus" ||
-                (string?)peer["podSelector"]?["matchLabels"]?["a1fleet.io/role"] == "operator" ||
+                (string?)peer["podSelector"]?["matchLabels"]?["a1fleet.io/role"] is "operator" or "calibration" ||
                 (string?)peer["namespaceSelector"]?["matchLabels"]?["a1fleet.io/operators"] == "true",
                 $"{overlay}: silo HTTP is open to {peer.ToJsonString()}"));
         }
@@ -408,6 +464,17 @@ public sealed class OverlayTests(OverlaysFixture overlays) : IClassFixture<Overl
     private static IEnumerable<JsonNode> RulesFor(IEnumerable<JsonObject> policies, IReadOnlyDictionary<string, string> podLabels) =>
         policies.Where(p => Matches(p["spec"]!["podSelector"], podLabels) || p["spec"]!["podSelector"]!.AsObject().Count == 0)
             .SelectMany(p => p["spec"]!["ingress"]?.AsArray() ?? []).Select(r => r!);
+
+    /// <summary>The volume and the container's mount that hold <paramref name="path"/> (the longest mount path above it).</summary>
+    private static (JsonObject Volume, JsonObject Mount) MountOf(JsonObject workload, JsonObject container, string path)
+    {
+        var mount = (container["volumeMounts"]?.AsArray() ?? []).Select(m => m!.AsObject())
+            .Where(m => path.StartsWith(((string)m["mountPath"]!).TrimEnd('/') + "/", StringComparison.Ordinal))
+            .MaxBy(m => ((string)m["mountPath"]!).Length)
+            ?? throw new InvalidOperationException($"{workload["metadata"]!["name"]}/{container["name"]}: no volume mounted above {path}");
+        var volume = PodSpec(workload)["volumes"]!.AsArray().Select(v => v!.AsObject()).Single(v => (string?)v["name"] == (string?)mount["name"]);
+        return (volume, mount);
+    }
 
     private static List<int> Ports(JsonNode rule) => (rule["ports"]?.AsArray() ?? []).Select(p => (int)p!["port"]!).ToList();
 }

@@ -1,55 +1,34 @@
 using System.Net;
-using System.Net.Sockets;
 using A1Fleet.Grains;
-using A1Fleet.ModelBuilder.Packaging;
 using A1Fleet.Operator;
 using A1Fleet.Silo.Hosting;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Options;
 
 namespace A1Fleet.Fleet.Tests.Silo;
 
 /// <summary>The real silo host on loopback (Kestrel, localhost clustering, memory storage) driven through HTTP and a1ctl.</summary>
 public sealed class SiloHostTests : IAsyncLifetime
 {
-    private readonly string _models = Path.Combine(Path.GetTempPath(), "a1fleet-silo-tests-" + Guid.NewGuid().ToString("N"));
-    private WebApplication _app = null!;
+    private LoopbackSilo _silo = null!;
     private string _url = "";
+    private WebApplication _app = null!;
 
     public async Task InitializeAsync()
     {
-        var model = ReferencePackages.Ensure("tiny-fm", _models);
-        _url = $"http://127.0.0.1:{FreePort()}";
-        var silo = FreePort();
-        var builder = WebApplication.CreateBuilder([
-            "--urls", _url,
-            "--A1Fleet:Silo:SiloPort", silo.ToString(),
-            "--A1Fleet:Silo:GatewayPort", FreePort().ToString(),
-            "--A1Fleet:Silo:ClusterId", "silo-test-" + silo,
-            "--A1Fleet:Inference:ModelPackages:0", model,
-            "--A1Fleet:Inference:Engine:IntraOpThreads", "1",
-            "--Logging:LogLevel:Default", "Warning",
-        ]);
-        builder.AddA1FleetSilo();
-        _app = builder.Build();
-        _app.MapA1FleetEndpoints();
-        await _app.StartAsync();
+        _silo = await LoopbackSilo.StartAsync();
+        _url = _silo.Url;
+        _app = _silo.App;
     }
 
-    public async Task DisposeAsync()
-    {
-        await _app.StopAsync();
-        await _app.DisposeAsync();
-        Directory.Delete(_models, recursive: true);
-    }
+    public async Task DisposeAsync() => await _silo.DisposeAsync();
 
     [Fact]
     public async Task Health_BecomesReadyOnceTheModelIsRegistered()
     {
         using var http = new HttpClient { BaseAddress = new Uri(_url) };
         Assert.Equal(HttpStatusCode.OK, (await http.GetAsync("/health/live")).StatusCode);
-        await WaitReady(http);
+        await _silo.WaitReadyAsync();
         var openApi = await http.GetStringAsync("/openapi/v1.json");
         Assert.Contains("/api/robots", openApi, StringComparison.Ordinal);
         Assert.Contains("/api/models/{modelId}/live", openApi, StringComparison.Ordinal);
@@ -60,8 +39,7 @@ public sealed class SiloHostTests : IAsyncLifetime
     [Fact]
     public async Task A1ctl_OperatorCommands_WorkAndRejectBadInputWithoutChangingAnything()
     {
-        using var http = new HttpClient { BaseAddress = new Uri(_url) };
-        await WaitReady(http);
+        await _silo.WaitReadyAsync();
         var grains = _app.Services.GetRequiredService<IGrainFactory>();
         var robotId = "cli-" + Guid.NewGuid().ToString("N")[..6];
         await grains.GetGrain<IRobotGrain>(robotId).Bind(new AgentRegistration("agent", Embodiment.Dobot, "tiny-fm", 0, 0, ["front"], 20, ["line-1"]), null);
@@ -109,8 +87,7 @@ public sealed class SiloHostTests : IAsyncLifetime
     [Fact]
     public async Task A1ctl_Calibrate_RunsAJobOnTheClusterAndPublishes()
     {
-        using var http = new HttpClient { BaseAddress = new Uri(_url) };
-        await WaitReady(http);
+        await _silo.WaitReadyAsync();
         var dataset = ShippedData.TinyFmDataset;
 
         var (code, output, error) = await Ctl("calibrate", "tiny-fm", dataset, "--shards", "2", "--r", "1.0,0.1");
@@ -153,22 +130,5 @@ public sealed class SiloHostTests : IAsyncLifetime
         var error = new StringWriter();
         var code = await OperatorCommands.RunAsync(["--url", _url, "--by", "test", .. args], output, error, CancellationToken.None);
         return (code, output.ToString(), error.ToString());
-    }
-
-    private static async Task WaitReady(HttpClient http)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(60);
-        while ((await http.GetAsync("/health/ready")).StatusCode != HttpStatusCode.OK)
-        {
-            Assert.True(DateTime.UtcNow < deadline, "silo did not become ready within 60 s");
-            await Task.Delay(100);
-        }
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 }

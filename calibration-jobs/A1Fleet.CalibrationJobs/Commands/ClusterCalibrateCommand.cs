@@ -1,0 +1,261 @@
+using System.Globalization;
+using A1Fleet.CalibrationJobs.Cli;
+using A1Fleet.CalibrationJobs.Reporting;
+using A1Fleet.Datasets.Reading;
+using A1Fleet.EarlyExit;
+using A1Fleet.Grains;
+using A1Fleet.Operator.Client;
+
+namespace A1Fleet.CalibrationJobs.Commands;
+
+/// <summary>
+/// calibrate --cluster URL: submits the sweep to the silos' operator API (POST /api/calibrations),
+/// draws the progress bar from the job's status while its shards run on the GPU silos, then fetches
+/// every published threshold set (GET /api/models/{id}/thresholds/{version}) and prints the table
+/// the stand-alone run prints, from those sets. Ctrl-C cancels the job on the cluster.
+/// </summary>
+internal sealed class ClusterCalibrateCommand(CalibrateOptions options, TextWriter output, TextWriter error, TimeProvider time)
+{
+    /// <summary>Status is cheap (one grain call); half a second keeps the bar moving without load.</summary>
+    internal static readonly TimeSpan PollInterval = TimeSpan.FromMilliseconds(500);
+
+    /// <summary>
+    /// How long polling rides out an unreachable API (a silo restarting behind the Service, a rolling
+    /// update) before giving up on a job that may well still be running.
+    /// </summary>
+    internal static readonly TimeSpan PollTolerance = TimeSpan.FromSeconds(60);
+
+    /// <summary>Bounds the cancel request sent after Ctrl-C, when the command's own token is already spent.</summary>
+    private static readonly TimeSpan CancelTimeout = TimeSpan.FromSeconds(10);
+
+    private readonly string _url = options.Cluster!.ToString().TrimEnd('/');
+
+    public async Task<int> RunAsync(CancellationToken ct)
+    {
+        using var http = OperatorClient.CreateHttpClient(options.Cluster!);
+        var client = new OperatorClient(http);
+        // The id is chosen here, not by the server, so a Ctrl-C that lands while the submission is in
+        // flight can still cancel the job, and a retried submission attaches instead of starting twice.
+        var jobId = options.JobId ?? $"{options.ModelId}-{time.GetUtcNow():yyyyMMddHHmmss}-{Guid.NewGuid().ToString("N")[..6]}";
+        var request = new StartCalibrationRequest(
+            options.ModelId!,
+            options.DatasetDirectory,
+            Families: [.. options.Families.Select(ExitDistribution.FamilyName)],
+            Rs: [.. options.Rs],
+            Metric: options.Metric,
+            Decode: options.DecodeName,
+            Shards: options.Shards,
+            HoldoutShare: options.HoldoutShare,
+            SkipBadData: options.BadData == BadDataPolicy.Skip,
+            MakeLive: options.MakeLive,
+            BatchSize: options.BatchSize,
+            JobId: jobId);
+        await output.WriteLineAsync($"cluster {_url}: model {options.ModelId}, dataset {options.DatasetDirectory} (as the GPU silos see it)");
+        await output.WriteLineAsync($"sweep: families {string.Join(",", request.Families!)}, r {string.Join(",", options.Rs.Select(r => r.ToString("0.0###", CultureInfo.InvariantCulture)))}, " +
+            $"metric {options.Metric ?? "model default"}, decode {options.DecodeName ?? "exit-warm-k2"}; {(options.Shards is { } s ? Count(s, "shard") : "default shards")}, batch {options.BatchSize}, " +
+            $"holdout share {options.HoldoutShare.ToString(CultureInfo.InvariantCulture)}, bad data {(options.BadData == BadDataPolicy.Skip ? "skip" : "fail")}");
+
+        CalibrationJobStatus status;
+        try
+        {
+            status = await client.StartCalibration(request, ct);
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+            return await CancelJobAsync(client, jobId);
+        }
+        catch (Exception ex) when (Unreachable(ex, ct) is { } problem)
+        {
+            return Fail($"cannot reach the cluster at {_url}: {problem} (is a silo's HTTP port at that address?)");
+        }
+        catch (OperatorApiException ex)
+        {
+            return Fail($"the cluster refused the job: {ex.Detail}");
+        }
+
+        await output.WriteLineAsync($"calibration job {status.JobId}: {status.SamplesTotal} calibration samples in {Count(status.ShardsTotal, "shard")}" +
+            (status.State == CalibrationJobState.Running ? "" : $" (an existing job, already {status.State})"));
+        if (options.NoWait)
+        {
+            await output.WriteLineAsync($"not waiting (--no-wait): follow it with `a1ctl --url {_url} calibration {status.JobId}`, cancel it with `a1ctl --url {_url} cancel-calibration {status.JobId}`");
+            return ExitCodes.Success;
+        }
+
+        await output.WriteLineAsync("Ctrl-C cancels the job on the cluster");
+        var progress = new ProgressBar(error);
+        try
+        {
+            status = await FollowAsync(client, status, progress, ct);
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+            progress.Finish();
+            return await CancelJobAsync(client, status.JobId);
+        }
+        catch (JobLostException ex)
+        {
+            progress.Finish();
+            return Fail(ex.Message);
+        }
+
+        progress.Finish();
+        return status.State switch
+        {
+            CalibrationJobState.Completed => await ReportAsync(client, status, ct),
+            CalibrationJobState.Failed => Fail($"calibration job {status.JobId} failed on the cluster: {status.Error}"),
+            _ => Fail($"calibration job {status.JobId} was canceled on the cluster (a1ctl cancel-calibration or DELETE /api/calibrations/{status.JobId}); nothing was published"),
+        };
+    }
+
+    /// <summary>Polls until the job leaves Running, redrawing the bar; rides out a short loss of contact.</summary>
+    private async Task<CalibrationJobStatus> FollowAsync(OperatorClient client, CalibrationJobStatus status, ProgressBar progress, CancellationToken ct)
+    {
+        var lastContact = time.GetTimestamp();
+        string? trouble = null;
+        while (status.State == CalibrationJobState.Running)
+        {
+            progress.ReportJob(status, Elapsed(status), trouble);
+            await Task.Delay(PollInterval, time, ct);
+            try
+            {
+                status = await client.Calibration(status.JobId, ct);
+                lastContact = time.GetTimestamp();
+                trouble = null;
+            }
+            catch (Exception ex) when (Unreachable(ex, ct) is not null || ex is OperatorApiException { Status: >= 500 })
+            {
+                var silent = time.GetElapsedTime(lastContact);
+                if (silent > PollTolerance)
+                {
+                    throw new JobLostException($"lost contact with the cluster at {_url} for {silent.TotalSeconds:F0} s ({Unreachable(ex, ct) ?? ex.Message}); " +
+                        $"job {status.JobId} may still be running: `a1ctl --url {_url} calibration {status.JobId}`");
+                }
+
+                trouble = $"no answer for {silent.TotalSeconds:F0} s, retrying";
+            }
+            catch (OperatorApiException ex) when (ex.Status == 404)
+            {
+                throw new JobLostException($"calibration job {status.JobId} no longer exists on the cluster ({ex.Detail}); its state was lost, so nothing was published by it");
+            }
+        }
+
+        progress.ReportJob(status, Elapsed(status));
+        return status;
+    }
+
+    private async Task<int> ReportAsync(OperatorClient client, CalibrationJobStatus status, CancellationToken ct)
+    {
+        if (status.Published.Length == 0)
+        {
+            return Fail($"calibration job {status.JobId} completed but published no threshold set");
+        }
+
+        var sets = new List<ThresholdSet>(status.Published.Length);
+        string? liveNow;
+        try
+        {
+            // Live as the model has it now: each published entry's flag is from its own publication.
+            liveNow = (await client.Model(options.ModelId!, ct)).LiveVersion;
+            foreach (var published in status.Published)
+            {
+                var set = ThresholdSet.FromJson(await client.ThresholdSetJson(options.ModelId!, published.Version, ct));
+                if (set.Version != published.Version || set.Name != published.Name)
+                {
+                    return Fail($"the cluster returned set {set.Name} version {set.Version} for {published.Name} version {published.Version}");
+                }
+
+                sets.Add(set);
+            }
+        }
+        catch (Exception ex) when (Unreachable(ex, ct) is { } problem)
+        {
+            return Fail($"job {status.JobId} completed, but its threshold sets could not be fetched from {_url}: {problem}; `a1ctl --url {_url} calibration {status.JobId}` lists them");
+        }
+        catch (OperatorApiException ex)
+        {
+            return Fail($"job {status.JobId} completed, but fetching its threshold sets failed: {ex.Detail}");
+        }
+        catch (InvalidDataException ex)
+        {
+            return Fail($"job {status.JobId} published a threshold set this tool cannot read: {ex.Message}");
+        }
+
+        var elapsed = (status.FinishedAt ?? time.GetUtcNow()) - status.StartedAt;
+        CalibrationTables.WritePass(output, sets[0].SampleCount, elapsed,
+            $"on the cluster: {Count(status.ShardsTotal, "shard")}, full depth, head at all {sets[0].ExitLayers.Length} exits; batch {options.BatchSize}; submission to publication");
+        CalibrationTables.WriteExpected(output, sets);
+        await output.WriteLineAsync();
+        await output.WriteLineAsync($"published to model {options.ModelId} (a1ctl thresholds {options.ModelId}; a1ctl live {options.ModelId} VERSION makes one live):");
+        var nameWidth = Math.Max(16, sets.Max(s => s.Name.Length) + 1);
+        foreach (var published in status.Published)
+        {
+            await output.WriteLineAsync($"  {published.Name.PadRight(nameWidth)}version {published.Version}{(published.Version == liveNow ? "  live" : "")}");
+        }
+
+        await output.WriteLineAsync("no held-out evaluation: a cluster job publishes the expected figures only (run without --cluster to measure held-out episodes)");
+        if (options.OutDirectoryGiven)
+        {
+            Directory.CreateDirectory(options.OutDirectory);
+            foreach (var set in sets)
+            {
+                set.Save(Path.Combine(options.OutDirectory, set.Name + ".json"));
+            }
+
+            await output.WriteLineAsync($"wrote {sets.Count} threshold sets to {Path.GetFullPath(options.OutDirectory)}");
+        }
+
+        if (options.MakeLive is { } makeLive && !status.Published.Any(p => p.Name == makeLive && p.Live))
+        {
+            return Fail($"--make-live {makeLive}: the job published no set of that name, so the live version did not change (published: {string.Join(", ", status.Published.Select(p => p.Name))})");
+        }
+
+        return ExitCodes.Success;
+    }
+
+    /// <summary>Ctrl-C: the job is this command's, so stopping the command stops the job (--no-wait leaves jobs running).</summary>
+    private async Task<int> CancelJobAsync(OperatorClient client, string jobId)
+    {
+        using var timeout = new CancellationTokenSource(CancelTimeout, time);
+        try
+        {
+            var canceled = await client.CancelCalibration(jobId, timeout.Token);
+            await error.WriteLineAsync($"canceled: calibration job {jobId} is {canceled.State} on the cluster" +
+                (canceled.State == CalibrationJobState.Canceled ? "; nothing was published" : ""));
+        }
+        catch (OperatorApiException ex) when (ex.Status == 404)
+        {
+            await error.WriteLineAsync($"canceled before the cluster accepted job {jobId}");
+        }
+        catch (Exception ex) when (ex is OperatorApiException || Unreachable(ex, CancellationToken.None) is not null)
+        {
+            await error.WriteLineAsync($"canceled here, but the cluster job {jobId} could not be canceled ({ex.Message}); " +
+                $"cancel it with `a1ctl --url {_url} cancel-calibration {jobId}`");
+        }
+
+        return ExitCodes.Canceled;
+    }
+
+    private TimeSpan Elapsed(CalibrationJobStatus status)
+    {
+        var elapsed = (status.FinishedAt ?? time.GetUtcNow()) - status.StartedAt;
+        return elapsed > TimeSpan.Zero ? elapsed : TimeSpan.Zero;
+    }
+
+    /// <summary>The reason the API could not be reached, or null when <paramref name="ex"/> is something else (the caller's own cancellation included).</summary>
+    private static string? Unreachable(Exception ex, CancellationToken ct) => ex switch
+    {
+        HttpRequestException http => http.Message,
+        TaskCanceledException when !ct.IsCancellationRequested => $"no answer within {OperatorClient.DefaultTimeout.TotalSeconds:F0} s",
+        _ => null,
+    };
+
+    private static string Count(int n, string noun) => $"{n} {noun}{(n == 1 ? "" : "s")}";
+
+    private int Fail(string message)
+    {
+        error.WriteLine($"calibrate failed: {message}");
+        return ExitCodes.Failed;
+    }
+
+    private sealed class JobLostException(string message) : Exception(message);
+}

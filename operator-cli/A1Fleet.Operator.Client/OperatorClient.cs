@@ -1,0 +1,155 @@
+using System.Net.Http.Json;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using A1Fleet.Grains;
+
+namespace A1Fleet.Operator.Client;
+
+/// <summary>
+/// Typed calls to the silos' operator API (silo/A1Fleet.Silo/Api/OperatorApi.cs). A non-success
+/// answer becomes an <see cref="OperatorApiException"/> carrying the server's ProblemDetails detail;
+/// a cluster that cannot be reached surfaces as <see cref="HttpRequestException"/>, which callers
+/// report with the URL they were given.
+/// </summary>
+public sealed class OperatorClient(HttpClient http)
+{
+    /// <summary>Per request, not per job: a calibration is polled, never awaited in one call.</summary>
+    public static readonly TimeSpan DefaultTimeout = TimeSpan.FromSeconds(30);
+
+    /// <summary>The API's JSON: web defaults (camelCase), and enums read from either names or numbers.</summary>
+    public static JsonSerializerOptions Json { get; } = new(JsonSerializerDefaults.Web) { Converters = { new JsonStringEnumConverter() } };
+
+    public Uri? BaseAddress => http.BaseAddress;
+
+    /// <summary>An <see cref="HttpClient"/> for <paramref name="baseAddress"/> with <see cref="DefaultTimeout"/>; the handler is left to its owner.</summary>
+    public static HttpClient CreateHttpClient(Uri baseAddress, HttpMessageHandler? handler = null)
+    {
+        var client = handler is null ? new HttpClient() : new HttpClient(handler, disposeHandler: false);
+        client.BaseAddress = baseAddress;
+        client.Timeout = DefaultTimeout;
+        return client;
+    }
+
+    /// <summary>Parses an operator API base URL (absolute http or https); the error says what is wrong with it.</summary>
+    public static bool TryParseBaseAddress(string text, out Uri address, out string? error)
+    {
+        if (Uri.TryCreate(text, UriKind.Absolute, out var parsed) && parsed.Scheme is "http" or "https")
+        {
+            address = parsed;
+            error = null;
+            return true;
+        }
+
+        address = null!;
+        error = "must be an absolute http:// or https:// URL of a silo's HTTP port, e.g. http://a1fleet-silo:8080";
+        return false;
+    }
+
+    public Task<List<RobotStatus>> Robots(string selector, CancellationToken ct) => Get<List<RobotStatus>>($"/api/robots?selector={Uri.EscapeDataString(selector)}", ct);
+
+    public Task<CommandResponse> Assign(string selector, string instruction, string by, CancellationToken ct) => Post<CommandResponse>("/api/assignments", new { selector, instruction, by }, ct);
+
+    public Task<CommandResponse> Budget(string selector, double budgetMs, CancellationToken ct) => Post<CommandResponse>("/api/budget", new { selector, budgetMs }, ct);
+
+    public Task<CommandResponse> EStop(string selector, string by, CancellationToken ct) => Post<CommandResponse>("/api/estop", new { selector, by }, ct);
+
+    public Task<CommandResponse> Resume(string selector, string by, CancellationToken ct) => Post<CommandResponse>("/api/resume", new { selector, by }, ct);
+
+    public Task<List<ModelInfo>> Models(CancellationToken ct) => Get<List<ModelInfo>>("/api/models", ct);
+
+    public Task<ModelInfo> Model(string id, CancellationToken ct) => Get<ModelInfo>($"/api/models/{Uri.EscapeDataString(id)}", ct);
+
+    public Task<ThresholdVersionInfo> SetLive(string id, string version, CancellationToken ct) => Post<ThresholdVersionInfo>($"/api/models/{Uri.EscapeDataString(id)}/live", new { version }, ct);
+
+    /// <summary>
+    /// A published threshold set as the model grain holds it: the JSON document of
+    /// <c>A1Fleet.EarlyExit.ThresholdSet</c> (what <c>ThresholdSet.FromJson</c> reads). Returned as
+    /// text so that this client needs no engine.
+    /// </summary>
+    public async Task<string> ThresholdSetJson(string modelId, string version, CancellationToken ct)
+    {
+        using var response = await http.GetAsync($"/api/models/{Uri.EscapeDataString(modelId)}/thresholds/{Uri.EscapeDataString(version)}", ct);
+        await ThrowIfFailed(response, ct);
+        return await response.Content.ReadAsStringAsync(ct);
+    }
+
+    public Task<CalibrationJobStatus> StartCalibration(StartCalibrationRequest request, CancellationToken ct) => Post<CalibrationJobStatus>("/api/calibrations", request, ct);
+
+    public Task<CalibrationJobStatus> Calibration(string jobId, CancellationToken ct) => Get<CalibrationJobStatus>($"/api/calibrations/{Uri.EscapeDataString(jobId)}", ct);
+
+    public async Task<CalibrationJobStatus> CancelCalibration(string jobId, CancellationToken ct)
+    {
+        using var response = await http.DeleteAsync($"/api/calibrations/{Uri.EscapeDataString(jobId)}", ct);
+        return await Read<CalibrationJobStatus>(response, ct);
+    }
+
+    private async Task<T> Get<T>(string path, CancellationToken ct)
+    {
+        using var response = await http.GetAsync(path, ct);
+        return await Read<T>(response, ct);
+    }
+
+    private async Task<T> Post<T>(string path, object body, CancellationToken ct)
+    {
+        using var response = await http.PostAsJsonAsync(path, body, Json, ct);
+        return await Read<T>(response, ct);
+    }
+
+    private static async Task<T> Read<T>(HttpResponseMessage response, CancellationToken ct)
+    {
+        await ThrowIfFailed(response, ct);
+        return (await response.Content.ReadFromJsonAsync<T>(Json, ct))!;
+    }
+
+    private static async Task ThrowIfFailed(HttpResponseMessage response, CancellationToken ct)
+    {
+        if (response.IsSuccessStatusCode)
+        {
+            return;
+        }
+
+        var detail = await response.Content.ReadAsStringAsync(ct);
+        try
+        {
+            using var doc = JsonDocument.Parse(detail);
+            if (doc.RootElement.ValueKind == JsonValueKind.Object && doc.RootElement.TryGetProperty("detail", out var d))
+            {
+                detail = d.GetString() ?? detail;
+            }
+        }
+        catch (JsonException)
+        {
+            // Not ProblemDetails (a proxy's error page, say): the raw body is the best detail there is.
+        }
+
+        throw new OperatorApiException((int)response.StatusCode, detail);
+    }
+}
+
+/// <summary>
+/// Body of <c>POST /api/calibrations</c>. Null fields take the server's defaults (families exp,
+/// r 1.0/0.7/0.4/0.1, the model's metric, exit-warm-k2, 4 shards, holdout 0.25, skip bad data,
+/// batch 16, a generated job id). The dataset path is read by the GPU silos, not by the caller.
+/// </summary>
+public sealed record StartCalibrationRequest(
+    string ModelId,
+    string Dataset,
+    string[]? Families = null,
+    double[]? Rs = null,
+    string? Metric = null,
+    string? Decode = null,
+    int? Shards = null,
+    double? HoldoutShare = null,
+    bool? SkipBadData = null,
+    string? MakeLive = null,
+    int? BatchSize = null,
+    string? JobId = null);
+
+public sealed record CommandResponse(List<string> Robots);
+
+/// <summary>The operator API refused a request; <see cref="Detail"/> is its explanation.</summary>
+public sealed class OperatorApiException(int status, string detail) : Exception($"{status}: {detail}")
+{
+    public int Status { get; } = status;
+    public string Detail { get; } = detail;
+}

@@ -1,0 +1,83 @@
+using System.Net;
+using System.Net.Sockets;
+using A1Fleet.ModelBuilder.Packaging;
+using A1Fleet.Silo.Hosting;
+using Microsoft.AspNetCore.Builder;
+
+namespace A1Fleet.Fleet.Tests.Silo;
+
+/// <summary>
+/// The real silo host (Kestrel, localhost clustering, memory storage) on free loopback ports, GPU-marked
+/// and serving tiny-fm built into a temp folder: what the fleet demo runs, for tests that talk HTTP.
+/// </summary>
+public sealed class LoopbackSilo : IAsyncDisposable
+{
+    private readonly string _models;
+
+    private LoopbackSilo(WebApplication app, string url, string models, string tinyFm)
+    {
+        App = app;
+        Url = url;
+        _models = models;
+        TinyFmDirectory = tinyFm;
+    }
+
+    public WebApplication App { get; }
+
+    /// <summary>The operator API's base address, e.g. http://127.0.0.1:41234.</summary>
+    public string Url { get; }
+
+    /// <summary>The tiny-fm package the silo serves, for stand-alone runs on the same model.</summary>
+    public string TinyFmDirectory { get; }
+
+    public IServiceProvider Services => App.Services;
+
+    public static async Task<LoopbackSilo> StartAsync()
+    {
+        var models = Path.Combine(Path.GetTempPath(), "a1fleet-silo-tests-" + Guid.NewGuid().ToString("N"));
+        var model = ReferencePackages.Ensure("tiny-fm", models);
+        var url = $"http://127.0.0.1:{FreePort()}";
+        var silo = FreePort();
+        var builder = WebApplication.CreateBuilder([
+            "--urls", url,
+            "--A1Fleet:Silo:SiloPort", silo.ToString(),
+            "--A1Fleet:Silo:GatewayPort", FreePort().ToString(),
+            "--A1Fleet:Silo:ClusterId", "silo-test-" + silo,
+            "--A1Fleet:Inference:ModelPackages:0", model,
+            "--A1Fleet:Inference:Engine:IntraOpThreads", "1",
+            "--Logging:LogLevel:Default", "Warning",
+        ]);
+        builder.AddA1FleetSilo();
+        var app = builder.Build();
+        app.MapA1FleetEndpoints();
+        await app.StartAsync();
+        return new LoopbackSilo(app, url, models, model);
+    }
+
+    /// <summary>Waits for /health/ready: a cluster member with its models loaded and registered.</summary>
+    public async Task WaitReadyAsync()
+    {
+        using var http = new HttpClient { BaseAddress = new Uri(Url) };
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while ((await http.GetAsync("/health/ready")).StatusCode != HttpStatusCode.OK)
+        {
+            Assert.True(DateTime.UtcNow < deadline, "silo did not become ready within 60 s");
+            await Task.Delay(100);
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await App.StopAsync();
+        await App.DisposeAsync();
+        Directory.Delete(_models, recursive: true);
+    }
+
+    /// <summary>A loopback port nobody listens on at the moment of the call.</summary>
+    public static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+}
