@@ -83,6 +83,25 @@ public sealed class OperatorClient(HttpClient http)
         return await Read<CalibrationJobStatus>(response, ct);
     }
 
+    public Task<CalibrationScheduleStatus> SetCalibrationSchedule(string modelId, SetCalibrationScheduleRequest request, CancellationToken ct) =>
+        Send<CalibrationScheduleStatus>(HttpMethod.Put, SchedulePath(modelId), request, ct);
+
+    public Task<CalibrationScheduleStatus> CalibrationSchedule(string modelId, CancellationToken ct) => Get<CalibrationScheduleStatus>(SchedulePath(modelId), ct);
+
+    public Task<CalibrationScheduleStatus> ClearCalibrationSchedule(string modelId, CancellationToken ct) =>
+        Send<CalibrationScheduleStatus>(HttpMethod.Delete, SchedulePath(modelId), null, ct);
+
+    public Task<ScheduledRun> RunCalibrationSchedule(string modelId, CancellationToken ct) => Post<ScheduledRun>(SchedulePath(modelId) + "/run", new { }, ct);
+
+    private static string SchedulePath(string modelId) => $"/api/models/{Uri.EscapeDataString(modelId)}/calibration-schedule";
+
+    private async Task<T> Send<T>(HttpMethod method, string path, object? body, CancellationToken ct)
+    {
+        using var request = new HttpRequestMessage(method, path) { Content = body is null ? null : JsonContent.Create(body, body.GetType(), options: Json) };
+        using var response = await http.SendAsync(request, ct);
+        return await Read<T>(response, ct);
+    }
+
     private async Task<T> Get<T>(string path, CancellationToken ct)
     {
         using var response = await http.GetAsync(path, ct);
@@ -144,6 +163,26 @@ public sealed record StartCalibrationRequest(
     string? MakeLive = null,
     int? BatchSize = null,
     string? JobId = null);
+
+/// <summary>
+/// Body of <c>PUT /api/models/{id}/calibration-schedule</c>: the job to run every <see cref="EveryMinutes"/>
+/// (fields as in <see cref="StartCalibrationRequest"/>); the first run after <see cref="FirstRunAfterSeconds"/>
+/// (default one period); with <see cref="OnlyWhenChanged"/> (default) a tick on unchanged data does nothing.
+/// </summary>
+public sealed record SetCalibrationScheduleRequest(
+    string Dataset,
+    double EveryMinutes,
+    double? FirstRunAfterSeconds = null,
+    bool? OnlyWhenChanged = null,
+    string[]? Families = null,
+    double[]? Rs = null,
+    string? Metric = null,
+    string? Decode = null,
+    int? Shards = null,
+    double? HoldoutShare = null,
+    bool? SkipBadData = null,
+    string? MakeLive = null,
+    int? BatchSize = null);
 
 public sealed record CommandResponse(List<string> Robots);
 

@@ -47,6 +47,10 @@ internal static class OperatorCommands
                 "calibrate" when list.Count >= 3 => await Calibrate(client, list, output, error, ct),
                 "calibration" when list.Count == 2 => CalibrationStatus(await client.Calibration(list[1], ct), output),
                 "cancel-calibration" when list.Count == 2 => CalibrationStatus(await client.CancelCalibration(list[1], ct), output),
+                "schedule-calibration" when list.Count >= 3 => ScheduleStatus(await client.SetCalibrationSchedule(list[1], ScheduleRequest(list), ct), output),
+                "calibration-schedule" when list.Count == 2 => ScheduleStatus(await client.CalibrationSchedule(list[1], ct), output),
+                "calibration-schedule" when list.Count == 3 && list[2] == "--run-now" => ScheduledRun(await client.RunCalibrationSchedule(list[1], ct), output),
+                "unschedule-calibration" when list.Count == 2 => ScheduleStatus(await client.ClearCalibrationSchedule(list[1], ct), output),
                 _ => Fail(error, $"unknown or incomplete command '{string.Join(' ', list)}'\n\n{Usage}"),
             };
         }
@@ -78,6 +82,9 @@ internal static class OperatorCommands
           calibrate MODEL DATASET_DIR [--shards N] [--r 1.0,0.7] [--family exp] [--make-live NAME] [--no-wait]
                                           run a calibration job on the cluster, with progress
           calibration JOB | cancel-calibration JOB
+          schedule-calibration MODEL DATASET_DIR --every MINUTES [--first-in SECONDS] [--always] [--shards N] [--r ..] [--family ..] [--make-live NAME]
+                                          recalibrate on a reminder (by default only when the model or dataset changed)
+          calibration-schedule MODEL [--run-now] | unschedule-calibration MODEL
         SELECTOR: all | robot:ID | tag:NAME | embodiment:franka|agibot|openarm|dobot
         """;
 
@@ -178,6 +185,62 @@ internal static class OperatorCommands
         error.WriteLine();
         return CalibrationStatus(status, output);
     }
+
+    private static SetCalibrationScheduleRequest ScheduleRequest(List<string> list)
+    {
+        var every = Take(list, "--every") ?? throw new ArgumentException("schedule-calibration needs --every MINUTES");
+        var firstIn = Take(list, "--first-in");
+        var shards = Take(list, "--shards");
+        var rs = Take(list, "--r");
+        var family = Take(list, "--family");
+        var makeLive = Take(list, "--make-live");
+        var always = list.Remove("--always");
+        if (list.Count != 3)
+        {
+            throw new ArgumentException($"unexpected arguments: {string.Join(' ', list.Skip(3))}");
+        }
+
+        return new SetCalibrationScheduleRequest(
+            Path.GetFullPath(list[2]),
+            Number(every, "--every"),
+            FirstRunAfterSeconds: firstIn is null ? null : Number(firstIn, "--first-in"),
+            OnlyWhenChanged: !always,
+            Families: family?.Split(','),
+            Rs: rs?.Split(',').Select(v => Number(v, "--r")).ToArray(),
+            Shards: shards is null ? null : (int)Number(shards, "--shards"),
+            MakeLive: makeLive);
+    }
+
+    private static int ScheduleStatus(CalibrationScheduleStatus status, TextWriter output)
+    {
+        if (status.Schedule is not { } schedule)
+        {
+            output.WriteLine($"model {status.ModelId}: no calibration schedule");
+        }
+        else
+        {
+            var job = schedule.Job;
+            output.WriteLine($"model {status.ModelId}: every {schedule.Every}{(schedule.OnlyWhenChanged ? ", when the model or dataset changed" : "")}, next {status.NextRunAt:u}");
+            output.WriteLine($"  dataset {job.DatasetDirectory}; families {string.Join(",", job.Families)}, r {string.Join(",", job.Rs.Select(r => r.ToString(CultureInfo.InvariantCulture)))}, " +
+                             $"{job.Shards} shards{(job.MakeLive is null ? "" : $", make live {job.MakeLive}")}");
+        }
+
+        if (status.History.Length > 0)
+        {
+            Table.Write(output, ["at", "outcome", "job", "detail"], status.History.Select(r => new[] { r.At.ToString("u", CultureInfo.InvariantCulture), r.Outcome.ToString(), r.JobId ?? "-", Trim(r.Detail, 70) }).ToList());
+        }
+
+        return 0;
+    }
+
+    private static int ScheduledRun(ScheduledRun run, TextWriter output)
+    {
+        output.WriteLine($"{run.Outcome}{(run.JobId is null ? "" : $" (job {run.JobId})")}: {run.Detail}");
+        return run.Outcome == ScheduledRunOutcome.Refused ? 1 : 0;
+    }
+
+    private static double Number(string text, string option) =>
+        double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var value) ? value : throw new ArgumentException($"{option} '{text}' is not a number");
 
     private static int CalibrationStatus(CalibrationJobStatus status, TextWriter output)
     {

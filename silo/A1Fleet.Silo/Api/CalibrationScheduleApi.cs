@@ -41,8 +41,12 @@ public static class CalibrationScheduleApi
             return BadRequest($"everyMinutes {r.EveryMinutes} must be a positive number and firstRunAfterSeconds {r.FirstRunAfterSeconds} a non-negative one");
         }
 
-        var job = new CalibrationJobSpec(modelId, r.Dataset, r.Families ?? ["exp"], r.Rs ?? [1.0, 0.7, 0.4, 0.1], r.Metric, r.Decode ?? "exit-warm-k2",
-            r.Shards ?? 4, r.HoldoutShare ?? 0.25, r.SkipBadData ?? true, r.MakeLive, r.BatchSize ?? 16);
+        if (await OperatorApi.CalibrationRequestProblems(modelId, r.Dataset, grains) is { } problems)
+        {
+            return BadRequest("invalid calibration schedule: " + problems);
+        }
+
+        var job = new StartCalibrationRequest(modelId, r.Dataset, r.Families, r.Rs, r.Metric, r.Decode, r.Shards, r.HoldoutShare, r.SkipBadData, r.MakeLive, r.BatchSize, null).ToSpec();
         var schedule = new CalibrationSchedule(job, TimeSpan.FromMinutes(r.EveryMinutes), r.OnlyWhenChanged ?? true);
         try
         {

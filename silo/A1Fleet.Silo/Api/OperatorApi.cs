@@ -23,7 +23,12 @@ public sealed record StartCalibrationRequest(
     bool? SkipBadData,
     string? MakeLive,
     int? BatchSize,
-    string? JobId);
+    string? JobId)
+{
+    /// <summary>The job spec, with the server's defaults for what the request leaves out.</summary>
+    public CalibrationJobSpec ToSpec() => new(ModelId, Dataset, Families ?? ["exp"], Rs ?? [1.0, 0.7, 0.4, 0.1], Metric, Decode ?? "exit-warm-k2",
+        Shards ?? 4, HoldoutShare ?? 0.25, SkipBadData ?? true, MakeLive, BatchSize ?? 16);
+}
 
 /// <summary>
 /// The operator surface over HTTP: robots, assignments, budgets, e-stop, models and threshold
@@ -140,38 +145,12 @@ public static class OperatorApi
 
     private static async Task<Results<Ok<CalibrationJobStatus>, ProblemHttpResult>> StartCalibration(StartCalibrationRequest r, IGrainFactory grains)
     {
-        // What this silo can check without the dataset: the request itself and the model. The dataset
-        // is only opened by the job grain on a GPU silo, the silos that must be able to read it.
-        var problems = new List<string>();
-        if (string.IsNullOrWhiteSpace(r.ModelId))
+        if (await CalibrationRequestProblems(r.ModelId, r.Dataset, grains) is { } problems)
         {
-            problems.Add("modelId is required");
-        }
-        else
-        {
-            var known = await grains.GetGrain<IFleetGrain>(FleetGrainKeys.Default).ListModels();
-            if (!known.Contains(r.ModelId))
-            {
-                problems.Add($"model '{r.ModelId}' is not served by the cluster (serving: {(known.Count == 0 ? "none" : string.Join(", ", known))})");
-            }
+            return BadRequest("invalid calibration job: " + problems);
         }
 
-        if (string.IsNullOrWhiteSpace(r.Dataset))
-        {
-            problems.Add("dataset is required");
-        }
-        else if (!Path.IsPathFullyQualified(r.Dataset))
-        {
-            problems.Add($"dataset path '{r.Dataset}' must be absolute: the GPU silos read it, and a relative path would name their working directory");
-        }
-
-        if (problems.Count > 0)
-        {
-            return BadRequest("invalid calibration job: " + string.Join("; ", problems));
-        }
-
-        var spec = new CalibrationJobSpec(r.ModelId, r.Dataset, r.Families ?? ["exp"], r.Rs ?? [1.0, 0.7, 0.4, 0.1], r.Metric, r.Decode ?? "exit-warm-k2",
-            r.Shards ?? 4, r.HoldoutShare ?? 0.25, r.SkipBadData ?? true, r.MakeLive, r.BatchSize ?? 16);
+        var spec = r.ToSpec();
         // A job id names one job: starting the same id again returns that job (a retried request does not start a second one).
         var jobId = string.IsNullOrWhiteSpace(r.JobId) ? $"{r.ModelId}-{DateTimeOffset.UtcNow:yyyyMMddHHmmss}-{Guid.NewGuid().ToString("N")[..6]}" : r.JobId;
         try
@@ -191,6 +170,38 @@ public static class OperatorApi
         {
             return BadRequest($"dataset '{r.Dataset}' cannot be read by the GPU silos: {ex.Message}");
         }
+    }
+
+    /// <summary>
+    /// What this silo can check of a calibration request without the dataset: the model and the path. The dataset
+    /// itself is only opened by the job grain on a GPU silo, the silos that must be able to read it. Null when fine.
+    /// </summary>
+    internal static async Task<string?> CalibrationRequestProblems(string? modelId, string? dataset, IGrainFactory grains)
+    {
+        var problems = new List<string>();
+        if (string.IsNullOrWhiteSpace(modelId))
+        {
+            problems.Add("modelId is required");
+        }
+        else
+        {
+            var known = await grains.GetGrain<IFleetGrain>(FleetGrainKeys.Default).ListModels();
+            if (!known.Contains(modelId))
+            {
+                problems.Add($"model '{modelId}' is not served by the cluster (serving: {(known.Count == 0 ? "none" : string.Join(", ", known))})");
+            }
+        }
+
+        if (string.IsNullOrWhiteSpace(dataset))
+        {
+            problems.Add("dataset is required");
+        }
+        else if (!Path.IsPathFullyQualified(dataset))
+        {
+            problems.Add($"dataset path '{dataset}' must be absolute: the GPU silos read it, and a relative path would name their working directory");
+        }
+
+        return problems.Count == 0 ? null : string.Join("; ", problems);
     }
 
     private static async Task<Results<Ok<CalibrationJobStatus>, ProblemHttpResult>> GetCalibration(string jobId, IGrainFactory grains) =>

@@ -106,6 +106,55 @@ public sealed class SiloHostTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A1ctl_CalibrationSchedule_SetRunShowClear_OverHttp()
+    {
+        await _silo.WaitReadyAsync();
+
+        // Refused with every problem named: period below Orleans' reminder minimum, unknown family.
+        var (code, _, error) = await Ctl("schedule-calibration", "tiny-fm", ShippedData.TinyFmDataset, "--every", "0.5", "--family", "weibull");
+        Assert.Equal(1, code);
+        Assert.Contains("every 00:00:30 must be within 00:01:00", error, StringComparison.Ordinal);
+        Assert.Contains("family 'weibull' is unknown", error, StringComparison.Ordinal);
+        (code, _, error) = await Ctl("schedule-calibration", "no-such-model", ShippedData.TinyFmDataset, "--every", "60");
+        Assert.Equal(1, code);
+        Assert.Contains("model 'no-such-model' is not served by the cluster", error, StringComparison.Ordinal);
+        (code, var output, _) = await Ctl("calibration-schedule", "tiny-fm");
+        Assert.Equal(0, code);
+        Assert.Contains("no calibration schedule", output, StringComparison.Ordinal);
+
+        (code, output, error) = await Ctl("schedule-calibration", "tiny-fm", ShippedData.TinyFmDataset, "--every", "360", "--r", "0.4", "--shards", "2");
+        Assert.True(code == 0, error);
+        Assert.Contains("every 06:00:00, when the model or dataset changed", output, StringComparison.Ordinal);
+
+        (code, output, error) = await Ctl("calibration-schedule", "tiny-fm", "--run-now");
+        Assert.True(code == 0, error);
+        Assert.StartsWith("Started (job tiny-fm.scheduled.", output, StringComparison.Ordinal);
+        var jobId = output[(output.IndexOf("job ", StringComparison.Ordinal) + 4)..output.IndexOf(')', StringComparison.Ordinal)];
+        var grains = _app.Services.GetRequiredService<IGrainFactory>();
+        var deadline = DateTime.UtcNow.AddSeconds(120);
+        while ((await grains.GetGrain<ICalibrationJobGrain>(jobId).GetStatus())!.State == CalibrationJobState.Running)
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"job {jobId} still running");
+            await Task.Delay(100);
+        }
+
+        (code, output, _) = await Ctl("calibration-schedule", "tiny-fm", "--run-now");
+        Assert.Equal(0, code);
+        Assert.StartsWith($"SkippedUnchanged (job {jobId}): model and dataset unchanged", output, StringComparison.Ordinal);
+
+        (code, output, _) = await Ctl("calibration-schedule", "tiny-fm");
+        Assert.Contains("Started", output, StringComparison.Ordinal);
+        Assert.Contains("SkippedUnchanged", output, StringComparison.Ordinal);
+
+        (code, output, _) = await Ctl("unschedule-calibration", "tiny-fm");
+        Assert.Equal(0, code);
+        Assert.Contains("no calibration schedule", output, StringComparison.Ordinal);
+        (code, _, error) = await Ctl("calibration-schedule", "tiny-fm", "--run-now");
+        Assert.Equal(1, code);
+        Assert.Contains("has no calibration schedule", error, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void SiloHostOptionsValidator_BadSettings_ListsEveryProblem()
     {
         var result = new SiloHostOptionsValidator().Validate(null, new SiloHostOptions
