@@ -107,6 +107,10 @@ public interface IModelGrain : IGrainWithStringKey
     [Alias("GetLive")]
     Task<ThresholdDocument?> GetLive();
 
+    /// <summary>One published version's document, or null when the model has no such version.</summary>
+    [Alias("GetVersion")]
+    Task<ThresholdDocument?> GetVersion(string version);
+
     [Alias("GetInfo")]
     Task<ModelInfo> GetInfo();
 

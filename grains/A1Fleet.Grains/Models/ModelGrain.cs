@@ -78,6 +78,10 @@ public sealed class ModelGrain([PersistentState("model", FleetOptions.StorageNam
         Task.FromResult(state.State.Versions.FirstOrDefault(v => v.Version == state.State.LiveVersion));
 
     [ReadOnly]
+    public Task<ThresholdDocument?> GetVersion(string version) =>
+        Task.FromResult(state.State.Versions.FirstOrDefault(v => v.Version == version));
+
+    [ReadOnly]
     public Task<ModelInfo> GetInfo() =>
         Task.FromResult(new ModelInfo(this.GetPrimaryKeyString(), state.State.LiveVersion, state.State.Versions.Select(Info).ToList()));
 

@@ -41,6 +41,7 @@ public static class OperatorApi
         api.MapPost("/resume", (SelectorRequest r, IGrainFactory g) => Fleet(r.Selector, g, (f, s) => f.Resume(s, r.By ?? "operator"))).WithSummary("Resume after an e-stop");
         api.MapGet("/models", ListModels).WithSummary("Models served by the cluster with their threshold versions");
         api.MapGet("/models/{modelId}", GetModel).WithSummary("One model's threshold versions");
+        api.MapGet("/models/{modelId}/versions/{version}", GetVersion).WithSummary("One threshold version's document (the threshold set's JSON)");
         api.MapPost("/models/{modelId}/live", SetLive).WithSummary("Make a threshold version live (roll back or forward)");
         api.MapPost("/calibrations", StartCalibration).WithSummary("Start a calibration job: shards a LeRobot dataset over GPU silos and publishes threshold sets");
         api.MapGet("/calibrations/{jobId}", GetCalibration).WithSummary("A calibration job's progress (shards, samples, ETA) and what it published");
@@ -100,6 +101,19 @@ public static class OperatorApi
     {
         var known = await grains.GetGrain<IFleetGrain>(FleetGrainKeys.Default).ListModels();
         return known.Contains(modelId) ? TypedResults.Ok(await grains.GetGrain<IModelGrain>(modelId).GetInfo()) : NotFound($"model '{modelId}' is not served by the cluster (serving: {string.Join(", ", known)})");
+    }
+
+    private static async Task<Results<Ok<ThresholdDocument>, ProblemHttpResult>> GetVersion(string modelId, string version, IGrainFactory grains)
+    {
+        var known = await grains.GetGrain<IFleetGrain>(FleetGrainKeys.Default).ListModels();
+        if (!known.Contains(modelId))
+        {
+            return NotFound($"model '{modelId}' is not served by the cluster");
+        }
+
+        return await grains.GetGrain<IModelGrain>(modelId).GetVersion(version) is { } document
+            ? TypedResults.Ok(document)
+            : NotFound($"model '{modelId}' has no threshold version '{version}'");
     }
 
     private static async Task<Results<Ok<ThresholdVersionInfo>, ProblemHttpResult>> SetLive(string modelId, SetLiveRequest request, IGrainFactory grains)
