@@ -23,6 +23,12 @@ public enum CalibrationJobState
     Canceled = 3,
 }
 
+/// <summary>
+/// A job's progress. <see cref="Coordinator"/> is the silo its coordinator runs on now (address@generation);
+/// <see cref="ShardRetries"/> counts shard runs asked for again because a worker failed or its silo was
+/// lost; <see cref="Resumes"/> counts the times the coordinator came back from persisted shards after
+/// losing its activation (its silo died, or it was deactivated mid-job).
+/// </summary>
 [GenerateSerializer, Immutable, Alias("a1.CalibrationJobStatus")]
 public sealed record CalibrationJobStatus(
     [property: Id(0)] string JobId,
@@ -36,7 +42,10 @@ public sealed record CalibrationJobStatus(
     [property: Id(8)] string? Error,
     [property: Id(9)] ThresholdVersionInfo[] Published,
     [property: Id(10)] DateTimeOffset StartedAt,
-    [property: Id(11)] DateTimeOffset? FinishedAt);
+    [property: Id(11)] DateTimeOffset? FinishedAt,
+    [property: Id(12)] string? Coordinator = null,
+    [property: Id(13)] int ShardRetries = 0,
+    [property: Id(14)] int Resumes = 0);
 
 /// <summary>One shard's part of the values matrix: a column (one value per exit) per sample, in global-index order.</summary>
 [GenerateSerializer, Immutable, Alias("a1.ShardValues")]
@@ -60,10 +69,18 @@ public interface ICalibrationJobGrain : IGrainWithStringKey
     Task<CalibrationJobStatus?> Cancel();
 }
 
-/// <summary>GPU silos only: computes one shard of a job (key "{jobId}/{shard}").</summary>
+/// <summary>GPU silos only: computes one shard of a job (key "{jobId}/{shard}/{attempt}").</summary>
 [Alias("a1.ICalibrationWorkerGrain")]
 public interface ICalibrationWorkerGrain : IGrainWithStringKey
 {
+    /// <summary>
+    /// Lasts as long as the shard's values pass (queued behind other work on the device), which can be
+    /// far longer than Orleans' default 30 s response timeout: a timeout would only run the shard again
+    /// while the first run goes on. A worker whose silo dies fails the call as soon as the cluster
+    /// declares the silo dead, so the long timeout does not delay failover. 2 h is well above any
+    /// shard we expect; split larger datasets into more shards.
+    /// </summary>
     [Alias("RunShard")]
+    [ResponseTimeout("02:00:00")]
     Task<ShardValues> RunShard(CalibrationJobSpec spec, int shardIndex, CancellationToken cancellationToken = default);
 }

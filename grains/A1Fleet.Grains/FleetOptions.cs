@@ -35,6 +35,14 @@ public sealed class FleetOptions
 
     /// <summary>How often robot grains persist their counters.</summary>
     public TimeSpan CounterFlushInterval { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>
+    /// Period of the reminder a running calibration job keeps: the longest a job whose coordinator's
+    /// silo died waits (after the cluster declares the silo dead) before it resumes on a survivor by
+    /// itself. 1 minute is Orleans' minimum reminder period; a shorter value lowers that minimum to
+    /// match (Orleans then logs that fast reminders are unsuitable for production), which suits tests.
+    /// </summary>
+    public TimeSpan CalibrationReminderPeriod { get; set; } = TimeSpan.FromMinutes(1);
 }
 
 public sealed class FleetOptionsValidator : IValidateOptions<FleetOptions>
@@ -70,6 +78,11 @@ public sealed class FleetOptionsValidator : IValidateOptions<FleetOptions>
         if (o.ThresholdRefreshInterval <= TimeSpan.Zero || o.CounterFlushInterval <= TimeSpan.Zero)
         {
             errors.Add("A1Fleet:Fleet:ThresholdRefreshInterval and CounterFlushInterval must be positive.");
+        }
+
+        if (o.CalibrationReminderPeriod < TimeSpan.FromSeconds(1) || o.CalibrationReminderPeriod > TimeSpan.FromHours(1))
+        {
+            errors.Add($"A1Fleet:Fleet:CalibrationReminderPeriod {o.CalibrationReminderPeriod} must be within 00:00:01..01:00:00 (default 00:01:00).");
         }
 
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);

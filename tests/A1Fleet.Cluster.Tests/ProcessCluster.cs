@@ -71,7 +71,8 @@ public sealed class ProcessCluster : IDisposable
         return redis;
     }
 
-    public SiloProcess StartSilo(string name, string modelPackage, bool gpu = true)
+    /// <param name="settings">Extra command-line settings, e.g. "--A1Fleet:Fleet:CalibrationReminderPeriod 00:00:02".</param>
+    public SiloProcess StartSilo(string name, string modelPackage, bool gpu = true, params string[] settings)
     {
         var siloPort = FreePort();
         var gatewayPort = FreePort();
@@ -89,7 +90,8 @@ public sealed class ProcessCluster : IDisposable
             $"--A1Fleet:Silo:Gpu {(gpu ? "true" : "false")}",
             $"--A1Fleet:Inference:ModelPackages:0 \"{modelPackage}\"",
             "--A1Fleet:Inference:Engine:IntraOpThreads 1",
-            "--Logging:LogLevel:Default Warning");
+            "--Logging:LogLevel:Default Warning",
+            string.Join(' ', settings));
         var process = Start(name, "dotnet", args);
         return new SiloProcess(process, $"http://127.0.0.1:{httpPort}", siloPort, gatewayPort);
     }
@@ -281,4 +283,14 @@ public sealed class ManagedProcess : IDisposable
 
         _process.Dispose();
     }
+}
+
+/// <summary>
+/// The tests that start process clusters run one at a time: each starts redis and two or more silo
+/// processes, and two at once on a small machine would measure CPU starvation, not failover.
+/// </summary>
+[CollectionDefinition(Name)]
+public sealed class ProcessClusterCollection
+{
+    public const string Name = "process clusters";
 }

@@ -10,6 +10,7 @@ namespace A1Fleet.Cluster.Tests;
 /// agent process per arm kind. Kills a silo with SIGKILL mid-run and checks that no assignment or
 /// robot state is lost and every agent is served again without anyone touching it.
 /// </summary>
+[Collection(ProcessClusterCollection.Name)]
 public sealed class SiloFailoverTests(ITestOutputHelper output) : IDisposable
 {
     private static readonly Embodiment[] Kinds = [Embodiment.Franka, Embodiment.AgiBot, Embodiment.OpenArm, Embodiment.Dobot];

@@ -34,6 +34,7 @@ public sealed class FleetClusterFixture : IAsyncLifetime
             ["A1Fleet:Fleet:ThresholdRefreshInterval"] = "00:00:00.200",
             ["A1Fleet:Fleet:MaxGatherMs"] = "20",
             ["A1Fleet:Fleet:DefaultLatencyBudgetMs"] = "2000",
+            ["A1Fleet:Fleet:CalibrationReminderPeriod"] = "00:00:05",
         }).Build();
 
         var builder = new InProcessTestClusterBuilder(2);

@@ -2,7 +2,10 @@ using A1Fleet.Calibration;
 using A1Fleet.EarlyExit;
 using A1Fleet.Grains.Inference;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 using Orleans.Concurrency;
+using Orleans.Runtime.MembershipService.SiloMetadata;
+using Orleans.Runtime.Placement;
 
 namespace A1Fleet.Grains.Calibration;
 
@@ -18,69 +21,117 @@ public sealed class CalibrationJobGrainState
     [Id(6)] public List<ThresholdVersionInfo> Published { get; set; } = [];
     [Id(7)] public DateTimeOffset StartedAt { get; set; }
     [Id(8)] public DateTimeOffset? FinishedAt { get; set; }
+    [Id(9)] public int ShardRetries { get; set; }
+    [Id(10)] public int Resumes { get; set; }
 }
 
 /// <summary>
 /// Coordinates one calibration job. Every finished shard is persisted as it arrives, so a job whose
 /// silo dies resumes on reactivation with only the missing shards; a worker that fails (its silo
-/// died) is asked again and Orleans places it on a surviving GPU silo. When all shards are in, the
-/// columns are joined in global order (the same matrix a single process computes), threshold sets
-/// are calibrated and published to the model grain, which inference grains read between batches.
+/// died) is asked again and Orleans places it on a surviving GPU silo. While the job runs it keeps a
+/// reminder: a tick reactivates the grain on a live silo, so a job whose coordinator died resumes by
+/// itself instead of waiting for someone to ask for its status. When all shards are in, the columns
+/// are joined in global order (the same matrix a single process computes), threshold sets are
+/// calibrated and published to the model grain, which inference grains read between batches.
 /// It lives on a GPU silo because it needs the model's manifest to plan the shards.
 /// </summary>
 [Reentrant]
 [Placement.GpuSiloPlacementFilter]
-#pragma warning disable CA1001 // _cancel is disposed on deactivation, the grain's end of life
+#pragma warning disable CA1001 // _cancel, _stop and _writes are disposed on deactivation, the grain's end of life
 public sealed partial class CalibrationJobGrain(
     [PersistentState("calibration", FleetOptions.StorageName)] IPersistentState<CalibrationJobGrainState> state,
     InferenceService inference,
     Diagnostics.FleetInstruments instruments,
+    IOptions<FleetOptions> options,
+    ILocalSiloDetails silo,
+    IClusterMembershipService membership,
+    ISiloMetadataCache siloMetadata,
     TimeProvider time,
-    ILogger<CalibrationJobGrain> logger) : Grain, ICalibrationJobGrain
+    ILogger<CalibrationJobGrain> logger) : Grain, ICalibrationJobGrain, IRemindable
 {
+    internal const string ResumeReminder = "calibration-resume";
+
+    /// <summary>Failures raised by the worker itself (bad data, a missing model): they would most likely repeat.</summary>
     private const int AttemptsPerShard = 3;
+
+    /// <summary>
+    /// Workers lost with their silo or never reached. A call placed on a silo that has died but is not
+    /// yet declared dead fails at once, and so would an immediate retry; waiting 0.5 s, doubling to
+    /// 8 s, over 10 attempts (about 50 s in all) outlasts failure detection by far.
+    /// </summary>
+    private const int LossesPerShard = 10;
+
     private readonly HashSet<int> _running = [];
+    // _cancel: the job is cancelled, so the workers stop too. _stop: this activation is going away, so
+    // it stops waiting while the workers finish and keep their results for the next activation.
+    private readonly CancellationTokenSource _cancel = new();
+    private readonly CancellationTokenSource _stop = new();
+    private readonly SemaphoreSlim _writes = new(1, 1);
+    private Task? _start;
     private Task? _drive;
-    private CancellationTokenSource? _cancel;
+    private bool _deactivating;
 
     private CalibrationJobGrainState S => state.State;
 
-    public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
-    {
-        _cancel?.Dispose();
-        return Task.CompletedTask;
-    }
+    private string JobId => this.GetPrimaryKeyString();
+
+    private TimeSpan ReminderPeriod => options.Value.CalibrationReminderPeriod;
 
     public override Task OnActivateAsync(CancellationToken cancellationToken)
     {
         if (S.Spec is not null && S.State == CalibrationJobState.Running)
         {
-            // The previous coordinator died mid-job: carry on from the persisted shards.
-            LogResumed(S.Done.Count, S.ShardsTotal);
+            // The previous activation ended mid-job (its silo died, or it was deactivated): carry on
+            // from the persisted shards. The count is persisted with the next shard.
+            S.Resumes++;
+            LogResumed(JobId, S.Done.Count, S.ShardsTotal, S.Resumes);
+            KeepAlive();
             _drive = DriveAsync();
         }
 
         return Task.CompletedTask;
     }
 
-    public async Task<CalibrationJobStatus> Start(CalibrationJobSpec spec)
+    public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
     {
-        if (S.Spec is not null)
+        if (_drive is { IsCompleted: false } drive)
         {
-            return Status();
+            // Going away mid-job (a silo shutting down, memory pressure, or its grain directory entry lost
+            // with another silo): stop waiting and leave the job Running; its reminder resumes it from the
+            // persisted shards on a new activation, and the workers' results wait there under the same keys.
+            _deactivating = true;
+            LogSuspended(JobId, reason.Description);
+            await _stop.CancelAsync();
+            try
+            {
+                await drive.WaitAsync(cancellationToken);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
         }
 
-        Validate(spec);
-        var manifest = await GrainFactory.GetGrain<IModelGrain>(spec.ModelId).GetSpec()
-            ?? throw new ArgumentException($"model '{spec.ModelId}' is not served by any GPU silo");
-        var plan = await Task.Run(() => CalibrationPlan.Open(spec, ManifestOf(spec.ModelId, manifest)));
-        S.Spec = spec;
-        S.State = CalibrationJobState.Running;
-        S.ShardsTotal = plan.Shards.Count;
-        S.SamplesTotal = plan.CalibrationSamples;
-        S.StartedAt = time.GetUtcNow();
-        await state.WriteStateAsync();
-        _drive = DriveAsync();
+        _cancel.Dispose();
+        _stop.Dispose();
+        _writes.Dispose();
+    }
+
+    public async Task<CalibrationJobStatus> Start(CalibrationJobSpec spec)
+    {
+        if (_start is null || _start.IsFaulted)
+        {
+            if (S.Spec is not null)
+            {
+                return Status();
+            }
+
+            // Reentrant grain: a second Start of the same job id (a retried request) awaits this one
+            // instead of starting the job twice.
+            _start = StartAsync(spec);
+        }
+
+        await _start;
         return Status();
     }
 
@@ -97,78 +148,222 @@ public sealed partial class CalibrationJobGrain(
         {
             S.State = CalibrationJobState.Canceled;
             S.FinishedAt = time.GetUtcNow();
-            await state.WriteStateAsync();
-            _cancel?.Cancel();
+            await PersistAsync();
+            await _cancel.CancelAsync();
+            await StopReminderAsync();
         }
 
         return Status();
     }
 
+    public async Task ReceiveReminder(string reminderName, TickStatus status)
+    {
+        if (reminderName != ResumeReminder || _start is { IsCompleted: false })
+        {
+            return;
+        }
+
+        if (S.Spec is null || S.State != CalibrationJobState.Running)
+        {
+            // Left over from a job that ended (or never started) while the reminder could not be removed.
+            await StopReminderAsync();
+            return;
+        }
+
+        // The tick itself did the work: it activated the job on a live silo, and OnActivateAsync resumed it.
+        KeepAlive();
+        if (_drive is null || _drive.IsCompleted)
+        {
+            _drive = DriveAsync();
+        }
+    }
+
+    private async Task StartAsync(CalibrationJobSpec spec)
+    {
+        Validate(spec);
+        var manifest = await GrainFactory.GetGrain<IModelGrain>(spec.ModelId).GetSpec()
+            ?? throw new ArgumentException($"model '{spec.ModelId}' is not served by any GPU silo");
+        var plan = await Task.Run(() => CalibrationPlan.Open(spec, ManifestOf(spec.ModelId, manifest)));
+
+        // Registered before the job is persisted as running, so a running job always has a reminder; a
+        // reminder whose job never got persisted removes itself on its first tick.
+        await this.RegisterOrUpdateReminder(ResumeReminder, ReminderPeriod, ReminderPeriod);
+        S.Spec = spec;
+        S.State = CalibrationJobState.Running;
+        S.ShardsTotal = plan.Shards.Count;
+        S.SamplesTotal = plan.CalibrationSamples;
+        S.StartedAt = time.GetUtcNow();
+        await PersistAsync();
+        KeepAlive();
+        _drive = DriveAsync();
+    }
+
     private async Task DriveAsync()
     {
-        _cancel = new CancellationTokenSource();
         var spec = S.Spec!;
-        var jobId = this.GetPrimaryKeyString();
         ReportProgress();
         try
         {
             var missing = Enumerable.Range(0, S.ShardsTotal).Where(i => !S.Done.ContainsKey(i)).ToList();
             await Task.WhenAll(missing.Select(i => RunShardAsync(spec, i, _cancel.Token)));
-            if (S.State != CalibrationJobState.Running)
+            if (S.State == CalibrationJobState.Running)
             {
-                return;
+                await PublishAsync(spec);
             }
-
-            await PublishAsync(spec);
         }
-        catch (Exception ex) when (S.State == CalibrationJobState.Running)
+        catch (Exception) when (_deactivating || S.State != CalibrationJobState.Running)
+        {
+            // Either this activation stopped waiting for its shards (the job stays Running for the
+            // reminder), or the job was cancelled and its shards' calls with it.
+        }
+        catch (Exception ex)
         {
             S.State = CalibrationJobState.Failed;
             S.Error = ex.GetBaseException().Message;
             S.FinishedAt = time.GetUtcNow();
-            await state.WriteStateAsync();
-            LogFailed(ex, this.GetPrimaryKeyString());
+            await PersistAsync();
+            LogFailed(ex, JobId);
         }
         finally
         {
-            instruments.OnCalibrationFinished(jobId);
+            instruments.OnCalibrationFinished(JobId);
+        }
+
+        if (S.State != CalibrationJobState.Running)
+        {
+            await StopReminderAsync();
         }
     }
 
     private void ReportProgress() =>
-        instruments.OnCalibrationProgress(this.GetPrimaryKeyString(), S.Spec!.ModelId, S.Done.Values.Sum(v => v.Columns.Length + v.Skipped), S.SamplesTotal);
+        instruments.OnCalibrationProgress(JobId, S.Spec!.ModelId, S.Done.Values.Sum(v => v.Columns.Length + v.Skipped), S.SamplesTotal);
 
     private async Task RunShardAsync(CalibrationJobSpec spec, int shard, CancellationToken ct)
     {
         _running.Add(shard);
         try
         {
-            for (var attempt = 1; ; attempt++)
+            var values = await ComputeShardAsync(spec, shard, ct);
+            if (S.State != CalibrationJobState.Running)
             {
-                try
-                {
-                    // A fresh key per attempt: the retry must not wait on a worker activation that is stuck with a dead silo.
-                    var worker = GrainFactory.GetGrain<ICalibrationWorkerGrain>($"{this.GetPrimaryKeyString()}/{shard}/{attempt}");
-                    var values = await worker.RunShard(spec, shard, ct);
-                    if (S.State != CalibrationJobState.Running)
-                    {
-                        return;
-                    }
-
-                    S.Done[shard] = values;
-                    await state.WriteStateAsync(CancellationToken.None);
-                    ReportProgress();
-                    return;
-                }
-                catch (Exception ex) when (attempt < AttemptsPerShard && !ct.IsCancellationRequested && ex is not ArgumentException)
-                {
-                    LogShardRetried(ex, this.GetPrimaryKeyString(), shard, attempt);
-                }
+                return;
             }
+
+            // Keyed by shard: a shard computed twice (a retry racing a slow first run) counts once.
+            S.Done[shard] = values;
+            await PersistAsync();
+            ReportProgress();
         }
         finally
         {
             _running.Remove(shard);
+        }
+    }
+
+    private async Task<ShardValues> ComputeShardAsync(CalibrationJobSpec spec, int shard, CancellationToken ct)
+    {
+        var failures = 0;
+        var losses = 0;
+        for (var attempt = 1; ; attempt++)
+        {
+            // A fresh key per attempt: the retry goes to another silo, and never queues behind an activation
+            // stuck with a dead silo. After a resume the keys start again at 1, so a worker of the previous
+            // coordinator that is still alive answers from its finished result instead of recomputing.
+            var worker = GrainFactory.GetGrain<ICalibrationWorkerGrain>($"{JobId}/{shard}/{attempt}");
+            Task<ShardValues> call;
+            if (GpuSiloFor(shard, attempt) is { } target)
+            {
+                RequestContext.Set(IPlacementDirector.PlacementHintKey, target);
+            }
+
+            try
+            {
+                call = worker.RunShard(spec, shard, ct);
+            }
+            finally
+            {
+                RequestContext.Remove(IPlacementDirector.PlacementHintKey);
+            }
+
+            try
+            {
+                return await call.WaitAsync(_stop.Token);
+            }
+            catch (Exception ex) when (!ct.IsCancellationRequested && !_stop.IsCancellationRequested && ex is not ArgumentException)
+            {
+                var lost = IsWorkerLost(ex);
+                if (lost ? ++losses >= LossesPerShard : ++failures >= AttemptsPerShard)
+                {
+                    throw;
+                }
+
+                S.ShardRetries++;
+                var delay = lost ? TimeSpan.FromSeconds(Math.Min(8, 0.5 * Math.Pow(2, losses - 1))) : TimeSpan.Zero;
+                LogShardRetried(ex, JobId, shard, attempt, lost, delay.TotalSeconds);
+                await Task.Delay(delay, time, _stop.Token);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Where a shard's worker is placed: round robin over the GPU silos that are active now, the next one
+    /// on each retry. Left to Orleans' resource-optimised placement, whose load statistics lag a burst of
+    /// activations, 12 shards landed 9 and 3 (then 8 and 4) on the two silos of the failover test, and
+    /// the job took as long as the larger share. Null (no hint) when no GPU silo is known: placement then
+    /// fails with its own error.
+    /// </summary>
+    private SiloAddress? GpuSiloFor(int shard, int attempt)
+    {
+        var gpus = membership.CurrentSnapshot.Members.Values
+            .Where(m => m.Status == SiloStatus.Active && Placement.GpuSiloPlacementFilterDirector.IsGpuSilo(siloMetadata, m.SiloAddress))
+            .Select(m => m.SiloAddress)
+            .OrderBy(a => a.ToParsableString(), StringComparer.Ordinal)
+            .ToList();
+        return gpus.Count == 0 ? null : gpus[(shard + attempt - 1) % gpus.Count];
+    }
+
+    /// <summary>
+    /// The runtime failed the call, not the worker's code: its silo died or was unreachable, the call
+    /// timed out, or no GPU silo could take it. The worker's own exceptions arrive with their own types.
+    /// </summary>
+    private static bool IsWorkerLost(Exception ex) => ex is OrleansException or TimeoutException;
+
+    /// <summary>
+    /// Writes one at a time: the grain is reentrant and shards finish concurrently, and two overlapping
+    /// writes would carry the same ETag, so the second would be refused as inconsistent.
+    /// </summary>
+    private async Task PersistAsync()
+    {
+        await _writes.WaitAsync();
+        try
+        {
+            await state.WriteStateAsync(CancellationToken.None);
+        }
+        finally
+        {
+            _writes.Release();
+        }
+    }
+
+    /// <summary>
+    /// Ticks already keep the activation busy, but a period longer than the idle collection age would let
+    /// Orleans collect a running job between ticks, to be resumed by the next one: hold it for two periods.
+    /// </summary>
+    private void KeepAlive() => DelayDeactivation(ReminderPeriod * 2);
+
+    private async Task StopReminderAsync()
+    {
+        try
+        {
+            if (await this.GetReminder(ResumeReminder) is { } reminder)
+            {
+                await this.UnregisterReminder(reminder);
+            }
+        }
+        catch (Exception ex) when (ex is ReminderException or OrleansException)
+        {
+            // Harmless: the next tick finds the job ended and tries again.
+            LogReminderNotStopped(ex, JobId);
         }
     }
 
@@ -180,16 +375,18 @@ public sealed partial class CalibrationJobGrain(
         var modelSpec = await model.GetSpec() ?? throw new InvalidOperationException($"model '{spec.ModelId}' is no longer registered");
         var plan = await Task.Run(() => CalibrationPlan.Open(spec, ManifestOf(spec.ModelId, modelSpec)));
         var sets = new CalibrationRun(plan.Settings, time).CalibrateSets(ManifestOf(spec.ModelId, modelSpec), values);
+        var published = new List<ThresholdVersionInfo>();
         foreach (var set in sets)
         {
+            // Content versions make publishing idempotent: a coordinator that died mid-publish publishes the same versions again.
             var versioned = set with { Version = set.ComputeContentVersion() };
-            var info = await model.Publish(new ThresholdDocument(versioned.Version, versioned.Name, versioned.ToJson(), time.GetUtcNow()), versioned.Name == spec.MakeLive);
-            S.Published.Add(info);
+            published.Add(await model.Publish(new ThresholdDocument(versioned.Version, versioned.Name, versioned.ToJson(), time.GetUtcNow()), versioned.Name == spec.MakeLive));
         }
 
+        S.Published = published;
         S.State = CalibrationJobState.Completed;
         S.FinishedAt = time.GetUtcNow();
-        await state.WriteStateAsync();
+        await PersistAsync();
         LogCompleted(values.Samples, sets.Count);
     }
 
@@ -201,46 +398,7 @@ public sealed partial class CalibrationJobGrain(
 
     private static void Validate(CalibrationJobSpec spec)
     {
-        var errors = new List<string>();
-        if (!Directory.Exists(spec.DatasetDirectory))
-        {
-            errors.Add($"dataset directory '{spec.DatasetDirectory}' does not exist");
-        }
-
-        if (spec.Shards is < 1 or > 1024)
-        {
-            errors.Add($"shards {spec.Shards} must be within 1..1024");
-        }
-
-        if (spec.Families.Length == 0 || spec.Rs.Length == 0)
-        {
-            errors.Add("give at least one family and one r");
-        }
-
-        foreach (var family in spec.Families)
-        {
-            if (!ExitDistribution.TryParseFamily(family, out _))
-            {
-                errors.Add($"family '{family}' is unknown (exp, gauss, gamma)");
-            }
-        }
-
-        if (!A1Fleet.Engine.Inference.DecodeSettings.Named.ContainsKey(spec.Decode))
-        {
-            errors.Add($"decode '{spec.Decode}' is unknown");
-        }
-
-        if (spec.HoldoutShare is < 0 or >= 1)
-        {
-            errors.Add($"holdout share {spec.HoldoutShare} must be within [0, 1)");
-        }
-
-        if (spec.BatchSize is < 1 or > 256)
-        {
-            errors.Add($"batch size {spec.BatchSize} must be within 1..256");
-        }
-
-        if (errors.Count > 0)
+        if (CalibrationJobSpecRules.Problems(spec) is { Count: > 0 } errors)
         {
             throw new ArgumentException("invalid calibration job: " + string.Join("; ", errors));
         }
@@ -256,21 +414,27 @@ public sealed partial class CalibrationJobGrain(
             eta = elapsed / samplesDone * Math.Max(0, S.SamplesTotal - samplesDone);
         }
 
-        return new CalibrationJobStatus(this.GetPrimaryKeyString(), S.State, S.ShardsTotal, S.Done.Count, _running.Count, samplesDone, S.SamplesTotal, eta,
-            S.Error, [.. S.Published], S.StartedAt, S.FinishedAt);
+        return new CalibrationJobStatus(JobId, S.State, S.ShardsTotal, S.Done.Count, _running.Count, samplesDone, S.SamplesTotal, eta,
+            S.Error, [.. S.Published], S.StartedAt, S.FinishedAt, silo.SiloAddress.ToParsableString(), S.ShardRetries, S.Resumes);
     }
 
 #pragma warning restore CA1001
 
-    [LoggerMessage(EventId = 600, Level = LogLevel.Information, Message = "Calibration job resumed with {Done}/{Total} shards done")]
-    private partial void LogResumed(int done, int total);
+    [LoggerMessage(EventId = 600, Level = LogLevel.Warning, Message = "Calibration job {JobId} resumed with {Done}/{Total} shards done (resume {Resumes})")]
+    private partial void LogResumed(string jobId, int done, int total, int resumes);
 
-    [LoggerMessage(EventId = 601, Level = LogLevel.Warning, Message = "Calibration job {JobId}: shard {Shard} failed on attempt {Attempt}; retrying")]
-    private partial void LogShardRetried(Exception exception, string jobId, int shard, int attempt);
+    [LoggerMessage(EventId = 601, Level = LogLevel.Warning, Message = "Calibration job {JobId}: shard {Shard} failed on attempt {Attempt} (worker lost: {Lost}); retrying in {DelaySeconds} s")]
+    private partial void LogShardRetried(Exception exception, string jobId, int shard, int attempt, bool lost, double delaySeconds);
 
     [LoggerMessage(EventId = 602, Level = LogLevel.Error, Message = "Calibration job {JobId} failed")]
     private partial void LogFailed(Exception exception, string jobId);
 
     [LoggerMessage(EventId = 603, Level = LogLevel.Information, Message = "Calibration job completed: {Samples} samples, {Sets} threshold sets published")]
     private partial void LogCompleted(int samples, int sets);
+
+    [LoggerMessage(EventId = 604, Level = LogLevel.Warning, Message = "Calibration job {JobId} deactivated mid-job ({Reason}); its reminder resumes it")]
+    private partial void LogSuspended(string jobId, string reason);
+
+    [LoggerMessage(EventId = 605, Level = LogLevel.Warning, Message = "Calibration job {JobId}: its reminder could not be removed; the next tick tries again")]
+    private partial void LogReminderNotStopped(Exception exception, string jobId);
 }

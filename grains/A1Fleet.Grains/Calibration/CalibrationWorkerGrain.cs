@@ -13,14 +13,24 @@ namespace A1Fleet.Grains.Calibration;
 /// <summary>
 /// Computes one shard of a calibration job on a GPU silo: reads the shard's episodes, runs the
 /// engine's full-depth pass with the head at every exit (the runtime's own path, seeded by global
-/// sample index) on the device thread, and returns its columns of the values matrix. Stateless: a
-/// shard whose worker dies is simply asked for again and lands elsewhere.
+/// sample index) on the device thread, and returns its columns of the values matrix. Nothing is
+/// persisted: a shard whose worker dies is simply asked for again and lands elsewhere.
 /// </summary>
 [GpuSiloPlacementFilter]
 public sealed class CalibrationWorkerGrain(InferenceService inference) : Grain, ICalibrationWorkerGrain
 {
+    // The key names one attempt at one job's shard. A coordinator that resumed after losing its activation
+    // asks the same keys again; a worker activation that outlived the old coordinator answers from this
+    // (once its running pass ends: calls are not reentrant) instead of running the shard a second time.
+    private ShardValues? _finished;
+
     public async Task<ShardValues> RunShard(CalibrationJobSpec spec, int shardIndex, CancellationToken cancellationToken = default)
     {
+        if (_finished is { } finished && finished.ShardIndex == shardIndex)
+        {
+            return finished;
+        }
+
         if (!inference.Catalog.TryGet(spec.ModelId, out var engine))
         {
             throw new InvalidOperationException($"model '{spec.ModelId}' is not served by this GPU silo");
@@ -40,7 +50,8 @@ public sealed class CalibrationWorkerGrain(InferenceService inference) : Grain, 
             matrix.CopyColumn(i, columns[i]);
         }
 
-        return new ShardValues(shardIndex, shard.FirstSampleIndex, columns, read.Summary.SamplesSkipped);
+        _finished = new ShardValues(shardIndex, shard.FirstSampleIndex, columns, read.Summary.SamplesSkipped);
+        return _finished;
     }
 }
 

@@ -5,6 +5,7 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
+using Orleans.Hosting;
 using Orleans.Placement;
 using Orleans.Runtime.MembershipService.SiloMetadata;
 
@@ -15,7 +16,8 @@ public static class FleetSiloBuilderExtensions
     /// <summary>
     /// Adds the fleet's grains and silo-local services. <paramref name="gpu"/> marks this silo as able
     /// to host inference grains (silo metadata read by the GPU placement filter); only such a silo
-    /// loads model weights. Storage named <see cref="FleetOptions.StorageName"/> must be added by the caller.
+    /// loads model weights. Storage named <see cref="FleetOptions.StorageName"/> and a reminder service
+    /// (calibration jobs keep a reminder while they run) must be added by the caller.
     /// </summary>
     public static ISiloBuilder AddA1Fleet(this ISiloBuilder silo, IConfiguration configuration, bool gpu)
     {
@@ -23,6 +25,15 @@ public static class FleetSiloBuilderExtensions
         var services = silo.Services;
         services.AddOptions<FleetOptions>().Bind(configuration.GetSection(FleetOptions.SectionName)).ValidateOnStart();
         services.AddSingleton<IValidateOptions<FleetOptions>, FleetOptionsValidator>();
+        // Orleans refuses reminders shorter than its minimum period (1 minute by default): a shorter
+        // calibration reminder period lowers the minimum to match instead of failing every job start.
+        services.AddOptions<ReminderOptions>().Configure<IOptions<FleetOptions>>((reminders, fleet) =>
+        {
+            if (fleet.Value.CalibrationReminderPeriod < reminders.MinimumReminderPeriod)
+            {
+                reminders.MinimumReminderPeriod = fleet.Value.CalibrationReminderPeriod;
+            }
+        });
         services.AddOptions<InferenceServiceOptions>().Bind(configuration.GetSection(InferenceServiceOptions.SectionName))
             .PostConfigure(o =>
             {

@@ -25,9 +25,9 @@ public sealed class GpuSiloPlacementFilterStrategy() : PlacementFilterStrategy(o
 public sealed class GpuSiloPlacementFilterDirector(ISiloMetadataCache metadata) : IPlacementFilterDirector
 {
     public IEnumerable<SiloAddress> Filter(PlacementFilterStrategy filterStrategy, PlacementTarget target, IEnumerable<SiloAddress> silos) =>
-        silos.Where(IsGpuSilo);
+        silos.Where(silo => IsGpuSilo(metadata, silo));
 
-    private bool IsGpuSilo(SiloAddress silo) =>
+    public static bool IsGpuSilo(ISiloMetadataCache metadata, SiloAddress silo) =>
         metadata.GetSiloMetadata(silo).Metadata.TryGetValue(SiloMetadataKeys.Gpu, out var value)
         && string.Equals(value, "true", StringComparison.OrdinalIgnoreCase);
 }

@@ -6,6 +6,8 @@ using A1Fleet.EarlyExit;
 using A1Fleet.Engine;
 using A1Fleet.Engine.Inference;
 using A1Fleet.Grains;
+using A1Fleet.Grains.Calibration;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace A1Fleet.Fleet.Tests.Calibration;
 
@@ -44,6 +46,7 @@ public sealed class CalibrationJobGrainTests(FleetClusterFixture fixture)
             Assert.Equal("exp-r0.4-cosine", live.Name);
             Assert.Equal(expected.Single(s => s.Name == live.Name).Thresholds, live.Thresholds);
             Assert.Equal(expected.Single(s => s.Name == live.Name).ExpectedExitShares, live.ExpectedExitShares);
+            await WaitReminderGoneAsync(job);
         }
         finally
         {
@@ -74,6 +77,59 @@ public sealed class CalibrationJobGrainTests(FleetClusterFixture fixture)
         Assert.Equal(CalibrationJobState.Canceled, status.State);
         Assert.Empty(status.Published);
         Assert.True((await fixture.Client.GetGrain<IModelGrain>("tiny-fm").GetInfo()).Versions.Count >= before);
+        await WaitReminderGoneAsync(job);
+    }
+
+    [Fact]
+    public async Task Start_RunningJob_KeepsAReminderWithTheConfiguredPeriod()
+    {
+        var job = fixture.Client.GetGrain<ICalibrationJobGrain>("reminder-" + Guid.NewGuid().ToString("N")[..8]);
+        await job.Start(Spec(shards: 6) with { Rs = [0.7] });
+        var reminder = await ReminderTable.ReadRow(job.GetGrainId(), CalibrationJobGrain.ResumeReminder);
+        Assert.NotNull(reminder);
+        Assert.Equal(TimeSpan.FromSeconds(5), reminder.Period);
+        await job.Cancel();
+    }
+
+    [Fact]
+    public async Task Deactivated_MidJob_ResumesFromPersistedShards_AndPublishesExactlyTheSingleProcessThresholds()
+    {
+        var model = fixture.Client.GetGrain<IModelGrain>("tiny-fm");
+        var job = fixture.Client.GetGrain<ICalibrationJobGrain>("resume-" + Guid.NewGuid().ToString("N")[..8]);
+        var started = await job.Start(Spec(shards: 6));
+        Assert.Equal(CalibrationJobState.Running, started.State);
+
+        // The activation goes away with its shards in flight, as when its grain directory entry is lost
+        // with another silo; the status call reactivates it (in production its reminder does).
+        await fixture.Cluster.DeactivateAsync(job);
+        var status = await WaitFinishedAsync(job);
+
+        Assert.Equal(CalibrationJobState.Completed, status.State);
+        Assert.Equal(1, status.Resumes);
+        // The workers finished for the next activation: nothing was lost, so nothing was retried.
+        Assert.Equal(0, status.ShardRetries);
+        Assert.Equal(status.SamplesTotal, status.SamplesDone);
+        var expected = await SingleProcessSetsAsync();
+        foreach (var set in expected)
+        {
+            var published = ThresholdSet.FromJson((await model.GetVersion(status.Published.Single(p => p.Name == set.Name).Version))!.Json);
+            Assert.Equal(set.Thresholds, published.Thresholds);
+            Assert.Equal(set.ExpectedExitShares, published.ExpectedExitShares);
+        }
+    }
+
+    private IReminderTable ReminderTable =>
+        fixture.Cluster.GetSiloServiceProvider(fixture.Cluster.Silos[0].SiloAddress).GetRequiredService<IReminderTable>();
+
+    /// <summary>An ended job removes its reminder right after it has persisted how it ended.</summary>
+    private async Task WaitReminderGoneAsync(ICalibrationJobGrain job)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (await ReminderTable.ReadRow(job.GetGrainId(), CalibrationJobGrain.ResumeReminder) is not null)
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the ended job's reminder was not removed");
+            await Task.Delay(100);
+        }
     }
 
     /// <summary>The stand-alone job's path on the same data: read everything, split by episode, collect, calibrate.</summary>
