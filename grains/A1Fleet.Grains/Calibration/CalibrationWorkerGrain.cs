@@ -42,16 +42,48 @@ public sealed class CalibrationWorkerGrain(InferenceService inference) : Grain, 
             new DatasetReadOptions { BadData = spec.SkipBadData ? BadDataPolicy.Skip : BadDataPolicy.Fail });
         var read = await Task.Run(() => reader.ReadShardAsync(shard, cancellationToken), cancellationToken);
         var run = new CalibrationRun(plan.Settings);
-        var matrix = await inference.RunOnDeviceAsync((_, ct) => run.CollectValues(engine, read.Samples, null, ct), cancellationToken);
-        var columns = new double[matrix.Samples][];
-        for (var i = 0; i < columns.Length; i++)
+        var columns = new List<double[]>(read.Samples.Count);
+
+        // One batch per device work item, not the whole shard: robots' inference batches queue on the same
+        // device thread and get their turn between two calibration batches instead of after the shard.
+        // The batches are the ones a single pass over the shard would form, so the values are the same.
+        foreach (var batch in DeviceBatches(read.Samples, plan.Settings.BatchSize))
         {
-            columns[i] = new double[matrix.Exits];
-            matrix.CopyColumn(i, columns[i]);
+            var matrix = await inference.RunOnDeviceAsync((_, ct) => run.CollectValues(engine, batch, null, ct), cancellationToken);
+            for (var i = 0; i < matrix.Samples; i++)
+            {
+                var column = new double[matrix.Exits];
+                matrix.CopyColumn(i, column);
+                columns.Add(column);
+            }
         }
 
-        _finished = new ShardValues(shardIndex, shard.FirstSampleIndex, columns, read.Summary.SamplesSkipped);
+        _finished = new ShardValues(shardIndex, shard.FirstSampleIndex, [.. columns], read.Summary.SamplesSkipped);
         return _finished;
+    }
+
+    /// <summary>
+    /// The shard's samples cut where the values pass would start a batch: every <paramref name="batchSize"/>
+    /// samples of a run of consecutive global indices, and wherever skipped frames break a run.
+    /// </summary>
+    internal static IEnumerable<DatasetSample[]> DeviceBatches(IReadOnlyList<DatasetSample> samples, int batchSize)
+    {
+        var batch = new List<DatasetSample>(batchSize);
+        foreach (var sample in samples)
+        {
+            if (batch.Count == batchSize || (batch.Count > 0 && sample.GlobalIndex != batch[^1].GlobalIndex + 1))
+            {
+                yield return [.. batch];
+                batch.Clear();
+            }
+
+            batch.Add(sample);
+        }
+
+        if (batch.Count > 0)
+        {
+            yield return [.. batch];
+        }
     }
 }
 
