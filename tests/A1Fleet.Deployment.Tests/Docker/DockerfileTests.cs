@@ -114,8 +114,21 @@ public sealed class DockerfileTests
         {
             using var client = await listener.AcceptTcpClientAsync();
             using var stream = client.GetStream();
+            // Read the whole request before answering: closing a socket with unread bytes sends a reset,
+            // which can reach the client before it has read the status line.
             var buffer = new byte[4096];
-            var read = await stream.ReadAsync(buffer);
+            var read = 0;
+            while (read < buffer.Length && !Encoding.ASCII.GetString(buffer, 0, read).Contains("\r\n\r\n", StringComparison.Ordinal))
+            {
+                var n = await stream.ReadAsync(buffer.AsMemory(read));
+                if (n == 0)
+                {
+                    break;
+                }
+
+                read += n;
+            }
+
             requested.TrySetResult(Encoding.ASCII.GetString(buffer, 0, read));
             var reason = status == 200 ? "OK" : "Service Unavailable";
             await stream.WriteAsync(Encoding.ASCII.GetBytes($"HTTP/1.1 {status} {reason}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"));
