@@ -42,7 +42,13 @@ internal static class FleetDemo
         var recording = new EpisodeRecordingOptions { Directory = Option(args, "--record") };
         if (Option(args, "--record-episode-seconds") is { } episodeSeconds)
         {
-            recording.MaxEpisodeSeconds = double.Parse(episodeSeconds, CultureInfo.InvariantCulture);
+            if (!double.TryParse(episodeSeconds, NumberStyles.Float, CultureInfo.InvariantCulture, out var seconds))
+            {
+                Console.Error.WriteLine($"--record-episode-seconds '{episodeSeconds}' is not a number of seconds");
+                return 2;
+            }
+
+            recording.MaxEpisodeSeconds = seconds;
         }
 
         var recordingErrors = new EpisodeRecordingOptionsValidator().Validate(null, recording);
