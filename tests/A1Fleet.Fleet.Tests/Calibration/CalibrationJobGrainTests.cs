@@ -29,7 +29,7 @@ public sealed class CalibrationJobGrainTests(FleetClusterFixture fixture)
         {
             var started = await job.Start(Spec(shards: 3, makeLive: "exp-r0.4-cosine"));
             Assert.Equal(3, started.ShardsTotal);
-            var status = await WaitFinishedAsync(job);
+            var status = await CalibrationJobWait.FinishedAsync(job);
             Assert.Equal(CalibrationJobState.Completed, status.State);
             Assert.Equal(status.SamplesTotal, status.SamplesDone);
             Assert.Equal(2, status.Published.Length);
@@ -73,7 +73,7 @@ public sealed class CalibrationJobGrainTests(FleetClusterFixture fixture)
         await job.Start(Spec(shards: 6) with { Rs = [0.7] });
         var canceled = await job.Cancel();
         Assert.Equal(CalibrationJobState.Canceled, canceled!.State);
-        var status = await WaitFinishedAsync(job);
+        var status = await CalibrationJobWait.FinishedAsync(job);
         Assert.Equal(CalibrationJobState.Canceled, status.State);
         Assert.Empty(status.Published);
         Assert.True((await fixture.Client.GetGrain<IModelGrain>("tiny-fm").GetInfo()).Versions.Count >= before);
@@ -102,7 +102,7 @@ public sealed class CalibrationJobGrainTests(FleetClusterFixture fixture)
         // The activation goes away with its shards in flight, as when its grain directory entry is lost
         // with another silo; the status call reactivates it (in production its reminder does).
         await fixture.Cluster.DeactivateAsync(job);
-        var status = await WaitFinishedAsync(job);
+        var status = await CalibrationJobWait.FinishedAsync(job);
 
         Assert.Equal(CalibrationJobState.Completed, status.State);
         Assert.Equal(1, status.Resumes);
@@ -149,21 +149,5 @@ public sealed class CalibrationJobGrainTests(FleetClusterFixture fixture)
             BatchSize = 1,
         });
         return run.CalibrateSets(engine.Manifest, run.CollectValues(engine, split.Calibration));
-    }
-
-    private static async Task<CalibrationJobStatus> WaitFinishedAsync(ICalibrationJobGrain job)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(120);
-        while (true)
-        {
-            var status = (await job.GetStatus())!;
-            if (status.State != CalibrationJobState.Running && status.ShardsRunning == 0)
-            {
-                return status;
-            }
-
-            Assert.True(DateTime.UtcNow < deadline, $"job still running: {status}");
-            await Task.Delay(100);
-        }
     }
 }

@@ -13,7 +13,7 @@ public sealed class CalibrationScheduleGrainTests(FleetClusterFixture fixture) :
     [Fact]
     public async Task Schedule_ReminderStartsAJob_UnchangedDataSkipsAndNewEpisodesRunAgain()
     {
-        CopyDirectory(ShippedData.TinyFmDataset, _dataset);
+        ShippedData.CopyTinyFmDataset(_dataset);
         var schedule = fixture.Client.GetGrain<ICalibrationScheduleGrain>("tiny-fm");
         var model = fixture.Client.GetGrain<IModelGrain>("tiny-fm");
         var liveBefore = (await model.GetLive())!.Version;
@@ -27,7 +27,7 @@ public sealed class CalibrationScheduleGrainTests(FleetClusterFixture fixture) :
             var started = await WaitForAsync(async () => (await schedule.Get()).History.LastOrDefault(), TimeSpan.FromSeconds(60));
             Assert.Equal(ScheduledRunOutcome.Started, started.Outcome);
             Assert.Contains("8 episodes (last 7), 48 frames", started.Detail, StringComparison.Ordinal);
-            var status = await WaitFinishedAsync(fixture.Client.GetGrain<ICalibrationJobGrain>(started.JobId!));
+            var status = await CalibrationJobWait.FinishedAsync(fixture.Client.GetGrain<ICalibrationJobGrain>(started.JobId!));
             Assert.Equal(CalibrationJobState.Completed, status.State);
             Assert.Single(status.Published);
             var afterTick = await schedule.Get();
@@ -44,7 +44,7 @@ public sealed class CalibrationScheduleGrainTests(FleetClusterFixture fixture) :
             Assert.Equal(ScheduledRunOutcome.Started, rerun.Outcome);
             Assert.NotEqual(started.JobId, rerun.JobId);
             Assert.Contains("9 episodes (last 8), 52 frames", rerun.Detail, StringComparison.Ordinal);
-            Assert.Equal(CalibrationJobState.Completed, (await WaitFinishedAsync(fixture.Client.GetGrain<ICalibrationJobGrain>(rerun.JobId!))).State);
+            Assert.Equal(CalibrationJobState.Completed, (await CalibrationJobWait.FinishedAsync(fixture.Client.GetGrain<ICalibrationJobGrain>(rerun.JobId!))).State);
 
             var cleared = await schedule.Clear();
             Assert.Null(cleared.Schedule);
@@ -78,7 +78,7 @@ public sealed class CalibrationScheduleGrainTests(FleetClusterFixture fixture) :
     [Fact]
     public async Task Schedule_DatasetRemovedAfterwards_TickIsRefusedAndSaysWhy()
     {
-        CopyDirectory(ShippedData.TinyFmDataset, _dataset);
+        ShippedData.CopyTinyFmDataset(_dataset);
         var schedule = fixture.Client.GetGrain<ICalibrationScheduleGrain>("tiny-fm");
         await schedule.Set(new CalibrationSchedule(Job(), TimeSpan.FromHours(1), true), null);
         try
@@ -122,32 +122,6 @@ public sealed class CalibrationScheduleGrainTests(FleetClusterFixture fixture) :
 
             Assert.True(DateTime.UtcNow < deadline, $"nothing happened within {timeout}");
             await Task.Delay(100);
-        }
-    }
-
-    private static async Task<CalibrationJobStatus> WaitFinishedAsync(ICalibrationJobGrain job)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(120);
-        while (true)
-        {
-            var status = (await job.GetStatus())!;
-            if (status.State != CalibrationJobState.Running && status.ShardsRunning == 0)
-            {
-                return status;
-            }
-
-            Assert.True(DateTime.UtcNow < deadline, $"job still running: {status}");
-            await Task.Delay(100);
-        }
-    }
-
-    private static void CopyDirectory(string from, string to)
-    {
-        foreach (var file in Directory.EnumerateFiles(from, "*", SearchOption.AllDirectories))
-        {
-            var target = Path.Combine(to, Path.GetRelativePath(from, file));
-            Directory.CreateDirectory(Path.GetDirectoryName(target)!);
-            File.Copy(file, target);
         }
     }
 

@@ -58,27 +58,11 @@ public sealed class RecordThenCalibrateTests(FleetClusterFixture fixture) : IDis
         var started = await job.Start(new CalibrationJobSpec("tiny-fm", dataset.Directory, ["exp"], [0.4], null, "exit-warm-k2", 2, 0.25, false, null, BatchSize: 4));
         var calibrationFrames = dataset.Episodes.Take((int)Math.Ceiling(dataset.Episodes.Count * 0.75)).Sum(e => e.Length);
         Assert.Equal(calibrationFrames, started.SamplesTotal);
-        var status = await WaitFinishedAsync(job);
+        var status = await CalibrationJobWait.FinishedAsync(job);
         Assert.Equal(CalibrationJobState.Completed, status.State);
         Assert.Equal(calibrationFrames, status.SamplesDone);
         var published = Assert.Single(status.Published);
         Assert.Equal("exp-r0.4-cosine", published.Name);
-    }
-
-    private static async Task<CalibrationJobStatus> WaitFinishedAsync(ICalibrationJobGrain job)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(120);
-        while (true)
-        {
-            var status = (await job.GetStatus())!;
-            if (status.State != CalibrationJobState.Running && status.ShardsRunning == 0)
-            {
-                return status;
-            }
-
-            Assert.True(DateTime.UtcNow < deadline, $"job still running: {status}");
-            await Task.Delay(100);
-        }
     }
 
     public void Dispose()

@@ -144,7 +144,7 @@ public sealed class ClusterCalibrateTests(ClusterCalibrateSilo fixture) : IClass
     public async Task Calibrate_ClusterJobFails_ExitsOneWithTheJobsError()
     {
         // A calibration episode's data file gone: the worker reading that shard fails (--bad-data fail), so does the job.
-        var dataset = CopyDirectory(ShippedData.TinyFmDataset, Path.Combine(_work, "broken"));
+        var dataset = ShippedData.CopyTinyFmDataset(Path.Combine(_work, "broken"));
         File.Delete(Path.Combine(dataset, "data", "chunk-000", "episode_000002.parquet"));
 
         var (code, _, error) = await RunAsync("calibrate", "--cluster", Silo.Url, "--model", "tiny-fm", "--dataset", dataset, "--shards", "2", "--r", "1.0");
@@ -218,18 +218,6 @@ public sealed class ClusterCalibrateTests(ClusterCalibrateSilo fixture) : IClass
 
     private static string Row(string output, string setName) =>
         output.Split('\n').First(l => l.StartsWith(setName + " ", StringComparison.Ordinal)).TrimEnd();
-
-    private static string CopyDirectory(string from, string to)
-    {
-        foreach (var file in Directory.EnumerateFiles(from, "*", SearchOption.AllDirectories))
-        {
-            var target = Path.Combine(to, Path.GetRelativePath(from, file));
-            Directory.CreateDirectory(Path.GetDirectoryName(target)!);
-            File.Copy(file, target);
-        }
-
-        return to;
-    }
 
     private static async Task<(int Code, string Output, string Error)> RunAsync(params string[] args)
     {

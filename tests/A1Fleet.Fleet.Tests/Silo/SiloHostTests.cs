@@ -130,13 +130,7 @@ public sealed class SiloHostTests : IAsyncLifetime
         Assert.True(code == 0, error);
         Assert.StartsWith("Started (job tiny-fm.scheduled.", output, StringComparison.Ordinal);
         var jobId = output[(output.IndexOf("job ", StringComparison.Ordinal) + 4)..output.IndexOf(')', StringComparison.Ordinal)];
-        var grains = _app.Services.GetRequiredService<IGrainFactory>();
-        var deadline = DateTime.UtcNow.AddSeconds(120);
-        while ((await grains.GetGrain<ICalibrationJobGrain>(jobId).GetStatus())!.State == CalibrationJobState.Running)
-        {
-            Assert.True(DateTime.UtcNow < deadline, $"job {jobId} still running");
-            await Task.Delay(100);
-        }
+        await Calibration.CalibrationJobWait.FinishedAsync(_app.Services.GetRequiredService<IGrainFactory>().GetGrain<ICalibrationJobGrain>(jobId));
 
         (code, output, _) = await Ctl("calibration-schedule", "tiny-fm", "--run-now");
         Assert.Equal(0, code);

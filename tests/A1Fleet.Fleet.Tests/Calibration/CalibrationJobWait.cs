@@ -1,0 +1,23 @@
+using A1Fleet.Grains;
+
+namespace A1Fleet.Fleet.Tests.Calibration;
+
+internal static class CalibrationJobWait
+{
+    /// <summary>Polls until the job has ended and no shard is still running (within 120 s).</summary>
+    public static async Task<CalibrationJobStatus> FinishedAsync(ICalibrationJobGrain job)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(120);
+        while (true)
+        {
+            var status = (await job.GetStatus())!;
+            if (status.State != CalibrationJobState.Running && status.ShardsRunning == 0)
+            {
+                return status;
+            }
+
+            Assert.True(DateTime.UtcNow < deadline, $"job still running: {status}");
+            await Task.Delay(100);
+        }
+    }
+}
