@@ -32,7 +32,8 @@ public sealed record RobotLease(
     [property: Id(2)] double LatencyBudgetMs,
     [property: Id(3)] RobotTask? Task,
     [property: Id(4)] bool EStopped,
-    [property: Id(5)] ModelSpec Model);
+    [property: Id(5)] ModelSpec Model,
+    [property: Id(6)] long EStopGeneration = 0);
 
 [GenerateSerializer, Immutable, Alias("a1.RobotTask")]
 public sealed record RobotTask(
@@ -61,6 +62,11 @@ public enum ChunkStatus
     Error = 3,
 }
 
+/// <summary>
+/// One answer to <see cref="IRobotGrain.Act"/>. <see cref="Epoch"/>, <see cref="TaskVersion"/> and
+/// <see cref="EStopGeneration"/> say what the chunk was issued under, so an agent that has since heard of a
+/// newer lease, task or e-stop never executes it.
+/// </summary>
 [GenerateSerializer, Immutable, Alias("a1.ActionChunk")]
 public sealed record ActionChunk(
     [property: Id(0)] long Sequence,
@@ -72,7 +78,10 @@ public sealed record ActionChunk(
     [property: Id(6)] RobotTask? Task,
     [property: Id(7)] bool EStopped,
     [property: Id(8)] string? Error,
-    [property: Id(9)] bool ObserverMissing = false)
+    [property: Id(9)] bool ObserverMissing = false,
+    [property: Id(10)] long Epoch = 0,
+    [property: Id(11)] long TaskVersion = 0,
+    [property: Id(12)] long EStopGeneration = 0)
 {
     public static ActionChunk Holding(long sequence, RobotTask? task, bool eStopped, ChunkStatus status = ChunkStatus.Hold, string? error = null) =>
         new(sequence, status, [], 0, 0, null, task, eStopped, error);
@@ -99,7 +108,8 @@ public sealed record RobotCommand(
     [property: Id(0)] RobotCommandKind Kind,
     [property: Id(1)] RobotTask? Task,
     [property: Id(2)] double LatencyBudgetMs,
-    [property: Id(3)] long Epoch);
+    [property: Id(3)] long Epoch,
+    [property: Id(4)] long EStopGeneration = 0);
 
 public enum RobotCommandKind
 {
