@@ -10,7 +10,11 @@ public interface IRobotAgentObserver : IGrainObserver
 [Alias("a1.IRobotGrain")]
 public interface IRobotGrain : IGrainWithStringKey
 {
-    /// <summary>Binds an agent, revoking any earlier holder; the returned epoch must accompany every call.</summary>
+    /// <summary>
+    /// Binds an agent and hands it a new lease epoch, which must accompany every call. While another agent
+    /// holds a live lease (heartbeats within the lease TTL) the bind is refused with <see cref="LeaseHeldException"/>;
+    /// a holder that stopped heartbeating loses the lease by itself.
+    /// </summary>
     [Alias("Bind")]
     Task<RobotLease> Bind(AgentRegistration registration, IRobotAgentObserver? observer, CancellationToken cancellationToken = default);
 
@@ -24,6 +28,10 @@ public interface IRobotGrain : IGrainWithStringKey
     /// <summary>Forwards an observation with the robot's context to inference and returns the chunk (or why to hold).</summary>
     [Alias("Act")]
     Task<ActionChunk> Act(long epoch, Observation observation, CancellationToken cancellationToken = default);
+
+    /// <summary>Keeps the lease of <paramref name="epoch"/> alive; false when that epoch no longer holds the robot. Every Act counts as one too.</summary>
+    [Alias("Heartbeat")]
+    Task<bool> Heartbeat(long epoch);
 
     [Alias("GetStatus")]
     Task<RobotStatus> GetStatus();

@@ -169,6 +169,18 @@ public sealed partial class RobotGrain : Grain, IRobotGrain
         return new ActionChunk(observation.Sequence, ChunkStatus.Ok, reply.Actions, reply.Chunk, reply.ActionDim, reply.Stats, task, false, null, _observer is null);
     }
 
+    public Task<bool> Heartbeat(long epoch)
+    {
+        // Lease expiry is enforced by the lease work of the trust issue; until then a heartbeat only reports ownership.
+        if (epoch != S.Epoch)
+        {
+            return Task.FromResult(false);
+        }
+
+        S.LastSeen = _time.GetUtcNow();
+        return Task.FromResult(true);
+    }
+
     [ReadOnly]
     public Task<RobotStatus> GetStatus() => Task.FromResult(Status());
 
