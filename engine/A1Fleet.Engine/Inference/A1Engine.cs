@@ -102,16 +102,22 @@ public sealed partial class A1Engine : IDisposable
     public InferenceResult[] Run(IReadOnlyList<InferenceRequest> requests, BatchStatistics? statistics = null, Action<int, InferenceResult>? onResult = null, CancellationToken cancellationToken = default)
     {
         var results = new InferenceResult[requests.Count];
-        _onResult = onResult;
         lock (_gate)
         {
-            for (var start = 0; start < requests.Count; start += MaxBatchSize)
+            // Set under the gate: a caller waiting for it must not replace the callback of the batch that runs.
+            _onResult = onResult;
+            try
             {
-                var count = Math.Min(MaxBatchSize, requests.Count - start);
-                RunChunk(requests, start, count, results, statistics, cancellationToken);
+                for (var start = 0; start < requests.Count; start += MaxBatchSize)
+                {
+                    var count = Math.Min(MaxBatchSize, requests.Count - start);
+                    RunChunk(requests, start, count, results, statistics, cancellationToken);
+                }
             }
-
-            _onResult = null;
+            finally
+            {
+                _onResult = null;
+            }
         }
 
         return results;
@@ -154,7 +160,7 @@ public sealed partial class A1Engine : IDisposable
             FillInputs(r, _slots[r]);
         }
 
-        using var cancel = ct.CanBeCanceled ? ct.Register(static o => ((RunOptions)o!).Terminate = true, _runOptions) : default;
+        var cancel = ct.CanBeCanceled ? ct.Register(static o => ((RunOptions)o!).Terminate = true, _runOptions) : default;
         try
         {
             RunLayers(ref active, ref earlyExitRows, results, batchStart, stats, ct);
@@ -176,6 +182,9 @@ public sealed partial class A1Engine : IDisposable
         }
         finally
         {
+            // Unregister first (Dispose waits for a callback already running): a cancel that lands after the
+            // reset would otherwise leave Terminate set and fail the next batch.
+            cancel.Dispose();
             _runOptions.Terminate = false;
             if (stats is not null)
             {

@@ -78,6 +78,31 @@ public sealed class A1EngineInputTests(ReferenceModelsFixture models)
         Assert.True(engine.Run([request])[0].Succeeded);
     }
 
+    [Fact]
+    public void Run_CanceledWhileRowsAreStillRunning_TheNextBatchIsNotCanceled()
+    {
+        var engine = models.TinyFm;
+        var samples = models.Samples(engine);
+        // One row is capped at the first exit (its callback cancels), the other would run every layer.
+        var early = Requests.From(samples[0], DecodeSettings.FullDepthK10) with { MaxLayer = engine.Package.ExitLayers[0] };
+        var deep = Requests.From(samples[1], DecodeSettings.FullDepthK10);
+        using var cts = new CancellationTokenSource();
+        var heardFirst = new List<InferenceResult>();
+        Assert.ThrowsAny<OperationCanceledException>(() => engine.Run([early, deep], onResult: (_, result) =>
+        {
+            heardFirst.Add(result);
+            cts.Cancel();
+        }, cancellationToken: cts.Token));
+        Assert.Equal(2, heardFirst.Count);
+        Assert.True(heardFirst[0].Succeeded, heardFirst[0].Error);
+        Assert.Equal(InferenceErrorKind.Canceled, heardFirst[1].ErrorKind);
+
+        var heard = 0;
+        var results = engine.Run([early, deep], onResult: (_, _) => heard++);
+        Assert.All(results, r => Assert.True(r.Succeeded, r.Error));
+        Assert.Equal(2, heard);
+    }
+
     private static A1Fleet.EarlyExit.ThresholdSet ReferencePackagesThresholds(A1Engine engine) =>
         A1Fleet.ModelBuilder.Packaging.ReferencePackages.LoadThresholds(engine.Package, "exp-r0.7-cosine");
 
