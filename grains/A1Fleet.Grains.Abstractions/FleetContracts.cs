@@ -98,11 +98,15 @@ public sealed record Assignment(
     [property: Id(3)] string AssignedBy,
     [property: Id(4)] DateTimeOffset At);
 
-/// <summary>The outcome of an operator command: which robots it reached.</summary>
+/// <summary>
+/// The outcome of an operator command: which robots it reached. An assignment also says which standing
+/// assignment it stored (<see cref="AssignmentId"/>), even when no robot matches yet.
+/// </summary>
 [GenerateSerializer, Immutable, Alias("a1.CommandResult")]
 public sealed record CommandResult(
     [property: Id(0)] IReadOnlyList<string> Robots,
-    [property: Id(1)] string? Error);
+    [property: Id(1)] string? Error,
+    [property: Id(2)] long? AssignmentId = null);
 
 [GenerateSerializer, Immutable, Alias("a1.ThresholdVersionInfo")]
 public sealed record ThresholdVersionInfo(
