@@ -1,6 +1,7 @@
 using A1Fleet.Datasets.LeRobot;
 using A1Fleet.Datasets.Mapping;
 using A1Fleet.Grains;
+using A1Fleet.Grains.Diagnostics;
 using A1Fleet.Grains.Fleet;
 using Microsoft.AspNetCore.Http.HttpResults;
 
@@ -52,9 +53,9 @@ public static class OperatorApi
         api.MapGet("/assignments", (IGrainFactory grains) => grains.GetGrain<IFleetGrain>(FleetGrainKeys.Default).ListAssignments()).WithSummary("Persisted assignments");
         api.MapDelete("/assignments/{id:long}", DeleteAssignment).WithSummary("Delete a standing assignment: robots that register later no longer take it");
         api.MapPost("/budget", SetBudget).WithSummary("Set the latency budget (ms) of the robots a selector picks");
-        api.MapPost("/estop", (SafetyCommandRequest r, IGrainFactory g, SafetyCommandRetrier retrier) => Safety("estop", r, g, retrier, (robot, by) => robot.EStop(by)))
+        api.MapPost("/estop", (SafetyCommandRequest r, IGrainFactory g, SafetyCommandRetrier retrier, FleetInstruments instruments) => Safety("estop", r, g, retrier, instruments, (robot, by) => robot.EStop(by)))
             .WithSummary("E-stop the robots a selector picks; answers per robot, retrying unconfirmed ones until deadlineMs (200 all confirmed, 503 some not)");
-        api.MapPost("/resume", (SafetyCommandRequest r, IGrainFactory g, SafetyCommandRetrier retrier) => Safety("resume", r, g, retrier, (robot, by) => robot.Resume(by)))
+        api.MapPost("/resume", (SafetyCommandRequest r, IGrainFactory g, SafetyCommandRetrier retrier, FleetInstruments instruments) => Safety("resume", r, g, retrier, instruments, (robot, by) => robot.Resume(by)))
             .WithSummary("Resume after an e-stop; same answer as /estop");
         api.MapPost("/robots/{robotId}/lease/release", ReleaseLease).WithSummary("End a robot's lease (the holder is told); the next bind wins, or only successorAgentId's (a take)");
         api.MapGet("/models", ListModels).WithSummary("Models served by the cluster with their threshold versions");
@@ -115,7 +116,7 @@ public static class OperatorApi
     /// to its deadline even if the caller hangs up: an e-stop is not abandoned because a terminal closed.
     /// </summary>
     private static async Task<Results<JsonHttpResult<SafetyCommandReport>, ProblemHttpResult>> Safety(
-        string command, SafetyCommandRequest request, IGrainFactory grains, SafetyCommandRetrier retrier, Func<IRobotGrain, string, Task<EStopConfirmation>> action)
+        string command, SafetyCommandRequest request, IGrainFactory grains, SafetyCommandRetrier retrier, FleetInstruments instruments, Func<IRobotGrain, string, Task<EStopConfirmation>> action)
     {
         if (!RobotSelector.TryParse(request.Selector, out var selector, out var error))
         {
@@ -135,6 +136,12 @@ public static class OperatorApi
         if (report.Error is null && report.Robots.Count == 0)
         {
             return NotFound($"no robot matches '{selector}'");
+        }
+
+        instruments.OnOperatorCommand(command);
+        if (!report.AllConfirmed)
+        {
+            instruments.OnUnconfirmed(command, Math.Max(1, report.Robots.Count(r => !r.Confirmed)));
         }
 
         return TypedResults.Json(report, statusCode: report.AllConfirmed ? StatusCodes.Status200OK : StatusCodes.Status503ServiceUnavailable);
