@@ -98,9 +98,6 @@ public sealed partial class RobotGrain : Grain, IRobotGrain
         // Again after the await: the grain is reentrant and another bind may have won meanwhile.
         var now = _time.GetUtcNow();
         EnsureBindable(registration.AgentId, now);
-        var previous = _observer;
-        var previousAgent = S.AgentId;
-        var previousAlive = HolderAlive(now);
         S.Epoch++;
         S.AgentId = registration.AgentId;
         S.Embodiment = registration.Embodiment;
@@ -113,15 +110,11 @@ public sealed partial class RobotGrain : Grain, IRobotGrain
         _heartbeatAt = now;
         _observer = observer;
         _model = spec;
-        await PersistAsync(cancellationToken);
+        await PersistAsync();
         LogBound(RobotId, registration.AgentId, S.Epoch, registration.Embodiment);
 
-        // Only another agent loses the lease; an agent re-binding (after a silo failure, say) is the same holder.
-        // A lapsed holder is not waited on: it learns from LeaseLost on its next request.
-        if (previous is not null && previousAgent != registration.AgentId && previousAlive)
-        {
-            await Push(previous, Command(RobotCommandKind.LeaseRevoked));
-        }
+        // No LeaseRevoked push here: a different agent only gets this far once the previous holder has lapsed
+        // (or was released, which pushed it), and a silent agent is not waited on; it learns from LeaseLost.
 
         await GrainFactory.GetGrain<IFleetGrain>(FleetGrainKeys.Default)
             .Register(new RobotEntry(RobotId, registration.Embodiment, [.. S.Tags], registration.ModelId));
@@ -404,9 +397,9 @@ public sealed partial class RobotGrain : Grain, IRobotGrain
     /// per activation (measured: tens of overlapping WriteStateAsync calls reached the store as a few sequential
     /// writes); this gate keeps the guarantee ours, whatever the runtime version, as CalibrationJobGrain does.
     /// </summary>
-    private async Task PersistAsync(CancellationToken cancellationToken = default)
+    private async Task PersistAsync()
     {
-        await _writes.WaitAsync(cancellationToken);
+        await _writes.WaitAsync();
         try
         {
             await _state.WriteStateAsync(CancellationToken.None);
