@@ -60,6 +60,25 @@ public sealed class RobotLeaseTests(FleetClusterFixture fixture)
     }
 
     [Fact]
+    public async Task Bind_OtherAgentAfterTheGrainReactivated_IsRefusedWhileTheHolderIsRecent()
+    {
+        // A silo failover reactivates the grain elsewhere: the heartbeat kept in memory is gone, and the
+        // persisted last-seen time must keep a live holder's robot from being handed to another agent.
+        var id = NewId();
+        var holder = new TestAgent(fixture.Client, id);
+        await holder.BindAsync("agent-a");
+        await holder.ActAsync();
+        await fixture.Cluster.DeactivateAsync(holder.Robot);
+
+        Assert.True((await holder.Robot.GetStatus()).Online);
+        await Assert.ThrowsAsync<LeaseHeldException>(() => new TestAgent(fixture.Client, id).BindAsync("agent-b"));
+
+        fixture.Clock.Advance(PastTtl);
+        await new TestAgent(fixture.Client, id).BindAsync("agent-b");
+        Assert.Equal("agent-b", (await holder.Robot.GetStatus()).AgentId);
+    }
+
+    [Fact]
     public async Task Heartbeat_WithinTheTtl_KeepsTheLeaseAliveBeyondOneTtl()
     {
         var id = NewId();
