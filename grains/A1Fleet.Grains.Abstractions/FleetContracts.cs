@@ -98,11 +98,41 @@ public sealed record Assignment(
     [property: Id(3)] string AssignedBy,
     [property: Id(4)] DateTimeOffset At);
 
-/// <summary>The outcome of an operator command: which robots it reached.</summary>
+/// <summary>
+/// The outcome of an operator command: which robots it reached. An assignment also says which standing
+/// assignment it stored (<see cref="AssignmentId"/>), even when no robot matches yet.
+/// </summary>
 [GenerateSerializer, Immutable, Alias("a1.CommandResult")]
 public sealed record CommandResult(
     [property: Id(0)] IReadOnlyList<string> Robots,
-    [property: Id(1)] string? Error);
+    [property: Id(1)] string? Error,
+    [property: Id(2)] long? AssignmentId = null);
+
+/// <summary>One robot's line in a <see cref="SafetyCommandReport"/>: its last answer and how many calls it took.</summary>
+[GenerateSerializer, Immutable, Alias("a1.RobotSafetyResult")]
+public sealed record RobotSafetyResult(
+    [property: Id(0)] string RobotId,
+    [property: Id(1)] bool Confirmed,
+    [property: Id(2)] long Generation,
+    [property: Id(3)] bool Persisted,
+    [property: Id(4)] bool Pushed,
+    [property: Id(5)] bool AgentOnline,
+    [property: Id(6)] int Attempts,
+    [property: Id(7)] string? Error);
+
+/// <summary>
+/// The operator API's answer to an e-stop or resume (the body of both 200 and 503): every selected robot,
+/// confirmed or not and why. Never partial without saying so: <see cref="AllConfirmed"/> is false whenever one
+/// robot (or resolving the selector) was not confirmed, and <see cref="Error"/> then says how many and why.
+/// </summary>
+[GenerateSerializer, Immutable, Alias("a1.SafetyCommandReport")]
+public sealed record SafetyCommandReport(
+    [property: Id(0)] string Command,
+    [property: Id(1)] string Selector,
+    [property: Id(2)] bool AllConfirmed,
+    [property: Id(3)] double DeadlineMs,
+    [property: Id(4)] IReadOnlyList<RobotSafetyResult> Robots,
+    [property: Id(5)] string? Error);
 
 [GenerateSerializer, Immutable, Alias("a1.ThresholdVersionInfo")]
 public sealed record ThresholdVersionInfo(

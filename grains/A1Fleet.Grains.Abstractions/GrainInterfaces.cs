@@ -45,11 +45,24 @@ public interface IRobotGrain : IGrainWithStringKey
     [Alias("SetLatencyBudget")]
     Task SetLatencyBudget(double budgetMs);
 
+    /// <summary>
+    /// Stops the arm: persisted first, then pushed to the agent when it is online. A repeated e-stop of a stopped
+    /// robot keeps its generation and persists and pushes again, so retrying an unconfirmed e-stop is safe.
+    /// </summary>
     [Alias("EStop")]
-    Task EStop(string by);
+    Task<EStopConfirmation> EStop(string by);
 
+    /// <summary>Undoes an e-stop (same shape as <see cref="EStop"/>); the push carries the generation it resumes.</summary>
     [Alias("Resume")]
-    Task Resume(string by);
+    Task<EStopConfirmation> Resume(string by);
+
+    /// <summary>
+    /// An operator ends the current lease: the holder is told (LeaseRevoked) and its epoch is refused from now on;
+    /// the next bind wins, or with <paramref name="successorAgentId"/> only that agent's bind for one lease TTL
+    /// (a take: release to the agent that is to drive the arm next).
+    /// </summary>
+    [Alias("ReleaseLease")]
+    Task<RobotStatus> ReleaseLease(string by, string? successorAgentId = null);
 
     /// <summary>Agent-side safety counters (holds, clamps, idle gaps) reported periodically.</summary>
     [Alias("ReportAgentCounters")]
@@ -81,14 +94,23 @@ public interface IFleetGrain : IGrainWithStringKey
     [Alias("SetLatencyBudget")]
     Task<CommandResult> SetLatencyBudget(RobotSelector selector, double budgetMs);
 
+    /// <summary>Robot ids a selector picks now (empty when none): for callers that address robot grains themselves.</summary>
+    [Alias("Resolve")]
+    Task<IReadOnlyList<string>> Resolve(RobotSelector selector);
+
+    /// <summary>E-stops every selected robot once and answers per robot; unreachable robots are answered as not confirmed.</summary>
     [Alias("EStop")]
-    Task<CommandResult> EStop(RobotSelector selector, string by);
+    Task<IReadOnlyList<EStopConfirmation>> EStop(RobotSelector selector, string by);
 
     [Alias("Resume")]
-    Task<CommandResult> Resume(RobotSelector selector, string by);
+    Task<IReadOnlyList<EStopConfirmation>> Resume(RobotSelector selector, string by);
 
     [Alias("ListAssignments")]
     Task<IReadOnlyList<Assignment>> ListAssignments();
+
+    /// <summary>Removes a standing assignment so robots that register later no longer take it; false when there is no such id.</summary>
+    [Alias("DeleteAssignment")]
+    Task<bool> DeleteAssignment(long id);
 
     /// <summary>GPU silos announce the models they serve, so operators can list them from any silo.</summary>
     [Alias("RegisterModel")]

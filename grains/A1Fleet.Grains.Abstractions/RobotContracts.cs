@@ -133,7 +133,26 @@ public sealed record RobotStatus(
     [property: Id(8)] DateTimeOffset? LastSeen,
     [property: Id(9)] RobotCounters Counters,
     [property: Id(10)] IReadOnlyList<string> Tags,
-    [property: Id(11)] double ControlHz);
+    [property: Id(11)] double ControlHz,
+    [property: Id(12)] bool Online = false,
+    [property: Id(13)] long EStopGeneration = 0);
+
+/// <summary>
+/// One robot's answer to an e-stop or a resume. <see cref="Confirmed"/> is <see cref="Persisted"/>: once the
+/// robot grain's storage holds it, every later request of the agent sees it (and latches it), wherever the grain
+/// reactivates; <see cref="Pushed"/> says whether the bound agent also heard it at once.
+/// </summary>
+[GenerateSerializer, Immutable, Alias("a1.EStopConfirmation")]
+public sealed record EStopConfirmation(
+    [property: Id(0)] string RobotId,
+    [property: Id(1)] long Generation,
+    [property: Id(2)] bool Persisted,
+    [property: Id(3)] bool Pushed,
+    [property: Id(4)] bool AgentOnline,
+    [property: Id(5)] string? Error)
+{
+    public bool Confirmed => Persisted;
+}
 
 [GenerateSerializer, Immutable, Alias("a1.RobotCounters")]
 public sealed record RobotCounters(

@@ -43,6 +43,19 @@ public sealed class FleetOptions
     /// match (Orleans then logs that fast reminders are unsuitable for production), which suits tests.
     /// </summary>
     public TimeSpan CalibrationReminderPeriod { get; set; } = TimeSpan.FromMinutes(1);
+
+    /// <summary>
+    /// How long a robot's lease stays alive without an Act or Heartbeat from its holder. While alive, a bind
+    /// from another agent is refused and the robot shows online; past it the lease lapses by itself (the next
+    /// bind from anyone wins) and commands skip the push to the silent agent. Agents heartbeat well inside it.
+    /// </summary>
+    public TimeSpan LeaseTtl { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>How long a lease released to a named successor (a take) waits for that agent's bind before anyone may bind.</summary>
+    public TimeSpan LeaseReservation { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Standing assignments the fleet keeps; past it the oldest is dropped (it has long been replaced).</summary>
+    public int MaxAssignmentsKept { get; set; } = 1000;
 }
 
 public sealed class FleetOptionsValidator : IValidateOptions<FleetOptions>
@@ -83,6 +96,21 @@ public sealed class FleetOptionsValidator : IValidateOptions<FleetOptions>
         if (o.CalibrationReminderPeriod < TimeSpan.FromSeconds(1) || o.CalibrationReminderPeriod > TimeSpan.FromHours(1))
         {
             errors.Add($"A1Fleet:Fleet:CalibrationReminderPeriod {o.CalibrationReminderPeriod} must be within 00:00:01..01:00:00 (default 00:01:00).");
+        }
+
+        if (o.LeaseTtl < TimeSpan.FromMilliseconds(500) || o.LeaseTtl > TimeSpan.FromMinutes(5))
+        {
+            errors.Add($"A1Fleet:Fleet:LeaseTtl {o.LeaseTtl} must be within 00:00:00.5..00:05:00 (default 00:00:05): shorter than a few control periods loses live agents, longer keeps a dead agent's robot for minutes.");
+        }
+
+        if (o.LeaseReservation < o.LeaseTtl || o.LeaseReservation > TimeSpan.FromHours(1))
+        {
+            errors.Add($"A1Fleet:Fleet:LeaseReservation {o.LeaseReservation} must be within LeaseTtl ({o.LeaseTtl})..01:00:00 (default 00:00:30).");
+        }
+
+        if (o.MaxAssignmentsKept is < 1 or > 100_000)
+        {
+            errors.Add($"A1Fleet:Fleet:MaxAssignmentsKept {o.MaxAssignmentsKept} must be within 1..100000 (default 1000).");
         }
 
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);

@@ -51,9 +51,21 @@ public sealed class OperatorClient(HttpClient http)
 
     public Task<CommandResponse> Budget(string selector, double budgetMs, CancellationToken ct) => Post<CommandResponse>("/api/budget", new { selector, budgetMs }, ct);
 
-    public Task<CommandResponse> EStop(string selector, string by, CancellationToken ct) => Post<CommandResponse>("/api/estop", new { selector, by }, ct);
+    /// <summary>Per-robot e-stop confirmations; answered whether all robots were confirmed (200) or not (503).</summary>
+    public Task<SafetyCommandReport> EStop(string selector, string by, double? deadlineMs, CancellationToken ct) => Safety("/api/estop", selector, by, deadlineMs, ct);
 
-    public Task<CommandResponse> Resume(string selector, string by, CancellationToken ct) => Post<CommandResponse>("/api/resume", new { selector, by }, ct);
+    public Task<SafetyCommandReport> Resume(string selector, string by, double? deadlineMs, CancellationToken ct) => Safety("/api/resume", selector, by, deadlineMs, ct);
+
+    public Task<List<Assignment>> Assignments(CancellationToken ct) => Get<List<Assignment>>("/api/assignments", ct);
+
+    public async Task DeleteAssignment(long id, CancellationToken ct)
+    {
+        using var response = await http.DeleteAsync($"/api/assignments/{id}", ct);
+        await ThrowIfFailed(response, ct);
+    }
+
+    public Task<RobotStatus> ReleaseLease(string robotId, string by, string? successorAgentId, CancellationToken ct) =>
+        Post<RobotStatus>($"/api/robots/{Uri.EscapeDataString(robotId)}/lease/release", new { by, successorAgentId }, ct);
 
     public Task<List<ModelInfo>> Models(CancellationToken ct) => Get<List<ModelInfo>>("/api/models", ct);
 
@@ -94,6 +106,19 @@ public sealed class OperatorClient(HttpClient http)
     public Task<ScheduledRun> RunCalibrationSchedule(string modelId, CancellationToken ct) => Post<ScheduledRun>(SchedulePath(modelId) + "/run", new { }, ct);
 
     private static string SchedulePath(string modelId) => $"/api/models/{Uri.EscapeDataString(modelId)}/calibration-schedule";
+
+    private async Task<SafetyCommandReport> Safety(string path, string selector, string by, double? deadlineMs, CancellationToken ct)
+    {
+        using var response = await http.PostAsJsonAsync(path, new { selector, by, deadlineMs }, Json, ct);
+        if (response.StatusCode == System.Net.HttpStatusCode.ServiceUnavailable
+            && response.Content.Headers.ContentType?.MediaType == "application/json"
+            && await response.Content.ReadFromJsonAsync<SafetyCommandReport>(Json, ct) is { Robots: not null } partial)
+        {
+            return partial;
+        }
+
+        return await Read<SafetyCommandReport>(response, ct);
+    }
 
     private async Task<T> Send<T>(HttpMethod method, string path, object? body, CancellationToken ct)
     {
@@ -184,7 +209,7 @@ public sealed record SetCalibrationScheduleRequest(
     string? MakeLive = null,
     int? BatchSize = null);
 
-public sealed record CommandResponse(List<string> Robots);
+public sealed record CommandResponse(List<string> Robots, long? AssignmentId = null, string? Message = null);
 
 /// <summary>The operator API refused a request; <see cref="Detail"/> is its explanation.</summary>
 public sealed class OperatorApiException(int status, string detail) : Exception($"{status}: {detail}")

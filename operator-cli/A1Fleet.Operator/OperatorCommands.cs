@@ -10,7 +10,9 @@ namespace A1Fleet.Operator;
 ///   watch [SELECTOR] [--count N]      refresh the table every second
 ///   assign SELECTOR INSTRUCTION...    assign a task
 ///   budget SELECTOR MS                set the latency budget
-///   estop SELECTOR | resume SELECTOR
+///   estop SELECTOR | resume SELECTOR [--deadline-ms MS]   per-robot confirmation; exit 3 when any is unconfirmed
+///   assignments [delete ID]           standing assignments, or delete one
+///   lease release ROBOT [--to AGENT]  end a robot's lease (take: release to the agent that drives next)
 ///   models                            models and their live threshold version
 ///   thresholds MODEL                  a model's threshold versions
 ///   live MODEL VERSION                make a version live (roll back)
@@ -23,6 +25,8 @@ internal static class OperatorCommands
         var list = args.ToList();
         var url = Take(list, "--url") ?? Environment.GetEnvironmentVariable("A1FLEET_URL") ?? "http://127.0.0.1:8080";
         var by = Take(list, "--by") ?? Environment.UserName;
+        var deadline = Take(list, "--deadline-ms");
+        var successor = Take(list, "--to");
         if (list.Count == 0 || list[0] is "-h" or "--help" or "help")
         {
             output.WriteLine(Usage);
@@ -33,14 +37,18 @@ internal static class OperatorCommands
         var client = new OperatorClient(http);
         try
         {
+            double? deadlineMs = deadline is null ? null : Number(deadline, "--deadline-ms");
             return list[0] switch
             {
                 "robots" => await Robots(client, Arg(list, 1) ?? "all", output, ct),
                 "watch" => await Watch(client, list, output, ct),
-                "assign" when list.Count >= 3 => Report(await client.Assign(Selector(list[1]), string.Join(' ', list.Skip(2)), by, ct), "assigned", output),
+                "assign" when list.Count >= 3 => Assigned(await client.Assign(Selector(list[1]), string.Join(' ', list.Skip(2)), by, ct), output),
                 "budget" when list.Count == 3 => Report(await client.Budget(Selector(list[1]), Ms(list[2]), ct), $"budget {list[2]} ms set on", output),
-                "estop" when list.Count == 2 => Report(await client.EStop(Selector(list[1]), by, ct), "e-stopped", output),
-                "resume" when list.Count == 2 => Report(await client.Resume(Selector(list[1]), by, ct), "resumed", output),
+                "estop" when list.Count == 2 => Safety(await client.EStop(Selector(list[1]), by, deadlineMs, ct), "e-stopped", output, error),
+                "resume" when list.Count == 2 => Safety(await client.Resume(Selector(list[1]), by, deadlineMs, ct), "resumed", output, error),
+                "assignments" when list.Count == 1 => Assignments(await client.Assignments(ct), output),
+                "assignments" when list.Count == 3 && list[1] == "delete" => await DeleteAssignment(client, list[2], output, ct),
+                "lease" when list.Count == 3 && list[1] == "release" => LeaseReleased(await client.ReleaseLease(list[2], by, successor, ct), successor, output),
                 "models" => Models(await client.Models(ct), output),
                 "thresholds" when list.Count == 2 => Thresholds(await client.Model(list[1], ct), output),
                 "live" when list.Count == 3 => Live(await client.SetLive(list[1], list[2], ct), list[1], output),
@@ -74,8 +82,15 @@ internal static class OperatorCommands
           watch [SELECTOR] [--count N]    refresh the robot table every second
           assign SELECTOR INSTRUCTION     assign a task, e.g. assign embodiment:franka put the cup on the coaster
           budget SELECTOR MS              set the latency budget in ms
-          estop SELECTOR                  emergency stop
-          resume SELECTOR                 resume after an e-stop
+          estop SELECTOR [--deadline-ms MS]
+                                          emergency stop, per robot: confirmed (persisted) or not and why;
+                                          unconfirmed robots are retried until the deadline; exit 3 if any stays unconfirmed
+          resume SELECTOR [--deadline-ms MS]
+                                          resume after an e-stop (same answer and exit codes)
+          assignments                     standing assignments (replayed onto robots that register later)
+          assignments delete ID           delete a standing assignment
+          lease release ROBOT [--to AGENT]
+                                          end a robot's lease; with --to only AGENT may bind next (a take)
           models                          models and live threshold versions
           thresholds MODEL                threshold versions of a model
           live MODEL VERSION              make a threshold version live (roll back)
@@ -118,6 +133,7 @@ internal static class OperatorCommands
             r.RobotId,
             r.Embodiment?.ToString() ?? "-",
             r.EStopped ? "E-STOP" : r.Task is null ? "idle" : "running",
+            r.Online ? "online" : "OFFLINE",
             Trim(r.Task?.Instruction ?? "-", 32),
             r.LatencyBudgetMs.ToString("F0", CultureInfo.InvariantCulture),
             r.Counters.Chunks.ToString(CultureInfo.InvariantCulture),
@@ -127,7 +143,7 @@ internal static class OperatorCommands
             r.Counters.BudgetMisses.ToString(CultureInfo.InvariantCulture),
             r.Counters.Holds.ToString(CultureInfo.InvariantCulture),
         }).ToList();
-        Table.Write(output, ["robot", "kind", "state", "task", "budget", "chunks", "exit", "p50 ms", "p99 ms", "misses", "holds"], rows);
+        Table.Write(output, ["robot", "kind", "state", "agent", "task", "budget", "chunks", "exit", "p50 ms", "p99 ms", "misses", "holds"], rows);
         output.WriteLine($"{robots.Count} robot(s)");
     }
 
@@ -260,6 +276,66 @@ internal static class OperatorCommands
     private static int Report(CommandResponse response, string verb, TextWriter output)
     {
         output.WriteLine($"{verb} {response.Robots.Count} robot(s): {string.Join(", ", response.Robots)}");
+        return 0;
+    }
+
+    private static int Assigned(CommandResponse response, TextWriter output)
+    {
+        output.WriteLine(response.Message ?? $"assigned {response.Robots.Count} robot(s)");
+        if (response.Robots.Count > 0)
+        {
+            output.WriteLine($"robots: {string.Join(", ", response.Robots)}");
+        }
+
+        return 0;
+    }
+
+    /// <summary>Exit code when an e-stop or resume left a robot unconfirmed: distinct from 1 (refused or unreachable).</summary>
+    internal const int NotConfirmedExitCode = 3;
+
+    private static int Safety(SafetyCommandReport report, string verb, TextWriter output, TextWriter error)
+    {
+        Table.Write(output, ["robot", "confirmed", "generation", "persisted", "pushed", "online", "attempts", "why"], report.Robots.Select(r => new[]
+        {
+            r.RobotId, r.Confirmed ? "yes" : "NO", r.Generation.ToString(CultureInfo.InvariantCulture), r.Persisted ? "yes" : "no", r.Pushed ? "yes" : "no",
+            r.AgentOnline ? "yes" : "no", r.Attempts.ToString(CultureInfo.InvariantCulture), r.Error ?? "",
+        }).ToList());
+        var confirmed = report.Robots.Count(r => r.Confirmed);
+        output.WriteLine($"{verb} {confirmed} of {report.Robots.Count} robot(s) confirmed");
+        if (report.AllConfirmed)
+        {
+            return 0;
+        }
+
+        error.WriteLine($"error: {report.Error ?? "not every robot was confirmed"}");
+        return NotConfirmedExitCode;
+    }
+
+    private static int Assignments(List<Assignment> assignments, TextWriter output)
+    {
+        Table.Write(output, ["id", "selector", "task", "by", "at"], assignments.Select(a => new[]
+        {
+            a.Id.ToString(CultureInfo.InvariantCulture), a.Selector.ToString(), Trim(a.Instruction, 48), a.AssignedBy, a.At.ToString("u", CultureInfo.InvariantCulture),
+        }).ToList());
+        output.WriteLine($"{assignments.Count} assignment(s)");
+        return 0;
+    }
+
+    private static async Task<int> DeleteAssignment(OperatorClient client, string id, TextWriter output, CancellationToken ct)
+    {
+        if (!long.TryParse(id, NumberStyles.None, CultureInfo.InvariantCulture, out var parsed))
+        {
+            throw new ArgumentException($"assignment id '{id}' is not a number (see a1ctl assignments)");
+        }
+
+        await client.DeleteAssignment(parsed, ct);
+        output.WriteLine($"assignment {parsed} deleted: robots that register later no longer take it");
+        return 0;
+    }
+
+    private static int LeaseReleased(RobotStatus status, string? successor, TextWriter output)
+    {
+        output.WriteLine($"{status.RobotId}: lease released (epoch now {status.Epoch}); next bind: {successor ?? "any agent"}");
         return 0;
     }
 

@@ -2,6 +2,8 @@ using A1Fleet.Grains;
 using A1Fleet.Grains.Hosting;
 using A1Fleet.ModelBuilder.Packaging;
 using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Orleans.Storage;
 using Orleans.TestingHost;
 
 namespace A1Fleet.Fleet.Tests;
@@ -17,6 +19,15 @@ public sealed class FleetClusterFixture : IAsyncLifetime
 
     public InProcessTestCluster Cluster { get; private set; } = null!;
     public IClusterClient Client => Cluster.Client;
+
+    /// <summary>Every silo's <see cref="TimeProvider"/>: tests advance it to let leases lapse.</summary>
+    public ShiftableClock Clock { get; } = new();
+
+    /// <summary>The lease TTL the silos run with (the default).</summary>
+    public TimeSpan LeaseTtl { get; } = new FleetOptions().LeaseTtl;
+
+    /// <summary>Standing assignments kept, lowered so a test can go past it.</summary>
+    public const int MaxAssignmentsKept = 40;
     public string GpuSiloName { get; private set; } = "";
     public string TinyFmDirectory { get; private set; } = "";
 
@@ -35,6 +46,9 @@ public sealed class FleetClusterFixture : IAsyncLifetime
             ["A1Fleet:Fleet:MaxGatherMs"] = "20",
             ["A1Fleet:Fleet:DefaultLatencyBudgetMs"] = "2000",
             ["A1Fleet:Fleet:CalibrationReminderPeriod"] = "00:00:05",
+            // Flushes every 50 ms so that the flush timer keeps interleaving with commands' writes.
+            ["A1Fleet:Fleet:CounterFlushInterval"] = "00:00:00.050",
+            ["A1Fleet:Fleet:MaxAssignmentsKept"] = MaxAssignmentsKept.ToString(System.Globalization.CultureInfo.InvariantCulture),
         }).Build();
 
         var builder = new InProcessTestClusterBuilder(2);
@@ -46,7 +60,10 @@ public sealed class FleetClusterFixture : IAsyncLifetime
                 GpuSiloName = options.SiloName;
             }
 
+            silo.Services.AddSingleton<TimeProvider>(Clock);
             silo.AddMemoryGrainStorage(FleetOptions.StorageName);
+            silo.Services.AddKeyedSingleton<IGrainStorage>(FleetOptions.StorageName,
+                (sp, _) => new RoundTripGrainStorage(MemoryGrainStorageFactory.Create(sp, FleetOptions.StorageName), TimeSpan.FromMilliseconds(1)));
             silo.UseInMemoryReminderService();
             silo.AddA1Fleet(configuration, gpu);
         });

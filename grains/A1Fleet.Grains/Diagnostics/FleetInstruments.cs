@@ -25,6 +25,7 @@ public sealed class FleetInstruments
     private readonly Counter<long> _errors;
     private readonly Counter<long> _holds;
     private readonly Counter<long> _operatorCommands;
+    private readonly Counter<long> _unconfirmed;
     private readonly Dictionary<string, (string Version, long Changed)> _liveThresholds = [];
     private readonly Lock _gate = new();
     private readonly Dictionary<string, (string Model, int Done, int Total, bool Running)> _calibrations = [];
@@ -51,6 +52,7 @@ public sealed class FleetInstruments
         _errors = meter.CreateCounter<long>("a1fleet.inference.errors", "{request}", "Requests that failed, by kind");
         _holds = meter.CreateCounter<long>("a1fleet.robot.holds", "{request}", "Robot requests answered with hold (no task or e-stopped)");
         _operatorCommands = meter.CreateCounter<long>("a1fleet.operator.commands", "{command}", "Operator commands by kind");
+        _unconfirmed = meter.CreateCounter<long>("a1fleet.operator.unconfirmed_robots", "{robot}", "Robots an e-stop or resume left unconfirmed at its deadline, by command");
         meter.CreateObservableGauge("a1fleet.calibration.jobs_running", () => ObserveCalibrations(c => c.Running ? 1 : 0), "{job}",
             "Calibration jobs running, coordinated on this silo");
         meter.CreateObservableGauge("a1fleet.calibration.samples_done", () => ObserveCalibrations(c => c.Done), "{sample}",
@@ -85,6 +87,8 @@ public sealed class FleetInstruments
     public void OnHold(string embodiment) => _holds.Add(1, new KeyValuePair<string, object?>("embodiment", embodiment));
 
     public void OnOperatorCommand(string command) => _operatorCommands.Add(1, new KeyValuePair<string, object?>("command", command));
+
+    public void OnUnconfirmed(string command, int robots) => _unconfirmed.Add(robots, new KeyValuePair<string, object?>("command", command));
 
     public void OnThresholdsLive(string model, string version)
     {

@@ -1,5 +1,6 @@
 using A1Fleet.Grains.Diagnostics;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 using Orleans.Concurrency;
 
 namespace A1Fleet.Grains.Fleet;
@@ -21,17 +22,17 @@ public sealed class FleetState
 /// <summary>
 /// The operator's view of the fleet: which robots exist (registered by robot grains on bind), the
 /// persisted assignments (replayed onto robots that register later, so a task given to "all
-/// frankas" reaches a Franka added tomorrow), and fan-out of operator commands. Operator-facing
-/// only: no robot request ever passes through here.
+/// frankas" reaches a Franka added tomorrow, and an assignment to a tag no robot carries yet waits for
+/// the first one), and fan-out of operator commands. Operator-facing only: no robot request ever passes
+/// through here. Not reentrant (only read-only calls interleave), so its state writes never overlap.
 /// </summary>
 public sealed partial class FleetGrain(
     [PersistentState("fleet", FleetOptions.StorageName)] IPersistentState<FleetState> state,
+    IOptions<FleetOptions> options,
     FleetInstruments instruments,
     TimeProvider time,
     ILogger<FleetGrain> logger) : Grain, IFleetGrain
 {
-    private const int MaxAssignmentsKept = 1000;
-
     public async Task Register(RobotEntry entry)
     {
         var known = state.State.Robots.TryGetValue(entry.RobotId, out var existing);
@@ -56,7 +57,7 @@ public sealed partial class FleetGrain(
     [ReadOnly]
     public async Task<IReadOnlyList<RobotStatus>> ListRobots(RobotSelector selector)
     {
-        var targets = Resolve(selector);
+        var targets = ResolveIds(selector);
         var statuses = await Task.WhenAll(targets.Select(id => GrainFactory.GetGrain<IRobotGrain>(id).GetStatus()));
         return statuses.OrderBy(s => s.RobotId, StringComparer.Ordinal).ToList();
     }
@@ -68,26 +69,40 @@ public sealed partial class FleetGrain(
             return new CommandResult([], "instruction is empty");
         }
 
-        var targets = Resolve(selector);
-        if (targets.Count == 0)
-        {
-            return new CommandResult([], $"no robot matches '{selector}'");
-        }
-
         // Persist first: if this silo dies mid fan-out, the assignment survives and robots that
-        // missed it get it when they next register.
-        state.State.Assignments.Add(new Assignment(state.State.NextAssignmentId++, selector, instruction.Trim(), assignedBy, time.GetUtcNow()));
-        if (state.State.Assignments.Count > MaxAssignmentsKept)
+        // missed it get it when they next register. A selector that matches nobody yet is a standing
+        // assignment: it is kept for the robots that register later.
+        var targets = ResolveIds(selector);
+        var assignment = new Assignment(state.State.NextAssignmentId++, selector, instruction.Trim(), assignedBy, time.GetUtcNow());
+        state.State.Assignments.Add(assignment);
+        var cap = options.Value.MaxAssignmentsKept;
+        if (state.State.Assignments.Count > cap)
         {
-            state.State.Assignments.RemoveRange(0, state.State.Assignments.Count - MaxAssignmentsKept);
+            state.State.Assignments.RemoveRange(0, state.State.Assignments.Count - cap);
         }
 
         await state.WriteStateAsync();
         await Task.WhenAll(targets.Select(id => GrainFactory.GetGrain<IRobotGrain>(id).AssignTask(instruction, assignedBy)));
         instruments.OnOperatorCommand("assign");
-        LogAssigned(selector, targets.Count, assignedBy);
-        return new CommandResult(targets, null);
+        LogAssigned(assignment.Id, selector, targets.Count, assignedBy);
+        return new CommandResult(targets, null, assignment.Id);
     }
+
+    public async Task<bool> DeleteAssignment(long id)
+    {
+        if (state.State.Assignments.RemoveAll(a => a.Id == id) == 0)
+        {
+            return false;
+        }
+
+        // Robots that already took the task keep it: deleting stops the replay, not work in progress.
+        await state.WriteStateAsync();
+        LogAssignmentDeleted(id);
+        return true;
+    }
+
+    [ReadOnly]
+    public Task<IReadOnlyList<string>> Resolve(RobotSelector selector) => Task.FromResult<IReadOnlyList<string>>(ResolveIds(selector));
 
     public Task<CommandResult> SetLatencyBudget(RobotSelector selector, double budgetMs)
     {
@@ -99,11 +114,11 @@ public sealed partial class FleetGrain(
         return FanOut(selector, "budget", id => GrainFactory.GetGrain<IRobotGrain>(id).SetLatencyBudget(budgetMs));
     }
 
-    public Task<CommandResult> EStop(RobotSelector selector, string by) =>
-        FanOut(selector, "estop", id => GrainFactory.GetGrain<IRobotGrain>(id).EStop(by));
+    public Task<IReadOnlyList<EStopConfirmation>> EStop(RobotSelector selector, string by) =>
+        PerRobot(selector, "estop", robot => robot.EStop(by));
 
-    public Task<CommandResult> Resume(RobotSelector selector, string by) =>
-        FanOut(selector, "resume", id => GrainFactory.GetGrain<IRobotGrain>(id).Resume(by));
+    public Task<IReadOnlyList<EStopConfirmation>> Resume(RobotSelector selector, string by) =>
+        PerRobot(selector, "resume", robot => robot.Resume(by));
 
     [ReadOnly]
     public Task<IReadOnlyList<Assignment>> ListAssignments() => Task.FromResult<IReadOnlyList<Assignment>>([.. state.State.Assignments]);
@@ -119,9 +134,28 @@ public sealed partial class FleetGrain(
     [ReadOnly]
     public Task<IReadOnlyList<string>> ListModels() => Task.FromResult<IReadOnlyList<string>>([.. state.State.Models]);
 
+    /// <summary>One answer per selected robot: a robot grain that cannot be reached is answered as not confirmed, never dropped.</summary>
+    private async Task<IReadOnlyList<EStopConfirmation>> PerRobot(RobotSelector selector, string command, Func<IRobotGrain, Task<EStopConfirmation>> action)
+    {
+        var targets = ResolveIds(selector);
+        var results = await Task.WhenAll(targets.Select(async id =>
+        {
+            try
+            {
+                return await action(GrainFactory.GetGrain<IRobotGrain>(id));
+            }
+            catch (Exception ex)
+            {
+                return new EStopConfirmation(id, 0, false, false, false, $"robot '{id}' did not answer: {ex.Message}");
+            }
+        }));
+        instruments.OnOperatorCommand(command);
+        return results;
+    }
+
     private async Task<CommandResult> FanOut(RobotSelector selector, string command, Func<string, Task> action)
     {
-        var targets = Resolve(selector);
+        var targets = ResolveIds(selector);
         if (targets.Count == 0)
         {
             return new CommandResult([], $"no robot matches '{selector}'");
@@ -132,7 +166,7 @@ public sealed partial class FleetGrain(
         return new CommandResult(targets, null);
     }
 
-    private List<string> Resolve(RobotSelector selector) =>
+    private List<string> ResolveIds(RobotSelector selector) =>
         state.State.Robots.Values.Where(r => Matches(selector, r)).Select(r => r.RobotId).OrderBy(id => id, StringComparer.Ordinal).ToList();
 
     private static bool Matches(RobotSelector selector, RobotEntry robot) => selector.Kind switch
@@ -144,6 +178,9 @@ public sealed partial class FleetGrain(
         _ => false,
     };
 
-    [LoggerMessage(EventId = 400, Level = LogLevel.Information, Message = "Assigned a task to {Selector}: {Count} robot(s), by {By}")]
-    private partial void LogAssigned(RobotSelector selector, int count, string by);
+    [LoggerMessage(EventId = 400, Level = LogLevel.Information, Message = "Assignment {Id} to {Selector}: {Count} robot(s) now, by {By}")]
+    private partial void LogAssigned(long id, RobotSelector selector, int count, string by);
+
+    [LoggerMessage(EventId = 401, Level = LogLevel.Information, Message = "Assignment {Id} deleted")]
+    private partial void LogAssignmentDeleted(long id);
 }

@@ -5,6 +5,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using A1Fleet.Grains.Fleet;
 using Orleans.Concurrency;
+using Orleans.Storage;
 
 namespace A1Fleet.Grains.Robots;
 
@@ -12,8 +13,13 @@ namespace A1Fleet.Grains.Robots;
 /// One per arm. Holds the robot's context (task, budget, e-stop, lease) and forwards each observation
 /// with it to an inference grain of the robot's model. Reentrant so an operator's e-stop is not
 /// queued behind an in-flight inference call: the state it changes is read at the start of each Act.
+/// <para>Lease: the holder keeps the robot while it calls Act or Heartbeat within <see cref="FleetOptions.LeaseTtl"/>;
+/// meanwhile another agent's bind is refused. The last heartbeat lives in memory (a heartbeat is not worth a write);
+/// after a reactivation it is bounded by the persisted <see cref="RobotState.LastSeen"/>, which lags the true last
+/// request by at most one counter flush, so a holder alive through a silo failover keeps its robot.</para>
 /// </summary>
 [Reentrant]
+#pragma warning disable CA1001 // _writes is disposed on deactivation, the grain's end of life
 public sealed partial class RobotGrain : Grain, IRobotGrain
 {
     private readonly IPersistentState<RobotState> _state;
@@ -22,7 +28,9 @@ public sealed partial class RobotGrain : Grain, IRobotGrain
     private readonly TimeProvider _time;
     private readonly ILogger<RobotGrain> _logger;
     private readonly LatencyWindow _latencies = new();
+    private readonly SemaphoreSlim _writes = new(1, 1);
     private IRobotAgentObserver? _observer;
+    private DateTimeOffset? _heartbeatAt;
     private ModelSpec? _model;
     private bool _countersDirty;
 
@@ -46,6 +54,13 @@ public sealed partial class RobotGrain : Grain, IRobotGrain
 
     public override Task OnActivateAsync(CancellationToken cancellationToken)
     {
+        if (S.AgentId is not null && S.LastSeen is { } seen)
+        {
+            var latest = seen + _options.CounterFlushInterval;
+            var now = _time.GetUtcNow();
+            _heartbeatAt = latest < now ? latest : now;
+        }
+
         this.RegisterGrainTimer(static (grain, _) => grain.FlushCounters(), this,
             new GrainTimerCreationOptions(_options.CounterFlushInterval, _options.CounterFlushInterval) { Interleave = true, KeepAlive = false });
         return Task.CompletedTask;
@@ -63,6 +78,10 @@ public sealed partial class RobotGrain : Grain, IRobotGrain
             // since the last flush are lost, which is what memory storage promises anyway.
             LogCountersNotFlushed(ex, RobotId);
         }
+        finally
+        {
+            _writes.Dispose();
+        }
     }
 
     public async Task<RobotLease> Bind(AgentRegistration registration, IRobotAgentObserver? observer, CancellationToken cancellationToken = default)
@@ -72,32 +91,34 @@ public sealed partial class RobotGrain : Grain, IRobotGrain
             throw new ArgumentException("an agent must name itself (AgentId) to bind");
         }
 
+        EnsureBindable(registration.AgentId, _time.GetUtcNow());
         var spec = await GrainFactory.GetGrain<IModelGrain>(registration.ModelId).GetSpec()
             ?? throw new ArgumentException($"model '{registration.ModelId}' is not served by any GPU silo (no silo has registered it)");
 
-        var previous = _observer;
-        var previousAgent = S.AgentId;
+        // Again after the await: the grain is reentrant and another bind may have won meanwhile.
+        var now = _time.GetUtcNow();
+        EnsureBindable(registration.AgentId, now);
         S.Epoch++;
         S.AgentId = registration.AgentId;
         S.Embodiment = registration.Embodiment;
         S.ModelId = registration.ModelId;
         S.Tags = [.. registration.Tags];
         S.ControlHz = registration.ControlHz;
-        S.LastSeen = _time.GetUtcNow();
+        S.LastSeen = now;
+        S.ReservedFor = null;
+        S.ReservedUntil = null;
+        _heartbeatAt = now;
         _observer = observer;
         _model = spec;
-        await _state.WriteStateAsync(cancellationToken);
+        await PersistAsync();
         LogBound(RobotId, registration.AgentId, S.Epoch, registration.Embodiment);
 
-        // Only another agent loses the lease; an agent re-binding (after a silo failure, say) is the same holder.
-        if (previous is not null && previousAgent != registration.AgentId)
-        {
-            await Notify(previous, new RobotCommand(RobotCommandKind.LeaseRevoked, S.Task, BudgetMs, S.Epoch));
-        }
+        // No LeaseRevoked push here: a different agent only gets this far once the previous holder has lapsed
+        // (or was released, which pushed it), and a silent agent is not waited on; it learns from LeaseLost.
 
         await GrainFactory.GetGrain<IFleetGrain>(FleetGrainKeys.Default)
             .Register(new RobotEntry(RobotId, registration.Embodiment, [.. S.Tags], registration.ModelId));
-        return new RobotLease(RobotId, S.Epoch, BudgetMs, S.Task, S.EStopped, spec);
+        return new RobotLease(RobotId, S.Epoch, BudgetMs, S.Task, S.EStopped, spec, S.EStopGeneration);
     }
 
     public Task Subscribe(long epoch, IRobotAgentObserver observer)
@@ -112,21 +133,24 @@ public sealed partial class RobotGrain : Grain, IRobotGrain
 
     public async Task<ActionChunk> Act(long epoch, Observation observation, CancellationToken cancellationToken = default)
     {
-        if (epoch != S.Epoch || S.ModelId is null)
+        if (epoch != S.Epoch || S.AgentId is null || S.ModelId is null)
         {
-            return ActionChunk.Holding(observation.Sequence, S.Task, S.EStopped, ChunkStatus.LeaseLost,
-                $"lease epoch {epoch} is not the current {S.Epoch}: bind again");
+            return Issued(ActionChunk.Holding(observation.Sequence, S.Task, S.EStopped, ChunkStatus.LeaseLost,
+                $"lease epoch {epoch} is not the current {S.Epoch}{(S.AgentId is null ? " (released: no agent holds the robot)" : "")}: bind again"));
         }
 
-        S.LastSeen = _time.GetUtcNow();
+        var now = _time.GetUtcNow();
+        S.LastSeen = now;
+        _heartbeatAt = now;
         S.Requests++;
         _countersDirty = true;
         var task = S.Task;
+        var generation = S.EStopGeneration;
         if (S.EStopped || task is null)
         {
             S.Holds++;
             _instruments.OnHold(S.Embodiment?.ToString().ToLowerInvariant() ?? "unknown");
-            return ActionChunk.Holding(observation.Sequence, task, S.EStopped) with { ObserverMissing = _observer is null };
+            return Issued(ActionChunk.Holding(observation.Sequence, task, S.EStopped) with { ObserverMissing = _observer is null });
         }
 
         var call = new InferenceCall(RobotId, task.Instruction, observation, BudgetMs, _time.GetUtcNow(), Seed(observation.Sequence));
@@ -139,20 +163,26 @@ public sealed partial class RobotGrain : Grain, IRobotGrain
         {
             S.Errors++;
             LogInferenceUnavailable(ex, RobotId);
-            return ActionChunk.Holding(observation.Sequence, task, S.EStopped, ChunkStatus.Error, $"inference unavailable: {ex.Message}");
+            return Issued(ActionChunk.Holding(observation.Sequence, task, S.EStopped, ChunkStatus.Error, $"inference unavailable: {ex.Message}"));
         }
 
-        // An e-stop or a new task that arrived while the request was in flight wins over its result.
-        if (S.EStopped || S.Task?.Version != task.Version)
+        // An e-stop (even one already resumed), a new task or a released lease that arrived while the request was
+        // in flight wins over its result: the chunk was computed for a situation that no longer holds.
+        if (epoch != S.Epoch)
+        {
+            return Issued(ActionChunk.Holding(observation.Sequence, S.Task, S.EStopped, ChunkStatus.LeaseLost, $"lease epoch {epoch} ended while the request was in flight: bind again"));
+        }
+
+        if (S.EStopped || S.EStopGeneration != generation || S.Task?.Version != task.Version)
         {
             S.Holds++;
-            return ActionChunk.Holding(observation.Sequence, S.Task, S.EStopped);
+            return Issued(ActionChunk.Holding(observation.Sequence, S.Task, S.EStopped));
         }
 
         if (!reply.Succeeded)
         {
             S.Errors++;
-            return ActionChunk.Holding(observation.Sequence, task, false, ChunkStatus.Error, reply.Error);
+            return Issued(ActionChunk.Holding(observation.Sequence, task, false, ChunkStatus.Error, reply.Error));
         }
 
         S.Chunks++;
@@ -166,19 +196,50 @@ public sealed partial class RobotGrain : Grain, IRobotGrain
             }
         }
 
-        return new ActionChunk(observation.Sequence, ChunkStatus.Ok, reply.Actions, reply.Chunk, reply.ActionDim, reply.Stats, task, false, null, _observer is null);
+        return new ActionChunk(observation.Sequence, ChunkStatus.Ok, reply.Actions, reply.Chunk, reply.ActionDim, reply.Stats, task, false, null, _observer is null,
+            epoch, task.Version, generation);
     }
 
     public Task<bool> Heartbeat(long epoch)
     {
-        // Lease expiry is enforced by the lease work of the trust issue; until then a heartbeat only reports ownership.
-        if (epoch != S.Epoch)
+        if (epoch != S.Epoch || S.AgentId is null)
         {
             return Task.FromResult(false);
         }
 
-        S.LastSeen = _time.GetUtcNow();
+        var now = _time.GetUtcNow();
+        _heartbeatAt = now;
+        S.LastSeen = now;
+        // Persisted with the next counter flush: that bounds how stale LastSeen is after a reactivation.
+        _countersDirty = true;
         return Task.FromResult(true);
+    }
+
+    public async Task<RobotStatus> ReleaseLease(string by, string? successorAgentId = null)
+    {
+        var now = _time.GetUtcNow();
+        var holder = S.AgentId;
+        var observer = _observer;
+        var holderAlive = HolderAlive(now);
+        if (holder is not null)
+        {
+            // A new epoch: whatever the old holder sends from now on is refused (LeaseLost).
+            S.Epoch++;
+        }
+
+        S.AgentId = null;
+        S.ReservedFor = string.IsNullOrWhiteSpace(successorAgentId) ? null : successorAgentId.Trim();
+        S.ReservedUntil = S.ReservedFor is null ? null : now + _options.LeaseReservation;
+        _observer = null;
+        _heartbeatAt = null;
+        await PersistAsync();
+        LogLeaseReleased(RobotId, holder ?? "(none)", by, S.ReservedFor ?? "(any agent)");
+        if (holder is not null && holderAlive)
+        {
+            await Push(observer, Command(RobotCommandKind.LeaseRevoked));
+        }
+
+        return Status();
     }
 
     [ReadOnly]
@@ -193,16 +254,16 @@ public sealed partial class RobotGrain : Grain, IRobotGrain
 
         S.TaskVersion++;
         S.Task = new RobotTask(instruction.Trim(), _time.GetUtcNow(), assignedBy, S.TaskVersion);
-        await _state.WriteStateAsync();
-        await Notify(_observer, new RobotCommand(RobotCommandKind.TaskChanged, S.Task, BudgetMs, S.Epoch));
+        await PersistAsync();
+        await Notify(Command(RobotCommandKind.TaskChanged));
     }
 
     public async Task ClearTask(string by)
     {
         S.TaskVersion++;
         S.Task = null;
-        await _state.WriteStateAsync();
-        await Notify(_observer, new RobotCommand(RobotCommandKind.TaskChanged, null, BudgetMs, S.Epoch));
+        await PersistAsync();
+        await Notify(Command(RobotCommandKind.TaskChanged));
     }
 
     public async Task SetLatencyBudget(double budgetMs)
@@ -213,26 +274,34 @@ public sealed partial class RobotGrain : Grain, IRobotGrain
         }
 
         S.LatencyBudgetMs = budgetMs;
-        await _state.WriteStateAsync();
-        await Notify(_observer, new RobotCommand(RobotCommandKind.BudgetChanged, S.Task, budgetMs, S.Epoch));
+        await PersistAsync();
+        await Notify(Command(RobotCommandKind.BudgetChanged));
     }
 
-    public async Task EStop(string by)
+    public async Task<EStopConfirmation> EStop(string by)
     {
-        S.EStopped = true;
-        S.EStoppedBy = by;
-        // The agent hears it first: the push is what makes the stop take effect within a control period.
-        await Notify(_observer, new RobotCommand(RobotCommandKind.EStop, S.Task, BudgetMs, S.Epoch));
-        await _state.WriteStateAsync();
-        LogEStopped(RobotId, by);
+        // Only a transition opens a new generation: a retried e-stop of a stopped robot is the same stop.
+        if (!S.EStopped)
+        {
+            S.EStopped = true;
+            S.EStopGeneration++;
+            S.EStoppedBy = by;
+        }
+
+        // In memory the robot is stopped from here on (every Act holds); persisted is what survives this
+        // activation, so that is what confirms. The push goes out whatever the write did: stopping sooner is never wrong.
+        var confirmation = await PersistThenPush(RobotCommandKind.EStop);
+        LogEStopped(RobotId, by, S.EStopGeneration, confirmation.Persisted, confirmation.Pushed);
+        return confirmation;
     }
 
-    public async Task Resume(string by)
+    public async Task<EStopConfirmation> Resume(string by)
     {
         S.EStopped = false;
         S.EStoppedBy = null;
-        await _state.WriteStateAsync();
-        await Notify(_observer, new RobotCommand(RobotCommandKind.Resume, S.Task, BudgetMs, S.Epoch));
+        var confirmation = await PersistThenPush(RobotCommandKind.Resume);
+        LogResumed(RobotId, by, S.EStopGeneration, confirmation.Persisted);
+        return confirmation;
     }
 
     public Task ReportAgentCounters(long epoch, AgentCounters counters)
@@ -259,34 +328,119 @@ public sealed partial class RobotGrain : Grain, IRobotGrain
         new RobotCounters(S.Requests, S.Chunks, S.BudgetMisses, S.Holds, S.Errors,
             S.Chunks == 0 ? 0 : S.ExitLayerSum / S.Chunks, _latencies.Percentile(0.5), _latencies.Percentile(0.99)),
         S.Tags,
-        S.ControlHz);
+        S.ControlHz,
+        HolderAlive(_time.GetUtcNow()),
+        S.EStopGeneration);
+
+    /// <summary>The holder called Act or Heartbeat within the lease TTL.</summary>
+    private bool HolderAlive(DateTimeOffset now) => S.AgentId is not null && _heartbeatAt is { } at && now - at < _options.LeaseTtl;
+
+    private void EnsureBindable(string agentId, DateTimeOffset now)
+    {
+        if (S.AgentId is { } holder && holder != agentId && HolderAlive(now))
+        {
+            throw new LeaseHeldException(RobotId, holder, _heartbeatAt!.Value + _options.LeaseTtl);
+        }
+
+        if (S.ReservedFor is { } successor && successor != agentId && S.ReservedUntil is { } until && now < until)
+        {
+            throw new LeaseHeldException($"robot '{RobotId}' was released by an operator to agent '{successor}', which may bind until {until:O}: " +
+                                         "refusing other agents until then")
+            {
+                RobotId = RobotId,
+                HolderAgentId = successor,
+                ExpiresAt = until,
+            };
+        }
+    }
+
+    private ActionChunk Issued(ActionChunk chunk) => chunk with { Epoch = S.Epoch, TaskVersion = S.TaskVersion, EStopGeneration = S.EStopGeneration };
+
+    private RobotCommand Command(RobotCommandKind kind) => new(kind, S.Task, BudgetMs, S.Epoch, S.EStopGeneration);
+
+    private async Task<EStopConfirmation> PersistThenPush(RobotCommandKind kind)
+    {
+        string? error = null;
+        try
+        {
+            await PersistAsync();
+        }
+        catch (Exception ex)
+        {
+            error = $"robot '{RobotId}': {kind} not persisted: {ex.Message}";
+            LogPersistFailed(ex, RobotId, kind);
+            if (ex is InconsistentStateException)
+            {
+                // Our copy is behind the store; a fresh activation reads it back, and the caller's retry lands there.
+                DeactivateOnIdle();
+            }
+        }
+
+        var online = HolderAlive(_time.GetUtcNow());
+        var pushed = online && await Push(_observer, Command(kind));
+        return new EStopConfirmation(RobotId, S.EStopGeneration, error is null, pushed, online, error);
+    }
 
     private async Task FlushCounters()
     {
         if (_countersDirty)
         {
             _countersDirty = false;
-            await _state.WriteStateAsync();
+            await PersistAsync();
         }
     }
 
-    private async Task Notify(IRobotAgentObserver? observer, RobotCommand command)
+    /// <summary>
+    /// Writes one at a time: the grain is reentrant and the flush timer interleaves with commands, and two
+    /// overlapping writes would carry the same ETag, so the second would be refused as inconsistent (and an
+    /// e-stop could be lost with it). Orleans 10.4.2's state bridge already runs one storage operation at a time
+    /// per activation (measured: tens of overlapping WriteStateAsync calls reached the store as a few sequential
+    /// writes); this gate keeps the guarantee ours, whatever the runtime version, as CalibrationJobGrain does.
+    /// </summary>
+    private async Task PersistAsync()
+    {
+        await _writes.WaitAsync();
+        try
+        {
+            await _state.WriteStateAsync(CancellationToken.None);
+        }
+        finally
+        {
+            _writes.Release();
+        }
+    }
+
+    /// <summary>Pushes to the holder only while it is alive: a command to an offline robot never waits on its dead agent.</summary>
+    private async Task Notify(RobotCommand command)
+    {
+        if (HolderAlive(_time.GetUtcNow()))
+        {
+            await Push(_observer, command);
+        }
+    }
+
+    private async Task<bool> Push(IRobotAgentObserver? observer, RobotCommand command)
     {
         if (observer is null)
         {
-            return;
+            return false;
         }
 
         try
         {
-            await observer.OnCommand(command).WaitAsync(TimeSpan.FromSeconds(2));
+            await observer.OnCommand(command).WaitAsync(PushTimeout, _time);
+            return true;
         }
         catch (Exception ex)
         {
             // The agent also learns of the change on its next request; a dead agent must not block operators.
             LogNotifyFailed(ex, RobotId, command.Kind);
+            return false;
         }
     }
+
+    /// <summary>Longest a push to a live agent may take before the command answers without it.</summary>
+    private static readonly TimeSpan PushTimeout = TimeSpan.FromSeconds(2);
 
     private string InferenceGrainKey(string modelId) =>
         $"{modelId}/{XxHash32.HashToUInt32(Encoding.UTF8.GetBytes(RobotId)) % (uint)_options.InferencePartitions}";
@@ -297,8 +451,17 @@ public sealed partial class RobotGrain : Grain, IRobotGrain
     [LoggerMessage(EventId = 300, Level = LogLevel.Information, Message = "Robot {RobotId} bound to agent {AgentId} (epoch {Epoch}, {Embodiment})")]
     private partial void LogBound(string robotId, string agentId, long epoch, Embodiment embodiment);
 
-    [LoggerMessage(EventId = 301, Level = LogLevel.Warning, Message = "Robot {RobotId}: e-stop by {By}")]
-    private partial void LogEStopped(string robotId, string by);
+    [LoggerMessage(EventId = 301, Level = LogLevel.Warning, Message = "Robot {RobotId}: e-stop by {By} (generation {Generation}, persisted {Persisted}, pushed {Pushed})")]
+    private partial void LogEStopped(string robotId, string by, long generation, bool persisted, bool pushed);
+
+    [LoggerMessage(EventId = 305, Level = LogLevel.Warning, Message = "Robot {RobotId}: resumed by {By} (e-stop generation {Generation}, persisted {Persisted})")]
+    private partial void LogResumed(string robotId, string by, long generation, bool persisted);
+
+    [LoggerMessage(EventId = 306, Level = LogLevel.Warning, Message = "Robot {RobotId}: lease of agent {Holder} released by {By}; next holder: {Successor}")]
+    private partial void LogLeaseReleased(string robotId, string holder, string by, string successor);
+
+    [LoggerMessage(EventId = 307, Level = LogLevel.Error, Message = "Robot {RobotId}: {Kind} could not be persisted")]
+    private partial void LogPersistFailed(Exception exception, string robotId, RobotCommandKind kind);
 
     [LoggerMessage(EventId = 302, Level = LogLevel.Warning, Message = "Robot {RobotId}: inference unavailable")]
     private partial void LogInferenceUnavailable(Exception exception, string robotId);
@@ -309,3 +472,4 @@ public sealed partial class RobotGrain : Grain, IRobotGrain
     [LoggerMessage(EventId = 303, Level = LogLevel.Debug, Message = "Robot {RobotId}: could not push {Kind} to its agent")]
     private partial void LogNotifyFailed(Exception exception, string robotId, RobotCommandKind kind);
 }
+#pragma warning restore CA1001

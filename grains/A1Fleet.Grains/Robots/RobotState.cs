@@ -23,4 +23,12 @@ public sealed class RobotState
     [Id(16)] public long TaskVersion { get; set; }
     [Id(17)] public double ExitLayerSum { get; set; }
     [Id(18)] public string? EStoppedBy { get; set; }
+
+    /// <summary>Incremented by each e-stop that stops a running robot; chunks and pushes carry it.</summary>
+    [Id(19)] public long EStopGeneration { get; set; }
+
+    /// <summary>After an operator's release to a named successor: only that agent may bind until <see cref="ReservedUntil"/>.</summary>
+    [Id(20)] public string? ReservedFor { get; set; }
+
+    [Id(21)] public DateTimeOffset? ReservedUntil { get; set; }
 }

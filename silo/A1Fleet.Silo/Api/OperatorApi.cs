@@ -1,6 +1,7 @@
 using A1Fleet.Datasets.LeRobot;
 using A1Fleet.Datasets.Mapping;
 using A1Fleet.Grains;
+using A1Fleet.Grains.Diagnostics;
 using A1Fleet.Grains.Fleet;
 using Microsoft.AspNetCore.Http.HttpResults;
 
@@ -8,9 +9,16 @@ namespace A1Fleet.Silo.Api;
 
 public sealed record AssignTaskRequest(string Selector, string Instruction, string? By);
 public sealed record SetBudgetRequest(string Selector, double BudgetMs);
-public sealed record SelectorRequest(string Selector, string? By);
+
+/// <summary>An e-stop or resume: <see cref="DeadlineMs"/> bounds how long unconfirmed robots are retried (server default when absent).</summary>
+public sealed record SafetyCommandRequest(string Selector, string? By, double? DeadlineMs);
+
+/// <summary>Ends a robot's lease; with <see cref="SuccessorAgentId"/> only that agent may bind next (a take).</summary>
+public sealed record LeaseReleaseRequest(string? By, string? SuccessorAgentId);
 public sealed record SetLiveRequest(string Version);
-public sealed record CommandResponse(IReadOnlyList<string> Robots);
+
+/// <summary>Which robots a command reached; an assignment also names the standing assignment it stored.</summary>
+public sealed record CommandResponse(IReadOnlyList<string> Robots, long? AssignmentId = null, string? Message = null);
 public sealed record StartCalibrationRequest(
     string ModelId,
     string Dataset,
@@ -43,9 +51,13 @@ public static class OperatorApi
         api.MapGet("/robots/{robotId}", GetRobot).WithSummary("One robot's status");
         api.MapPost("/assignments", Assign).WithSummary("Assign a task to the robots a selector picks");
         api.MapGet("/assignments", (IGrainFactory grains) => grains.GetGrain<IFleetGrain>(FleetGrainKeys.Default).ListAssignments()).WithSummary("Persisted assignments");
+        api.MapDelete("/assignments/{id:long}", DeleteAssignment).WithSummary("Delete a standing assignment: robots that register later no longer take it");
         api.MapPost("/budget", SetBudget).WithSummary("Set the latency budget (ms) of the robots a selector picks");
-        api.MapPost("/estop", (SelectorRequest r, IGrainFactory g) => Fleet(r.Selector, g, (f, s) => f.EStop(s, r.By ?? "operator"))).WithSummary("E-stop the robots a selector picks");
-        api.MapPost("/resume", (SelectorRequest r, IGrainFactory g) => Fleet(r.Selector, g, (f, s) => f.Resume(s, r.By ?? "operator"))).WithSummary("Resume after an e-stop");
+        api.MapPost("/estop", (SafetyCommandRequest r, IGrainFactory g, SafetyCommandRetrier retrier, FleetInstruments instruments) => Safety("estop", r, g, retrier, instruments, (robot, by) => robot.EStop(by)))
+            .WithSummary("E-stop the robots a selector picks; answers per robot, retrying unconfirmed ones until deadlineMs (200 all confirmed, 503 some not)");
+        api.MapPost("/resume", (SafetyCommandRequest r, IGrainFactory g, SafetyCommandRetrier retrier, FleetInstruments instruments) => Safety("resume", r, g, retrier, instruments, (robot, by) => robot.Resume(by)))
+            .WithSummary("Resume after an e-stop; same answer as /estop");
+        api.MapPost("/robots/{robotId}/lease/release", ReleaseLease).WithSummary("End a robot's lease (the holder is told); the next bind wins, or only successorAgentId's (a take)");
         api.MapGet("/models", ListModels).WithSummary("Models served by the cluster with their threshold versions");
         api.MapGet("/models/{modelId}", GetModel).WithSummary("One model's threshold versions");
         api.MapPost("/models/{modelId}/live", SetLive).WithSummary("Make a threshold version live (roll back or forward)");
@@ -72,10 +84,79 @@ public static class OperatorApi
         return statuses.Count == 0 ? NotFound($"robot '{robotId}' is unknown to the fleet") : TypedResults.Ok(statuses[0]);
     }
 
-    private static Task<Results<Ok<CommandResponse>, ProblemHttpResult>> Assign(AssignTaskRequest request, IGrainFactory grains) =>
-        string.IsNullOrWhiteSpace(request.Instruction)
-            ? Task.FromResult<Results<Ok<CommandResponse>, ProblemHttpResult>>(BadRequest("instruction is empty"))
-            : Fleet(request.Selector, grains, (f, s) => f.Assign(s, request.Instruction, request.By ?? "operator"));
+    private static async Task<Results<Ok<CommandResponse>, ProblemHttpResult>> Assign(AssignTaskRequest request, IGrainFactory grains)
+    {
+        if (string.IsNullOrWhiteSpace(request.Instruction))
+        {
+            return BadRequest("instruction is empty");
+        }
+
+        if (!RobotSelector.TryParse(request.Selector, out var selector, out var error))
+        {
+            return BadRequest(error!);
+        }
+
+        var result = await grains.GetGrain<IFleetGrain>(FleetGrainKeys.Default).Assign(selector, request.Instruction, request.By ?? "operator");
+        if (result.Error is not null)
+        {
+            return BadRequest(result.Error);
+        }
+
+        var message = result.Robots.Count == 0
+            ? $"assignment {result.AssignmentId} stored, 0 robots now: robots matching '{selector}' take it when they register"
+            : $"assignment {result.AssignmentId} sent to {result.Robots.Count} robot(s) and stored for robots that register later";
+        return TypedResults.Ok(new CommandResponse(result.Robots, result.AssignmentId, message));
+    }
+
+    private static async Task<Results<NoContent, ProblemHttpResult>> DeleteAssignment(long id, IGrainFactory grains) =>
+        await grains.GetGrain<IFleetGrain>(FleetGrainKeys.Default).DeleteAssignment(id) ? TypedResults.NoContent() : NotFound($"assignment {id} does not exist");
+
+    /// <summary>
+    /// E-stop or resume with per-robot confirmation. The retry runs here, on the silo that took the request, and
+    /// to its deadline even if the caller hangs up: an e-stop is not abandoned because a terminal closed.
+    /// </summary>
+    private static async Task<Results<JsonHttpResult<SafetyCommandReport>, ProblemHttpResult>> Safety(
+        string command, SafetyCommandRequest request, IGrainFactory grains, SafetyCommandRetrier retrier, FleetInstruments instruments, Func<IRobotGrain, string, Task<EStopConfirmation>> action)
+    {
+        if (!RobotSelector.TryParse(request.Selector, out var selector, out var error))
+        {
+            return BadRequest(error!);
+        }
+
+        var max = retrier.Options.MaxDeadline;
+        if (request.DeadlineMs is { } ms && (!double.IsFinite(ms) || ms <= 0 || ms > max.TotalMilliseconds))
+        {
+            return BadRequest($"deadlineMs {ms} is invalid: use a value within (0, {max.TotalMilliseconds:F0}]");
+        }
+
+        var deadline = request.DeadlineMs is { } d ? TimeSpan.FromMilliseconds(d) : retrier.Options.DefaultDeadline;
+        var by = request.By ?? "operator";
+        var fleet = grains.GetGrain<IFleetGrain>(FleetGrainKeys.Default);
+        var report = await retrier.RunAsync(command, selector, _ => fleet.Resolve(selector), (id, _) => action(grains.GetGrain<IRobotGrain>(id), by), deadline);
+        if (report.Error is null && report.Robots.Count == 0)
+        {
+            return NotFound($"no robot matches '{selector}'");
+        }
+
+        instruments.OnOperatorCommand(command);
+        if (!report.AllConfirmed)
+        {
+            instruments.OnUnconfirmed(command, Math.Max(1, report.Robots.Count(r => !r.Confirmed)));
+        }
+
+        return TypedResults.Json(report, statusCode: report.AllConfirmed ? StatusCodes.Status200OK : StatusCodes.Status503ServiceUnavailable);
+    }
+
+    private static async Task<Results<Ok<RobotStatus>, ProblemHttpResult>> ReleaseLease(string robotId, LeaseReleaseRequest? request, IGrainFactory grains)
+    {
+        var known = await grains.GetGrain<IFleetGrain>(FleetGrainKeys.Default).Resolve(new RobotSelector(RobotSelectorKind.Robot, robotId));
+        if (known.Count == 0)
+        {
+            return NotFound($"robot '{robotId}' is unknown to the fleet");
+        }
+
+        return TypedResults.Ok(await grains.GetGrain<IRobotGrain>(robotId).ReleaseLease(request?.By ?? "operator", request?.SuccessorAgentId));
+    }
 
     private static Task<Results<Ok<CommandResponse>, ProblemHttpResult>> SetBudget(SetBudgetRequest request, IGrainFactory grains) =>
         !double.IsFinite(request.BudgetMs) || request.BudgetMs <= 0 || request.BudgetMs > 60_000

@@ -44,6 +44,7 @@ public static class SiloHostingExtensions
         builder.Services.AddHealthChecks()
             .AddCheck<ClusterMembershipHealthCheck>("cluster", tags: ["ready"])
             .AddCheck<ModelsLoadedHealthCheck>("models", tags: ["ready"]);
+        builder.Services.AddSafetyCommands(configuration);
         builder.Services.AddProblemDetails();
         builder.Services.AddOpenApi();
         return builder;

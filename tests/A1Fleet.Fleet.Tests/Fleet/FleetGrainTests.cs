@@ -26,13 +26,49 @@ public sealed class FleetGrainTests(FleetClusterFixture fixture)
     }
 
     [Fact]
-    public async Task Assign_SelectorMatchingNothing_ReportsItAndChangesNothing()
+    public async Task Assign_SelectorMatchingNothingYet_IsStoredAndReachesARobotThatRegistersLater()
     {
-        var before = (await Fleet.ListAssignments()).Count;
-        var result = await Fleet.Assign(new RobotSelector(RobotSelectorKind.Tag, "no-such-tag"), "wave", "op");
+        var tag = "future-" + Guid.NewGuid().ToString("N")[..6];
+        var result = await Fleet.Assign(new RobotSelector(RobotSelectorKind.Tag, tag), "wave", "op");
+
+        Assert.Null(result.Error);
         Assert.Empty(result.Robots);
-        Assert.Contains("no robot matches", result.Error, StringComparison.Ordinal);
-        Assert.Equal(before, (await Fleet.ListAssignments()).Count);
+        Assert.NotNull(result.AssignmentId);
+        Assert.Contains(await Fleet.ListAssignments(), a => a.Id == result.AssignmentId && a.Selector.Value == tag);
+
+        var late = new TestAgent(fixture.Client, "f-" + Guid.NewGuid().ToString("N")[..8], tags: tag);
+        await late.BindAsync();
+        Assert.Equal("wave", (await late.Robot.GetStatus()).Task?.Instruction);
+    }
+
+    [Fact]
+    public async Task DeleteAssignment_StandingAssignment_NoLongerReachesRobotsThatRegisterLater()
+    {
+        var tag = "gone-" + Guid.NewGuid().ToString("N")[..6];
+        var result = await Fleet.Assign(new RobotSelector(RobotSelectorKind.Tag, tag), "sweep", "op");
+
+        Assert.True(await Fleet.DeleteAssignment(result.AssignmentId!.Value));
+        Assert.False(await Fleet.DeleteAssignment(result.AssignmentId!.Value));
+        Assert.DoesNotContain(await Fleet.ListAssignments(), a => a.Id == result.AssignmentId);
+
+        var late = new TestAgent(fixture.Client, "g-" + Guid.NewGuid().ToString("N")[..8], tags: tag);
+        await late.BindAsync();
+        Assert.Null((await late.Robot.GetStatus()).Task);
+    }
+
+    [Fact]
+    public async Task Assign_PastTheCap_KeepsOnlyTheNewestAssignments()
+    {
+        var tag = "cap-" + Guid.NewGuid().ToString("N")[..6];
+        var ids = new List<long>();
+        for (var i = 0; i < FleetClusterFixture.MaxAssignmentsKept + 5; i++)
+        {
+            ids.Add((await Fleet.Assign(new RobotSelector(RobotSelectorKind.Tag, tag), $"step {i}", "op")).AssignmentId!.Value);
+        }
+
+        var kept = (await Fleet.ListAssignments()).Select(a => a.Id).ToList();
+        Assert.Equal(FleetClusterFixture.MaxAssignmentsKept, kept.Count);
+        Assert.Equal(ids.TakeLast(FleetClusterFixture.MaxAssignmentsKept), kept);
     }
 
     [Fact]
@@ -50,20 +86,25 @@ public sealed class FleetGrainTests(FleetClusterFixture fixture)
     }
 
     [Fact]
-    public async Task EStopAndResume_ByEmbodiment_ReachEveryMatchingRobot()
+    public async Task EStopAndResume_ByTag_AnswerPerRobot()
     {
         var tag = "es-" + Guid.NewGuid().ToString("N")[..6];
         var a = new TestAgent(fixture.Client, "a-" + Guid.NewGuid().ToString("N")[..8], Embodiment.OpenArm, tags: tag);
+        var b = new TestAgent(fixture.Client, "b-" + Guid.NewGuid().ToString("N")[..8], Embodiment.OpenArm, tags: tag);
         await a.BindAsync();
+        await b.BindAsync();
+
         var stop = await Fleet.EStop(new RobotSelector(RobotSelectorKind.Tag, tag), "op");
-        Assert.Equal([a.RobotId], stop.Robots);
-        Assert.True((await a.Robot.GetStatus()).EStopped);
 
+        Assert.Equal(new[] { a.RobotId, b.RobotId }.Order(StringComparer.Ordinal), stop.Select(c => c.RobotId));
+        Assert.All(stop, c => Assert.True(c.Confirmed && c.Pushed && c.Generation == 1));
         var statuses = await Fleet.ListRobots(new RobotSelector(RobotSelectorKind.Embodiment, "OpenArm"));
-        Assert.Contains(statuses, s => s.RobotId == a.RobotId && s.EStopped);
+        Assert.Contains(statuses, s => s.RobotId == a.RobotId && s.EStopped && s.Online);
 
-        await Fleet.Resume(new RobotSelector(RobotSelectorKind.Robot, a.RobotId), "op");
+        var resume = await Fleet.Resume(new RobotSelector(RobotSelectorKind.Robot, a.RobotId), "op");
+        Assert.True(Assert.Single(resume).Confirmed);
         Assert.False((await a.Robot.GetStatus()).EStopped);
+        Assert.True((await b.Robot.GetStatus()).EStopped);
     }
 
     [Fact]

@@ -38,33 +38,6 @@ public sealed class RobotGrainTests(FleetClusterFixture fixture)
     }
 
     [Fact]
-    public async Task Bind_SecondAgent_RevokesTheFirstLease()
-    {
-        var id = NewId();
-        var first = new TestAgent(fixture.Client, id);
-        var second = new TestAgent(fixture.Client, id);
-        var firstLease = await first.BindAsync("agent-a");
-        await first.Robot.AssignTask("open the drawer", "test");
-        var secondLease = await second.BindAsync("agent-b");
-        Assert.True(secondLease.Epoch > firstLease.Epoch);
-        Assert.Contains(first.Commands, c => c.Kind == RobotCommandKind.LeaseRevoked);
-
-        var stale = await first.ActAsync(firstLease.Epoch);
-        Assert.Equal(ChunkStatus.LeaseLost, stale.Status);
-        var fresh = await second.ActAsync();
-        Assert.Equal(ChunkStatus.Ok, fresh.Status);
-    }
-
-    [Fact]
-    public async Task Bind_SameAgentAgain_DoesNotRevokeItself()
-    {
-        var agent = new TestAgent(fixture.Client, NewId());
-        await agent.BindAsync("agent-same");
-        await agent.BindAsync("agent-same");
-        Assert.DoesNotContain(agent.Commands, c => c.Kind == RobotCommandKind.LeaseRevoked);
-    }
-
-    [Fact]
     public async Task Act_AfterReactivation_AsksForTheObserverAndSubscribeRestoresPushes()
     {
         var agent = new TestAgent(fixture.Client, NewId());
@@ -84,20 +57,96 @@ public sealed class RobotGrainTests(FleetClusterFixture fixture)
     }
 
     [Fact]
-    public async Task EStop_PushesToTheAgentAndHoldsUntilResume()
+    public async Task EStop_PersistsPushesAndHoldsUntilResume()
     {
         var agent = new TestAgent(fixture.Client, NewId());
         await agent.BindAsync();
         await agent.Robot.AssignTask("close the drawer", "test");
-        await agent.Robot.EStop("operator");
-        Assert.Contains(agent.Commands, c => c.Kind == RobotCommandKind.EStop);
+
+        var stop = await agent.Robot.EStop("operator");
+
+        Assert.True(stop.Confirmed);
+        Assert.True(stop.Persisted);
+        Assert.True(stop.Pushed);
+        Assert.True(stop.AgentOnline);
+        Assert.Null(stop.Error);
+        Assert.Contains(agent.Commands, c => c.Kind == RobotCommandKind.EStop && c.EStopGeneration == stop.Generation);
         var held = await agent.ActAsync();
         Assert.Equal(ChunkStatus.Hold, held.Status);
         Assert.True(held.EStopped);
+        Assert.Equal(stop.Generation, held.EStopGeneration);
+
+        var resume = await agent.Robot.Resume("operator");
+        Assert.True(resume.Confirmed);
+        Assert.Contains(agent.Commands, c => c.Kind == RobotCommandKind.Resume && c.EStopGeneration == stop.Generation);
+        Assert.Equal(ChunkStatus.Ok, (await agent.ActAsync()).Status);
+    }
+
+    [Fact]
+    public async Task EStop_Repeated_KeepsTheGenerationAndTheNextStopOpensANewOne()
+    {
+        var agent = new TestAgent(fixture.Client, NewId());
+        var lease = await agent.BindAsync();
+        Assert.Equal(0, lease.EStopGeneration);
+
+        var first = await agent.Robot.EStop("operator");
+        var again = await agent.Robot.EStop("operator");
+        Assert.Equal(1, first.Generation);
+        Assert.Equal(first.Generation, again.Generation);
+        Assert.True(again.Confirmed);
+        Assert.Equal(2, agent.Commands.Count(c => c.Kind == RobotCommandKind.EStop));
 
         await agent.Robot.Resume("operator");
-        Assert.Contains(agent.Commands, c => c.Kind == RobotCommandKind.Resume);
-        Assert.Equal(ChunkStatus.Ok, (await agent.ActAsync()).Status);
+        var second = await agent.Robot.EStop("operator");
+        Assert.Equal(2, second.Generation);
+        Assert.Equal(2, (await agent.BindAsync()).EStopGeneration);
+        await fixture.Cluster.DeactivateAsync(agent.Robot);
+        Assert.Equal(2, (await agent.Robot.GetStatus()).EStopGeneration);
+    }
+
+    [Fact]
+    public async Task Act_OkChunk_SaysWhatItWasIssuedUnder()
+    {
+        var agent = new TestAgent(fixture.Client, NewId());
+        var lease = await agent.BindAsync();
+        await agent.Robot.EStop("operator");
+        await agent.Robot.Resume("operator");
+        await agent.Robot.AssignTask("stack the cups", "test");
+
+        var chunk = await agent.ActAsync();
+
+        Assert.Equal(ChunkStatus.Ok, chunk.Status);
+        Assert.Equal(lease.Epoch, chunk.Epoch);
+        Assert.Equal(chunk.Task!.Version, chunk.TaskVersion);
+        Assert.Equal(1, chunk.EStopGeneration);
+    }
+
+    [Fact]
+    public async Task Commands_InterleavedWithCounterFlushes_AllPersistWithoutAnETagFailure()
+    {
+        // The fixture flushes counters every 50 ms, each write takes a storage round trip and memory storage checks
+        // ETags: writes of this reentrant grain that overlapped would carry the same ETag, and the later one would be
+        // refused (InconsistentStateException) and lost.
+        var agent = new TestAgent(fixture.Client, NewId());
+        await agent.BindAsync();
+        const int rounds = 20;
+        var calls = new List<Task>();
+        for (var i = 0; i < rounds; i++)
+        {
+            calls.Add(agent.ActAsync());
+            calls.Add(agent.Robot.AssignTask($"task {i}", "test"));
+            calls.Add(agent.Robot.SetLatencyBudget(100 + i));
+            calls.Add(agent.Robot.EStop("operator"));
+        }
+
+        await Task.WhenAll(calls);
+        await fixture.Cluster.DeactivateAsync(agent.Robot);
+        var status = await agent.Robot.GetStatus();
+
+        Assert.True(status.EStopped);
+        Assert.Equal(1, status.EStopGeneration);
+        Assert.Equal(rounds, status.Task!.Version);
+        Assert.Equal(rounds, status.Counters.Requests);
     }
 
     [Fact]

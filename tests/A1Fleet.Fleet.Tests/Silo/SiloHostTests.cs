@@ -53,22 +53,55 @@ public sealed class SiloHostTests : IAsyncLifetime
         Assert.Equal(1, code);
         Assert.Contains("selector", error, StringComparison.Ordinal);
 
-        (code, _, error) = await Ctl("assign", "tag:nobody-has-this", "wave");
+        (code, output, _) = await Ctl("assign", "tag:nobody-has-this", "wave");
+        Assert.Equal(0, code);
+        Assert.Contains("stored, 0 robots now", output, StringComparison.Ordinal);
+        var standing = Assert.Single(await grains.GetGrain<IFleetGrain>("default").ListAssignments(), a => a.Selector.Value == "nobody-has-this");
+        (code, output, _) = await Ctl("assignments");
+        Assert.Equal(0, code);
+        Assert.Contains("tag:nobody-has-this", output, StringComparison.Ordinal);
+        (code, _, _) = await Ctl("assignments", "delete", standing.Id.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        Assert.Equal(0, code);
+        (code, _, error) = await Ctl("assignments", "delete", standing.Id.ToString(System.Globalization.CultureInfo.InvariantCulture));
         Assert.Equal(1, code);
-        Assert.Contains("no robot matches", error, StringComparison.Ordinal);
+        Assert.Contains("does not exist", error, StringComparison.Ordinal);
 
         (code, _, error) = await Ctl("budget", $"robot:{robotId}", "-3");
         Assert.Equal(1, code);
         Assert.Contains("invalid", error, StringComparison.Ordinal);
         Assert.Equal(200, (await grains.GetGrain<IRobotGrain>(robotId).GetStatus()).LatencyBudgetMs);
 
-        (code, _, _) = await Ctl("estop", "tag:line-1");
+        (code, output, _) = await Ctl("estop", "tag:line-1", "--deadline-ms", "3000");
         Assert.Equal(0, code);
+        Assert.Contains("1 of 1 robot(s) confirmed", output, StringComparison.Ordinal);
         Assert.True((await grains.GetGrain<IRobotGrain>(robotId).GetStatus()).EStopped);
+
+        (code, _, error) = await Ctl("estop", "tag:line-1", "--deadline-ms", "999999");
+        Assert.Equal(1, code);
+        Assert.Contains("deadlineMs", error, StringComparison.Ordinal);
 
         (code, output, _) = await Ctl("robots", "embodiment:dobot");
         Assert.Equal(0, code);
         Assert.Contains("E-STOP", output, StringComparison.Ordinal);
+        Assert.Contains("online", output, StringComparison.Ordinal);
+
+        (code, output, _) = await Ctl("lease", "release", robotId, "--to", "agent-2");
+        Assert.Equal(0, code);
+        Assert.Contains("agent-2", output, StringComparison.Ordinal);
+        Assert.Null((await grains.GetGrain<IRobotGrain>(robotId).GetStatus()).AgentId);
+        await Assert.ThrowsAsync<LeaseHeldException>(() => grains.GetGrain<IRobotGrain>(robotId).Bind(new AgentRegistration("agent", Embodiment.Dobot, "tiny-fm", 0, 0, ["front"], 20, ["line-1"]), null));
+        await grains.GetGrain<IRobotGrain>(robotId).Bind(new AgentRegistration("agent-2", Embodiment.Dobot, "tiny-fm", 0, 0, ["front"], 20, ["line-1"]), null);
+        using (var http = new HttpClient { BaseAddress = new Uri(_url) })
+        {
+            // The body is optional: curl -X POST .../lease/release releases to any agent.
+            var bare = await http.PostAsync($"/api/robots/{robotId}/lease/release", null);
+            Assert.Equal(HttpStatusCode.OK, bare.StatusCode);
+            Assert.Null((await grains.GetGrain<IRobotGrain>(robotId).GetStatus()).AgentId);
+        }
+
+        (code, _, error) = await Ctl("lease", "release", "no-such-robot");
+        Assert.Equal(1, code);
+        Assert.Contains("unknown", error, StringComparison.Ordinal);
 
         (code, output, _) = await Ctl("models");
         Assert.Equal(0, code);

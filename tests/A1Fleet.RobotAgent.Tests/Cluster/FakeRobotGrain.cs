@@ -104,6 +104,8 @@ internal sealed class FakeRobotGrain : IRobotGrain
         return System.Threading.Tasks.Task.CompletedTask;
     }
 
+    public Task<bool> Heartbeat(long epoch) => System.Threading.Tasks.Task.FromResult(epoch == Epoch);
+
     public Task<RobotStatus> GetStatus() => throw new NotSupportedException();
 
     public Task AssignTask(string instruction, string assignedBy) => throw new NotSupportedException();
@@ -112,7 +114,9 @@ internal sealed class FakeRobotGrain : IRobotGrain
 
     public Task SetLatencyBudget(double budgetMs) => throw new NotSupportedException();
 
-    public Task EStop(string by) => throw new NotSupportedException();
+    public Task<EStopConfirmation> EStop(string by) => throw new NotSupportedException();
 
-    public Task Resume(string by) => throw new NotSupportedException();
+    public Task<EStopConfirmation> Resume(string by) => throw new NotSupportedException();
+
+    public Task<RobotStatus> ReleaseLease(string by, string? successorAgentId = null) => throw new NotSupportedException();
 }
