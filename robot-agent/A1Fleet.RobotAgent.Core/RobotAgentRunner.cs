@@ -51,7 +51,23 @@ public sealed partial class RobotAgentRunner : IHostedService, IAsyncDisposable
         Driver = new SimulatedArm(_profile, _options.EffectiveSeed);
         Metrics = new AgentMetrics(_options.Embodiment, instruments);
         _recorder = recorder is { Enabled: true } ? recorder : null;
+        LocalStop = new LocalStopSwitch(Metrics);
     }
+
+    /// <summary>The arm's local stop: engaged by SIGUSR1 or POST /local/estop, released only by POST /local/resume. Works before the first bind too.</summary>
+    public LocalStopSwitch LocalStop { get; }
+
+    /// <summary>Ready: bound to the robot and the control loop ticked within the last second.</summary>
+    public bool IsReady
+    {
+        get
+        {
+            var loop = _loop;
+            return !_stopped && loop is not null && Lease is not null && loop.LastTickAt is { } last && _time.GetUtcNow() - last < ReadyTickAge;
+        }
+    }
+
+    private static readonly TimeSpan ReadyTickAge = TimeSpan.FromSeconds(1);
 
     public string RobotId => _options.RobotId;
 
@@ -73,7 +89,8 @@ public sealed partial class RobotAgentRunner : IHostedService, IAsyncDisposable
             (loop?.Task ?? lease?.Task)?.Instruction, loop?.EStopped ?? lease?.EStopped ?? false,
             m.ControlTicks, m.HoldTicks, m.ClampedActions, m.IdleGaps, m.IdleGapTicks, m.LongestIdleGapTicks, m.ChunksExecuted, m.StaleChunks,
             m.Splices, m.MaxSpliceJump, m.MeanSpliceJump, m.Requests, m.RequestFailures, m.MeanRequestLatencyMs, m.LastRequestLatencyMs,
-            m.Binds, m.TickOverruns, m.LastError);
+            m.Binds, m.TickOverruns, m.LastError, LocalStop.Engaged, m.LocalStops, loop?.LatchedEStopGeneration ?? lease?.EStopGeneration ?? 0,
+            m.SlowedTicks, m.RampedTicks, m.RejectedChunks, m.SupersededChunks, m.MaxCommandStep);
     }
 
     /// <summary>Binds (retrying until the cluster answers), then runs the arm until <paramref name="cancellationToken"/> fires.</summary>
@@ -92,7 +109,8 @@ public sealed partial class RobotAgentRunner : IHostedService, IAsyncDisposable
             var adapter = new ModelAdapter(Driver.JointCount, model);
             var recording = _recorder is null ? null
                 : new ArmRecording(_recorder, RobotId, _options.Embodiment, _profile.ControlHz, model, [.. _profile.Joints.Select(j => j.Name)]);
-            var loop = new ControlLoop(Driver, camera, adapter, model, source, _commands, _options.ToControlLoopOptions(), Metrics, _time, _logger, recording);
+            var loop = new ControlLoop(Driver, camera, adapter, model, source, _commands, _options.ToControlLoopOptions(), Metrics, _time, _logger, recording,
+                LocalStop);
             _loop = loop;
             LogRunning(RobotId, _options.Embodiment, model.ModelId, model.StateDim, model.ActionDim, Driver.JointCount);
 

@@ -13,6 +13,7 @@ public static class AgentCommandLine
         ["--seed"] = $"{AgentOptions.SectionName}:Seed",
         ["--request-ahead"] = $"{AgentOptions.SectionName}:RequestAheadShare",
         ["--blend-steps"] = $"{AgentOptions.SectionName}:BlendSteps",
+        ["--reject-speed-factor"] = $"{AgentOptions.SectionName}:RejectSpeedFactor",
         ["--agent-id"] = $"{AgentOptions.SectionName}:AgentId",
         ["--tags"] = $"{AgentHostOptions.SectionName}:Tags",
         ["--cluster"] = $"{AgentHostOptions.SectionName}:Clustering",
