@@ -25,6 +25,7 @@ public sealed class MotionLimiter
     private readonly double[] _maxAcceleration;
     private readonly float[] _position;
     private readonly double[] _velocity;
+    private readonly float[] _lastTarget;
     private readonly double _dt;
 
     public MotionLimiter(JointLimits limits, double controlHz)
@@ -40,6 +41,7 @@ public sealed class MotionLimiter
         _maxAcceleration = [.. limits.MaxAcceleration.ToArray().Select(a => (double)a)];
         _position = new float[limits.Count];
         _velocity = new double[limits.Count];
+        _lastTarget = new float[limits.Count];
         _dt = 1 / controlHz;
     }
 
@@ -71,6 +73,7 @@ public sealed class MotionLimiter
         for (var j = 0; j < _position.Length; j++)
         {
             _position[j] = Math.Clamp(position[j], _lower[j], _upper[j]);
+            _lastTarget[j] = _position[j];
             _velocity[j] = 0;
         }
     }
@@ -89,19 +92,31 @@ public sealed class MotionLimiter
             var a = _maxAcceleration[j];
             var vmax = _maxVelocity[j];
             var t = Math.Clamp(target[j], _lower[j], _upper[j]);
+
+            // The target's own velocity; a step no joint could make is a jump to a new place, not a motion to follow.
+            var targetVelocity = ((double)t - _lastTarget[j]) / _dt;
+            if (Math.Abs(targetVelocity) > vmax)
+            {
+                targetVelocity = 0;
+            }
+
+            _lastTarget[j] = t;
             var e = (double)t - q;
             var exact = e / _dt;
-            if (Math.Abs(exact) <= vmax && Math.Abs(exact - v) <= a * _dt
+            if (Math.Abs(exact) <= vmax && Math.Abs(exact - v) <= a * _dt && Math.Abs(exact - targetVelocity) <= a * _dt
                 && exact <= StoppableSpeed(_upper[j] - q, a) && -exact <= StoppableSpeed(q - _lower[j], a))
             {
-                // Reachable within every limit: commanded as is, so a smooth chunk passes bit for bit.
+                // Reachable within every limit, arriving at about the target's own speed (so a stop or the next step
+                // is still within the limits): commanded as is, so a smooth chunk passes bit for bit.
                 _velocity[j] = exact;
                 _position[j] = t;
                 command[j] = t;
                 continue;
             }
 
-            var next = Math.Sign(e) * StoppableSpeed(Math.Abs(e), a);
+            // Close in on the target as seen from the target (its velocity plus an approach it can brake out of), so a
+            // moving target is caught up with rather than trailed, and a still one is reached without overshoot.
+            var next = targetVelocity + (Math.Sign(e) * StoppableSpeed(Math.Abs(e), a));
             next = Math.Clamp(next, -vmax, vmax);
             next = Math.Clamp(next, v - (a * _dt), v + (a * _dt));
             var moved = Move(j, next);
@@ -122,6 +137,7 @@ public sealed class MotionLimiter
             var dv = _maxAcceleration[j] * _dt;
             var next = v > 0 ? Math.Max(v - dv, 0) : Math.Min(v + dv, 0);
             command[j] = Move(j, next);
+            _lastTarget[j] = command[j];
             atRest &= _velocity[j] == 0;
         }
 
