@@ -33,10 +33,12 @@ public sealed partial class RobotAgentRunner : IHostedService, IAsyncDisposable
     private volatile RobotGrainChunkSource? _source;
     private volatile ControlLoop? _loop;
     private volatile bool _stopped;
+    private readonly IHostApplicationLifetime? _lifetime;
 
     public RobotAgentRunner(IGrainFactory grainFactory, IOptions<AgentOptions> options, TimeProvider timeProvider, ILogger<RobotAgentRunner> logger,
-        AgentInstruments? instruments = null, EpisodeRecorder? recorder = null)
+        AgentInstruments? instruments = null, EpisodeRecorder? recorder = null, IHostApplicationLifetime? lifetime = null)
     {
+        _lifetime = lifetime;
         _options = options.Value;
         var validation = new AgentOptionsValidator().Validate(null, _options);
         if (validation.Failed)
@@ -68,6 +70,9 @@ public sealed partial class RobotAgentRunner : IHostedService, IAsyncDisposable
     }
 
     private static readonly TimeSpan ReadyTickAge = TimeSpan.FromSeconds(1);
+
+    /// <summary>Longest wait for the controlled stop at shutdown: any arm stops from full speed in well under a second.</summary>
+    private static readonly TimeSpan ShutdownStopTimeout = TimeSpan.FromSeconds(2);
 
     public string RobotId => _options.RobotId;
 
@@ -150,6 +155,19 @@ public sealed partial class RobotAgentRunner : IHostedService, IAsyncDisposable
             return;
         }
 
+        if (_loop is { } loop && !_run.IsCompleted)
+        {
+            // Hold first: a controlled stop takes a few ticks; the bound only matters if the loop is not ticking.
+            try
+            {
+                await loop.StopForShutdownAsync().WaitAsync(ShutdownStopTimeout, _time, cancellationToken);
+            }
+            catch (TimeoutException)
+            {
+                LogShutdownStopTimedOut(RobotId, ShutdownStopTimeout.TotalSeconds);
+            }
+        }
+
         await _stopping.CancelAsync();
         await _run.WaitAsync(cancellationToken);
     }
@@ -182,6 +200,15 @@ public sealed partial class RobotAgentRunner : IHostedService, IAsyncDisposable
     {
         try
         {
+            if (_lifetime is not null)
+            {
+                // Hosted services start together (so the local stop listens while the cluster is down); the grain
+                // factory is usable once the host, and with it the cluster client, has started.
+                var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                using var onStarted = _lifetime.ApplicationStarted.Register(() => started.TrySetResult());
+                await started.Task.WaitAsync(cancellationToken);
+            }
+
             await RunAsync(cancellationToken);
         }
         catch (Exception ex)
@@ -210,6 +237,9 @@ public sealed partial class RobotAgentRunner : IHostedService, IAsyncDisposable
     [LoggerMessage(EventId = 720, Level = LogLevel.Information,
         Message = "Robot {RobotId}: running a {Embodiment} on model {ModelId} (state {StateDim}, actions {ActionDim}, arm joints {Joints})")]
     private partial void LogRunning(string robotId, Embodiment embodiment, string modelId, int stateDim, int actionDim, int joints);
+
+    [LoggerMessage(EventId = 722, Level = LogLevel.Warning, Message = "Robot {RobotId}: the arm did not come to rest within {Seconds} s of shutdown; stopping anyway")]
+    private partial void LogShutdownStopTimedOut(string robotId, double seconds);
 
     [LoggerMessage(EventId = 721, Level = LogLevel.Error, Message = "Robot {RobotId}: the agent stopped on an error")]
     private partial void LogFailed(Exception exception, string robotId);

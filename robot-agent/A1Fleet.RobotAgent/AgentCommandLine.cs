@@ -23,6 +23,7 @@ public static class AgentCommandLine
         ["--service-id"] = $"{AgentHostOptions.SectionName}:ServiceId",
         ["--status-interval"] = $"{AgentHostOptions.SectionName}:StatusIntervalSeconds",
         ["--metrics-port"] = $"{AgentHostOptions.SectionName}:MetricsPort",
+        ["--listen-address"] = $"{AgentHostOptions.SectionName}:ListenAddress",
         ["--record"] = $"{EpisodeRecordingOptions.SectionName}:Directory",
         ["--record-episode-seconds"] = $"{EpisodeRecordingOptions.SectionName}:MaxEpisodeSeconds",
         ["--record-min-frames"] = $"{EpisodeRecordingOptions.SectionName}:MinEpisodeFrames",

@@ -79,6 +79,8 @@ public sealed partial class ControlLoop
     private long _knownGeneration;
     private long _latchedGeneration;
     private volatile bool _eStopped;
+    private volatile bool _shuttingDown;
+    private readonly TaskCompletionSource _restingForShutdown = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private volatile RobotTask? _task;
     private volatile AgentPhase _phase = AgentPhase.Waiting;
     private AgentPhase _idlePhase = AgentPhase.Waiting;
@@ -151,6 +153,16 @@ public sealed partial class ControlLoop
     /// <summary>When the last tick ran (null before the first): readiness means the loop is ticking.</summary>
     public DateTimeOffset? LastTickAt => Interlocked.Read(ref _lastTickAtTicks) is var t and > 0 ? new DateTimeOffset(t, TimeSpan.Zero) : null;
 
+    /// <summary>
+    /// Brings the arm to rest with a controlled stop before the process goes (SIGTERM, Ctrl-C): the returned task
+    /// completes on the tick the arm is at rest, after which cancelling the loop leaves it holding where it stopped.
+    /// </summary>
+    public Task StopForShutdownAsync()
+    {
+        _shuttingDown = true;
+        return _restingForShutdown.Task;
+    }
+
     /// <summary>Ticks until <paramref name="cancellationToken"/> fires; the first tick runs at once, then one per <see cref="Period"/>.</summary>
     public async Task RunAsync(CancellationToken cancellationToken)
     {
@@ -214,7 +226,15 @@ public sealed partial class ControlLoop
             _driver.ReadState(_recordJoints);
         }
 
-        if (_eStopped || _localStopped)
+        if (_shuttingDown)
+        {
+            HoldArm();
+            if (_limiter.AtRest)
+            {
+                _restingForShutdown.TrySetResult();
+            }
+        }
+        else if (_eStopped || _localStopped)
         {
             HoldArm();
             _phase = _localStopped ? AgentPhase.LocalStop : AgentPhase.EStopped;
