@@ -552,6 +552,8 @@ public sealed partial class ControlLoop
                 }
                 else if (Superseded(result) is not null)
                 {
+                    // Out of date, but still a hold: ask again at the hold pace, not every tick.
+                    _nextRequestAt = _time.GetTimestamp() + ToTimestamp(_options.HoldPollInterval);
                     break;
                 }
 

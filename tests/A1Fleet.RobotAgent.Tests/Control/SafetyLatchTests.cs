@@ -231,6 +231,25 @@ public sealed class SafetyLatchTests
     }
 
     [Fact]
+    public void StopForShutdown_Moving_CompletesOnceAtRestAfterAControlledStop()
+    {
+        using var h = new LoopHarness();
+        h.Start().Step(40);
+        Assert.Equal(AgentPhase.Executing, h.Loop.Phase);
+        var commands = h.Arm.Commands.Count;
+
+        var rest = h.Loop.StopForShutdownAsync();
+        Assert.False(rest.IsCompleted);
+        h.Step(5);
+
+        Assert.True(rest.IsCompletedSuccessfully);
+        var after = h.Arm.Commands.Skip(commands).ToList();
+        Assert.InRange(after.TakeWhile(c => c is not null).Count(), 0, 3);
+        Assert.Null(after[^1]);
+        MotionLimitTests.AssertWithinLimits(h.Arm.Arm.Profile, h.InitialState, h.Arm.Commands);
+    }
+
+    [Fact]
     public void RejectSpeedFactor_ChunkFarBeyondTheLimits_RejectedAndCounted()
     {
         using var h = new LoopHarness(new ControlLoopOptions { RejectSpeedFactor = 5 });
