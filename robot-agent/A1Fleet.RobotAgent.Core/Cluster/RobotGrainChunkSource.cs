@@ -140,7 +140,7 @@ public sealed partial class RobotGrainChunkSource : IChunkSource, IDisposable
                 _errorBackoff.Reset();
                 return ChunkResult.Chunk(chunk.Actions, chunk.Chunk, chunk.ActionDim, chunk.Task, chunk.Epoch, chunk.TaskVersion, chunk.EStopGeneration);
             case ChunkStatus.Hold:
-                return ChunkResult.Hold(chunk.EStopped, chunk.Task, chunk.Epoch, chunk.EStopGeneration);
+                return ChunkResult.Hold(chunk.EStopped, chunk.Task, chunk.Epoch, chunk.TaskVersion, chunk.EStopGeneration);
             case ChunkStatus.LeaseLost:
                 LogLeaseLost(RobotId, epoch, chunk.Error);
                 ScheduleBind(Interlocked.Read(ref _revokedEpoch) > epoch ? _revokedWait : TimeSpan.Zero);

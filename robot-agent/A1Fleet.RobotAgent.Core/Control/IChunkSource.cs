@@ -24,19 +24,11 @@ public enum ChunkOutcome
     Failed = 2,
 }
 
-/// <summary>
-/// The answer to one request, in model units: <see cref="Steps"/> rows of <see cref="ActionDim"/> values, and what
-/// the fleet issued it under (lease epoch, task version, e-stop generation; 0 where the issuer did not say), so the
-/// control loop can refuse an answer that something it already knows has overtaken.
-/// </summary>
+/// <summary>The answer to one request, in model units: <see cref="Steps"/> rows of <see cref="ActionDim"/> values.</summary>
 public sealed class ChunkResult
 {
-    private ChunkResult(ChunkOutcome outcome, float[] actions, int steps, int actionDim, RobotTask? task, bool eStopped, TimeSpan retryAfter, string? error,
-        long epoch = 0, long taskVersion = 0, long eStopGeneration = 0)
+    private ChunkResult(ChunkOutcome outcome, float[] actions, int steps, int actionDim, RobotTask? task, bool eStopped, TimeSpan retryAfter, string? error)
     {
-        Epoch = epoch;
-        TaskVersion = taskVersion;
-        EStopGeneration = eStopGeneration;
         Outcome = outcome;
         Actions = actions;
         Steps = steps;
@@ -65,20 +57,30 @@ public sealed class ChunkResult
 
     public string? Error { get; }
 
-    /// <summary>The lease epoch the chunk was issued under (0: not said).</summary>
-    public long Epoch { get; }
+    /// <summary>The lease epoch the chunk was issued under (0: not said, as from a source that predates it).</summary>
+    public long Epoch { get; private init; }
 
-    /// <summary>The task version the chunk was issued for (0: not said).</summary>
-    public long TaskVersion { get; }
+    /// <summary>The task version the chunk was issued under (0: not said).</summary>
+    public long TaskVersion { get; private init; }
 
-    /// <summary>The robot's e-stop generation when the chunk was issued (0: not said).</summary>
-    public long EStopGeneration { get; }
+    /// <summary>The e-stop generation the answer was issued under (0: not said).</summary>
+    public long EStopGeneration { get; private init; }
 
     public static ChunkResult Chunk(float[] actions, int steps, int actionDim, RobotTask? task = null, long epoch = 0, long taskVersion = 0, long eStopGeneration = 0) =>
-        new(ChunkOutcome.Actions, actions, steps, actionDim, task, false, TimeSpan.Zero, null, epoch, taskVersion, eStopGeneration);
+        new(ChunkOutcome.Actions, actions, steps, actionDim, task, false, TimeSpan.Zero, null)
+        {
+            Epoch = epoch,
+            TaskVersion = taskVersion,
+            EStopGeneration = eStopGeneration,
+        };
 
-    public static ChunkResult Hold(bool eStopped, RobotTask? task, long epoch = 0, long eStopGeneration = 0) =>
-        new(ChunkOutcome.Hold, [], 0, 0, task, eStopped, TimeSpan.Zero, null, epoch, task?.Version ?? 0, eStopGeneration);
+    public static ChunkResult Hold(bool eStopped, RobotTask? task, long epoch = 0, long taskVersion = 0, long eStopGeneration = 0) =>
+        new(ChunkOutcome.Hold, [], 0, 0, task, eStopped, TimeSpan.Zero, null)
+        {
+            Epoch = epoch,
+            TaskVersion = taskVersion,
+            EStopGeneration = eStopGeneration,
+        };
 
     public static ChunkResult Failed(string error, TimeSpan retryAfter = default) =>
         new(ChunkOutcome.Failed, [], 0, 0, null, false, retryAfter < TimeSpan.Zero ? TimeSpan.Zero : retryAfter, error);
