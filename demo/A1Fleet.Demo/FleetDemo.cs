@@ -205,13 +205,13 @@ internal static class FleetDemo
     private static void WriteTable(IReadOnlyList<RobotStatus> robots, List<RobotAgentRunner> runners)
     {
         var agents = runners.Select(r => r.Snapshot()).ToDictionary(s => s.RobotId);
-        Console.WriteLine($"{"robot",-12} {"kind",-8} {"task",-32} {"chunks",6} {"exit",5} {"p50 ms",7} {"p99 ms",7} {"misses",6} {"holds",6} {"idle gaps",9} {"max jump",8}");
+        Console.WriteLine($"{"robot",-12} {"kind",-8} {"task",-32} {"chunks",6} {"exit",5} {"p50 ms",7} {"p99 ms",7} {"misses",6} {"holds",6} {"idle gaps",9} {"max jump",8} {"max step",8} {"slowed",6} {"ramped",6}");
         foreach (var r in robots)
         {
             agents.TryGetValue(r.RobotId, out var a);
             var task = r.EStopped ? "E-STOP" : r.Task?.Instruction ?? "-";
             Console.WriteLine($"{r.RobotId,-12} {r.Embodiment,-8} {Trim(task, 32),-32} {r.Counters.Chunks,6} {r.Counters.MeanExitLayer,5:F2} {r.Counters.P50LatencyMs,7:F1} {r.Counters.P99LatencyMs,7:F1} " +
-                              $"{r.Counters.BudgetMisses,6} {a?.HoldTicks ?? 0,6} {a?.IdleGaps ?? 0,9} {a?.MaxSpliceJump ?? 0,8:F4}");
+                              $"{r.Counters.BudgetMisses,6} {a?.HoldTicks ?? 0,6} {a?.IdleGaps ?? 0,9} {a?.MaxSpliceJump ?? 0,8:F4} {a?.MaxCommandStep ?? 0,8:F4} {a?.SlowedTicks ?? 0,6} {a?.RampedTicks ?? 0,6}");
         }
     }
 

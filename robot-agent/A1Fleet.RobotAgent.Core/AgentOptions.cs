@@ -31,6 +31,13 @@ public sealed class AgentOptions
     /// <summary>Steps over which a new chunk is blended into the old one at a splice (0..32, default 3; 0 switches at once).</summary>
     public int BlendSteps { get; set; } = 3;
 
+    /// <summary>
+    /// Refuse a chunk whose own motion between consecutive actions needs more than this multiple of a joint's
+    /// velocity limit (0, the default, refuses none: every chunk is slowed to the limits instead; otherwise 1..1000).
+    /// The shipped random-weight models ask for ~50x, so a value here stops them moving at all.
+    /// </summary>
+    public double RejectSpeedFactor { get; set; }
+
     /// <summary>Seed of the simulated arm and scene; unset, it is derived from the robot id (stable across runs).</summary>
     public int? Seed { get; set; }
 
@@ -67,6 +74,7 @@ public sealed class AgentOptions
         RequestAheadShare = RequestAheadShare,
         BlendSteps = BlendSteps,
         HoldPollInterval = TimeSpan.FromSeconds(HoldPollSeconds),
+        RejectSpeedFactor = RejectSpeedFactor,
     };
 
     /// <summary>FNV-1a: string.GetHashCode is randomised per process, and seeds must be the same every run.</summary>

@@ -47,6 +47,11 @@ public sealed class AgentOptionsValidator : IValidateOptions<AgentOptions>
             errors.Add($"{S}:BlendSteps {o.BlendSteps} must be within 0..32 (0 switches chunks without blending; 3 is the default).");
         }
 
+        if (!double.IsFinite(o.RejectSpeedFactor) || (o.RejectSpeedFactor != 0 && o.RejectSpeedFactor is < 1 or > 1000))
+        {
+            errors.Add($"{S}:RejectSpeedFactor {o.RejectSpeedFactor} must be 0 (slow every chunk to the limits, refuse none) or within [1, 1000].");
+        }
+
         CheckSeconds(errors, "ReportIntervalSeconds", o.ReportIntervalSeconds, 0.1, 3600);
         CheckSeconds(errors, "HoldPollSeconds", o.HoldPollSeconds, 0.01, 60);
         CheckSeconds(errors, "RequestTimeoutSeconds", o.RequestTimeoutSeconds, 0.01, 60);

@@ -33,10 +33,12 @@ public sealed partial class RobotAgentRunner : IHostedService, IAsyncDisposable
     private volatile RobotGrainChunkSource? _source;
     private volatile ControlLoop? _loop;
     private volatile bool _stopped;
+    private readonly IHostApplicationLifetime? _lifetime;
 
     public RobotAgentRunner(IGrainFactory grainFactory, IOptions<AgentOptions> options, TimeProvider timeProvider, ILogger<RobotAgentRunner> logger,
-        AgentInstruments? instruments = null, EpisodeRecorder? recorder = null)
+        AgentInstruments? instruments = null, EpisodeRecorder? recorder = null, IHostApplicationLifetime? lifetime = null)
     {
+        _lifetime = lifetime;
         _options = options.Value;
         var validation = new AgentOptionsValidator().Validate(null, _options);
         if (validation.Failed)
@@ -51,7 +53,26 @@ public sealed partial class RobotAgentRunner : IHostedService, IAsyncDisposable
         Driver = new SimulatedArm(_profile, _options.EffectiveSeed);
         Metrics = new AgentMetrics(_options.Embodiment, instruments);
         _recorder = recorder is { Enabled: true } ? recorder : null;
+        LocalStop = new LocalStopSwitch(Metrics);
     }
+
+    /// <summary>The arm's local stop: engaged by SIGUSR1 or POST /local/estop, released only by POST /local/resume. Works before the first bind too.</summary>
+    public LocalStopSwitch LocalStop { get; }
+
+    /// <summary>Ready: bound to the robot and the control loop ticked within the last second.</summary>
+    public bool IsReady
+    {
+        get
+        {
+            var loop = _loop;
+            return !_stopped && loop is not null && Lease is not null && loop.LastTickAt is { } last && _time.GetUtcNow() - last < ReadyTickAge;
+        }
+    }
+
+    private static readonly TimeSpan ReadyTickAge = TimeSpan.FromSeconds(1);
+
+    /// <summary>Longest wait for the controlled stop at shutdown: any arm stops from full speed in well under a second.</summary>
+    private static readonly TimeSpan ShutdownStopTimeout = TimeSpan.FromSeconds(2);
 
     public string RobotId => _options.RobotId;
 
@@ -73,7 +94,8 @@ public sealed partial class RobotAgentRunner : IHostedService, IAsyncDisposable
             (loop?.Task ?? lease?.Task)?.Instruction, loop?.EStopped ?? lease?.EStopped ?? false,
             m.ControlTicks, m.HoldTicks, m.ClampedActions, m.IdleGaps, m.IdleGapTicks, m.LongestIdleGapTicks, m.ChunksExecuted, m.StaleChunks,
             m.Splices, m.MaxSpliceJump, m.MeanSpliceJump, m.Requests, m.RequestFailures, m.MeanRequestLatencyMs, m.LastRequestLatencyMs,
-            m.Binds, m.TickOverruns, m.LastError);
+            m.Binds, m.TickOverruns, m.LastError, LocalStop.Engaged, m.LocalStops, loop?.LatchedEStopGeneration ?? lease?.EStopGeneration ?? 0,
+            m.SlowedTicks, m.RampedTicks, m.RejectedChunks, m.SupersededChunks, m.MaxCommandStep);
     }
 
     /// <summary>Binds (retrying until the cluster answers), then runs the arm until <paramref name="cancellationToken"/> fires.</summary>
@@ -92,7 +114,8 @@ public sealed partial class RobotAgentRunner : IHostedService, IAsyncDisposable
             var adapter = new ModelAdapter(Driver.JointCount, model);
             var recording = _recorder is null ? null
                 : new ArmRecording(_recorder, RobotId, _options.Embodiment, _profile.ControlHz, model, [.. _profile.Joints.Select(j => j.Name)]);
-            var loop = new ControlLoop(Driver, camera, adapter, model, source, _commands, _options.ToControlLoopOptions(), Metrics, _time, _logger, recording);
+            var loop = new ControlLoop(Driver, camera, adapter, model, source, _commands, _options.ToControlLoopOptions(), Metrics, _time, _logger, recording,
+                LocalStop);
             _loop = loop;
             LogRunning(RobotId, _options.Embodiment, model.ModelId, model.StateDim, model.ActionDim, Driver.JointCount);
 
@@ -132,6 +155,19 @@ public sealed partial class RobotAgentRunner : IHostedService, IAsyncDisposable
             return;
         }
 
+        if (_loop is { } loop && !_run.IsCompleted)
+        {
+            // Hold first: a controlled stop takes a few ticks; the bound only matters if the loop is not ticking.
+            try
+            {
+                await loop.StopForShutdownAsync().WaitAsync(ShutdownStopTimeout, _time, cancellationToken);
+            }
+            catch (TimeoutException)
+            {
+                LogShutdownStopTimedOut(RobotId, ShutdownStopTimeout.TotalSeconds);
+            }
+        }
+
         await _stopping.CancelAsync();
         await _run.WaitAsync(cancellationToken);
     }
@@ -164,6 +200,15 @@ public sealed partial class RobotAgentRunner : IHostedService, IAsyncDisposable
     {
         try
         {
+            if (_lifetime is not null)
+            {
+                // Hosted services start together (so the local stop listens while the cluster is down); the grain
+                // factory is usable once the host, and with it the cluster client, has started.
+                var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                using var onStarted = _lifetime.ApplicationStarted.Register(() => started.TrySetResult());
+                await started.Task.WaitAsync(cancellationToken);
+            }
+
             await RunAsync(cancellationToken);
         }
         catch (Exception ex)
@@ -192,6 +237,9 @@ public sealed partial class RobotAgentRunner : IHostedService, IAsyncDisposable
     [LoggerMessage(EventId = 720, Level = LogLevel.Information,
         Message = "Robot {RobotId}: running a {Embodiment} on model {ModelId} (state {StateDim}, actions {ActionDim}, arm joints {Joints})")]
     private partial void LogRunning(string robotId, Embodiment embodiment, string modelId, int stateDim, int actionDim, int joints);
+
+    [LoggerMessage(EventId = 722, Level = LogLevel.Warning, Message = "Robot {RobotId}: the arm did not come to rest within {Seconds} s of shutdown; stopping anyway")]
+    private partial void LogShutdownStopTimedOut(string robotId, double seconds);
 
     [LoggerMessage(EventId = 721, Level = LogLevel.Error, Message = "Robot {RobotId}: the agent stopped on an error")]
     private partial void LogFailed(Exception exception, string robotId);

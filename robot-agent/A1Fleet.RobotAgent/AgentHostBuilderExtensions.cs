@@ -5,6 +5,7 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
 using OpenTelemetry.Metrics;
 using Orleans.Configuration;
 
@@ -13,11 +14,11 @@ namespace A1Fleet.RobotAgent.Host;
 public static partial class AgentHostBuilderExtensions
 {
     /// <summary>
-    /// The agent process: an Orleans client (localhost or Redis clustering, retrying until a gateway answers),
-    /// the agent itself and its status line. Host options are validated here, before Orleans is configured,
+    /// The agent process: the HTTP listener and SIGUSR1 local stop (see <see cref="AgentWebExtensions"/>), an Orleans
+    /// client (localhost or Redis clustering, retrying until a gateway answers), the agent itself and its status line. Host options are validated here, before Orleans is configured,
     /// so a bad command line fails with every problem listed.
     /// </summary>
-    public static IHostApplicationBuilder AddA1FleetAgentHost(this IHostApplicationBuilder builder)
+    public static IHostApplicationBuilder AddA1FleetAgentHost(this IHostApplicationBuilder builder, IWebHostBuilder webHost)
     {
         var section = builder.Configuration.GetSection(AgentHostOptions.SectionName);
         var host = section.Get<AgentHostOptions>() ?? new AgentHostOptions();
@@ -29,6 +30,9 @@ public static partial class AgentHostBuilderExtensions
 
         builder.Services.AddOptions<AgentHostOptions>().Bind(section).ValidateOnStart();
         builder.Services.AddSingleton<IValidateOptions<AgentHostOptions>, AgentHostOptionsValidator>();
+
+        // Before the Orleans client, whose start waits for a cluster: the local stop must work while it is down.
+        builder.AddA1FleetAgentWeb(webHost);
         builder.UseOrleansClient(client =>
         {
             if (host.Clustering == "redis")
@@ -58,9 +62,6 @@ public static partial class AgentHostBuilderExtensions
         }
 
         builder.Services.AddHostedService<AgentStatusPrinter>();
-        builder.Services.AddOpenTelemetry().WithMetrics(metrics => metrics
-            .AddMeter("A1Fleet.RobotAgent")
-            .AddPrometheusExporter());
         return builder;
     }
 

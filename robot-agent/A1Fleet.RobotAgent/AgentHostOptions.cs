@@ -1,3 +1,4 @@
+using System.Net;
 using Microsoft.Extensions.Options;
 
 namespace A1Fleet.RobotAgent.Host;
@@ -26,8 +27,17 @@ public sealed class AgentHostOptions
     /// <summary>Seconds between status lines; 0 prints none.</summary>
     public double StatusIntervalSeconds { get; set; } = 5;
 
-    /// <summary>Port of the Prometheus endpoint (http://0.0.0.0:PORT/metrics, meter A1Fleet.RobotAgent); 0 picks a free port.</summary>
+    /// <summary>
+    /// Port of the agent's HTTP listener (/metrics for meter A1Fleet.RobotAgent, /health/live, /health/ready, and the
+    /// loopback-only POST /local/estop and /local/resume); 0 picks a free port.
+    /// </summary>
     public int MetricsPort { get; set; } = 9464;
+
+    /// <summary>
+    /// IP address the listener binds (default 127.0.0.1: only this machine). Bind wider (for example 0.0.0.0 so a
+    /// Prometheus elsewhere can scrape) only behind a firewall; /local/* refuse non-loopback callers whatever the bind.
+    /// </summary>
+    public string ListenAddress { get; set; } = "127.0.0.1";
 }
 
 public sealed class AgentHostOptionsValidator : IValidateOptions<AgentHostOptions>
@@ -49,6 +59,11 @@ public sealed class AgentHostOptionsValidator : IValidateOptions<AgentHostOption
         if (o.MetricsPort is < 0 or > 65535)
         {
             errors.Add($"{S}:MetricsPort {o.MetricsPort} is not a TCP port: use 0..65535 (0 picks a free one).");
+        }
+
+        if (!IPAddress.TryParse(o.ListenAddress, out _))
+        {
+            errors.Add($"{S}:ListenAddress '{o.ListenAddress}' is not an IP address: use 127.0.0.1 (the default, this machine only), ::1, or 0.0.0.0 to listen on every interface.");
         }
 
         if (o.GatewayPort is < 1 or > 65535)

@@ -39,6 +39,26 @@ public sealed class AgentOptionsValidatorTests
         Assert.Contains(failures, f => f.Contains("RebindBackoffMaxSeconds 1 is below", StringComparison.Ordinal));
     }
 
+    [Theory]
+    [InlineData(0.5)]
+    [InlineData(-1)]
+    [InlineData(1001)]
+    [InlineData(double.NaN)]
+    public void Validate_RejectSpeedFactorOutOfRange_FailsNamingIt(double factor)
+    {
+        var result = new AgentOptionsValidator().Validate(null, new AgentOptions { RobotId = "arm-1", RejectSpeedFactor = factor });
+
+        Assert.True(result.Failed);
+        Assert.Contains("RejectSpeedFactor", result.FailureMessage, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData(0)]
+    [InlineData(1)]
+    [InlineData(20)]
+    public void Validate_RejectSpeedFactorOffOrInRange_Passes(double factor) =>
+        Assert.True(new AgentOptionsValidator().Validate(null, new AgentOptions { RobotId = "arm-1", RejectSpeedFactor = factor }).Succeeded);
+
     [Fact]
     public void EffectiveSeed_Unset_StableFromTheRobotId()
     {

@@ -75,17 +75,22 @@ public sealed class RobotAgentRunnerTests : IDisposable
     }
 
     [Fact]
-    public async Task RunAsync_EStopPushedByTheFleet_HoldsOnTheNextTick()
+    public async Task RunAsync_EStopPushedByTheFleet_LatchesOnTheNextTickAndHolds()
     {
         Start();
         Step(20);
 
-        await _grain.Observer!.OnCommand(new RobotCommand(RobotCommandKind.EStop, null, 200, 1));
-        var state = _runner.Driver.ReadState();
+        await _grain.Observer!.OnCommand(new RobotCommand(RobotCommandKind.EStop, null, 200, 1, EStopGeneration: 1));
         Step(1);
 
         Assert.True(_runner.Snapshot().EStopped);
         Assert.Equal(AgentPhase.EStopped, _runner.Snapshot().Phase);
+        Assert.Equal(1, _runner.Snapshot().EStopGeneration);
+
+        // A controlled stop takes at most 3 ticks at the reference's speeds; from then on the arm does not move.
+        Step(3);
+        var state = _runner.Driver.ReadState();
+        Step(20);
         Assert.Equal(state, _runner.Driver.ReadState());
     }
 

@@ -138,9 +138,9 @@ public sealed partial class RobotGrainChunkSource : IChunkSource, IDisposable
         {
             case ChunkStatus.Ok:
                 _errorBackoff.Reset();
-                return ChunkResult.Chunk(chunk.Actions, chunk.Chunk, chunk.ActionDim, chunk.Task);
+                return ChunkResult.Chunk(chunk.Actions, chunk.Chunk, chunk.ActionDim, chunk.Task, chunk.Epoch, chunk.TaskVersion, chunk.EStopGeneration);
             case ChunkStatus.Hold:
-                return ChunkResult.Hold(chunk.EStopped, chunk.Task);
+                return ChunkResult.Hold(chunk.EStopped, chunk.Task, chunk.Epoch, chunk.TaskVersion, chunk.EStopGeneration);
             case ChunkStatus.LeaseLost:
                 LogLeaseLost(RobotId, epoch, chunk.Error);
                 ScheduleBind(Interlocked.Read(ref _revokedEpoch) > epoch ? _revokedWait : TimeSpan.Zero);
@@ -229,7 +229,7 @@ public sealed partial class RobotGrainChunkSource : IChunkSource, IDisposable
             LogBound(RobotId, lease.Epoch, lease.Model.ModelId, lease.Model.ModelVersion, lease.EStopped);
 
             // The lease is the fleet's current word on e-stop; a push may have been lost while unbound.
-            _commands.Post(new RobotCommand(lease.EStopped ? RobotCommandKind.EStop : RobotCommandKind.Resume, lease.Task, lease.LatencyBudgetMs, lease.Epoch));
+            _commands.Post(new RobotCommand(lease.EStopped ? RobotCommandKind.EStop : RobotCommandKind.Resume, lease.Task, lease.LatencyBudgetMs, lease.Epoch, lease.EStopGeneration));
             if (Interlocked.Read(ref _revokedEpoch) > lease.Epoch)
             {
                 // Someone else bound while our bind was on its way.

@@ -9,9 +9,16 @@ namespace A1Fleet.RobotAgent.Control;
 
 /// <summary>
 /// Executes action chunks at the arm's control rate and keeps the next chunk coming (asynchronous execution).
-/// <para>Each tick (1/ControlHz, on the injected <see cref="TimeProvider"/>): apply pushed commands (an e-stop
-/// takes effect here, so within one period); splice a chunk that has arrived; then either hold (e-stopped, or
-/// no action left: an idle gap when the arm was moving) or command the next action, clamped to the joint limits.
+/// <para>Each tick (1/ControlHz, on the injected <see cref="TimeProvider"/>): apply pushed commands and the local
+/// stop (an e-stop takes effect here, so within one period); splice a chunk that has arrived; then either hold
+/// (e-stopped, locally stopped, or no action left: an idle gap when the arm was moving) or command the next action,
+/// clamped to the joint range and passed through the <see cref="MotionLimiter"/>, so every command the driver gets
+/// is within each joint's velocity and acceleration limits. A hold is a controlled stop: the joints decelerate at
+/// their acceleration limits (a tick or two from normal speeds), then the driver holds (IEC 60204-1 category 2).</para>
+/// <para>Safety state (see docs/fleet.md, "Agent safety"): an e-stop is latched with its generation and clears only
+/// on a resume of at least that generation, or a chunk issued after it; failures and timeouts never clear it. A
+/// chunk issued under an older lease epoch, task version or e-stop generation than the loop has heard of is dropped
+/// and counted. A local stop (<see cref="LocalStopSwitch"/>) is a second latch that only a local resume clears.
 /// When no more than <see cref="ControlLoopOptions.RequestAheadShare"/> of a chunk is left, it captures an
 /// observation and starts the next request without waiting for it.</para>
 /// <para>Splice: action k of a chunk belongs to the k-th tick after its observation, so the actions whose
@@ -46,6 +53,12 @@ public sealed partial class ControlLoop
     private readonly int _requestAheadSteps;
     private readonly ArmRecording? _recording;
     private readonly float[] _recordJoints;
+    private readonly float[] _target;
+    private readonly float[] _lastTarget;
+    private readonly float[] _lastTargetStep;
+    private readonly MotionLimiter _limiter;
+    private readonly LocalStopSwitch? _localStop;
+    private readonly float _rejectStepFactor;
     private CancellationToken _stopping;
     private Task<CompletedRequest>? _inflight;
     private long _inflightBaseTick;
@@ -58,13 +71,22 @@ public sealed partial class ControlLoop
     private bool _moving;
     private bool _measureJump;
     private int _running;
+    private bool _spliced;
+    private bool _localStopped;
+    private long _lastTickAtTicks;
+    private long _knownEpoch;
+    private long _knownTaskVersion;
+    private long _knownGeneration;
+    private long _latchedGeneration;
     private volatile bool _eStopped;
+    private volatile bool _shuttingDown;
+    private readonly TaskCompletionSource _restingForShutdown = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private volatile RobotTask? _task;
     private volatile AgentPhase _phase = AgentPhase.Waiting;
     private AgentPhase _idlePhase = AgentPhase.Waiting;
 
     public ControlLoop(IArmDriver driver, SimulatedCamera camera, ModelAdapter adapter, ModelSpec model, IChunkSource source, RobotCommandInbox commands,
-        ControlLoopOptions options, AgentMetrics metrics, TimeProvider time, ILogger logger, ArmRecording? recording = null)
+        ControlLoopOptions options, AgentMetrics metrics, TimeProvider time, ILogger logger, ArmRecording? recording = null, LocalStopSwitch? localStop = null)
     {
         if (adapter.JointCount != driver.JointCount)
         {
@@ -93,8 +115,17 @@ public sealed partial class ControlLoop
         _lastCommand = new float[driver.JointCount];
         _recording = recording;
         _recordJoints = new float[driver.JointCount];
+        _target = new float[driver.JointCount];
+        _lastTarget = new float[driver.JointCount];
+        _lastTargetStep = new float[driver.JointCount];
+        _localStop = localStop;
+        _rejectStepFactor = (float)(options.RejectSpeedFactor / driver.ControlHz);
         Period = TimeSpan.FromTicks((long)Math.Round(TimeSpan.TicksPerSecond / driver.ControlHz));
         driver.ReadState(_lastCommand);
+        _limiter = new MotionLimiter(driver.JointLimits, driver.ControlHz);
+        _limiter.Reset(_lastCommand);
+        _limiter.Position.CopyTo(_lastCommand);
+        _limiter.Position.CopyTo(_lastTarget);
     }
 
     /// <summary>One control period (1/ControlHz).</summary>
@@ -106,11 +137,31 @@ public sealed partial class ControlLoop
     /// <summary>Remaining actions at or below which the next chunk is requested.</summary>
     public int RequestAheadSteps => _requestAheadSteps;
 
+    /// <summary>The fleet's e-stop is latched (see <see cref="LocalStopped"/> for the local one).</summary>
     public bool EStopped => _eStopped;
+
+    /// <summary>A local stop holds the arm (signal or loopback HTTP); only a local resume clears it.</summary>
+    public bool LocalStopped => Volatile.Read(ref _localStopped);
+
+    /// <summary>The e-stop generation the latch holds (0 before any e-stop).</summary>
+    public long LatchedEStopGeneration => Interlocked.Read(ref _latchedGeneration);
 
     public RobotTask? Task => _task;
 
     public AgentPhase Phase => _phase;
+
+    /// <summary>When the last tick ran (null before the first): readiness means the loop is ticking.</summary>
+    public DateTimeOffset? LastTickAt => Interlocked.Read(ref _lastTickAtTicks) is var t and > 0 ? new DateTimeOffset(t, TimeSpan.Zero) : null;
+
+    /// <summary>
+    /// Brings the arm to rest with a controlled stop before the process goes (SIGTERM, Ctrl-C): the returned task
+    /// completes on the tick the arm is at rest, after which cancelling the loop leaves it holding where it stopped.
+    /// </summary>
+    public Task StopForShutdownAsync()
+    {
+        _shuttingDown = true;
+        return _restingForShutdown.Task;
+    }
 
     /// <summary>Ticks until <paramref name="cancellationToken"/> fires; the first tick runs at once, then one per <see cref="Period"/>.</summary>
     public async Task RunAsync(CancellationToken cancellationToken)
@@ -165,6 +216,7 @@ public sealed partial class ControlLoop
     {
         var tick = _tick;
         TakeCommands();
+        ApplyLocalStop();
         TakeArrivedChunk(tick);
 
         // The recorded observation is the arm before this tick's command, as a request would capture it.
@@ -174,10 +226,18 @@ public sealed partial class ControlLoop
             _driver.ReadState(_recordJoints);
         }
 
-        if (_eStopped)
+        if (_shuttingDown)
         {
             HoldArm();
-            _phase = AgentPhase.EStopped;
+            if (_limiter.AtRest)
+            {
+                _restingForShutdown.TrySetResult();
+            }
+        }
+        else if (_eStopped || _localStopped)
+        {
+            HoldArm();
+            _phase = _localStopped ? AgentPhase.LocalStop : AgentPhase.EStopped;
         }
         else if (_plan.Remaining > 0)
         {
@@ -207,13 +267,14 @@ public sealed partial class ControlLoop
 
         StartRequestIfDue(tick);
         _metrics.OnTick();
+        Interlocked.Exchange(ref _lastTickAtTicks, _time.GetUtcNow().UtcTicks);
         Interlocked.Increment(ref _tick);
     }
 
     private void ExecuteNextAction()
     {
-        _plan.Next().CopyTo(_command);
-        var clamped = _driver.JointLimits.Clamp(_command);
+        _plan.Next().CopyTo(_target);
+        var clamped = _driver.JointLimits.Clamp(_target);
         if (clamped > 0)
         {
             _metrics.OnClamped(clamped);
@@ -221,14 +282,39 @@ public sealed partial class ControlLoop
 
         if (_measureJump)
         {
+            // The plan's own discontinuity at the splice (what blending is for); the limiter below bounds what the arm gets.
             _measureJump = false;
-            _metrics.OnSplice(MaxAbsDifference(_command, _lastCommand));
+            _metrics.OnSplice(MaxAbsDifference(_target, _lastTarget));
         }
 
-        _driver.Command(_command);
-        _command.CopyTo(_lastCommand.AsSpan());
+        // Whose fault a limited tick is: the plan's own motion beyond the limits (slowed), or the arm not yet where a
+        // plan within the limits is (ramped: a chunk that started far away, or the first step of any splice).
+        var beyondLimits = !_spliced && PlanStepBeyondLimits();
+        _spliced = false;
+        _target.CopyTo(_lastTarget.AsSpan());
+
+        if (_limiter.Step(_target, _command))
+        {
+            if (beyondLimits)
+            {
+                _metrics.OnSlowedTick();
+            }
+            else
+            {
+                _metrics.OnRampedTick();
+            }
+        }
+
+        CommandArm();
         _gapTicks = 0;
         _phase = AgentPhase.Executing;
+    }
+
+    private void CommandArm()
+    {
+        _metrics.OnCommandStep(MaxAbsDifference(_command, _lastCommand));
+        _driver.Command(_command);
+        _command.CopyTo(_lastCommand.AsSpan());
     }
 
     private void RecordFrame()
@@ -241,13 +327,24 @@ public sealed partial class ControlLoop
         _recording!.Add(state, action, _camera.Capture(_recordJoints));
     }
 
+    /// <summary>
+    /// Holding means the commanded position stops changing. A moving arm first decelerates at its acceleration
+    /// limits (a controlled stop, a tick or two from normal speeds; those ticks still command positions), then the
+    /// driver holds there, and the next splice blends from the held position.
+    /// </summary>
     private void HoldArm()
     {
-        _driver.Hold();
         _metrics.OnHold();
+        _limiter.Position.CopyTo(_lastTarget);
+        _lastTargetStep.AsSpan().Clear();
+        if (_limiter.AtRest)
+        {
+            _driver.Hold();
+            return;
+        }
 
-        // Holding means staying where the arm is, so the next splice blends from here.
-        _driver.ReadState(_lastCommand);
+        _limiter.Stop(_command);
+        CommandArm();
     }
 
     private void TakeCommands()
@@ -257,26 +354,19 @@ public sealed partial class ControlLoop
             switch (command.Kind)
             {
                 case RobotCommandKind.EStop:
-                    if (!_eStopped)
-                    {
-                        _eStopped = true;
-                        LogEStop(_tick);
-                    }
-
-                    StopMotion(pollLater: true);
+                    ObserveEpoch(command.Epoch);
+                    Latch(command.EStopGeneration);
+                    ObserveTask(command.Task);
                     break;
                 case RobotCommandKind.Resume:
-                    // A resume while moving changes nothing; after an e-stop the plan is already gone.
-                    if (_eStopped)
-                    {
-                        _eStopped = false;
-                        _idlePhase = AgentPhase.Waiting;
-                        StopMotion(pollLater: false);
-                        LogResume(_tick);
-                    }
-
+                    // The bind posts the lease's word as a Resume too: it is the grain's answer, not a failure.
+                    ObserveEpoch(command.Epoch);
+                    ObserveTask(command.Task);
+                    Unlatch(command.EStopGeneration, "resume");
                     break;
                 case RobotCommandKind.TaskChanged:
+                    ObserveEpoch(command.Epoch);
+                    ObserveTask(command.Task);
                     // An episode is one task: the next opens when a chunk for the new one arrives.
                     _recording?.Close();
                     _task = command.Task;
@@ -294,6 +384,8 @@ public sealed partial class ControlLoop
 
                     break;
                 case RobotCommandKind.LeaseRevoked:
+                    // Another agent's epoch: whatever was issued to ours before it must not run any more.
+                    ObserveEpoch(command.Epoch);
                     LogLeaseRevoked(command.Epoch);
                     StopMotion(pollLater: false);
                     break;
@@ -302,6 +394,93 @@ public sealed partial class ControlLoop
                     break;
             }
         }
+    }
+
+    private void Latch(long generation)
+    {
+        ObserveGeneration(generation);
+        Interlocked.Exchange(ref _latchedGeneration, Math.Max(_latchedGeneration, generation));
+        if (!_eStopped)
+        {
+            _eStopped = true;
+            LogEStop(_tick, generation);
+        }
+
+        StopMotion(pollLater: true);
+    }
+
+    /// <summary>Clears the fleet's latch when <paramref name="generation"/> is at least the latched one; true when it did (or none was set).</summary>
+    private bool Unlatch(long generation, string what)
+    {
+        if (!_eStopped)
+        {
+            ObserveGeneration(generation);
+            return true;
+        }
+
+        if (generation < _latchedGeneration)
+        {
+            LogStaleResume(what, generation, _latchedGeneration);
+            return false;
+        }
+
+        ObserveGeneration(generation);
+        _eStopped = false;
+        _idlePhase = AgentPhase.Waiting;
+        StopMotion(pollLater: false);
+        LogResume(_tick, generation);
+        return true;
+    }
+
+    private void ApplyLocalStop()
+    {
+        var engaged = _localStop?.Engaged ?? false;
+        if (engaged == _localStopped)
+        {
+            return;
+        }
+
+        Volatile.Write(ref _localStopped, engaged);
+        if (engaged)
+        {
+            LogLocalStop(_tick, _localStop!.Source ?? "unknown");
+            StopMotion(pollLater: true);
+        }
+        else
+        {
+            LogLocalResume(_tick, _eStopped);
+            if (!_eStopped)
+            {
+                _idlePhase = AgentPhase.Waiting;
+                StopMotion(pollLater: false);
+            }
+        }
+    }
+
+    private void ObserveEpoch(long epoch) => _knownEpoch = Math.Max(_knownEpoch, epoch);
+
+    private void ObserveGeneration(long generation) => _knownGeneration = Math.Max(_knownGeneration, generation);
+
+    private void ObserveTask(RobotTask? task) => _knownTaskVersion = Math.Max(_knownTaskVersion, task?.Version ?? 0);
+
+    /// <summary>
+    /// Why <paramref name="chunk"/> must not run because something newer is known: an older lease epoch, task version
+    /// or e-stop generation. A 0 ("not said", older grains) compares like any other number, so it passes only while
+    /// nothing newer is known.
+    /// </summary>
+    private string? Superseded(ChunkResult chunk)
+    {
+        if (chunk.Epoch < _knownEpoch)
+        {
+            return "epoch";
+        }
+
+        if (chunk.EStopGeneration < Math.Max(_knownGeneration, _latchedGeneration))
+        {
+            return "estop_generation";
+        }
+
+        return chunk.Outcome == ChunkOutcome.Actions && Math.Max(chunk.TaskVersion, chunk.Task?.Version ?? 0) < _knownTaskVersion ? "task_version" : null;
     }
 
     /// <summary>Drops the plan and any request in flight: what they carry no longer applies.</summary>
@@ -341,23 +520,46 @@ public sealed partial class ControlLoop
         switch (result.Outcome)
         {
             case ChunkOutcome.Actions:
+                if (Superseded(result) is { } reason)
+                {
+                    _metrics.OnSupersededChunk(reason);
+                    LogSuperseded(reason, result.Epoch, result.TaskVersion, result.EStopGeneration, _knownEpoch, _knownTaskVersion, _knownGeneration);
+                    break;
+                }
+
+                ObserveEpoch(result.Epoch);
+                ObserveTask(result.Task);
+                _knownTaskVersion = Math.Max(_knownTaskVersion, result.TaskVersion);
+
+                // A chunk issued (not e-stopped) under a numbered generation at least the latched one: the resume push
+                // was lost. A chunk that names no generation never clears a latch; only a resume does then.
+                if (_eStopped && !(result.EStopGeneration > 0 && Unlatch(result.EStopGeneration, "chunk")))
+                {
+                    break;
+                }
+
+                ObserveGeneration(result.EStopGeneration);
                 Splice(result, tick);
+
                 break;
             case ChunkOutcome.Hold:
+                // Stopping is never wrong, so an e-stopped hold latches whatever it was issued under. A hold that
+                // says "not e-stopped" does not clear a latch: only a resume, or a chunk issued after it, does.
+                if (result.EStopped)
+                {
+                    ObserveEpoch(result.Epoch);
+                    Latch(result.EStopGeneration);
+                }
+                else if (Superseded(result) is not null)
+                {
+                    // Out of date, but still a hold: ask again at the hold pace, not every tick.
+                    _nextRequestAt = _time.GetTimestamp() + ToTimestamp(_options.HoldPollInterval);
+                    break;
+                }
+
+                ObserveEpoch(result.Epoch);
+                ObserveTask(result.Task);
                 _task = result.Task;
-
-                // The fleet's word wins over a lost push, both ways.
-                if (result.EStopped && !_eStopped)
-                {
-                    _eStopped = true;
-                    LogEStop(tick);
-                }
-                else if (!result.EStopped && _eStopped)
-                {
-                    _eStopped = false;
-                    LogResume(tick);
-                }
-
                 _idlePhase = AgentPhase.Holding;
                 StopMotion(pollLater: true);
                 break;
@@ -371,7 +573,7 @@ public sealed partial class ControlLoop
 
     private void Splice(ChunkResult chunk, long tick)
     {
-        if (_eStopped)
+        if (_eStopped || _localStopped)
         {
             return;
         }
@@ -404,7 +606,16 @@ public sealed partial class ControlLoop
             _adapter.ToJointTargets(chunk.Actions.AsSpan((skip + k) * chunk.ActionDim, chunk.ActionDim), _lastCommand, incoming.Slice(k * joints, joints));
         }
 
+        if (_rejectStepFactor > 0 && FastestStep(incoming, steps) is { } fastest)
+        {
+            // The chunk's own motion is far beyond what the arm can do: not a policy worth slowing down. The old plan goes on.
+            _metrics.OnRejectedChunk($"chunk rejected: joint {fastest.Joint} moves {fastest.Step:0.###} per period, over {_options.RejectSpeedFactor}x its velocity limit");
+            LogRejected(fastest.Joint, fastest.Step, _options.RejectSpeedFactor);
+            return;
+        }
+
         _plan.Commit(steps, _options.BlendSteps, _lastCommand);
+        _spliced = true;
         _moving = true;
         _idlePhase = AgentPhase.Waiting;
         _measureJump = true;
@@ -459,6 +670,46 @@ public sealed partial class ControlLoop
 
     private long ToTimestamp(TimeSpan span) => (long)(span.TotalSeconds * _time.TimestampFrequency);
 
+    /// <summary>
+    /// Whether the plan's step from the last target to this one needs more than a joint's velocity or acceleration
+    /// limit (with a part-per-thousand allowance for float rounding); records the step for the next tick.
+    /// </summary>
+    private bool PlanStepBeyondLimits()
+    {
+        var dt = (float)(1 / _driver.ControlHz);
+        var maxVelocity = _driver.JointLimits.MaxVelocity;
+        var maxAcceleration = _driver.JointLimits.MaxAcceleration;
+        var beyond = false;
+        for (var j = 0; j < _target.Length; j++)
+        {
+            var step = _target[j] - _lastTarget[j];
+            beyond |= Math.Abs(step) > maxVelocity[j] * dt * 1.001f || Math.Abs(step - _lastTargetStep[j]) > maxAcceleration[j] * dt * dt * 1.001f;
+            _lastTargetStep[j] = step;
+        }
+
+        return beyond;
+    }
+
+    /// <summary>The first joint whose step between two consecutive rows exceeds RejectSpeedFactor x its velocity limit x dt; null if none.</summary>
+    private (int Joint, float Step)? FastestStep(ReadOnlySpan<float> rows, int steps)
+    {
+        var joints = _driver.JointCount;
+        var maxVelocity = _driver.JointLimits.MaxVelocity;
+        for (var k = 1; k < steps; k++)
+        {
+            for (var j = 0; j < joints; j++)
+            {
+                var step = Math.Abs(rows[(k * joints) + j] - rows[((k - 1) * joints) + j]);
+                if (step > _rejectStepFactor * maxVelocity[j])
+                {
+                    return (j, step);
+                }
+            }
+        }
+
+        return null;
+    }
+
     private static double MaxAbsDifference(ReadOnlySpan<float> a, ReadOnlySpan<float> b)
     {
         var max = 0f;
@@ -491,11 +742,11 @@ public sealed partial class ControlLoop
     [LoggerMessage(EventId = 701, Level = LogLevel.Information, Message = "Control loop stopped after {Ticks} ticks")]
     private partial void LogStopped(long ticks);
 
-    [LoggerMessage(EventId = 702, Level = LogLevel.Warning, Message = "E-stop applied at tick {Tick}: holding position")]
-    private partial void LogEStop(long tick);
+    [LoggerMessage(EventId = 702, Level = LogLevel.Warning, Message = "E-stop (generation {Generation}) latched at tick {Tick}: controlled stop, then holding until a resume")]
+    private partial void LogEStop(long tick, long generation);
 
-    [LoggerMessage(EventId = 703, Level = LogLevel.Information, Message = "Resumed at tick {Tick}")]
-    private partial void LogResume(long tick);
+    [LoggerMessage(EventId = 703, Level = LogLevel.Information, Message = "Resumed at tick {Tick} (e-stop generation {Generation})")]
+    private partial void LogResume(long tick, long generation);
 
     [LoggerMessage(EventId = 704, Level = LogLevel.Warning, Message = "Lease revoked (epoch {Epoch}): another agent holds the robot; holding position")]
     private partial void LogLeaseRevoked(long epoch);
@@ -505,4 +756,20 @@ public sealed partial class ControlLoop
 
     [LoggerMessage(EventId = 706, Level = LogLevel.Debug, Message = "Chunk request failed: {Error}")]
     private partial void LogRequestFailed(string error);
+
+    [LoggerMessage(EventId = 707, Level = LogLevel.Warning, Message = "Ignored a {What} of e-stop generation {Generation}: the latch holds generation {Latched}")]
+    private partial void LogStaleResume(string what, long generation, long latched);
+
+    [LoggerMessage(EventId = 708, Level = LogLevel.Warning,
+        Message = "Dropped a chunk issued under an older {Reason}: epoch {Epoch}, task version {TaskVersion}, e-stop generation {Generation} (known: {KnownEpoch}, {KnownTaskVersion}, {KnownGeneration})")]
+    private partial void LogSuperseded(string reason, long epoch, long taskVersion, long generation, long knownEpoch, long knownTaskVersion, long knownGeneration);
+
+    [LoggerMessage(EventId = 709, Level = LogLevel.Warning, Message = "Local stop ({Source}) at tick {Tick}: controlled stop, then holding until a local resume")]
+    private partial void LogLocalStop(long tick, string source);
+
+    [LoggerMessage(EventId = 725, Level = LogLevel.Warning, Message = "Local stop released at tick {Tick}; fleet e-stop still latched: {EStopped}")]
+    private partial void LogLocalResume(long tick, bool eStopped);
+
+    [LoggerMessage(EventId = 726, Level = LogLevel.Warning, Message = "Rejected a chunk: joint {Joint} moves {Step} per period, over {Factor}x its velocity limit")]
+    private partial void LogRejected(int joint, float step, double factor);
 }

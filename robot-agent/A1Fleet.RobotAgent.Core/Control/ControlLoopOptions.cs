@@ -11,4 +11,10 @@ public sealed record ControlLoopOptions
 
     /// <summary>How often to ask again while the fleet says hold (no task, e-stopped); pushes cut the wait short.</summary>
     public TimeSpan HoldPollInterval { get; init; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>
+    /// Refuse a chunk whose own motion between two consecutive actions needs more than this multiple of a joint's
+    /// velocity limit; 0 (default) refuses none and slows every chunk to the limits instead.
+    /// </summary>
+    public double RejectSpeedFactor { get; init; }
 }

@@ -1,4 +1,7 @@
+using System.Diagnostics;
 using System.Diagnostics.Metrics;
+using A1Fleet.Grains;
+using A1Fleet.RobotAgent.Drivers;
 
 namespace A1Fleet.RobotAgent.Diagnostics;
 
@@ -27,6 +30,11 @@ public sealed class AgentInstruments
     private readonly Counter<long> _overruns;
     private readonly Histogram<double> _requestLatency;
     private readonly Histogram<double> _spliceJump;
+    private readonly Counter<long> _slowedTicks;
+    private readonly Counter<long> _rampedTicks;
+    private readonly Counter<long> _rejectedChunks;
+    private readonly Counter<long> _supersededChunks;
+    private readonly Counter<long> _localStops;
 
     public AgentInstruments(IMeterFactory meterFactory)
         : this(meterFactory.Create(MeterName))
@@ -50,7 +58,25 @@ public sealed class AgentInstruments
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = LatencyBuckets });
         _spliceJump = meter.CreateHistogram("a1fleet.agent.splice_jump", "rad", "Largest joint-target step at a chunk splice (metres or ratio for grippers)",
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = JumpBuckets });
+        _slowedTicks = meter.CreateCounter<long>("a1fleet.agent.slowed_ticks", "{tick}",
+            "Ticks on which a chunk asked for more than a joint's velocity or acceleration limit and was slowed to it");
+        _rampedTicks = meter.CreateCounter<long>("a1fleet.agent.ramped_ticks", "{tick}",
+            "Ticks spent ramping, within the limits, from where the arm was to a chunk that started elsewhere");
+        _rejectedChunks = meter.CreateCounter<long>("a1fleet.agent.rejected_chunks", "{chunk}",
+            "Chunks refused because their own motion exceeded RejectSpeedFactor times a joint's velocity limit");
+        _supersededChunks = meter.CreateCounter<long>("a1fleet.agent.superseded_chunks", "{chunk}",
+            "Chunks dropped because they were issued under an older lease epoch, task version or e-stop generation (tag reason)");
+        _localStops = meter.CreateCounter<long>("a1fleet.agent.local_stops", "{stop}", "Local stops engaged at the arm (signal or loopback HTTP)");
+        meter.CreateObservableGauge("a1fleet.agent.joint_velocity_limit", () => VelocityLimits, "rad/s",
+            "Velocity limit the agent enforces per joint (m/s or ratio/s for grippers)");
+        meter.CreateObservableGauge("a1fleet.agent.joint_acceleration_limit", () => AccelerationLimits, "rad/s2",
+            "Acceleration limit the agent enforces per joint (m/s² or ratio/s² for grippers)");
     }
+
+    /// <summary>The limits are the profiles', the same for every agent of an embodiment: one series per joint, whatever the fleet size.</summary>
+    private static readonly Measurement<double>[] VelocityLimits = LimitMeasurements(j => j.MaxVelocity);
+
+    private static readonly Measurement<double>[] AccelerationLimits = LimitMeasurements(j => j.MaxAcceleration);
 
     /// <summary>For agents built without dependency injection (the fleet demo, tests).</summary>
     public static AgentInstruments Shared { get; } = new(new Meter(MeterName));
@@ -80,4 +106,20 @@ public sealed class AgentInstruments
     public void OnRequestLatency(double milliseconds, in KeyValuePair<string, object?> tag) => _requestLatency.Record(milliseconds, tag);
 
     public void OnSpliceJump(double jump, in KeyValuePair<string, object?> tag) => _spliceJump.Record(jump, tag);
+
+    public void OnSlowedTick(in KeyValuePair<string, object?> tag) => _slowedTicks.Add(1, tag);
+
+    public void OnRampedTick(in KeyValuePair<string, object?> tag) => _rampedTicks.Add(1, tag);
+
+    public void OnRejectedChunk(in KeyValuePair<string, object?> tag) => _rejectedChunks.Add(1, tag);
+
+    public void OnSupersededChunk(string reason, in KeyValuePair<string, object?> tag) => _supersededChunks.Add(1, tag, new KeyValuePair<string, object?>("reason", reason));
+
+    public void OnLocalStop(in KeyValuePair<string, object?> tag) => _localStops.Add(1, tag);
+
+    private static Measurement<double>[] LimitMeasurements(Func<JointSpec, float> limit) =>
+    [
+        .. Enum.GetValues<Embodiment>().SelectMany(e => EmbodimentProfile.For(e).Joints.Select(j => new Measurement<double>(limit(j),
+            new TagList { { "embodiment", e.ToString().ToLowerInvariant() }, { "joint", j.Name } }))),
+    ];
 }

@@ -30,6 +30,12 @@ public sealed class AgentMetrics
     private double _lastLatencyMs;
     private double _jumpSum;
     private double _maxJump;
+    private double _maxCommandStep;
+    private long _slowedTicks;
+    private long _rampedTicks;
+    private long _rejectedChunks;
+    private long _supersededChunks;
+    private long _localStops;
     private volatile string? _lastError;
 
     public AgentMetrics(Embodiment embodiment, AgentInstruments? instruments = null)
@@ -66,6 +72,9 @@ public sealed class AgentMetrics
 
     public double MaxSpliceJump => Volatile.Read(ref _maxJump);
 
+    /// <summary>Largest change of any joint's commanded position between two consecutive commands (the limiter keeps it within vmax·dt).</summary>
+    public double MaxCommandStep => Volatile.Read(ref _maxCommandStep);
+
     public double MeanSpliceJump => Splices == 0 ? 0 : Volatile.Read(ref _jumpSum) / Splices;
 
     public double MeanRequestLatencyMs => Interlocked.Read(ref _latencyCount) == 0 ? 0 : Volatile.Read(ref _latencySumMs) / Interlocked.Read(ref _latencyCount);
@@ -73,6 +82,21 @@ public sealed class AgentMetrics
     public double LastRequestLatencyMs => Volatile.Read(ref _lastLatencyMs);
 
     public string? LastError => _lastError;
+
+    /// <summary>Ticks on which the chunk's own motion asked for more than a joint's limits and was slowed to them.</summary>
+    public long SlowedTicks => Interlocked.Read(ref _slowedTicks);
+
+    /// <summary>Ticks spent ramping from where the arm was to a chunk that started farther than one period's motion away.</summary>
+    public long RampedTicks => Interlocked.Read(ref _rampedTicks);
+
+    /// <summary>Chunks refused whole (see <see cref="Control.ControlLoopOptions.RejectSpeedFactor"/>).</summary>
+    public long RejectedChunks => Interlocked.Read(ref _rejectedChunks);
+
+    /// <summary>Chunks dropped because they were issued under an older lease epoch, task version or e-stop generation than the agent knew.</summary>
+    public long SupersededChunks => Interlocked.Read(ref _supersededChunks);
+
+    /// <summary>Local stops engaged (signal or loopback HTTP).</summary>
+    public long LocalStops => Interlocked.Read(ref _localStops);
 
     /// <summary>What the robot grain keeps of this agent (see <see cref="IRobotGrain.ReportAgentCounters"/>).</summary>
     public AgentCounters ToCounters() => new(ControlTicks, HoldTicks, ClampedActions, IdleGaps, MaxSpliceJump, ChunksExecuted);
@@ -136,6 +160,15 @@ public sealed class AgentMetrics
         _instruments.OnSpliceJump(jump, _tag);
     }
 
+    /// <summary>Loop thread only; no instrument, so a tick stays cheap.</summary>
+    internal void OnCommandStep(double step)
+    {
+        if (step > _maxCommandStep)
+        {
+            Volatile.Write(ref _maxCommandStep, step);
+        }
+    }
+
     internal void OnRequestStarted()
     {
         Interlocked.Increment(ref _requests);
@@ -175,4 +208,35 @@ public sealed class AgentMetrics
     }
 
     internal void OnError(string error) => _lastError = error;
+
+    internal void OnSlowedTick()
+    {
+        Interlocked.Increment(ref _slowedTicks);
+        _instruments.OnSlowedTick(_tag);
+    }
+
+    internal void OnRampedTick()
+    {
+        Interlocked.Increment(ref _rampedTicks);
+        _instruments.OnRampedTick(_tag);
+    }
+
+    internal void OnRejectedChunk(string reason)
+    {
+        Interlocked.Increment(ref _rejectedChunks);
+        _lastError = reason;
+        _instruments.OnRejectedChunk(_tag);
+    }
+
+    internal void OnSupersededChunk(string reason)
+    {
+        Interlocked.Increment(ref _supersededChunks);
+        _instruments.OnSupersededChunk(reason, _tag);
+    }
+
+    internal void OnLocalStop()
+    {
+        Interlocked.Increment(ref _localStops);
+        _instruments.OnLocalStop(_tag);
+    }
 }

@@ -21,4 +21,7 @@ public enum AgentPhase
     EStopped = 5,
 
     Stopped = 6,
+
+    /// <summary>Holding because of a local stop (signal or loopback HTTP at the arm); only a local resume clears it.</summary>
+    LocalStop = 7,
 }

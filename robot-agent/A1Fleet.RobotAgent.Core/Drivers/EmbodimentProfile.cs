@@ -19,7 +19,7 @@ public sealed class EmbodimentProfile
         Joints = joints;
         Arms = arms;
         TrackingTimeConstantSeconds = trackingTimeConstantSeconds;
-        Limits = new JointLimits(joints.Select(j => j.Lower).ToArray(), joints.Select(j => j.Upper).ToArray());
+        Limits = new JointLimits([.. joints.Select(j => j.Lower)], [.. joints.Select(j => j.Upper)], [.. joints.Select(j => j.MaxVelocity)], [.. joints.Select(j => j.MaxAcceleration)]);
     }
 
     public Embodiment Embodiment { get; }

@@ -1,16 +1,30 @@
 namespace A1Fleet.RobotAgent.Drivers;
 
-/// <summary>Position limits per joint, in robot units. Immutable; clamping needs no allocation.</summary>
+/// <summary>
+/// Limits per joint, in robot units: position range, top speed (units/s) and top acceleration (units/s²).
+/// Immutable; clamping needs no allocation. The control loop's <see cref="Control.MotionLimiter"/> enforces all three.
+/// </summary>
 public sealed class JointLimits
 {
     private readonly float[] _lower;
     private readonly float[] _upper;
+    private readonly float[] _maxVelocity;
+    private readonly float[] _maxAcceleration;
 
-    public JointLimits(IReadOnlyList<float> lower, IReadOnlyList<float> upper)
+    public JointLimits(IReadOnlyList<float> lower, IReadOnlyList<float> upper, IReadOnlyList<float> maxVelocity, IReadOnlyList<float> maxAcceleration)
     {
-        if (lower.Count != upper.Count || lower.Count == 0)
+        if (lower.Count != upper.Count || lower.Count == 0 || maxVelocity.Count != lower.Count || maxAcceleration.Count != lower.Count)
         {
-            throw new ArgumentException($"joint limits need one lower and one upper value per joint (got {lower.Count} and {upper.Count})");
+            throw new ArgumentException(
+                $"joint limits need one lower, upper, velocity and acceleration value per joint (got {lower.Count}, {upper.Count}, {maxVelocity.Count} and {maxAcceleration.Count})");
+        }
+
+        for (var i = 0; i < lower.Count; i++)
+        {
+            if (!(maxVelocity[i] > 0 && float.IsFinite(maxVelocity[i])) || !(maxAcceleration[i] > 0 && float.IsFinite(maxAcceleration[i])))
+            {
+                throw new ArgumentException($"joint {i}: velocity limit {maxVelocity[i]} and acceleration limit {maxAcceleration[i]} must be positive and finite");
+            }
         }
 
         for (var i = 0; i < lower.Count; i++)
@@ -23,6 +37,8 @@ public sealed class JointLimits
 
         _lower = [.. lower];
         _upper = [.. upper];
+        _maxVelocity = [.. maxVelocity];
+        _maxAcceleration = [.. maxAcceleration];
     }
 
     public int Count => _lower.Length;
@@ -30,6 +46,10 @@ public sealed class JointLimits
     public ReadOnlySpan<float> Lower => _lower;
 
     public ReadOnlySpan<float> Upper => _upper;
+
+    public ReadOnlySpan<float> MaxVelocity => _maxVelocity;
+
+    public ReadOnlySpan<float> MaxAcceleration => _maxAcceleration;
 
     public bool Contains(int joint, float value) => value >= _lower[joint] && value <= _upper[joint];
 

@@ -1,7 +1,11 @@
 namespace A1Fleet.RobotAgent.Drivers;
 
-/// <summary>One commanded degree of freedom: limits and top speed in robot units, and where the simulation starts it.</summary>
-public sealed record JointSpec(string Name, float Lower, float Upper, float MaxVelocity, float Home, bool IsGripper = false);
+/// <summary>
+/// One commanded degree of freedom: position limits, top speed (units/s) and top acceleration (units/s²) in robot
+/// units, and where the simulation starts it. The control loop's <see cref="Control.MotionLimiter"/> keeps every
+/// command within all three.
+/// </summary>
+public sealed record JointSpec(string Name, float Lower, float Upper, float MaxVelocity, float MaxAcceleration, float Home, bool IsGripper = false);
 
 /// <summary>
 /// Where one arm's joints sit in the embodiment's joint vector, and where its base stands on the simulated

@@ -27,7 +27,7 @@ public static class RobotAgentServiceCollectionExtensions
         services.TryAddSingleton<EpisodeRecorder>();
         services.TryAddSingleton(sp => new RobotAgentRunner(sp.GetRequiredService<IGrainFactory>(), sp.GetRequiredService<IOptions<AgentOptions>>(),
             sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<Microsoft.Extensions.Logging.ILogger<RobotAgentRunner>>(),
-            sp.GetRequiredService<AgentInstruments>(), sp.GetRequiredService<EpisodeRecorder>()));
+            sp.GetRequiredService<AgentInstruments>(), sp.GetRequiredService<EpisodeRecorder>(), sp.GetService<Microsoft.Extensions.Hosting.IHostApplicationLifetime>()));
         services.AddHostedService(sp => sp.GetRequiredService<RobotAgentRunner>());
         return services;
     }

@@ -16,6 +16,9 @@ internal sealed class FakeRobotGrain : IRobotGrain
 
     public bool EStopped { get; set; }
 
+    /// <summary>What the real grain numbers e-stops with; chunks and leases carry it.</summary>
+    public long EStopGeneration { get; set; }
+
     public RobotTask? Task { get; set; } = new("pick the cube", DateTimeOffset.UnixEpoch, "test", 1);
 
     public IRobotAgentObserver? Observer { get; private set; }
@@ -59,7 +62,7 @@ internal sealed class FakeRobotGrain : IRobotGrain
         Registration = registration;
         Observer = observer;
         previous?.OnCommand(new RobotCommand(RobotCommandKind.LeaseRevoked, Task, 200, Epoch));
-        return System.Threading.Tasks.Task.FromResult(new RobotLease("arm-1", Epoch, 200, Task, EStopped, Model));
+        return System.Threading.Tasks.Task.FromResult(new RobotLease("arm-1", Epoch, 200, Task, EStopped, Model, EStopGeneration));
     }
 
     public Task<ActionChunk> Act(long epoch, Observation observation, CancellationToken cancellationToken = default)
@@ -82,11 +85,17 @@ internal sealed class FakeRobotGrain : IRobotGrain
 
         if (EStopped || Task is null)
         {
-            return System.Threading.Tasks.Task.FromResult(ActionChunk.Holding(observation.Sequence, Task, EStopped));
+            return System.Threading.Tasks.Task.FromResult(ActionChunk.Holding(observation.Sequence, Task, EStopped) with
+            {
+                Epoch = Epoch,
+                TaskVersion = Task?.Version ?? 0,
+                EStopGeneration = EStopGeneration,
+            });
         }
 
         var actions = ReferenceMotion.Chunk(Acts, Model.Chunk, 20);
-        return System.Threading.Tasks.Task.FromResult(new ActionChunk(observation.Sequence, ChunkStatus.Ok, actions, Model.Chunk, 8, null, Task, false, null));
+        return System.Threading.Tasks.Task.FromResult(new ActionChunk(observation.Sequence, ChunkStatus.Ok, actions, Model.Chunk, 8, null, Task, false, null,
+            Epoch: Epoch, TaskVersion: Task.Version, EStopGeneration: EStopGeneration));
     }
 
     public int Subscriptions { get; private set; }

@@ -43,7 +43,7 @@ public sealed class ControlLoopAllocationTests
     public void Tick_Holding_AllocatesNothing()
     {
         var (loop, _, commands) = Create(new ControlLoopOptions());
-        commands.Post(new RobotCommand(RobotCommandKind.EStop, null, 200, 1));
+        commands.Post(new RobotCommand(RobotCommandKind.EStop, null, 200, 0));
         for (var i = 0; i < 10; i++)
         {
             loop.Tick();

@@ -25,10 +25,12 @@ internal sealed class LoopHarness : IDisposable
         Arm = new RecordingArm(new SimulatedArm(embodiment, seed: 7));
         Source = new SimulatedLatencySource(Time, Time.GetUtcNow(), Arm.ControlHz);
         Metrics = new AgentMetrics(embodiment);
+        LocalStop = new LocalStopSwitch(Metrics);
+        InitialState = Arm.ReadState();
         Recording = recorder is null ? null
             : new ArmRecording(recorder, "test-arm", embodiment, Arm.ControlHz, Model, [.. Arm.Arm.Profile.Joints.Select(j => j.Name)]);
         Loop = new ControlLoop(Arm, new SimulatedCamera(Arm.Arm.Profile, Model.Cameras, seed: 7), new ModelAdapter(Arm.JointCount, Model), Model,
-            Source, Commands, options ?? new ControlLoopOptions(), Metrics, Time, NullLogger.Instance, Recording);
+            Source, Commands, options ?? new ControlLoopOptions(), Metrics, Time, NullLogger.Instance, Recording, LocalStop);
     }
 
     public FakeTimeProvider Time { get; } = new(new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero));
@@ -42,6 +44,11 @@ internal sealed class LoopHarness : IDisposable
     public RobotCommandInbox Commands { get; } = new();
 
     public AgentMetrics Metrics { get; }
+
+    public LocalStopSwitch LocalStop { get; }
+
+    /// <summary>The arm's joints before the first tick: where the command sequence starts, at rest.</summary>
+    public float[] InitialState { get; }
 
     public ControlLoop Loop { get; }
 

@@ -168,7 +168,7 @@ public sealed class SimulatedArmTests
     [Fact]
     public void Clamp_ValuesOutsideRange_ClampsAndCountsThem()
     {
-        var limits = new JointLimits([-1f, 0f], [1f, 0.08f]);
+        var limits = new JointLimits([-1f, 0f], [1f, 0.08f], [2f, 0.1f], [10f, 1f]);
         Span<float> targets = [2f, -0.1f];
 
         Assert.Equal(2, limits.Clamp(targets));

@@ -74,16 +74,16 @@ public sealed class EpisodeRecordingTests : IDisposable
         var cleared = false;
         h.Source.Respond = (_, tick, _) => cleared ? ChunkResult.Hold(false, null) : ChunkResult.Chunk(ReferenceMotion.Chunk(tick, 10, 20), 10, 8, CupTask);
         h.Start().Step(50);
-        h.Commands.Post(new RobotCommand(RobotCommandKind.EStop, null, 200, 1));
+        h.Commands.Post(new RobotCommand(RobotCommandKind.EStop, null, 200, 0));
         h.Step(20);
         Assert.False(h.Recording!.IsOpen);
-        h.Commands.Post(new RobotCommand(RobotCommandKind.Resume, null, 200, 1));
+        h.Commands.Post(new RobotCommand(RobotCommandKind.Resume, null, 200, 0));
 
         // Moving again for fewer than 20 frames, then the task is cleared: that episode is too short to keep.
         h.Step(12);
         Assert.True(h.Recording.IsOpen);
         cleared = true;
-        h.Commands.Post(new RobotCommand(RobotCommandKind.TaskChanged, null, 200, 1));
+        h.Commands.Post(new RobotCommand(RobotCommandKind.TaskChanged, null, 200, 0));
         h.Step(5);
         h.Stop();
         await recorder.DisposeAsync();
@@ -105,7 +105,7 @@ public sealed class EpisodeRecordingTests : IDisposable
         h.Source.Respond = (_, tick, _) => ChunkResult.Chunk(ReferenceMotion.Chunk(tick, 10, 20), 10, 8, task);
         h.Start().Step(40);
         task = new RobotTask("open the drawer", DateTimeOffset.UnixEpoch, "test", 2);
-        h.Commands.Post(new RobotCommand(RobotCommandKind.TaskChanged, task, 200, 1));
+        h.Commands.Post(new RobotCommand(RobotCommandKind.TaskChanged, task, 200, 0));
         h.Step(40);
         h.Stop();
         await recorder.DisposeAsync();
