@@ -1,14 +1,18 @@
+using System.Security.Claims;
 using A1Fleet.Datasets.LeRobot;
 using A1Fleet.Datasets.Mapping;
 using A1Fleet.Grains;
 using A1Fleet.Grains.Fleet;
+using A1Fleet.Silo.Security;
 using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.Extensions.Options;
 
 namespace A1Fleet.Silo.Api;
 
-public sealed record AssignTaskRequest(string Selector, string Instruction, string? By);
+/// <summary>Who acts is the API key's name, not a field: a "by" in the body is ignored.</summary>
+public sealed record AssignTaskRequest(string Selector, string Instruction);
 public sealed record SetBudgetRequest(string Selector, double BudgetMs);
-public sealed record SelectorRequest(string Selector, string? By);
+public sealed record SelectorRequest(string Selector);
 public sealed record SetLiveRequest(string Version);
 public sealed record CommandResponse(IReadOnlyList<string> Robots);
 public sealed record StartCalibrationRequest(
@@ -38,21 +42,21 @@ public static class OperatorApi
 {
     public static IEndpointRouteBuilder MapOperatorApi(this IEndpointRouteBuilder app)
     {
-        var api = app.MapGroup("/api").WithTags("operator");
+        var api = app.MapGroup("/api").WithTags("operator").RequireAuthorization(OperatorPolicies.Viewer);
         api.MapGet("/robots", ListRobots).WithSummary("List robots and their status (selector: all, robot:ID, tag:NAME, embodiment:KIND)");
         api.MapGet("/robots/{robotId}", GetRobot).WithSummary("One robot's status");
-        api.MapPost("/assignments", Assign).WithSummary("Assign a task to the robots a selector picks");
+        api.MapPost("/assignments", Assign).WithSummary("Assign a task to the robots a selector picks").RequireAuthorization(OperatorPolicies.Operator);
         api.MapGet("/assignments", (IGrainFactory grains) => grains.GetGrain<IFleetGrain>(FleetGrainKeys.Default).ListAssignments()).WithSummary("Persisted assignments");
-        api.MapPost("/budget", SetBudget).WithSummary("Set the latency budget (ms) of the robots a selector picks");
-        api.MapPost("/estop", (SelectorRequest r, IGrainFactory g) => Fleet(r.Selector, g, (f, s) => f.EStop(s, r.By ?? "operator"))).WithSummary("E-stop the robots a selector picks");
-        api.MapPost("/resume", (SelectorRequest r, IGrainFactory g) => Fleet(r.Selector, g, (f, s) => f.Resume(s, r.By ?? "operator"))).WithSummary("Resume after an e-stop");
+        api.MapPost("/budget", SetBudget).WithSummary("Set the latency budget (ms) of the robots a selector picks").RequireAuthorization(OperatorPolicies.Operator);
+        api.MapPost("/estop", (SelectorRequest r, ClaimsPrincipal user, IGrainFactory g) => Fleet(r.Selector, g, (f, s) => f.EStop(s, user.ActingAs()))).WithSummary("E-stop the robots a selector picks").RequireAuthorization(OperatorPolicies.Operator);
+        api.MapPost("/resume", (SelectorRequest r, ClaimsPrincipal user, IGrainFactory g) => Fleet(r.Selector, g, (f, s) => f.Resume(s, user.ActingAs()))).WithSummary("Resume after an e-stop").RequireAuthorization(OperatorPolicies.Operator);
         api.MapGet("/models", ListModels).WithSummary("Models served by the cluster with their threshold versions");
         api.MapGet("/models/{modelId}", GetModel).WithSummary("One model's threshold versions");
-        api.MapPost("/models/{modelId}/live", SetLive).WithSummary("Make a threshold version live (roll back or forward)");
+        api.MapPost("/models/{modelId}/live", SetLive).WithSummary("Make a threshold version live (roll back or forward)").RequireAuthorization(OperatorPolicies.Admin);
         api.MapGet("/models/{modelId}/thresholds/{version}", GetThresholdSet).WithSummary("One published threshold set, as the JSON document ThresholdSet.Load reads (thresholds, expected exit shares and layer fraction, provenance)");
-        api.MapPost("/calibrations", StartCalibration).WithSummary("Start a calibration job: shards a LeRobot dataset over GPU silos and publishes threshold sets");
+        api.MapPost("/calibrations", StartCalibration).WithSummary("Start a calibration job: shards a LeRobot dataset over GPU silos and publishes threshold sets").RequireAuthorization(OperatorPolicies.Admin);
         api.MapGet("/calibrations/{jobId}", GetCalibration).WithSummary("A calibration job's progress (shards, samples, ETA) and what it published");
-        api.MapDelete("/calibrations/{jobId}", CancelCalibration).WithSummary("Cancel a calibration job");
+        api.MapDelete("/calibrations/{jobId}", CancelCalibration).WithSummary("Cancel a calibration job").RequireAuthorization(OperatorPolicies.Admin);
         return app;
     }
 
@@ -72,14 +76,14 @@ public static class OperatorApi
         return statuses.Count == 0 ? NotFound($"robot '{robotId}' is unknown to the fleet") : TypedResults.Ok(statuses[0]);
     }
 
-    private static Task<Results<Ok<CommandResponse>, ProblemHttpResult>> Assign(AssignTaskRequest request, IGrainFactory grains) =>
-        string.IsNullOrWhiteSpace(request.Instruction)
-            ? Task.FromResult<Results<Ok<CommandResponse>, ProblemHttpResult>>(BadRequest("instruction is empty"))
-            : Fleet(request.Selector, grains, (f, s) => f.Assign(s, request.Instruction, request.By ?? "operator"));
+    private static Task<Results<Ok<CommandResponse>, ProblemHttpResult>> Assign(AssignTaskRequest request, ClaimsPrincipal user, IGrainFactory grains) =>
+        InputRules.Instruction(request.Instruction) is { } problem
+            ? Task.FromResult<Results<Ok<CommandResponse>, ProblemHttpResult>>(BadRequest(problem))
+            : Fleet(request.Selector, grains, (f, s) => f.Assign(s, request.Instruction, user.ActingAs()));
 
-    private static Task<Results<Ok<CommandResponse>, ProblemHttpResult>> SetBudget(SetBudgetRequest request, IGrainFactory grains) =>
-        !double.IsFinite(request.BudgetMs) || request.BudgetMs <= 0 || request.BudgetMs > 60_000
-            ? Task.FromResult<Results<Ok<CommandResponse>, ProblemHttpResult>>(BadRequest($"budget {request.BudgetMs} ms is invalid: use a value within (0, 60000]"))
+    private static Task<Results<Ok<CommandResponse>, ProblemHttpResult>> SetBudget(SetBudgetRequest request, IGrainFactory grains, IOptions<ApiLimitsOptions> limits) =>
+        InputRules.LatencyBudget(request.BudgetMs, limits.Value.MinLatencyBudgetMs) is { } problem
+            ? Task.FromResult<Results<Ok<CommandResponse>, ProblemHttpResult>>(BadRequest(problem))
             : Fleet(request.Selector, grains, (f, s) => f.SetLatencyBudget(s, request.BudgetMs));
 
     private static async Task<Results<Ok<CommandResponse>, ProblemHttpResult>> Fleet(string? selector, IGrainFactory grains, Func<IFleetGrain, RobotSelector, Task<CommandResult>> command)
@@ -150,6 +154,11 @@ public static class OperatorApi
             return BadRequest("invalid calibration job: " + problems);
         }
 
+        if (!string.IsNullOrWhiteSpace(r.JobId) && InputRules.Name(r.JobId, "jobId") is { } jobIdProblem)
+        {
+            return BadRequest(jobIdProblem);
+        }
+
         var spec = r.ToSpec();
         // A job id names one job: starting the same id again returns that job (a retried request does not start a second one).
         var jobId = string.IsNullOrWhiteSpace(r.JobId) ? $"{r.ModelId}-{DateTimeOffset.UtcNow:yyyyMMddHHmmss}-{Guid.NewGuid().ToString("N")[..6]}" : r.JobId;
@@ -196,6 +205,10 @@ public static class OperatorApi
         {
             problems.Add("dataset is required");
         }
+        else if (dataset.Length > MaxDatasetPathLength || InputRules.UnsafeCharacter(dataset) is not null)
+        {
+            problems.Add($"dataset path must be at most {MaxDatasetPathLength} characters without control characters");
+        }
         else if (!Path.IsPathFullyQualified(dataset))
         {
             problems.Add($"dataset path '{dataset}' must be absolute: the GPU silos read it, and a relative path would name their working directory");
@@ -209,6 +222,9 @@ public static class OperatorApi
 
     private static async Task<Results<Ok<CalibrationJobStatus>, ProblemHttpResult>> CancelCalibration(string jobId, IGrainFactory grains) =>
         await grains.GetGrain<ICalibrationJobGrain>(jobId).Cancel() is { } status ? TypedResults.Ok(status) : NotFound($"calibration job '{jobId}' does not exist");
+
+    /// <summary>Longest dataset path a calibration request may name (PATH_MAX on Linux).</summary>
+    public const int MaxDatasetPathLength = 4096;
 
     private static ProblemHttpResult BadRequest(string detail) => TypedResults.Problem(detail, statusCode: StatusCodes.Status400BadRequest, title: "Invalid request");
 
