@@ -90,10 +90,13 @@ public static class Printable
     /// <summary>C0/C1 control characters and the bidi overrides and isolates that reorder what a terminal shows.</summary>
     public static bool IsUnsafe(char c) => char.IsControl(c) || c is >= '\u202A' and <= '\u202E' or >= '\u2066' and <= '\u2069';
 
-    /// <summary>The text with every unsafe character written as \uXXXX (and backslashes kept readable as \\).</summary>
+    /// <summary>
+    /// The text with every unsafe character written as \uXXXX. Backslashes are left alone: the escape is for
+    /// terminals, not a reversible encoding, and text may pass through it twice (server message, then a1ctl).
+    /// </summary>
     public static string Escape(string? text)
     {
-        if (string.IsNullOrEmpty(text) || !text.Any(c => IsUnsafe(c) || c == '\\'))
+        if (string.IsNullOrEmpty(text) || !text.Any(IsUnsafe))
         {
             return text ?? "";
         }
@@ -101,11 +104,7 @@ public static class Printable
         var builder = new System.Text.StringBuilder(text.Length + 8);
         foreach (var c in text)
         {
-            if (c == '\\')
-            {
-                builder.Append(@"\\");
-            }
-            else if (IsUnsafe(c))
+            if (IsUnsafe(c))
             {
                 builder.Append(CultureInfo.InvariantCulture, $"\\u{(int)c:X4}");
             }

@@ -9,6 +9,25 @@ namespace A1Fleet.Silo.Security;
 /// </summary>
 public sealed class ApiProblems(IProblemDetailsService problems) : IExceptionHandler
 {
+    /// <summary>Answers the framework makes without a word (a 415 from binding, an unknown route, a wrong method) get one.</summary>
+    public static void FillDetail(ProblemDetailsContext context)
+    {
+        if (context.ProblemDetails.Detail is not null)
+        {
+            return;
+        }
+
+        var request = context.HttpContext.Request;
+        context.ProblemDetails.Detail = context.ProblemDetails.Status switch
+        {
+            StatusCodes.Status415UnsupportedMediaType => $"content type '{request.ContentType}' is not accepted by {request.Method} {request.Path}: send application/json",
+            StatusCodes.Status413PayloadTooLarge => "the request body is larger than the API accepts (A1Fleet:Api:MaxRequestBodyBytes)",
+            StatusCodes.Status404NotFound => $"no endpoint at {request.Path}",
+            StatusCodes.Status405MethodNotAllowed => $"{request.Path} does not accept {request.Method}",
+            _ => null,
+        };
+    }
+
     public async ValueTask<bool> TryHandleAsync(HttpContext context, Exception exception, CancellationToken cancellationToken)
     {
         if (exception is not BadHttpRequestException bad || context.Response.HasStarted)

@@ -85,10 +85,14 @@ public sealed partial class AuditMiddleware(RequestDelegate next, IGrainFactory 
         var parameters = new StringBuilder();
         try
         {
-            if (context.Request.ContentLength is > 0 || context.Request.Body.CanSeek && context.Request.Body.Length > 0)
+            // Refused calls (401, 403) never had their body read by an endpoint: read it here, within the cap.
+            context.Request.Body.Position = 0;
+            using var body = new MemoryStream();
+            await context.Request.Body.CopyToAsync(body, context.RequestAborted);
+            if (body.Length > 0)
             {
-                context.Request.Body.Position = 0;
-                using var document = await JsonDocument.ParseAsync(context.Request.Body, cancellationToken: context.RequestAborted);
+                body.Position = 0;
+                using var document = await JsonDocument.ParseAsync(body, cancellationToken: context.RequestAborted);
                 if (document.RootElement.ValueKind == JsonValueKind.Object)
                 {
                     foreach (var property in document.RootElement.EnumerateObject())

@@ -34,6 +34,7 @@ public static class SecurityHostingExtensions
         // Binding failures throw, so ApiProblems can name the field instead of answering an empty 400.
         services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
         services.AddExceptionHandler<ApiProblems>();
+        services.Configure<ProblemDetailsOptions>(o => o.CustomizeProblemDetails = ApiProblems.FillDetail);
         services.AddRateLimiter(_ => { });
         services.AddOptions<RateLimiterOptions>().Configure<IOptions<ApiLimitsOptions>>((o, limits) => ConfigureRateLimits(o, limits.Value));
         return builder;
