@@ -9,6 +9,7 @@ using A1Fleet.RobotAgent;
 using A1Fleet.RobotAgent.Diagnostics;
 using A1Fleet.RobotAgent.Recording;
 using A1Fleet.Silo.Hosting;
+using A1Fleet.Silo.Security;
 using Microsoft.Extensions.Options;
 
 namespace A1Fleet.Demo;
@@ -79,6 +80,15 @@ internal static class FleetDemo
         // Start-up advice (server GC, a slow first watchdog tick on a busy 2-core machine) is not news here.
         builder.Logging.AddFilter("Orleans.Runtime.Silo", LogLevel.Error);
         builder.Logging.AddFilter("Orleans.Runtime.Watchdog", LogLevel.Error);
+        // The operator API refuses calls without a key: the demo provisions an admin key unless one is configured.
+        var adminKey = builder.Configuration[$"{SecurityOptions.SectionName}:{nameof(SecurityOptions.BootstrapAdminKey)}"];
+        var generatedKey = string.IsNullOrWhiteSpace(adminKey) && string.IsNullOrWhiteSpace(builder.Configuration[$"{SecurityOptions.SectionName}:{nameof(SecurityOptions.BootstrapAdminKeyFile)}"]);
+        if (generatedKey)
+        {
+            adminKey = CredentialKeys.Generate(CredentialKind.ApiKey).Key;
+            builder.Configuration[$"{SecurityOptions.SectionName}:{nameof(SecurityOptions.BootstrapAdminKey)}"] = adminKey;
+        }
+
         builder.AddA1FleetSilo();
         await using var app = builder.Build();
         app.MapA1FleetEndpoints();
@@ -101,6 +111,10 @@ internal static class FleetDemo
         }
 
         await app.StartAsync(stop.Token);
+        Console.WriteLine(generatedKey
+            ? $"admin API key for this run (printed once, kept only hashed in the silo's memory storage):\n  export A1FLEET_API_KEY={adminKey}\n" +
+              $"  dotnet run --project operator-cli/A1Fleet.Operator -- --url {urls.Split(';')[0]} robots"
+            : "admin API key: the configured A1Fleet:Security bootstrap key (a1ctl: --api-key or A1FLEET_API_KEY)");
         await app.Services.GetRequiredService<ModelRegistrationStartup>().Ready.WaitAsync(stop.Token);
         var grains = app.Services.GetRequiredService<IGrainFactory>();
         using var batches = new BatchSizeListener();
