@@ -111,10 +111,23 @@ internal static class FleetDemo
         }
 
         await app.StartAsync(stop.Token);
-        Console.WriteLine(generatedKey
-            ? $"admin API key for this run (printed once, kept only hashed in the silo's memory storage):\n  export A1FLEET_API_KEY={adminKey}\n" +
-              $"  dotnet run --project operator-cli/A1Fleet.Operator -- --url {urls.Split(';')[0]} robots"
-            : "admin API key: the configured A1Fleet:Security bootstrap key (a1ctl: --api-key or A1FLEET_API_KEY)");
+        var keyHint = "the configured A1Fleet:Security bootstrap key";
+        if (generatedKey)
+        {
+            // Written to a file only its owner reads, since the live view clears the screen; the silo keeps only its hash.
+            var keyFile = Path.GetFullPath(Path.Combine("artifacts", "demo-admin-key"));
+            Directory.CreateDirectory(Path.GetDirectoryName(keyFile)!);
+            File.WriteAllText(keyFile, adminKey + "\n");
+            if (!OperatingSystem.IsWindows())
+            {
+                File.SetUnixFileMode(keyFile, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+            }
+
+            keyHint = $"$(cat {keyFile})";
+        }
+
+        var ctlLine = $"a1ctl: A1FLEET_API_KEY={keyHint} dotnet run --project operator-cli/A1Fleet.Operator -- --url {urls.Split(';')[0]} robots";
+        Console.WriteLine(ctlLine);
         await app.Services.GetRequiredService<ModelRegistrationStartup>().Ready.WaitAsync(stop.Token);
         var grains = app.Services.GetRequiredService<IGrainFactory>();
         using var batches = new BatchSizeListener();
@@ -146,7 +159,7 @@ internal static class FleetDemo
             await fleet.Assign(new RobotSelector(RobotSelectorKind.Embodiment, kind.ToString()), Tasks[kind], "demo");
         }
 
-        await LiveViewAsync(fleet, runners, batches, stop.Token);
+        await LiveViewAsync(fleet, runners, batches, ctlLine, stop.Token);
         await Task.WhenAll(running);
         var final = await fleet.ListRobots(RobotSelector.All);
         PrintSummary(final, runners);
@@ -183,7 +196,7 @@ internal static class FleetDemo
         }
     }
 
-    private static async Task LiveViewAsync(IFleetGrain fleet, List<RobotAgentRunner> runners, BatchSizeListener batches, CancellationToken ct)
+    private static async Task LiveViewAsync(IFleetGrain fleet, List<RobotAgentRunner> runners, BatchSizeListener batches, string ctlLine, CancellationToken ct)
     {
         var interactive = !Console.IsOutputRedirected;
         var interval = TimeSpan.FromSeconds(interactive ? 1 : 5);
@@ -212,6 +225,7 @@ internal static class FleetDemo
             }
 
             Console.WriteLine($"A1Fleet demo — {Stopwatch.GetElapsedTime(started):hh\\:mm\\:ss}  requests/s {rate:F1}  mean batch {batches.TakeMean():F2}  (Ctrl-C to stop)");
+            Console.WriteLine(ctlLine);
             WriteTable(robots, runners);
         }
     }
