@@ -22,10 +22,11 @@ public static class InputRules
     public const double MaxLatencyBudgetMs = 60_000;
 
     /// <summary>
-    /// The budget floor the grains enforce on their own (1 ms: no model answers faster). The operator API
-    /// applies a higher, configured floor (A1Fleet:Api:MinLatencyBudgetMs) that stands for the model's first-exit time.
+    /// The budget floor the grains enforce on their own: 1 µs, only to keep zero, negative and denormal values out
+    /// of state (tests use budgets nobody meets to force the first exit). The operator API applies the real floor,
+    /// configured (A1Fleet:Api:MinLatencyBudgetMs), which stands for the model's first-exit time.
     /// </summary>
-    public const double MinLatencyBudgetMs = 1;
+    public const double MinLatencyBudgetMs = 0.001;
 
     /// <summary>A latency budget in ms: finite, within [<paramref name="floorMs"/>, <see cref="MaxLatencyBudgetMs"/>].</summary>
     public static string? LatencyBudget(double budgetMs, double floorMs = MinLatencyBudgetMs, string field = "budgetMs") =>

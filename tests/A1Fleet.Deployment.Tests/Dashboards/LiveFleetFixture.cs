@@ -66,8 +66,8 @@ public sealed class LiveFleetFixture : IAsyncLifetime, IDisposable
             "--models", Path.Combine(_workDir, "models"),
             $"--A1Fleet:Silo:SiloPort={siloPort}", $"--A1Fleet:Silo:GatewayPort={gateway}", "--Logging:LogLevel:Default=Warning",
             $"--A1Fleet:Security:BootstrapAdminKey={AdminKey}",
-            // A budget nobody meets makes the budget-miss series; the API's floor (5 ms by default) is lowered to the grains' 1 ms for it.
-            "--A1Fleet:Api:MinLatencyBudgetMs=1");
+            // A budget nobody meets makes the budget-miss series: the API's floor (5 ms by default) is lowered for it.
+            "--A1Fleet:Api:MinLatencyBudgetMs=0.5");
         await WaitAsync(demo, deadline, "the demo's /health/ready", async () => (await _http.GetAsync(SiloUrl + "/health/ready")).IsSuccessStatusCode);
         await WaitAsync(demo, deadline, "4 robots bound with tasks", async () =>
             (await _http.GetFromJsonAsync<JsonArray>(SiloUrl + "/api/robots", Json))!.Count(r => r?["task"] is JsonObject) >= 4);
@@ -114,7 +114,7 @@ public sealed class LiveFleetFixture : IAsyncLifetime, IDisposable
         // Operator commands through the API, as an operator would send them: they create the event series.
         var robots = (await _http.GetFromJsonAsync<JsonArray>(SiloUrl + "/api/robots", Json))!.Select(r => (string)r!["robotId"]!).Order(StringComparer.Ordinal).ToList();
         await PostAsync("/api/estop", new { selector = "robot:" + robots[1] });
-        await PostAsync("/api/budget", new { selector = "robot:" + robots[0], budgetMs = 1.0 });
+        await PostAsync("/api/budget", new { selector = "robot:" + robots[0], budgetMs = 0.5 });
         await WaitAsync(demo, deadline, "holds while e-stopped", async () => await SeriesCountAsync("a1fleet_robot_holds_total") > 0);
         await PostAsync("/api/resume", new { selector = "robot:" + robots[1] });
 
