@@ -24,7 +24,9 @@ public sealed partial class ApiKeyAuthenticationHandler(
     protected override async Task<AuthenticateResult> HandleAuthenticateAsync()
     {
         var presented = PresentedKey(Request);
-        if (presented is null)
+        // A robot credential (the robot gateway's bearer token) is no operator identity: robot-facing endpoints check
+        // it with IRobotCredentialValidator. Answering "no key" here keeps those calls out of the refusal log.
+        if (presented is null || presented.StartsWith(CredentialKeys.RobotPrefix + "_", StringComparison.Ordinal))
         {
             return AuthenticateResult.NoResult();
         }
