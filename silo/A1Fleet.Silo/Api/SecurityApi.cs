@@ -52,7 +52,8 @@ public static class SecurityApi
     }
 
     private static async Task<Results<Ok<CredentialInfo>, ProblemHttpResult>> RevokeKey(string keyId, ClaimsPrincipal user, IGrainFactory grains) =>
-        keyId.StartsWith(CredentialKeys.ApiKeyPrefix + "_", StringComparison.Ordinal) && await Directory(grains).Revoke(keyId, user.ActingAs()) is { } revoked
+        keyId.StartsWith(CredentialKeys.ApiKeyPrefix + "_", StringComparison.Ordinal) && keyId.Length <= InputRules.MaxIdLength
+        && await Directory(grains).Revoke(keyId, user.ActingAs()) is { } revoked
             ? TypedResults.Ok(revoked)
             : NotFound($"API key '{Printable.Escape(keyId)}' does not exist");
 
@@ -71,7 +72,9 @@ public static class SecurityApi
     private static async Task<Results<Ok<CredentialInfo>, ProblemHttpResult>> RevokeRobotCredential(string robotId, string credentialId, ClaimsPrincipal user, IGrainFactory grains)
     {
         // Revoking through another robot's path is refused: the path says which robot the operator means.
-        var existing = await grains.GetGrain<ICredentialGrain>(credentialId).Get();
+        var existing = credentialId.StartsWith(CredentialKeys.RobotPrefix + "_", StringComparison.Ordinal) && credentialId.Length <= InputRules.MaxIdLength
+            ? await grains.GetGrain<ICredentialGrain>(credentialId).Get()
+            : null;
         if (existing is not { Kind: CredentialKind.Robot } || existing.RobotId != robotId)
         {
             return NotFound($"robot '{Printable.Escape(robotId)}' has no credential '{Printable.Escape(credentialId)}'");
