@@ -85,7 +85,7 @@ public interface ICredentialDirectoryGrain : IGrainWithStringKey
     [Alias("Revoke")]
     Task<CredentialInfo?> Revoke(string id, string by);
 
-    /// <summary>How many API keys are active, by role: for the start-up advice when there are none.</summary>
+    /// <summary>How many admin API keys are active: the start-up advice is logged when there are none.</summary>
     [Alias("ActiveAdminKeys")]
     Task<int> ActiveAdminKeys();
 }
