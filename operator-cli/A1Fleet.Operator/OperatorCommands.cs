@@ -340,8 +340,11 @@ internal static class OperatorCommands
     private static string Selector(string text) =>
         RobotSelector.TryParse(text, out var selector, out var problem) ? selector.ToString() : throw new ArgumentException(problem);
 
+    /// <summary>The shared budget rule with the grains' floor; the silo applies its own, higher floor and names it.</summary>
     private static double Ms(string text) =>
-        double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var ms) ? ms : throw new ArgumentException($"'{text}' is not a number of milliseconds");
+        !double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var ms) ? throw new ArgumentException($"'{Printable.Escape(text)}' is not a number of milliseconds")
+        : InputRules.LatencyBudget(ms, field: "budget") is { } problem ? throw new ArgumentException(problem)
+        : ms;
 
     /// <summary>Refused here with the server's words, so a bad instruction never leaves the operator's machine.</summary>
     private static string Instruction(string text) => InputRules.Instruction(text) is { } problem ? throw new ArgumentException(problem) : text;

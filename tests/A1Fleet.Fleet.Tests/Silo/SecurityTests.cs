@@ -218,6 +218,13 @@ public sealed class SecurityTests(SecuredSilo fixture) : IClassFixture<SecuredSi
         Assert.DoesNotContain('\u001b', output);
         Assert.Contains(@"wave\u001B[2J", output, StringComparison.Ordinal);
 
+        (code, _, error) = await Ctl("budget", $"robot:{robotId}", "NaN");
+        Assert.Equal(1, code);
+        Assert.Contains("budget NaN ms is invalid", error, StringComparison.Ordinal);
+        (code, _, error) = await Ctl("budget", $"robot:{robotId}", "2");
+        Assert.Equal(1, code);
+        Assert.Contains("budgetMs 2 ms is invalid: use a finite value within [5, 60000] ms", error, StringComparison.Ordinal);
+
         (code, output, error) = await Ctl("audit", "--limit", "50");
         Assert.True(code == 0, error);
         Assert.Contains("carol (a1k_", output, StringComparison.Ordinal);
