@@ -140,6 +140,21 @@ agent_dll() {
   die "the robot agent is not built: run dotnet build -c Release robot-agent/A1Fleet.RobotAgent"
 }
 
+# --- operator identity (docs/security.md) ---------------------------------------------------------
+# The silos refuse API calls without a key. A random admin key is made once per run dir, readable by
+# its owner only, and handed to the silos as a file (not on their command lines, which ps shows);
+# they store its hash as the bootstrap admin key the first time they start on an empty Redis.
+admin_key_file="$run_dir/admin-key"
+ensure_admin_key() {
+  [ -s "$admin_key_file" ] && return 0
+  local id secret
+  id="$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
+  secret="$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')"
+  (umask 077 && printf 'a1k_%s_%s\n' "$id" "$secret" >"$admin_key_file")
+  chmod 600 "$admin_key_file"
+}
+# --- end operator identity ---------------------------------------------------------------------------
+
 cmd_start() {
   mkdir -p "$run_dir/pids" "$run_dir/logs" "$run_dir/redis" "$run_dir/prometheus"
   for port in "$redis_port" "$gpu_http" "$cpu_http" "$gpu_silo" "$gpu_gateway" "$cpu_silo" "$cpu_gateway" "$prometheus_port" \
@@ -169,6 +184,7 @@ cmd_start() {
       || die "model build failed; see $run_dir/logs/model-builder.log"
   fi
 
+  ensure_admin_key
   starting=1
   log "redis-server on 127.0.0.1:$redis_port"
   start redis redis-server --port "$redis_port" --bind 127.0.0.1 --dir "$run_dir/redis" --save "" --appendonly no
@@ -179,7 +195,8 @@ cmd_start() {
   done
 
   local common=(--A1Fleet:Silo:Clustering=redis --A1Fleet:Silo:Storage=redis "--A1Fleet:Silo:Redis=127.0.0.1:$redis_port"
-                "--A1Fleet:Silo:ClusterId=$cluster_id" --Logging:LogLevel:Default=Warning)
+                "--A1Fleet:Silo:ClusterId=$cluster_id" --Logging:LogLevel:Default=Warning
+                "--A1Fleet:Security:BootstrapAdminKeyFile=$admin_key_file")
   log "inference silo (model $model, $execution_provider) http://127.0.0.1:$gpu_http"
   start silo-gpu dotnet "$silo_dll" --urls "http://127.0.0.1:$gpu_http" "${common[@]}" \
     "--A1Fleet:Silo:SiloPort=$gpu_silo" "--A1Fleet:Silo:GatewayPort=$gpu_gateway" --A1Fleet:Silo:Gpu=true \
@@ -211,9 +228,12 @@ cmd_start() {
   cat <<INFO
 
 A1Fleet is running (run dir $run_dir, logs in $run_dir/logs):
-  operator API    http://127.0.0.1:$cpu_http/api/robots   (any silo; OpenAPI at /openapi/v1.json)
-  assign a task   curl -X POST http://127.0.0.1:$cpu_http/api/assignments -H 'content-type: application/json' \\
-                    -d '{"selector":"all","instruction":"pick up the red block"}'
+  operator API    http://127.0.0.1:$cpu_http/api/robots   (any silo; OpenAPI at /openapi/v1.json; needs a key)
+  admin key       $admin_key_file   (mode 600; docs/security.md)
+  a1ctl           export A1FLEET_API_KEY=\$(cat $admin_key_file)
+                  dotnet run --project operator-cli/A1Fleet.Operator -- --url http://127.0.0.1:$cpu_http robots
+  assign a task   curl -X POST http://127.0.0.1:$cpu_http/api/assignments -H "authorization: Bearer \$A1FLEET_API_KEY" \\
+                    -H 'content-type: application/json' -d '{"selector":"all","instruction":"pick up the red block"}'
   silo metrics    http://127.0.0.1:$gpu_http/metrics   http://127.0.0.1:$cpu_http/metrics
   agent metrics   http://127.0.0.1:$agent_metrics/metrics ... :$((agent_metrics + 3))
   Prometheus      http://127.0.0.1:$prometheus_port   (targets: /targets)

@@ -9,6 +9,7 @@ using A1Fleet.RobotAgent;
 using A1Fleet.RobotAgent.Diagnostics;
 using A1Fleet.RobotAgent.Recording;
 using A1Fleet.Silo.Hosting;
+using A1Fleet.Silo.Security;
 using Microsoft.Extensions.Options;
 
 namespace A1Fleet.Demo;
@@ -79,6 +80,15 @@ internal static class FleetDemo
         // Start-up advice (server GC, a slow first watchdog tick on a busy 2-core machine) is not news here.
         builder.Logging.AddFilter("Orleans.Runtime.Silo", LogLevel.Error);
         builder.Logging.AddFilter("Orleans.Runtime.Watchdog", LogLevel.Error);
+        // The operator API refuses calls without a key: the demo provisions an admin key unless one is configured.
+        var adminKey = builder.Configuration[$"{SecurityOptions.SectionName}:{nameof(SecurityOptions.BootstrapAdminKey)}"];
+        var generatedKey = string.IsNullOrWhiteSpace(adminKey) && string.IsNullOrWhiteSpace(builder.Configuration[$"{SecurityOptions.SectionName}:{nameof(SecurityOptions.BootstrapAdminKeyFile)}"]);
+        if (generatedKey)
+        {
+            adminKey = CredentialKeys.Generate(CredentialKind.ApiKey).Key;
+            builder.Configuration[$"{SecurityOptions.SectionName}:{nameof(SecurityOptions.BootstrapAdminKey)}"] = adminKey;
+        }
+
         builder.AddA1FleetSilo();
         await using var app = builder.Build();
         app.MapA1FleetEndpoints();
@@ -101,6 +111,23 @@ internal static class FleetDemo
         }
 
         await app.StartAsync(stop.Token);
+        var keyHint = "the configured A1Fleet:Security bootstrap key";
+        if (generatedKey)
+        {
+            // Written to a file only its owner reads, since the live view clears the screen; the silo keeps only its hash.
+            var keyFile = Path.GetFullPath(Path.Combine("artifacts", "demo-admin-key"));
+            Directory.CreateDirectory(Path.GetDirectoryName(keyFile)!);
+            File.WriteAllText(keyFile, adminKey + "\n");
+            if (!OperatingSystem.IsWindows())
+            {
+                File.SetUnixFileMode(keyFile, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+            }
+
+            keyHint = $"$(cat {keyFile})";
+        }
+
+        var ctlLine = $"a1ctl: A1FLEET_API_KEY={keyHint} dotnet run --project operator-cli/A1Fleet.Operator -- --url {urls.Split(';')[0]} robots";
+        Console.WriteLine(ctlLine);
         await app.Services.GetRequiredService<ModelRegistrationStartup>().Ready.WaitAsync(stop.Token);
         var grains = app.Services.GetRequiredService<IGrainFactory>();
         using var batches = new BatchSizeListener();
@@ -132,7 +159,7 @@ internal static class FleetDemo
             await fleet.Assign(new RobotSelector(RobotSelectorKind.Embodiment, kind.ToString()), Tasks[kind], "demo");
         }
 
-        await LiveViewAsync(fleet, runners, batches, stop.Token);
+        await LiveViewAsync(fleet, runners, batches, ctlLine, stop.Token);
         await Task.WhenAll(running);
         var final = await fleet.ListRobots(RobotSelector.All);
         PrintSummary(final, runners);
@@ -169,7 +196,7 @@ internal static class FleetDemo
         }
     }
 
-    private static async Task LiveViewAsync(IFleetGrain fleet, List<RobotAgentRunner> runners, BatchSizeListener batches, CancellationToken ct)
+    private static async Task LiveViewAsync(IFleetGrain fleet, List<RobotAgentRunner> runners, BatchSizeListener batches, string ctlLine, CancellationToken ct)
     {
         var interactive = !Console.IsOutputRedirected;
         var interval = TimeSpan.FromSeconds(interactive ? 1 : 5);
@@ -198,6 +225,7 @@ internal static class FleetDemo
             }
 
             Console.WriteLine($"A1Fleet demo — {Stopwatch.GetElapsedTime(started):hh\\:mm\\:ss}  requests/s {rate:F1}  mean batch {batches.TakeMean():F2}  (Ctrl-C to stop)");
+            Console.WriteLine(ctlLine);
             WriteTable(robots, runners);
         }
     }

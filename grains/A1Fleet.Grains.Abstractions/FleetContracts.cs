@@ -21,6 +21,18 @@ public sealed record RobotSelector(
             return false;
         }
 
+        if (text.Length > InputRules.MaxSelectorLength)
+        {
+            error = $"selector is {text.Length} characters long: at most {InputRules.MaxSelectorLength} are accepted";
+            return false;
+        }
+
+        if (InputRules.UnsafeCharacter(text) is { } at)
+        {
+            error = $"selector contains a control character (U+{(int)text[at]:X4} at position {at})";
+            return false;
+        }
+
         text = text.Trim();
         if (text.Equals("all", StringComparison.OrdinalIgnoreCase))
         {

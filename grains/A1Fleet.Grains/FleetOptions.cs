@@ -63,9 +63,9 @@ public sealed class FleetOptionsValidator : IValidateOptions<FleetOptions>
     public ValidateOptionsResult Validate(string? name, FleetOptions o)
     {
         var errors = new List<string>();
-        if (o.DefaultLatencyBudgetMs is <= 0 or > 60_000)
+        if (InputRules.LatencyBudget(o.DefaultLatencyBudgetMs, field: "A1Fleet:Fleet:DefaultLatencyBudgetMs") is { } budget)
         {
-            errors.Add($"A1Fleet:Fleet:DefaultLatencyBudgetMs {o.DefaultLatencyBudgetMs} must be within (0, 60000].");
+            errors.Add(budget + ".");
         }
 
         if (o.InferencePartitions is < 1 or > 1024)

@@ -19,16 +19,30 @@ public sealed class OperatorClient(HttpClient http)
     /// <summary>The API's JSON: web defaults (camelCase), and enums read from either names or numbers.</summary>
     public static JsonSerializerOptions Json { get; } = new(JsonSerializerDefaults.Web) { Converters = { new JsonStringEnumConverter() } };
 
+    /// <summary>Where a1ctl and the calibration job's cluster mode read the operator API key from when no flag gives one.</summary>
+    public const string ApiKeyEnvironmentVariable = "A1FLEET_API_KEY";
+
     public Uri? BaseAddress => http.BaseAddress;
 
-    /// <summary>An <see cref="HttpClient"/> for <paramref name="baseAddress"/> with <see cref="DefaultTimeout"/>; the handler is left to its owner.</summary>
-    public static HttpClient CreateHttpClient(Uri baseAddress, HttpMessageHandler? handler = null)
+    /// <summary>
+    /// An <see cref="HttpClient"/> for <paramref name="baseAddress"/> with <see cref="DefaultTimeout"/>, sending
+    /// <paramref name="apiKey"/> as a bearer token when given; the handler is left to its owner.
+    /// </summary>
+    public static HttpClient CreateHttpClient(Uri baseAddress, HttpMessageHandler? handler = null, string? apiKey = null)
     {
         var client = handler is null ? new HttpClient() : new HttpClient(handler, disposeHandler: false);
         client.BaseAddress = baseAddress;
         client.Timeout = DefaultTimeout;
+        if (!string.IsNullOrWhiteSpace(apiKey))
+        {
+            client.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", apiKey.Trim());
+        }
+
         return client;
     }
+
+    /// <summary>The key from the environment (<see cref="ApiKeyEnvironmentVariable"/>), or null.</summary>
+    public static string? ApiKeyFromEnvironment() => Environment.GetEnvironmentVariable(ApiKeyEnvironmentVariable) is { Length: > 0 } key ? key : null;
 
     /// <summary>Parses an operator API base URL (absolute http or https); the error says what is wrong with it.</summary>
     public static bool TryParseBaseAddress(string text, out Uri address, out string? error)
@@ -47,14 +61,15 @@ public sealed class OperatorClient(HttpClient http)
 
     public Task<List<RobotStatus>> Robots(string selector, CancellationToken ct) => Get<List<RobotStatus>>($"/api/robots?selector={Uri.EscapeDataString(selector)}", ct);
 
-    public Task<CommandResponse> Assign(string selector, string instruction, string by, CancellationToken ct) => Post<CommandResponse>("/api/assignments", new { selector, instruction, by }, ct);
+    /// <summary>Who acts is the API key's name (the server ignores any "by"), so none is sent.</summary>
+    public Task<CommandResponse> Assign(string selector, string instruction, CancellationToken ct) => Post<CommandResponse>("/api/assignments", new { selector, instruction }, ct);
 
     public Task<CommandResponse> Budget(string selector, double budgetMs, CancellationToken ct) => Post<CommandResponse>("/api/budget", new { selector, budgetMs }, ct);
 
     /// <summary>Per-robot e-stop confirmations; answered whether all robots were confirmed (200) or not (503).</summary>
-    public Task<SafetyCommandReport> EStop(string selector, string by, double? deadlineMs, CancellationToken ct) => Safety("/api/estop", selector, by, deadlineMs, ct);
+    public Task<SafetyCommandReport> EStop(string selector, double? deadlineMs, CancellationToken ct) => Safety("/api/estop", selector, deadlineMs, ct);
 
-    public Task<SafetyCommandReport> Resume(string selector, string by, double? deadlineMs, CancellationToken ct) => Safety("/api/resume", selector, by, deadlineMs, ct);
+    public Task<SafetyCommandReport> Resume(string selector, double? deadlineMs, CancellationToken ct) => Safety("/api/resume", selector, deadlineMs, ct);
 
     public Task<List<Assignment>> Assignments(CancellationToken ct) => Get<List<Assignment>>("/api/assignments", ct);
 
@@ -64,8 +79,39 @@ public sealed class OperatorClient(HttpClient http)
         await ThrowIfFailed(response, ct);
     }
 
-    public Task<RobotStatus> ReleaseLease(string robotId, string by, string? successorAgentId, CancellationToken ct) =>
-        Post<RobotStatus>($"/api/robots/{Uri.EscapeDataString(robotId)}/lease/release", new { by, successorAgentId }, ct);
+    public Task<RobotStatus> ReleaseLease(string robotId, string? successorAgentId, CancellationToken ct) =>
+        Post<RobotStatus>($"/api/robots/{Uri.EscapeDataString(robotId)}/lease/release", new { successorAgentId }, ct);
+
+    public Task<CreatedCredential> CreateApiKey(string name, string role, CancellationToken ct) => Post<CreatedCredential>("/api/keys", new { name, role }, ct);
+
+    public Task<List<CredentialInfo>> ApiKeys(CancellationToken ct) => Get<List<CredentialInfo>>("/api/keys", ct);
+
+    public Task<CredentialInfo> RevokeApiKey(string keyId, CancellationToken ct) => Send<CredentialInfo>(HttpMethod.Delete, $"/api/keys/{Uri.EscapeDataString(keyId)}", null, ct);
+
+    public Task<CreatedCredential> IssueRobotCredential(string robotId, string? name, CancellationToken ct) =>
+        Post<CreatedCredential>($"/api/robots/{Uri.EscapeDataString(robotId)}/credentials", new { name }, ct);
+
+    public Task<List<CredentialInfo>> RobotCredentials(string robotId, CancellationToken ct) => Get<List<CredentialInfo>>($"/api/robots/{Uri.EscapeDataString(robotId)}/credentials", ct);
+
+    public Task<CredentialInfo> RevokeRobotCredential(string robotId, string credentialId, CancellationToken ct) =>
+        Send<CredentialInfo>(HttpMethod.Delete, $"/api/robots/{Uri.EscapeDataString(robotId)}/credentials/{Uri.EscapeDataString(credentialId)}", null, ct);
+
+    /// <summary>The audit log, newest first.</summary>
+    public Task<List<AuditEntry>> Audit(DateTimeOffset? since, int? limit, CancellationToken ct)
+    {
+        var query = new List<string>();
+        if (since is { } s)
+        {
+            query.Add("since=" + Uri.EscapeDataString(s.ToString("O", System.Globalization.CultureInfo.InvariantCulture)));
+        }
+
+        if (limit is { } l)
+        {
+            query.Add("limit=" + l.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        }
+
+        return Get<List<AuditEntry>>("/api/audit" + (query.Count == 0 ? "" : "?" + string.Join('&', query)), ct);
+    }
 
     public Task<List<ModelInfo>> Models(CancellationToken ct) => Get<List<ModelInfo>>("/api/models", ct);
 
@@ -107,9 +153,9 @@ public sealed class OperatorClient(HttpClient http)
 
     private static string SchedulePath(string modelId) => $"/api/models/{Uri.EscapeDataString(modelId)}/calibration-schedule";
 
-    private async Task<SafetyCommandReport> Safety(string path, string selector, string by, double? deadlineMs, CancellationToken ct)
+    private async Task<SafetyCommandReport> Safety(string path, string selector, double? deadlineMs, CancellationToken ct)
     {
-        using var response = await http.PostAsJsonAsync(path, new { selector, by, deadlineMs }, Json, ct);
+        using var response = await http.PostAsJsonAsync(path, new { selector, deadlineMs }, Json, ct);
         if (response.StatusCode == System.Net.HttpStatusCode.ServiceUnavailable
             && response.Content.Headers.ContentType?.MediaType == "application/json"
             && await response.Content.ReadFromJsonAsync<SafetyCommandReport>(Json, ct) is { Robots: not null } partial)
@@ -210,6 +256,9 @@ public sealed record SetCalibrationScheduleRequest(
     int? BatchSize = null);
 
 public sealed record CommandResponse(List<string> Robots, long? AssignmentId = null, string? Message = null);
+
+/// <summary>A key or robot credential as created: <see cref="Key"/> is shown this once; the server keeps only a hash.</summary>
+public sealed record CreatedCredential(string Id, string Key, CredentialInfo Credential);
 
 /// <summary>The operator API refused a request; <see cref="Detail"/> is its explanation.</summary>
 public sealed class OperatorApiException(int status, string detail) : Exception($"{status}: {detail}")

@@ -5,7 +5,7 @@ using A1Fleet.Operator.Client;
 namespace A1Fleet.Operator;
 
 /// <summary>
-/// a1ctl [--url http://127.0.0.1:8080] COMMAND ...
+/// a1ctl [--url http://127.0.0.1:8080] [--api-key a1k_...] COMMAND ...
 ///   robots [SELECTOR]                 table of robots (default: all)
 ///   watch [SELECTOR] [--count N]      refresh the table every second
 ///   assign SELECTOR INSTRUCTION...    assign a task
@@ -24,7 +24,13 @@ internal static class OperatorCommands
     {
         var list = args.ToList();
         var url = Take(list, "--url") ?? Environment.GetEnvironmentVariable("A1FLEET_URL") ?? "http://127.0.0.1:8080";
-        var by = Take(list, "--by") ?? Environment.UserName;
+        var apiKey = Take(list, "--api-key") ?? OperatorClient.ApiKeyFromEnvironment();
+        if (Take(list, "--by") is not null)
+        {
+            // Who acts is the API key's name now; a free-text name would be a claim nobody checks.
+            error.WriteLine("note: --by is ignored: the silo records the API key's name as who acted");
+        }
+
         var deadline = Take(list, "--deadline-ms");
         var successor = Take(list, "--to");
         if (list.Count == 0 || list[0] is "-h" or "--help" or "help")
@@ -33,7 +39,7 @@ internal static class OperatorCommands
             return list.Count == 0 ? 2 : 0;
         }
 
-        using var http = OperatorClient.CreateHttpClient(new Uri(url), handler);
+        using var http = OperatorClient.CreateHttpClient(new Uri(url), handler, apiKey);
         var client = new OperatorClient(http);
         try
         {
@@ -42,13 +48,20 @@ internal static class OperatorCommands
             {
                 "robots" => await Robots(client, Arg(list, 1) ?? "all", output, ct),
                 "watch" => await Watch(client, list, output, ct),
-                "assign" when list.Count >= 3 => Assigned(await client.Assign(Selector(list[1]), string.Join(' ', list.Skip(2)), by, ct), output),
+                "assign" when list.Count >= 3 => Assigned(await client.Assign(Selector(list[1]), Instruction(string.Join(' ', list.Skip(2))), ct), output),
                 "budget" when list.Count == 3 => Report(await client.Budget(Selector(list[1]), Ms(list[2]), ct), $"budget {list[2]} ms set on", output),
-                "estop" when list.Count == 2 => Safety(await client.EStop(Selector(list[1]), by, deadlineMs, ct), "e-stopped", output, error),
-                "resume" when list.Count == 2 => Safety(await client.Resume(Selector(list[1]), by, deadlineMs, ct), "resumed", output, error),
+                "estop" when list.Count == 2 => Safety(await client.EStop(Selector(list[1]), deadlineMs, ct), "e-stopped", output, error),
+                "resume" when list.Count == 2 => Safety(await client.Resume(Selector(list[1]), deadlineMs, ct), "resumed", output, error),
                 "assignments" when list.Count == 1 => Assignments(await client.Assignments(ct), output),
                 "assignments" when list.Count == 3 && list[1] == "delete" => await DeleteAssignment(client, list[2], output, ct),
-                "lease" when list.Count == 3 && list[1] == "release" => LeaseReleased(await client.ReleaseLease(list[2], by, successor, ct), successor, output),
+                "lease" when list.Count == 3 && list[1] == "release" => LeaseReleased(await client.ReleaseLease(list[2], successor, ct), successor, output),
+                "keys" when list.Count == 1 => Credentials(await client.ApiKeys(ct), output),
+                "create-key" when list.Count == 3 => Created(await client.CreateApiKey(list[1], list[2], ct), output),
+                "revoke-key" when list.Count == 2 => Revoked(await client.RevokeApiKey(list[1], ct), output),
+                "robot-credentials" when list.Count == 2 => Credentials(await client.RobotCredentials(list[1], ct), output),
+                "issue-credential" when list.Count is 2 or 4 => Created(await client.IssueRobotCredential(list[1], Take(list, "--name"), ct), output),
+                "revoke-credential" when list.Count == 3 => Revoked(await client.RevokeRobotCredential(list[1], list[2], ct), output),
+                "audit" => await Audit(client, list, output, ct),
                 "models" => Models(await client.Models(ct), output),
                 "thresholds" when list.Count == 2 => Thresholds(await client.Model(list[1], ct), output),
                 "live" when list.Count == 3 => Live(await client.SetLive(list[1], list[2], ct), list[1], output),
@@ -64,7 +77,7 @@ internal static class OperatorCommands
         }
         catch (OperatorApiException ex)
         {
-            return Fail(error, ex.Detail);
+            return Fail(error, ex.Status == 401 && apiKey is null ? $"{ex.Detail} (no key given: use --api-key or {OperatorClient.ApiKeyEnvironmentVariable})" : ex.Detail);
         }
         catch (ArgumentException ex)
         {
@@ -77,7 +90,10 @@ internal static class OperatorCommands
     }
 
     private const string Usage = """
-        usage: a1ctl [--url URL] [--by NAME] COMMAND
+        usage: a1ctl [--url URL] [--api-key KEY] COMMAND
+          --api-key KEY                   operator API key (a1k_...); default: the A1FLEET_API_KEY environment variable.
+                                          Roles: viewer reads; operator also assigns, e-stops, resumes, sets budgets and
+                                          issues robot credentials; admin also models, thresholds, calibrations, keys, audit
           robots [SELECTOR]               list robots and status
           watch [SELECTOR] [--count N]    refresh the robot table every second
           assign SELECTOR INSTRUCTION     assign a task, e.g. assign embodiment:franka put the cup on the coaster
@@ -100,8 +116,59 @@ internal static class OperatorCommands
           schedule-calibration MODEL DATASET_DIR --every MINUTES [--first-in SECONDS] [--always] [--shards N] [--r ..] [--family ..] [--make-live NAME]
                                           recalibrate on a reminder (by default only when the model or dataset changed)
           calibration-schedule MODEL [--run-now] | unschedule-calibration MODEL
+          keys | create-key NAME viewer|operator|admin | revoke-key KEY_ID
+                                          operator API keys (admin); the new key is printed once
+          robot-credentials ROBOT | issue-credential ROBOT [--name NAME] | revoke-credential ROBOT CREDENTIAL_ID
+                                          a robot's credentials (operator); a credential speaks only for its robot
+          audit [--since TIME] [--limit N]  the audit log, newest first (admin)
         SELECTOR: all | robot:ID | tag:NAME | embodiment:franka|agibot|openarm|dobot
         """;
+
+    private static async Task<int> Audit(OperatorClient client, List<string> list, TextWriter output, CancellationToken ct)
+    {
+        var since = Take(list, "--since");
+        var limit = Take(list, "--limit");
+        if (list.Count != 1)
+        {
+            throw new ArgumentException($"unexpected arguments: {string.Join(' ', list.Skip(1))}");
+        }
+
+        var entries = await client.Audit(
+            since is null ? null : DateTimeOffset.TryParse(since, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var s) ? s : throw new ArgumentException($"--since '{since}' is not a time (e.g. 2026-01-31T12:00:00Z)"),
+            limit is null ? null : (int)Number(limit, "--limit"),
+            ct);
+        Table.Write(output, ["#", "at", "who", "role", "call", "target", "status", "parameters"], entries.Select(e => new[]
+        {
+            e.Sequence.ToString(CultureInfo.InvariantCulture), e.At.ToString("u", CultureInfo.InvariantCulture),
+            e.CredentialId is null ? "(no valid key)" : $"{e.CredentialName} ({e.CredentialId})", e.Role ?? "-",
+            $"{e.Method} {e.Route}", e.Target ?? "-", e.Status.ToString(CultureInfo.InvariantCulture), Trim(e.Parameters ?? "-", 60),
+        }).ToList());
+        return 0;
+    }
+
+    private static int Credentials(List<CredentialInfo> credentials, TextWriter output)
+    {
+        Table.Write(output, ["id", "name", "role/robot", "created", "by", "revoked"], credentials.Select(c => new[]
+        {
+            c.Id, c.Name, c.Role?.ToString().ToLowerInvariant() ?? c.RobotId ?? "-", c.CreatedAt.ToString("u", CultureInfo.InvariantCulture), c.CreatedBy,
+            c.RevokedAt is { } at ? $"{at:u} by {c.RevokedBy}" : "",
+        }).ToList());
+        return 0;
+    }
+
+    private static int Created(CreatedCredential created, TextWriter output)
+    {
+        var c = created.Credential;
+        output.WriteLine(Printable.Escape($"created {created.Id} ({c.Name}, {c.Role?.ToString().ToLowerInvariant() ?? "robot " + c.RobotId}); the key is shown only now:"));
+        output.WriteLine(Printable.Escape(created.Key));
+        return 0;
+    }
+
+    private static int Revoked(CredentialInfo revoked, TextWriter output)
+    {
+        output.WriteLine(Printable.Escape($"revoked {revoked.Id} ({revoked.Name}) at {revoked.RevokedAt:u}: refused from its next request on"));
+        return 0;
+    }
 
     private static async Task<int> Robots(OperatorClient client, string selector, TextWriter output, CancellationToken ct)
     {
@@ -168,7 +235,7 @@ internal static class OperatorCommands
 
     private static int Live(ThresholdVersionInfo info, string model, TextWriter output)
     {
-        output.WriteLine($"{model}: threshold version {info.Version} ({info.Name}) is live; inference grains switch at their next batch");
+        output.WriteLine(Printable.Escape($"{model}: threshold version {info.Version} ({info.Name}) is live; inference grains switch at their next batch"));
         return 0;
     }
 
@@ -251,7 +318,7 @@ internal static class OperatorCommands
 
     private static int ScheduledRun(ScheduledRun run, TextWriter output)
     {
-        output.WriteLine($"{run.Outcome}{(run.JobId is null ? "" : $" (job {run.JobId})")}: {run.Detail}");
+        output.WriteLine(Printable.Escape($"{run.Outcome}{(run.JobId is null ? "" : $" (job {run.JobId})")}: {run.Detail}"));
         return run.Outcome == ScheduledRunOutcome.Refused ? 1 : 0;
     }
 
@@ -260,8 +327,8 @@ internal static class OperatorCommands
 
     private static int CalibrationStatus(CalibrationJobStatus status, TextWriter output)
     {
-        output.WriteLine($"job {status.JobId}: {status.State}, {status.ShardsDone}/{status.ShardsTotal} shards, {status.SamplesDone}/{status.SamplesTotal} samples" +
-                         (status.Error is null ? "" : $", error: {status.Error}"));
+        output.WriteLine(Printable.Escape($"job {status.JobId}: {status.State}, {status.ShardsDone}/{status.ShardsTotal} shards, {status.SamplesDone}/{status.SamplesTotal} samples" +
+                         (status.Error is null ? "" : $", error: {status.Error}")));
         if (status.Published.Length > 0)
         {
             Table.Write(output, ["version", "set", "samples", "layers run", "live"], status.Published.Select(v => new[]
@@ -275,7 +342,7 @@ internal static class OperatorCommands
 
     private static int Report(CommandResponse response, string verb, TextWriter output)
     {
-        output.WriteLine($"{verb} {response.Robots.Count} robot(s): {string.Join(", ", response.Robots)}");
+        output.WriteLine(Printable.Escape($"{verb} {response.Robots.Count} robot(s): {string.Join(", ", response.Robots)}"));
         return 0;
     }
 
@@ -341,15 +408,24 @@ internal static class OperatorCommands
 
     private static int Fail(TextWriter error, string message)
     {
-        error.WriteLine($"error: {message}");
+        // Messages quote what clients sent (names, instructions): nothing in them may drive the terminal.
+        error.WriteLine($"error: {EscapeLines(message)}");
         return 1;
     }
 
     private static string Selector(string text) =>
         RobotSelector.TryParse(text, out var selector, out var problem) ? selector.ToString() : throw new ArgumentException(problem);
 
+    /// <summary>The shared budget rule with the grains' floor; the silo applies its own, higher floor and names it.</summary>
     private static double Ms(string text) =>
-        double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var ms) ? ms : throw new ArgumentException($"'{text}' is not a number of milliseconds");
+        !double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var ms) ? throw new ArgumentException($"'{Printable.Escape(text)}' is not a number of milliseconds")
+        : InputRules.LatencyBudget(ms, field: "budget") is { } problem ? throw new ArgumentException(problem)
+        : ms;
+
+    /// <summary>Refused here with the server's words, so a bad instruction never leaves the operator's machine.</summary>
+    private static string Instruction(string text) => InputRules.Instruction(text) is { } problem ? throw new ArgumentException(problem) : text;
+
+    private static string EscapeLines(string text) => string.Join('\n', text.Split('\n').Select(Printable.Escape));
 
     private static string? Arg(List<string> list, int index) => index < list.Count ? list[index] : null;
 

@@ -144,7 +144,7 @@ public sealed class CalibrationFailoverTests(SmallFmCalibrationData data, ITestO
         foreach (var expected in data.Expected)
         {
             var published = status.Published.Single(p => p.Name == expected.Name);
-            using var http = new HttpClient { BaseAddress = new Uri(silo.Url), Timeout = TimeSpan.FromSeconds(10) };
+            using var http = ProcessCluster.ApiClient(silo.Url, TimeSpan.FromSeconds(10));
             var set = ThresholdSet.FromJson(await http.GetStringAsync($"/api/models/small-fm/thresholds/{published.Version}"));
             Assert.Equal(expected.Thresholds, set.Thresholds);
             Assert.Equal(expected.ExpectedExitShares, set.ExpectedExitShares);

@@ -90,6 +90,7 @@ public sealed class ProcessCluster : IDisposable
             $"--A1Fleet:Silo:Gpu {(gpu ? "true" : "false")}",
             $"--A1Fleet:Inference:ModelPackages:0 \"{modelPackage}\"",
             "--A1Fleet:Inference:Engine:IntraOpThreads 1",
+            $"--A1Fleet:Security:BootstrapAdminKey {AdminKey}",
             "--Logging:LogLevel:Default Warning",
             string.Join(' ', settings));
         var process = Start(name, "dotnet", args);
@@ -110,15 +111,27 @@ public sealed class ProcessCluster : IDisposable
         return process;
     }
 
+    /// <summary>The bootstrap admin key every silo of the test run is started with; the helpers below send it.</summary>
+    public static readonly string AdminKey =
+        $"a1k_{Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(8))}_{Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32))}";
+
+    /// <summary>An operator API client for <paramref name="baseUrl"/> with the admin key.</summary>
+    public static HttpClient ApiClient(string baseUrl, TimeSpan timeout)
+    {
+        var http = new HttpClient { BaseAddress = new Uri(baseUrl), Timeout = timeout };
+        http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", AdminKey);
+        return http;
+    }
+
     public static async Task<T> GetJson<T>(string baseUrl, string path)
     {
-        using var http = new HttpClient { BaseAddress = new Uri(baseUrl), Timeout = TimeSpan.FromSeconds(10) };
+        using var http = ApiClient(baseUrl, TimeSpan.FromSeconds(10));
         return (await http.GetFromJsonAsync<T>(path, Json))!;
     }
 
     public static async Task<HttpResponseMessage> PostJson(string baseUrl, string path, object body)
     {
-        using var http = new HttpClient { BaseAddress = new Uri(baseUrl), Timeout = TimeSpan.FromSeconds(20) };
+        using var http = ApiClient(baseUrl, TimeSpan.FromSeconds(20));
         return await http.PostAsJsonAsync(path, body, Json);
     }
 

@@ -32,7 +32,8 @@ internal sealed class ClusterCalibrateCommand(CalibrateOptions options, TextWrit
 
     public async Task<int> RunAsync(CancellationToken ct)
     {
-        using var http = OperatorClient.CreateHttpClient(options.Cluster!);
+        // The operator API needs an admin key to start a calibration: A1FLEET_API_KEY, as for a1ctl.
+        using var http = OperatorClient.CreateHttpClient(options.Cluster!, apiKey: OperatorClient.ApiKeyFromEnvironment());
         var client = new OperatorClient(http);
         // The id is chosen here, not by the server, so a Ctrl-C that lands while the submission is in
         // flight can still cancel the job, and a retried submission attaches instead of starting twice.

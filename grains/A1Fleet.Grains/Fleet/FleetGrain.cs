@@ -64,9 +64,9 @@ public sealed partial class FleetGrain(
 
     public async Task<CommandResult> Assign(RobotSelector selector, string instruction, string assignedBy)
     {
-        if (string.IsNullOrWhiteSpace(instruction))
+        if (InputRules.Instruction(instruction) is { } problem)
         {
-            return new CommandResult([], "instruction is empty");
+            return new CommandResult([], problem);
         }
 
         // Persist first: if this silo dies mid fan-out, the assignment survives and robots that
@@ -106,9 +106,9 @@ public sealed partial class FleetGrain(
 
     public Task<CommandResult> SetLatencyBudget(RobotSelector selector, double budgetMs)
     {
-        if (!double.IsFinite(budgetMs) || budgetMs <= 0 || budgetMs > 60_000)
+        if (InputRules.LatencyBudget(budgetMs) is { } problem)
         {
-            return Task.FromResult(new CommandResult([], $"budget {budgetMs} ms is invalid: use a value within (0, 60000]"));
+            return Task.FromResult(new CommandResult([], problem));
         }
 
         return FanOut(selector, "budget", id => GrainFactory.GetGrain<IRobotGrain>(id).SetLatencyBudget(budgetMs));

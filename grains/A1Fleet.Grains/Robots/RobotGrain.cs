@@ -268,9 +268,9 @@ public sealed partial class RobotGrain : Grain, IRobotGrain
 
     public async Task SetLatencyBudget(double budgetMs)
     {
-        if (!double.IsFinite(budgetMs) || budgetMs <= 0 || budgetMs > 60_000)
+        if (InputRules.LatencyBudget(budgetMs) is { } problem)
         {
-            throw new ArgumentOutOfRangeException(nameof(budgetMs), budgetMs, "a latency budget must be within (0, 60000] ms");
+            throw new ArgumentOutOfRangeException(nameof(budgetMs), budgetMs, problem);
         }
 
         S.LatencyBudgetMs = budgetMs;

@@ -1,4 +1,5 @@
 using A1Fleet.Grains;
+using A1Fleet.Silo.Security;
 using Microsoft.AspNetCore.Http.HttpResults;
 
 namespace A1Fleet.Silo.Api;
@@ -24,13 +25,13 @@ public static class CalibrationScheduleApi
 {
     public static IEndpointRouteBuilder MapCalibrationScheduleApi(this IEndpointRouteBuilder app)
     {
-        var api = app.MapGroup("/api/models/{modelId}/calibration-schedule").WithTags("operator");
+        var api = app.MapGroup("/api/models/{modelId}/calibration-schedule").WithTags("operator").RequireAuthorization(OperatorPolicies.Viewer);
         api.MapGet("", (string modelId, IGrainFactory grains) => grains.GetGrain<ICalibrationScheduleGrain>(modelId).Get())
             .WithSummary("A model's recalibration schedule, when it next runs and what its recent ticks did");
-        api.MapPut("", Set).WithSummary("Recalibrate a model every N minutes (a reminder drives it; optionally only when the model or dataset changed)");
+        api.MapPut("", Set).WithSummary("Recalibrate a model every N minutes (a reminder drives it; optionally only when the model or dataset changed)").RequireAuthorization(OperatorPolicies.Admin);
         api.MapDelete("", (string modelId, IGrainFactory grains) => grains.GetGrain<ICalibrationScheduleGrain>(modelId).Clear())
-            .WithSummary("Stop recalibrating a model on a schedule (jobs already started run on)");
-        api.MapPost("/run", RunNow).WithSummary("Do now what the next scheduled tick would do");
+            .WithSummary("Stop recalibrating a model on a schedule (jobs already started run on)").RequireAuthorization(OperatorPolicies.Admin);
+        api.MapPost("/run", RunNow).WithSummary("Do now what the next scheduled tick would do").RequireAuthorization(OperatorPolicies.Admin);
         return app;
     }
 

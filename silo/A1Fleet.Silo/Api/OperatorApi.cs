@@ -1,20 +1,24 @@
+using System.Security.Claims;
 using A1Fleet.Datasets.LeRobot;
 using A1Fleet.Datasets.Mapping;
 using A1Fleet.Grains;
 using A1Fleet.Grains.Diagnostics;
 using A1Fleet.Grains.Fleet;
+using A1Fleet.Silo.Security;
 using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.Extensions.Options;
 
 namespace A1Fleet.Silo.Api;
 
-public sealed record AssignTaskRequest(string Selector, string Instruction, string? By);
+/// <summary>Who acts is the API key's name, not a field: a "by" in the body is ignored.</summary>
+public sealed record AssignTaskRequest(string Selector, string Instruction);
 public sealed record SetBudgetRequest(string Selector, double BudgetMs);
 
 /// <summary>An e-stop or resume: <see cref="DeadlineMs"/> bounds how long unconfirmed robots are retried (server default when absent).</summary>
-public sealed record SafetyCommandRequest(string Selector, string? By, double? DeadlineMs);
+public sealed record SafetyCommandRequest(string Selector, double? DeadlineMs);
 
 /// <summary>Ends a robot's lease; with <see cref="SuccessorAgentId"/> only that agent may bind next (a take).</summary>
-public sealed record LeaseReleaseRequest(string? By, string? SuccessorAgentId);
+public sealed record LeaseReleaseRequest(string? SuccessorAgentId);
 public sealed record SetLiveRequest(string Version);
 
 /// <summary>Which robots a command reached; an assignment also names the standing assignment it stored.</summary>
@@ -46,25 +50,25 @@ public static class OperatorApi
 {
     public static IEndpointRouteBuilder MapOperatorApi(this IEndpointRouteBuilder app)
     {
-        var api = app.MapGroup("/api").WithTags("operator");
+        var api = app.MapGroup("/api").WithTags("operator").RequireAuthorization(OperatorPolicies.Viewer);
         api.MapGet("/robots", ListRobots).WithSummary("List robots and their status (selector: all, robot:ID, tag:NAME, embodiment:KIND)");
         api.MapGet("/robots/{robotId}", GetRobot).WithSummary("One robot's status");
-        api.MapPost("/assignments", Assign).WithSummary("Assign a task to the robots a selector picks");
+        api.MapPost("/assignments", Assign).WithSummary("Assign a task to the robots a selector picks").RequireAuthorization(OperatorPolicies.Operator);
         api.MapGet("/assignments", (IGrainFactory grains) => grains.GetGrain<IFleetGrain>(FleetGrainKeys.Default).ListAssignments()).WithSummary("Persisted assignments");
-        api.MapDelete("/assignments/{id:long}", DeleteAssignment).WithSummary("Delete a standing assignment: robots that register later no longer take it");
-        api.MapPost("/budget", SetBudget).WithSummary("Set the latency budget (ms) of the robots a selector picks");
-        api.MapPost("/estop", (SafetyCommandRequest r, IGrainFactory g, SafetyCommandRetrier retrier, FleetInstruments instruments) => Safety("estop", r, g, retrier, instruments, (robot, by) => robot.EStop(by)))
-            .WithSummary("E-stop the robots a selector picks; answers per robot, retrying unconfirmed ones until deadlineMs (200 all confirmed, 503 some not)");
-        api.MapPost("/resume", (SafetyCommandRequest r, IGrainFactory g, SafetyCommandRetrier retrier, FleetInstruments instruments) => Safety("resume", r, g, retrier, instruments, (robot, by) => robot.Resume(by)))
-            .WithSummary("Resume after an e-stop; same answer as /estop");
-        api.MapPost("/robots/{robotId}/lease/release", ReleaseLease).WithSummary("End a robot's lease (the holder is told); the next bind wins, or only successorAgentId's (a take)");
+        api.MapDelete("/assignments/{id:long}", DeleteAssignment).WithSummary("Delete a standing assignment: robots that register later no longer take it").RequireAuthorization(OperatorPolicies.Operator);
+        api.MapPost("/budget", SetBudget).WithSummary("Set the latency budget (ms) of the robots a selector picks").RequireAuthorization(OperatorPolicies.Operator);
+        api.MapPost("/estop", (SafetyCommandRequest r, ClaimsPrincipal user, IGrainFactory g, SafetyCommandRetrier retrier, FleetInstruments instruments) => Safety("estop", r, user, g, retrier, instruments, (robot, by) => robot.EStop(by)))
+            .WithSummary("E-stop the robots a selector picks; answers per robot, retrying unconfirmed ones until deadlineMs (200 all confirmed, 503 some not)").RequireAuthorization(OperatorPolicies.Operator);
+        api.MapPost("/resume", (SafetyCommandRequest r, ClaimsPrincipal user, IGrainFactory g, SafetyCommandRetrier retrier, FleetInstruments instruments) => Safety("resume", r, user, g, retrier, instruments, (robot, by) => robot.Resume(by)))
+            .WithSummary("Resume after an e-stop; same answer as /estop").RequireAuthorization(OperatorPolicies.Operator);
+        api.MapPost("/robots/{robotId}/lease/release", ReleaseLease).WithSummary("End a robot's lease (the holder is told); the next bind wins, or only successorAgentId's (a take)").RequireAuthorization(OperatorPolicies.Operator);
         api.MapGet("/models", ListModels).WithSummary("Models served by the cluster with their threshold versions");
         api.MapGet("/models/{modelId}", GetModel).WithSummary("One model's threshold versions");
-        api.MapPost("/models/{modelId}/live", SetLive).WithSummary("Make a threshold version live (roll back or forward)");
+        api.MapPost("/models/{modelId}/live", SetLive).WithSummary("Make a threshold version live (roll back or forward)").RequireAuthorization(OperatorPolicies.Admin);
         api.MapGet("/models/{modelId}/thresholds/{version}", GetThresholdSet).WithSummary("One published threshold set, as the JSON document ThresholdSet.Load reads (thresholds, expected exit shares and layer fraction, provenance)");
-        api.MapPost("/calibrations", StartCalibration).WithSummary("Start a calibration job: shards a LeRobot dataset over GPU silos and publishes threshold sets");
+        api.MapPost("/calibrations", StartCalibration).WithSummary("Start a calibration job: shards a LeRobot dataset over GPU silos and publishes threshold sets").RequireAuthorization(OperatorPolicies.Admin);
         api.MapGet("/calibrations/{jobId}", GetCalibration).WithSummary("A calibration job's progress (shards, samples, ETA) and what it published");
-        api.MapDelete("/calibrations/{jobId}", CancelCalibration).WithSummary("Cancel a calibration job");
+        api.MapDelete("/calibrations/{jobId}", CancelCalibration).WithSummary("Cancel a calibration job").RequireAuthorization(OperatorPolicies.Admin);
         return app;
     }
 
@@ -84,11 +88,11 @@ public static class OperatorApi
         return statuses.Count == 0 ? NotFound($"robot '{robotId}' is unknown to the fleet") : TypedResults.Ok(statuses[0]);
     }
 
-    private static async Task<Results<Ok<CommandResponse>, ProblemHttpResult>> Assign(AssignTaskRequest request, IGrainFactory grains)
+    private static async Task<Results<Ok<CommandResponse>, ProblemHttpResult>> Assign(AssignTaskRequest request, ClaimsPrincipal user, IGrainFactory grains)
     {
-        if (string.IsNullOrWhiteSpace(request.Instruction))
+        if (InputRules.Instruction(request.Instruction) is { } problem)
         {
-            return BadRequest("instruction is empty");
+            return BadRequest(problem);
         }
 
         if (!RobotSelector.TryParse(request.Selector, out var selector, out var error))
@@ -96,7 +100,7 @@ public static class OperatorApi
             return BadRequest(error!);
         }
 
-        var result = await grains.GetGrain<IFleetGrain>(FleetGrainKeys.Default).Assign(selector, request.Instruction, request.By ?? "operator");
+        var result = await grains.GetGrain<IFleetGrain>(FleetGrainKeys.Default).Assign(selector, request.Instruction, user.ActingAs());
         if (result.Error is not null)
         {
             return BadRequest(result.Error);
@@ -116,7 +120,7 @@ public static class OperatorApi
     /// to its deadline even if the caller hangs up: an e-stop is not abandoned because a terminal closed.
     /// </summary>
     private static async Task<Results<JsonHttpResult<SafetyCommandReport>, ProblemHttpResult>> Safety(
-        string command, SafetyCommandRequest request, IGrainFactory grains, SafetyCommandRetrier retrier, FleetInstruments instruments, Func<IRobotGrain, string, Task<EStopConfirmation>> action)
+        string command, SafetyCommandRequest request, ClaimsPrincipal user, IGrainFactory grains, SafetyCommandRetrier retrier, FleetInstruments instruments, Func<IRobotGrain, string, Task<EStopConfirmation>> action)
     {
         if (!RobotSelector.TryParse(request.Selector, out var selector, out var error))
         {
@@ -130,7 +134,7 @@ public static class OperatorApi
         }
 
         var deadline = request.DeadlineMs is { } d ? TimeSpan.FromMilliseconds(d) : retrier.Options.DefaultDeadline;
-        var by = request.By ?? "operator";
+        var by = user.ActingAs();
         var fleet = grains.GetGrain<IFleetGrain>(FleetGrainKeys.Default);
         var report = await retrier.RunAsync(command, selector, _ => fleet.Resolve(selector), (id, _) => action(grains.GetGrain<IRobotGrain>(id), by), deadline);
         if (report.Error is null && report.Robots.Count == 0)
@@ -147,7 +151,7 @@ public static class OperatorApi
         return TypedResults.Json(report, statusCode: report.AllConfirmed ? StatusCodes.Status200OK : StatusCodes.Status503ServiceUnavailable);
     }
 
-    private static async Task<Results<Ok<RobotStatus>, ProblemHttpResult>> ReleaseLease(string robotId, LeaseReleaseRequest? request, IGrainFactory grains)
+    private static async Task<Results<Ok<RobotStatus>, ProblemHttpResult>> ReleaseLease(string robotId, LeaseReleaseRequest? request, ClaimsPrincipal user, IGrainFactory grains)
     {
         var known = await grains.GetGrain<IFleetGrain>(FleetGrainKeys.Default).Resolve(new RobotSelector(RobotSelectorKind.Robot, robotId));
         if (known.Count == 0)
@@ -155,12 +159,12 @@ public static class OperatorApi
             return NotFound($"robot '{robotId}' is unknown to the fleet");
         }
 
-        return TypedResults.Ok(await grains.GetGrain<IRobotGrain>(robotId).ReleaseLease(request?.By ?? "operator", request?.SuccessorAgentId));
+        return TypedResults.Ok(await grains.GetGrain<IRobotGrain>(robotId).ReleaseLease(user.ActingAs(), request?.SuccessorAgentId));
     }
 
-    private static Task<Results<Ok<CommandResponse>, ProblemHttpResult>> SetBudget(SetBudgetRequest request, IGrainFactory grains) =>
-        !double.IsFinite(request.BudgetMs) || request.BudgetMs <= 0 || request.BudgetMs > 60_000
-            ? Task.FromResult<Results<Ok<CommandResponse>, ProblemHttpResult>>(BadRequest($"budget {request.BudgetMs} ms is invalid: use a value within (0, 60000]"))
+    private static Task<Results<Ok<CommandResponse>, ProblemHttpResult>> SetBudget(SetBudgetRequest request, IGrainFactory grains, IOptions<ApiLimitsOptions> limits) =>
+        InputRules.LatencyBudget(request.BudgetMs, limits.Value.MinLatencyBudgetMs) is { } problem
+            ? Task.FromResult<Results<Ok<CommandResponse>, ProblemHttpResult>>(BadRequest(problem))
             : Fleet(request.Selector, grains, (f, s) => f.SetLatencyBudget(s, request.BudgetMs));
 
     private static async Task<Results<Ok<CommandResponse>, ProblemHttpResult>> Fleet(string? selector, IGrainFactory grains, Func<IFleetGrain, RobotSelector, Task<CommandResult>> command)
@@ -231,6 +235,11 @@ public static class OperatorApi
             return BadRequest("invalid calibration job: " + problems);
         }
 
+        if (!string.IsNullOrWhiteSpace(r.JobId) && InputRules.Name(r.JobId, "jobId") is { } jobIdProblem)
+        {
+            return BadRequest(jobIdProblem);
+        }
+
         var spec = r.ToSpec();
         // A job id names one job: starting the same id again returns that job (a retried request does not start a second one).
         var jobId = string.IsNullOrWhiteSpace(r.JobId) ? $"{r.ModelId}-{DateTimeOffset.UtcNow:yyyyMMddHHmmss}-{Guid.NewGuid().ToString("N")[..6]}" : r.JobId;
@@ -277,6 +286,10 @@ public static class OperatorApi
         {
             problems.Add("dataset is required");
         }
+        else if (dataset.Length > MaxDatasetPathLength || InputRules.UnsafeCharacter(dataset) is not null)
+        {
+            problems.Add($"dataset path must be at most {MaxDatasetPathLength} characters without control characters");
+        }
         else if (!Path.IsPathFullyQualified(dataset))
         {
             problems.Add($"dataset path '{dataset}' must be absolute: the GPU silos read it, and a relative path would name their working directory");
@@ -290,6 +303,9 @@ public static class OperatorApi
 
     private static async Task<Results<Ok<CalibrationJobStatus>, ProblemHttpResult>> CancelCalibration(string jobId, IGrainFactory grains) =>
         await grains.GetGrain<ICalibrationJobGrain>(jobId).Cancel() is { } status ? TypedResults.Ok(status) : NotFound($"calibration job '{jobId}' does not exist");
+
+    /// <summary>Longest dataset path a calibration request may name (PATH_MAX on Linux).</summary>
+    public const int MaxDatasetPathLength = 4096;
 
     private static ProblemHttpResult BadRequest(string detail) => TypedResults.Problem(detail, statusCode: StatusCodes.Status400BadRequest, title: "Invalid request");
 

@@ -4,6 +4,7 @@ using A1Fleet.Grains.Diagnostics;
 using A1Fleet.Grains.Hosting;
 using A1Fleet.Silo.Api;
 using A1Fleet.Silo.Health;
+using A1Fleet.Silo.Security;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Options;
 using OpenTelemetry.Metrics;
@@ -47,17 +48,32 @@ public static class SiloHostingExtensions
         builder.Services.AddSafetyCommands(configuration);
         builder.Services.AddProblemDetails();
         builder.Services.AddOpenApi();
+        builder.AddA1FleetSecurity();
         return builder;
     }
 
     public static WebApplication MapA1FleetEndpoints(this WebApplication app)
     {
-        app.MapPrometheusScrapingEndpoint("/metrics");
-        app.MapHealthChecks("/health/live", new HealthCheckOptions { Predicate = _ => false });
-        app.MapHealthChecks("/health/ready", new HealthCheckOptions { Predicate = check => check.Tags.Contains("ready") });
+        var security = app.Services.GetRequiredService<IOptions<SecurityOptions>>().Value;
+        app.UseA1FleetSecurity();
+        var metrics = app.MapPrometheusScrapingEndpoint("/metrics");
+        var live = app.MapHealthChecks("/health/live", new HealthCheckOptions { Predicate = _ => false });
+        var ready = app.MapHealthChecks("/health/ready", new HealthCheckOptions { Predicate = check => check.Tags.Contains("ready") });
+        if (!security.AnonymousMetrics)
+        {
+            metrics.RequireAuthorization(OperatorPolicies.Viewer);
+        }
+
+        if (!security.AnonymousHealth)
+        {
+            live.RequireAuthorization(OperatorPolicies.Viewer);
+            ready.RequireAuthorization(OperatorPolicies.Viewer);
+        }
+
         app.MapOpenApi();
         app.MapOperatorApi();
         app.MapCalibrationScheduleApi();
+        app.MapSecurityApi();
         return app;
     }
 

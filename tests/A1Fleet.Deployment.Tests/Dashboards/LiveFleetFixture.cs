@@ -21,7 +21,11 @@ public sealed class LiveFleetFixture : IAsyncLifetime, IDisposable
     public static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(150);
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
     private readonly List<ChildProcess> _processes = [];
-    private readonly HttpClient _http = new() { Timeout = TimeSpan.FromSeconds(10) };
+    /// <summary>The demo's bootstrap admin key: the operator API refuses calls without a key.</summary>
+    private static readonly string AdminKey =
+        $"a1k_{Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(8))}_{Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32))}";
+
+    private readonly HttpClient _http = new() { Timeout = TimeSpan.FromSeconds(10), DefaultRequestHeaders = { Authorization = new("Bearer", AdminKey) } };
     private string? _workDir;
 
     /// <summary>Null when prometheus is not installed (the tests that use the fixture are skipped then).</summary>
@@ -60,7 +64,10 @@ public sealed class LiveFleetFixture : IAsyncLifetime, IDisposable
         var demo = Start("fleet-demo", "dotnet", Repo.BuiltDll("demo/A1Fleet.Demo", "A1Fleet.Demo.dll"),
             "fleet", "--agents", "4", "--model", "tiny-fm", "--duration", "240", "--urls", SiloUrl,
             "--models", Path.Combine(_workDir, "models"),
-            $"--A1Fleet:Silo:SiloPort={siloPort}", $"--A1Fleet:Silo:GatewayPort={gateway}", "--Logging:LogLevel:Default=Warning");
+            $"--A1Fleet:Silo:SiloPort={siloPort}", $"--A1Fleet:Silo:GatewayPort={gateway}", "--Logging:LogLevel:Default=Warning",
+            $"--A1Fleet:Security:BootstrapAdminKey={AdminKey}",
+            // A budget nobody meets makes the budget-miss series: the API's floor (5 ms by default) is lowered for it.
+            "--A1Fleet:Api:MinLatencyBudgetMs=0.5");
         await WaitAsync(demo, deadline, "the demo's /health/ready", async () => (await _http.GetAsync(SiloUrl + "/health/ready")).IsSuccessStatusCode);
         await WaitAsync(demo, deadline, "4 robots bound with tasks", async () =>
             (await _http.GetFromJsonAsync<JsonArray>(SiloUrl + "/api/robots", Json))!.Count(r => r?["task"] is JsonObject) >= 4);
@@ -106,10 +113,10 @@ public sealed class LiveFleetFixture : IAsyncLifetime, IDisposable
 
         // Operator commands through the API, as an operator would send them: they create the event series.
         var robots = (await _http.GetFromJsonAsync<JsonArray>(SiloUrl + "/api/robots", Json))!.Select(r => (string)r!["robotId"]!).Order(StringComparer.Ordinal).ToList();
-        await PostAsync("/api/estop", new { selector = "robot:" + robots[1], by = "deployment-test" });
+        await PostAsync("/api/estop", new { selector = "robot:" + robots[1] });
         await PostAsync("/api/budget", new { selector = "robot:" + robots[0], budgetMs = 0.5 });
         await WaitAsync(demo, deadline, "holds while e-stopped", async () => await SeriesCountAsync("a1fleet_robot_holds_total") > 0);
-        await PostAsync("/api/resume", new { selector = "robot:" + robots[1], by = "deployment-test" });
+        await PostAsync("/api/resume", new { selector = "robot:" + robots[1] });
 
         // A calibration job on the cluster: its progress gauges feed the calibration dashboard.
         await PostAsync("/api/calibrations", new { modelId = "tiny-fm", dataset = Repo.PathOf("calibration-jobs/datasets/tiny-fm-sim"), shards = 2, rs = Enumerable.Repeat(1.0, 1), jobId = "deployment-test" });

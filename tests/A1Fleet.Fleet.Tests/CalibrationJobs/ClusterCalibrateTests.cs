@@ -28,7 +28,7 @@ public sealed class ClusterCalibrateSilo : IAsyncLifetime
 public sealed class ClusterCalibrateTests(ClusterCalibrateSilo fixture) : IClassFixture<ClusterCalibrateSilo>, IDisposable
 {
     private readonly string _work = Path.Combine(Path.GetTempPath(), "a1fleet-cluster-calibrate-" + Guid.NewGuid().ToString("N"));
-    private readonly HttpClient _http = OperatorClient.CreateHttpClient(new Uri(fixture.Silo.Url));
+    private readonly HttpClient _http = fixture.Silo.CreateClient(LoopbackSilo.AdminKey);
 
     private LoopbackSilo Silo => fixture.Silo;
 

@@ -1,7 +1,10 @@
 using System.Net;
 using System.Net.Sockets;
+using A1Fleet.Grains;
 using A1Fleet.ModelBuilder.Packaging;
+using A1Fleet.Operator.Client;
 using A1Fleet.Silo.Hosting;
+using A1Fleet.Silo.Security;
 using Microsoft.AspNetCore.Builder;
 
 namespace A1Fleet.Fleet.Tests.Silo;
@@ -12,7 +15,15 @@ namespace A1Fleet.Fleet.Tests.Silo;
 /// </summary>
 public sealed class LoopbackSilo : IAsyncDisposable
 {
+    /// <summary>
+    /// The bootstrap admin key every loopback silo of this test run is started with. Also put in
+    /// A1FLEET_API_KEY, where a1ctl and the calibration job's cluster mode read it, as an operator's shell would.
+    /// </summary>
+    public static readonly string AdminKey = CredentialKeys.Generate(CredentialKind.ApiKey).Key;
+
     private readonly string _models;
+
+    static LoopbackSilo() => Environment.SetEnvironmentVariable(OperatorClient.ApiKeyEnvironmentVariable, AdminKey);
 
     private LoopbackSilo(WebApplication app, string url, string models, string tinyFm)
     {
@@ -32,7 +43,8 @@ public sealed class LoopbackSilo : IAsyncDisposable
 
     public IServiceProvider Services => App.Services;
 
-    public static async Task<LoopbackSilo> StartAsync()
+    /// <summary>Starts a silo; <paramref name="settings"/> are extra command-line settings ("--Key", "value", ...), later ones win.</summary>
+    public static async Task<LoopbackSilo> StartAsync(params string[] settings)
     {
         var models = Path.Combine(Path.GetTempPath(), "a1fleet-silo-tests-" + Guid.NewGuid().ToString("N"));
         var model = ReferencePackages.Ensure("tiny-fm", models);
@@ -46,6 +58,8 @@ public sealed class LoopbackSilo : IAsyncDisposable
             "--A1Fleet:Inference:ModelPackages:0", model,
             "--A1Fleet:Inference:Engine:IntraOpThreads", "1",
             "--Logging:LogLevel:Default", "Warning",
+            "--A1Fleet:Security:BootstrapAdminKey", AdminKey,
+            .. settings,
         ]);
         builder.AddA1FleetSilo();
         var app = builder.Build();
@@ -53,6 +67,9 @@ public sealed class LoopbackSilo : IAsyncDisposable
         await app.StartAsync();
         return new LoopbackSilo(app, url, models, model);
     }
+
+    /// <summary>An HTTP client for the operator API sending <paramref name="apiKey"/> as a bearer token (none when null).</summary>
+    public HttpClient CreateClient(string? apiKey) => OperatorClient.CreateHttpClient(new Uri(Url), apiKey: apiKey);
 
     /// <summary>Waits for /health/ready: a cluster member with its models loaded and registered.</summary>
     public async Task WaitReadyAsync()

@@ -204,7 +204,7 @@ public sealed class SiloHostTests : IAsyncLifetime
     {
         var output = new StringWriter();
         var error = new StringWriter();
-        var code = await OperatorCommands.RunAsync(["--url", _url, "--by", "test", .. args], output, error, CancellationToken.None);
+        var code = await OperatorCommands.RunAsync(["--url", _url, .. args], output, error, CancellationToken.None);
         return (code, output.ToString(), error.ToString());
     }
 }
