@@ -13,7 +13,8 @@ namespace A1Fleet.Silo.Security;
 /// included. Who is the authenticated key (id, name, role), never a field of the request; what is the method,
 /// the route, the target (route values and selector) and a bounded summary of the body's fields.
 /// </summary>
-public sealed partial class AuditMiddleware(RequestDelegate next, IGrainFactory grains, TimeProvider time, IOptions<ApiLimitsOptions> limits, ILogger<AuditMiddleware> logger)
+public sealed partial class AuditMiddleware(
+    RequestDelegate next, IGrainFactory grains, TimeProvider time, IOptions<ApiLimitsOptions> limits, SecurityInstruments instruments, ILogger<AuditMiddleware> logger)
 {
     private const int MaxFieldChars = 80;
     private const int MaxSummaryChars = 600;
@@ -35,6 +36,7 @@ public sealed partial class AuditMiddleware(RequestDelegate next, IGrainFactory 
         if (HttpMethods.IsGet(context.Request.Method) || HttpMethods.IsHead(context.Request.Method) || HttpMethods.IsOptions(context.Request.Method))
         {
             await next(context);
+            instruments.OnAnswered(context.Response.StatusCode);
             return;
         }
 
@@ -46,6 +48,7 @@ public sealed partial class AuditMiddleware(RequestDelegate next, IGrainFactory 
         }
         finally
         {
+            instruments.OnAnswered(context.Response.StatusCode);
             await Record(context);
         }
     }
@@ -75,6 +78,7 @@ public sealed partial class AuditMiddleware(RequestDelegate next, IGrainFactory 
         catch (Exception ex)
         {
             // The call already happened; losing its record must be loud, but cannot undo it.
+            instruments.OnAuditWriteFailed();
             LogAuditFailed(ex, entry.Method, entry.Route, entry.Status);
         }
     }

@@ -29,6 +29,7 @@ public static class SecurityHostingExtensions
             .AddPolicy(OperatorPolicies.Operator, p => p.RequireRole(OperatorPolicies.Operator, OperatorPolicies.Admin))
             .AddPolicy(OperatorPolicies.Admin, p => p.RequireRole(OperatorPolicies.Admin));
         services.AddSingleton<IRobotCredentialValidator, RobotCredentialValidator>();
+        services.AddSingleton<SecurityInstruments>();
         services.AddHostedService<BootstrapAdminKey>();
 
         // Binding failures throw, so ApiProblems can name the field instead of answering an empty 400.

@@ -298,5 +298,11 @@ public sealed class ClosedSiloTests : IAsyncLifetime
         Assert.True(limited.Headers.RetryAfter?.Delta >= TimeSpan.FromSeconds(1));
         Assert.Equal("application/problem+json", limited.Content.Headers.ContentType?.MediaType);
         Assert.Contains("retry after", await limited.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+
+        // Refusals are counted by status for the dashboards.
+        using var scrape = _silo.CreateClient(null);
+        var metrics = await scrape.GetStringAsync("/metrics");
+        Assert.Matches("a1fleet_api_refusals_total\\{[^}]*status=\"429\"[^}]*\\} [1-9]", metrics);
+        Assert.Matches("a1fleet_api_refusals_total\\{[^}]*status=\"401\"[^}]*\\} [1-9]", metrics);
     }
 }
