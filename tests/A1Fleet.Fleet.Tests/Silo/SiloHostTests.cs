@@ -91,7 +91,7 @@ public sealed class SiloHostTests : IAsyncLifetime
         Assert.Null((await grains.GetGrain<IRobotGrain>(robotId).GetStatus()).AgentId);
         await Assert.ThrowsAsync<LeaseHeldException>(() => grains.GetGrain<IRobotGrain>(robotId).Bind(new AgentRegistration("agent", Embodiment.Dobot, "tiny-fm", 0, 0, ["front"], 20, ["line-1"]), null));
         await grains.GetGrain<IRobotGrain>(robotId).Bind(new AgentRegistration("agent-2", Embodiment.Dobot, "tiny-fm", 0, 0, ["front"], 20, ["line-1"]), null);
-        using (var http = new HttpClient { BaseAddress = new Uri(_url) })
+        using (var http = _silo.CreateClient(LoopbackSilo.AdminKey))
         {
             // The body is optional: curl -X POST .../lease/release releases to any agent.
             var bare = await http.PostAsync($"/api/robots/{robotId}/lease/release", null);
