@@ -4,6 +4,7 @@ using A1Fleet.Grains.Diagnostics;
 using A1Fleet.Grains.Hosting;
 using A1Fleet.Silo.Api;
 using A1Fleet.Silo.Health;
+using A1Fleet.Silo.RobotGateway;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Options;
 using OpenTelemetry.Metrics;
@@ -15,7 +16,7 @@ namespace A1Fleet.Silo.Hosting;
 public static class SiloHostingExtensions
 {
     /// <summary>Meters every A1Fleet process exports; the robot agent's is included for in-process fleets.</summary>
-    public static readonly string[] Meters = [FleetInstruments.MeterName, "Microsoft.Orleans", "A1Fleet.RobotAgent", "A1Fleet.Calibration"];
+    public static readonly string[] Meters = [FleetInstruments.MeterName, "Microsoft.Orleans", "A1Fleet.RobotAgent", "A1Fleet.Calibration", RobotGatewayInstruments.MeterName];
 
     /// <summary>
     /// Everything a silo host needs: the Orleans silo (clustering, storage, reminders, fleet grains),
@@ -46,6 +47,7 @@ public static class SiloHostingExtensions
             .AddCheck<ModelsLoadedHealthCheck>("models", tags: ["ready"]);
         builder.Services.AddProblemDetails();
         builder.Services.AddOpenApi();
+        builder.AddA1FleetRobotGateway();
         return builder;
     }
 
@@ -57,6 +59,7 @@ public static class SiloHostingExtensions
         app.MapOpenApi();
         app.MapOperatorApi();
         app.MapCalibrationScheduleApi();
+        app.MapA1FleetRobotGateway();
         return app;
     }
 
