@@ -57,11 +57,30 @@ public sealed class ChunkResult
 
     public string? Error { get; }
 
-    public static ChunkResult Chunk(float[] actions, int steps, int actionDim, RobotTask? task = null) =>
-        new(ChunkOutcome.Actions, actions, steps, actionDim, task, false, TimeSpan.Zero, null);
+    /// <summary>The lease epoch the chunk was issued under (0: not said, as from a source that predates it).</summary>
+    public long Epoch { get; private init; }
 
-    public static ChunkResult Hold(bool eStopped, RobotTask? task) =>
-        new(ChunkOutcome.Hold, [], 0, 0, task, eStopped, TimeSpan.Zero, null);
+    /// <summary>The task version the chunk was issued under (0: not said).</summary>
+    public long TaskVersion { get; private init; }
+
+    /// <summary>The e-stop generation the answer was issued under (0: not said).</summary>
+    public long EStopGeneration { get; private init; }
+
+    public static ChunkResult Chunk(float[] actions, int steps, int actionDim, RobotTask? task = null, long epoch = 0, long taskVersion = 0, long eStopGeneration = 0) =>
+        new(ChunkOutcome.Actions, actions, steps, actionDim, task, false, TimeSpan.Zero, null)
+        {
+            Epoch = epoch,
+            TaskVersion = taskVersion,
+            EStopGeneration = eStopGeneration,
+        };
+
+    public static ChunkResult Hold(bool eStopped, RobotTask? task, long epoch = 0, long taskVersion = 0, long eStopGeneration = 0) =>
+        new(ChunkOutcome.Hold, [], 0, 0, task, eStopped, TimeSpan.Zero, null)
+        {
+            Epoch = epoch,
+            TaskVersion = taskVersion,
+            EStopGeneration = eStopGeneration,
+        };
 
     public static ChunkResult Failed(string error, TimeSpan retryAfter = default) =>
         new(ChunkOutcome.Failed, [], 0, 0, null, false, retryAfter < TimeSpan.Zero ? TimeSpan.Zero : retryAfter, error);

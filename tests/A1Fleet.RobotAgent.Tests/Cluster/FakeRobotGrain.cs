@@ -98,6 +98,15 @@ internal sealed class FakeRobotGrain : IRobotGrain
         return System.Threading.Tasks.Task.CompletedTask;
     }
 
+    public int Heartbeats { get; private set; }
+
+    /// <summary>Answered like the grain: true while <paramref name="epoch"/> is the current one.</summary>
+    public Task<bool> Heartbeat(long epoch)
+    {
+        Heartbeats++;
+        return System.Threading.Tasks.Task.FromResult(epoch == Epoch);
+    }
+
     public Task ReportAgentCounters(long epoch, AgentCounters counters)
     {
         Reports.Add(counters);
