@@ -1,21 +1,20 @@
+using A1Fleet.RobotAgent.Cluster;
 using A1Fleet.RobotAgent.Hosting;
+using Grpc.Net.Client;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
-using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
-using Microsoft.AspNetCore.Builder;
 using OpenTelemetry.Metrics;
-using Orleans.Configuration;
 
 namespace A1Fleet.RobotAgent.Host;
 
-public static partial class AgentHostBuilderExtensions
+public static class AgentHostBuilderExtensions
 {
     /// <summary>
-    /// The agent process: an Orleans client (localhost or Redis clustering, retrying until a gateway answers),
-    /// the agent itself and its status line. Host options are validated here, before Orleans is configured,
-    /// so a bad command line fails with every problem listed.
+    /// The agent process: a gRPC channel to the silo host's robot gateway with the robot's credential (no Orleans
+    /// client: the cluster's own ports stay internal), the agent itself and its status line. Host options are validated
+    /// here, before anything connects, so a bad command line fails with every problem listed.
     /// </summary>
     public static IHostApplicationBuilder AddA1FleetAgentHost(this IHostApplicationBuilder builder)
     {
@@ -28,27 +27,11 @@ public static partial class AgentHostBuilderExtensions
         }
 
         builder.Services.AddOptions<AgentHostOptions>().Bind(section).ValidateOnStart();
-        builder.Services.AddSingleton<IValidateOptions<AgentHostOptions>, AgentHostOptionsValidator>();
-        builder.UseOrleansClient(client =>
-        {
-            if (host.Clustering == "redis")
-            {
-                client.UseRedisClustering(host.Redis);
-            }
-            else
-            {
-                client.UseLocalhostClustering(host.GatewayPort, host.ServiceId, host.ClusterId);
-            }
-
-            client.Configure<ClusterOptions>(o =>
-            {
-                o.ClusterId = host.ClusterId;
-                o.ServiceId = host.ServiceId;
-            });
-
-            // An arm's agent may start before the cluster; it waits (holding) rather than exiting.
-            client.UseConnectionRetryFilter(RetryUntilStopped);
-        });
+        builder.Services.AddSingleton<IValidateOptions<AgentHostOptions>>(new AgentHostOptionsValidator());
+        var credential = host.ResolveCredential(Environment.GetEnvironmentVariable).Credential!;
+        builder.Services.AddSingleton(_ => CreateChannel(new Uri(host.Gateway)));
+        builder.Services.AddSingleton<IChunkSourceFactory>(sp =>
+            new GatewayChunkSourceFactory(sp.GetRequiredService<GrpcChannel>().CreateCallInvoker(), credential, sp.GetRequiredService<TimeProvider>()));
 
         builder.Services.AddA1FleetRobotAgent();
         if (!string.IsNullOrWhiteSpace(host.Tags))
@@ -64,10 +47,20 @@ public static partial class AgentHostBuilderExtensions
         return builder;
     }
 
-    private static async Task<bool> RetryUntilStopped(Exception exception, CancellationToken cancellationToken)
+    /// <summary>
+    /// One HTTP/2 connection to the gateway for the agent's life, kept warm by pings so a dead silo is noticed within
+    /// seconds even while the arm holds and sends nothing. http:// speaks cleartext HTTP/2 (prior knowledge).
+    /// </summary>
+    public static GrpcChannel CreateChannel(Uri gateway) => GrpcChannel.ForAddress(gateway, new GrpcChannelOptions
     {
-        await Console.Error.WriteLineAsync($"cluster not reachable yet ({exception.GetBaseException().Message}); retrying in 2 s");
-        await Task.Delay(TimeSpan.FromSeconds(2), cancellationToken);
-        return true;
-    }
+        HttpHandler = new SocketsHttpHandler
+        {
+            PooledConnectionIdleTimeout = Timeout.InfiniteTimeSpan,
+            KeepAlivePingDelay = TimeSpan.FromSeconds(5),
+            KeepAlivePingTimeout = TimeSpan.FromSeconds(5),
+            KeepAlivePingPolicy = HttpKeepAlivePingPolicy.Always,
+            ConnectTimeout = TimeSpan.FromSeconds(5),
+            EnableMultipleHttp2Connections = true,
+        },
+    });
 }

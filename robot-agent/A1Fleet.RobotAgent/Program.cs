@@ -2,7 +2,7 @@ using A1Fleet.RobotAgent.Host;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.Configuration;
 
-// a1-agent --robot-id arm-1 --embodiment franka [--model small-fm] [--cluster localhost --gateway-port 30000 | --cluster redis --redis 127.0.0.1:6379] [--metrics-port 9464] [--record DIR]
+// a1-agent --gateway https://silo:8443 --credential-file FILE (or A1FLEET_ROBOT_CREDENTIAL) --robot-id arm-1 --embodiment franka [--model small-fm] [--metrics-port 9464] [--record DIR]
 var builder = WebApplication.CreateBuilder(args);
 builder.Configuration.AddCommandLine(args, AgentCommandLine.SwitchMappings);
 builder.AddA1FleetAgentHost();
