@@ -114,6 +114,9 @@ public sealed partial class RobotGatewayService(
         {
             await robot.Subscribe(request.Epoch, stream.Reference);
 
+            // Response headers tell the client the stream is live: pushes from here on reach it.
+            await context.WriteResponseHeadersAsync([]);
+
             // Checked after subscribing: a bind in between leaves the subscription unused, and the check ends the stream.
             var checks = CheckPeriodicallyAsync(stream, key, robot, stop.Token);
             LogStreamOpened(robotId, request.Epoch);

@@ -29,6 +29,9 @@ internal sealed class FakeRobotGrain : IRobotGrain
     /// <summary>Bind calls to fail before binds succeed again.</summary>
     public int FailBinds { get; set; }
 
+    /// <summary>Thrown by Bind while set: what a bind refused by a live holder looks like.</summary>
+    public Exception? BindFailure { get; set; }
+
     /// <summary>Thrown by Act while set: what a dead silo looks like to a client.</summary>
     public Exception? ActFailure { get; set; }
 
@@ -46,6 +49,11 @@ internal sealed class FakeRobotGrain : IRobotGrain
         if (HangBinds)
         {
             return new TaskCompletionSource<RobotLease>().Task;
+        }
+
+        if (BindFailure is not null)
+        {
+            throw BindFailure;
         }
 
         if (FailBinds > 0)
