@@ -1,6 +1,9 @@
 using A1Fleet.RobotAgent.Cluster;
 using A1Fleet.RobotAgent.Hosting;
+using Grpc.Core;
 using Grpc.Net.Client;
+using Grpc.Net.Client.Balancer;
+using Grpc.Net.Client.Configuration;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -29,7 +32,7 @@ public static class AgentHostBuilderExtensions
         builder.Services.AddOptions<AgentHostOptions>().Bind(section).ValidateOnStart();
         builder.Services.AddSingleton<IValidateOptions<AgentHostOptions>>(new AgentHostOptionsValidator());
         var credential = host.ResolveCredential(Environment.GetEnvironmentVariable).Credential!;
-        builder.Services.AddSingleton(_ => CreateChannel(new Uri(host.Gateway)));
+        builder.Services.AddSingleton(_ => CreateChannel(GatewayAddresses(host.Gateway)));
         builder.Services.AddSingleton<IChunkSourceFactory>(sp =>
             new GatewayChunkSourceFactory(sp.GetRequiredService<GrpcChannel>().CreateCallInvoker(), credential, sp.GetRequiredService<TimeProvider>()));
 
@@ -48,19 +51,40 @@ public static class AgentHostBuilderExtensions
     }
 
     /// <summary>
-    /// One HTTP/2 connection to the gateway for the agent's life, kept warm by pings so a dead silo is noticed within
-    /// seconds even while the arm holds and sends nothing. http:// speaks cleartext HTTP/2 (prior knowledge).
+    /// The channel to the gateway(s), kept warm by HTTP/2 pings so a dead silo is noticed within seconds even while the
+    /// arm holds and sends nothing. http:// speaks cleartext HTTP/2 (prior knowledge). Several addresses (one per silo)
+    /// are balanced round-robin, and a silo that stops answering is left out until it answers again: an agent is
+    /// served through a silo failure without a load balancer in front.
     /// </summary>
-    public static GrpcChannel CreateChannel(Uri gateway) => GrpcChannel.ForAddress(gateway, new GrpcChannelOptions
+    public static GrpcChannel CreateChannel(IReadOnlyList<Uri> gateways)
     {
-        HttpHandler = new SocketsHttpHandler
+        var options = new GrpcChannelOptions
         {
-            PooledConnectionIdleTimeout = Timeout.InfiniteTimeSpan,
-            KeepAlivePingDelay = TimeSpan.FromSeconds(5),
-            KeepAlivePingTimeout = TimeSpan.FromSeconds(5),
-            KeepAlivePingPolicy = HttpKeepAlivePingPolicy.Always,
-            ConnectTimeout = TimeSpan.FromSeconds(5),
-            EnableMultipleHttp2Connections = true,
-        },
-    });
+            HttpHandler = new SocketsHttpHandler
+            {
+                PooledConnectionIdleTimeout = Timeout.InfiniteTimeSpan,
+                KeepAlivePingDelay = TimeSpan.FromSeconds(5),
+                KeepAlivePingTimeout = TimeSpan.FromSeconds(5),
+                KeepAlivePingPolicy = HttpKeepAlivePingPolicy.Always,
+                ConnectTimeout = TimeSpan.FromSeconds(5),
+                EnableMultipleHttp2Connections = true,
+            },
+        };
+        if (gateways.Count == 1)
+        {
+            return GrpcChannel.ForAddress(gateways[0], options);
+        }
+
+        var secure = gateways[0].Scheme == "https";
+        var services = new ServiceCollection();
+        services.AddSingleton<ResolverFactory>(new StaticResolverFactory(_ => [.. gateways.Select(g => new BalancerAddress(g.Host, g.Port))]));
+        options.ServiceProvider = services.BuildServiceProvider();
+        options.Credentials = secure ? ChannelCredentials.SecureSsl : ChannelCredentials.Insecure;
+        options.ServiceConfig = new ServiceConfig { LoadBalancingConfigs = { new RoundRobinConfig() } };
+        return GrpcChannel.ForAddress("static:///robot-gateway", options);
+    }
+
+    /// <summary>The comma-separated gateway addresses of <see cref="AgentHostOptions.Gateway"/>.</summary>
+    public static IReadOnlyList<Uri> GatewayAddresses(string gateway) =>
+        [.. gateway.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(g => new Uri(g))];
 }

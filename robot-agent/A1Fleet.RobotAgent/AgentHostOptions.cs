@@ -10,7 +10,10 @@ public sealed class AgentHostOptions
     /// <summary>The environment variable that may carry the robot credential (a file is preferred: see <see cref="CredentialFile"/>).</summary>
     public const string CredentialVariable = "A1FLEET_ROBOT_CREDENTIAL";
 
-    /// <summary>The silo host's robot gateway, <c>https://host:port</c> (TLS) or <c>http://host:port</c> (cleartext HTTP/2, loopback and tests).</summary>
+    /// <summary>
+    /// The silo host's robot gateway, <c>https://host:port</c> (TLS) or <c>http://host:port</c> (cleartext HTTP/2, loopback and
+    /// tests); several, comma-separated (one per silo), are balanced round-robin and a dead one is skipped.
+    /// </summary>
     public string Gateway { get; set; } = "";
 
     /// <summary>
@@ -62,9 +65,23 @@ public sealed class AgentHostOptionsValidator(Func<string, string?>? environment
     {
         const string S = AgentHostOptions.SectionName;
         var errors = new List<string>();
-        if (!Uri.TryCreate(o.Gateway, UriKind.Absolute, out var gateway) || gateway.Scheme is not ("http" or "https"))
+        var gateways = o.Gateway.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        if (gateways.Length == 0)
         {
             errors.Add($"{S}:Gateway '{o.Gateway}' is not an http:// or https:// URL: give the silo host's robot gateway (--gateway https://silo:8443).");
+        }
+
+        foreach (var g in gateways)
+        {
+            if (!Uri.TryCreate(g, UriKind.Absolute, out var gateway) || gateway.Scheme is not ("http" or "https") || gateway.AbsolutePath != "/")
+            {
+                errors.Add($"{S}:Gateway '{g}' is not an http:// or https:// URL with no path: give the silo host's robot gateway (--gateway https://silo:8443).");
+            }
+        }
+
+        if (gateways.Select(g => g.Split(':')[0]).Distinct(StringComparer.OrdinalIgnoreCase).Count() > 1)
+        {
+            errors.Add($"{S}:Gateway mixes http:// and https:// ('{o.Gateway}'): every gateway of one agent speaks the same.");
         }
 
         if (o.ResolveCredential(_environment).Error is { } credentialError)

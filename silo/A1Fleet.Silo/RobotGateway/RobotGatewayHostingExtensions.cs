@@ -75,7 +75,9 @@ public static class RobotGatewayHostingExtensions
                 context.Response.StatusCode = StatusCodes.Status404NotFound;
                 return Task.CompletedTask;
             }));
-        app.MapGrpcService<RobotGatewayService>().RequireHost($"*:{port}");
+        // Robots authenticate with their own credentials, checked by the service on every call; operator-key
+        // authorization does not apply to them.
+        app.MapGrpcService<RobotGatewayService>().RequireHost($"*:{port}").AllowAnonymous();
         return app;
     }
 

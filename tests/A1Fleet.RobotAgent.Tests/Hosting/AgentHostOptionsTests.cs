@@ -26,6 +26,19 @@ public sealed class AgentHostOptionsTests : IDisposable
     }
 
     [Fact]
+    public void Validate_SeveralGateways_OneSchemeIsAcceptedMixedIsNot()
+    {
+        var validator = new AgentHostOptionsValidator(_ => "key");
+
+        Assert.False(validator.Validate(null, new AgentHostOptions { Gateway = "http://127.0.0.1:8443, http://127.0.0.1:8444" }).Failed);
+        Assert.Equal(2, AgentHostBuilderExtensions.GatewayAddresses("http://127.0.0.1:8443, http://127.0.0.1:8444").Count);
+        var mixed = validator.Validate(null, new AgentHostOptions { Gateway = "http://127.0.0.1:8443,https://127.0.0.1:8444" });
+        Assert.Contains(mixed.Failures!, f => f.Contains("mixes http:// and https://", StringComparison.Ordinal));
+        var withPath = validator.Validate(null, new AgentHostOptions { Gateway = "http://127.0.0.1:8443/robots" });
+        Assert.Contains(withPath.Failures!, f => f.Contains("with no path", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public void ResolveCredential_FileAndVariable_TheFileWinsTrimmed()
     {
         File.WriteAllText(_file, "  a1r_from-file\n");
