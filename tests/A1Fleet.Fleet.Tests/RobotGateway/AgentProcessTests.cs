@@ -55,6 +55,18 @@ public sealed class AgentProcessTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task AgentProcess_FirstOfTwoGatewaysDead_IsServedThroughTheOther()
+    {
+        var robotId = "proc-" + Guid.NewGuid().ToString("N")[..6];
+        var robot = _silo.Services.GetRequiredService<IGrainFactory>().GetGrain<IRobotGrain>(robotId);
+        await robot.AssignTask("stack the blocks", "test");
+        var dead = $"http://127.0.0.1:{LoopbackSilo.FreePort()}";
+        var agent = StartAgent(robotId, _credentials.Issue(robotId), $"{dead},{_silo.GatewayUrl}");
+
+        await WaitFor(agent, async () => (await robot.GetStatus()).Counters.Chunks >= 3, "the agent was not served through the live gateway");
+    }
+
+    [Fact]
     public async Task AgentProcess_WithAnotherRobotsCredential_NeverBindsAndSaysWhy()
     {
         var robotId = "proc-" + Guid.NewGuid().ToString("N")[..6];
@@ -81,7 +93,7 @@ public sealed class AgentProcessTests : IAsyncLifetime
 
     private readonly Dictionary<Process, System.Text.StringBuilder> _output = [];
 
-    private Process StartAgent(string robotId, string? credential)
+    private Process StartAgent(string robotId, string? credential, string? gateways = null)
     {
         var info = new ProcessStartInfo("dotnet")
         {
@@ -89,7 +101,7 @@ public sealed class AgentProcessTests : IAsyncLifetime
             RedirectStandardError = true,
             UseShellExecute = false,
         };
-        foreach (var arg in new[] { AgentDll(), "--gateway", _silo.GatewayUrl!, "--robot-id", robotId, "--embodiment", "dobot", "--model", "tiny-fm",
+        foreach (var arg in new[] { AgentDll(), "--gateway", gateways ?? _silo.GatewayUrl!, "--robot-id", robotId, "--embodiment", "dobot", "--model", "tiny-fm",
                      "--metrics-port", "0", "--status-interval", "0", "--heartbeat-interval", "0.5" })
         {
             info.ArgumentList.Add(arg);
