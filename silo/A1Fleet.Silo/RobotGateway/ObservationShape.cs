@@ -13,13 +13,8 @@ public static class ObservationShape
     public const int BytesPerPixel = 3;
 
     /// <summary>The first problem as (field, message), or null when the observation fits <paramref name="model"/>.</summary>
-    public static (string Field, string Message)? Check(P.Observation? observation, ModelSpec model)
+    public static (string Field, string Message)? Check(P.Observation observation, ModelSpec model)
     {
-        if (observation is null)
-        {
-            return ("observation", "is missing");
-        }
-
         if (observation.State.Count != model.StateDim)
         {
             return ("observation.state", $"has {observation.State.Count} values; model '{model.ModelId}' expects {model.StateDim}");

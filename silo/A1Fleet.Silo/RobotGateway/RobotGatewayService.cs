@@ -70,12 +70,13 @@ public sealed partial class RobotGatewayService(
     {
         var robotId = await AuthorizeAsync(request.RobotId, context);
         var robot = grains.GetGrain<IRobotGrain>(robotId);
-        if (await ModelAsync(robotId, request.Epoch, robot) is { } model && ObservationShape.Check(request.Observation, model) is { } problem)
+        var observation = request.Observation ?? throw Invalid("observation", "is missing");
+        if (await ModelAsync(robotId, request.Epoch, robot) is { } model && ObservationShape.Check(observation, model) is { } problem)
         {
             throw Invalid(problem.Field, problem.Message);
         }
 
-        var chunk = await robot.Act(request.Epoch, request.Observation!.FromProto(), context.CancellationToken);
+        var chunk = await robot.Act(request.Epoch, observation.FromProto(), context.CancellationToken);
         if (chunk.ObserverMissing && streams.Find(robotId, request.Epoch) is { Reference: { } observer })
         {
             // The grain moved and forgot the stream's observer; this silo holds the stream, so it can answer for the agent.

@@ -209,6 +209,26 @@ public sealed class RobotGatewayTests : IAsyncLifetime
         Assert.Equal(0, (await Grains.GetGrain<IRobotGrain>(bad).GetStatus()).Counters.Requests);
     }
 
+    [Fact]
+    public async Task Ports_OperatorApiIsNotOnTheGatewayPort_AndTheGatewayNotOnTheOperatorPort()
+    {
+        using var h2c = new HttpClient
+        {
+            DefaultRequestVersion = System.Net.HttpVersion.Version20,
+            DefaultVersionPolicy = HttpVersionPolicy.RequestVersionExact,
+        };
+        var throughGateway = await h2c.GetAsync(_silo.GatewayUrl + "/api/robots");
+        Assert.Equal(System.Net.HttpStatusCode.NotFound, throughGateway.StatusCode);
+        using var http = new HttpClient();
+        Assert.Equal(System.Net.HttpStatusCode.OK, (await http.GetAsync(_silo.Url + "/api/robots")).StatusCode);
+
+        using var operatorPort = GrpcChannel.ForAddress(_silo.Url);
+        var client = new P.RobotGateway.RobotGatewayClient(operatorPort);
+        var error = await Assert.ThrowsAsync<RpcException>(() => client.HeartbeatAsync(new P.HeartbeatRequest { Epoch = 1 }, Bearer(_credentials.Issue(NewRobotId()))).ResponseAsync);
+        Assert.NotEqual(StatusCode.OK, error.StatusCode);
+        Assert.NotEqual(StatusCode.Unauthenticated, error.StatusCode);
+    }
+
     [Fact(Skip = "Needs the grain-side lease of the trust issue (grain-safety branch): RobotGrain.Bind must throw LeaseHeldException " +
         "while the holder heartbeats. On this branch alone the grain hands the lease over. Unskip when merged.")]
     public async Task Bind_SecondAgentWhileTheFirstHeartbeats_IsRefusedNamingTheHolder()
