@@ -85,6 +85,9 @@ public sealed class AgentProcessTests : IAsyncLifetime
         var agent = StartAgent("proc-none", credential: null);
 
         Assert.True(agent.WaitForExit(60_000), "the agent kept running without a credential");
+
+        // Without a timeout, WaitForExit also waits for the redirected output to be read to its end.
+        agent.WaitForExit();
         Assert.NotEqual(0, agent.ExitCode);
         var output = Output(agent);
         Assert.Contains("--credential-file", output, StringComparison.Ordinal);
