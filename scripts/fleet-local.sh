@@ -12,9 +12,12 @@
 # A1FLEET_MODELS_DIR (artifacts/models), A1FLEET_NO_BUILD=1 (use the existing Release build),
 # ports A1FLEET_REDIS_PORT (16379), A1FLEET_GPU_HTTP_PORT (8080), A1FLEET_CPU_HTTP_PORT (8081),
 # A1FLEET_GPU_SILO_PORT (11111), A1FLEET_GPU_GATEWAY_PORT (30000), A1FLEET_CPU_SILO_PORT (11112),
-# A1FLEET_CPU_GATEWAY_PORT (30001), A1FLEET_AGENT_METRICS_PORT (9464, then +1 per agent),
+# A1FLEET_CPU_GATEWAY_PORT (30001), A1FLEET_GPU_ROBOT_GATEWAY_PORT (8443), A1FLEET_CPU_ROBOT_GATEWAY_PORT (8444),
+# A1FLEET_AGENT_METRICS_PORT (9464, then +1 per agent),
 # A1FLEET_PROMETHEUS_PORT (9090), A1FLEET_EXECUTION_PROVIDER (cpu; cuda on a GPU build, docs/gpu.md).
-# Everything listens on 127.0.0.1 only.
+# Everything listens on 127.0.0.1 only. Agents reach the fleet through the silos' robot gateways (gRPC,
+# docs/robot-gateway.md), each with its robot's credential from A1FLEET_ROBOT_CREDENTIALS_DIR
+# (default RUN_DIR/credentials): one file ROBOT-ID.key per agent (franka-01.key, ...).
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -30,6 +33,9 @@ gpu_silo="${A1FLEET_GPU_SILO_PORT:-11111}"
 gpu_gateway="${A1FLEET_GPU_GATEWAY_PORT:-30000}"
 cpu_silo="${A1FLEET_CPU_SILO_PORT:-11112}"
 cpu_gateway="${A1FLEET_CPU_GATEWAY_PORT:-30001}"
+gpu_robot_gateway="${A1FLEET_GPU_ROBOT_GATEWAY_PORT:-8443}"
+cpu_robot_gateway="${A1FLEET_CPU_ROBOT_GATEWAY_PORT:-8444}"
+credentials_dir="${A1FLEET_ROBOT_CREDENTIALS_DIR:-$run_dir/credentials}"
 agent_metrics="${A1FLEET_AGENT_METRICS_PORT:-9464}"
 prometheus_port="${A1FLEET_PROMETHEUS_PORT:-9090}"
 execution_provider="${A1FLEET_EXECUTION_PROVIDER:-cpu}"
@@ -145,6 +151,18 @@ agent_dll() {
 # its owner only, and handed to the silos as a file (not on their command lines, which ps shows);
 # they store its hash as the bootstrap admin key the first time they start on an empty Redis.
 admin_key_file="$run_dir/admin-key"
+# Issues a robot credential through the operator API with the admin key and writes it to FILE (mode 600).
+issue_credential() {
+  local robot="$1" file="$2" body key
+  body=$(curl -fsS -X POST "http://127.0.0.1:$cpu_http/api/robots/$robot/credentials" \
+    -H "authorization: Bearer $(cat "$admin_key_file")" -H 'content-type: application/json' -d '{}') \
+    || die "could not issue a credential for robot $robot (POST /api/robots/$robot/credentials)"
+  key=$(printf '%s' "$body" | sed -n 's/.*"key":"\(a1r_[^"]*\)".*/\1/p')
+  [ -n "$key" ] || die "the silo answered no credential for robot $robot: $body"
+  (umask 077 && printf '%s\n' "$key" >"$file")
+  chmod 600 "$file"
+}
+
 ensure_admin_key() {
   [ -s "$admin_key_file" ] && return 0
   local id secret
@@ -158,6 +176,7 @@ ensure_admin_key() {
 cmd_start() {
   mkdir -p "$run_dir/pids" "$run_dir/logs" "$run_dir/redis" "$run_dir/prometheus"
   for port in "$redis_port" "$gpu_http" "$cpu_http" "$gpu_silo" "$gpu_gateway" "$cpu_silo" "$cpu_gateway" "$prometheus_port" \
+              "$gpu_robot_gateway" "$cpu_robot_gateway" \
               "$agent_metrics" $((agent_metrics + 1)) $((agent_metrics + 2)) $((agent_metrics + 3)); do
     port_free "$port" || die "port $port on 127.0.0.1 is taken: stop what uses it or set the A1FLEET_*_PORT variables"
   done
@@ -200,17 +219,26 @@ cmd_start() {
   log "inference silo (model $model, $execution_provider) http://127.0.0.1:$gpu_http"
   start silo-gpu dotnet "$silo_dll" --urls "http://127.0.0.1:$gpu_http" "${common[@]}" \
     "--A1Fleet:Silo:SiloPort=$gpu_silo" "--A1Fleet:Silo:GatewayPort=$gpu_gateway" --A1Fleet:Silo:Gpu=true \
+    "--A1Fleet:RobotGateway:Port=$gpu_robot_gateway" \
     "--A1Fleet:Inference:ModelPackages:0=$package" "--A1Fleet:Inference:Engine:ExecutionProvider=$execution_provider"
   log "CPU silo http://127.0.0.1:$cpu_http"
   start silo-cpu dotnet "$silo_dll" --urls "http://127.0.0.1:$cpu_http" "${common[@]}" \
-    "--A1Fleet:Silo:SiloPort=$cpu_silo" "--A1Fleet:Silo:GatewayPort=$cpu_gateway" --A1Fleet:Silo:Gpu=false
+    "--A1Fleet:Silo:SiloPort=$cpu_silo" "--A1Fleet:Silo:GatewayPort=$cpu_gateway" --A1Fleet:Silo:Gpu=false \
+    "--A1Fleet:RobotGateway:Port=$cpu_robot_gateway"
   wait_http silo-gpu "http://127.0.0.1:$gpu_http/health/ready" 300
   wait_http silo-cpu "http://127.0.0.1:$cpu_http/health/ready" 120
 
-  local i=0
+  # Each agent presents its robot's credential, issued once per robot with the admin key (as an operator
+  # would: a1ctl issue-credential) and kept in $credentials_dir/ROBOT-ID.key (mode 600); a file already
+  # there is used as it is. Agents alternate between the two silos' robot gateways.
+  local i=0 gateway credential
+  mkdir -p "$credentials_dir"
   for kind in "${kinds[@]}"; do
-    log "agent $kind-01 (metrics http://127.0.0.1:$((agent_metrics + i))/metrics)"
-    start "agent-$kind" dotnet "$agent" --cluster redis --redis "127.0.0.1:$redis_port" --cluster-id "$cluster_id" \
+    credential="$credentials_dir/$kind-01.key"
+    [ -s "$credential" ] || issue_credential "$kind-01" "$credential"
+    gateway=$([ $((i % 2)) = 0 ] && echo "$cpu_robot_gateway" || echo "$gpu_robot_gateway")
+    log "agent $kind-01 via robot gateway http://127.0.0.1:$gateway (metrics http://127.0.0.1:$((agent_metrics + i))/metrics)"
+    start "agent-$kind" dotnet "$agent" --gateway "http://127.0.0.1:$gateway" --credential-file "$credential" \
       --robot-id "$kind-01" --embodiment "$kind" --model "$model" --metrics-port "$((agent_metrics + i))" --status-interval 0
     i=$((i + 1))
   done
@@ -235,6 +263,7 @@ A1Fleet is running (run dir $run_dir, logs in $run_dir/logs):
   assign a task   curl -X POST http://127.0.0.1:$cpu_http/api/assignments -H "authorization: Bearer \$A1FLEET_API_KEY" \\
                     -H 'content-type: application/json' -d '{"selector":"all","instruction":"pick up the red block"}'
   silo metrics    http://127.0.0.1:$gpu_http/metrics   http://127.0.0.1:$cpu_http/metrics
+  robot gateways  http://127.0.0.1:$cpu_robot_gateway   http://127.0.0.1:$gpu_robot_gateway   (gRPC, HTTP/2; credentials in $credentials_dir)
   agent metrics   http://127.0.0.1:$agent_metrics/metrics ... :$((agent_metrics + 3))
   Prometheus      http://127.0.0.1:$prometheus_port   (targets: /targets)
   Grafana         import dashboards/*.json into a Grafana pointed at that Prometheus (docs/dashboards.md)

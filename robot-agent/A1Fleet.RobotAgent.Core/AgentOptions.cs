@@ -44,6 +44,12 @@ public sealed class AgentOptions
     /// <summary>How often the agent's counters go to its robot grain (seconds, default 5).</summary>
     public double ReportIntervalSeconds { get; set; } = 5;
 
+    /// <summary>
+    /// How often the agent heartbeats its lease while bound (seconds, default 1): a third of the fleet's lease TTL, so
+    /// two heartbeats may be lost before a live agent's lease lapses. Every chunk request counts as one too.
+    /// </summary>
+    public double HeartbeatIntervalSeconds { get; set; } = 1;
+
     /// <summary>How often to ask again while the fleet says hold (no task or e-stopped; seconds, default 1). Pushes cut it short.</summary>
     public double HoldPollSeconds { get; set; } = 1;
 

@@ -53,6 +53,7 @@ public sealed class AgentOptionsValidator : IValidateOptions<AgentOptions>
         }
 
         CheckSeconds(errors, "ReportIntervalSeconds", o.ReportIntervalSeconds, 0.1, 3600);
+        CheckSeconds(errors, "HeartbeatIntervalSeconds", o.HeartbeatIntervalSeconds, 0.05, 600);
         CheckSeconds(errors, "HoldPollSeconds", o.HoldPollSeconds, 0.01, 60);
         CheckSeconds(errors, "RequestTimeoutSeconds", o.RequestTimeoutSeconds, 0.01, 60);
         CheckSeconds(errors, "BindTimeoutSeconds", o.BindTimeoutSeconds, 0.01, 120);

@@ -12,8 +12,9 @@ using Microsoft.Extensions.Options;
 namespace A1Fleet.RobotAgent;
 
 /// <summary>
-/// One robot agent, wired: simulated arm, cameras at the model's sizes, model adapter, chunk source over the
-/// robot grain, control loop and the periodic counter report. Usable as a hosted service (the agent process)
+/// One robot agent, wired: simulated arm, cameras at the model's sizes, model adapter, chunk source to the
+/// robot grain (<see cref="IChunkSourceFactory"/>: the robot gateway for the agent process, Orleans in process),
+/// control loop, heartbeats and the periodic counter report. Usable as a hosted service (the agent process)
 /// or directly with <see cref="RunAsync"/> (the fleet demo runs many in one process on one IGrainFactory).
 /// Binding comes first because the lease says which model, and so which cameras and sizes, the arm serves.
 /// </summary>
@@ -21,7 +22,7 @@ public sealed partial class RobotAgentRunner : IHostedService, IAsyncDisposable
 {
     private static readonly string[] SimulatedCameras = ["front", "wrist"];
 
-    private readonly IGrainFactory _grains;
+    private readonly IChunkSourceFactory _sources;
     private readonly AgentOptions _options;
     private readonly TimeProvider _time;
     private readonly ILogger<RobotAgentRunner> _logger;
@@ -30,12 +31,19 @@ public sealed partial class RobotAgentRunner : IHostedService, IAsyncDisposable
     private readonly EpisodeRecorder? _recorder;
     private CancellationTokenSource? _stopping;
     private Task? _run;
-    private volatile RobotGrainChunkSource? _source;
+    private volatile LeasedChunkSource? _source;
     private volatile ControlLoop? _loop;
     private volatile bool _stopped;
     private readonly IHostApplicationLifetime? _lifetime;
 
+    /// <summary>An agent on an Orleans <see cref="IGrainFactory"/> (a silo or client in this process).</summary>
     public RobotAgentRunner(IGrainFactory grainFactory, IOptions<AgentOptions> options, TimeProvider timeProvider, ILogger<RobotAgentRunner> logger,
+        AgentInstruments? instruments = null, EpisodeRecorder? recorder = null, IHostApplicationLifetime? lifetime = null)
+        : this(new GrainChunkSourceFactory(grainFactory, timeProvider), options, timeProvider, logger, instruments, recorder, lifetime)
+    {
+    }
+
+    public RobotAgentRunner(IChunkSourceFactory sources, IOptions<AgentOptions> options, TimeProvider timeProvider, ILogger<RobotAgentRunner> logger,
         AgentInstruments? instruments = null, EpisodeRecorder? recorder = null, IHostApplicationLifetime? lifetime = null)
     {
         _lifetime = lifetime;
@@ -46,7 +54,7 @@ public sealed partial class RobotAgentRunner : IHostedService, IAsyncDisposable
             throw new OptionsValidationException(AgentOptions.SectionName, typeof(AgentOptions), validation.Failures);
         }
 
-        _grains = grainFactory;
+        _sources = sources;
         _time = timeProvider;
         _logger = logger;
         _profile = EmbodimentProfile.For(_options.Embodiment);
@@ -103,7 +111,7 @@ public sealed partial class RobotAgentRunner : IHostedService, IAsyncDisposable
     {
         var registration = new AgentRegistration(_options.EffectiveAgentId, _options.Embodiment, _options.ModelId, Driver.JointCount, Driver.JointCount,
             SimulatedCameras, _profile.ControlHz, _options.Tags);
-        using var source = new RobotGrainChunkSource(_grains, registration, RobotId, _commands, Metrics, _options, _time, _logger);
+        using var source = _sources.Create(registration, RobotId, _commands, Metrics, _options, _logger);
         _source = source;
         try
         {
@@ -121,6 +129,7 @@ public sealed partial class RobotAgentRunner : IHostedService, IAsyncDisposable
 
             using var stopReports = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             var reports = ReportPeriodicallyAsync(source, stopReports.Token);
+            var heartbeats = HeartbeatPeriodicallyAsync(source, stopReports.Token);
             try
             {
                 await loop.RunAsync(cancellationToken);
@@ -129,6 +138,7 @@ public sealed partial class RobotAgentRunner : IHostedService, IAsyncDisposable
             {
                 await stopReports.CancelAsync();
                 await reports;
+                await heartbeats;
             }
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
@@ -218,7 +228,24 @@ public sealed partial class RobotAgentRunner : IHostedService, IAsyncDisposable
         }
     }
 
-    private async Task ReportPeriodicallyAsync(RobotGrainChunkSource source, CancellationToken cancellationToken)
+    /// <summary>Keeps the lease alive while the loop holds and sends no requests (no task, e-stopped).</summary>
+    private async Task HeartbeatPeriodicallyAsync(LeasedChunkSource source, CancellationToken cancellationToken)
+    {
+        var interval = TimeSpan.FromSeconds(_options.HeartbeatIntervalSeconds);
+        try
+        {
+            while (!cancellationToken.IsCancellationRequested)
+            {
+                await Task.Delay(interval, _time, cancellationToken);
+                await source.HeartbeatAsync(cancellationToken);
+            }
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+        }
+    }
+
+    private async Task ReportPeriodicallyAsync(LeasedChunkSource source, CancellationToken cancellationToken)
     {
         var interval = TimeSpan.FromSeconds(_options.ReportIntervalSeconds);
         try

@@ -1,22 +1,26 @@
+using A1Fleet.RobotAgent.Cluster;
 using A1Fleet.RobotAgent.Hosting;
+using Grpc.Core;
+using Grpc.Net.Client;
+using Grpc.Net.Client.Balancer;
+using Grpc.Net.Client.Configuration;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
-using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using OpenTelemetry.Metrics;
-using Orleans.Configuration;
 
 namespace A1Fleet.RobotAgent.Host;
 
-public static partial class AgentHostBuilderExtensions
+public static class AgentHostBuilderExtensions
 {
     /// <summary>
-    /// The agent process: the HTTP listener and SIGUSR1 local stop (see <see cref="AgentWebExtensions"/>), an Orleans
-    /// client (localhost or Redis clustering, retrying until a gateway answers), the agent itself and its status line. Host options are validated here, before Orleans is configured,
-    /// so a bad command line fails with every problem listed.
+    /// The agent process: the HTTP listener and SIGUSR1 local stop (see <see cref="AgentWebExtensions"/>), a gRPC channel
+    /// to the silo host's robot gateway with the robot's credential (no Orleans client: the cluster's own ports stay
+    /// internal), the agent itself and its status line. Host options are validated here, before anything connects, so a
+    /// bad command line fails with every problem listed.
     /// </summary>
     public static IHostApplicationBuilder AddA1FleetAgentHost(this IHostApplicationBuilder builder, IWebHostBuilder webHost)
     {
@@ -29,30 +33,14 @@ public static partial class AgentHostBuilderExtensions
         }
 
         builder.Services.AddOptions<AgentHostOptions>().Bind(section).ValidateOnStart();
-        builder.Services.AddSingleton<IValidateOptions<AgentHostOptions>, AgentHostOptionsValidator>();
+        builder.Services.AddSingleton<IValidateOptions<AgentHostOptions>>(new AgentHostOptionsValidator());
 
-        // Before the Orleans client, whose start waits for a cluster: the local stop must work while it is down.
+        // First: the local stop must work while no gateway answers.
         builder.AddA1FleetAgentWeb(webHost);
-        builder.UseOrleansClient(client =>
-        {
-            if (host.Clustering == "redis")
-            {
-                client.UseRedisClustering(host.Redis);
-            }
-            else
-            {
-                client.UseLocalhostClustering(host.GatewayPort, host.ServiceId, host.ClusterId);
-            }
-
-            client.Configure<ClusterOptions>(o =>
-            {
-                o.ClusterId = host.ClusterId;
-                o.ServiceId = host.ServiceId;
-            });
-
-            // An arm's agent may start before the cluster; it waits (holding) rather than exiting.
-            client.UseConnectionRetryFilter(RetryUntilStopped);
-        });
+        var credential = host.ResolveCredential(Environment.GetEnvironmentVariable).Credential!;
+        builder.Services.AddSingleton(_ => CreateChannel(GatewayAddresses(host.Gateway)));
+        builder.Services.AddSingleton<IChunkSourceFactory>(sp =>
+            new GatewayChunkSourceFactory(sp.GetRequiredService<GrpcChannel>().CreateCallInvoker(), credential, sp.GetRequiredService<TimeProvider>()));
 
         builder.Services.AddA1FleetRobotAgent();
         if (!string.IsNullOrWhiteSpace(host.Tags))
@@ -65,10 +53,41 @@ public static partial class AgentHostBuilderExtensions
         return builder;
     }
 
-    private static async Task<bool> RetryUntilStopped(Exception exception, CancellationToken cancellationToken)
+    /// <summary>
+    /// The channel to the gateway(s), kept warm by HTTP/2 pings so a dead silo is noticed within seconds even while the
+    /// arm holds and sends nothing. http:// speaks cleartext HTTP/2 (prior knowledge). Several addresses (one per silo)
+    /// are balanced round-robin, and a silo that stops answering is left out until it answers again: an agent is
+    /// served through a silo failure without a load balancer in front.
+    /// </summary>
+    public static GrpcChannel CreateChannel(IReadOnlyList<Uri> gateways)
     {
-        await Console.Error.WriteLineAsync($"cluster not reachable yet ({exception.GetBaseException().Message}); retrying in 2 s");
-        await Task.Delay(TimeSpan.FromSeconds(2), cancellationToken);
-        return true;
+        var options = new GrpcChannelOptions
+        {
+            HttpHandler = new SocketsHttpHandler
+            {
+                PooledConnectionIdleTimeout = Timeout.InfiniteTimeSpan,
+                KeepAlivePingDelay = TimeSpan.FromSeconds(5),
+                KeepAlivePingTimeout = TimeSpan.FromSeconds(5),
+                KeepAlivePingPolicy = HttpKeepAlivePingPolicy.Always,
+                ConnectTimeout = TimeSpan.FromSeconds(5),
+                EnableMultipleHttp2Connections = true,
+            },
+        };
+        if (gateways.Count == 1)
+        {
+            return GrpcChannel.ForAddress(gateways[0], options);
+        }
+
+        var secure = gateways[0].Scheme == "https";
+        var services = new ServiceCollection();
+        services.AddSingleton<ResolverFactory>(new StaticResolverFactory(_ => [.. gateways.Select(g => new BalancerAddress(g.Host, g.Port))]));
+        options.ServiceProvider = services.BuildServiceProvider();
+        options.Credentials = secure ? ChannelCredentials.SecureSsl : ChannelCredentials.Insecure;
+        options.ServiceConfig = new ServiceConfig { LoadBalancingConfigs = { new RoundRobinConfig() } };
+        return GrpcChannel.ForAddress("static:///robot-gateway", options);
     }
+
+    /// <summary>The comma-separated gateway addresses of <see cref="AgentHostOptions.Gateway"/>.</summary>
+    public static IReadOnlyList<Uri> GatewayAddresses(string gateway) =>
+        [.. gateway.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(g => new Uri(g))];
 }

@@ -3,23 +3,25 @@ using Microsoft.Extensions.Options;
 
 namespace A1Fleet.RobotAgent.Host;
 
-/// <summary>How the agent process reaches the cluster, and what it prints. Section "A1Fleet:AgentHost".</summary>
+/// <summary>How the agent process reaches the fleet (the robot gateway) and what it prints. Section "A1Fleet:AgentHost".</summary>
 public sealed class AgentHostOptions
 {
     public const string SectionName = "A1Fleet:AgentHost";
 
-    /// <summary>"localhost" (a silo on this machine, gateway <see cref="GatewayPort"/>) or "redis" (the production membership table).</summary>
-    public string Clustering { get; set; } = "localhost";
+    /// <summary>The environment variable that may carry the robot credential (a file is preferred: see <see cref="CredentialFile"/>).</summary>
+    public const string CredentialVariable = "A1FLEET_ROBOT_CREDENTIAL";
 
-    /// <summary>StackExchange.Redis connection string for "redis" clustering.</summary>
-    public string Redis { get; set; } = "127.0.0.1:6379";
+    /// <summary>
+    /// The silo host's robot gateway, <c>https://host:port</c> (TLS) or <c>http://host:port</c> (cleartext HTTP/2, loopback and
+    /// tests); several, comma-separated (one per silo), are balanced round-robin and a dead one is skipped.
+    /// </summary>
+    public string Gateway { get; set; } = "";
 
-    /// <summary>The local silo's gateway port for "localhost" clustering.</summary>
-    public int GatewayPort { get; set; } = 30000;
-
-    public string ClusterId { get; set; } = "a1fleet";
-
-    public string ServiceId { get; set; } = "a1fleet";
+    /// <summary>
+    /// A file holding the robot credential an operator issued for this robot (surrounding whitespace ignored). Wins over
+    /// <see cref="CredentialVariable"/>. There is no switch taking the credential itself: command lines are visible to every user.
+    /// </summary>
+    public string? CredentialFile { get; set; }
 
     /// <summary>Comma-separated tags (<c>--tags lab,left-bench</c>), added to A1Fleet:Agent:Tags.</summary>
     public string? Tags { get; set; }
@@ -38,22 +40,63 @@ public sealed class AgentHostOptions
     /// Prometheus elsewhere can scrape) only behind a firewall; /local/* refuse non-loopback callers whatever the bind.
     /// </summary>
     public string ListenAddress { get; set; } = "127.0.0.1";
+
+    /// <summary>
+    /// The robot credential: the content of <see cref="CredentialFile"/> when set, else the value of <see cref="CredentialVariable"/>;
+    /// the error names what is missing.
+    /// </summary>
+    public (string? Credential, string? Error) ResolveCredential(Func<string, string?> environment)
+    {
+        if (!string.IsNullOrWhiteSpace(CredentialFile))
+        {
+            if (!File.Exists(CredentialFile))
+            {
+                return (null, $"{SectionName}:CredentialFile '{CredentialFile}' does not exist: give the file holding this robot's credential (--credential-file PATH).");
+            }
+
+            var text = File.ReadAllText(CredentialFile).Trim();
+            return text.Length == 0
+                ? (null, $"{SectionName}:CredentialFile '{CredentialFile}' is empty: write the robot credential an operator issued into it.")
+                : (text, null);
+        }
+
+        var value = environment(CredentialVariable)?.Trim();
+        return string.IsNullOrEmpty(value)
+            ? (null, $"no robot credential: give --credential-file PATH or set {CredentialVariable} to the credential an operator issued for this robot.")
+            : (value, null);
+    }
 }
 
-public sealed class AgentHostOptionsValidator : IValidateOptions<AgentHostOptions>
+public sealed class AgentHostOptionsValidator(Func<string, string?>? environment = null) : IValidateOptions<AgentHostOptions>
 {
+    private readonly Func<string, string?> _environment = environment ?? Environment.GetEnvironmentVariable;
+
     public ValidateOptionsResult Validate(string? name, AgentHostOptions o)
     {
         const string S = AgentHostOptions.SectionName;
         var errors = new List<string>();
-        if (o.Clustering is not ("localhost" or "redis"))
+        var gateways = o.Gateway.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        if (gateways.Length == 0)
         {
-            errors.Add($"{S}:Clustering '{o.Clustering}' is unknown: use --cluster localhost or --cluster redis.");
+            errors.Add($"{S}:Gateway '{o.Gateway}' is not an http:// or https:// URL: give the silo host's robot gateway (--gateway https://silo:8443).");
         }
 
-        if (o.Clustering == "redis" && string.IsNullOrWhiteSpace(o.Redis))
+        foreach (var g in gateways)
         {
-            errors.Add($"{S}:Redis is empty: give a StackExchange.Redis connection string (--redis 127.0.0.1:6379).");
+            if (!Uri.TryCreate(g, UriKind.Absolute, out var gateway) || gateway.Scheme is not ("http" or "https") || gateway.AbsolutePath != "/")
+            {
+                errors.Add($"{S}:Gateway '{g}' is not an http:// or https:// URL with no path: give the silo host's robot gateway (--gateway https://silo:8443).");
+            }
+        }
+
+        if (gateways.Select(g => g.Split(':')[0]).Distinct(StringComparer.OrdinalIgnoreCase).Count() > 1)
+        {
+            errors.Add($"{S}:Gateway mixes http:// and https:// ('{o.Gateway}'): every gateway of one agent speaks the same.");
+        }
+
+        if (o.ResolveCredential(_environment).Error is { } credentialError)
+        {
+            errors.Add(credentialError);
         }
 
         if (o.MetricsPort is < 0 or > 65535)
@@ -64,16 +107,6 @@ public sealed class AgentHostOptionsValidator : IValidateOptions<AgentHostOption
         if (!IPAddress.TryParse(o.ListenAddress, out _))
         {
             errors.Add($"{S}:ListenAddress '{o.ListenAddress}' is not an IP address: use 127.0.0.1 (the default, this machine only), ::1, or 0.0.0.0 to listen on every interface.");
-        }
-
-        if (o.GatewayPort is < 1 or > 65535)
-        {
-            errors.Add($"{S}:GatewayPort {o.GatewayPort} is not a TCP port (1..65535); a silo's default gateway is 30000.");
-        }
-
-        if (string.IsNullOrWhiteSpace(o.ClusterId) || string.IsNullOrWhiteSpace(o.ServiceId))
-        {
-            errors.Add($"{S}:ClusterId and ServiceId must not be empty; the silos use \"a1fleet\" for both.");
         }
 
         if (!double.IsFinite(o.StatusIntervalSeconds) || o.StatusIntervalSeconds < 0)

@@ -1,7 +1,7 @@
 using A1Fleet.RobotAgent.Host;
 using Microsoft.AspNetCore.Builder;
 
-// a1-agent --robot-id arm-1 --embodiment franka [--model small-fm] [--cluster localhost --gateway-port 30000 | --cluster redis --redis 127.0.0.1:6379]
+// a1-agent --gateway https://silo:8443 --credential-file FILE (or A1FLEET_ROBOT_CREDENTIAL) --robot-id arm-1 --embodiment franka [--model small-fm]
 //          [--metrics-port 9464] [--listen-address 127.0.0.1] [--record DIR]
 var builder = WebApplication.CreateBuilder(args);
 builder.Configuration.AddCommandLine(args, AgentCommandLine.SwitchMappings);

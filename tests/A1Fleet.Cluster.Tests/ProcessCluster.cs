@@ -16,6 +16,7 @@ public sealed class ProcessCluster : IDisposable
 {
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
     private readonly List<ManagedProcess> _processes = [];
+    private readonly List<string> _files = [];
 
     public ProcessCluster()
     {
@@ -72,7 +73,11 @@ public sealed class ProcessCluster : IDisposable
     }
 
     /// <param name="settings">Extra command-line settings, e.g. "--A1Fleet:Fleet:CalibrationReminderPeriod 00:00:02".</param>
-    public SiloProcess StartSilo(string name, string modelPackage, bool gpu = true, params string[] settings)
+    public SiloProcess StartSilo(string name, string modelPackage, bool gpu = true, params string[] settings) =>
+        StartSilo(name, modelPackage, FreePort(), gpu, settings);
+
+    /// <param name="robotGatewayPort">The silo's robot gateway port: chosen before the start so agents can be told every silo's gateway up front.</param>
+    public SiloProcess StartSilo(string name, string modelPackage, int robotGatewayPort, bool gpu = true, params string[] settings)
     {
         var siloPort = FreePort();
         var gatewayPort = FreePort();
@@ -87,6 +92,7 @@ public sealed class ProcessCluster : IDisposable
             $"--A1Fleet:Silo:ClusterId {ClusterId}",
             $"--A1Fleet:Silo:SiloPort {siloPort}",
             $"--A1Fleet:Silo:GatewayPort {gatewayPort}",
+            $"--A1Fleet:RobotGateway:Port {robotGatewayPort}",
             $"--A1Fleet:Silo:Gpu {(gpu ? "true" : "false")}",
             $"--A1Fleet:Inference:ModelPackages:0 \"{modelPackage}\"",
             "--A1Fleet:Inference:Engine:IntraOpThreads 1",
@@ -94,14 +100,35 @@ public sealed class ProcessCluster : IDisposable
             "--Logging:LogLevel:Default Warning",
             string.Join(' ', settings));
         var process = Start(name, "dotnet", args);
-        return new SiloProcess(process, $"http://127.0.0.1:{httpPort}", siloPort, gatewayPort);
+        return new SiloProcess(process, $"http://127.0.0.1:{httpPort}", siloPort, gatewayPort, RobotGatewayUrl(robotGatewayPort));
     }
 
-    public ManagedProcess StartAgent(string robotId, Embodiment embodiment, string model)
+    public static string RobotGatewayUrl(int port) => $"http://127.0.0.1:{port}";
+
+    /// <summary>
+    /// An a1-agent process on the given robot gateways (round-robin, a dead one skipped) with the robot's credential,
+    /// handed over in a file of the test's own (the agent reads --credential-file).
+    /// </summary>
+    public ManagedProcess StartAgent(string robotId, Embodiment embodiment, string model, string credential, IEnumerable<string> robotGateways)
     {
         var dll = BuiltDll("robot-agent/A1Fleet.RobotAgent", "a1-agent.dll");
+        var credentialFile = Path.Combine(Path.GetTempPath(), $"{ClusterId}-{robotId}.key");
+        File.WriteAllText(credentialFile, credential);
+        _files.Add(credentialFile);
         return Start($"agent-{robotId}", "dotnet",
-            $"\"{dll}\" --cluster redis --redis {Redis} --cluster-id {ClusterId} --robot-id {robotId} --embodiment {embodiment.ToString().ToLowerInvariant()} --model {model} --metrics-port 0");
+            $"\"{dll}\" --gateway {string.Join(',', robotGateways)} --credential-file \"{credentialFile}\" --robot-id {robotId} " +
+            $"--embodiment {embodiment.ToString().ToLowerInvariant()} --model {model} --metrics-port 0");
+    }
+
+    /// <summary>
+    /// Issues a robot credential through the operator API (<c>POST /api/robots/{id}/credentials</c>, answering the key once).
+    /// </summary>
+    public static async Task<string> IssueRobotCredential(string baseUrl, string robotId)
+    {
+        var response = await PostJson(baseUrl, $"/api/robots/{robotId}/credentials", new { name = "cluster-test" });
+        var body = await response.Content.ReadAsStringAsync();
+        Assert.True(response.IsSuccessStatusCode, $"issuing a credential for {robotId}: {(int)response.StatusCode} {body}");
+        return JsonDocument.Parse(body).RootElement.GetProperty("key").GetString()!;
     }
 
     public ManagedProcess Start(string name, string fileName, string arguments)
@@ -210,10 +237,15 @@ public sealed class ProcessCluster : IDisposable
         {
             process.Dispose();
         }
+
+        foreach (var file in _files)
+        {
+            File.Delete(file);
+        }
     }
 }
 
-public sealed record SiloProcess(ManagedProcess Process, string Url, int SiloPort, int GatewayPort);
+public sealed record SiloProcess(ManagedProcess Process, string Url, int SiloPort, int GatewayPort, string RobotGatewayUrl);
 
 /// <summary>A child process whose output is kept (last 200 lines) for failure messages, killed with its tree on dispose.</summary>
 public sealed class ManagedProcess : IDisposable

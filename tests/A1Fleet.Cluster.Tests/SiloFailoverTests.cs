@@ -22,15 +22,19 @@ public sealed class SiloFailoverTests(ITestOutputHelper output) : IDisposable
     {
         var model = ReferencePackages.Ensure("tiny-fm", _models);
         _cluster.StartRedis();
-        var first = _cluster.StartSilo("silo-1", model);
-        var second = _cluster.StartSilo("silo-2", model);
+        // Agents know every silo's robot gateway from the start, the third silo's too (started later): they are
+        // served through whichever answers, as behind a load balancer.
+        int[] robotGateways = [ProcessCluster.FreePort(), ProcessCluster.FreePort(), ProcessCluster.FreePort()];
+        var first = _cluster.StartSilo("silo-1", model, robotGateways[0]);
+        var second = _cluster.StartSilo("silo-2", model, robotGateways[1]);
         await ProcessCluster.WaitReadyAsync(first, TimeSpan.FromSeconds(90));
         await ProcessCluster.WaitReadyAsync(second, TimeSpan.FromSeconds(90));
 
         var robots = Kinds.Select(k => $"{k.ToString().ToLowerInvariant()}-{_cluster.ClusterId[^4..]}").ToArray();
         for (var i = 0; i < robots.Length; i++)
         {
-            _cluster.StartAgent(robots[i], Kinds[i], "tiny-fm");
+            var credential = await ProcessCluster.IssueRobotCredential(second.Url, robots[i]);
+            _cluster.StartAgent(robots[i], Kinds[i], "tiny-fm", credential, robotGateways.Select(ProcessCluster.RobotGatewayUrl));
         }
 
         await WaitAsync(async () => (await Robots(second)).Count == robots.Length, TimeSpan.FromSeconds(60), "agents did not bind", second);
@@ -68,7 +72,7 @@ public sealed class SiloFailoverTests(ITestOutputHelper output) : IDisposable
         Assert.Contains(assignments, a => a.Instruction == "pick up the red block" && a.Selector.Kind == RobotSelectorKind.All);
 
         // Replace the survivor too: every grain (robots, fleet, models) must now come back from Redis alone.
-        var third = _cluster.StartSilo("silo-3", model);
+        var third = _cluster.StartSilo("silo-3", model, robotGateways[2]);
         await ProcessCluster.WaitReadyAsync(third, TimeSpan.FromSeconds(90));
         second.Process.KillHard();
         await WaitAsync(async () =>

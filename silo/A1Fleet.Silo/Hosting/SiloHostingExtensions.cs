@@ -5,6 +5,7 @@ using A1Fleet.Grains.Hosting;
 using A1Fleet.Silo.Api;
 using A1Fleet.Silo.Health;
 using A1Fleet.Silo.Security;
+using A1Fleet.Silo.RobotGateway;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Options;
 using OpenTelemetry.Metrics;
@@ -16,7 +17,7 @@ namespace A1Fleet.Silo.Hosting;
 public static class SiloHostingExtensions
 {
     /// <summary>Meters every A1Fleet process exports; the robot agent's is included for in-process fleets.</summary>
-    public static readonly string[] Meters = [FleetInstruments.MeterName, "Microsoft.Orleans", "A1Fleet.RobotAgent", "A1Fleet.Calibration"];
+    public static readonly string[] Meters = [FleetInstruments.MeterName, "Microsoft.Orleans", "A1Fleet.RobotAgent", "A1Fleet.Calibration", RobotGatewayInstruments.MeterName];
 
     /// <summary>
     /// Everything a silo host needs: the Orleans silo (clustering, storage, reminders, fleet grains),
@@ -49,6 +50,7 @@ public static class SiloHostingExtensions
         builder.Services.AddProblemDetails();
         builder.Services.AddOpenApi();
         builder.AddA1FleetSecurity();
+        builder.AddA1FleetRobotGateway();
         return builder;
     }
 
@@ -74,6 +76,7 @@ public static class SiloHostingExtensions
         app.MapOperatorApi();
         app.MapCalibrationScheduleApi();
         app.MapSecurityApi();
+        app.MapA1FleetRobotGateway();
         return app;
     }
 

@@ -59,12 +59,14 @@ public sealed class LiveFleetFixture : IAsyncLifetime, IDisposable
         var deadline = DateTime.UtcNow + StartTimeout;
 
         var (http, siloPort, gateway, agentMetrics, promPort) = (FreePort(), FreePort(), FreePort(), FreePort(), FreePort());
+        var robotGateway = FreePort();
         SiloUrl = $"http://127.0.0.1:{http}";
         AgentMetricsUrl = $"http://127.0.0.1:{agentMetrics}/metrics";
         var demo = Start("fleet-demo", "dotnet", Repo.BuiltDll("demo/A1Fleet.Demo", "A1Fleet.Demo.dll"),
             "fleet", "--agents", "4", "--model", "tiny-fm", "--duration", "240", "--urls", SiloUrl,
             "--models", Path.Combine(_workDir, "models"),
-            $"--A1Fleet:Silo:SiloPort={siloPort}", $"--A1Fleet:Silo:GatewayPort={gateway}", "--Logging:LogLevel:Default=Warning",
+            $"--A1Fleet:Silo:SiloPort={siloPort}", $"--A1Fleet:Silo:GatewayPort={gateway}", $"--A1Fleet:RobotGateway:Port={robotGateway}",
+            "--Logging:LogLevel:Default=Warning",
             $"--A1Fleet:Security:BootstrapAdminKey={AdminKey}",
             // A budget nobody meets makes the budget-miss series: the API's floor (5 ms by default) is lowered for it.
             "--A1Fleet:Api:MinLatencyBudgetMs=0.5");
@@ -76,15 +78,21 @@ public sealed class LiveFleetFixture : IAsyncLifetime, IDisposable
         // for the dashboard tests and RobotAgentProcess_MetricsPort_ServesTheAgentMeter reports why.
         try
         {
+            // The agent process reaches the demo's silo through its robot gateway, with a credential issued for its robot.
+            var issued = await _http.PostAsJsonAsync(SiloUrl + "/api/robots/ext-franka-01/credentials", new { name = "deployment-test" });
+            var credential = (string?)(await issued.Content.ReadFromJsonAsync<JsonObject>(Json))?["key"]
+                ?? throw new InvalidOperationException($"issuing a robot credential answered {(int)issued.StatusCode}");
+            var credentialFile = Path.Combine(_workDir, "ext-franka-01.key");
+            await File.WriteAllTextAsync(credentialFile, credential);
             var agent = Start("robot-agent", "dotnet", Repo.BuiltDll("robot-agent/A1Fleet.RobotAgent", Docker.Dockerfile.AssemblyOf("robot-agent/A1Fleet.RobotAgent/A1Fleet.RobotAgent.csproj")),
-                "--cluster", "localhost", "--gateway-port", gateway.ToString(CultureInfo.InvariantCulture), "--robot-id", "ext-franka-01",
+                "--gateway", $"http://127.0.0.1:{robotGateway.ToString(CultureInfo.InvariantCulture)}", "--credential-file", credentialFile, "--robot-id", "ext-franka-01",
                 "--embodiment", "franka", "--model", "tiny-fm", "--metrics-port", agentMetrics.ToString(CultureInfo.InvariantCulture),
                 "--status-interval", "0");
             var agentDeadline = DateTime.UtcNow + TimeSpan.FromSeconds(45) < deadline ? DateTime.UtcNow + TimeSpan.FromSeconds(45) : deadline;
             await WaitAsync(agent, agentDeadline, $"the agent's metrics on {AgentMetricsUrl}", async () =>
                 (await _http.GetStringAsync(AgentMetricsUrl)).Contains("a1fleet_agent_control_ticks_total", StringComparison.Ordinal));
         }
-        catch (Exception ex) when (ex is FileNotFoundException or InvalidOperationException or TimeoutException)
+        catch (Exception ex) when (ex is FileNotFoundException or InvalidOperationException or TimeoutException or HttpRequestException or System.Text.Json.JsonException)
         {
             AgentProblem = ex.Message;
         }

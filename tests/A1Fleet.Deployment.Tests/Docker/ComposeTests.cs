@@ -101,13 +101,18 @@ public sealed class ComposeTests
             Assert.Equal("http://+:8080", Env(silo, "ASPNETCORE_URLS"));
         }
 
+        foreach (var silo in new[] { "silo-gpu", "silo-cpu" })
+        {
+            Assert.Equal("8443", Env(silo, "A1Fleet__RobotGateway__Port"));
+        }
+
         Assert.Equal("true", Env("silo-gpu", "A1Fleet__Silo__Gpu"));
         Assert.Equal("/models/small-fm", Env("silo-gpu", "A1Fleet__Inference__ModelPackages__0"));
         Assert.Equal("false", Env("silo-cpu", "A1Fleet__Silo__Gpu"));
     }
 
     [ToolFact("docker-compose", "python3")]
-    public void Compose_Agents_OnePerEmbodimentThroughRedisWithTheMetricsPortPrometheusScrapes()
+    public void Compose_Agents_OnePerEmbodimentThroughTheSilosRobotGatewaysWithTheMetricsPortPrometheusScrapes()
     {
         var services = Services();
         var prometheus = Repo.ReadText("dashboards/prometheus/prometheus.yml");
@@ -116,8 +121,8 @@ public sealed class ComposeTests
         {
             var command = services[$"agent-{kind}"]!["command"]!.AsArray().Select(a => (string)a!).ToList();
             string Arg(string name) => command[command.IndexOf(name) + 1];
-            Assert.Equal("redis", Arg("--cluster"));
-            Assert.Equal("redis:6379", Arg("--redis"));
+            Assert.Equal("http://silo-cpu:8443,http://silo-gpu:8443", Arg("--gateway"));
+            Assert.True(services[$"agent-{kind}"]!["environment"]!.AsObject().ContainsKey("A1FLEET_ROBOT_CREDENTIAL"), $"agent-{kind} has no credential variable");
             Assert.Equal(kind, Arg("--embodiment"));
             Assert.Equal($"{kind}-01", Arg("--robot-id"));
             Assert.Contains($"agent-{kind}:{Arg("--metrics-port")}", prometheus, StringComparison.Ordinal);

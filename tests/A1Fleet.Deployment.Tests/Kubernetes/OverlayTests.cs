@@ -69,7 +69,7 @@ public sealed class OverlayTests(OverlaysFixture overlays) : IClassFixture<Overl
             Assert.Equal("$(ORLEANS_SERVICE_ID)", built.EnvValue(container, "A1Fleet__Silo__ServiceId"));
             Assert.NotNull(built.EnvValue(container, "A1Fleet__Silo__Redis"));
             var ports = container["ports"]!.AsArray().Select(p => (int)p!["containerPort"]!).ToList();
-            Assert.Equal([8080, 11111, 30000], ports.Order());
+            Assert.Equal([8080, 8443, 11111, 30000], ports.Order());
         }
 
         Assert.Single(serviceIds);
@@ -204,7 +204,11 @@ public sealed class OverlayTests(OverlaysFixture overlays) : IClassFixture<Overl
         {
             var args = Containers(agent).Single()["args"]!.AsArray().Select(a => (string)a!).ToList();
             string Arg(string name) => args[args.IndexOf(name) + 1];
-            Assert.Equal("redis", Arg("--cluster"));
+            // Agents reach the silos through the robot gateway Service port, with their pod's credential.
+            var gateway = new Uri(Arg("--gateway"));
+            var service = built.Single("Service", gateway.Host);
+            Assert.Contains(service["spec"]!["ports"]!.AsArray(), p => (int)p!["port"]! == gateway.Port);
+            Assert.Equal("/var/run/a1fleet/credentials/$(POD_NAME)", Arg("--credential-file"));
             Assert.Equal("$(POD_NAME)", Arg("--robot-id"));
             Assert.Equal(Labels(PodTemplate(agent))["a1fleet.io/embodiment"], Arg("--embodiment"));
             Assert.Equal("9464", Arg("--metrics-port"));

@@ -25,10 +25,11 @@ public sealed class LoopbackSilo : IAsyncDisposable
 
     static LoopbackSilo() => Environment.SetEnvironmentVariable(OperatorClient.ApiKeyEnvironmentVariable, AdminKey);
 
-    private LoopbackSilo(WebApplication app, string url, string models, string tinyFm)
+    private LoopbackSilo(WebApplication app, string url, string models, string tinyFm, string? gatewayUrl)
     {
         App = app;
         Url = url;
+        GatewayUrl = gatewayUrl;
         _models = models;
         TinyFmDirectory = tinyFm;
     }
@@ -38,19 +39,27 @@ public sealed class LoopbackSilo : IAsyncDisposable
     /// <summary>The operator API's base address, e.g. http://127.0.0.1:41234.</summary>
     public string Url { get; }
 
+    /// <summary>The robot gateway's address (cleartext HTTP/2) when started with one, else null.</summary>
+    public string? GatewayUrl { get; }
+
     /// <summary>The tiny-fm package the silo serves, for stand-alone runs on the same model.</summary>
     public string TinyFmDirectory { get; }
 
     public IServiceProvider Services => App.Services;
 
-    /// <summary>Starts a silo; <paramref name="settings"/> are extra command-line settings ("--Key", "value", ...), later ones win.</summary>
-    public static async Task<LoopbackSilo> StartAsync(params string[] settings)
+    /// <summary>
+    /// Starts the silo; with <paramref name="robotGateway"/>, also the robot gateway on a free port, its options from
+    /// <paramref name="extraArgs"/> and its credential store from <paramref name="configure"/>.
+    /// </summary>
+    public static async Task<LoopbackSilo> StartAsync(bool robotGateway = false, IEnumerable<string>? extraArgs = null, Action<WebApplicationBuilder>? configure = null)
     {
         var models = Path.Combine(Path.GetTempPath(), "a1fleet-silo-tests-" + Guid.NewGuid().ToString("N"));
         var model = ReferencePackages.Ensure("tiny-fm", models);
         var url = $"http://127.0.0.1:{FreePort()}";
         var silo = FreePort();
+        var gatewayPort = robotGateway ? FreePort() : (int?)null;
         var builder = WebApplication.CreateBuilder([
+            .. gatewayPort is { } p ? new[] { "--A1Fleet:RobotGateway:Port", p.ToString() } : [],
             "--urls", url,
             "--A1Fleet:Silo:SiloPort", silo.ToString(),
             "--A1Fleet:Silo:GatewayPort", FreePort().ToString(),
@@ -59,13 +68,15 @@ public sealed class LoopbackSilo : IAsyncDisposable
             "--A1Fleet:Inference:Engine:IntraOpThreads", "1",
             "--Logging:LogLevel:Default", "Warning",
             "--A1Fleet:Security:BootstrapAdminKey", AdminKey,
-            .. settings,
+            // Last, so a test's settings win over the defaults above.
+            .. extraArgs ?? [],
         ]);
+        configure?.Invoke(builder);
         builder.AddA1FleetSilo();
         var app = builder.Build();
         app.MapA1FleetEndpoints();
         await app.StartAsync();
-        return new LoopbackSilo(app, url, models, model);
+        return new LoopbackSilo(app, url, models, model, gatewayPort is { } port ? $"http://127.0.0.1:{port}" : null);
     }
 
     /// <summary>An HTTP client for the operator API sending <paramref name="apiKey"/> as a bearer token (none when null).</summary>

@@ -271,7 +271,7 @@ public sealed class ClosedSiloTests : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        _silo = await LoopbackSilo.StartAsync("--A1Fleet:Security:BootstrapAdminKey", "", "--A1Fleet:Api:PermitsPerSecond", "1", "--A1Fleet:Api:Burst", "2");
+        _silo = await LoopbackSilo.StartAsync(extraArgs: ["--A1Fleet:Security:BootstrapAdminKey", "", "--A1Fleet:Api:PermitsPerSecond", "1", "--A1Fleet:Api:Burst", "2"]);
         await _silo.WaitReadyAsync();
     }
 

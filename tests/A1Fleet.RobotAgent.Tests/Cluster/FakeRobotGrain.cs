@@ -32,6 +32,9 @@ internal sealed class FakeRobotGrain : IRobotGrain
     /// <summary>Bind calls to fail before binds succeed again.</summary>
     public int FailBinds { get; set; }
 
+    /// <summary>Thrown by Bind while set: what a bind refused by a live holder looks like.</summary>
+    public Exception? BindFailure { get; set; }
+
     /// <summary>Thrown by Act while set: what a dead silo looks like to a client.</summary>
     public Exception? ActFailure { get; set; }
 
@@ -49,6 +52,11 @@ internal sealed class FakeRobotGrain : IRobotGrain
         if (HangBinds)
         {
             return new TaskCompletionSource<RobotLease>().Task;
+        }
+
+        if (BindFailure is not null)
+        {
+            throw BindFailure;
         }
 
         if (FailBinds > 0)
@@ -107,13 +115,20 @@ internal sealed class FakeRobotGrain : IRobotGrain
         return System.Threading.Tasks.Task.CompletedTask;
     }
 
+    public int Heartbeats { get; private set; }
+
+    /// <summary>Answered like the grain: true while <paramref name="epoch"/> is the current one.</summary>
+    public Task<bool> Heartbeat(long epoch)
+    {
+        Heartbeats++;
+        return System.Threading.Tasks.Task.FromResult(epoch == Epoch);
+    }
+
     public Task ReportAgentCounters(long epoch, AgentCounters counters)
     {
         Reports.Add(counters);
         return System.Threading.Tasks.Task.CompletedTask;
     }
-
-    public Task<bool> Heartbeat(long epoch) => System.Threading.Tasks.Task.FromResult(epoch == Epoch);
 
     public Task<RobotStatus> GetStatus() => throw new NotSupportedException();
 

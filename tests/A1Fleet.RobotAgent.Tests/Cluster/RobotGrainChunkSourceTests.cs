@@ -62,6 +62,45 @@ public sealed class RobotGrainChunkSourceTests : IDisposable
     }
 
     [Fact]
+    public async Task RequestAsync_BindRefusedByALiveHolder_HoldsSaysSoAndRetriesAfterTheBackoff()
+    {
+        _grain.BindFailure = new LeaseHeldException("arm-1", "agent-other", DateTimeOffset.UnixEpoch.AddSeconds(3));
+
+        var refused = await _source.RequestAsync(Observation(), CancellationToken.None);
+
+        Assert.Equal(ChunkOutcome.Failed, refused.Outcome);
+        Assert.StartsWith("bind refused:", refused.Error, StringComparison.Ordinal);
+        Assert.Contains("agent-other", refused.Error, StringComparison.Ordinal);
+        Assert.True(refused.RetryAfter > TimeSpan.Zero);
+        Assert.Equal(1, _grain.Binds);
+
+        // Before the back-off has passed the agent does not ask again; after it, it binds once the holder is gone.
+        Assert.Equal("waiting to bind again", (await _source.RequestAsync(Observation(), CancellationToken.None)).Error);
+        Assert.Equal(1, _grain.Binds);
+        _grain.BindFailure = null;
+        _time.Advance(refused.RetryAfter);
+        Assert.Equal(ChunkOutcome.Actions, (await _source.RequestAsync(Observation(), CancellationToken.None)).Outcome);
+        Assert.Equal(2, _grain.Binds);
+    }
+
+    [Fact]
+    public async Task HeartbeatAsync_EpochNoLongerHeld_BindsAgainOnTheNextRequest()
+    {
+        await _source.ConnectAsync(CancellationToken.None);
+        await _source.HeartbeatAsync(CancellationToken.None);
+        Assert.False(_source.NeedsBind);
+
+        // Another agent took the robot behind our back (no push reached us): the heartbeat is how we learn it.
+        _grain.Epoch += 5;
+        await _source.HeartbeatAsync(CancellationToken.None);
+
+        Assert.True(_source.NeedsBind);
+        Assert.Equal(2, _grain.Heartbeats);
+        await _source.RequestAsync(Observation(), CancellationToken.None);
+        Assert.Equal(2, _grain.Binds);
+    }
+
+    [Fact]
     public async Task RequestAsync_Bound_ReturnsTheChunk()
     {
         await _source.ConnectAsync(CancellationToken.None);

@@ -1,0 +1,159 @@
+using A1Fleet.Grains;
+using A1Fleet.RobotAgent.Control;
+using A1Fleet.RobotAgent.Diagnostics;
+using A1Fleet.RobotGateway;
+using Grpc.Core;
+using Microsoft.Extensions.Logging;
+using P = A1Fleet.RobotGateway.V1;
+
+namespace A1Fleet.RobotAgent.Cluster;
+
+/// <summary>
+/// The way a robot on its own machine reaches its grain: the robot gateway's gRPC protocol, authenticated with the
+/// robot's credential on every call. Lease keeping is <see cref="LeasedChunkSource"/>'s, as for the in-process source.
+/// <para>Pushed commands arrive on the Commands server stream of the bound epoch, opened after every bind and reopened
+/// with back-off when it breaks; the gateway ending it for a lost lease makes the next request bind again. A bind the
+/// gateway refuses because another live agent holds the robot comes back as <see cref="LeaseHeldException"/>.</para>
+/// </summary>
+public sealed partial class GatewayChunkSource : LeasedChunkSource
+{
+    private readonly ILogger _logger;
+    private readonly P.RobotGateway.RobotGatewayClient _client;
+    private readonly Metadata _headers;
+    private readonly ExponentialBackoff _streamBackoff;
+    private readonly Lock _streamGate = new();
+    private CancellationTokenSource? _stream;
+
+    public GatewayChunkSource(CallInvoker gateway, string credential, AgentRegistration registration, string robotId, RobotCommandInbox commands,
+        AgentMetrics metrics, AgentOptions options, TimeProvider time, ILogger logger)
+        : base(registration, robotId, commands, metrics, options, time, logger)
+    {
+        _logger = logger;
+        _client = new P.RobotGateway.RobotGatewayClient(gateway);
+        _headers = RobotGatewayMetadata.BearerHeaders(credential);
+        _streamBackoff = new ExponentialBackoff(TimeSpan.FromMilliseconds(100), TimeSpan.FromSeconds(options.RebindBackoffMaxSeconds), options.EffectiveSeed + 2);
+    }
+
+    /// <summary>How many times a Commands stream was opened (for tests and the status line).</summary>
+    public int StreamsOpened => Volatile.Read(ref _streamsOpened);
+
+    private int _streamsOpened;
+
+    protected override async Task<RobotLease> BindCoreAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            var reply = await _client.BindAsync(Registration.ToProto(RobotId), _headers, cancellationToken: cancellationToken);
+            return (reply.Lease ?? throw new InvalidDataException("the gateway's bind reply has no lease")).FromProto();
+        }
+        catch (RpcException ex) when (RobotGatewayMetadata.AsLeaseHeld(ex, RobotId) is { } held)
+        {
+            throw held;
+        }
+    }
+
+    protected override void OnBound(RobotLease lease) => RestartStream(lease.Epoch);
+
+    protected override async Task<ActionChunk> ActCoreAsync(long epoch, Observation observation, CancellationToken cancellationToken)
+    {
+        var reply = await _client.ActAsync(new P.ActRequest { RobotId = RobotId, Epoch = epoch, Observation = observation.ToProto() }, _headers,
+            cancellationToken: cancellationToken);
+        return reply.FromProto();
+    }
+
+    protected override Task ResubscribeCoreAsync(long epoch, CancellationToken cancellationToken)
+    {
+        // The gateway that holds our stream re-subscribes it itself; this one does not hold it (or it broke): open it here.
+        RestartStream(epoch);
+        return Task.CompletedTask;
+    }
+
+    protected override async Task<bool> HeartbeatCoreAsync(long epoch, CancellationToken cancellationToken)
+    {
+        var reply = await _client.HeartbeatAsync(new P.HeartbeatRequest { RobotId = RobotId, Epoch = epoch }, _headers, cancellationToken: cancellationToken);
+        return reply.Held;
+    }
+
+    protected override async Task ReportCoreAsync(long epoch, AgentCounters counters, CancellationToken cancellationToken) =>
+        await _client.ReportCountersAsync(new P.ReportCountersRequest { RobotId = RobotId, Epoch = epoch, Counters = counters.ToProto() }, _headers,
+            cancellationToken: cancellationToken);
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing)
+        {
+            lock (_streamGate)
+            {
+                _stream?.Cancel();
+                _stream?.Dispose();
+                _stream = null;
+            }
+        }
+
+        base.Dispose(disposing);
+    }
+
+    private void RestartStream(long epoch)
+    {
+        CancellationTokenSource next;
+        lock (_streamGate)
+        {
+            _stream?.Cancel();
+            _stream?.Dispose();
+            _stream = next = new CancellationTokenSource();
+        }
+
+        _ = RunStreamAsync(epoch, next.Token);
+    }
+
+    /// <summary>Reads the Commands stream of <paramref name="epoch"/> until the lease moves on, reopening it when it breaks.</summary>
+    private async Task RunStreamAsync(long epoch, CancellationToken cancellationToken)
+    {
+        while (!cancellationToken.IsCancellationRequested && epoch == Epoch && !NeedsBind)
+        {
+            try
+            {
+                Interlocked.Increment(ref _streamsOpened);
+                using var call = _client.Commands(new P.CommandsRequest { RobotId = RobotId, Epoch = epoch }, _headers, cancellationToken: cancellationToken);
+                while (await call.ResponseStream.MoveNext(cancellationToken))
+                {
+                    _streamBackoff.Reset();
+                    if (call.ResponseStream.Current.FromProto() is { } command)
+                    {
+                        OnPushedCommand(command);
+                    }
+                }
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (RpcException ex) when (ex.StatusCode == StatusCode.Cancelled && cancellationToken.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (RpcException ex) when (ex.StatusCode == StatusCode.FailedPrecondition)
+            {
+                // The gateway ended the stream because this epoch no longer holds the robot.
+                OnLeaseLost(epoch, ex.Status.Detail);
+                return;
+            }
+            catch (Exception ex)
+            {
+                LogStreamBroken(ex, RobotId, epoch);
+            }
+
+            try
+            {
+                await Task.Delay(_streamBackoff.Next(), Time, cancellationToken);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+        }
+    }
+
+    [LoggerMessage(EventId = 718, Level = LogLevel.Warning, Message = "Robot {RobotId}: the gateway's command stream for epoch {Epoch} broke; reopening")]
+    private partial void LogStreamBroken(Exception exception, string robotId, long epoch);
+}

@@ -1,0 +1,102 @@
+using System.Net;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.Options;
+
+namespace A1Fleet.Silo.RobotGateway;
+
+public static class RobotGatewayHostingExtensions
+{
+    /// <summary>
+    /// The robot gateway, when "A1Fleet:RobotGateway:Port" is set: gRPC services, and a Kestrel endpoint of its own
+    /// (HTTP/2 only; HTTPS with the configured certificate). Options are validated here, before Kestrel is configured.
+    /// <para>Kestrel ignores <c>--urls</c>/<c>ASPNETCORE_URLS</c> once any endpoint is configured in code, so those
+    /// addresses (the operator API) are listened on here as well, unchanged.</para>
+    /// </summary>
+    public static WebApplicationBuilder AddA1FleetRobotGateway(this WebApplicationBuilder builder)
+    {
+        var section = builder.Configuration.GetSection(RobotGatewayOptions.SectionName);
+        var options = section.Get<RobotGatewayOptions>() ?? new RobotGatewayOptions();
+        var validation = new RobotGatewayOptionsValidator().Validate(null, options);
+        if (validation.Failed)
+        {
+            throw new OptionsValidationException(RobotGatewayOptions.SectionName, typeof(RobotGatewayOptions), validation.Failures);
+        }
+
+        builder.Services.AddOptions<RobotGatewayOptions>().Bind(section).ValidateOnStart();
+        builder.Services.AddSingleton<IValidateOptions<RobotGatewayOptions>, RobotGatewayOptionsValidator>();
+        if (options.Port is not { } port)
+        {
+            return builder;
+        }
+
+        builder.Services.AddGrpc(o =>
+        {
+            o.MaxReceiveMessageSize = options.MaxReceiveMessageBytes;
+            // Errors carry their field in the status detail; exception details would leak server internals.
+            o.EnableDetailedErrors = false;
+        });
+        builder.Services.AddSingleton<CommandStreams>();
+        builder.Services.AddSingleton<RobotGatewayInstruments>();
+        builder.Services.AddMetrics();
+
+        var urls = builder.Configuration[WebHostDefaults.ServerUrlsKey];
+        builder.WebHost.ConfigureKestrel(kestrel =>
+        {
+            foreach (var url in (string.IsNullOrWhiteSpace(urls) ? "http://localhost:5000" : urls).Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+            {
+                ListenOnUrl(kestrel, url);
+            }
+
+            kestrel.Listen(IPAddress.Parse(options.BindAddress), port, endpoint =>
+            {
+                endpoint.Protocols = HttpProtocols.Http2;
+                if (!string.IsNullOrEmpty(options.CertificatePath))
+                {
+                    endpoint.UseHttps(options.CertificatePath, options.CertificatePassword);
+                }
+            });
+        });
+        return builder;
+    }
+
+    /// <summary>Maps the gateway's gRPC service onto its port only; every other path on that port is refused.</summary>
+    public static WebApplication MapA1FleetRobotGateway(this WebApplication app)
+    {
+        var options = app.Services.GetRequiredService<IOptions<RobotGatewayOptions>>().Value;
+        if (options.Port is not { } port)
+        {
+            return app;
+        }
+
+        // The operator API must not be reachable through the robots' port, nor the gateway through the operator's.
+        app.UseWhen(context => context.Connection.LocalPort == port && !context.Request.Path.StartsWithSegments("/a1fleet.robot_gateway.v1.RobotGateway"),
+            branch => branch.Run(context =>
+            {
+                context.Response.StatusCode = StatusCodes.Status404NotFound;
+                return Task.CompletedTask;
+            }));
+        // Robots authenticate with their own credentials, checked by the service on every call; operator-key
+        // authorization does not apply to them.
+        app.MapGrpcService<RobotGatewayService>().RequireHost($"*:{port}").AllowAnonymous();
+        return app;
+    }
+
+    private static void ListenOnUrl(KestrelServerOptions kestrel, string url)
+    {
+        var address = BindingAddress.Parse(url);
+        Action<ListenOptions> configure = address.Scheme == "https" ? endpoint => endpoint.UseHttps() : _ => { };
+        if (string.Equals(address.Host, "localhost", StringComparison.OrdinalIgnoreCase))
+        {
+            kestrel.ListenLocalhost(address.Port, configure);
+        }
+        else if (IPAddress.TryParse(address.Host.Trim('[', ']'), out var ip))
+        {
+            kestrel.Listen(ip, address.Port, configure);
+        }
+        else
+        {
+            // "*", "+" or a host name: every interface, as Kestrel does for --urls.
+            kestrel.ListenAnyIP(address.Port, configure);
+        }
+    }
+}

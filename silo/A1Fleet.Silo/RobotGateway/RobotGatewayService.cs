@@ -1,0 +1,282 @@
+using System.Threading.Channels;
+using A1Fleet.Grains;
+using A1Fleet.RobotGateway;
+using A1Fleet.Silo.Security;
+using Grpc.Core;
+using Microsoft.Extensions.Options;
+using P = A1Fleet.RobotGateway.V1;
+
+namespace A1Fleet.Silo.RobotGateway;
+
+/// <summary>
+/// The robot gateway: a thin, authenticated translation of the published protocol onto <see cref="IRobotGrain"/>.
+/// The robot comes from the credential (checked on every call), never from the request; the observation's shape is
+/// checked against the robot's model before the grain sees it. Leases, e-stops and batching stay the grain's business.
+/// </summary>
+public sealed partial class RobotGatewayService(
+    IGrainFactory grains,
+    IServiceProvider services,
+    CommandStreams streams,
+    RobotGatewayInstruments instruments,
+    IOptions<RobotGatewayOptions> options,
+    TimeProvider time,
+    ILogger<RobotGatewayService> logger) : P.RobotGateway.RobotGatewayBase
+{
+    // Optional so a silo without credentials still starts; then every call is refused (fail closed).
+    private readonly IRobotCredentialValidator? _credentials = services.GetService<IRobotCredentialValidator>();
+
+    public override Task<P.BindReply> Bind(P.BindRequest request, ServerCallContext context) => Observe("Bind", async () =>
+    {
+        var robotId = await AuthorizeAsync(request.RobotId, context);
+        var embodiment = request.Embodiment.FromProto() ?? throw Invalid("embodiment", $"{request.Embodiment} is not an embodiment this fleet knows");
+        if (string.IsNullOrWhiteSpace(request.AgentId))
+        {
+            throw Invalid("agent_id", "is empty: an agent must name itself to bind");
+        }
+
+        if (string.IsNullOrWhiteSpace(request.ModelId))
+        {
+            throw Invalid("model_id", "is empty");
+        }
+
+        if (!double.IsFinite(request.ControlHz) || request.ControlHz <= 0)
+        {
+            throw Invalid("control_hz", $"{request.ControlHz} must be a positive number of ticks per second");
+        }
+
+        var registration = new AgentRegistration(request.AgentId, embodiment, request.ModelId, request.StateDim, request.ActionDim,
+            [.. request.Cameras], request.ControlHz, [.. request.Tags]);
+        RobotLease lease;
+        try
+        {
+            lease = await grains.GetGrain<IRobotGrain>(robotId).Bind(registration, null, context.CancellationToken);
+        }
+        catch (LeaseHeldException held)
+        {
+            LogBindRefused(robotId, request.AgentId, held.HolderAgentId);
+            throw RobotGatewayMetadata.LeaseHeld(held);
+        }
+        catch (ArgumentException ex)
+        {
+            throw new RpcException(new Status(StatusCode.InvalidArgument, $"bind for robot '{robotId}': {ex.Message}"));
+        }
+
+        streams.RememberModel(robotId, lease.Epoch, lease.Model);
+        LogBound(robotId, request.AgentId, lease.Epoch);
+        return new P.BindReply { Lease = lease.ToProto() };
+    });
+
+    public override Task<P.ActReply> Act(P.ActRequest request, ServerCallContext context) => Observe("Act", async () =>
+    {
+        var robotId = await AuthorizeAsync(request.RobotId, context);
+        var robot = grains.GetGrain<IRobotGrain>(robotId);
+        var observation = request.Observation ?? throw Invalid("observation", "is missing");
+        if (await ModelAsync(robotId, request.Epoch, robot) is { } model && ObservationShape.Check(observation, model) is { } problem)
+        {
+            throw Invalid(problem.Field, problem.Message);
+        }
+
+        var chunk = await robot.Act(request.Epoch, observation.FromProto(), context.CancellationToken);
+        if (chunk.ObserverMissing && streams.Find(robotId, request.Epoch) is { Reference: { } observer })
+        {
+            // The grain moved and forgot the stream's observer; this silo holds the stream, so it can answer for the agent.
+            await robot.Subscribe(request.Epoch, observer);
+            chunk = chunk with { ObserverMissing = false };
+        }
+
+        return chunk.ToProto();
+    });
+
+    public override Task<P.HeartbeatReply> Heartbeat(P.HeartbeatRequest request, ServerCallContext context) => Observe("Heartbeat", async () =>
+    {
+        var robotId = await AuthorizeAsync(request.RobotId, context);
+        return new P.HeartbeatReply { Held = await grains.GetGrain<IRobotGrain>(robotId).Heartbeat(request.Epoch) };
+    });
+
+    public override Task<P.ReportCountersReply> ReportCounters(P.ReportCountersRequest request, ServerCallContext context) => Observe("ReportCounters", async () =>
+    {
+        var robotId = await AuthorizeAsync(request.RobotId, context);
+        var counters = request.Counters ?? throw Invalid("counters", "is missing");
+        await grains.GetGrain<IRobotGrain>(robotId).ReportAgentCounters(request.Epoch, counters.FromProto());
+        return new P.ReportCountersReply();
+    });
+
+    public override Task Commands(P.CommandsRequest request, IServerStreamWriter<P.RobotCommand> responseStream, ServerCallContext context) => Observe("Commands", async () =>
+    {
+        var robotId = await AuthorizeAsync(request.RobotId, context);
+        var key = RobotGatewayMetadata.BearerKey(context.RequestHeaders)!;
+        var robot = grains.GetGrain<IRobotGrain>(robotId);
+        var stream = new CommandStream(robotId, request.Epoch);
+        stream.Reference = grains.CreateObjectReference<IRobotAgentObserver>(stream);
+        streams.Open(stream);
+        instruments.OnStreamOpened();
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken);
+        try
+        {
+            await robot.Subscribe(request.Epoch, stream.Reference);
+
+            // Response headers tell the client the stream is live: pushes from here on reach it.
+            await context.WriteResponseHeadersAsync([]);
+
+            // Checked after subscribing: a bind in between leaves the subscription unused, and the check ends the stream.
+            var checks = CheckPeriodicallyAsync(stream, key, robot, stop.Token);
+            LogStreamOpened(robotId, request.Epoch);
+            await foreach (var command in stream.Commands.ReadAllAsync(context.CancellationToken))
+            {
+                await responseStream.WriteAsync(command.ToProto(), context.CancellationToken);
+                if (command.Kind == RobotCommandKind.LeaseRevoked && command.Epoch > request.Epoch)
+                {
+                    throw LeaseLost(robotId, request.Epoch, $"another agent bound at epoch {command.Epoch}");
+                }
+            }
+
+            await stop.CancelAsync();
+            await checks;
+            return true;
+        }
+        catch (ChannelClosedException closed) when (closed.InnerException is RpcException reason)
+        {
+            throw reason;
+        }
+        finally
+        {
+            await stop.CancelAsync();
+            streams.Close(stream);
+            grains.DeleteObjectReference<IRobotAgentObserver>(stream.Reference);
+            instruments.OnStreamClosed();
+            LogStreamClosed(robotId, request.Epoch);
+        }
+    });
+
+    /// <summary>Ends the stream when its credential is revoked or its epoch no longer holds the robot.</summary>
+    private async Task CheckPeriodicallyAsync(CommandStream stream, string key, IRobotGrain robot, CancellationToken cancellationToken)
+    {
+        var interval = TimeSpan.FromSeconds(options.Value.StreamCheckSeconds);
+        try
+        {
+            while (true)
+            {
+                var identity = _credentials is null ? null : await _credentials.ValidateAsync(key, cancellationToken);
+                if (identity is null || identity.RobotId != stream.RobotId)
+                {
+                    stream.End(new RpcException(new Status(StatusCode.Unauthenticated, $"the robot credential for robot '{stream.RobotId}' was revoked")));
+                    return;
+                }
+
+                var status = await robot.GetStatus();
+                if (status.Epoch != stream.Epoch)
+                {
+                    stream.End(LeaseLost(stream.RobotId, stream.Epoch, $"the robot's lease is at epoch {status.Epoch}"));
+                    return;
+                }
+
+                await Task.Delay(interval, time, cancellationToken);
+            }
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+        }
+        catch (Exception ex)
+        {
+            // The grain or the credential store did not answer: end the stream; the agent reopens it (on a live silo).
+            stream.End(new RpcException(new Status(StatusCode.Unavailable, $"checking the Commands stream of robot '{stream.RobotId}' failed: {ex.Message}")));
+        }
+    }
+
+    /// <summary>The robot's model for <paramref name="epoch"/>: remembered from a bind through this silo, else asked of the grains.</summary>
+    private async Task<ModelSpec?> ModelAsync(string robotId, long epoch, IRobotGrain robot)
+    {
+        if (streams.Model(robotId, epoch) is { } known)
+        {
+            return known;
+        }
+
+        var status = await robot.GetStatus();
+        if (status.Epoch != epoch || status.ModelId is null)
+        {
+            // A stale epoch: the grain answers LeaseLost without looking at the observation.
+            return null;
+        }
+
+        var model = await grains.GetGrain<IModelGrain>(status.ModelId).GetSpec();
+        if (model is not null)
+        {
+            streams.RememberModel(robotId, epoch, model);
+        }
+
+        return model;
+    }
+
+    /// <summary>The credential's robot. A request naming another robot is refused; an empty robot_id means the credential's.</summary>
+    private async Task<string> AuthorizeAsync(string requestedRobotId, ServerCallContext context)
+    {
+        var key = RobotGatewayMetadata.BearerKey(context.RequestHeaders)
+            ?? throw new RpcException(new Status(StatusCode.Unauthenticated, "no robot credential: send the metadata 'authorization: Bearer <robot credential>'"));
+        if (_credentials is null)
+        {
+            throw new RpcException(new Status(StatusCode.Unauthenticated, "this silo has no robot credential store configured; every robot call is refused"));
+        }
+
+        var identity = await _credentials.ValidateAsync(key, context.CancellationToken)
+            ?? throw new RpcException(new Status(StatusCode.Unauthenticated, "the robot credential is unknown or revoked"));
+        if (requestedRobotId.Length > 0 && !string.Equals(requestedRobotId, identity.RobotId, StringComparison.Ordinal))
+        {
+            LogCrossRobot(identity.CredentialId, identity.RobotId);
+            throw new RpcException(new Status(StatusCode.PermissionDenied,
+                $"robot_id: this credential speaks for robot '{identity.RobotId}' only, not for the robot the request names"));
+        }
+
+        return identity.RobotId;
+    }
+
+    private async Task<T> Observe<T>(string method, Func<Task<T>> call)
+    {
+        try
+        {
+            var result = await call();
+            instruments.OnCall(method, StatusCode.OK);
+            return result;
+        }
+        catch (RpcException ex)
+        {
+            instruments.OnCall(method, ex.StatusCode);
+            throw;
+        }
+        catch (OperationCanceledException)
+        {
+            instruments.OnCall(method, StatusCode.Cancelled);
+            throw;
+        }
+        catch (Exception ex)
+        {
+            // Silo failover, a grain timeout: the agent retries (and binds again when the lease is gone).
+            LogFleetUnavailable(ex, method);
+            instruments.OnCall(method, StatusCode.Unavailable);
+            throw new RpcException(new Status(StatusCode.Unavailable, $"{method}: the fleet could not answer ({ex.GetType().Name}: {ex.Message})"));
+        }
+    }
+
+    private static RpcException Invalid(string field, string message) =>
+        new(new Status(StatusCode.InvalidArgument, $"{field}: {message}"), new Metadata { { "a1-field", field } });
+
+    private static RpcException LeaseLost(string robotId, long epoch, string why) =>
+        new(new Status(StatusCode.FailedPrecondition, $"robot '{robotId}': lease epoch {epoch} lost ({why}); bind again"));
+
+    [LoggerMessage(EventId = 800, Level = LogLevel.Information, Message = "Robot gateway: robot {RobotId} bound by agent {AgentId} at epoch {Epoch}")]
+    private partial void LogBound(string robotId, string agentId, long epoch);
+
+    [LoggerMessage(EventId = 801, Level = LogLevel.Warning, Message = "Robot gateway: bind of robot {RobotId} by agent {AgentId} refused: agent {HolderAgentId} holds a live lease")]
+    private partial void LogBindRefused(string robotId, string agentId, string holderAgentId);
+
+    [LoggerMessage(EventId = 802, Level = LogLevel.Warning, Message = "Robot gateway: credential {CredentialId} of robot {RobotId} asked for another robot; refused")]
+    private partial void LogCrossRobot(string credentialId, string robotId);
+
+    [LoggerMessage(EventId = 803, Level = LogLevel.Information, Message = "Robot gateway: Commands stream of robot {RobotId} opened for epoch {Epoch}")]
+    private partial void LogStreamOpened(string robotId, long epoch);
+
+    [LoggerMessage(EventId = 804, Level = LogLevel.Information, Message = "Robot gateway: Commands stream of robot {RobotId} for epoch {Epoch} closed")]
+    private partial void LogStreamClosed(string robotId, long epoch);
+
+    [LoggerMessage(EventId = 805, Level = LogLevel.Warning, Message = "Robot gateway: {Method} failed in the fleet")]
+    private partial void LogFleetUnavailable(Exception exception, string method);
+}
