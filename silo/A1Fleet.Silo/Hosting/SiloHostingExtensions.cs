@@ -57,6 +57,7 @@ public static class SiloHostingExtensions
     public static WebApplication MapA1FleetEndpoints(this WebApplication app)
     {
         var security = app.Services.GetRequiredService<IOptions<SecurityOptions>>().Value;
+        app.UseA1FleetRobotGatewayPort();
         app.UseA1FleetSecurity();
         var metrics = app.MapPrometheusScrapingEndpoint("/metrics");
         var live = app.MapHealthChecks("/health/live", new HealthCheckOptions { Predicate = _ => false });

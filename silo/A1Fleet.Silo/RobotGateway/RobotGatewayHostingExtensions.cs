@@ -59,8 +59,11 @@ public static class RobotGatewayHostingExtensions
         return builder;
     }
 
-    /// <summary>Maps the gateway's gRPC service onto its port only; every other path on that port is refused.</summary>
-    public static WebApplication MapA1FleetRobotGateway(this WebApplication app)
+    /// <summary>
+    /// Refuses (404) every path on the gateway's port but the gateway's own service. Call it before the operator
+    /// API's authentication, so a request through the robots' port never reaches the operator pipeline at all.
+    /// </summary>
+    public static WebApplication UseA1FleetRobotGatewayPort(this WebApplication app)
     {
         var options = app.Services.GetRequiredService<IOptions<RobotGatewayOptions>>().Value;
         if (options.Port is not { } port)
@@ -75,6 +78,18 @@ public static class RobotGatewayHostingExtensions
                 context.Response.StatusCode = StatusCodes.Status404NotFound;
                 return Task.CompletedTask;
             }));
+        return app;
+    }
+
+    /// <summary>Maps the gateway's gRPC service onto its port only (see <see cref="UseA1FleetRobotGatewayPort"/>).</summary>
+    public static WebApplication MapA1FleetRobotGateway(this WebApplication app)
+    {
+        var options = app.Services.GetRequiredService<IOptions<RobotGatewayOptions>>().Value;
+        if (options.Port is not { } port)
+        {
+            return app;
+        }
+
         // Robots authenticate with their own credentials, checked by the service on every call; operator-key
         // authorization does not apply to them.
         app.MapGrpcService<RobotGatewayService>().RequireHost($"*:{port}").AllowAnonymous();

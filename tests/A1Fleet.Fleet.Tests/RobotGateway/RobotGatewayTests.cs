@@ -219,7 +219,7 @@ public sealed class RobotGatewayTests : IAsyncLifetime
         };
         var throughGateway = await h2c.GetAsync(_silo.GatewayUrl + "/api/robots");
         Assert.Equal(System.Net.HttpStatusCode.NotFound, throughGateway.StatusCode);
-        using var http = new HttpClient();
+        using var http = _silo.CreateClient(LoopbackSilo.AdminKey);
         Assert.Equal(System.Net.HttpStatusCode.OK, (await http.GetAsync(_silo.Url + "/api/robots")).StatusCode);
 
         using var operatorPort = GrpcChannel.ForAddress(_silo.Url);
