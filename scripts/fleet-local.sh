@@ -171,7 +171,11 @@ cmd_start() {
 
   starting=1
   log "redis-server on 127.0.0.1:$redis_port"
-  start redis redis-server --port "$redis_port" --bind 127.0.0.1 --dir "$run_dir/redis" --save "" --appendonly no
+  # Safety state (e-stops, leases, tasks, budgets) lives here: every write is in the append-only file
+  # before Redis acknowledges it (appendfsync always), and nothing is ever evicted (docs/deployment.md).
+  # A restart replays $run_dir/redis/appendonlydir.
+  start redis redis-server --port "$redis_port" --bind 127.0.0.1 --dir "$run_dir/redis" --save "" \
+    --appendonly yes --appendfsync always --maxmemory-policy noeviction
   local deadline=$((SECONDS + 15))
   until ! port_free "$redis_port"; do
     [ "$SECONDS" -lt "$deadline" ] || die "redis-server did not start; see $run_dir/logs/redis.log"
