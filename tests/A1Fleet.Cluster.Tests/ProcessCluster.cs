@@ -21,11 +21,17 @@ public sealed class ProcessCluster : IDisposable
     {
         ClusterId = "a1-cluster-test-" + Guid.NewGuid().ToString("N")[..8];
         RedisPort = FreePort();
+        RedisDataDirectory = Directory.CreateTempSubdirectory("a1fleet-redis-").FullName;
     }
 
     public string ClusterId { get; }
     public int RedisPort { get; }
     public string Redis => $"127.0.0.1:{RedisPort}";
+
+    /// <summary>Where redis-server keeps its append-only file; a restart on it replays the cluster's state.</summary>
+    public string RedisDataDirectory { get; }
+
+    public ManagedProcess? RedisProcess { get; private set; }
 
     public static string RepositoryRoot
     {
@@ -63,16 +69,37 @@ public sealed class ProcessCluster : IDisposable
         return null;
     }
 
+    /// <summary>redis-server as scripts/fleet-local.sh runs it: AOF with fsync on every write, no eviction.</summary>
     public ManagedProcess StartRedis()
     {
         var binary = RedisServerBinary() ?? throw new InvalidOperationException("redis-server is not installed: run the README's test command (bash scripts/test.sh), which installs it");
-        var redis = Start("redis", binary, $"--port {RedisPort} --bind 127.0.0.1 --save \"\" --appendonly no --protected-mode yes");
-        WaitUntil(() => CanConnect(RedisPort), TimeSpan.FromSeconds(10), "redis-server did not accept connections");
+        var redis = Start("redis", binary,
+            $"--port {RedisPort} --bind 127.0.0.1 --dir \"{RedisDataDirectory}\" --save \"\" --appendonly yes --appendfsync always --maxmemory-policy noeviction --protected-mode yes");
+        WaitUntil(() => CanConnect(RedisPort) || redis.HasExited, TimeSpan.FromSeconds(10), "redis-server did not accept connections");
+        if (redis.HasExited)
+        {
+            throw new InvalidOperationException($"redis-server exited with {redis.ExitCode}:\n{redis.Output}");
+        }
+
+        RedisProcess = redis;
         return redis;
     }
 
+    /// <summary>SIGTERM, as a service manager stops Redis: it finishes its append-only file and exits; waits for that.</summary>
+    public void StopRedis()
+    {
+        var redis = RedisProcess ?? throw new InvalidOperationException("redis-server was not started");
+        redis.Terminate(TimeSpan.FromSeconds(30));
+        WaitUntil(() => !CanConnect(RedisPort), TimeSpan.FromSeconds(10), $"port {RedisPort} still accepts connections after redis-server exited");
+        RedisProcess = null;
+    }
+
     /// <param name="settings">Extra command-line settings, e.g. "--A1Fleet:Fleet:CalibrationReminderPeriod 00:00:02".</param>
-    public SiloProcess StartSilo(string name, string modelPackage, bool gpu = true, params string[] settings)
+    public SiloProcess StartSilo(string name, string modelPackage, bool gpu = true, params string[] settings) =>
+        StartSilo(name, modelPackage, gpu, "http", settings);
+
+    /// <param name="scheme">"https" needs Kestrel:Certificates:Default:Path (and KeyPath) among the settings.</param>
+    public SiloProcess StartSilo(string name, string modelPackage, bool gpu, string scheme, params string[] settings)
     {
         var siloPort = FreePort();
         var gatewayPort = FreePort();
@@ -80,7 +107,7 @@ public sealed class ProcessCluster : IDisposable
         var dll = BuiltDll("silo/A1Fleet.Silo", "A1Fleet.Silo.dll");
         var args = string.Join(' ',
             $"\"{dll}\"",
-            $"--urls http://127.0.0.1:{httpPort}",
+            $"--urls {scheme}://127.0.0.1:{httpPort}",
             "--A1Fleet:Silo:Clustering redis",
             "--A1Fleet:Silo:Storage redis",
             $"--A1Fleet:Silo:Redis {Redis}",
@@ -93,7 +120,7 @@ public sealed class ProcessCluster : IDisposable
             "--Logging:LogLevel:Default Warning",
             string.Join(' ', settings));
         var process = Start(name, "dotnet", args);
-        return new SiloProcess(process, $"http://127.0.0.1:{httpPort}", siloPort, gatewayPort);
+        return new SiloProcess(process, $"{scheme}://127.0.0.1:{httpPort}", siloPort, gatewayPort);
     }
 
     public ManagedProcess StartAgent(string robotId, Embodiment embodiment, string model)
@@ -170,6 +197,19 @@ public sealed class ProcessCluster : IDisposable
         }
     }
 
+    /// <summary>The local address:port of every TCP socket a process listens on, as `ss -ltnp` reports them.</summary>
+    public static IReadOnlyList<string> ListeningAddresses(int pid)
+    {
+        using var ss = Process.Start(new ProcessStartInfo("ss", "-ltnpH") { RedirectStandardOutput = true, UseShellExecute = false })
+            ?? throw new InvalidOperationException("cannot run ss (iproute2)");
+        var lines = ss.StandardOutput.ReadToEnd().Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        ss.WaitForExit();
+        return lines
+            .Where(line => line.Contains($"pid={pid},", StringComparison.Ordinal))
+            .Select(line => line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[3])
+            .ToList();
+    }
+
     public static int FreePort()
     {
         using var listener = new TcpListener(IPAddress.Loopback, 0);
@@ -196,6 +236,14 @@ public sealed class ProcessCluster : IDisposable
         foreach (var process in Enumerable.Reverse(_processes))
         {
             process.Dispose();
+        }
+
+        try
+        {
+            Directory.Delete(RedisDataDirectory, recursive: true);
+        }
+        catch (IOException)
+        {
         }
     }
 }
@@ -230,6 +278,7 @@ public sealed class ManagedProcess : IDisposable
     }
 
     public string Name { get; }
+    public int Id => _process.Id;
     public bool HasExited => _process.HasExited;
     public int ExitCode => _process.ExitCode;
 
@@ -253,6 +302,25 @@ public sealed class ManagedProcess : IDisposable
             _process.WaitForExit(10_000);
         }
     }
+
+    /// <summary>SIGTERM and wait for a clean exit (SIGKILL if it does not come within the grace period).</summary>
+    public void Terminate(TimeSpan grace)
+    {
+        if (_process.HasExited)
+        {
+            return;
+        }
+
+        if (SendSignal(_process.Id, SigTerm) != 0 || !_process.WaitForExit(grace))
+        {
+            KillHard();
+        }
+    }
+
+    private const int SigTerm = 15;
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "kill", SetLastError = true)]
+    private static extern int SendSignal(int pid, int signal);
 
     private void Keep(string? line)
     {
