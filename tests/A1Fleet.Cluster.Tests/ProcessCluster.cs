@@ -149,9 +149,22 @@ public sealed class ProcessCluster : IDisposable
         return await http.PostAsJsonAsync(path, body, Json);
     }
 
+    /// <summary>An HTTP client for a silo; over HTTPS it trusts exactly the silo's configured certificate.</summary>
+    public static HttpClient CreateClient(SiloProcess silo, TimeSpan timeout)
+    {
+        var handler = new HttpClientHandler();
+        if (silo.ServerCertificate is { } pinned)
+        {
+            handler.ServerCertificateCustomValidationCallback = (_, certificate, _, _) =>
+                certificate is not null && certificate.RawDataMemory.Span.SequenceEqual(pinned.RawDataMemory.Span);
+        }
+
+        return new HttpClient(handler) { BaseAddress = new Uri(silo.Url), Timeout = timeout };
+    }
+
     public static async Task WaitReadyAsync(SiloProcess silo, TimeSpan timeout)
     {
-        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
+        using var http = CreateClient(silo, TimeSpan.FromSeconds(2));
         var deadline = DateTime.UtcNow + timeout;
         while (true)
         {
@@ -248,7 +261,11 @@ public sealed class ProcessCluster : IDisposable
     }
 }
 
-public sealed record SiloProcess(ManagedProcess Process, string Url, int SiloPort, int GatewayPort);
+public sealed record SiloProcess(ManagedProcess Process, string Url, int SiloPort, int GatewayPort)
+{
+    /// <summary>The certificate an HTTPS silo was configured with; clients trust only it.</summary>
+    public System.Security.Cryptography.X509Certificates.X509Certificate2? ServerCertificate { get; init; }
+}
 
 /// <summary>A child process whose output is kept (last 200 lines) for failure messages, killed with its tree on dispose.</summary>
 public sealed class ManagedProcess : IDisposable
