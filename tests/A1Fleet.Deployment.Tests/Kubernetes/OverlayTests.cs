@@ -304,11 +304,10 @@ public sealed class OverlayTests(OverlaysFixture overlays) : IClassFixture<Overl
 
     [OverlayTheory]
     [MemberData(nameof(OverlayNames))]
-    public void NetworkPolicies_SiloPortsOnlyFromFleetRolesAndMetricsOnlyFromPrometheus(string overlay)
+    public void NetworkPolicies_OrleansPortsOnlyFromSilosAndMetricsOnlyFromPrometheus(string overlay)
     {
         var built = overlays[overlay];
         var policies = built.OfKind("NetworkPolicy").ToList();
-        var fleetRoles = new HashSet<string> { "silo", "robot-agent", "operator", "calibration" };
 
         Assert.Contains(policies, p => p["spec"]!["podSelector"]!.AsObject().Count == 0 && p["spec"]!["ingress"] is null);
         foreach (var silo in built.Silos)
@@ -318,18 +317,13 @@ public sealed class OverlayTests(OverlaysFixture overlays) : IClassFixture<Overl
             {
                 var allowed = rules.Where(r => Ports(r).Contains(port)).SelectMany(r => r["from"]!.AsArray()).ToList();
                 Assert.NotEmpty(allowed);
+                // Internal ports: no address block, no other namespace, no role but silo.
                 Assert.All(allowed, peer =>
                 {
-                    if (peer!["ipBlock"] is not null)
-                    {
-                        Assert.Equal(30000, port);
-                        return;
-                    }
-
+                    Assert.Null(peer!["ipBlock"]);
                     Assert.Null(peer["namespaceSelector"]);
-                    var roles = peer["podSelector"]!["matchExpressions"]?.AsArray().SelectMany(e => e!["values"]!.AsArray().Select(v => (string)v!))
-                                ?? [(string)peer["podSelector"]!["matchLabels"]!["a1fleet.io/role"]!];
-                    Assert.All(roles, role => Assert.Contains(role, fleetRoles));
+                    Assert.Null(peer["podSelector"]!["matchExpressions"]);
+                    Assert.Equal("silo", (string?)peer["podSelector"]!["matchLabels"]!["a1fleet.io/role"]);
                 });
             }
 
@@ -337,7 +331,8 @@ public sealed class OverlayTests(OverlaysFixture overlays) : IClassFixture<Overl
             Assert.Contains(http, peer => (string?)peer!["podSelector"]?["matchLabels"]?["app.kubernetes.io/name"] == "prometheus");
             Assert.All(http, peer => Assert.True(
                 (string?)peer!["podSelector"]?["matchLabels"]?["app.kubernetes.io/name"] == "prometheus" ||
-                (string?)peer["podSelector"]?["matchLabels"]?["a1fleet.io/role"] is "operator" or "calibration" ||
+                (string?)peer["podSelector"]?["matchLabels"]?["a1fleet.io/role"] is "operator" or "calibration" or "robot-agent" ||
+                (overlay == "gpu-production" && peer["ipBlock"] is not null) ||
                 (string?)peer["namespaceSelector"]?["matchLabels"]?["a1fleet.io/operators"] == "true",
                 $"{overlay}: silo HTTP is open to {peer.ToJsonString()}"));
         }
