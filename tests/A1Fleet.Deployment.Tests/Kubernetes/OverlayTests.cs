@@ -359,6 +359,11 @@ public sealed class OverlayTests(OverlaysFixture overlays) : IClassFixture<Overl
 
         Assert.Equal(6379, (int)Containers(redis).Single()["ports"]![0]!["containerPort"]!);
         Assert.NotNull(redis["spec"]!["volumeClaimTemplates"]);
+        var redisArgs = Containers(redis).Single()["args"]!.AsArray().Select(a => (string)a!).ToList();
+        Assert.Equal("yes", redisArgs[redisArgs.IndexOf("--appendonly") + 1]);
+        Assert.Equal("always", redisArgs[redisArgs.IndexOf("--appendfsync") + 1]);
+        Assert.Equal("noeviction", redisArgs[redisArgs.IndexOf("--maxmemory-policy") + 1]);
+        Assert.Equal("/data", redisArgs[redisArgs.IndexOf("--dir") + 1]);
         Assert.Equal("redis:6379", built.EnvValue(container, "A1Fleet__Silo__Redis"));
         Assert.Contains(built.OfKind("Service"), s => (string?)s["metadata"]!["name"] == "redis");
         Assert.Equal("cpu", built.EnvValue(container, "A1Fleet__Inference__Engine__ExecutionProvider"));
