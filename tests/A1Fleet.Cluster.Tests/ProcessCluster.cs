@@ -96,10 +96,10 @@ public sealed class ProcessCluster : IDisposable
 
     /// <param name="settings">Extra command-line settings, e.g. "--A1Fleet:Fleet:CalibrationReminderPeriod 00:00:02".</param>
     public SiloProcess StartSilo(string name, string modelPackage, bool gpu = true, params string[] settings) =>
-        StartSilo(name, modelPackage, gpu, "http", settings);
+        StartSiloServing("http", name, modelPackage, gpu, settings);
 
-    /// <param name="scheme">"https" needs Kestrel:Certificates:Default:Path (and KeyPath) among the settings.</param>
-    public SiloProcess StartSilo(string name, string modelPackage, bool gpu, string scheme, params string[] settings)
+    /// <param name="scheme">"http" or "https"; "https" needs Kestrel:Certificates:Default:Path (and KeyPath) among the settings.</param>
+    public SiloProcess StartSiloServing(string scheme, string name, string modelPackage, bool gpu, params string[] settings)
     {
         var siloPort = FreePort();
         var gatewayPort = FreePort();

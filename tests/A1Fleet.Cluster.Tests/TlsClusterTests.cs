@@ -31,9 +31,9 @@ public sealed class TlsClusterTests : IDisposable
         var model = ReferencePackages.Ensure("tiny-fm", _models);
         string[] tls = [$"--A1Fleet:Silo:Tls:CertificatePath \"{cluster.CertificatePath}\"", $"--A1Fleet:Silo:Tls:KeyPath \"{cluster.KeyPath}\""];
         _cluster.StartRedis();
-        var gpu = _cluster.StartSilo("silo-gpu", model, gpu: true, "https",
+        var gpu = _cluster.StartSiloServing("https", "silo-gpu", model, gpu: true,
             [.. tls, $"--Kestrel:Certificates:Default:Path \"{cluster.CertificatePath}\"", $"--Kestrel:Certificates:Default:KeyPath \"{cluster.KeyPath}\""]) with { ServerCertificate = cluster.Certificate };
-        var cpu = _cluster.StartSilo("silo-cpu", model, gpu: false, "http", tls);
+        var cpu = _cluster.StartSilo("silo-cpu", model, gpu: false, tls);
         await ProcessCluster.WaitReadyAsync(gpu, TimeSpan.FromSeconds(90));
         await ProcessCluster.WaitReadyAsync(cpu, TimeSpan.FromSeconds(90));
 
