@@ -94,6 +94,27 @@ public sealed class ProcessCluster : IDisposable
         RedisProcess = null;
     }
 
+    /// <summary>Deletes the stopped Redis' files, so the next start is an empty Redis on the same address (a failover to an empty replica).</summary>
+    public void ClearRedisData()
+    {
+        if (RedisProcess is not null)
+        {
+            throw new InvalidOperationException("stop redis-server before clearing its data");
+        }
+
+        foreach (var entry in new DirectoryInfo(RedisDataDirectory).EnumerateFileSystemInfos())
+        {
+            if (entry is DirectoryInfo directory)
+            {
+                directory.Delete(recursive: true);
+            }
+            else
+            {
+                entry.Delete();
+            }
+        }
+    }
+
     /// <param name="settings">Extra command-line settings, e.g. "--A1Fleet:Fleet:CalibrationReminderPeriod 00:00:02".</param>
     public SiloProcess StartSilo(string name, string modelPackage, bool gpu = true, params string[] settings) =>
         StartSiloServing("http", name, modelPackage, gpu, settings);

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Net;
+using System.Text.Json.Nodes;
 using A1Fleet.Grains;
 using A1Fleet.ModelBuilder.Packaging;
 using Xunit.Abstractions;
@@ -101,6 +102,36 @@ public sealed class RedisRestartTests(ITestOutputHelper output) : IDisposable
         Assert.Equal("wipe the table", restored[newcomer].Task?.Instruction);
         var assignments = await ProcessCluster.GetJson<List<Assignment>>(third.Url, "/api/assignments");
         Assert.Contains(assignments, a => a.Instruction == "stack the cups" && a.Selector.Kind == RobotSelectorKind.All);
+    }
+
+    [Fact]
+    public async Task RestartRedisEmpty_Ready503_TheMembershipTableCheckSaysWhy()
+    {
+        var model = ReferencePackages.Ensure("tiny-fm", _models);
+        _cluster.StartRedis();
+        var silo = _cluster.StartSilo("silo-1", model, gpu: false);
+        await ProcessCluster.WaitReadyAsync(silo, TimeSpan.FromSeconds(90));
+
+        _cluster.StopRedis();
+        _cluster.ClearRedisData();
+        _cluster.StartRedis();
+
+        // Once the silo sees Redis answer again, the only thing wrong is the lost membership entry.
+        await WaitAsync(async () => (string?)(await ReadyReport(silo))["checks"]?["redis"]?["status"] == "Healthy",
+            TimeSpan.FromSeconds(60), "the silo did not see redis-server answer again", silo);
+        var report = await ReadyReport(silo);
+        output.WriteLine(report.ToJsonString());
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, await ReadyStatus(silo));
+        Assert.Equal("Unhealthy", (string?)report["status"]);
+        Assert.Equal("Unhealthy", (string?)report["checks"]!["membership-table"]!["status"]);
+    }
+
+    private static async Task<JsonObject> ReadyReport(SiloProcess silo)
+    {
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
+        // 503 carries the same report as 200: read the body whatever the status.
+        using var response = await http.GetAsync(silo.Url + "/health/ready");
+        return JsonNode.Parse(await response.Content.ReadAsStringAsync())!.AsObject();
     }
 
     private static Task<List<RobotStatus>> Robots(SiloProcess silo) => ProcessCluster.GetJson<List<RobotStatus>>(silo.Url, "/api/robots?selector=all");

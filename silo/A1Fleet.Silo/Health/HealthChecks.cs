@@ -107,3 +107,52 @@ internal sealed partial class RedisHealthCheck(IOptions<Hosting.SiloHostOptions>
     [LoggerMessage(Level = LogLevel.Warning, Message = "Not ready: redis is unreachable ({Reason})")]
     private static partial void LogRedisUnhealthy(ILogger logger, string reason);
 }
+
+/// <summary>
+/// Ready only while the membership table (Redis clustering) lists this silo as active. The local
+/// snapshot keeps saying Active when the table itself was lost (a Redis that came back empty): this
+/// silo then admits no new agent and no new silo, and nothing re-adds it, so it must not look ready.
+/// </summary>
+internal sealed class MembershipTableHealthCheck(IMembershipTable table, ILocalSiloDetails local, IOptions<Hosting.SiloHostOptions> options) : IHealthCheck
+{
+    public async Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
+    {
+        var timeout = TimeSpan.FromMilliseconds(options.Value.RedisHealthTimeoutMs);
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        deadline.CancelAfter(timeout);
+        MembershipTableData data;
+        try
+        {
+            data = await table.ReadRowAsync(local.SiloAddress, deadline.Token).WaitAsync(timeout, cancellationToken);
+        }
+        catch (Exception e) when (!cancellationToken.IsCancellationRequested)
+        {
+            // Orleans' message says why: Redis unreachable, the time-out, or a table that is gone ("version is missing").
+            return HealthCheckResult.Unhealthy($"the membership table could not be read (time-out {timeout.TotalMilliseconds:F0} ms): {e.Message}");
+        }
+
+        var entry = data.Members.Select(m => m.Item1).FirstOrDefault(m => m.SiloAddress.Equals(local.SiloAddress));
+        if (entry is null)
+        {
+            return HealthCheckResult.Unhealthy($"silo {local.SiloAddress} is missing from the membership table (was Redis emptied?): restart this silo so it joins again");
+        }
+
+        return entry.Status == SiloStatus.Active
+            ? HealthCheckResult.Healthy($"the membership table lists silo {local.SiloAddress} as active")
+            : HealthCheckResult.Unhealthy($"the membership table lists silo {local.SiloAddress} as {entry.Status}");
+    }
+}
+
+/// <summary>The readiness answer with each check's verdict, so an operator sees why a silo is not ready.</summary>
+internal static class HealthReportWriter
+{
+    public static Task WriteAsync(HttpContext context, HealthReport report)
+    {
+        context.Response.ContentType = "application/json";
+        return context.Response.WriteAsJsonAsync(new
+        {
+            status = report.Status.ToString(),
+            checks = report.Entries.ToDictionary(e => e.Key, e => new { status = e.Value.Status.ToString(), description = e.Value.Description }),
+        });
+    }
+}

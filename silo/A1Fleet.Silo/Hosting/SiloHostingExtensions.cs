@@ -51,6 +51,11 @@ public static class SiloHostingExtensions
             health.AddCheck<RedisHealthCheck>("redis", tags: ["ready"]);
         }
 
+        if (options.Clustering == "redis")
+        {
+            health.AddCheck<MembershipTableHealthCheck>("membership-table", tags: ["ready"]);
+        }
+
         builder.Services.AddProblemDetails();
         builder.Services.AddOpenApi();
         return builder;
@@ -60,7 +65,7 @@ public static class SiloHostingExtensions
     {
         app.MapPrometheusScrapingEndpoint("/metrics");
         app.MapHealthChecks("/health/live", new HealthCheckOptions { Predicate = _ => false });
-        app.MapHealthChecks("/health/ready", new HealthCheckOptions { Predicate = check => check.Tags.Contains("ready") });
+        app.MapHealthChecks("/health/ready", new HealthCheckOptions { Predicate = check => check.Tags.Contains("ready"), ResponseWriter = HealthReportWriter.WriteAsync });
         app.MapOpenApi();
         app.MapOperatorApi();
         app.MapCalibrationScheduleApi();
