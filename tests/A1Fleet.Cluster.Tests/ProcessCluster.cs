@@ -90,6 +90,11 @@ public sealed class ProcessCluster : IDisposable
     {
         var redis = RedisProcess ?? throw new InvalidOperationException("redis-server was not started");
         redis.Terminate(TimeSpan.FromSeconds(30));
+        if (redis.ExitCode != 0)
+        {
+            throw new InvalidOperationException($"redis-server did not stop cleanly on SIGTERM (exit {redis.ExitCode}):\n{redis.Output}");
+        }
+
         WaitUntil(() => !CanConnect(RedisPort), TimeSpan.FromSeconds(10), $"port {RedisPort} still accepts connections after redis-server exited");
         RedisProcess = null;
     }
