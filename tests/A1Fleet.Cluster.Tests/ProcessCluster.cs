@@ -239,8 +239,17 @@ public sealed class ProcessCluster : IDisposable
     /// <summary>The local address:port of every TCP socket a process listens on, as `ss -ltnp` reports them.</summary>
     public static IReadOnlyList<string> ListeningAddresses(int pid)
     {
-        using var ss = Process.Start(new ProcessStartInfo("ss", "-ltnpH") { RedirectStandardOutput = true, UseShellExecute = false })
-            ?? throw new InvalidOperationException("cannot run ss (iproute2)");
+        Process? started;
+        try
+        {
+            started = Process.Start(new ProcessStartInfo("ss", "-ltnpH") { RedirectStandardOutput = true, UseShellExecute = false });
+        }
+        catch (System.ComponentModel.Win32Exception e)
+        {
+            throw new InvalidOperationException("ss is not installed (Debian package iproute2): run the README's test command (bash scripts/test.sh), which installs it", e);
+        }
+
+        using var ss = started ?? throw new InvalidOperationException("could not start ss -ltnpH");
         var lines = ss.StandardOutput.ReadToEnd().Split('\n', StringSplitOptions.RemoveEmptyEntries);
         ss.WaitForExit();
         return lines
