@@ -71,7 +71,7 @@ public static class SiloTls
 
         using var pem = X509Certificate2.CreateFromPemFile(path, string.IsNullOrWhiteSpace(tls.KeyPath) ? null : tls.KeyPath);
 
-        // SslStream on Linux wants a key it can hand to OpenSSL: a PEM-loaded key is ephemeral, a PKCS#12 round trip is not.
+        // A PEM-loaded key is ephemeral, which SslStream refuses on Windows; a PKCS#12 round trip makes it usable everywhere.
         return X509CertificateLoader.LoadPkcs12(pem.Export(X509ContentType.Pkcs12), null);
     }
 
