@@ -7,17 +7,23 @@
 #   scripts/fleet-local.sh status           what is running
 #   scripts/fleet-local.sh stop             stop everything this script started (pids in the run dir)
 #   scripts/fleet-local.sh prometheus-config  print the Prometheus config it would use
+#   scripts/fleet-local.sh listeners        every TCP port its processes listen on; fails on any not on loopback
 #
 # Settings (environment): A1FLEET_RUN_DIR (artifacts/fleet-local), A1FLEET_MODEL (small-fm),
 # A1FLEET_MODELS_DIR (artifacts/models), A1FLEET_NO_BUILD=1 (use the existing Release build),
 # ports A1FLEET_REDIS_PORT (16379), A1FLEET_GPU_HTTP_PORT (8080), A1FLEET_CPU_HTTP_PORT (8081),
+# A1FLEET_GPU_HTTPS_PORT (8443), A1FLEET_CPU_HTTPS_PORT (8444),
 # A1FLEET_GPU_SILO_PORT (11111), A1FLEET_GPU_GATEWAY_PORT (30000), A1FLEET_CPU_SILO_PORT (11112),
-# A1FLEET_CPU_GATEWAY_PORT (30001), A1FLEET_GPU_ROBOT_GATEWAY_PORT (8443), A1FLEET_CPU_ROBOT_GATEWAY_PORT (8444),
+# A1FLEET_CPU_GATEWAY_PORT (30001), A1FLEET_GPU_ROBOT_GATEWAY_PORT (8445), A1FLEET_CPU_ROBOT_GATEWAY_PORT (8446),
 # A1FLEET_AGENT_METRICS_PORT (9464, then +1 per agent),
 # A1FLEET_PROMETHEUS_PORT (9090), A1FLEET_EXECUTION_PROVIDER (cpu; cuda on a GPU build, docs/gpu.md).
-# Everything listens on 127.0.0.1 only. Agents reach the fleet through the silos' robot gateways (gRPC,
-# docs/robot-gateway.md), each with its robot's credential from A1FLEET_ROBOT_CREDENTIALS_DIR
-# (default RUN_DIR/credentials): one file ROBOT-ID.key per agent (franka-01.key, ...).
+# Everything listens on 127.0.0.1 only: Redis, Prometheus and the silos' HTTP, silo and gateway ports
+# (A1Fleet:Silo:ListenAddress); `listeners` checks it with ss. The silos also serve HTTPS with a
+# self-signed development certificate made with openssl in $A1FLEET_RUN_DIR/tls on first start.
+# Redis keeps an append-only file (fsync on every write) in $A1FLEET_RUN_DIR/redis: a restart keeps state.
+# Agents reach the fleet through the silos' robot gateways (gRPC, docs/robot-gateway.md), each with its
+# robot's credential from A1FLEET_ROBOT_CREDENTIALS_DIR (default RUN_DIR/credentials): one file
+# ROBOT-ID.key per agent (franka-01.key, ...), issued with the admin key on first start.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -29,12 +35,14 @@ models_dir="${A1FLEET_MODELS_DIR:-$root/artifacts/models}"
 redis_port="${A1FLEET_REDIS_PORT:-16379}"
 gpu_http="${A1FLEET_GPU_HTTP_PORT:-8080}"
 cpu_http="${A1FLEET_CPU_HTTP_PORT:-8081}"
+gpu_https="${A1FLEET_GPU_HTTPS_PORT:-8443}"
+cpu_https="${A1FLEET_CPU_HTTPS_PORT:-8444}"
 gpu_silo="${A1FLEET_GPU_SILO_PORT:-11111}"
 gpu_gateway="${A1FLEET_GPU_GATEWAY_PORT:-30000}"
 cpu_silo="${A1FLEET_CPU_SILO_PORT:-11112}"
 cpu_gateway="${A1FLEET_CPU_GATEWAY_PORT:-30001}"
-gpu_robot_gateway="${A1FLEET_GPU_ROBOT_GATEWAY_PORT:-8443}"
-cpu_robot_gateway="${A1FLEET_CPU_ROBOT_GATEWAY_PORT:-8444}"
+gpu_robot_gateway="${A1FLEET_GPU_ROBOT_GATEWAY_PORT:-8445}"
+cpu_robot_gateway="${A1FLEET_CPU_ROBOT_GATEWAY_PORT:-8446}"
 credentials_dir="${A1FLEET_ROBOT_CREDENTIALS_DIR:-$run_dir/credentials}"
 agent_metrics="${A1FLEET_AGENT_METRICS_PORT:-9464}"
 prometheus_port="${A1FLEET_PROMETHEUS_PORT:-9090}"
@@ -124,6 +132,8 @@ ensure_tools() {
   command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
   command -v prometheus >/dev/null 2>&1 || missing+=(prometheus)
   command -v curl >/dev/null 2>&1 || missing+=(curl)
+  command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+  command -v ss >/dev/null 2>&1 || missing+=(iproute2)
   if [ "${#missing[@]}" -gt 0 ]; then
     log "installing ${missing[*]} (Debian packages)"
     local sudo_cmd=""
@@ -173,9 +183,25 @@ ensure_admin_key() {
 }
 # --- end operator identity ---------------------------------------------------------------------------
 
+# A self-signed certificate for 127.0.0.1 and localhost, for the silos' HTTPS endpoints; kept across
+# runs until it is within a day of expiring. Clients trust it explicitly: curl --cacert $run_dir/tls/silo.crt.
+ensure_dev_certificate() {
+  local dir="$run_dir/tls"
+  mkdir -p "$dir"
+  if [ -f "$dir/silo.key" ] && openssl x509 -checkend 86400 -noout -in "$dir/silo.crt" >/dev/null 2>&1; then
+    return
+  fi
+  log "self-signed development certificate (127.0.0.1, localhost) in $dir"
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 30 -subj "/CN=a1fleet-local" \
+    -addext "subjectAltName=IP:127.0.0.1,DNS:localhost" -addext "extendedKeyUsage=serverAuth,clientAuth" \
+    -keyout "$dir/silo.key" -out "$dir/silo.crt" >"$run_dir/logs/openssl.log" 2>&1 \
+    || die "openssl could not make the development certificate; see $run_dir/logs/openssl.log"
+  chmod 600 "$dir/silo.key"
+}
+
 cmd_start() {
   mkdir -p "$run_dir/pids" "$run_dir/logs" "$run_dir/redis" "$run_dir/prometheus"
-  for port in "$redis_port" "$gpu_http" "$cpu_http" "$gpu_silo" "$gpu_gateway" "$cpu_silo" "$cpu_gateway" "$prometheus_port" \
+  for port in "$redis_port" "$gpu_http" "$cpu_http" "$gpu_https" "$cpu_https" "$gpu_silo" "$gpu_gateway" "$cpu_silo" "$cpu_gateway" "$prometheus_port" \
               "$gpu_robot_gateway" "$cpu_robot_gateway" \
               "$agent_metrics" $((agent_metrics + 1)) $((agent_metrics + 2)) $((agent_metrics + 3)); do
     port_free "$port" || die "port $port on 127.0.0.1 is taken: stop what uses it or set the A1FLEET_*_PORT variables"
@@ -206,23 +232,30 @@ cmd_start() {
   ensure_admin_key
   starting=1
   log "redis-server on 127.0.0.1:$redis_port"
-  start redis redis-server --port "$redis_port" --bind 127.0.0.1 --dir "$run_dir/redis" --save "" --appendonly no
+  # Safety state (e-stops, leases, tasks, budgets) lives here: every write is in the append-only file
+  # before Redis acknowledges it (appendfsync always), and nothing is ever evicted (docs/deployment.md).
+  # A restart replays $run_dir/redis/appendonlydir.
+  start redis redis-server --port "$redis_port" --bind 127.0.0.1 --dir "$run_dir/redis" --save "" \
+    --appendonly yes --appendfsync always --maxmemory-policy noeviction
   local deadline=$((SECONDS + 15))
   until ! port_free "$redis_port"; do
     [ "$SECONDS" -lt "$deadline" ] || die "redis-server did not start; see $run_dir/logs/redis.log"
     sleep 0.2
   done
 
+  ensure_dev_certificate
   local common=(--A1Fleet:Silo:Clustering=redis --A1Fleet:Silo:Storage=redis "--A1Fleet:Silo:Redis=127.0.0.1:$redis_port"
                 "--A1Fleet:Silo:ClusterId=$cluster_id" --Logging:LogLevel:Default=Warning
+                --A1Fleet:Silo:AdvertisedAddress=127.0.0.1 --A1Fleet:Silo:ListenAddress=127.0.0.1
+                "--Kestrel:Certificates:Default:Path=$run_dir/tls/silo.crt" "--Kestrel:Certificates:Default:KeyPath=$run_dir/tls/silo.key"
                 "--A1Fleet:Security:BootstrapAdminKeyFile=$admin_key_file")
-  log "inference silo (model $model, $execution_provider) http://127.0.0.1:$gpu_http"
-  start silo-gpu dotnet "$silo_dll" --urls "http://127.0.0.1:$gpu_http" "${common[@]}" \
+  log "inference silo (model $model, $execution_provider) http://127.0.0.1:$gpu_http https://127.0.0.1:$gpu_https"
+  start silo-gpu dotnet "$silo_dll" --urls "http://127.0.0.1:$gpu_http;https://127.0.0.1:$gpu_https" "${common[@]}" \
     "--A1Fleet:Silo:SiloPort=$gpu_silo" "--A1Fleet:Silo:GatewayPort=$gpu_gateway" --A1Fleet:Silo:Gpu=true \
     "--A1Fleet:RobotGateway:Port=$gpu_robot_gateway" \
     "--A1Fleet:Inference:ModelPackages:0=$package" "--A1Fleet:Inference:Engine:ExecutionProvider=$execution_provider"
-  log "CPU silo http://127.0.0.1:$cpu_http"
-  start silo-cpu dotnet "$silo_dll" --urls "http://127.0.0.1:$cpu_http" "${common[@]}" \
+  log "CPU silo http://127.0.0.1:$cpu_http https://127.0.0.1:$cpu_https"
+  start silo-cpu dotnet "$silo_dll" --urls "http://127.0.0.1:$cpu_http;https://127.0.0.1:$cpu_https" "${common[@]}" \
     "--A1Fleet:Silo:SiloPort=$cpu_silo" "--A1Fleet:Silo:GatewayPort=$cpu_gateway" --A1Fleet:Silo:Gpu=false \
     "--A1Fleet:RobotGateway:Port=$cpu_robot_gateway"
   wait_http silo-gpu "http://127.0.0.1:$gpu_http/health/ready" 300
@@ -257,6 +290,7 @@ cmd_start() {
 
 A1Fleet is running (run dir $run_dir, logs in $run_dir/logs):
   operator API    http://127.0.0.1:$cpu_http/api/robots   (any silo; OpenAPI at /openapi/v1.json; needs a key)
+  over HTTPS      curl --cacert $run_dir/tls/silo.crt -H "authorization: Bearer \$A1FLEET_API_KEY" https://127.0.0.1:$cpu_https/api/robots
   admin key       $admin_key_file   (mode 600; docs/security.md)
   a1ctl           export A1FLEET_API_KEY=\$(cat $admin_key_file)
                   dotnet run --project operator-cli/A1Fleet.Operator -- --url http://127.0.0.1:$cpu_http robots
@@ -267,6 +301,7 @@ A1Fleet is running (run dir $run_dir, logs in $run_dir/logs):
   agent metrics   http://127.0.0.1:$agent_metrics/metrics ... :$((agent_metrics + 3))
   Prometheus      http://127.0.0.1:$prometheus_port   (targets: /targets)
   Grafana         import dashboards/*.json into a Grafana pointed at that Prometheus (docs/dashboards.md)
+  listeners       scripts/fleet-local.sh listeners   (every port, checked to be on loopback)
   stop            scripts/fleet-local.sh stop
 INFO
 }
@@ -308,10 +343,30 @@ cmd_status() {
   [ "$any" = 1 ] || echo "nothing started (run dir $run_dir)"
 }
 
+# Every TCP socket the processes started here listen on, from ss; fails on any not on loopback.
+cmd_listeners() {
+  command -v ss >/dev/null 2>&1 || die "ss (Debian package iproute2) is needed for listeners"
+  local pidfile pid addr bad=0 any=0
+  for pidfile in "$run_dir"/pids/*.pid; do
+    pid_alive "$pidfile" || continue
+    pid="$(cat "$pidfile")"
+    while read -r addr; do
+      any=1
+      case "$addr" in
+        127.0.0.1:*|"[::1]:"*) printf '%-16s %s\n' "$(basename "$pidfile" .pid)" "$addr" ;;
+        *) printf '%-16s %s   NOT LOOPBACK\n' "$(basename "$pidfile" .pid)" "$addr"; bad=1 ;;
+      esac
+    done < <(ss -ltnpH | awk -v p="pid=$pid," 'index($0, p) { print $4 }')
+  done
+  [ "$any" = 1 ] || { echo "no listeners (nothing running from $run_dir)"; return 0; }
+  [ "$bad" = 0 ] || die "some listeners are reachable beyond this machine's loopback (above)"
+}
+
 case "${1:-start}" in
   start) cmd_start ;;
   stop) cmd_stop ;;
   status) cmd_status ;;
   prometheus-config) prometheus_config ;;
-  *) die "unknown command '$1': use start, status, stop or prometheus-config" ;;
+  listeners) cmd_listeners ;;
+  *) die "unknown command '$1': use start, status, stop, listeners or prometheus-config" ;;
 esac

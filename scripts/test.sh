@@ -9,9 +9,11 @@ configuration="${CONFIGURATION:-Release}"
 
 # Services the tests run for real (each test starts its own instance on a free loopback port):
 # redis-server for the multi-process cluster tests, prometheus for the dashboard test,
-# docker-compose to validate the compose file offline, ffmpeg for video datasets. Installed from Debian when missing.
+# docker-compose to validate the compose file offline, ffmpeg for video datasets, ss (iproute2) for the
+# cluster tests' check that silos listen on loopback only. Installed from Debian when missing.
 missing=()
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+command -v ss >/dev/null 2>&1 || missing+=(iproute2)
 command -v prometheus >/dev/null 2>&1 || missing+=(prometheus)
 command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
 command -v ffmpeg >/dev/null 2>&1 || missing+=(ffmpeg)

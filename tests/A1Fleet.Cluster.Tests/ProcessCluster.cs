@@ -22,11 +22,17 @@ public sealed class ProcessCluster : IDisposable
     {
         ClusterId = "a1-cluster-test-" + Guid.NewGuid().ToString("N")[..8];
         RedisPort = FreePort();
+        RedisDataDirectory = Directory.CreateTempSubdirectory("a1fleet-redis-").FullName;
     }
 
     public string ClusterId { get; }
     public int RedisPort { get; }
     public string Redis => $"127.0.0.1:{RedisPort}";
+
+    /// <summary>Where redis-server keeps its append-only file; a restart on it replays the cluster's state.</summary>
+    public string RedisDataDirectory { get; }
+
+    public ManagedProcess? RedisProcess { get; private set; }
 
     public static string RepositoryRoot
     {
@@ -64,20 +70,70 @@ public sealed class ProcessCluster : IDisposable
         return null;
     }
 
+    /// <summary>redis-server as scripts/fleet-local.sh runs it: AOF with fsync on every write, no eviction.</summary>
     public ManagedProcess StartRedis()
     {
         var binary = RedisServerBinary() ?? throw new InvalidOperationException("redis-server is not installed: run the README's test command (bash scripts/test.sh), which installs it");
-        var redis = Start("redis", binary, $"--port {RedisPort} --bind 127.0.0.1 --save \"\" --appendonly no --protected-mode yes");
-        WaitUntil(() => CanConnect(RedisPort), TimeSpan.FromSeconds(10), "redis-server did not accept connections");
+        var redis = Start("redis", binary,
+            $"--port {RedisPort} --bind 127.0.0.1 --dir \"{RedisDataDirectory}\" --save \"\" --appendonly yes --appendfsync always --maxmemory-policy noeviction --protected-mode yes");
+        WaitUntil(() => CanConnect(RedisPort) || redis.HasExited, TimeSpan.FromSeconds(10), "redis-server did not accept connections");
+        if (redis.HasExited)
+        {
+            throw new InvalidOperationException($"redis-server exited with {redis.ExitCode}:\n{redis.Output}");
+        }
+
+        RedisProcess = redis;
         return redis;
+    }
+
+    /// <summary>SIGTERM, as a service manager stops Redis: it finishes its append-only file and exits; waits for that.</summary>
+    public void StopRedis()
+    {
+        var redis = RedisProcess ?? throw new InvalidOperationException("redis-server was not started");
+        redis.Terminate(TimeSpan.FromSeconds(30));
+        if (redis.ExitCode != 0)
+        {
+            throw new InvalidOperationException($"redis-server did not stop cleanly on SIGTERM (exit {redis.ExitCode}):\n{redis.Output}");
+        }
+
+        WaitUntil(() => !CanConnect(RedisPort), TimeSpan.FromSeconds(10), $"port {RedisPort} still accepts connections after redis-server exited");
+        RedisProcess = null;
+    }
+
+    /// <summary>Deletes the stopped Redis' files, so the next start is an empty Redis on the same address (a failover to an empty replica).</summary>
+    public void ClearRedisData()
+    {
+        if (RedisProcess is not null)
+        {
+            throw new InvalidOperationException("stop redis-server before clearing its data");
+        }
+
+        foreach (var entry in new DirectoryInfo(RedisDataDirectory).EnumerateFileSystemInfos())
+        {
+            if (entry is DirectoryInfo directory)
+            {
+                directory.Delete(recursive: true);
+            }
+            else
+            {
+                entry.Delete();
+            }
+        }
     }
 
     /// <param name="settings">Extra command-line settings, e.g. "--A1Fleet:Fleet:CalibrationReminderPeriod 00:00:02".</param>
     public SiloProcess StartSilo(string name, string modelPackage, bool gpu = true, params string[] settings) =>
-        StartSilo(name, modelPackage, FreePort(), gpu, settings);
+        StartSiloServing("http", name, modelPackage, FreePort(), gpu, settings);
 
     /// <param name="robotGatewayPort">The silo's robot gateway port: chosen before the start so agents can be told every silo's gateway up front.</param>
-    public SiloProcess StartSilo(string name, string modelPackage, int robotGatewayPort, bool gpu = true, params string[] settings)
+    public SiloProcess StartSilo(string name, string modelPackage, int robotGatewayPort, bool gpu = true, params string[] settings) =>
+        StartSiloServing("http", name, modelPackage, robotGatewayPort, gpu, settings);
+
+    /// <param name="scheme">"http" or "https"; "https" needs Kestrel:Certificates:Default:Path (and KeyPath) among the settings.</param>
+    public SiloProcess StartSiloServing(string scheme, string name, string modelPackage, bool gpu, params string[] settings) =>
+        StartSiloServing(scheme, name, modelPackage, FreePort(), gpu, settings);
+
+    private SiloProcess StartSiloServing(string scheme, string name, string modelPackage, int robotGatewayPort, bool gpu, string[] settings)
     {
         var siloPort = FreePort();
         var gatewayPort = FreePort();
@@ -85,7 +141,7 @@ public sealed class ProcessCluster : IDisposable
         var dll = BuiltDll("silo/A1Fleet.Silo", "A1Fleet.Silo.dll");
         var args = string.Join(' ',
             $"\"{dll}\"",
-            $"--urls http://127.0.0.1:{httpPort}",
+            $"--urls {scheme}://127.0.0.1:{httpPort}",
             "--A1Fleet:Silo:Clustering redis",
             "--A1Fleet:Silo:Storage redis",
             $"--A1Fleet:Silo:Redis {Redis}",
@@ -100,7 +156,7 @@ public sealed class ProcessCluster : IDisposable
             "--Logging:LogLevel:Default Warning",
             string.Join(' ', settings));
         var process = Start(name, "dotnet", args);
-        return new SiloProcess(process, $"http://127.0.0.1:{httpPort}", siloPort, gatewayPort, RobotGatewayUrl(robotGatewayPort));
+        return new SiloProcess(process, $"{scheme}://127.0.0.1:{httpPort}", siloPort, gatewayPort, RobotGatewayUrl(robotGatewayPort));
     }
 
     public static string RobotGatewayUrl(int port) => $"http://127.0.0.1:{port}";
@@ -162,9 +218,22 @@ public sealed class ProcessCluster : IDisposable
         return await http.PostAsJsonAsync(path, body, Json);
     }
 
+    /// <summary>An HTTP client for a silo; over HTTPS it trusts exactly the silo's configured certificate.</summary>
+    public static HttpClient CreateClient(SiloProcess silo, TimeSpan timeout)
+    {
+        var handler = new HttpClientHandler();
+        if (silo.ServerCertificate is { } pinned)
+        {
+            handler.ServerCertificateCustomValidationCallback = (_, certificate, _, _) =>
+                certificate is not null && certificate.RawDataMemory.Span.SequenceEqual(pinned.RawDataMemory.Span);
+        }
+
+        return new HttpClient(handler) { BaseAddress = new Uri(silo.Url), Timeout = timeout };
+    }
+
     public static async Task WaitReadyAsync(SiloProcess silo, TimeSpan timeout)
     {
-        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
+        using var http = CreateClient(silo, TimeSpan.FromSeconds(2));
         var deadline = DateTime.UtcNow + timeout;
         while (true)
         {
@@ -210,6 +279,28 @@ public sealed class ProcessCluster : IDisposable
         }
     }
 
+    /// <summary>The local address:port of every TCP socket a process listens on, as `ss -ltnp` reports them.</summary>
+    public static IReadOnlyList<string> ListeningAddresses(int pid)
+    {
+        Process? started;
+        try
+        {
+            started = Process.Start(new ProcessStartInfo("ss", "-ltnpH") { RedirectStandardOutput = true, UseShellExecute = false });
+        }
+        catch (System.ComponentModel.Win32Exception e)
+        {
+            throw new InvalidOperationException("ss is not installed (Debian package iproute2): run the README's test command (bash scripts/test.sh), which installs it", e);
+        }
+
+        using var ss = started ?? throw new InvalidOperationException("could not start ss -ltnpH");
+        var lines = ss.StandardOutput.ReadToEnd().Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        ss.WaitForExit();
+        return lines
+            .Where(line => line.Contains($"pid={pid},", StringComparison.Ordinal))
+            .Select(line => line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[3])
+            .ToList();
+    }
+
     public static int FreePort()
     {
         using var listener = new TcpListener(IPAddress.Loopback, 0);
@@ -242,10 +333,22 @@ public sealed class ProcessCluster : IDisposable
         {
             File.Delete(file);
         }
+
+        try
+        {
+            Directory.Delete(RedisDataDirectory, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
     }
 }
 
-public sealed record SiloProcess(ManagedProcess Process, string Url, int SiloPort, int GatewayPort, string RobotGatewayUrl);
+public sealed record SiloProcess(ManagedProcess Process, string Url, int SiloPort, int GatewayPort, string RobotGatewayUrl)
+{
+    /// <summary>The certificate an HTTPS silo was configured with; clients trust only it.</summary>
+    public System.Security.Cryptography.X509Certificates.X509Certificate2? ServerCertificate { get; init; }
+}
 
 /// <summary>A child process whose output is kept (last 200 lines) for failure messages, killed with its tree on dispose.</summary>
 public sealed class ManagedProcess : IDisposable
@@ -275,6 +378,7 @@ public sealed class ManagedProcess : IDisposable
     }
 
     public string Name { get; }
+    public int Id => _process.Id;
     public bool HasExited => _process.HasExited;
     public int ExitCode => _process.ExitCode;
 
@@ -298,6 +402,25 @@ public sealed class ManagedProcess : IDisposable
             _process.WaitForExit(10_000);
         }
     }
+
+    /// <summary>SIGTERM and wait for a clean exit (SIGKILL if it does not come within the grace period).</summary>
+    public void Terminate(TimeSpan grace)
+    {
+        if (_process.HasExited)
+        {
+            return;
+        }
+
+        if (SendSignal(_process.Id, SigTerm) != 0 || !_process.WaitForExit(grace))
+        {
+            KillHard();
+        }
+    }
+
+    private const int SigTerm = 15;
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "kill", SetLastError = true)]
+    private static extern int SendSignal(int pid, int signal);
 
     private void Keep(string? line)
     {

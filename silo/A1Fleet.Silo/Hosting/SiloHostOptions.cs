@@ -29,6 +29,19 @@ public sealed class SiloHostOptions
     /// <summary>Address other silos and clients reach this silo at; loopback by default.</summary>
     public string AdvertisedAddress { get; set; } = "127.0.0.1";
 
+    /// <summary>
+    /// Address the silo and gateway ports are bound to (Redis clustering). Empty: the advertised address,
+    /// so nothing listens beyond it. "0.0.0.0" binds every interface and must be asked for explicitly.
+    /// Localhost clustering always binds loopback.
+    /// </summary>
+    public string? ListenAddress { get; set; }
+
+    /// <summary>How long /health/ready waits for Redis to answer a PING before it reports the silo not ready (ms).</summary>
+    public int RedisHealthTimeoutMs { get; set; } = 2000;
+
+    /// <summary>TLS between silos and for gateway clients; off unless a certificate is configured.</summary>
+    public SiloTlsOptions Tls { get; set; } = new();
+
     /// <summary>Marks this silo as a GPU silo: it loads the models of A1Fleet:Inference:ModelPackages and hosts inference grains.</summary>
     public bool Gpu { get; set; } = true;
 
@@ -81,6 +94,18 @@ public sealed class SiloHostOptionsValidator : IValidateOptions<SiloHostOptions>
             errors.Add($"A1Fleet:Silo:AdvertisedAddress '{o.AdvertisedAddress}' is not an IP address.");
         }
 
+        if (!string.IsNullOrEmpty(o.ListenAddress) && !IPAddress.TryParse(o.ListenAddress, out _))
+        {
+            errors.Add($"A1Fleet:Silo:ListenAddress '{o.ListenAddress}' is not an IP address (leave it empty to listen on AdvertisedAddress).");
+        }
+
+        if (o.RedisHealthTimeoutMs is < 100 or > 30_000)
+        {
+            errors.Add($"A1Fleet:Silo:RedisHealthTimeoutMs {o.RedisHealthTimeoutMs} must be within 100..30000.");
+        }
+
+        errors.AddRange(SiloTls.Validate(o.Tls));
+
         if (string.IsNullOrWhiteSpace(o.ClusterId) || string.IsNullOrWhiteSpace(o.ServiceId))
         {
             errors.Add("A1Fleet:Silo:ClusterId and ServiceId must not be empty.");
@@ -93,4 +118,27 @@ public sealed class SiloHostOptionsValidator : IValidateOptions<SiloHostOptions>
 
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
     }
+}
+
+/// <summary>
+/// Section "A1Fleet:Silo:Tls". Mutual TLS on the silo-to-silo and gateway connections
+/// (Microsoft.Orleans.Connections.Security): every silo and every gateway client presents a certificate
+/// and accepts only peers whose certificate chains to <see cref="CaPath"/>, or, without a CA, peers
+/// presenting this very certificate (one shared cluster certificate).
+/// </summary>
+public sealed class SiloTlsOptions
+{
+    /// <summary>This silo's certificate: a PEM file (with <see cref="KeyPath"/>) or a PKCS#12 file (.pfx/.p12). Empty: no TLS.</summary>
+    public string? CertificatePath { get; set; }
+
+    /// <summary>The PEM private key of a PEM <see cref="CertificatePath"/>; empty when the key is in the same file.</summary>
+    public string? KeyPath { get; set; }
+
+    /// <summary>Password of a PKCS#12 certificate file.</summary>
+    public string? Password { get; set; }
+
+    /// <summary>PEM file of the CA(s) that sign the cluster's certificates; empty: peers must present this silo's certificate.</summary>
+    public string? CaPath { get; set; }
+
+    public bool Enabled => !string.IsNullOrWhiteSpace(CertificatePath);
 }

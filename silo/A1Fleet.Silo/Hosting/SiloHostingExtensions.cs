@@ -43,10 +43,22 @@ public static class SiloHostingExtensions
             .AddMeter(Meters)
             .AddRuntimeInstrumentation()
             .AddPrometheusExporter());
-        builder.Services.AddHealthChecks()
+        var health = builder.Services.AddHealthChecks()
             .AddCheck<ClusterMembershipHealthCheck>("cluster", tags: ["ready"])
             .AddCheck<ModelsLoadedHealthCheck>("models", tags: ["ready"]);
         builder.Services.AddSafetyCommands(configuration);
+        if (options.Clustering == "redis" || options.Storage == "redis")
+        {
+            // One instance for the process: it owns the connection the PINGs go over.
+            builder.Services.AddSingleton<RedisHealthCheck>();
+            health.AddCheck<RedisHealthCheck>("redis", tags: ["ready"]);
+        }
+
+        if (options.Clustering == "redis")
+        {
+            health.AddCheck<MembershipTableHealthCheck>("membership-table", tags: ["ready"]);
+        }
+
         builder.Services.AddProblemDetails();
         builder.Services.AddOpenApi();
         builder.AddA1FleetSecurity();
@@ -61,7 +73,7 @@ public static class SiloHostingExtensions
         app.UseA1FleetSecurity();
         var metrics = app.MapPrometheusScrapingEndpoint("/metrics");
         var live = app.MapHealthChecks("/health/live", new HealthCheckOptions { Predicate = _ => false });
-        var ready = app.MapHealthChecks("/health/ready", new HealthCheckOptions { Predicate = check => check.Tags.Contains("ready") });
+        var ready = app.MapHealthChecks("/health/ready", new HealthCheckOptions { Predicate = check => check.Tags.Contains("ready"), ResponseWriter = HealthReportWriter.WriteAsync });
         if (!security.AnonymousMetrics)
         {
             metrics.RequireAuthorization(OperatorPolicies.Viewer);
@@ -104,7 +116,19 @@ public static class SiloHostingExtensions
         else
         {
             silo.UseRedisClustering(o => o.ConfigurationOptions = ConfigurationOptions.Parse(options.Redis));
-            silo.ConfigureEndpoints(IPAddress.Parse(options.AdvertisedAddress), options.SiloPort, options.GatewayPort, listenOnAnyHostAddress: true);
+            // Bound to the listen address (the advertised one unless configured): never every interface by default.
+            var listen = IPAddress.Parse(string.IsNullOrEmpty(options.ListenAddress) ? options.AdvertisedAddress : options.ListenAddress);
+            silo.ConfigureEndpoints(IPAddress.Parse(options.AdvertisedAddress), options.SiloPort, options.GatewayPort, listenOnAnyHostAddress: false);
+            silo.Configure<EndpointOptions>(o =>
+            {
+                o.SiloListeningEndpoint = new IPEndPoint(listen, options.SiloPort);
+                o.GatewayListeningEndpoint = new IPEndPoint(listen, options.GatewayPort);
+            });
+        }
+
+        if (options.Tls.Enabled)
+        {
+            silo.UseTls(tls => SiloTls.Configure(tls, options.Tls));
         }
 
         if (options.Storage == "redis")

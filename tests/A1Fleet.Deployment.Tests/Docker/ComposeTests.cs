@@ -47,6 +47,32 @@ public sealed class ComposeTests
     }
 
     [ToolFact("docker-compose", "python3")]
+    public void Compose_RedisAndPorts_AppendOnlyEveryWriteNoEvictionAndPublishedOnLoopbackOnly()
+    {
+        var services = Services();
+        var command = services["redis"]!["command"]!.AsArray().Select(a => (string)a!).ToList();
+        Assert.Equal("yes", command[command.IndexOf("--appendonly") + 1]);
+        Assert.Equal("always", command[command.IndexOf("--appendfsync") + 1]);
+        Assert.Equal("noeviction", command[command.IndexOf("--maxmemory-policy") + 1]);
+        // docker-compose v1 normalizes to short strings ("redis-data:/data:rw", "127.0.0.1:8080:8080/tcp"), v2 to maps.
+        Assert.Contains(services["redis"]!["volumes"]!.AsArray(), v => v is JsonValue
+            ? ((string)v!).Split(':')[1] == "/data"
+            : (string?)v!["target"] == "/data");
+
+        foreach (var (name, service) in services)
+        {
+            foreach (var port in service!["ports"]?.AsArray() ?? [])
+            {
+                var (hostIp, target) = port is JsonValue
+                    ? (((string)port!).Split(':')[0], int.Parse(((string)port!).Split(':')[^1].Split('/')[0], System.Globalization.CultureInfo.InvariantCulture))
+                    : ((string?)port!["host_ip"], (int)port["target"]!);
+                Assert.True(hostIp == "127.0.0.1", $"{name} publishes {port.ToJsonString()} beyond the host's loopback");
+                Assert.False(target is 11111 or 30000, $"{name} publishes an Orleans port: {port.ToJsonString()}");
+            }
+        }
+    }
+
+    [ToolFact("docker-compose", "python3")]
     public void Compose_BuildContextsAndDockerfiles_ExistInTheRepository()
     {
         var built = Services().Where(s => s.Value!["build"] is not null).ToList();

@@ -308,11 +308,10 @@ public sealed class OverlayTests(OverlaysFixture overlays) : IClassFixture<Overl
 
     [OverlayTheory]
     [MemberData(nameof(OverlayNames))]
-    public void NetworkPolicies_SiloPortsOnlyFromFleetRolesAndMetricsOnlyFromPrometheus(string overlay)
+    public void NetworkPolicies_OrleansPortsOnlyFromSilosAndMetricsOnlyFromPrometheus(string overlay)
     {
         var built = overlays[overlay];
         var policies = built.OfKind("NetworkPolicy").ToList();
-        var fleetRoles = new HashSet<string> { "silo", "robot-agent", "operator", "calibration" };
 
         Assert.Contains(policies, p => p["spec"]!["podSelector"]!.AsObject().Count == 0 && p["spec"]!["ingress"] is null);
         foreach (var silo in built.Silos)
@@ -322,18 +321,13 @@ public sealed class OverlayTests(OverlaysFixture overlays) : IClassFixture<Overl
             {
                 var allowed = rules.Where(r => Ports(r).Contains(port)).SelectMany(r => r["from"]!.AsArray()).ToList();
                 Assert.NotEmpty(allowed);
+                // Internal ports: no address block, no other namespace, no role but silo.
                 Assert.All(allowed, peer =>
                 {
-                    if (peer!["ipBlock"] is not null)
-                    {
-                        Assert.Equal(30000, port);
-                        return;
-                    }
-
+                    Assert.Null(peer!["ipBlock"]);
                     Assert.Null(peer["namespaceSelector"]);
-                    var roles = peer["podSelector"]!["matchExpressions"]?.AsArray().SelectMany(e => e!["values"]!.AsArray().Select(v => (string)v!))
-                                ?? [(string)peer["podSelector"]!["matchLabels"]!["a1fleet.io/role"]!];
-                    Assert.All(roles, role => Assert.Contains(role, fleetRoles));
+                    Assert.Null(peer["podSelector"]!["matchExpressions"]);
+                    Assert.Equal("silo", (string?)peer["podSelector"]!["matchLabels"]!["a1fleet.io/role"]);
                 });
             }
 
@@ -344,6 +338,14 @@ public sealed class OverlayTests(OverlaysFixture overlays) : IClassFixture<Overl
                 (string?)peer["podSelector"]?["matchLabels"]?["a1fleet.io/role"] is "operator" or "calibration" ||
                 (string?)peer["namespaceSelector"]?["matchLabels"]?["a1fleet.io/operators"] == "true",
                 $"{overlay}: silo HTTP is open to {peer.ToJsonString()}"));
+
+            // The robot gateway: robot agents, and in production the robot cells' addresses; nobody else.
+            var gateway = rules.Where(r => Ports(r).Contains(8443)).SelectMany(r => r["from"]!.AsArray()).ToList();
+            Assert.Contains(gateway, peer => (string?)peer!["podSelector"]?["matchLabels"]?["a1fleet.io/role"] == "robot-agent");
+            Assert.All(gateway, peer => Assert.True(
+                (string?)peer!["podSelector"]?["matchLabels"]?["a1fleet.io/role"] == "robot-agent" ||
+                (overlay == "gpu-production" && peer["ipBlock"] is not null),
+                $"{overlay}: the robot gateway is open to {peer.ToJsonString()}"));
         }
 
         foreach (var workload in built.Workloads.Where(w => Labels(PodTemplate(w)).GetValueOrDefault("a1fleet.io/role") == "robot-agent"))
@@ -368,6 +370,11 @@ public sealed class OverlayTests(OverlaysFixture overlays) : IClassFixture<Overl
 
         Assert.Equal(6379, (int)Containers(redis).Single()["ports"]![0]!["containerPort"]!);
         Assert.NotNull(redis["spec"]!["volumeClaimTemplates"]);
+        var redisArgs = Containers(redis).Single()["args"]!.AsArray().Select(a => (string)a!).ToList();
+        Assert.Equal("yes", redisArgs[redisArgs.IndexOf("--appendonly") + 1]);
+        Assert.Equal("always", redisArgs[redisArgs.IndexOf("--appendfsync") + 1]);
+        Assert.Equal("noeviction", redisArgs[redisArgs.IndexOf("--maxmemory-policy") + 1]);
+        Assert.Equal("/data", redisArgs[redisArgs.IndexOf("--dir") + 1]);
         Assert.Equal("redis:6379", built.EnvValue(container, "A1Fleet__Silo__Redis"));
         Assert.Contains(built.OfKind("Service"), s => (string?)s["metadata"]!["name"] == "redis");
         Assert.Equal("cpu", built.EnvValue(container, "A1Fleet__Inference__Engine__ExecutionProvider"));

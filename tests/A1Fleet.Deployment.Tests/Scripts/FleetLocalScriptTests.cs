@@ -8,7 +8,7 @@ public sealed class FleetLocalScriptTests
 {
     private static readonly string Script = Repo.PathOf("scripts/fleet-local.sh");
 
-    private static readonly string[] PortVariables = ["REDIS", "GPU_HTTP", "CPU_HTTP", "GPU_SILO", "GPU_GATEWAY", "CPU_SILO", "CPU_GATEWAY", "AGENT_METRICS"];
+    private static readonly string[] PortVariables = ["REDIS", "GPU_HTTP", "CPU_HTTP", "GPU_HTTPS", "CPU_HTTPS", "GPU_SILO", "GPU_GATEWAY", "CPU_SILO", "CPU_GATEWAY", "AGENT_METRICS"];
 
     [ToolFact("bash")]
     public void Script_BashSyntaxCheck_Passes()
