@@ -228,7 +228,9 @@ public sealed class ProcessCluster : IDisposable
                 certificate is not null && certificate.RawDataMemory.Span.SequenceEqual(pinned.RawDataMemory.Span);
         }
 
-        return new HttpClient(handler) { BaseAddress = new Uri(silo.Url), Timeout = timeout };
+        var http = new HttpClient(handler) { BaseAddress = new Uri(silo.Url), Timeout = timeout };
+        http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", AdminKey);
+        return http;
     }
 
     public static async Task WaitReadyAsync(SiloProcess silo, TimeSpan timeout)

@@ -40,7 +40,9 @@ public sealed class RedisRestartTests(ITestOutputHelper output) : IDisposable
         var suffix = _cluster.ClusterId[^4..];
         var moving = $"franka-{suffix}";
         var stopped = $"agibot-{suffix}";
-        string[] gateways = [first.RobotGatewayUrl, second.RobotGatewayUrl];
+        // The third silo's gateway too, started later: agents are served through whichever answers.
+        var thirdGateway = ProcessCluster.FreePort();
+        string[] gateways = [first.RobotGatewayUrl, second.RobotGatewayUrl, ProcessCluster.RobotGatewayUrl(thirdGateway)];
         _cluster.StartAgent(moving, Embodiment.Franka, "tiny-fm", await ProcessCluster.IssueRobotCredential(second.Url, moving), gateways);
         _cluster.StartAgent(stopped, Embodiment.AgiBot, "tiny-fm", await ProcessCluster.IssueRobotCredential(second.Url, stopped), gateways);
         await WaitAsync(async () => (await Robots(second)).Count == 2, TimeSpan.FromSeconds(60), "agents did not bind", second);
@@ -82,7 +84,7 @@ public sealed class RedisRestartTests(ITestOutputHelper output) : IDisposable
 
         // Nothing lost, and the grains' state now round-trips through the restarted Redis: a fresh silo
         // takes over from both originals and reads every robot back from it.
-        var third = _cluster.StartSilo("silo-3", model);
+        var third = _cluster.StartSilo("silo-3", model, thirdGateway);
         await ProcessCluster.WaitReadyAsync(third, TimeSpan.FromSeconds(90));
         // One at a time: a silo alone with two silos gone at once cannot confirm either death by an
         // indirect probe, so Orleans would wait on them; that is failover, not what this test is about.

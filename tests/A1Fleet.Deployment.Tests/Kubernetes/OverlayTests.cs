@@ -308,6 +308,25 @@ public sealed class OverlayTests(OverlaysFixture overlays) : IClassFixture<Overl
 
     [OverlayTheory]
     [MemberData(nameof(OverlayNames))]
+    public void Secrets_SilosTakeTheBootstrapAdminKeyAndTheCalibrationJobItsKey_FromSecretsNotFromTheRepository(string overlay)
+    {
+        var built = overlays[overlay];
+        foreach (var silo in built.Silos)
+        {
+            var env = Containers(silo).Single()["env"]!.AsArray();
+            var admin = env.Single(e => (string?)e!["name"] == "A1Fleet__Security__BootstrapAdminKey")!;
+            Assert.Null(admin["value"]);
+            Assert.Equal("a1fleet-admin-key", (string?)admin["valueFrom"]!["secretKeyRef"]!["name"]);
+        }
+
+        var job = built.Single("Job", "a1fleet-calibrate");
+        var key = Containers(job).SelectMany(c => c["env"]?.AsArray() ?? []).Single(e => (string?)e!["name"] == "A1FLEET_API_KEY")!;
+        Assert.Equal("a1fleet-calibration-key", (string?)key["valueFrom"]!["secretKeyRef"]!["name"]);
+        Assert.DoesNotContain(built.OfKind("Secret"), s => (string?)s["metadata"]!["name"] is "a1fleet-admin-key" or "a1fleet-calibration-key");
+    }
+
+    [OverlayTheory]
+    [MemberData(nameof(OverlayNames))]
     public void NetworkPolicies_OrleansPortsOnlyFromSilosAndMetricsOnlyFromPrometheus(string overlay)
     {
         var built = overlays[overlay];

@@ -41,6 +41,21 @@ public sealed record Instrument(string Name, string Kind, string Unit, string Fi
     private static string PrometheusUnit(string unit)
     {
         var stripped = Regex.Replace(unit, @"\{[^}]*\}", "").Trim();
+        // "a/b": the exporter writes "a_per_b", with the "per" unit in the singular (rad/s -> rad_per_second).
+        var slash = stripped.IndexOf('/', StringComparison.Ordinal);
+        if (slash > 0)
+        {
+            var per = stripped[(slash + 1)..] switch
+            {
+                "s" => "second",
+                "m" => "minute",
+                "h" => "hour",
+                "d" => "day",
+                var other => Regex.Replace(other, "[^A-Za-z0-9_]", "_"),
+            };
+            return PrometheusUnit(stripped[..slash]) + "_per_" + per;
+        }
+
         return stripped switch
         {
             "" or "1" => "",

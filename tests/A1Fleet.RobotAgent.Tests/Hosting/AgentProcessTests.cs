@@ -23,11 +23,13 @@ public sealed class AgentProcessTests
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
+            Environment = { ["A1FLEET_ROBOT_CREDENTIAL"] = "a1r_0000000000000000_" + new string('0', 64) },
         };
         foreach (var arg in new[]
         {
             Path.Combine(AppContext.BaseDirectory, "a1-agent.dll"), "--robot-id", "franka-process", "--embodiment", "franka",
-            "--gateway-port", FreePort().ToString(CultureInfo.InvariantCulture), // nothing listens there: the cluster is down
+            // Nothing listens there: the cluster is down.
+            "--gateway", "http://127.0.0.1:" + FreePort().ToString(CultureInfo.InvariantCulture),
             "--metrics-port", port.ToString(CultureInfo.InvariantCulture), "--status-interval", "0",
         })
         {

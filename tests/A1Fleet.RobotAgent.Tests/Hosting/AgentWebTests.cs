@@ -127,10 +127,11 @@ public sealed class AgentWebTests
     [Fact]
     public void Defaults_ListenOnLoopbackOnly()
     {
-        var options = new AgentHostOptions();
+        var options = new AgentHostOptions { Gateway = "http://127.0.0.1:8445" };
 
         Assert.Equal("127.0.0.1", options.ListenAddress);
-        Assert.True(new AgentHostOptionsValidator().Validate(null, options).Succeeded);
+        var validation = new AgentHostOptionsValidator(_ => "a1r_credential").Validate(null, options);
+        Assert.True(validation.Succeeded, validation.FailureMessage);
     }
 
     [Fact]
