@@ -159,7 +159,8 @@ public sealed record ThresholdVersionInfo(
 public sealed record ModelInfo(
     [property: Id(0)] string ModelId,
     [property: Id(1)] string? LiveVersion,
-    [property: Id(2)] IReadOnlyList<ThresholdVersionInfo> Versions);
+    [property: Id(2)] IReadOnlyList<ThresholdVersionInfo> Versions,
+    [property: Id(3)] double? FirstExitMs = null);
 
 /// <summary>A threshold set on the wire: the JSON document of <c>A1Fleet.EarlyExit.ThresholdSet</c>, kept opaque so clients need no engine.</summary>
 [GenerateSerializer, Immutable, Alias("a1.ThresholdDocument")]

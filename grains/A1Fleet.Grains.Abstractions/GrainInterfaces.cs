@@ -144,6 +144,13 @@ public interface IModelGrain : IGrainWithStringKey
     [Alias("GetInfo")]
     Task<ModelInfo> GetInfo();
 
+    /// <summary>
+    /// A GPU silo's measured time to the first exit at batch 1 (ms). The model keeps the fastest reported: no
+    /// robot of this model can be promised a latency budget below it (<see cref="ModelInfo.FirstExitMs"/>).
+    /// </summary>
+    [Alias("ReportFirstExitMs")]
+    Task ReportFirstExitMs(double firstExitMs);
+
     [Alias("SetLive")]
     Task<ThresholdVersionInfo> SetLive(string version);
 }

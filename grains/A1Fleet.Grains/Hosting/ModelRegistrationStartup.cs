@@ -1,6 +1,8 @@
 using A1Fleet.EarlyExit;
 using A1Fleet.Grains.Inference;
+using A1Fleet.Engine.Inference;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 
 namespace A1Fleet.Grains.Hosting;
 
@@ -9,7 +11,7 @@ namespace A1Fleet.Grains.Hosting;
 /// registers each model's spec with its model grain, and publishes the package's shipped threshold
 /// sets if the cluster has none yet for that model. Readiness waits for this.
 /// </summary>
-public sealed partial class ModelRegistrationStartup(InferenceService inference, IGrainFactory grains, ILogger<ModelRegistrationStartup> logger)
+public sealed partial class ModelRegistrationStartup(InferenceService inference, IGrainFactory grains, IOptions<FleetOptions> fleetOptions, ILogger<ModelRegistrationStartup> logger)
     : ILifecycleParticipant<ISiloLifecycle>
 {
     private readonly TaskCompletionSource _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -35,6 +37,11 @@ public sealed partial class ModelRegistrationStartup(InferenceService inference,
                 var model = grains.GetGrain<IModelGrain>(modelId);
                 await model.RegisterSpec(new ModelSpec(modelId, m.ModelVersion, m.State.Dim, engine.ValidActionDims, m.Action.Chunk,
                     [.. m.Cameras.Select(c => new CameraInfo(c.Name, c.Height, c.Width))], m.State.Q01, m.State.Q99, m.LanguageModel.Layers, [.. m.Exits.Layers]));
+
+                // The cheapest answer this silo can give (batch 1, first exit, the fleet's decode): the floor of any budget.
+                var firstExitMs = new CostModel(inference.PricesOf(modelId), engine.ExitLayers, 1)
+                    .Predict(1, engine.ExitLayers[0], DecodeSettings.Named[fleetOptions.Value.Decode]);
+                await model.ReportFirstExitMs(firstExitMs);
 
                 var info = await model.GetInfo();
                 if (info.Versions.Count == 0)

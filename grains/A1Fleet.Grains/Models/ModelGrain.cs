@@ -11,6 +11,7 @@ public sealed class ModelState
     [Id(3)] public Dictionary<string, string> Names { get; set; } = [];
     [Id(4)] public Dictionary<string, int> SampleCounts { get; set; } = [];
     [Id(5)] public Dictionary<string, double> LayerFractions { get; set; } = [];
+    [Id(6)] public double? FirstExitMs { get; set; }
 }
 
 /// <summary>
@@ -83,7 +84,21 @@ public sealed class ModelGrain([PersistentState("model", FleetOptions.StorageNam
 
     [ReadOnly]
     public Task<ModelInfo> GetInfo() =>
-        Task.FromResult(new ModelInfo(this.GetPrimaryKeyString(), state.State.LiveVersion, state.State.Versions.Select(Info).ToList()));
+        Task.FromResult(new ModelInfo(this.GetPrimaryKeyString(), state.State.LiveVersion, state.State.Versions.Select(Info).ToList(), state.State.FirstExitMs));
+
+    public async Task ReportFirstExitMs(double firstExitMs)
+    {
+        if (!double.IsFinite(firstExitMs) || firstExitMs <= 0)
+        {
+            throw new ArgumentOutOfRangeException(nameof(firstExitMs), firstExitMs, "a first-exit time must be a positive number of ms");
+        }
+
+        if (state.State.FirstExitMs is not { } known || firstExitMs < known)
+        {
+            state.State.FirstExitMs = firstExitMs;
+            await state.WriteStateAsync();
+        }
+    }
 
     public async Task<ThresholdVersionInfo> SetLive(string version)
     {

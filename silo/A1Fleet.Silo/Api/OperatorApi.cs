@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Security.Claims;
 using A1Fleet.Datasets.LeRobot;
 using A1Fleet.Datasets.Mapping;
@@ -162,10 +163,30 @@ public static class OperatorApi
         return TypedResults.Ok(await grains.GetGrain<IRobotGrain>(robotId).ReleaseLease(user.ActingAs(), request?.SuccessorAgentId));
     }
 
-    private static Task<Results<Ok<CommandResponse>, ProblemHttpResult>> SetBudget(SetBudgetRequest request, IGrainFactory grains, IOptions<ApiLimitsOptions> limits) =>
-        InputRules.LatencyBudget(request.BudgetMs, limits.Value.MinLatencyBudgetMs) is { } problem
-            ? Task.FromResult<Results<Ok<CommandResponse>, ProblemHttpResult>>(BadRequest(problem))
-            : Fleet(request.Selector, grains, (f, s) => f.SetLatencyBudget(s, request.BudgetMs));
+    private static async Task<Results<Ok<CommandResponse>, ProblemHttpResult>> SetBudget(SetBudgetRequest request, IGrainFactory grains, IOptions<ApiLimitsOptions> limits)
+    {
+        if (InputRules.LatencyBudget(request.BudgetMs, limits.Value.MinLatencyBudgetMs) is { } problem)
+        {
+            return BadRequest(problem);
+        }
+
+        if (RobotSelector.TryParse(request.Selector, out var selector, out _))
+        {
+            // No budget below what the robots' models can do at all: the fastest measured first exit of each model
+            // (reported by its GPU silos), so a budget that nothing can meet is refused, not silently missed.
+            var robots = await grains.GetGrain<IFleetGrain>(FleetGrainKeys.Default).ListRobots(selector);
+            foreach (var modelId in robots.Select(r => r.ModelId).OfType<string>().Distinct(StringComparer.Ordinal))
+            {
+                if ((await grains.GetGrain<IModelGrain>(modelId).GetInfo()).FirstExitMs is { } firstExitMs
+                    && InputRules.LatencyBudget(request.BudgetMs, Math.Max(limits.Value.MinLatencyBudgetMs, firstExitMs)) is { } belowFirstExit)
+                {
+                    return BadRequest($"{belowFirstExit}: model '{modelId}' needs {firstExitMs.ToString("F1", CultureInfo.InvariantCulture)} ms to reach its first exit");
+                }
+            }
+        }
+
+        return await Fleet(request.Selector, grains, (f, s) => f.SetLatencyBudget(s, request.BudgetMs));
+    }
 
     private static async Task<Results<Ok<CommandResponse>, ProblemHttpResult>> Fleet(string? selector, IGrainFactory grains, Func<IFleetGrain, RobotSelector, Task<CommandResult>> command)
     {

@@ -52,8 +52,8 @@ public sealed class ApiLimitsOptions
     public long MaxRequestBodyBytes { get; set; } = 64 * 1024;
 
     /// <summary>
-    /// Smallest latency budget an operator may set (ms). Stands for the model's first-exit time, which only the
-    /// GPU silo's cost model knows; the API cannot ask it per request, so this floor is configured.
+    /// Smallest latency budget an operator may set for any robot (ms). Above it, a robot's budget must also cover its
+    /// model's first-exit time as its GPU silos measured it at load (<see cref="Grains.ModelInfo.FirstExitMs"/>).
     /// </summary>
     public double MinLatencyBudgetMs { get; set; } = 5;
 

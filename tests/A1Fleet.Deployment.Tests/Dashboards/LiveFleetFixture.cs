@@ -14,7 +14,7 @@ namespace A1Fleet.Deployment.Tests.Dashboards;
 /// simulated arms on tiny-fm) plus one robot-agent process bound to it with its own metrics port, and a
 /// Prometheus scraping both every second with the alert rules of dashboards/prometheus. Operator
 /// commands are sent so that the event series exist: an e-stop and resume (holds, operator commands)
-/// and a 0.5 ms budget on one robot (budget misses). Everything it started is killed on dispose.
+/// and a first-exit-time budget on one robot (budget misses). Everything it started is killed on dispose.
 /// </summary>
 public sealed class LiveFleetFixture : IAsyncLifetime, IDisposable
 {
@@ -68,7 +68,7 @@ public sealed class LiveFleetFixture : IAsyncLifetime, IDisposable
             $"--A1Fleet:Silo:SiloPort={siloPort}", $"--A1Fleet:Silo:GatewayPort={gateway}", $"--A1Fleet:RobotGateway:Port={robotGateway}",
             "--Logging:LogLevel:Default=Warning",
             $"--A1Fleet:Security:BootstrapAdminKey={AdminKey}",
-            // A budget nobody meets makes the budget-miss series: the API's floor (5 ms by default) is lowered for it.
+            // The API's floor (5 ms by default) is lowered so the model's own first-exit time is the bound (below).
             "--A1Fleet:Api:MinLatencyBudgetMs=0.5");
         await WaitAsync(demo, deadline, "the demo's /health/ready", async () => (await _http.GetAsync(SiloUrl + "/health/ready")).IsSuccessStatusCode);
         await WaitAsync(demo, deadline, "4 robots bound with tasks", async () =>
@@ -122,7 +122,10 @@ public sealed class LiveFleetFixture : IAsyncLifetime, IDisposable
         // Operator commands through the API, as an operator would send them: they create the event series.
         var robots = (await _http.GetFromJsonAsync<JsonArray>(SiloUrl + "/api/robots", Json))!.Select(r => (string)r!["robotId"]!).Order(StringComparer.Ordinal).ToList();
         await PostAsync("/api/estop", new { selector = "robot:" + robots[1] });
-        await PostAsync("/api/budget", new { selector = "robot:" + robots[0], budgetMs = 0.5 });
+        // The tightest budget the API accepts: the model's first exit on an idle silo at batch 1, which queueing
+        // and batching with three other robots exceed, so the budget-miss series appears.
+        var firstExitMs = (double)(await _http.GetFromJsonAsync<JsonObject>(SiloUrl + "/api/models/tiny-fm", Json))!["firstExitMs"]!;
+        await PostAsync("/api/budget", new { selector = "robot:" + robots[0], budgetMs = Math.Ceiling(firstExitMs * 100) / 100 });
         await WaitAsync(demo, deadline, "holds while e-stopped", async () => await SeriesCountAsync("a1fleet_robot_holds_total") > 0);
         await PostAsync("/api/resume", new { selector = "robot:" + robots[1] });
 
