@@ -248,6 +248,7 @@ cmd_start() {
                 "--A1Fleet:Silo:ClusterId=$cluster_id" --Logging:LogLevel:Default=Warning
                 --A1Fleet:Silo:AdvertisedAddress=127.0.0.1 --A1Fleet:Silo:ListenAddress=127.0.0.1
                 "--Kestrel:Certificates:Default:Path=$run_dir/tls/silo.crt" "--Kestrel:Certificates:Default:KeyPath=$run_dir/tls/silo.key"
+                "--A1Fleet:RobotGateway:CertificatePath=$run_dir/tls/silo.crt" "--A1Fleet:RobotGateway:CertificateKeyPath=$run_dir/tls/silo.key"
                 "--A1Fleet:Security:BootstrapAdminKeyFile=$admin_key_file")
   log "inference silo (model $model, $execution_provider) http://127.0.0.1:$gpu_http https://127.0.0.1:$gpu_https"
   start silo-gpu dotnet "$silo_dll" --urls "http://127.0.0.1:$gpu_http;https://127.0.0.1:$gpu_https" "${common[@]}" \
@@ -270,8 +271,8 @@ cmd_start() {
     credential="$credentials_dir/$kind-01.key"
     [ -s "$credential" ] || issue_credential "$kind-01" "$credential"
     gateway=$([ $((i % 2)) = 0 ] && echo "$cpu_robot_gateway" || echo "$gpu_robot_gateway")
-    log "agent $kind-01 via robot gateway http://127.0.0.1:$gateway (metrics http://127.0.0.1:$((agent_metrics + i))/metrics)"
-    start "agent-$kind" dotnet "$agent" --gateway "http://127.0.0.1:$gateway" --credential-file "$credential" \
+    log "agent $kind-01 via robot gateway https://127.0.0.1:$gateway (metrics http://127.0.0.1:$((agent_metrics + i))/metrics)"
+    start "agent-$kind" dotnet "$agent" --gateway "https://127.0.0.1:$gateway" --gateway-ca "$run_dir/tls/silo.crt" --credential-file "$credential" \
       --robot-id "$kind-01" --embodiment "$kind" --model "$model" --metrics-port "$((agent_metrics + i))" --status-interval 0
     i=$((i + 1))
   done
@@ -297,7 +298,7 @@ A1Fleet is running (run dir $run_dir, logs in $run_dir/logs):
   assign a task   curl -X POST http://127.0.0.1:$cpu_http/api/assignments -H "authorization: Bearer \$A1FLEET_API_KEY" \\
                     -H 'content-type: application/json' -d '{"selector":"all","instruction":"pick up the red block"}'
   silo metrics    http://127.0.0.1:$gpu_http/metrics   http://127.0.0.1:$cpu_http/metrics
-  robot gateways  http://127.0.0.1:$cpu_robot_gateway   http://127.0.0.1:$gpu_robot_gateway   (gRPC, HTTP/2; credentials in $credentials_dir)
+  robot gateways  https://127.0.0.1:$cpu_robot_gateway   https://127.0.0.1:$gpu_robot_gateway   (gRPC over TLS, the certificate above; credentials in $credentials_dir)
   agent metrics   http://127.0.0.1:$agent_metrics/metrics ... :$((agent_metrics + 3))
   Prometheus      http://127.0.0.1:$prometheus_port   (targets: /targets)
   Grafana         import dashboards/*.json into a Grafana pointed at that Prometheus (docs/dashboards.md)

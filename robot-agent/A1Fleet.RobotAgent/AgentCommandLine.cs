@@ -17,6 +17,7 @@ public static class AgentCommandLine
         ["--agent-id"] = $"{AgentOptions.SectionName}:AgentId",
         ["--tags"] = $"{AgentHostOptions.SectionName}:Tags",
         ["--gateway"] = $"{AgentHostOptions.SectionName}:Gateway",
+        ["--gateway-ca"] = $"{AgentHostOptions.SectionName}:GatewayCaFile",
         ["--credential-file"] = $"{AgentHostOptions.SectionName}:CredentialFile",
         ["--heartbeat-interval"] = $"{AgentOptions.SectionName}:HeartbeatIntervalSeconds",
         ["--status-interval"] = $"{AgentHostOptions.SectionName}:StatusIntervalSeconds",

@@ -1,3 +1,5 @@
+using System.Net.Security;
+using System.Security.Cryptography.X509Certificates;
 using A1Fleet.RobotAgent.Cluster;
 using A1Fleet.RobotAgent.Hosting;
 using Grpc.Core;
@@ -38,7 +40,7 @@ public static class AgentHostBuilderExtensions
         // First: the local stop must work while no gateway answers.
         builder.AddA1FleetAgentWeb(webHost);
         var credential = host.ResolveCredential(Environment.GetEnvironmentVariable).Credential!;
-        builder.Services.AddSingleton(_ => CreateChannel(GatewayAddresses(host.Gateway)));
+        builder.Services.AddSingleton(_ => CreateChannel(GatewayAddresses(host.Gateway), host.GatewayCaFile));
         builder.Services.AddSingleton<IChunkSourceFactory>(sp =>
             new GatewayChunkSourceFactory(sp.GetRequiredService<GrpcChannel>().CreateCallInvoker(), credential, sp.GetRequiredService<TimeProvider>()));
 
@@ -59,20 +61,26 @@ public static class AgentHostBuilderExtensions
     /// are balanced round-robin, and a silo that stops answering is left out until it answers again: an agent is
     /// served through a silo failure without a load balancer in front.
     /// </summary>
-    public static GrpcChannel CreateChannel(IReadOnlyList<Uri> gateways)
+    /// <param name="caFile">PEM root(s) the gateway's TLS certificate must chain to, instead of the system's trust store.</param>
+    public static GrpcChannel CreateChannel(IReadOnlyList<Uri> gateways, string? caFile = null)
     {
-        var options = new GrpcChannelOptions
+        var handler = new SocketsHttpHandler
         {
-            HttpHandler = new SocketsHttpHandler
-            {
-                PooledConnectionIdleTimeout = Timeout.InfiniteTimeSpan,
-                KeepAlivePingDelay = TimeSpan.FromSeconds(5),
-                KeepAlivePingTimeout = TimeSpan.FromSeconds(5),
-                KeepAlivePingPolicy = HttpKeepAlivePingPolicy.Always,
-                ConnectTimeout = TimeSpan.FromSeconds(5),
-                EnableMultipleHttp2Connections = true,
-            },
+            PooledConnectionIdleTimeout = Timeout.InfiniteTimeSpan,
+            KeepAlivePingDelay = TimeSpan.FromSeconds(5),
+            KeepAlivePingTimeout = TimeSpan.FromSeconds(5),
+            KeepAlivePingPolicy = HttpKeepAlivePingPolicy.Always,
+            ConnectTimeout = TimeSpan.FromSeconds(5),
+            EnableMultipleHttp2Connections = true,
         };
+        if (!string.IsNullOrEmpty(caFile))
+        {
+            var roots = new X509Certificate2Collection();
+            roots.ImportFromPemFile(caFile);
+            handler.SslOptions.RemoteCertificateValidationCallback = (_, certificate, _, errors) => ChainsTo(roots, certificate, errors);
+        }
+
+        var options = new GrpcChannelOptions { HttpHandler = handler };
         if (gateways.Count == 1)
         {
             return GrpcChannel.ForAddress(gateways[0], options);
@@ -85,6 +93,25 @@ public static class AgentHostBuilderExtensions
         options.Credentials = secure ? ChannelCredentials.SecureSsl : ChannelCredentials.Insecure;
         options.ServiceConfig = new ServiceConfig { LoadBalancingConfigs = { new RoundRobinConfig() } };
         return GrpcChannel.ForAddress("static:///robot-gateway", options);
+    }
+
+    /// <summary>
+    /// Whether the gateway's certificate is valid for the host asked for and chains to one of <paramref name="roots"/>
+    /// only (not to the system's store): a private CA or a pinned self-signed certificate.
+    /// </summary>
+    private static bool ChainsTo(X509Certificate2Collection roots, X509Certificate? certificate, SslPolicyErrors errors)
+    {
+        if (certificate is null || errors.HasFlag(SslPolicyErrors.RemoteCertificateNameMismatch) || errors.HasFlag(SslPolicyErrors.RemoteCertificateNotAvailable))
+        {
+            return false;
+        }
+
+        using var chain = new X509Chain();
+        chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
+        chain.ChainPolicy.CustomTrustStore.AddRange(roots);
+        chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
+        using var leaf = new X509Certificate2(certificate);
+        return chain.Build(leaf);
     }
 
     /// <summary>The comma-separated gateway addresses of <see cref="AgentHostOptions.Gateway"/>.</summary>

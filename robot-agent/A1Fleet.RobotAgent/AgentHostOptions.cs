@@ -18,6 +18,12 @@ public sealed class AgentHostOptions
     public string Gateway { get; set; } = "";
 
     /// <summary>
+    /// PEM file of the certificate(s) to trust as roots for an https:// gateway, for a private CA or a self-signed
+    /// development certificate (fleet-local's). Unset, the system's trust store decides.
+    /// </summary>
+    public string? GatewayCaFile { get; set; }
+
+    /// <summary>
     /// A file holding the robot credential an operator issued for this robot (surrounding whitespace ignored). Wins over
     /// <see cref="CredentialVariable"/>. There is no switch taking the credential itself: command lines are visible to every user.
     /// </summary>
@@ -92,6 +98,19 @@ public sealed class AgentHostOptionsValidator(Func<string, string?>? environment
         if (gateways.Select(g => g.Split(':')[0]).Distinct(StringComparer.OrdinalIgnoreCase).Count() > 1)
         {
             errors.Add($"{S}:Gateway mixes http:// and https:// ('{o.Gateway}'): every gateway of one agent speaks the same.");
+        }
+
+        if (o.GatewayCaFile is { Length: > 0 } ca)
+        {
+            if (!File.Exists(ca))
+            {
+                errors.Add($"{S}:GatewayCaFile '{ca}' does not exist: give the PEM certificate the gateway's certificate chains to (--gateway-ca PATH).");
+            }
+
+            if (!gateways.All(g => g.StartsWith("https://", StringComparison.OrdinalIgnoreCase)))
+            {
+                errors.Add($"{S}:GatewayCaFile is set but the gateway '{o.Gateway}' is not https://: a trusted root only matters over TLS.");
+            }
         }
 
         if (o.ResolveCredential(_environment).Error is { } credentialError)

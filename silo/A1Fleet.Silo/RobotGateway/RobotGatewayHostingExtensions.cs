@@ -1,3 +1,4 @@
+using System.Security.Cryptography.X509Certificates;
 using System.Net;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Options;
@@ -50,7 +51,11 @@ public static class RobotGatewayHostingExtensions
             kestrel.Listen(IPAddress.Parse(options.BindAddress), port, endpoint =>
             {
                 endpoint.Protocols = HttpProtocols.Http2;
-                if (!string.IsNullOrEmpty(options.CertificatePath))
+                if (!string.IsNullOrEmpty(options.CertificateKeyPath))
+                {
+                    endpoint.UseHttps(X509Certificate2.CreateFromPemFile(options.CertificatePath!, options.CertificateKeyPath));
+                }
+                else if (!string.IsNullOrEmpty(options.CertificatePath))
                 {
                     endpoint.UseHttps(options.CertificatePath, options.CertificatePassword);
                 }

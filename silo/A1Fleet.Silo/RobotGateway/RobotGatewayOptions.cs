@@ -17,8 +17,14 @@ public sealed class RobotGatewayOptions
     /// <summary>Address the gateway listens on: loopback by default; 0.0.0.0 (or the pod IP) where robots are on another machine.</summary>
     public string BindAddress { get; set; } = "127.0.0.1";
 
-    /// <summary>PFX certificate for HTTPS (gRPC over TLS); unset, the gateway speaks cleartext HTTP/2 (h2c).</summary>
+    /// <summary>
+    /// Certificate for HTTPS (gRPC over TLS): a PFX, or a PEM certificate with its key in <see cref="CertificateKeyPath"/>;
+    /// unset, the gateway speaks cleartext HTTP/2 (h2c, loopback and tests only).
+    /// </summary>
     public string? CertificatePath { get; set; }
+
+    /// <summary>The PEM private key of a PEM <see cref="CertificatePath"/> (unset for a PFX).</summary>
+    public string? CertificateKeyPath { get; set; }
 
     public string? CertificatePassword { get; set; }
 
@@ -50,6 +56,13 @@ public sealed class RobotGatewayOptionsValidator : IValidateOptions<RobotGateway
         if (!IPAddress.TryParse(o.BindAddress, out _))
         {
             errors.Add($"{S}:BindAddress '{o.BindAddress}' is not an IP address (127.0.0.1 for this machine only, 0.0.0.0 for every interface).");
+        }
+
+        if (o.CertificateKeyPath is { Length: > 0 } keyPath && (string.IsNullOrEmpty(o.CertificatePath) || !File.Exists(keyPath)))
+        {
+            errors.Add(string.IsNullOrEmpty(o.CertificatePath)
+                ? $"{S}:CertificateKeyPath is set without {S}:CertificatePath: give the PEM certificate the key belongs to."
+                : $"{S}:CertificateKeyPath '{keyPath}' does not exist: give the PEM private key of {S}:CertificatePath.");
         }
 
         if (o.CertificatePath is { Length: > 0 } path && !File.Exists(path))

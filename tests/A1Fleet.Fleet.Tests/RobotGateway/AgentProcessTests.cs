@@ -1,22 +1,39 @@
 using System.Diagnostics;
+using System.Net;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
 using A1Fleet.Fleet.Tests.Silo;
 using A1Fleet.Grains;
-using A1Fleet.Silo.Security;
+using Grpc.Core;
+using Grpc.Net.Client;
 using Microsoft.Extensions.DependencyInjection;
+using P = A1Fleet.RobotGateway.V1;
 
 namespace A1Fleet.Fleet.Tests.RobotGateway;
 
-/// <summary>The a1-agent process (built next to these tests) driving an arm through the silo host's robot gateway.</summary>
+/// <summary>
+/// The a1-agent process (built next to these tests) driving an arm through the silo host's robot gateway, over TLS
+/// with a self-signed certificate the agent trusts through --gateway-ca (as fleet-local runs it).
+/// </summary>
 public sealed class AgentProcessTests : IAsyncLifetime
 {
     private readonly OperatorIssuedCredentials _credentials = new();
+    private readonly string _tls = Path.Combine(Path.GetTempPath(), "a1fleet-gateway-tls-" + Guid.NewGuid().ToString("N"));
     private LoopbackSilo _silo = null!;
+    private string _gateway = "";
+
+    private string CertificateFile => Path.Combine(_tls, "gateway.crt");
 
     public async Task InitializeAsync()
     {
-        _silo = await LoopbackSilo.StartAsync(robotGateway: true);
+        Directory.CreateDirectory(_tls);
+        var keyFile = Path.Combine(_tls, "gateway.key");
+        WriteSelfSignedCertificate(CertificateFile, keyFile);
+        _silo = await LoopbackSilo.StartAsync(robotGateway: true,
+            extraArgs: ["--A1Fleet:RobotGateway:CertificatePath", CertificateFile, "--A1Fleet:RobotGateway:CertificateKeyPath", keyFile]);
         await _silo.WaitReadyAsync();
         _credentials.Use(_silo);
+        _gateway = _silo.GatewayUrl!.Replace("http://", "https://", StringComparison.Ordinal);
     }
 
     public async Task DisposeAsync()
@@ -34,6 +51,26 @@ public sealed class AgentProcessTests : IAsyncLifetime
         }
 
         await _silo.DisposeAsync();
+        Directory.Delete(_tls, recursive: true);
+    }
+
+    [Fact]
+    public async Task Gateway_OverTls_RefusesAClientThatDoesNotTrustItsCertificate()
+    {
+        var robotId = "proc-" + Guid.NewGuid().ToString("N")[..6];
+        var headers = new Metadata { { "authorization", "Bearer " + await _credentials.IssueAsync(robotId) } };
+        using var untrusting = GrpcChannel.ForAddress(_gateway);
+        var error = await Assert.ThrowsAsync<RpcException>(() =>
+            new P.RobotGateway.RobotGatewayClient(untrusting).HeartbeatAsync(new P.HeartbeatRequest { Epoch = 1 }, headers).ResponseAsync);
+        // The TLS handshake fails: the certificate chains to nothing the client trusts.
+        var cause = error.Status.DebugException;
+        while (cause is not null and not System.Security.Authentication.AuthenticationException)
+        {
+            cause = cause.InnerException;
+        }
+
+        Assert.True(cause is not null, $"expected a TLS authentication failure, got {error.Status}");
+        Assert.Equal(0, (await _silo.Services.GetRequiredService<IGrainFactory>().GetGrain<IRobotGrain>(robotId).GetStatus()).Epoch);
     }
 
     [Fact]
@@ -61,8 +98,8 @@ public sealed class AgentProcessTests : IAsyncLifetime
         var robotId = "proc-" + Guid.NewGuid().ToString("N")[..6];
         var robot = _silo.Services.GetRequiredService<IGrainFactory>().GetGrain<IRobotGrain>(robotId);
         await robot.AssignTask("stack the blocks", "test");
-        var dead = $"http://127.0.0.1:{LoopbackSilo.FreePort()}";
-        var agent = StartAgent(robotId, await _credentials.IssueAsync(robotId), $"{dead},{_silo.GatewayUrl}");
+        var dead = $"https://127.0.0.1:{LoopbackSilo.FreePort()}";
+        var agent = StartAgent(robotId, await _credentials.IssueAsync(robotId), $"{dead},{_gateway}");
 
         await WaitFor(agent, async () => (await robot.GetStatus()).Counters.Chunks >= 3, "the agent was not served through the live gateway");
     }
@@ -105,7 +142,7 @@ public sealed class AgentProcessTests : IAsyncLifetime
             RedirectStandardError = true,
             UseShellExecute = false,
         };
-        foreach (var arg in new[] { AgentDll(), "--gateway", gateways ?? _silo.GatewayUrl!, "--robot-id", robotId, "--embodiment", "dobot", "--model", "tiny-fm",
+        foreach (var arg in new[] { AgentDll(), "--gateway", gateways ?? _gateway, "--gateway-ca", CertificateFile, "--robot-id", robotId, "--embodiment", "dobot", "--model", "tiny-fm",
                      "--metrics-port", "0", "--status-interval", "0", "--heartbeat-interval", "0.5" })
         {
             info.ArgumentList.Add(arg);
@@ -155,5 +192,20 @@ public sealed class AgentProcessTests : IAsyncLifetime
 
         var dll = Path.Combine(root, "robot-agent", "A1Fleet.RobotAgent", "bin", configuration, "net10.0", "a1-agent.dll");
         return File.Exists(dll) ? dll : throw new FileNotFoundException($"{dll} is missing: build the solution ({configuration}) first", dll);
+    }
+
+    /// <summary>A self-signed certificate for 127.0.0.1 and localhost, as PEM files: what fleet-local makes with openssl.</summary>
+    private static void WriteSelfSignedCertificate(string certificateFile, string keyFile)
+    {
+        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var request = new CertificateRequest("CN=a1fleet-test-gateway", key, HashAlgorithmName.SHA256);
+        var names = new SubjectAlternativeNameBuilder();
+        names.AddIpAddress(IPAddress.Loopback);
+        names.AddDnsName("localhost");
+        request.CertificateExtensions.Add(names.Build());
+        request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid("1.3.6.1.5.5.7.3.1")], critical: false));
+        using var certificate = request.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(7));
+        File.WriteAllText(certificateFile, certificate.ExportCertificatePem());
+        File.WriteAllText(keyFile, key.ExportPkcs8PrivateKeyPem());
     }
 }
