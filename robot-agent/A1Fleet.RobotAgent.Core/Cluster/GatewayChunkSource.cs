@@ -50,15 +50,27 @@ public sealed partial class GatewayChunkSource : LeasedChunkSource
         {
             throw held;
         }
+        catch (RpcException ex) when (RobotGatewayMetadata.RetryAfter(ex) is { } after)
+        {
+            throw new RetryLaterException(ex.Status.Detail, after, ex);
+        }
     }
 
     protected override void OnBound(RobotLease lease) => RestartStream(lease.Epoch);
 
     protected override async Task<ActionChunk> ActCoreAsync(long epoch, Observation observation, CancellationToken cancellationToken)
     {
-        var reply = await _client.ActAsync(new P.ActRequest { RobotId = RobotId, Epoch = epoch, Observation = observation.ToProto() }, _headers,
-            cancellationToken: cancellationToken);
-        return reply.FromProto();
+        try
+        {
+            var reply = await _client.ActAsync(new P.ActRequest { RobotId = RobotId, Epoch = epoch, Observation = observation.ToProto() }, _headers,
+                cancellationToken: cancellationToken);
+            return reply.FromProto();
+        }
+        catch (RpcException ex) when (RobotGatewayMetadata.RetryAfter(ex) is { } after)
+        {
+            // Over the robot's request rate: the lease is fine, only this request is refused.
+            throw new RetryLaterException(ex.Status.Detail, after, ex);
+        }
     }
 
     protected override Task ResubscribeCoreAsync(long epoch, CancellationToken cancellationToken)

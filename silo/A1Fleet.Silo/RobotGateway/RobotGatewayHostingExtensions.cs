@@ -36,6 +36,7 @@ public static class RobotGatewayHostingExtensions
             o.EnableDetailedErrors = false;
         });
         builder.Services.AddSingleton<CommandStreams>();
+        builder.Services.AddSingleton<RobotRateLimits>();
         builder.Services.AddSingleton<RobotGatewayInstruments>();
         builder.Services.AddMetrics();
 
