@@ -98,6 +98,17 @@ public sealed partial class RobotGatewayService(
     {
         var robotId = await AuthorizeAsync(request.RobotId, context);
         var counters = request.Counters ?? throw Invalid("counters", "is missing");
+        if (!double.IsFinite(counters.MaxSpliceJump) || counters.MaxSpliceJump < 0)
+        {
+            // The fleet's views aggregate these; one NaN would poison every mean and max it reaches.
+            throw Invalid("counters.max_splice_jump", $"is {counters.MaxSpliceJump}; it must be a finite distance, zero or more");
+        }
+
+        if (counters.ControlTicks < 0 || counters.HoldTicks < 0 || counters.ClampedActions < 0 || counters.IdleGaps < 0 || counters.ChunksExecuted < 0)
+        {
+            throw Invalid("counters", "a count is negative");
+        }
+
         await grains.GetGrain<IRobotGrain>(robotId).ReportAgentCounters(request.Epoch, counters.FromProto());
         return new P.ReportCountersReply();
     });

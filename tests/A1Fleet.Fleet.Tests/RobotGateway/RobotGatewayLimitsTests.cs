@@ -112,6 +112,25 @@ public sealed class RobotGatewayLimitsTests : IAsyncLifetime
         await runner.StopAsync(CancellationToken.None);
     }
 
+    [Theory]
+    [InlineData(double.NaN)]
+    [InlineData(double.PositiveInfinity)]
+    [InlineData(-1.0)]
+    public async Task ReportCounters_NonFiniteOrNegativeJump_IsInvalidArgumentNamingTheField(double jump)
+    {
+        var robotId = NewRobotId();
+        var headers = Bearer(await _credentials.IssueAsync(robotId));
+        var lease = (await _client.BindAsync(Registration("agent-1"), headers)).Lease;
+
+        var error = await Assert.ThrowsAsync<RpcException>(() => _client.ReportCountersAsync(
+            new P.ReportCountersRequest { Epoch = lease.Epoch, Counters = new P.AgentCounters { ControlTicks = 10, MaxSpliceJump = jump } }, headers).ResponseAsync);
+
+        Assert.Equal(StatusCode.InvalidArgument, error.StatusCode);
+        Assert.StartsWith("counters.max_splice_jump:", error.Status.Detail, StringComparison.Ordinal);
+        Assert.Equal("counters.max_splice_jump", error.Trailers.GetValue("a1-field"));
+        await _client.ReportCountersAsync(new P.ReportCountersRequest { Epoch = lease.Epoch, Counters = new P.AgentCounters { ControlTicks = 10, MaxSpliceJump = 0.5 } }, headers);
+    }
+
     private static string NewRobotId() => "gwl-" + Guid.NewGuid().ToString("N")[..8];
 
     private static Metadata Bearer(string key) => RobotGatewayMetadata.BearerHeaders(key);
