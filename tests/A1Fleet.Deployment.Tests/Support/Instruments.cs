@@ -41,6 +41,21 @@ public sealed record Instrument(string Name, string Kind, string Unit, string Fi
     private static string PrometheusUnit(string unit)
     {
         var stripped = Regex.Replace(unit, @"\{[^}]*\}", "").Trim();
+        if (stripped.Split('/') is [var numerator, { Length: > 0 } denominator])
+        {
+            // As the OpenTelemetry Prometheus exporter writes rates: rad/s -> rad_per_second, rad/s2 -> rad_per_s2.
+            var per = "per_" + (denominator switch
+            {
+                "s" => "second",
+                "m" => "minute",
+                "h" => "hour",
+                "d" => "day",
+                _ => Regex.Replace(denominator, "[^A-Za-z0-9_]", "_"),
+            });
+            var first = PrometheusUnit(numerator);
+            return first.Length == 0 ? per : first + "_" + per;
+        }
+
         return stripped switch
         {
             "" or "1" => "",
