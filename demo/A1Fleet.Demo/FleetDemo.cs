@@ -240,8 +240,12 @@ internal static class FleetDemo
         {
             await runner.RunAsync(ct);
         }
-        catch (Exception ex) when (!ct.IsCancellationRequested)
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
         {
+        }
+        catch (Exception ex)
+        {
+            // Even while stopping: the summary and the recordings of the other arms are still wanted.
             Console.Error.WriteLine($"agent {runner.RobotId} stopped: {ex}");
         }
     }
