@@ -11,7 +11,7 @@ public sealed class RobotGatewayOptions
 {
     public const string SectionName = "A1Fleet:RobotGateway";
 
-    /// <summary>TCP port of the gateway; unset (the default) serves no gateway, e.g. for the in-process demo.</summary>
+    /// <summary>TCP port of the gateway; unset (the default) serves no gateway. The fleet demo sets 8445 for its arms.</summary>
     public int? Port { get; set; }
 
     /// <summary>Address the gateway listens on: loopback by default; 0.0.0.0 (or the pod IP) where robots are on another machine.</summary>
