@@ -6,9 +6,12 @@ using A1Fleet.Grains.Fleet;
 using A1Fleet.Grains.Hosting;
 using A1Fleet.ModelBuilder.Packaging;
 using A1Fleet.RobotAgent;
+using A1Fleet.RobotAgent.Cluster;
 using A1Fleet.RobotAgent.Diagnostics;
 using A1Fleet.RobotAgent.Recording;
+using A1Fleet.Silo.Api;
 using A1Fleet.Silo.Hosting;
+using A1Fleet.Silo.RobotGateway;
 using A1Fleet.Silo.Security;
 using Microsoft.Extensions.Options;
 
@@ -17,12 +20,17 @@ namespace A1Fleet.Demo;
 /// <summary>
 /// The whole fleet on one machine: a GPU-marked silo (localhost clustering, memory storage) serving
 /// the shipped reference model, simulated arms of all four kinds bound to their robot grains, tasks
-/// assigned through the fleet grain, and a live view. The operator API and /metrics are served as
+/// assigned through the fleet grain, and a live view. The arms reach the fleet as real robots do: through the
+/// silo's authenticated robot gateway (gRPC on loopback), each with a robot credential the demo issues for it
+/// in the fleet's credential store, and revokes when it ends. The operator API and /metrics are served as
 /// by a production silo, so a1ctl and Prometheus work against the demo too. With <c>--record DIR</c> the
 /// arms record their episodes as LeRobot datasets (one per model and embodiment) to calibrate on.
 /// </summary>
 internal static class FleetDemo
 {
+    /// <summary>The robot gateway's port unless --A1Fleet:RobotGateway:Port says otherwise: fleet-local's first silo uses it too.</summary>
+    private const int DefaultRobotGatewayPort = 8445;
+
     private static readonly Embodiment[] Kinds = [Embodiment.Franka, Embodiment.AgiBot, Embodiment.OpenArm, Embodiment.Dobot];
 
     private static readonly Dictionary<Embodiment, string> Tasks = new()
@@ -74,6 +82,8 @@ internal static class FleetDemo
             "--A1Fleet:Silo:Storage", "memory",
             "--A1Fleet:Silo:Gpu", "true",
             "--A1Fleet:Inference:ModelPackages:0", package,
+            "--A1Fleet:RobotGateway:Port", DefaultRobotGatewayPort.ToString(CultureInfo.InvariantCulture),
+            // Last, so settings given on the command line win.
             .. PassThrough(args),
         ]);
         builder.Logging.SetMinimumLevel(LogLevel.Warning);
@@ -137,19 +147,31 @@ internal static class FleetDemo
             Console.WriteLine($"recording episodes into {recorder.Root}");
         }
 
-        var runners = Enumerable.Range(0, agents).Select(i =>
+        var arms = Enumerable.Range(0, agents).Select(i =>
         {
             var kind = Kinds[i % Kinds.Length];
-            var options = new AgentOptions
+            return new AgentOptions
             {
                 RobotId = $"{kind.ToString().ToLowerInvariant()}-{(i / Kinds.Length) + 1:00}",
                 Embodiment = kind,
                 ModelId = model,
                 Tags = [$"cell-{(i % 2) + 1}"],
             };
-            return new RobotAgentRunner(grains, Options.Create(options), TimeProvider.System, app.Services.GetRequiredService<ILogger<RobotAgentRunner>>(),
-                recorder: recorder);
         }).ToList();
+
+        // Each arm gets a credential for its own robot, issued as an operator's POST /api/robots/{id}/credentials does.
+        var credentials = new List<CreatedCredential>(arms.Count);
+        foreach (var arm in arms)
+        {
+            credentials.Add(await RobotCredentials.IssueAsync(grains, TimeProvider.System, arm.RobotId, "demo", "demo"));
+        }
+
+        var gateway = GatewayAddress(app.Services.GetRequiredService<IOptions<RobotGatewayOptions>>().Value);
+        using var channel = GatewayChannel.Create([gateway]);
+        var gatewayLine = $"robot gateway: {gateway.GetLeftPart(UriPartial.Authority)} (gRPC), {arms.Count} arms each with its own robot credential";
+        var runners = arms.Select((arm, i) => new RobotAgentRunner(
+            new GatewayChunkSourceFactory(channel.CreateCallInvoker(), credentials[i].Key, TimeProvider.System),
+            Options.Create(arm), TimeProvider.System, app.Services.GetRequiredService<ILogger<RobotAgentRunner>>(), recorder: recorder)).ToList();
         var running = runners.Select(r => RunAgentAsync(r, stop.Token)).ToList();
 
         var fleet = grains.GetGrain<IFleetGrain>(FleetGrainKeys.Default);
@@ -159,8 +181,9 @@ internal static class FleetDemo
             await fleet.Assign(new RobotSelector(RobotSelectorKind.Embodiment, kind.ToString()), Tasks[kind], "demo");
         }
 
-        await LiveViewAsync(fleet, runners, batches, ctlLine, stop.Token);
+        await LiveViewAsync(fleet, runners, batches, ctlLine + Environment.NewLine + gatewayLine, stop.Token);
         await Task.WhenAll(running);
+        await RevokeAsync(grains, credentials);
         var final = await fleet.ListRobots(RobotSelector.All);
         PrintSummary(final, runners);
 
@@ -175,6 +198,41 @@ internal static class FleetDemo
         return 0;
     }
 
+    /// <summary>Where the demo's arms reach the gateway: loopback when it listens on every interface.</summary>
+    private static Uri GatewayAddress(RobotGatewayOptions options)
+    {
+        var address = System.Net.IPAddress.Parse(options.BindAddress);
+        if (address.Equals(System.Net.IPAddress.Any))
+        {
+            address = System.Net.IPAddress.Loopback;
+        }
+        else if (address.Equals(System.Net.IPAddress.IPv6Any))
+        {
+            address = System.Net.IPAddress.IPv6Loopback;
+        }
+
+        var scheme = string.IsNullOrEmpty(options.CertificatePath) ? "http" : "https";
+        var port = options.Port ?? throw new InvalidOperationException($"{RobotGatewayOptions.SectionName}:Port is unset: the demo's arms need the robot gateway");
+        return new UriBuilder(scheme, address.ToString(), port).Uri;
+    }
+
+    /// <summary>The demo's credentials end with it, so a persistent store (--A1Fleet:Silo:Storage redis) keeps no live demo keys.</summary>
+    private static async Task RevokeAsync(IGrainFactory grains, List<CreatedCredential> credentials)
+    {
+        var directory = grains.GetGrain<ICredentialDirectoryGrain>(ICredentialDirectoryGrain.Default);
+        try
+        {
+            foreach (var credential in credentials)
+            {
+                await directory.Revoke(credential.Id, "demo");
+            }
+        }
+        catch (Exception ex)
+        {
+            Console.Error.WriteLine($"revoking the demo's robot credentials failed: {ex.Message}");
+        }
+    }
+
     /// <summary>One arm failing must not take the fleet down with it: report it and let the others run.</summary>
     private static async Task RunAgentAsync(RobotAgentRunner runner, CancellationToken ct)
     {
@@ -182,8 +240,12 @@ internal static class FleetDemo
         {
             await runner.RunAsync(ct);
         }
-        catch (Exception ex) when (!ct.IsCancellationRequested)
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
         {
+        }
+        catch (Exception ex)
+        {
+            // Even while stopping: the summary and the recordings of the other arms are still wanted.
             Console.Error.WriteLine($"agent {runner.RobotId} stopped: {ex}");
         }
     }

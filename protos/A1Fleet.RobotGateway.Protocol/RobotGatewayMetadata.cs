@@ -18,6 +18,9 @@ public static class RobotGatewayMetadata
     /// <summary>On a refused bind: when the holder's lease expires unless it heartbeats (ISO 8601).</summary>
     public const string LeaseExpiresTrailer = "a1-lease-expires-at";
 
+    /// <summary>On a call refused for the robot's request rate: milliseconds until the robot may call again.</summary>
+    public const string RetryAfterTrailer = "a1-retry-after-ms";
+
     public static Metadata BearerHeaders(string credential) => new() { { Authorization, BearerPrefix + credential } };
 
     /// <summary>The key of an <c>authorization: Bearer KEY</c> header, or null when there is none.</summary>
@@ -53,4 +56,18 @@ public static class RobotGatewayMetadata
             ? at : DateTimeOffset.MinValue;
         return new LeaseHeldException(robotId, holder, expires);
     }
+
+    /// <summary>A call over the robot's request rate: RESOURCE_EXHAUSTED with the wait in the trailer <see cref="RetryAfterTrailer"/>.</summary>
+    public static RpcException RateLimited(string detail, TimeSpan retryAfter) => new(new Status(StatusCode.ResourceExhausted, detail),
+        new Metadata { { RetryAfterTrailer, Math.Ceiling(retryAfter.TotalMilliseconds).ToString(CultureInfo.InvariantCulture) } });
+
+    /// <summary>
+    /// How long the gateway asked the robot to wait (a refusal for its request rate), or null for any other error.
+    /// RESOURCE_EXHAUSTED without the trailer (a message over the size limit) is not a matter of waiting.
+    /// </summary>
+    public static TimeSpan? RetryAfter(RpcException error) =>
+        error.StatusCode == StatusCode.ResourceExhausted
+        && double.TryParse(error.Trailers.GetValue(RetryAfterTrailer), NumberStyles.Float, CultureInfo.InvariantCulture, out var ms) && double.IsFinite(ms) && ms >= 0
+            ? TimeSpan.FromMilliseconds(ms)
+            : null;
 }

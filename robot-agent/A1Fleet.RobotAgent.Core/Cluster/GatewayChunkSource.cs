@@ -43,12 +43,16 @@ public sealed partial class GatewayChunkSource : LeasedChunkSource
     {
         try
         {
-            var reply = await _client.BindAsync(Registration.ToProto(RobotId), _headers, cancellationToken: cancellationToken);
+            var reply = await Unary(_client.BindAsync(Registration.ToProto(RobotId), _headers, cancellationToken: cancellationToken), cancellationToken);
             return (reply.Lease ?? throw new InvalidDataException("the gateway's bind reply has no lease")).FromProto();
         }
         catch (RpcException ex) when (RobotGatewayMetadata.AsLeaseHeld(ex, RobotId) is { } held)
         {
             throw held;
+        }
+        catch (RpcException ex) when (RobotGatewayMetadata.RetryAfter(ex) is { } after)
+        {
+            throw new RetryLaterException(ex.Status.Detail, after, ex);
         }
     }
 
@@ -56,9 +60,17 @@ public sealed partial class GatewayChunkSource : LeasedChunkSource
 
     protected override async Task<ActionChunk> ActCoreAsync(long epoch, Observation observation, CancellationToken cancellationToken)
     {
-        var reply = await _client.ActAsync(new P.ActRequest { RobotId = RobotId, Epoch = epoch, Observation = observation.ToProto() }, _headers,
-            cancellationToken: cancellationToken);
-        return reply.FromProto();
+        try
+        {
+            var reply = await Unary(_client.ActAsync(new P.ActRequest { RobotId = RobotId, Epoch = epoch, Observation = observation.ToProto() }, _headers,
+                cancellationToken: cancellationToken), cancellationToken);
+            return reply.FromProto();
+        }
+        catch (RpcException ex) when (RobotGatewayMetadata.RetryAfter(ex) is { } after)
+        {
+            // Over the robot's request rate: the lease is fine, only this request is refused.
+            throw new RetryLaterException(ex.Status.Detail, after, ex);
+        }
     }
 
     protected override Task ResubscribeCoreAsync(long epoch, CancellationToken cancellationToken)
@@ -70,13 +82,14 @@ public sealed partial class GatewayChunkSource : LeasedChunkSource
 
     protected override async Task<bool> HeartbeatCoreAsync(long epoch, CancellationToken cancellationToken)
     {
-        var reply = await _client.HeartbeatAsync(new P.HeartbeatRequest { RobotId = RobotId, Epoch = epoch }, _headers, cancellationToken: cancellationToken);
+        var reply = await Unary(_client.HeartbeatAsync(new P.HeartbeatRequest { RobotId = RobotId, Epoch = epoch }, _headers, cancellationToken: cancellationToken),
+            cancellationToken);
         return reply.Held;
     }
 
     protected override async Task ReportCoreAsync(long epoch, AgentCounters counters, CancellationToken cancellationToken) =>
-        await _client.ReportCountersAsync(new P.ReportCountersRequest { RobotId = RobotId, Epoch = epoch, Counters = counters.ToProto() }, _headers,
-            cancellationToken: cancellationToken);
+        await Unary(_client.ReportCountersAsync(new P.ReportCountersRequest { RobotId = RobotId, Epoch = epoch, Counters = counters.ToProto() }, _headers,
+            cancellationToken: cancellationToken), cancellationToken);
 
     protected override void Dispose(bool disposing)
     {
@@ -91,6 +104,23 @@ public sealed partial class GatewayChunkSource : LeasedChunkSource
         }
 
         base.Dispose(disposing);
+    }
+
+    /// <summary>
+    /// gRPC reports a call cancelled through its token as RpcException(Cancelled), where the agent's loops expect an
+    /// <see cref="OperationCanceledException"/> to stop on: without this a heartbeat in flight at shutdown escapes
+    /// them as an error.
+    /// </summary>
+    private static async Task<T> Unary<T>(AsyncUnaryCall<T> call, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await call;
+        }
+        catch (RpcException ex) when (ex.StatusCode == StatusCode.Cancelled && cancellationToken.IsCancellationRequested)
+        {
+            throw new OperationCanceledException(ex.Status.Detail, ex, cancellationToken);
+        }
     }
 
     private void RestartStream(long epoch)

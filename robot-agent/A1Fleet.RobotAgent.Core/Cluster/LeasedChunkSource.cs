@@ -12,7 +12,9 @@ namespace A1Fleet.RobotAgent.Cluster;
 /// again, which also re-subscribes to pushed commands (a reactivated grain has forgotten them); failed binds back off
 /// exponentially on the injected <see cref="TimeProvider"/>, and requests meanwhile fail fast so the loop holds. A bind
 /// refused because another live agent holds the robot (<see cref="LeaseHeldException"/>) is reported as such, and
-/// retried after the back-off. No operator action needed.</para>
+/// retried after the back-off. A request refused with a wait (<see cref="RetryLaterException"/>: the gateway's
+/// per-robot request rate) keeps the lease: the loop holds once it runs out of actions and asks again after that wait.
+/// No operator action needed.</para>
 /// <para>A LeaseRevoked push is ours when it carries an epoch no newer than our own bind (the grain tells the
 /// previous observer, which is us when we re-bind); a newer epoch means another agent took the robot: the arm
 /// holds, and the agent only tries to take it back after the longest back-off.</para>
@@ -95,7 +97,7 @@ public abstract partial class LeasedChunkSource : IChunkSource, IDisposable
             }
             catch (Exception ex) when (!cancellationToken.IsCancellationRequested)
             {
-                var wait = _rebindBackoff.Next();
+                var wait = AtLeastAsked(_rebindBackoff.Next(), ex);
                 _metrics.OnError(OnBindFailed(ex, wait));
                 await Task.Delay(wait, Time, cancellationToken);
             }
@@ -124,7 +126,7 @@ public abstract partial class LeasedChunkSource : IChunkSource, IDisposable
             }
             catch (Exception ex) when (!cancellationToken.IsCancellationRequested)
             {
-                var next = ScheduleBind(_rebindBackoff.Next());
+                var next = ScheduleBind(AtLeastAsked(_rebindBackoff.Next(), ex));
                 return ChunkResult.Failed(OnBindFailed(ex, next), next);
             }
         }
@@ -136,6 +138,12 @@ public abstract partial class LeasedChunkSource : IChunkSource, IDisposable
             using var timeout = new CancellationTokenSource(Timeout, Time);
             using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timeout.Token);
             chunk = await ActCoreAsync(epoch, observation, linked.Token).WaitAsync(Timeout, Time, cancellationToken);
+        }
+        catch (RetryLaterException ex) when (!cancellationToken.IsCancellationRequested)
+        {
+            // Refused for now (the robot's request rate), lease intact: no bind, just ask again when told.
+            LogRetryLater(RobotId, ex.RetryAfter.TotalMilliseconds, ex.Message);
+            return ChunkResult.Failed(ex.Message, ex.RetryAfter);
         }
         catch (Exception ex) when (!cancellationToken.IsCancellationRequested)
         {
@@ -327,6 +335,10 @@ public abstract partial class LeasedChunkSource : IChunkSource, IDisposable
         return $"bind failed: {ex.Message}";
     }
 
+    /// <summary>A back-off no shorter than the wait the fleet asked for, when it asked for one.</summary>
+    private static TimeSpan AtLeastAsked(TimeSpan backoff, Exception ex) =>
+        ex is RetryLaterException { RetryAfter: var asked } && asked > backoff ? asked : backoff;
+
     private void OnRevoked(long epoch)
     {
         LogRevoked(RobotId, epoch, _revokedWait.TotalSeconds);
@@ -377,6 +389,9 @@ public abstract partial class LeasedChunkSource : IChunkSource, IDisposable
     [LoggerMessage(EventId = 716, Level = LogLevel.Warning,
         Message = "Robot {RobotId}: bind refused, agent {HolderAgentId} holds the robot and is alive; holding, next attempt in {WaitSeconds:0.00} s (stop that agent or have an operator release the lease)")]
     private partial void LogBindRefused(string robotId, string holderAgentId, double waitSeconds);
+
+    [LoggerMessage(EventId = 719, Level = LogLevel.Warning, Message = "Robot {RobotId}: the fleet refused the chunk request for now; holding if out of actions, asking again in {RetryAfterMs:0} ms ({Reason})")]
+    private partial void LogRetryLater(string robotId, double retryAfterMs, string reason);
 
     [LoggerMessage(EventId = 717, Level = LogLevel.Debug, Message = "Robot {RobotId}: heartbeat failed")]
     private partial void LogHeartbeatFailed(Exception exception, string robotId);

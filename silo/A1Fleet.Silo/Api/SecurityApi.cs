@@ -64,9 +64,8 @@ public static class SecurityApi
             return BadRequest(problem);
         }
 
-        var (id, key, hash) = CredentialKeys.Generate(CredentialKind.Robot);
-        var info = await Directory(grains).Add(new CredentialInfo(id, CredentialKind.Robot, request?.Name ?? robotId, null, robotId, time.GetUtcNow(), user.ActingAs()), hash);
-        return TypedResults.Created($"/api/robots/{robotId}/credentials/{id}", new CreatedCredential(id, key, info));
+        var created = await RobotCredentials.IssueAsync(grains, time, robotId, request?.Name, user.ActingAs());
+        return TypedResults.Created($"/api/robots/{robotId}/credentials/{created.Id}", created);
     }
 
     private static async Task<Results<Ok<CredentialInfo>, ProblemHttpResult>> RevokeRobotCredential(string robotId, string credentialId, ClaimsPrincipal user, IGrainFactory grains)

@@ -37,6 +37,7 @@ public static class RobotGatewayHostingExtensions
             o.EnableDetailedErrors = false;
         });
         builder.Services.AddSingleton<CommandStreams>();
+        builder.Services.AddSingleton<RobotRateLimits>();
         builder.Services.AddSingleton<RobotGatewayInstruments>();
         builder.Services.AddMetrics();
 

@@ -11,7 +11,7 @@ public sealed class RobotGatewayOptions
 {
     public const string SectionName = "A1Fleet:RobotGateway";
 
-    /// <summary>TCP port of the gateway; unset (the default) serves no gateway, e.g. for the in-process demo.</summary>
+    /// <summary>TCP port of the gateway; unset (the default) serves no gateway. The fleet demo sets 8445 for its arms.</summary>
     public int? Port { get; set; }
 
     /// <summary>Address the gateway listens on: loopback by default; 0.0.0.0 (or the pod IP) where robots are on another machine.</summary>
@@ -37,6 +37,18 @@ public sealed class RobotGatewayOptions
 
     /// <summary>How often an open Commands stream re-checks its credential and lease (seconds, default 2).</summary>
     public double StreamCheckSeconds { get; set; } = 2;
+
+    /// <summary>
+    /// Calls one robot may make per second, sustained (every rpc counts, Commands stream opens included; default 100).
+    /// A 30 Hz arm asking for a chunk every tick makes about 32: 30 Act, one heartbeat, counter reports and the
+    /// occasional bind. Keyed by the credential's robot, so one robot's flood never slows another.
+    /// </summary>
+    public int RequestsPerSecond { get; set; } = 100;
+
+    /// <summary>Calls one robot may make at once above the sustained rate (the token bucket's size; default 200).</summary>
+    public int RequestBurst { get; set; } = 200;
+
+    public const int MaxRequestsPerSecond = 100_000;
 
     public const int MinReceiveMessageBytes = 64 * 1024;
     public const int MaxReceiveMessageBytesLimit = 64 * 1024 * 1024;
@@ -73,6 +85,16 @@ public sealed class RobotGatewayOptionsValidator : IValidateOptions<RobotGateway
         if (o.MaxReceiveMessageBytes is < RobotGatewayOptions.MinReceiveMessageBytes or > RobotGatewayOptions.MaxReceiveMessageBytesLimit)
         {
             errors.Add($"{S}:MaxReceiveMessageBytes {o.MaxReceiveMessageBytes} is outside {RobotGatewayOptions.MinReceiveMessageBytes}..{RobotGatewayOptions.MaxReceiveMessageBytesLimit}.");
+        }
+
+        if (o.RequestsPerSecond is < 1 or > RobotGatewayOptions.MaxRequestsPerSecond)
+        {
+            errors.Add($"{S}:RequestsPerSecond {o.RequestsPerSecond} is outside 1..{RobotGatewayOptions.MaxRequestsPerSecond}; a 30 Hz arm needs about 32.");
+        }
+
+        if (o.RequestBurst < 1 || o.RequestBurst > 10 * RobotGatewayOptions.MaxRequestsPerSecond)
+        {
+            errors.Add($"{S}:RequestBurst {o.RequestBurst} is outside 1..{10 * RobotGatewayOptions.MaxRequestsPerSecond}.");
         }
 
         if (!double.IsFinite(o.StreamCheckSeconds) || o.StreamCheckSeconds is < 0.1 or > 60)

@@ -17,6 +17,7 @@ public sealed partial class RobotGatewayService(
     IGrainFactory grains,
     IServiceProvider services,
     CommandStreams streams,
+    RobotRateLimits rateLimits,
     RobotGatewayInstruments instruments,
     IOptions<RobotGatewayOptions> options,
     TimeProvider time,
@@ -97,6 +98,17 @@ public sealed partial class RobotGatewayService(
     {
         var robotId = await AuthorizeAsync(request.RobotId, context);
         var counters = request.Counters ?? throw Invalid("counters", "is missing");
+        if (!double.IsFinite(counters.MaxSpliceJump) || counters.MaxSpliceJump < 0)
+        {
+            // The fleet's views aggregate these; one NaN would poison every mean and max it reaches.
+            throw Invalid("counters.max_splice_jump", $"is {counters.MaxSpliceJump}; it must be a finite distance, zero or more");
+        }
+
+        if (counters.ControlTicks < 0 || counters.HoldTicks < 0 || counters.ClampedActions < 0 || counters.IdleGaps < 0 || counters.ChunksExecuted < 0)
+        {
+            throw Invalid("counters", "a count is negative");
+        }
+
         await grains.GetGrain<IRobotGrain>(robotId).ReportAgentCounters(request.Epoch, counters.FromProto());
         return new P.ReportCountersReply();
     });
@@ -207,7 +219,10 @@ public sealed partial class RobotGatewayService(
         return model;
     }
 
-    /// <summary>The credential's robot. A request naming another robot is refused; an empty robot_id means the credential's.</summary>
+    /// <summary>
+    /// The credential's robot. A request naming another robot is refused; an empty robot_id means the credential's.
+    /// Then the robot's request rate: over it, RESOURCE_EXHAUSTED with the wait in a trailer, before any grain is asked.
+    /// </summary>
     private async Task<string> AuthorizeAsync(string requestedRobotId, ServerCallContext context)
     {
         var key = RobotGatewayMetadata.BearerKey(context.RequestHeaders)
@@ -224,6 +239,14 @@ public sealed partial class RobotGatewayService(
             LogCrossRobot(identity.CredentialId, identity.RobotId);
             throw new RpcException(new Status(StatusCode.PermissionDenied,
                 $"robot_id: this credential speaks for robot '{identity.RobotId}' only, not for the robot the request names"));
+        }
+
+        if (rateLimits.TryAdmit(identity.RobotId) is { } retryAfter)
+        {
+            LogRateLimited(identity.RobotId, retryAfter.TotalMilliseconds);
+            throw RobotGatewayMetadata.RateLimited(
+                $"robot '{identity.RobotId}' called more than {rateLimits.RequestsPerSecond} times per second (burst {rateLimits.Burst}): " +
+                $"retry after {retryAfter.TotalMilliseconds:0} ms (A1Fleet:RobotGateway:RequestsPerSecond, RequestBurst)", retryAfter);
         }
 
         return identity.RobotId;
@@ -276,6 +299,10 @@ public sealed partial class RobotGatewayService(
 
     [LoggerMessage(EventId = 804, Level = LogLevel.Information, Message = "Robot gateway: Commands stream of robot {RobotId} for epoch {Epoch} closed")]
     private partial void LogStreamClosed(string robotId, long epoch);
+
+    // Debug: a flooding robot would otherwise flood the log too; a1fleet_robot_gateway_calls_total{status="resource_exhausted"} counts them.
+    [LoggerMessage(EventId = 806, Level = LogLevel.Debug, Message = "Robot gateway: robot {RobotId} is over its request rate; refused, retry after {RetryAfterMs:0} ms")]
+    private partial void LogRateLimited(string robotId, double retryAfterMs);
 
     [LoggerMessage(EventId = 805, Level = LogLevel.Warning, Message = "Robot gateway: {Method} failed in the fleet")]
     private partial void LogFleetUnavailable(Exception exception, string method);

@@ -32,6 +32,22 @@ public sealed partial class DashboardPrometheusTests(LiveFleetFixture fleet) : I
         Assert.Contains("a1fleet_agent_control_ticks_total", fleet.Scrapes["robot agent"], StringComparison.Ordinal);
     }
 
+    /// <summary>
+    /// The demo's arms are robots as any other: each holds a Commands stream on the robot gateway (an arm on Orleans
+    /// directly would hold none) and a credential the demo issued for its robot in the fleet's store.
+    /// </summary>
+    [ToolFact("prometheus", "promtool")]
+    public async Task FleetDemo_Arms_AreServedThroughTheRobotGatewayWithTheirOwnCredentials()
+    {
+        var streams = fleet.Scrapes["fleet demo"].Split('\n').Single(l => l.StartsWith("a1fleet_robot_gateway_command_streams", StringComparison.Ordinal));
+        var open = double.Parse(streams[(streams.LastIndexOf(' ') + 1)..], System.Globalization.CultureInfo.InvariantCulture);
+        // The demo's 4 arms, and the robot-agent process when it runs.
+        Assert.True(open >= 4 + (fleet.AgentProblem is null ? 1 : 0), $"open Commands streams on the demo's gateway: {streams}");
+
+        var credentials = await fleet.ApiAsync("/api/robots/franka-01/credentials");
+        Assert.Contains(credentials.AsArray(), c => (string?)c!["createdBy"] == "demo" && c["robotId"]?.ToString() == "franka-01");
+    }
+
     [ToolFact("prometheus", "promtool")]
     public async Task DashboardQueries_AgainstRunningFleet_AreValidAndReturnSeries()
     {

@@ -163,6 +163,10 @@ public sealed class LiveFleetFixture : IAsyncLifetime, IDisposable
         return JsonNode.Parse(body)!.AsObject();
     }
 
+    /// <summary>GET on the demo's operator API with its admin key.</summary>
+    public async Task<JsonNode> ApiAsync(string pathAndQuery) =>
+        JsonNode.Parse(await _http.GetStringAsync(SiloUrl + pathAndQuery)) ?? throw new InvalidDataException($"GET {pathAndQuery} answered no JSON");
+
     public string Describe() => string.Join("\n\n", _processes.Select(p => p.Describe()));
 
     /// <summary>Series names in Prometheus text format (the name before '{' or ' ' on every sample line).</summary>

@@ -41,19 +41,19 @@ public sealed record Instrument(string Name, string Kind, string Unit, string Fi
     private static string PrometheusUnit(string unit)
     {
         var stripped = Regex.Replace(unit, @"\{[^}]*\}", "").Trim();
-        // "a/b": the exporter writes "a_per_b", with the "per" unit in the singular (rad/s -> rad_per_second).
-        var slash = stripped.IndexOf('/', StringComparison.Ordinal);
-        if (slash > 0)
+        if (stripped.Split('/') is [var numerator, { Length: > 0 } denominator])
         {
-            var per = stripped[(slash + 1)..] switch
+            // As the OpenTelemetry Prometheus exporter writes rates: rad/s -> rad_per_second, rad/s2 -> rad_per_s2.
+            var per = "per_" + (denominator switch
             {
                 "s" => "second",
                 "m" => "minute",
                 "h" => "hour",
                 "d" => "day",
-                var other => Regex.Replace(other, "[^A-Za-z0-9_]", "_"),
-            };
-            return PrometheusUnit(stripped[..slash]) + "_per_" + per;
+                _ => Regex.Replace(denominator, "[^A-Za-z0-9_]", "_"),
+            });
+            var first = PrometheusUnit(numerator);
+            return first.Length == 0 ? per : first + "_" + per;
         }
 
         return stripped switch
