@@ -69,7 +69,7 @@ public sealed class LiveFleetFixture : IAsyncLifetime, IDisposable
             "--Logging:LogLevel:Default=Warning",
             $"--A1Fleet:Security:BootstrapAdminKey={AdminKey}",
             // The API's floor (5 ms by default) is lowered so the model's own first-exit time is the bound (below).
-            "--A1Fleet:Api:MinLatencyBudgetMs=0.5");
+            "--A1Fleet:Api:MinLatencyBudgetMs=0.01");
         await WaitAsync(demo, deadline, "the demo's /health/ready", async () => (await _http.GetAsync(SiloUrl + "/health/ready")).IsSuccessStatusCode);
         await WaitAsync(demo, deadline, "4 robots bound with tasks", async () =>
             (await _http.GetFromJsonAsync<JsonArray>(SiloUrl + "/api/robots", Json))!.Count(r => r?["task"] is JsonObject) >= 4);
