@@ -283,6 +283,8 @@ internal static class ReliabilityBenchmark
                 ["all_confirmed"] = report?.AllConfirmed,
                 ["answer_ms"] = Math.Round(answeredMs),
                 ["max_attempts"] = results.Count == 0 ? null : results.Values.Max(r => r.Attempts),
+                ["pushed_to_agent"] = results.Values.Count(r => r.Pushed),
+                ["hold_ms"] = new JsonArray([.. cycleHold.Select(h => (JsonNode)Math.Round(h, 1))]),
                 ["lost"] = cycleLost,
                 ["error"] = postError ?? report?.Error,
 
