@@ -182,6 +182,7 @@ internal static class ReliabilityBenchmark
         var holdMs = new List<double>();
         var chunksAfterConfirmation = 0L;
         var movingAfterConfirmation = 0;
+        var notLatchedButStill = 0;
         var cycles = new JsonArray();
         var lostWhy = new JsonArray();
         for (var cycle = 0; cycle < sizes.FailoverCycles; cycle++)
@@ -269,8 +270,17 @@ internal static class ReliabilityBenchmark
 
                 if (latched[agent.RobotId] is not { EStopped: true } s || s.EStopGeneration < result.Generation)
                 {
+                    // Counted lost: not latched within the deadline. Whether the arm was still, held for want of
+                    // chunks (phase Starved/Holding), is said too: a lost latch on a still arm is not a moving arm.
                     cycleLost++;
-                    lostWhy.Add($"cycle {cycle}: {agent.RobotId} confirmed (generation {result.Generation}) but the agent did not latch it: {JsonSerializer.Serialize(latched[agent.RobotId])}");
+                    var moved = latched[agent.RobotId]?.ChunksExecuted - atAnswer[agent.RobotId]?.ChunksExecuted;
+                    if (moved == 0)
+                    {
+                        notLatchedButStill++;
+                    }
+
+                    lostWhy.Add($"cycle {cycle}: {agent.RobotId} confirmed (generation {result.Generation}) but the agent did not latch it within " +
+                                $"{sizes.EStopDeadline.TotalSeconds:F0} s; chunks executed meanwhile: {moved?.ToString() ?? "unknown"}; agent: {JsonSerializer.Serialize(latched[agent.RobotId])}");
                     continue;
                 }
 
@@ -333,6 +343,7 @@ internal static class ReliabilityBenchmark
             ["hold_ms_min"] = holdMs.Count == 0 ? null : Math.Round(holdMs.Min(), 1),
             ["hold_samples"] = holdMs.Count,
             ["robots_moving_after_confirmation"] = movingAfterConfirmation,
+            ["lost_not_latched_but_still"] = notLatchedButStill,
             ["chunks_executed_after_confirmation"] = chunksAfterConfirmation,
             ["moving_after_confirmation_means"] = "confirmed robots whose agent had not latched when the e-stop's answer arrived and executed chunks before it latched (agent-side counts)",
             ["longest_control_period_ms"] = periods.Count == 0 ? null : Math.Round(periods.Max(), 1),
