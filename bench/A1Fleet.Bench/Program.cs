@@ -1,9 +1,11 @@
 using A1Fleet.Bench;
+using A1Fleet.Bench.Reliability;
 
 return args.FirstOrDefault() switch
 {
     "engine" => EngineBenchmark.Run(BenchArgs.Parse(args.Skip(1))),
     "fleet" => await FleetBenchmark.RunAsync(BenchArgs.Parse(args.Skip(1))),
+    "reliability" => await ReliabilityBenchmark.RunAsync(BenchArgs.Parse(args.Skip(1))),
     _ => Usage(),
 };
 
@@ -12,6 +14,7 @@ static int Usage()
     Console.Error.WriteLine("""
         usage: dotnet run -c Release --project bench/A1Fleet.Bench -- engine [--quick] [--model small-fm] [--batch 8] [--out artifacts/bench]
                dotnet run -c Release --project bench/A1Fleet.Bench -- fleet  [--quick] [--out artifacts/bench]
+               dotnet run -c Release --project bench/A1Fleet.Bench -- reliability [--quick] [--out artifacts/bench]
         """);
     return 2;
 }

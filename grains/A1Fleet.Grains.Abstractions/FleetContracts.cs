@@ -130,7 +130,8 @@ public sealed record RobotSafetyResult(
     [property: Id(4)] bool Pushed,
     [property: Id(5)] bool AgentOnline,
     [property: Id(6)] int Attempts,
-    [property: Id(7)] string? Error);
+    [property: Id(7)] string? Error,
+    [property: Id(8)] DateTimeOffset? PersistedAt = null);
 
 /// <summary>
 /// The operator API's answer to an e-stop or resume (the body of both 200 and 503): every selected robot,

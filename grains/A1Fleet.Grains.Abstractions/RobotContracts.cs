@@ -140,7 +140,8 @@ public sealed record RobotStatus(
 /// <summary>
 /// One robot's answer to an e-stop or a resume. <see cref="Confirmed"/> is <see cref="Persisted"/>: once the
 /// robot grain's storage holds it, every later request of the agent sees it (and latches it), wherever the grain
-/// reactivates; <see cref="Pushed"/> says whether the bound agent also heard it at once.
+/// reactivates; <see cref="Pushed"/> says whether the bound agent also heard it at once. <see cref="PersistedAt"/> is
+/// the grain's clock when the write returned (null when it failed): the start of the e-stop-to-hold time.
 /// </summary>
 [GenerateSerializer, Immutable, Alias("a1.EStopConfirmation")]
 public sealed record EStopConfirmation(
@@ -149,7 +150,8 @@ public sealed record EStopConfirmation(
     [property: Id(2)] bool Persisted,
     [property: Id(3)] bool Pushed,
     [property: Id(4)] bool AgentOnline,
-    [property: Id(5)] string? Error)
+    [property: Id(5)] string? Error,
+    [property: Id(6)] DateTimeOffset? PersistedAt = null)
 {
     public bool Confirmed => Persisted;
 }

@@ -35,6 +35,7 @@ public sealed partial class RobotAgentRunner : IHostedService, IAsyncDisposable
     private volatile ControlLoop? _loop;
     private volatile bool _stopped;
     private readonly IHostApplicationLifetime? _lifetime;
+    private readonly SimulatedArm _arm;
 
     /// <summary>An agent on an Orleans <see cref="IGrainFactory"/> (a silo or client in this process).</summary>
     public RobotAgentRunner(IGrainFactory grainFactory, IOptions<AgentOptions> options, TimeProvider timeProvider, ILogger<RobotAgentRunner> logger,
@@ -58,8 +59,9 @@ public sealed partial class RobotAgentRunner : IHostedService, IAsyncDisposable
         _time = timeProvider;
         _logger = logger;
         _profile = EmbodimentProfile.For(_options.Embodiment);
-        Driver = new SimulatedArm(_profile, _options.EffectiveSeed);
         Metrics = new AgentMetrics(_options.Embodiment, instruments);
+        _arm = new SimulatedArm(_profile, _options.EffectiveSeed, Metrics.OnDriverLimitViolation);
+        Driver = _arm;
         _recorder = recorder is { Enabled: true } ? recorder : null;
         LocalStop = new LocalStopSwitch(Metrics);
     }
@@ -103,7 +105,7 @@ public sealed partial class RobotAgentRunner : IHostedService, IAsyncDisposable
             m.ControlTicks, m.HoldTicks, m.ClampedActions, m.IdleGaps, m.IdleGapTicks, m.LongestIdleGapTicks, m.ChunksExecuted, m.StaleChunks,
             m.Splices, m.MaxSpliceJump, m.MeanSpliceJump, m.Requests, m.RequestFailures, m.MeanRequestLatencyMs, m.LastRequestLatencyMs,
             m.Binds, m.TickOverruns, m.LastError, LocalStop.Engaged, m.LocalStops, loop?.LatchedEStopGeneration ?? lease?.EStopGeneration ?? 0,
-            m.SlowedTicks, m.RampedTicks, m.RejectedChunks, m.SupersededChunks, m.MaxCommandStep);
+            m.SlowedTicks, m.RampedTicks, m.RejectedChunks, m.SupersededChunks, m.MaxCommandStep, _arm.LimitViolations, loop?.EStopLatchedAt);
     }
 
     /// <summary>Binds (retrying until the cluster answers), then runs the arm until <paramref name="cancellationToken"/> fires.</summary>

@@ -361,9 +361,11 @@ public sealed partial class RobotGrain : Grain, IRobotGrain
     private async Task<EStopConfirmation> PersistThenPush(RobotCommandKind kind)
     {
         string? error = null;
+        DateTimeOffset? persistedAt = null;
         try
         {
             await PersistAsync();
+            persistedAt = _time.GetUtcNow();
         }
         catch (Exception ex)
         {
@@ -378,7 +380,7 @@ public sealed partial class RobotGrain : Grain, IRobotGrain
 
         var online = HolderAlive(_time.GetUtcNow());
         var pushed = online && await Push(_observer, Command(kind));
-        return new EStopConfirmation(RobotId, S.EStopGeneration, error is null, pushed, online, error);
+        return new EStopConfirmation(RobotId, S.EStopGeneration, error is null, pushed, online, error, persistedAt);
     }
 
     private async Task FlushCounters()

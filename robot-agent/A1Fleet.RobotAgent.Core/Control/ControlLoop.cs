@@ -78,6 +78,7 @@ public sealed partial class ControlLoop
     private long _knownTaskVersion;
     private long _knownGeneration;
     private long _latchedGeneration;
+    private long _eStopLatchedAtTicks;
     private volatile bool _eStopped;
     private volatile bool _shuttingDown;
     private readonly TaskCompletionSource _restingForShutdown = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -145,6 +146,12 @@ public sealed partial class ControlLoop
 
     /// <summary>The e-stop generation the latch holds (0 before any e-stop).</summary>
     public long LatchedEStopGeneration => Interlocked.Read(ref _latchedGeneration);
+
+    /// <summary>
+    /// When the current latch was set (wall clock; null before the first e-stop): the tick that took the e-stop, the
+    /// controlled stop begins on it. Kept after a resume until the next latch, so a caller can pair it with the generation.
+    /// </summary>
+    public DateTimeOffset? EStopLatchedAt => Interlocked.Read(ref _eStopLatchedAtTicks) is var ticks and > 0 ? new DateTimeOffset(ticks, TimeSpan.Zero) : null;
 
     public RobotTask? Task => _task;
 
@@ -403,6 +410,7 @@ public sealed partial class ControlLoop
         if (!_eStopped)
         {
             _eStopped = true;
+            Interlocked.Exchange(ref _eStopLatchedAtTicks, _time.GetUtcNow().UtcTicks);
             LogEStop(_tick, generation);
         }
 

@@ -1,4 +1,5 @@
 using A1Fleet.Grains;
+using A1Fleet.RobotAgent.Drivers;
 
 namespace A1Fleet.RobotAgent.Diagnostics;
 
@@ -168,6 +169,9 @@ public sealed class AgentMetrics
             Volatile.Write(ref _maxCommandStep, step);
         }
     }
+
+    /// <summary>The driver's own report of a command beyond a joint limit (see <see cref="Drivers.SimulatedArm.LimitViolations"/>).</summary>
+    public void OnDriverLimitViolation(DriverLimit limit) => _instruments.OnDriverLimitViolation(limit, _tag);
 
     internal void OnRequestStarted()
     {

@@ -15,11 +15,21 @@ public sealed class SimulatedArm : IArmDriver
     private readonly float[] _position;
     private readonly float[] _maxStep;
     private readonly float _alpha;
+    private readonly double _dt;
+    private readonly float[] _lastTarget;
+    private readonly double[] _lastVelocity;
+    private readonly Action<DriverLimit>? _limitViolated;
+    private long _limitViolations;
 
-    public SimulatedArm(EmbodimentProfile profile, int seed)
+    /// <param name="limitViolated">
+    /// Called once per limit a command broke (see <see cref="LimitViolations"/>); the agent counts it as a metric.
+    /// </param>
+    public SimulatedArm(EmbodimentProfile profile, int seed, Action<DriverLimit>? limitViolated = null)
     {
         _profile = profile;
+        _limitViolated = limitViolated;
         var dt = 1.0 / profile.ControlHz;
+        _dt = dt;
         _alpha = (float)(1 - Math.Exp(-dt / profile.TrackingTimeConstantSeconds));
         _maxStep = profile.Joints.Select(j => (float)(j.MaxVelocity * dt)).ToArray();
 
@@ -33,6 +43,9 @@ public sealed class SimulatedArm : IArmDriver
             var start = joint.Home + (((float)random.NextDouble() * 2) - 1) * spread;
             _position[i] = Math.Clamp(start, joint.Lower, joint.Upper);
         }
+
+        _lastTarget = (float[])_position.Clone();
+        _lastVelocity = new double[_position.Length];
     }
 
     public SimulatedArm(Embodiment embodiment, int seed)
@@ -53,6 +66,14 @@ public sealed class SimulatedArm : IArmDriver
     /// <summary>Control periods simulated so far.</summary>
     public long Periods { get; private set; }
 
+    /// <summary>
+    /// Commands that broke a joint's position range, top speed or top acceleration, as this driver checks what it
+    /// receives against its own profile: the target's step from the previous target (a hold is a target at rest)
+    /// over one control period. Independent of the agent's <see cref="Control.MotionLimiter"/>, so it counts what a
+    /// real driver would have been sent if the limiter failed. Thread-safe to read.
+    /// </summary>
+    public long LimitViolations => Interlocked.Read(ref _limitViolations);
+
     public float[] ReadState() => (float[])_position.Clone();
 
     public void ReadState(Span<float> destination) => _position.CopyTo(destination);
@@ -64,6 +85,7 @@ public sealed class SimulatedArm : IArmDriver
             throw new ArgumentException($"{_profile.Embodiment} takes {_position.Length} joint targets, got {jointTargets.Length}", nameof(jointTargets));
         }
 
+        CheckLimits(jointTargets);
         var lower = _profile.Limits.Lower;
         var upper = _profile.Limits.Upper;
         for (var i = 0; i < _position.Length; i++)
@@ -82,5 +104,71 @@ public sealed class SimulatedArm : IArmDriver
         Periods++;
     }
 
-    public void Hold() => Periods++;
+    public void Hold()
+    {
+        // The arm stays at its last target: at rest, so the next command accelerates from zero.
+        Array.Clear(_lastVelocity);
+        Periods++;
+    }
+
+    /// <summary>
+    /// Slack for float rounding only: the limiter computes in double and commands floats, so a step exactly at the
+    /// limit can come out a few ulps over it. Anything a real limiter error would produce is far larger.
+    /// </summary>
+    private const double Slack = 1e-4;
+
+    private void CheckLimits(ReadOnlySpan<float> targets)
+    {
+        bool position = false, velocity = false, acceleration = false;
+        var joints = _profile.Joints;
+        for (var i = 0; i < targets.Length; i++)
+        {
+            var joint = joints[i];
+            var target = targets[i];
+            if (!float.IsFinite(target))
+            {
+                // Not a motion the servo follows (Command ignores it), but never a target a driver should get.
+                position = true;
+                continue;
+            }
+
+            var range = (double)joint.Upper - joint.Lower;
+            position |= target < joint.Lower - (Slack * range) || target > joint.Upper + (Slack * range);
+            var v = ((double)target - _lastTarget[i]) / _dt;
+            velocity |= Math.Abs(v) > joint.MaxVelocity * (1 + Slack) + Slack;
+            acceleration |= Math.Abs(v - _lastVelocity[i]) / _dt > joint.MaxAcceleration * (1 + Slack) + (Slack / _dt);
+            _lastVelocity[i] = v;
+            _lastTarget[i] = target;
+        }
+
+        if (position || velocity || acceleration)
+        {
+            Interlocked.Increment(ref _limitViolations);
+            if (_limitViolated is { } report)
+            {
+                if (position)
+                {
+                    report(DriverLimit.Position);
+                }
+
+                if (velocity)
+                {
+                    report(DriverLimit.Velocity);
+                }
+
+                if (acceleration)
+                {
+                    report(DriverLimit.Acceleration);
+                }
+            }
+        }
+    }
+}
+
+/// <summary>Which joint limit a command sent to the driver broke.</summary>
+public enum DriverLimit
+{
+    Position,
+    Velocity,
+    Acceleration,
 }

@@ -118,7 +118,7 @@ public sealed class SafetyCommandRetrier(SafetyCommandOptions options, TimeProvi
 
             if (answer.Confirmed || !await PauseBeforeRetry(attempt, until, cancellationToken))
             {
-                return new RobotSafetyResult(robotId, answer.Confirmed, answer.Generation, answer.Persisted, answer.Pushed, answer.AgentOnline, attempt, answer.Error);
+                return new RobotSafetyResult(robotId, answer.Confirmed, answer.Generation, answer.Persisted, answer.Pushed, answer.AgentOnline, attempt, answer.Error, answer.PersistedAt);
             }
         }
     }

@@ -3,6 +3,7 @@ using System.Text.Encodings.Web;
 using A1Fleet.Grains;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.Extensions.Options;
+using Orleans.Runtime;
 
 namespace A1Fleet.Silo.Security;
 
@@ -15,11 +16,16 @@ public sealed partial class ApiKeyAuthenticationHandler(
     IOptionsMonitor<AuthenticationSchemeOptions> options,
     ILoggerFactory loggerFactory,
     UrlEncoder encoder,
-    IGrainFactory grains) : AuthenticationHandler<AuthenticationSchemeOptions>(options, loggerFactory, encoder)
+    IGrainFactory grains,
+    IOptions<SecurityOptions> security,
+    TimeProvider time) : AuthenticationHandler<AuthenticationSchemeOptions>(options, loggerFactory, encoder)
 {
     public const string SchemeName = "ApiKey";
     public const string HeaderName = "X-Api-Key";
     private const string FailureKey = "a1.auth.failure";
+    private const string UnavailableKey = "a1.auth.unavailable";
+    private static readonly TimeSpan FirstRetryDelay = TimeSpan.FromMilliseconds(100);
+    private static readonly TimeSpan MaxRetryDelay = TimeSpan.FromSeconds(1);
 
     protected override async Task<AuthenticateResult> HandleAuthenticateAsync()
     {
@@ -36,7 +42,17 @@ public sealed partial class ApiKeyAuthenticationHandler(
             return Fail("the API key is malformed: operator keys read a1k_<id>_<secret>");
         }
 
-        var info = await grains.GetGrain<ICredentialGrain>(id).Verify(hash);
+        CredentialInfo? info;
+        try
+        {
+            info = await VerifyAsync(id, hash);
+        }
+        catch (OrleansMessageRejectionException e)
+        {
+            Context.Items[UnavailableKey] = $"API key {id} could not be checked: the fleet is failing over ({e.Message}); retry";
+            return AuthenticateResult.Fail("the API key could not be checked");
+        }
+
         if (info is not { Kind: CredentialKind.ApiKey, Role: { } role })
         {
             return Fail($"API key {id} is unknown or revoked");
@@ -52,8 +68,36 @@ public sealed partial class ApiKeyAuthenticationHandler(
         return AuthenticateResult.Success(new AuthenticationTicket(new ClaimsPrincipal(identity), SchemeName));
     }
 
+    /// <summary>
+    /// Asks the key's grain, retrying while Orleans rejects the call because the grain's silo just died (see
+    /// <see cref="SecurityOptions.KeyCheckRetryTimeout"/>); the last rejection escapes once the timeout would pass.
+    /// </summary>
+    private async Task<CredentialInfo?> VerifyAsync(string id, byte[] hash)
+    {
+        var until = time.GetUtcNow() + security.Value.KeyCheckRetryTimeout;
+        for (var delay = FirstRetryDelay; ; delay = delay * 2 < MaxRetryDelay ? delay * 2 : MaxRetryDelay)
+        {
+            try
+            {
+                return await grains.GetGrain<ICredentialGrain>(id).Verify(hash);
+            }
+            catch (OrleansMessageRejectionException e) when (time.GetUtcNow() + delay < until && !Context.RequestAborted.IsCancellationRequested)
+            {
+                LogKeyCheckRetry(Logger, id, delay.TotalMilliseconds, e.Message);
+            }
+
+            await Task.Delay(delay, time, Context.RequestAborted);
+        }
+    }
+
     protected override Task HandleChallengeAsync(AuthenticationProperties properties)
     {
+        if (Context.Items[UnavailableKey] is string unavailable)
+        {
+            Response.Headers.RetryAfter = "1";
+            return WriteProblem(StatusCodes.Status503ServiceUnavailable, "Service Unavailable", unavailable);
+        }
+
         var detail = Context.Items[FailureKey] as string
                      ?? $"this endpoint needs an API key: send 'Authorization: Bearer a1k_...' or '{HeaderName}: a1k_...' (a1ctl: --api-key or A1FLEET_API_KEY)";
         return WriteProblem(StatusCodes.Status401Unauthorized, "Unauthorized", detail);
@@ -102,6 +146,9 @@ public sealed partial class ApiKeyAuthenticationHandler(
 
     [LoggerMessage(EventId = 710, Level = LogLevel.Warning, Message = "Refused {Method} {Path}: {Reason}")]
     private static partial void LogRefused(ILogger logger, string method, string path, string reason);
+
+    [LoggerMessage(EventId = 719, Level = LogLevel.Warning, Message = "API key {KeyId} could not be checked (its grain's silo is failing over); retrying in {DelayMs} ms: {Reason}")]
+    private static partial void LogKeyCheckRetry(ILogger logger, string keyId, double delayMs, string reason);
 }
 
 /// <summary>The roles as authorization policies: each endpoint names the least role it needs.</summary>

@@ -22,6 +22,13 @@ public sealed class SecurityOptions
 
     /// <summary>Serve /health/live and /health/ready without a key (kubelet probes them). False: a viewer key is needed.</summary>
     public bool AnonymousHealth { get; set; } = true;
+
+    /// <summary>
+    /// How long an API key check keeps retrying while the silo that held the key's grain is failing over (Orleans
+    /// rejects the call until membership declares that silo dead and the grain reactivates): an e-stop sent then must
+    /// reach its own retries, not fail with a 500 in authentication. Past it the request gets a 503 problem. Default 10 s.
+    /// </summary>
+    public TimeSpan KeyCheckRetryTimeout { get; set; } = TimeSpan.FromSeconds(10);
 }
 
 public sealed class SecurityOptionsValidator : IValidateOptions<SecurityOptions>
@@ -37,6 +44,11 @@ public sealed class SecurityOptionsValidator : IValidateOptions<SecurityOptions>
         if (string.IsNullOrEmpty(o.BootstrapAdminKey) && !string.IsNullOrEmpty(o.BootstrapAdminKeyFile) && !File.Exists(o.BootstrapAdminKeyFile))
         {
             errors.Add($"A1Fleet:Security:BootstrapAdminKeyFile '{o.BootstrapAdminKeyFile}' does not exist.");
+        }
+
+        if (o.KeyCheckRetryTimeout < TimeSpan.Zero || o.KeyCheckRetryTimeout > TimeSpan.FromMinutes(1))
+        {
+            errors.Add($"A1Fleet:Security:KeyCheckRetryTimeout {o.KeyCheckRetryTimeout} must be within 00:00:00..00:01:00 (default 00:00:10; 0 = no retry).");
         }
 
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);

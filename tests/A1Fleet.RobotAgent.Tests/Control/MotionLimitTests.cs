@@ -88,6 +88,7 @@ public sealed class MotionLimitTests
         Assert.True(eStops > 5 && localStops > 5, $"{eStops} e-stops, {localStops} local stops");
         Assert.True(h.ExecutedTicks > 300, $"{h.ExecutedTicks} executed ticks");
         AssertWithinLimits(h.Arm.Arm.Profile, h.InitialState, h.Arm.Commands);
+        Assert.Equal(0, h.Arm.Arm.LimitViolations);
         Assert.True(h.Metrics.SlowedTicks > 50 && h.Metrics.RampedTicks > 50, $"slowed {h.Metrics.SlowedTicks}, ramped {h.Metrics.RampedTicks}");
     }
 

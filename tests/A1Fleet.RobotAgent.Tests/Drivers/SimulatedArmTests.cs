@@ -175,4 +175,60 @@ public sealed class SimulatedArmTests
         Assert.Equal([1f, 0f], targets.ToArray());
         Assert.Equal(0, limits.Clamp(targets));
     }
+
+    [Fact]
+    public void Command_StepBeyondTopSpeedFromRest_CountsVelocityAndAccelerationViolations()
+    {
+        var reported = new List<DriverLimit>();
+        var arm = new SimulatedArm(EmbodimentProfile.For(Embodiment.Franka), seed: 1, reported.Add);
+        var target = arm.ReadState();
+        target[0] += 2 * EmbodimentProfile.For(Embodiment.Franka).Joints[0].MaxVelocity / (float)arm.ControlHz;
+
+        arm.Command(target);
+
+        Assert.Equal(1, arm.LimitViolations);
+        Assert.Equal([DriverLimit.Velocity, DriverLimit.Acceleration], reported);
+    }
+
+    [Fact]
+    public void Command_RampWithinTheLimitsWithHolds_CountsNothing()
+    {
+        var reported = new List<DriverLimit>();
+        var arm = new SimulatedArm(EmbodimentProfile.For(Embodiment.Franka), seed: 1, reported.Add);
+        var joint = EmbodimentProfile.For(Embodiment.Franka).Joints[0];
+        var dt = 1 / arm.ControlHz;
+        var target = arm.ReadState();
+        var velocity = 0.0;
+
+        // Half the joint's acceleration up to half its top speed, then half the acceleration down to rest, then hold.
+        for (var tick = 0; tick < 40; tick++)
+        {
+            velocity = tick < 20 ? Math.Min(velocity + (0.5 * joint.MaxAcceleration * dt), 0.5 * joint.MaxVelocity) : Math.Max(velocity - (0.5 * joint.MaxAcceleration * dt), 0);
+            target[0] += (float)(velocity * dt);
+            arm.Command(target);
+        }
+
+        arm.Hold();
+        arm.Command(target);
+
+        Assert.Equal(0, arm.LimitViolations);
+        Assert.Empty(reported);
+    }
+
+    [Fact]
+    public void Command_TargetOutsideTheRangeOrNotFinite_CountsPositionViolations()
+    {
+        var reported = new List<DriverLimit>();
+        var arm = new SimulatedArm(EmbodimentProfile.For(Embodiment.Franka), seed: 1, reported.Add);
+        var beyond = arm.ReadState();
+        beyond[3] = EmbodimentProfile.For(Embodiment.Franka).Joints[3].Upper + 0.5f;
+        var notFinite = arm.ReadState();
+        notFinite[1] = float.NaN;
+
+        arm.Command(beyond);
+        arm.Command(notFinite);
+
+        Assert.Equal(2, arm.LimitViolations);
+        Assert.Equal(2, reported.Count(r => r == DriverLimit.Position));
+    }
 }

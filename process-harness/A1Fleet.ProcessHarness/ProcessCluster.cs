@@ -6,7 +6,7 @@ using System.Text;
 using System.Text.Json;
 using A1Fleet.Grains;
 
-namespace A1Fleet.Cluster.Tests;
+namespace A1Fleet.ProcessHarness;
 
 /// <summary>
 /// Starts and owns real processes on loopback: a private redis-server, silo processes and agent
@@ -48,7 +48,7 @@ public sealed class ProcessCluster : IDisposable
         }
     }
 
-    /// <summary>Release or Debug: whichever this test assembly was built as, so the processes match it.</summary>
+    /// <summary>Release or Debug: whichever the entry assembly (test or bench) was built as, so the processes match it.</summary>
     public static string Configuration => AppContext.BaseDirectory.Contains($"{Path.DirectorySeparatorChar}Release{Path.DirectorySeparatorChar}", StringComparison.Ordinal) ? "Release" : "Debug";
 
     public static string BuiltDll(string projectDirectory, string assembly)
@@ -165,7 +165,8 @@ public sealed class ProcessCluster : IDisposable
     /// An a1-agent process on the given robot gateways (round-robin, a dead one skipped) with the robot's credential,
     /// handed over in a file of the test's own (the agent reads --credential-file).
     /// </summary>
-    public ManagedProcess StartAgent(string robotId, Embodiment embodiment, string model, string credential, IEnumerable<string> robotGateways)
+    /// <param name="metricsPort">The agent's loopback listener (/metrics, /local/*); 0 lets the system pick one nobody reads.</param>
+    public ManagedProcess StartAgent(string robotId, Embodiment embodiment, string model, string credential, IEnumerable<string> robotGateways, int metricsPort = 0)
     {
         var dll = BuiltDll("robot-agent/A1Fleet.RobotAgent", "a1-agent.dll");
         var credentialFile = Path.Combine(Path.GetTempPath(), $"{ClusterId}-{robotId}.key");
@@ -173,7 +174,7 @@ public sealed class ProcessCluster : IDisposable
         _files.Add(credentialFile);
         return Start($"agent-{robotId}", "dotnet",
             $"\"{dll}\" --gateway {string.Join(',', robotGateways)} --credential-file \"{credentialFile}\" --robot-id {robotId} " +
-            $"--embodiment {embodiment.ToString().ToLowerInvariant()} --model {model} --metrics-port 0");
+            $"--embodiment {embodiment.ToString().ToLowerInvariant()} --model {model} --metrics-port {metricsPort}");
     }
 
     /// <summary>
@@ -183,7 +184,11 @@ public sealed class ProcessCluster : IDisposable
     {
         var response = await PostJson(baseUrl, $"/api/robots/{robotId}/credentials", new { name = "cluster-test" });
         var body = await response.Content.ReadAsStringAsync();
-        Assert.True(response.IsSuccessStatusCode, $"issuing a credential for {robotId}: {(int)response.StatusCode} {body}");
+        if (!response.IsSuccessStatusCode)
+        {
+            throw new InvalidOperationException($"POST {baseUrl}/api/robots/{robotId}/credentials answered {(int)response.StatusCode}: {body}");
+        }
+
         return JsonDocument.Parse(body).RootElement.GetProperty("key").GetString()!;
     }
 
@@ -344,123 +349,4 @@ public sealed class ProcessCluster : IDisposable
         {
         }
     }
-}
-
-public sealed record SiloProcess(ManagedProcess Process, string Url, int SiloPort, int GatewayPort, string RobotGatewayUrl)
-{
-    /// <summary>The certificate an HTTPS silo was configured with; clients trust only it.</summary>
-    public System.Security.Cryptography.X509Certificates.X509Certificate2? ServerCertificate { get; init; }
-}
-
-/// <summary>A child process whose output is kept (last 200 lines) for failure messages, killed with its tree on dispose.</summary>
-public sealed class ManagedProcess : IDisposable
-{
-    private readonly Process _process;
-    private readonly Queue<string> _lines = new();
-    private readonly Lock _gate = new();
-
-    public ManagedProcess(string name, string fileName, string arguments)
-    {
-        Name = name;
-        _process = new Process
-        {
-            StartInfo = new ProcessStartInfo(fileName, arguments)
-            {
-                RedirectStandardOutput = true,
-                RedirectStandardError = true,
-                UseShellExecute = false,
-                Environment = { ["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1", ["DOTNET_NOLOGO"] = "1" },
-            },
-        };
-        _process.OutputDataReceived += (_, e) => Keep(e.Data);
-        _process.ErrorDataReceived += (_, e) => Keep(e.Data);
-        _process.Start();
-        _process.BeginOutputReadLine();
-        _process.BeginErrorReadLine();
-    }
-
-    public string Name { get; }
-    public int Id => _process.Id;
-    public bool HasExited => _process.HasExited;
-    public int ExitCode => _process.ExitCode;
-
-    public string Output
-    {
-        get
-        {
-            lock (_gate)
-            {
-                return string.Join('\n', _lines);
-            }
-        }
-    }
-
-    /// <summary>SIGKILL, as a crashed machine would: no graceful shutdown, no membership update.</summary>
-    public void KillHard()
-    {
-        if (!_process.HasExited)
-        {
-            _process.Kill(entireProcessTree: true);
-            _process.WaitForExit(10_000);
-        }
-    }
-
-    /// <summary>SIGTERM and wait for a clean exit (SIGKILL if it does not come within the grace period).</summary>
-    public void Terminate(TimeSpan grace)
-    {
-        if (_process.HasExited)
-        {
-            return;
-        }
-
-        if (SendSignal(_process.Id, SigTerm) != 0 || !_process.WaitForExit(grace))
-        {
-            KillHard();
-        }
-    }
-
-    private const int SigTerm = 15;
-
-    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "kill", SetLastError = true)]
-    private static extern int SendSignal(int pid, int signal);
-
-    private void Keep(string? line)
-    {
-        if (line is null)
-        {
-            return;
-        }
-
-        lock (_gate)
-        {
-            _lines.Enqueue(line);
-            if (_lines.Count > 200)
-            {
-                _lines.Dequeue();
-            }
-        }
-    }
-
-    public void Dispose()
-    {
-        try
-        {
-            KillHard();
-        }
-        catch (InvalidOperationException)
-        {
-        }
-
-        _process.Dispose();
-    }
-}
-
-/// <summary>
-/// The tests that start process clusters run one at a time: each starts redis and two or more silo
-/// processes, and two at once on a small machine would measure CPU starvation, not failover.
-/// </summary>
-[CollectionDefinition(Name)]
-public sealed class ProcessClusterCollection
-{
-    public const string Name = "process clusters";
 }
