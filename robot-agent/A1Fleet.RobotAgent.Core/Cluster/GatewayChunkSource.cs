@@ -20,6 +20,7 @@ public sealed partial class GatewayChunkSource : LeasedChunkSource
     private readonly ILogger _logger;
     private readonly P.RobotGateway.RobotGatewayClient _client;
     private readonly Metadata _headers;
+    private static readonly TimeSpan StreamReopenMaxDelay = TimeSpan.FromMilliseconds(500);
     private readonly ExponentialBackoff _streamBackoff;
     private readonly Lock _streamGate = new();
     private CancellationTokenSource? _stream;
@@ -31,7 +32,9 @@ public sealed partial class GatewayChunkSource : LeasedChunkSource
         _logger = logger;
         _client = new P.RobotGateway.RobotGatewayClient(gateway);
         _headers = RobotGatewayMetadata.BearerHeaders(credential);
-        _streamBackoff = new ExponentialBackoff(TimeSpan.FromMilliseconds(100), TimeSpan.FromSeconds(options.RebindBackoffMaxSeconds), options.EffectiveSeed + 2);
+        // The stream is how an e-stop reaches the arm within a control period: through a silo failover it is reopened
+        // at least every StreamReopenMaxDelay, so the arm hears of an e-stop soon after its grain is back, not seconds later.
+        _streamBackoff = new ExponentialBackoff(TimeSpan.FromMilliseconds(100), StreamReopenMaxDelay, options.EffectiveSeed + 2);
     }
 
     /// <summary>How many times a Commands stream was opened (for tests and the status line).</summary>

@@ -164,6 +164,7 @@ public sealed partial class RobotGatewayService(
     private async Task CheckPeriodicallyAsync(CommandStream stream, string key, IRobotGrain robot, CancellationToken cancellationToken)
     {
         var interval = TimeSpan.FromSeconds(options.Value.StreamCheckSeconds);
+        var first = true;
         try
         {
             while (true)
@@ -181,6 +182,15 @@ public sealed partial class RobotGatewayService(
                     stream.End(LeaseLost(stream.RobotId, stream.Epoch, $"the robot's lease is at epoch {status.Epoch}"));
                     return;
                 }
+
+                if (first && status.EStopped)
+                {
+                    // An e-stop recorded while no stream was subscribed (a grain reactivated after a silo loss has no
+                    // observer until this one) reaches the agent now, not on its next request.
+                    await stream.OnCommand(new RobotCommand(RobotCommandKind.EStop, status.Task, status.LatencyBudgetMs, stream.Epoch, status.EStopGeneration));
+                }
+
+                first = false;
 
                 await Task.Delay(interval, time, cancellationToken);
             }

@@ -86,6 +86,22 @@ public sealed class RobotGatewayTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Commands_OpenedAfterAnEStopNobodyHeard_StartsWithThatEStop()
+    {
+        var robotId = NewRobotId();
+        var headers = Bearer(await _credentials.IssueAsync(robotId));
+        var lease = (await _client.BindAsync(Registration("agent-1"), headers)).Lease;
+        // Recorded while no stream is subscribed, as when the grain has just reactivated on another silo.
+        var confirmation = await Grains.GetGrain<IRobotGrain>(robotId).EStop("test");
+
+        using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        using var stream = _client.Commands(new P.CommandsRequest { Epoch = lease.Epoch }, headers, cancellationToken: cancel.Token);
+        Assert.True(await stream.ResponseStream.MoveNext(cancel.Token));
+        Assert.Equal(P.RobotCommandKind.EStop, stream.ResponseStream.Current.Kind);
+        Assert.Equal(confirmation.Generation, stream.ResponseStream.Current.EStopGeneration);
+    }
+
+    [Fact]
     public async Task Bind_EmptyRobotId_BindsTheCredentialsRobot()
     {
         var robotId = NewRobotId();
