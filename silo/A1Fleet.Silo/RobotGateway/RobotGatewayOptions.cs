@@ -35,8 +35,11 @@ public sealed class RobotGatewayOptions
     /// </summary>
     public int MaxReceiveMessageBytes { get; set; } = 4 * 1024 * 1024;
 
-    /// <summary>How often an open Commands stream re-checks its credential and lease (seconds, default 2).</summary>
-    public double StreamCheckSeconds { get; set; } = 2;
+    /// <summary>
+    /// How often an open Commands stream re-checks its credential and lease, subscribes again (a grain reactivated after
+    /// a silo loss has forgotten it) and re-sends a standing e-stop the agent may have missed (seconds, default 1).
+    /// </summary>
+    public double StreamCheckSeconds { get; set; } = 1;
 
     /// <summary>
     /// Calls one robot may make per second, sustained (every rpc counts, Commands stream opens included; default 100).

@@ -165,6 +165,7 @@ public sealed partial class RobotGatewayService(
     {
         var interval = TimeSpan.FromSeconds(options.Value.StreamCheckSeconds);
         var first = true;
+        var eStopSent = 0L;
         try
         {
             while (true)
@@ -183,11 +184,19 @@ public sealed partial class RobotGatewayService(
                     return;
                 }
 
-                if (first && status.EStopped)
+                if (!first)
                 {
-                    // An e-stop recorded while no stream was subscribed (a grain reactivated after a silo loss has no
-                    // observer until this one) reaches the agent now, not on its next request.
+                    // The grain may have reactivated on another silo since (its old silo died) and forgotten this
+                    // observer: subscribing again is idempotent and restores the push path.
+                    await robot.Subscribe(stream.Epoch, stream.Reference!);
+                }
+
+                if (status.EStopped && status.EStopGeneration > eStopSent)
+                {
+                    // An e-stop recorded while this stream was not subscribed (at its opening, or while its grain was
+                    // reactivating elsewhere) reaches the agent now, not on its next request. Repeats are harmless.
                     await stream.OnCommand(new RobotCommand(RobotCommandKind.EStop, status.Task, status.LatencyBudgetMs, stream.Epoch, status.EStopGeneration));
+                    eStopSent = status.EStopGeneration;
                 }
 
                 first = false;
