@@ -238,6 +238,38 @@ public sealed class ProcessCluster : IDisposable
         return http;
     }
 
+    /// <summary>
+    /// Polls <paramref name="condition"/> every 250 ms until it holds. An HTTP failure or timeout while a silo fails over
+    /// counts as "not yet"; past <paramref name="timeout"/> the error names <paramref name="failure"/> with the silo's last output.
+    /// </summary>
+    public static async Task WaitUntilAsync(Func<Task<bool>> condition, TimeSpan timeout, string failure, SiloProcess silo)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (true)
+        {
+            try
+            {
+                if (await condition())
+                {
+                    return;
+                }
+            }
+            catch (HttpRequestException)
+            {
+            }
+            catch (TaskCanceledException)
+            {
+            }
+
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new TimeoutException($"{failure} within {timeout}. Last silo output:\n{silo.Process.Output}");
+            }
+
+            await Task.Delay(250);
+        }
+    }
+
     public static async Task WaitReadyAsync(SiloProcess silo, TimeSpan timeout)
     {
         using var http = CreateClient(silo, TimeSpan.FromSeconds(2));

@@ -77,30 +77,8 @@ public sealed class EStopAfterSiloKillTests : IDisposable
         return http;
     }
 
-    private static async Task WaitAsync(Func<Task<bool>> condition, string failure, SiloProcess silo)
-    {
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
-        while (true)
-        {
-            try
-            {
-                if (await condition())
-                {
-                    return;
-                }
-            }
-            catch (HttpRequestException)
-            {
-            }
-
-            if (DateTime.UtcNow > deadline)
-            {
-                throw new TimeoutException($"{failure} within 60 s. Last silo output:\n{silo.Process.Output}");
-            }
-
-            await Task.Delay(250);
-        }
-    }
+    private static Task WaitAsync(Func<Task<bool>> condition, string failure, SiloProcess silo) =>
+        ProcessCluster.WaitUntilAsync(condition, TimeSpan.FromSeconds(60), failure, silo);
 
     public void Dispose()
     {

@@ -151,33 +151,8 @@ public sealed class RedisRestartTests(ITestOutputHelper output) : IDisposable
         Assert.True(response.IsSuccessStatusCode, $"{response.RequestMessage?.RequestUri}: {(int)response.StatusCode} {await response.Content.ReadAsStringAsync()}");
     }
 
-    private async Task WaitAsync(Func<Task<bool>> condition, TimeSpan timeout, string failure, SiloProcess silo)
-    {
-        var deadline = DateTime.UtcNow + timeout;
-        while (true)
-        {
-            try
-            {
-                if (await condition())
-                {
-                    return;
-                }
-            }
-            catch (HttpRequestException)
-            {
-            }
-            catch (TaskCanceledException)
-            {
-            }
-
-            if (DateTime.UtcNow > deadline)
-            {
-                throw new TimeoutException($"{failure} within {timeout}. Last silo output:\n{silo.Process.Output}");
-            }
-
-            await Task.Delay(250);
-        }
-    }
+    private static Task WaitAsync(Func<Task<bool>> condition, TimeSpan timeout, string failure, SiloProcess silo) =>
+        ProcessCluster.WaitUntilAsync(condition, timeout, failure, silo);
 
     private static void WriteFigure(TimeSpan ready, TimeSpan served, TimeSpan newAgent)
     {

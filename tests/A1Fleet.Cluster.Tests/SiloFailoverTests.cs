@@ -89,33 +89,8 @@ public sealed class SiloFailoverTests(ITestOutputHelper output) : IDisposable
 
     private static Task<List<RobotStatus>> Robots(SiloProcess silo) => ProcessCluster.GetJson<List<RobotStatus>>(silo.Url, "/api/robots?selector=all");
 
-    private async Task WaitAsync(Func<Task<bool>> condition, TimeSpan timeout, string failure, SiloProcess silo)
-    {
-        var deadline = DateTime.UtcNow + timeout;
-        while (true)
-        {
-            try
-            {
-                if (await condition())
-                {
-                    return;
-                }
-            }
-            catch (HttpRequestException)
-            {
-            }
-            catch (TaskCanceledException)
-            {
-            }
-
-            if (DateTime.UtcNow > deadline)
-            {
-                throw new TimeoutException($"{failure} within {timeout}. Last silo output:\n{silo.Process.Output}");
-            }
-
-            await Task.Delay(250);
-        }
-    }
+    private static Task WaitAsync(Func<Task<bool>> condition, TimeSpan timeout, string failure, SiloProcess silo) =>
+        ProcessCluster.WaitUntilAsync(condition, timeout, failure, silo);
 
     private static void WriteFigure(TimeSpan gap)
     {
