@@ -11,6 +11,8 @@ using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 using P = A1Fleet.RobotGateway.V1;
 
+using static A1Fleet.Fleet.Tests.RobotGateway.GatewayTestSilo;
+
 namespace A1Fleet.Fleet.Tests.RobotGateway;
 
 /// <summary>
@@ -21,38 +23,23 @@ public sealed class RobotGatewayLimitsTests : IAsyncLifetime
 {
     private const int RequestsPerSecond = 2;
     private const int Burst = 4;
-    private readonly OperatorIssuedCredentials _credentials = new();
-    private LoopbackSilo _silo = null!;
-    private GrpcChannel _channel = null!;
-    private P.RobotGateway.RobotGatewayClient _client = null!;
+    private GatewayTestSilo _gateway = null!;
 
-    private IGrainFactory Grains => _silo.Services.GetRequiredService<IGrainFactory>();
+    private IGrainFactory Grains => _gateway.Grains;
 
-    public async Task InitializeAsync()
-    {
-        _silo = await LoopbackSilo.StartAsync(robotGateway: true,
-            extraArgs: ["--A1Fleet:RobotGateway:RequestsPerSecond", RequestsPerSecond.ToString(), "--A1Fleet:RobotGateway:RequestBurst", Burst.ToString()]);
-        await _silo.WaitReadyAsync();
-        _credentials.Use(_silo);
-        _channel = GrpcChannel.ForAddress(_silo.GatewayUrl!);
-        _client = new P.RobotGateway.RobotGatewayClient(_channel);
-    }
+    public async Task InitializeAsync() => _gateway = await GatewayTestSilo.StartAsync("--A1Fleet:RobotGateway:RequestsPerSecond", RequestsPerSecond.ToString(), "--A1Fleet:RobotGateway:RequestBurst", Burst.ToString());
 
-    public async Task DisposeAsync()
-    {
-        _channel.Dispose();
-        await _silo.DisposeAsync();
-    }
+    public async Task DisposeAsync() => await _gateway.DisposeAsync();
 
     [Fact]
     public async Task Calls_FloodFromOneRobot_AreResourceExhaustedWithARetryHint_WhileAnotherRobotIsServed()
     {
         var flooder = NewRobotId();
         var other = NewRobotId();
-        var flooderHeaders = Bearer(await _credentials.IssueAsync(flooder));
-        var otherHeaders = Bearer(await _credentials.IssueAsync(other));
-        var flooderLease = (await _client.BindAsync(Registration("agent-flood"), flooderHeaders)).Lease;
-        var otherLease = (await _client.BindAsync(Registration("agent-other"), otherHeaders)).Lease;
+        var flooderHeaders = Bearer(await _gateway.Credentials.IssueAsync(flooder));
+        var otherHeaders = Bearer(await _gateway.Credentials.IssueAsync(other));
+        var flooderLease = (await _gateway.Client.BindAsync(Registration("agent-flood"), flooderHeaders)).Lease;
+        var otherLease = (await _gateway.Client.BindAsync(Registration("agent-other"), otherHeaders)).Lease;
 
         // Far more calls than the bucket holds: at 2 per second, only a flood lasting over 20 s could be served whole.
         var refusals = new List<RpcException>();
@@ -60,7 +47,7 @@ public sealed class RobotGatewayLimitsTests : IAsyncLifetime
         {
             try
             {
-                await _client.HeartbeatAsync(new P.HeartbeatRequest { Epoch = flooderLease.Epoch }, flooderHeaders);
+                await _gateway.Client.HeartbeatAsync(new P.HeartbeatRequest { Epoch = flooderLease.Epoch }, flooderHeaders);
             }
             catch (RpcException ex)
             {
@@ -79,8 +66,8 @@ public sealed class RobotGatewayLimitsTests : IAsyncLifetime
         });
 
         // The other robot's bucket is its own: served while the flooder is refused.
-        Assert.True((await _client.HeartbeatAsync(new P.HeartbeatRequest { Epoch = otherLease.Epoch }, otherHeaders)).Held);
-        await AssertStatus(StatusCode.ResourceExhausted, () => _client.HeartbeatAsync(new P.HeartbeatRequest { Epoch = flooderLease.Epoch }, flooderHeaders).ResponseAsync);
+        Assert.True((await _gateway.Client.HeartbeatAsync(new P.HeartbeatRequest { Epoch = otherLease.Epoch }, otherHeaders)).Held);
+        await AssertStatus(StatusCode.ResourceExhausted, () => _gateway.Client.HeartbeatAsync(new P.HeartbeatRequest { Epoch = flooderLease.Epoch }, flooderHeaders).ResponseAsync);
 
         // Refused calls changed nothing: the flooder still holds its robot at the same epoch.
         Assert.Equal(flooderLease.Epoch, (await Grains.GetGrain<IRobotGrain>(flooder).GetStatus()).Epoch);
@@ -90,8 +77,8 @@ public sealed class RobotGatewayLimitsTests : IAsyncLifetime
     public async Task Agent_OverItsRequestRate_HoldsAndAsksAgainLater_KeepingItsLease()
     {
         var robotId = NewRobotId();
-        var key = await _credentials.IssueAsync(robotId);
-        await using var runner = new RobotAgentRunner(new GatewayChunkSourceFactory(_channel.CreateCallInvoker(), key, TimeProvider.System),
+        var key = await _gateway.Credentials.IssueAsync(robotId);
+        await using var runner = new RobotAgentRunner(new GatewayChunkSourceFactory(_gateway.Channel.CreateCallInvoker(), key, TimeProvider.System),
             Options.Create(new AgentOptions { RobotId = robotId, Embodiment = Embodiment.Franka, ModelId = "tiny-fm", HoldPollSeconds = 0.1 }),
             TimeProvider.System, NullLogger<RobotAgentRunner>.Instance);
         await runner.StartAsync(CancellationToken.None);
@@ -119,38 +106,15 @@ public sealed class RobotGatewayLimitsTests : IAsyncLifetime
     public async Task ReportCounters_NonFiniteOrNegativeJump_IsInvalidArgumentNamingTheField(double jump)
     {
         var robotId = NewRobotId();
-        var headers = Bearer(await _credentials.IssueAsync(robotId));
-        var lease = (await _client.BindAsync(Registration("agent-1"), headers)).Lease;
+        var headers = Bearer(await _gateway.Credentials.IssueAsync(robotId));
+        var lease = (await _gateway.Client.BindAsync(Registration("agent-1"), headers)).Lease;
 
-        var error = await Assert.ThrowsAsync<RpcException>(() => _client.ReportCountersAsync(
+        var error = await Assert.ThrowsAsync<RpcException>(() => _gateway.Client.ReportCountersAsync(
             new P.ReportCountersRequest { Epoch = lease.Epoch, Counters = new P.AgentCounters { ControlTicks = 10, MaxSpliceJump = jump } }, headers).ResponseAsync);
 
         Assert.Equal(StatusCode.InvalidArgument, error.StatusCode);
         Assert.StartsWith("counters.max_splice_jump:", error.Status.Detail, StringComparison.Ordinal);
         Assert.Equal("counters.max_splice_jump", error.Trailers.GetValue("a1-field"));
-        await _client.ReportCountersAsync(new P.ReportCountersRequest { Epoch = lease.Epoch, Counters = new P.AgentCounters { ControlTicks = 10, MaxSpliceJump = 0.5 } }, headers);
-    }
-
-    private static string NewRobotId() => "gwl-" + Guid.NewGuid().ToString("N")[..8];
-
-    private static Metadata Bearer(string key) => RobotGatewayMetadata.BearerHeaders(key);
-
-    private static P.BindRequest Registration(string agentId) =>
-        new AgentRegistration(agentId, Embodiment.Franka, "tiny-fm", 7, 7, ["front", "wrist"], 20, ["gateway-test"]).ToProto("");
-
-    private static async Task AssertStatus(StatusCode expected, Func<Task> call)
-    {
-        var error = await Assert.ThrowsAsync<RpcException>(call);
-        Assert.Equal(expected, error.StatusCode);
-    }
-
-    private static async Task WaitFor(Func<bool> condition, Func<string> failure)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(60);
-        while (!condition())
-        {
-            Assert.True(DateTime.UtcNow < deadline, failure());
-            await Task.Delay(50);
-        }
+        await _gateway.Client.ReportCountersAsync(new P.ReportCountersRequest { Epoch = lease.Epoch, Counters = new P.AgentCounters { ControlTicks = 10, MaxSpliceJump = 0.5 } }, headers);
     }
 }

@@ -12,6 +12,8 @@ using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 using P = A1Fleet.RobotGateway.V1;
 
+using static A1Fleet.Fleet.Tests.RobotGateway.GatewayTestSilo;
+
 namespace A1Fleet.Fleet.Tests.RobotGateway;
 
 /// <summary>
@@ -21,35 +23,20 @@ namespace A1Fleet.Fleet.Tests.RobotGateway;
 public sealed class RobotGatewayTests : IAsyncLifetime
 {
     private const long MaxMessageBytes = 1024 * 1024;
-    private readonly OperatorIssuedCredentials _credentials = new();
-    private LoopbackSilo _silo = null!;
-    private GrpcChannel _channel = null!;
-    private P.RobotGateway.RobotGatewayClient _client = null!;
+    private GatewayTestSilo _gateway = null!;
 
-    private IGrainFactory Grains => _silo.Services.GetRequiredService<IGrainFactory>();
+    private IGrainFactory Grains => _gateway.Grains;
 
-    public async Task InitializeAsync()
-    {
-        _silo = await LoopbackSilo.StartAsync(robotGateway: true,
-            extraArgs: ["--A1Fleet:RobotGateway:StreamCheckSeconds", "0.2", "--A1Fleet:RobotGateway:MaxReceiveMessageBytes", MaxMessageBytes.ToString()]);
-        await _silo.WaitReadyAsync();
-        _credentials.Use(_silo);
-        _channel = GrpcChannel.ForAddress(_silo.GatewayUrl!);
-        _client = new P.RobotGateway.RobotGatewayClient(_channel);
-    }
+    public async Task InitializeAsync() => _gateway = await GatewayTestSilo.StartAsync("--A1Fleet:RobotGateway:StreamCheckSeconds", "0.2", "--A1Fleet:RobotGateway:MaxReceiveMessageBytes", MaxMessageBytes.ToString());
 
-    public async Task DisposeAsync()
-    {
-        _channel.Dispose();
-        await _silo.DisposeAsync();
-    }
+    public async Task DisposeAsync() => await _gateway.DisposeAsync();
 
     [Fact]
     public async Task Agent_ThroughTheGateway_ExecutesChunksAndHoldsOnAPushedEStop()
     {
         var robotId = NewRobotId();
-        var key = await _credentials.IssueAsync(robotId);
-        await using var runner = new RobotAgentRunner(new GatewayChunkSourceFactory(_channel.CreateCallInvoker(), key, TimeProvider.System),
+        var key = await _gateway.Credentials.IssueAsync(robotId);
+        await using var runner = new RobotAgentRunner(new GatewayChunkSourceFactory(_gateway.Channel.CreateCallInvoker(), key, TimeProvider.System),
             Options.Create(new AgentOptions { RobotId = robotId, Embodiment = Embodiment.Franka, ModelId = "tiny-fm", HoldPollSeconds = 0.1 }),
             TimeProvider.System, NullLogger<RobotAgentRunner>.Instance);
         await runner.StartAsync(CancellationToken.None);
@@ -72,10 +59,10 @@ public sealed class RobotGatewayTests : IAsyncLifetime
     public async Task Commands_PushedEStop_ArrivesOnTheStream()
     {
         var robotId = NewRobotId();
-        var headers = Bearer(await _credentials.IssueAsync(robotId));
-        var lease = (await _client.BindAsync(Registration("agent-1"), headers)).Lease;
+        var headers = Bearer(await _gateway.Credentials.IssueAsync(robotId));
+        var lease = (await _gateway.Client.BindAsync(Registration("agent-1"), headers)).Lease;
         using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-        using var stream = _client.Commands(new P.CommandsRequest { Epoch = lease.Epoch }, headers, cancellationToken: cancel.Token);
+        using var stream = _gateway.Client.Commands(new P.CommandsRequest { Epoch = lease.Epoch }, headers, cancellationToken: cancel.Token);
         await stream.ResponseHeadersAsync;
 
         await Grains.GetGrain<IRobotGrain>(robotId).EStop("test");
@@ -89,13 +76,13 @@ public sealed class RobotGatewayTests : IAsyncLifetime
     public async Task Commands_OpenedAfterAnEStopNobodyHeard_StartsWithThatEStop()
     {
         var robotId = NewRobotId();
-        var headers = Bearer(await _credentials.IssueAsync(robotId));
-        var lease = (await _client.BindAsync(Registration("agent-1"), headers)).Lease;
+        var headers = Bearer(await _gateway.Credentials.IssueAsync(robotId));
+        var lease = (await _gateway.Client.BindAsync(Registration("agent-1"), headers)).Lease;
         // Recorded while no stream is subscribed, as when the grain has just reactivated on another silo.
         var confirmation = await Grains.GetGrain<IRobotGrain>(robotId).EStop("test");
 
         using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-        using var stream = _client.Commands(new P.CommandsRequest { Epoch = lease.Epoch }, headers, cancellationToken: cancel.Token);
+        using var stream = _gateway.Client.Commands(new P.CommandsRequest { Epoch = lease.Epoch }, headers, cancellationToken: cancel.Token);
         Assert.True(await stream.ResponseStream.MoveNext(cancel.Token));
         Assert.Equal(P.RobotCommandKind.EStop, stream.ResponseStream.Current.Kind);
         Assert.Equal(confirmation.Generation, stream.ResponseStream.Current.EStopGeneration);
@@ -105,7 +92,7 @@ public sealed class RobotGatewayTests : IAsyncLifetime
     public async Task Bind_EmptyRobotId_BindsTheCredentialsRobot()
     {
         var robotId = NewRobotId();
-        var reply = await _client.BindAsync(Registration("agent-1"), Bearer(await _credentials.IssueAsync(robotId)));
+        var reply = await _gateway.Client.BindAsync(Registration("agent-1"), Bearer(await _gateway.Credentials.IssueAsync(robotId)));
 
         Assert.Equal(robotId, reply.Lease.RobotId);
         Assert.Equal("tiny-fm", reply.Lease.Model.ModelId);
@@ -118,17 +105,17 @@ public sealed class RobotGatewayTests : IAsyncLifetime
     {
         var mine = NewRobotId();
         var other = NewRobotId();
-        var headers = Bearer(await _credentials.IssueAsync(mine));
-        var otherLease = (await _client.BindAsync(Registration("agent-other"), Bearer(await _credentials.IssueAsync(other)))).Lease;
+        var headers = Bearer(await _gateway.Credentials.IssueAsync(mine));
+        var otherLease = (await _gateway.Client.BindAsync(Registration("agent-other"), Bearer(await _gateway.Credentials.IssueAsync(other)))).Lease;
 
         var bind = Registration("intruder");
         bind.RobotId = other;
-        await AssertStatus(StatusCode.PermissionDenied, () => _client.BindAsync(bind, headers).ResponseAsync);
-        await AssertStatus(StatusCode.PermissionDenied, () => _client.ActAsync(new P.ActRequest { RobotId = other, Epoch = otherLease.Epoch }, headers).ResponseAsync);
-        await AssertStatus(StatusCode.PermissionDenied, () => _client.HeartbeatAsync(new P.HeartbeatRequest { RobotId = other, Epoch = otherLease.Epoch }, headers).ResponseAsync);
-        await AssertStatus(StatusCode.PermissionDenied, () => _client.ReportCountersAsync(
+        await AssertStatus(StatusCode.PermissionDenied, () => _gateway.Client.BindAsync(bind, headers).ResponseAsync);
+        await AssertStatus(StatusCode.PermissionDenied, () => _gateway.Client.ActAsync(new P.ActRequest { RobotId = other, Epoch = otherLease.Epoch }, headers).ResponseAsync);
+        await AssertStatus(StatusCode.PermissionDenied, () => _gateway.Client.HeartbeatAsync(new P.HeartbeatRequest { RobotId = other, Epoch = otherLease.Epoch }, headers).ResponseAsync);
+        await AssertStatus(StatusCode.PermissionDenied, () => _gateway.Client.ReportCountersAsync(
             new P.ReportCountersRequest { RobotId = other, Epoch = otherLease.Epoch, Counters = new P.AgentCounters() }, headers).ResponseAsync);
-        using var stream = _client.Commands(new P.CommandsRequest { RobotId = other, Epoch = otherLease.Epoch }, headers);
+        using var stream = _gateway.Client.Commands(new P.CommandsRequest { RobotId = other, Epoch = otherLease.Epoch }, headers);
         await AssertStatus(StatusCode.PermissionDenied, () => stream.ResponseStream.MoveNext());
 
         var status = await Grains.GetGrain<IRobotGrain>(other).GetStatus();
@@ -139,25 +126,25 @@ public sealed class RobotGatewayTests : IAsyncLifetime
     [Fact]
     public async Task Calls_WithoutAValidCredential_AreUnauthenticated()
     {
-        await AssertStatus(StatusCode.Unauthenticated, () => _client.BindAsync(Registration("agent-1")).ResponseAsync);
-        await AssertStatus(StatusCode.Unauthenticated, () => _client.BindAsync(Registration("agent-1"), Bearer("a1r_not-issued")).ResponseAsync);
-        await AssertStatus(StatusCode.Unauthenticated, () => _client.BindAsync(Registration("agent-1"), new Metadata { { "authorization", "Basic abc" } }).ResponseAsync);
-        await AssertStatus(StatusCode.Unauthenticated, () => _client.HeartbeatAsync(new P.HeartbeatRequest { Epoch = 1 }).ResponseAsync);
+        await AssertStatus(StatusCode.Unauthenticated, () => _gateway.Client.BindAsync(Registration("agent-1")).ResponseAsync);
+        await AssertStatus(StatusCode.Unauthenticated, () => _gateway.Client.BindAsync(Registration("agent-1"), Bearer("a1r_not-issued")).ResponseAsync);
+        await AssertStatus(StatusCode.Unauthenticated, () => _gateway.Client.BindAsync(Registration("agent-1"), new Metadata { { "authorization", "Basic abc" } }).ResponseAsync);
+        await AssertStatus(StatusCode.Unauthenticated, () => _gateway.Client.HeartbeatAsync(new P.HeartbeatRequest { Epoch = 1 }).ResponseAsync);
     }
 
     [Fact]
     public async Task Revocation_TakesEffectOnTheNextCall_AndEndsTheCommandsStream()
     {
         var robotId = NewRobotId();
-        var key = await _credentials.IssueAsync(robotId);
-        var lease = (await _client.BindAsync(Registration("agent-1"), Bearer(key))).Lease;
-        using var stream = _client.Commands(new P.CommandsRequest { Epoch = lease.Epoch }, Bearer(key));
+        var key = await _gateway.Credentials.IssueAsync(robotId);
+        var lease = (await _gateway.Client.BindAsync(Registration("agent-1"), Bearer(key))).Lease;
+        using var stream = _gateway.Client.Commands(new P.CommandsRequest { Epoch = lease.Epoch }, Bearer(key));
         await stream.ResponseHeadersAsync;
-        Assert.True((await _client.HeartbeatAsync(new P.HeartbeatRequest { Epoch = lease.Epoch }, Bearer(key))).Held);
+        Assert.True((await _gateway.Client.HeartbeatAsync(new P.HeartbeatRequest { Epoch = lease.Epoch }, Bearer(key))).Held);
 
-        await _credentials.RevokeAsync(key);
+        await _gateway.Credentials.RevokeAsync(key);
 
-        await AssertStatus(StatusCode.Unauthenticated, () => _client.HeartbeatAsync(new P.HeartbeatRequest { Epoch = lease.Epoch }, Bearer(key)).ResponseAsync);
+        await AssertStatus(StatusCode.Unauthenticated, () => _gateway.Client.HeartbeatAsync(new P.HeartbeatRequest { Epoch = lease.Epoch }, Bearer(key)).ResponseAsync);
         using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(30));
         await AssertStatus(StatusCode.Unauthenticated, () => stream.ResponseStream.MoveNext(cancel.Token));
     }
@@ -166,17 +153,17 @@ public sealed class RobotGatewayTests : IAsyncLifetime
     public async Task Commands_WhenAnotherBindTakesTheLease_EndsWithFailedPrecondition()
     {
         var robotId = NewRobotId();
-        var headers = Bearer(await _credentials.IssueAsync(robotId));
-        var first = (await _client.BindAsync(Registration("agent-1"), headers)).Lease;
-        using var stream = _client.Commands(new P.CommandsRequest { Epoch = first.Epoch }, headers);
+        var headers = Bearer(await _gateway.Credentials.IssueAsync(robotId));
+        var first = (await _gateway.Client.BindAsync(Registration("agent-1"), headers)).Lease;
+        using var stream = _gateway.Client.Commands(new P.CommandsRequest { Epoch = first.Epoch }, headers);
         await stream.ResponseHeadersAsync;
 
-        var second = (await _client.BindAsync(Registration("agent-1"), headers)).Lease;
+        var second = (await _gateway.Client.BindAsync(Registration("agent-1"), headers)).Lease;
 
         Assert.True(second.Epoch > first.Epoch);
         using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(30));
         await AssertStatus(StatusCode.FailedPrecondition, () => stream.ResponseStream.MoveNext(cancel.Token));
-        Assert.False((await _client.HeartbeatAsync(new P.HeartbeatRequest { Epoch = first.Epoch }, headers)).Held);
+        Assert.False((await _gateway.Client.HeartbeatAsync(new P.HeartbeatRequest { Epoch = first.Epoch }, headers)).Held);
     }
 
     [Fact]
@@ -184,10 +171,10 @@ public sealed class RobotGatewayTests : IAsyncLifetime
     {
         var bad = NewRobotId();
         var good = NewRobotId();
-        var badHeaders = Bearer(await _credentials.IssueAsync(bad));
-        var goodHeaders = Bearer(await _credentials.IssueAsync(good));
-        var badLease = (await _client.BindAsync(Registration("agent-bad"), badHeaders)).Lease;
-        var goodLease = (await _client.BindAsync(Registration("agent-good"), goodHeaders)).Lease;
+        var badHeaders = Bearer(await _gateway.Credentials.IssueAsync(bad));
+        var goodHeaders = Bearer(await _gateway.Credentials.IssueAsync(good));
+        var badLease = (await _gateway.Client.BindAsync(Registration("agent-bad"), badHeaders)).Lease;
+        var goodLease = (await _gateway.Client.BindAsync(Registration("agent-good"), goodHeaders)).Lease;
         await Grains.GetGrain<IRobotGrain>(bad).AssignTask("wave", "test");
         await Grains.GetGrain<IRobotGrain>(good).AssignTask("wave", "test");
         var model = goodLease.Model;
@@ -203,23 +190,23 @@ public sealed class RobotGatewayTests : IAsyncLifetime
         {
             var observation = GoodObservation(model);
             breakIt(observation);
-            var error = await Assert.ThrowsAsync<RpcException>(() => _client.ActAsync(new P.ActRequest { Epoch = badLease.Epoch, Observation = observation }, badHeaders).ResponseAsync);
+            var error = await Assert.ThrowsAsync<RpcException>(() => _gateway.Client.ActAsync(new P.ActRequest { Epoch = badLease.Epoch, Observation = observation }, badHeaders).ResponseAsync);
             Assert.Equal(StatusCode.InvalidArgument, error.StatusCode);
             Assert.StartsWith(field + ":", error.Status.Detail, StringComparison.Ordinal);
 
-            var served = await _client.ActAsync(new P.ActRequest { Epoch = goodLease.Epoch, Observation = GoodObservation(model) }, goodHeaders);
+            var served = await _gateway.Client.ActAsync(new P.ActRequest { Epoch = goodLease.Epoch, Observation = GoodObservation(model) }, goodHeaders);
             Assert.Equal(P.ChunkStatus.Ok, served.Status);
             Assert.Equal(served.Chunk * served.ActionDim, served.Actions.Count);
         }
 
-        var missing = await Assert.ThrowsAsync<RpcException>(() => _client.ActAsync(new P.ActRequest { Epoch = badLease.Epoch }, badHeaders).ResponseAsync);
+        var missing = await Assert.ThrowsAsync<RpcException>(() => _gateway.Client.ActAsync(new P.ActRequest { Epoch = badLease.Epoch }, badHeaders).ResponseAsync);
         Assert.Equal(StatusCode.InvalidArgument, missing.StatusCode);
         Assert.StartsWith("observation:", missing.Status.Detail, StringComparison.Ordinal);
 
         // Over the documented message limit: refused before it is read into memory as an observation.
         var huge = GoodObservation(model);
         huge.Images[0] = ByteString.CopyFrom(new byte[MaxMessageBytes + 1]);
-        await AssertStatus(StatusCode.ResourceExhausted, () => _client.ActAsync(new P.ActRequest { Epoch = badLease.Epoch, Observation = huge }, badHeaders).ResponseAsync);
+        await AssertStatus(StatusCode.ResourceExhausted, () => _gateway.Client.ActAsync(new P.ActRequest { Epoch = badLease.Epoch, Observation = huge }, badHeaders).ResponseAsync);
 
         // Nothing of it reached the grain as a request.
         Assert.Equal(0, (await Grains.GetGrain<IRobotGrain>(bad).GetStatus()).Counters.Requests);
@@ -233,14 +220,14 @@ public sealed class RobotGatewayTests : IAsyncLifetime
             DefaultRequestVersion = System.Net.HttpVersion.Version20,
             DefaultVersionPolicy = HttpVersionPolicy.RequestVersionExact,
         };
-        var throughGateway = await h2c.GetAsync(_silo.GatewayUrl + "/api/robots");
+        var throughGateway = await h2c.GetAsync(_gateway.Silo.GatewayUrl + "/api/robots");
         Assert.Equal(System.Net.HttpStatusCode.NotFound, throughGateway.StatusCode);
-        using var http = _silo.CreateClient(LoopbackSilo.AdminKey);
-        Assert.Equal(System.Net.HttpStatusCode.OK, (await http.GetAsync(_silo.Url + "/api/robots")).StatusCode);
+        using var http = _gateway.Silo.CreateClient(LoopbackSilo.AdminKey);
+        Assert.Equal(System.Net.HttpStatusCode.OK, (await http.GetAsync(_gateway.Silo.Url + "/api/robots")).StatusCode);
 
-        using var operatorPort = GrpcChannel.ForAddress(_silo.Url);
+        using var operatorPort = GrpcChannel.ForAddress(_gateway.Silo.Url);
         var client = new P.RobotGateway.RobotGatewayClient(operatorPort);
-        var headers = Bearer(await _credentials.IssueAsync(NewRobotId()));
+        var headers = Bearer(await _gateway.Credentials.IssueAsync(NewRobotId()));
         var error = await Assert.ThrowsAsync<RpcException>(() => client.HeartbeatAsync(new P.HeartbeatRequest { Epoch = 1 }, headers).ResponseAsync);
         Assert.NotEqual(StatusCode.OK, error.StatusCode);
         Assert.NotEqual(StatusCode.Unauthenticated, error.StatusCode);
@@ -250,26 +237,19 @@ public sealed class RobotGatewayTests : IAsyncLifetime
     public async Task Bind_SecondAgentWhileTheFirstHeartbeats_IsRefusedNamingTheHolder()
     {
         var robotId = NewRobotId();
-        var headers = Bearer(await _credentials.IssueAsync(robotId));
-        var first = (await _client.BindAsync(Registration("agent-1"), headers)).Lease;
-        Assert.True((await _client.HeartbeatAsync(new P.HeartbeatRequest { Epoch = first.Epoch }, headers)).Held);
+        var headers = Bearer(await _gateway.Credentials.IssueAsync(robotId));
+        var first = (await _gateway.Client.BindAsync(Registration("agent-1"), headers)).Lease;
+        Assert.True((await _gateway.Client.HeartbeatAsync(new P.HeartbeatRequest { Epoch = first.Epoch }, headers)).Held);
 
-        var error = await Assert.ThrowsAsync<RpcException>(() => _client.BindAsync(Registration("agent-2"), headers).ResponseAsync);
+        var error = await Assert.ThrowsAsync<RpcException>(() => _gateway.Client.BindAsync(Registration("agent-2"), headers).ResponseAsync);
 
         Assert.Equal(StatusCode.FailedPrecondition, error.StatusCode);
         var held = RobotGatewayMetadata.AsLeaseHeld(error, robotId);
         Assert.NotNull(held);
         Assert.Equal("agent-1", held.HolderAgentId);
-        Assert.True((await _client.HeartbeatAsync(new P.HeartbeatRequest { Epoch = first.Epoch }, headers)).Held);
+        Assert.True((await _gateway.Client.HeartbeatAsync(new P.HeartbeatRequest { Epoch = first.Epoch }, headers)).Held);
         Assert.Equal("agent-1", (await Grains.GetGrain<IRobotGrain>(robotId).GetStatus()).AgentId);
     }
-
-    private static string NewRobotId() => "gw-" + Guid.NewGuid().ToString("N")[..8];
-
-    private static Metadata Bearer(string key) => RobotGatewayMetadata.BearerHeaders(key);
-
-    private static P.BindRequest Registration(string agentId) =>
-        new AgentRegistration(agentId, Embodiment.Franka, "tiny-fm", 7, 7, ["front", "wrist"], 20, ["gateway-test"]).ToProto("");
 
     private static P.Observation GoodObservation(P.ModelSpec model)
     {
@@ -281,21 +261,5 @@ public sealed class RobotGatewayTests : IAsyncLifetime
         }
 
         return observation;
-    }
-
-    private static async Task AssertStatus(StatusCode expected, Func<Task> call)
-    {
-        var error = await Assert.ThrowsAsync<RpcException>(call);
-        Assert.Equal(expected, error.StatusCode);
-    }
-
-    private static async Task WaitFor(Func<bool> condition, Func<string> failure)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(60);
-        while (!condition())
-        {
-            Assert.True(DateTime.UtcNow < deadline, failure());
-            await Task.Delay(50);
-        }
     }
 }
