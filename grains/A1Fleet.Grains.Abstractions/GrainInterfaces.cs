@@ -98,6 +98,10 @@ public interface IFleetGrain : IGrainWithStringKey
     [Alias("Resolve")]
     Task<IReadOnlyList<string>> Resolve(RobotSelector selector);
 
+    /// <summary>The distinct models the robots a selector picks run, from the registry (no robot grain is asked).</summary>
+    [Alias("ModelsOf")]
+    Task<IReadOnlyList<string>> ModelsOf(RobotSelector selector);
+
     /// <summary>E-stops every selected robot once and answers per robot; unreachable robots are answered as not confirmed.</summary>
     [Alias("EStop")]
     Task<IReadOnlyList<EStopConfirmation>> EStop(RobotSelector selector, string by);

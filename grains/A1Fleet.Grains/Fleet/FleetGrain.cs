@@ -104,6 +104,10 @@ public sealed partial class FleetGrain(
     [ReadOnly]
     public Task<IReadOnlyList<string>> Resolve(RobotSelector selector) => Task.FromResult<IReadOnlyList<string>>(ResolveIds(selector));
 
+    [ReadOnly]
+    public Task<IReadOnlyList<string>> ModelsOf(RobotSelector selector) => Task.FromResult<IReadOnlyList<string>>(
+        [.. state.State.Robots.Values.Where(r => Matches(selector, r)).Select(r => r.ModelId).Distinct(StringComparer.Ordinal)]);
+
     public Task<CommandResult> SetLatencyBudget(RobotSelector selector, double budgetMs)
     {
         if (InputRules.LatencyBudget(budgetMs) is { } problem)

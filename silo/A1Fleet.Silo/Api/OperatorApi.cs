@@ -174,8 +174,7 @@ public static class OperatorApi
         {
             // No budget below what the robots' models can do at all: the fastest measured first exit of each model
             // (reported by its GPU silos), so a budget that nothing can meet is refused, not silently missed.
-            var robots = await grains.GetGrain<IFleetGrain>(FleetGrainKeys.Default).ListRobots(selector);
-            foreach (var modelId in robots.Select(r => r.ModelId).OfType<string>().Distinct(StringComparer.Ordinal))
+            foreach (var modelId in await grains.GetGrain<IFleetGrain>(FleetGrainKeys.Default).ModelsOf(selector))
             {
                 if ((await grains.GetGrain<IModelGrain>(modelId).GetInfo()).FirstExitMs is { } firstExitMs
                     && InputRules.LatencyBudget(request.BudgetMs, Math.Max(limits.Value.MinLatencyBudgetMs, firstExitMs)) is { } belowFirstExit)
