@@ -340,11 +340,41 @@ public sealed class ProcessCluster : IDisposable
             .ToList();
     }
 
+    private static readonly HashSet<int> HandedOut = [];
+
+    /// <summary>
+    /// A loopback port nobody listens on, never the same twice in this process. Drawn below the kernel's ephemeral
+    /// range (32768+ on Linux): a port bind(0) hands out is released before the process under test binds it, and in
+    /// that gap any outgoing connection of a test run may take it as its source port.
+    /// </summary>
     public static int FreePort()
     {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
+        lock (HandedOut)
+        {
+            for (var attempt = 0; attempt < 1000; attempt++)
+            {
+                var port = Random.Shared.Next(20_000, 32_768);
+                if (HandedOut.Contains(port))
+                {
+                    continue;
+                }
+
+                try
+                {
+                    using var listener = new TcpListener(IPAddress.Loopback, port);
+                    listener.Start();
+                }
+                catch (SocketException)
+                {
+                    continue;
+                }
+
+                HandedOut.Add(port);
+                return port;
+            }
+        }
+
+        throw new InvalidOperationException("no free loopback port in 20000..32767 after 1000 tries");
     }
 
     private static bool CanConnect(int port)

@@ -102,10 +102,5 @@ public sealed class LoopbackSilo : IAsyncDisposable
     }
 
     /// <summary>A loopback port nobody listens on at the moment of the call.</summary>
-    public static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
+    public static int FreePort() => A1Fleet.ProcessHarness.ProcessCluster.FreePort();
 }
