@@ -6,6 +6,17 @@ public interface IRobotAgentObserver : IGrainObserver
     Task OnCommand(RobotCommand command);
 }
 
+/// <summary>
+/// One per silo, keyed by the silo's address (<c>SiloAddress.ToParsableString()</c>) and placed on it: hands a command
+/// to a robot's command stream if that silo's robot gateway holds one.
+/// </summary>
+[Alias("a1.IRobotCommandRelayGrain")]
+public interface IRobotCommandRelayGrain : IGrainWithStringKey
+{
+    /// <summary>True when an open stream of <paramref name="robotId"/> at <see cref="RobotCommand.Epoch"/> took it.</summary>
+    Task<bool> Deliver(string robotId, RobotCommand command);
+}
+
 /// <summary>One per arm, keyed by robot id, persisted. The agent's only door into the cluster.</summary>
 [Alias("a1.IRobotGrain")]
 public interface IRobotGrain : IGrainWithStringKey

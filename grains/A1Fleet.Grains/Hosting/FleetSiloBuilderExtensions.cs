@@ -50,6 +50,7 @@ public static class FleetSiloBuilderExtensions
         services.TryAddSingleton<FleetInstruments>();
         services.TryAddSingleton<InferenceService>();
         services.AddPlacementFilter<GpuSiloPlacementFilterStrategy, GpuSiloPlacementFilterDirector>(ServiceLifetime.Singleton);
+        services.AddPlacementFilter<SiloKeyedPlacementFilterStrategy, SiloKeyedPlacementFilterDirector>(ServiceLifetime.Singleton);
         services.AddSingleton<ModelRegistrationStartup>();
         services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>>(sp => sp.GetRequiredService<ModelRegistrationStartup>());
         return silo;

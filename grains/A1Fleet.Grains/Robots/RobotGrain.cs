@@ -27,6 +27,7 @@ public sealed partial class RobotGrain : Grain, IRobotGrain
     private readonly FleetInstruments _instruments;
     private readonly TimeProvider _time;
     private readonly ILogger<RobotGrain> _logger;
+    private readonly IClusterMembershipService _membership;
     private readonly LatencyWindow _latencies = new();
     private readonly SemaphoreSlim _writes = new(1, 1);
     private IRobotAgentObserver? _observer;
@@ -39,8 +40,10 @@ public sealed partial class RobotGrain : Grain, IRobotGrain
         IOptions<FleetOptions> options,
         FleetInstruments instruments,
         TimeProvider time,
+        IClusterMembershipService membership,
         ILogger<RobotGrain> logger)
     {
+        _membership = membership;
         _state = state;
         _options = options.Value;
         _instruments = instruments;
@@ -379,7 +382,14 @@ public sealed partial class RobotGrain : Grain, IRobotGrain
         }
 
         var online = HolderAlive(_time.GetUtcNow());
-        var pushed = online && await Push(_observer, Command(kind));
+        var command = Command(kind);
+        var direct = online ? Push(_observer, command) : Task.FromResult(false);
+
+        // Also through every silo's gateway, whatever the observer and the lease clock say: after this grain reactivated
+        // on a survivor it has no observer (and its heartbeat clock is a guess), while the agent's stream is open on some
+        // gateway. Relaying reaches it now instead of at that gateway's next stream check. Repeats are harmless.
+        var relayed = Relay(command);
+        var pushed = await direct | await relayed;
         return new EStopConfirmation(RobotId, S.EStopGeneration, error is null, pushed, online, error, persistedAt);
     }
 
@@ -441,6 +451,31 @@ public sealed partial class RobotGrain : Grain, IRobotGrain
         }
     }
 
+    /// <summary>Hands <paramref name="command"/> to every active silo's relay; true when one held the robot's stream.</summary>
+    private async Task<bool> Relay(RobotCommand command)
+    {
+        var silos = _membership.CurrentSnapshot.Members.Values
+            .Where(m => m.Status == SiloStatus.Active)
+            .Select(m => m.SiloAddress.ToParsableString());
+        var delivered = await Task.WhenAll(silos.Select(async silo =>
+        {
+            try
+            {
+                return await GrainFactory.GetGrain<IRobotCommandRelayGrain>(silo).Deliver(RobotId, command).WaitAsync(RelayTimeout, _time);
+            }
+            catch (Exception ex)
+            {
+                // A silo that died but is not yet declared dead: the others carry the command.
+                LogRelayFailed(ex, RobotId, command.Kind, silo);
+                return false;
+            }
+        }));
+        return delivered.Any(d => d);
+    }
+
+    /// <summary>Longest a relay may take: a silo that died but is still listed must not hold up the operator's answer.</summary>
+    private static readonly TimeSpan RelayTimeout = TimeSpan.FromMilliseconds(500);
+
     /// <summary>Longest a push to a live agent may take before the command answers without it.</summary>
     private static readonly TimeSpan PushTimeout = TimeSpan.FromSeconds(2);
 
@@ -473,5 +508,8 @@ public sealed partial class RobotGrain : Grain, IRobotGrain
 
     [LoggerMessage(EventId = 303, Level = LogLevel.Debug, Message = "Robot {RobotId}: could not push {Kind} to its agent")]
     private partial void LogNotifyFailed(Exception exception, string robotId, RobotCommandKind kind);
+
+    [LoggerMessage(EventId = 308, Level = LogLevel.Debug, Message = "Robot {RobotId}: could not relay {Kind} through silo {Silo}")]
+    private partial void LogRelayFailed(Exception exception, string robotId, RobotCommandKind kind, string silo);
 }
 #pragma warning restore CA1001

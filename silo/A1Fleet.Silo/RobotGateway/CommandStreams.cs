@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Threading.Channels;
 using A1Fleet.Grains;
+using A1Fleet.Grains.Robots;
 
 namespace A1Fleet.Silo.RobotGateway;
 
@@ -8,7 +9,7 @@ namespace A1Fleet.Silo.RobotGateway;
 /// This silo's open Commands streams, one per robot (a newer stream for the same robot replaces the older one, which
 /// ends), and the model spec each bound robot's observations are checked against.
 /// </summary>
-public sealed class CommandStreams
+public sealed class CommandStreams : ILocalRobotCommandRelay
 {
     private readonly ConcurrentDictionary<string, CommandStream> _streams = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, (long Epoch, ModelSpec Model)> _models = new(StringComparer.Ordinal);
@@ -28,6 +29,9 @@ public sealed class CommandStreams
     public void Close(CommandStream stream) => _streams.TryRemove(new KeyValuePair<string, CommandStream>(stream.RobotId, stream));
 
     public CommandStream? Find(string robotId, long epoch) => _streams.TryGetValue(robotId, out var s) && s.Epoch == epoch ? s : null;
+
+    /// <summary>The relay's way in (see <see cref="RobotCommandRelayGrain"/>): the robot grain reaching this silo's stream of the robot.</summary>
+    public bool Deliver(string robotId, RobotCommand command) => Find(robotId, command.Epoch) is { } stream && stream.TryWrite(command);
 
     public void RememberModel(string robotId, long epoch, ModelSpec model) => _models[robotId] = (epoch, model);
 
@@ -54,6 +58,9 @@ public sealed class CommandStream(string robotId, long epoch) : IRobotAgentObser
         _queue.Writer.TryWrite(command);
         return Task.CompletedTask;
     }
+
+    /// <summary>False when the stream has ended and the command went nowhere.</summary>
+    public bool TryWrite(RobotCommand command) => _queue.Writer.TryWrite(command);
 
     /// <summary>Ends the stream after what is queued; with an error, the client gets that status.</summary>
     public void End(Exception? error = null) => _queue.Writer.TryComplete(error);

@@ -1,6 +1,7 @@
 using System.Security.Cryptography.X509Certificates;
 using System.Net;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
+using A1Fleet.Grains.Robots;
 using Microsoft.Extensions.Options;
 
 namespace A1Fleet.Silo.RobotGateway;
@@ -37,6 +38,7 @@ public static class RobotGatewayHostingExtensions
             o.EnableDetailedErrors = false;
         });
         builder.Services.AddSingleton<CommandStreams>();
+        builder.Services.AddSingleton<ILocalRobotCommandRelay>(sp => sp.GetRequiredService<CommandStreams>());
         builder.Services.AddSingleton<RobotRateLimits>();
         builder.Services.AddSingleton<RobotGatewayInstruments>();
         builder.Services.AddMetrics();

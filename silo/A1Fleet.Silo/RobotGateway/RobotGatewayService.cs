@@ -125,13 +125,14 @@ public sealed partial class RobotGatewayService(
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken);
         try
         {
-            await robot.Subscribe(request.Epoch, stream.Reference);
+            var subscribed = await TrySubscribeAsync(robot, stream, context.CancellationToken);
 
-            // Response headers tell the client the stream is live: pushes from here on reach it.
+            // Response headers tell the client the stream is live: pushes from here on reach it, through the grain's
+            // observer or, while the grain cannot be reached (its silo died), through this silo's relay.
             await context.WriteResponseHeadersAsync([]);
 
             // Checked after subscribing: a bind in between leaves the subscription unused, and the check ends the stream.
-            var checks = CheckPeriodicallyAsync(stream, key, robot, stop.Token);
+            var checks = CheckPeriodicallyAsync(stream, key, robot, subscribed, stop.Token);
             LogStreamOpened(robotId, request.Epoch);
             await foreach (var command in stream.Commands.ReadAllAsync(context.CancellationToken))
             {
@@ -160,59 +161,91 @@ public sealed partial class RobotGatewayService(
         }
     });
 
-    /// <summary>Ends the stream when its credential is revoked or its epoch no longer holds the robot.</summary>
-    private async Task CheckPeriodicallyAsync(CommandStream stream, string key, IRobotGrain robot, CancellationToken cancellationToken)
+    /// <summary>
+    /// Ends the stream when its credential is revoked or its epoch no longer holds the robot. A check that cannot get
+    /// an answer (the grain's silo died and it has not reactivated yet) does not end it: the stream stays where the
+    /// relay can reach it, and the check is tried again soon, subscribing again once the grain answers.
+    /// </summary>
+    private async Task CheckPeriodicallyAsync(CommandStream stream, string key, IRobotGrain robot, bool subscribed, CancellationToken cancellationToken)
     {
         var interval = TimeSpan.FromSeconds(options.Value.StreamCheckSeconds);
-        var first = true;
+        var retry = TimeSpan.FromTicks(Math.Min(interval.Ticks, CheckRetry.Ticks));
         var eStopSent = 0L;
         try
         {
             while (true)
             {
-                var identity = _credentials is null ? null : await _credentials.ValidateAsync(key, cancellationToken);
-                if (identity is null || identity.RobotId != stream.RobotId)
+                var answered = false;
+                try
                 {
-                    stream.End(new RpcException(new Status(StatusCode.Unauthenticated, $"the robot credential for robot '{stream.RobotId}' was revoked")));
-                    return;
+                    var identity = _credentials is null ? null : await _credentials.ValidateAsync(key, cancellationToken).AsTask().WaitAsync(CheckCallTimeout, time, cancellationToken);
+                    if (identity is null || identity.RobotId != stream.RobotId)
+                    {
+                        stream.End(new RpcException(new Status(StatusCode.Unauthenticated, $"the robot credential for robot '{stream.RobotId}' was revoked")));
+                        return;
+                    }
+
+                    var status = await robot.GetStatus().WaitAsync(CheckCallTimeout, time, cancellationToken);
+                    if (status.Epoch != stream.Epoch)
+                    {
+                        stream.End(LeaseLost(stream.RobotId, stream.Epoch, $"the robot's lease is at epoch {status.Epoch}"));
+                        return;
+                    }
+
+                    // Every check but a first one right after a good subscription: the grain may have reactivated on another
+                    // silo since (its old silo died) and forgotten this observer; subscribing again is idempotent.
+                    if (subscribed)
+                    {
+                        subscribed = false;
+                    }
+                    else
+                    {
+                        await robot.Subscribe(stream.Epoch, stream.Reference!).WaitAsync(CheckCallTimeout, time, cancellationToken);
+                    }
+
+                    if (status.EStopped && status.EStopGeneration > eStopSent)
+                    {
+                        // An e-stop recorded while this stream was not subscribed (at its opening, or while its grain was
+                        // reactivating elsewhere) reaches the agent now, not on its next request. Repeats are harmless.
+                        await stream.OnCommand(new RobotCommand(RobotCommandKind.EStop, status.Task, status.LatencyBudgetMs, stream.Epoch, status.EStopGeneration));
+                        eStopSent = status.EStopGeneration;
+                    }
+
+                    answered = true;
+                }
+                catch (Exception ex) when (!cancellationToken.IsCancellationRequested)
+                {
+                    LogStreamCheckFailed(ex, stream.RobotId, stream.Epoch);
                 }
 
-                var status = await robot.GetStatus();
-                if (status.Epoch != stream.Epoch)
-                {
-                    stream.End(LeaseLost(stream.RobotId, stream.Epoch, $"the robot's lease is at epoch {status.Epoch}"));
-                    return;
-                }
-
-                if (!first)
-                {
-                    // The grain may have reactivated on another silo since (its old silo died) and forgotten this
-                    // observer: subscribing again is idempotent and restores the push path.
-                    await robot.Subscribe(stream.Epoch, stream.Reference!);
-                }
-
-                if (status.EStopped && status.EStopGeneration > eStopSent)
-                {
-                    // An e-stop recorded while this stream was not subscribed (at its opening, or while its grain was
-                    // reactivating elsewhere) reaches the agent now, not on its next request. Repeats are harmless.
-                    await stream.OnCommand(new RobotCommand(RobotCommandKind.EStop, status.Task, status.LatencyBudgetMs, stream.Epoch, status.EStopGeneration));
-                    eStopSent = status.EStopGeneration;
-                }
-
-                first = false;
-
-                await Task.Delay(interval, time, cancellationToken);
+                await Task.Delay(answered ? interval : retry, time, cancellationToken);
             }
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
         }
-        catch (Exception ex)
+    }
+
+    /// <summary>Subscribes the stream's observer; false (logged) when the grain cannot be reached now.</summary>
+    private async Task<bool> TrySubscribeAsync(IRobotGrain robot, CommandStream stream, CancellationToken cancellationToken)
+    {
+        try
         {
-            // The grain or the credential store did not answer: end the stream; the agent reopens it (on a live silo).
-            stream.End(new RpcException(new Status(StatusCode.Unavailable, $"checking the Commands stream of robot '{stream.RobotId}' failed: {ex.Message}")));
+            await robot.Subscribe(stream.Epoch, stream.Reference!).WaitAsync(CheckCallTimeout, time, cancellationToken);
+            return true;
+        }
+        catch (Exception ex) when (!cancellationToken.IsCancellationRequested)
+        {
+            LogStreamCheckFailed(ex, stream.RobotId, stream.Epoch);
+            return false;
         }
     }
+
+    /// <summary>Longest one call of a stream check may take before the check counts as failed and is tried again.</summary>
+    private static readonly TimeSpan CheckCallTimeout = TimeSpan.FromSeconds(2);
+
+    /// <summary>How soon a failed check is tried again (at most the check interval).</summary>
+    private static readonly TimeSpan CheckRetry = TimeSpan.FromMilliseconds(250);
 
     /// <summary>The robot's model for <paramref name="epoch"/>: remembered from a bind through this silo, else asked of the grains.</summary>
     private async Task<ModelSpec?> ModelAsync(string robotId, long epoch, IRobotGrain robot)
@@ -322,6 +355,9 @@ public sealed partial class RobotGatewayService(
     // Debug: a flooding robot would otherwise flood the log too; a1fleet_robot_gateway_calls_total{status="resource_exhausted"} counts them.
     [LoggerMessage(EventId = 806, Level = LogLevel.Debug, Message = "Robot gateway: robot {RobotId} is over its request rate; refused, retry after {RetryAfterMs:0} ms")]
     private partial void LogRateLimited(string robotId, double retryAfterMs);
+
+    [LoggerMessage(EventId = 807, Level = LogLevel.Debug, Message = "Robot gateway: checking the Commands stream of robot {RobotId} (epoch {Epoch}) failed; trying again")]
+    private partial void LogStreamCheckFailed(Exception exception, string robotId, long epoch);
 
     [LoggerMessage(EventId = 805, Level = LogLevel.Warning, Message = "Robot gateway: {Method} failed in the fleet")]
     private partial void LogFleetUnavailable(Exception exception, string method);

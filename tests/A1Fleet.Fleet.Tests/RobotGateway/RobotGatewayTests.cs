@@ -10,6 +10,7 @@ using Grpc.Net.Client;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
+using Orleans.Runtime;
 using P = A1Fleet.RobotGateway.V1;
 
 using static A1Fleet.Fleet.Tests.RobotGateway.GatewayTestSilo;
@@ -86,6 +87,27 @@ public sealed class RobotGatewayTests : IAsyncLifetime
         Assert.True(await stream.ResponseStream.MoveNext(cancel.Token));
         Assert.Equal(P.RobotCommandKind.EStop, stream.ResponseStream.Current.Kind);
         Assert.Equal(confirmation.Generation, stream.ResponseStream.Current.EStopGeneration);
+    }
+
+    [Fact]
+    public async Task Relay_OfThisSilo_DeliversToTheRobotsStreamAtItsEpochOnly()
+    {
+        var robotId = NewRobotId();
+        var headers = Bearer(await _gateway.Credentials.IssueAsync(robotId));
+        var lease = (await _gateway.Client.BindAsync(Registration("agent-1"), headers)).Lease;
+        using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        using var stream = _gateway.Client.Commands(new P.CommandsRequest { Epoch = lease.Epoch }, headers, cancellationToken: cancel.Token);
+        await stream.ResponseHeadersAsync;
+        var silo = _gateway.Silo.Services.GetRequiredService<ILocalSiloDetails>().SiloAddress.ToParsableString();
+        var relay = Grains.GetGrain<IRobotCommandRelayGrain>(silo);
+
+        Assert.False(await relay.Deliver(robotId, new RobotCommand(RobotCommandKind.EStop, null, 100, lease.Epoch + 1, 7)));
+        Assert.False(await relay.Deliver(NewRobotId(), new RobotCommand(RobotCommandKind.EStop, null, 100, lease.Epoch, 7)));
+        Assert.True(await relay.Deliver(robotId, new RobotCommand(RobotCommandKind.EStop, null, 100, lease.Epoch, 7)));
+
+        Assert.True(await stream.ResponseStream.MoveNext(cancel.Token));
+        Assert.Equal(P.RobotCommandKind.EStop, stream.ResponseStream.Current.Kind);
+        Assert.Equal(7, stream.ResponseStream.Current.EStopGeneration);
     }
 
     [Fact]
