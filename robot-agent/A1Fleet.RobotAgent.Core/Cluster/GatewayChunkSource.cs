@@ -20,6 +20,7 @@ public sealed partial class GatewayChunkSource : LeasedChunkSource
     private readonly ILogger _logger;
     private readonly P.RobotGateway.RobotGatewayClient _client;
     private readonly Metadata _headers;
+    private static readonly TimeSpan StreamReopenMinDelay = TimeSpan.FromMilliseconds(50);
     private static readonly TimeSpan StreamReopenMaxDelay = TimeSpan.FromMilliseconds(500);
     private readonly ExponentialBackoff _streamBackoff;
     private readonly Lock _streamGate = new();
@@ -34,7 +35,7 @@ public sealed partial class GatewayChunkSource : LeasedChunkSource
         _headers = RobotGatewayMetadata.BearerHeaders(credential);
         // The stream is how an e-stop reaches the arm within a control period: through a silo failover it is reopened
         // at least every StreamReopenMaxDelay, so the arm hears of an e-stop soon after its grain is back, not seconds later.
-        _streamBackoff = new ExponentialBackoff(TimeSpan.FromMilliseconds(100), StreamReopenMaxDelay, options.EffectiveSeed + 2);
+        _streamBackoff = new ExponentialBackoff(StreamReopenMinDelay, StreamReopenMaxDelay, options.EffectiveSeed + 2);
     }
 
     /// <summary>How many times a Commands stream was opened (for tests and the status line).</summary>
@@ -139,15 +140,24 @@ public sealed partial class GatewayChunkSource : LeasedChunkSource
         _ = RunStreamAsync(epoch, next.Token);
     }
 
-    /// <summary>Reads the Commands stream of <paramref name="epoch"/> until the lease moves on, reopening it when it breaks.</summary>
+    /// <summary>
+    /// Reads the Commands stream of <paramref name="epoch"/> until the lease moves on, reopening it when it breaks. It is
+    /// kept open while a failed request has the agent waiting to bind again too: through a silo failover the bind can
+    /// take seconds (the grain is unreachable until it reactivates, and binds back off), and the stream, reopened on a
+    /// live gateway, is where an e-stop recorded meanwhile arrives. The gateway ends it once the epoch is really lost.
+    /// </summary>
     private async Task RunStreamAsync(long epoch, CancellationToken cancellationToken)
     {
-        while (!cancellationToken.IsCancellationRequested && epoch == Epoch && !NeedsBind)
+        while (!cancellationToken.IsCancellationRequested && epoch == Epoch)
         {
             try
             {
                 Interlocked.Increment(ref _streamsOpened);
                 using var call = _client.Commands(new P.CommandsRequest { RobotId = RobotId, Epoch = epoch }, _headers, cancellationToken: cancellationToken);
+
+                // Headers mean the gateway registered the stream: it is live, so the next break starts the back-off afresh.
+                await call.ResponseHeadersAsync;
+                _streamBackoff.Reset();
                 while (await call.ResponseStream.MoveNext(cancellationToken))
                 {
                     _streamBackoff.Reset();

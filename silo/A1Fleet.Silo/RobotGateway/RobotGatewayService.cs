@@ -125,14 +125,13 @@ public sealed partial class RobotGatewayService(
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken);
         try
         {
-            var subscribed = await TrySubscribeAsync(robot, stream, context.CancellationToken);
-
-            // Response headers tell the client the stream is live: pushes from here on reach it, through the grain's
-            // observer or, while the grain cannot be reached (its silo died), through this silo's relay.
+            // Response headers tell the client the stream is live: registered above, it takes the robot grain's
+            // commands from here on through this silo's relay, before the grain answers (after a silo loss it may
+            // take seconds to reactivate), and through the grain's observer once the first check subscribed it.
             await context.WriteResponseHeadersAsync([]);
 
-            // Checked after subscribing: a bind in between leaves the subscription unused, and the check ends the stream.
-            var checks = CheckPeriodicallyAsync(stream, key, robot, subscribed, stop.Token);
+            // The first check subscribes; a bind in between leaves the subscription unused, and the check ends the stream.
+            var checks = CheckPeriodicallyAsync(stream, key, robot, stop.Token);
             LogStreamOpened(robotId, request.Epoch);
             await foreach (var command in stream.Commands.ReadAllAsync(context.CancellationToken))
             {
@@ -166,7 +165,7 @@ public sealed partial class RobotGatewayService(
     /// an answer (the grain's silo died and it has not reactivated yet) does not end it: the stream stays where the
     /// relay can reach it, and the check is tried again soon, subscribing again once the grain answers.
     /// </summary>
-    private async Task CheckPeriodicallyAsync(CommandStream stream, string key, IRobotGrain robot, bool subscribed, CancellationToken cancellationToken)
+    private async Task CheckPeriodicallyAsync(CommandStream stream, string key, IRobotGrain robot, CancellationToken cancellationToken)
     {
         var interval = TimeSpan.FromSeconds(options.Value.StreamCheckSeconds);
         var retry = TimeSpan.FromTicks(Math.Min(interval.Ticks, CheckRetry.Ticks));
@@ -192,16 +191,9 @@ public sealed partial class RobotGatewayService(
                         return;
                     }
 
-                    // Every check but a first one right after a good subscription: the grain may have reactivated on another
-                    // silo since (its old silo died) and forgotten this observer; subscribing again is idempotent.
-                    if (subscribed)
-                    {
-                        subscribed = false;
-                    }
-                    else
-                    {
-                        await robot.Subscribe(stream.Epoch, stream.Reference!).WaitAsync(CheckCallTimeout, time, cancellationToken);
-                    }
+                    // Every check: the grain may have reactivated on another silo since (its old silo died) and forgotten
+                    // this observer; subscribing again is idempotent.
+                    await robot.Subscribe(stream.Epoch, stream.Reference!).WaitAsync(CheckCallTimeout, time, cancellationToken);
 
                     if (status.EStopped && status.EStopGeneration > eStopSent)
                     {
@@ -223,21 +215,6 @@ public sealed partial class RobotGatewayService(
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
-        }
-    }
-
-    /// <summary>Subscribes the stream's observer; false (logged) when the grain cannot be reached now.</summary>
-    private async Task<bool> TrySubscribeAsync(IRobotGrain robot, CommandStream stream, CancellationToken cancellationToken)
-    {
-        try
-        {
-            await robot.Subscribe(stream.Epoch, stream.Reference!).WaitAsync(CheckCallTimeout, time, cancellationToken);
-            return true;
-        }
-        catch (Exception ex) when (!cancellationToken.IsCancellationRequested)
-        {
-            LogStreamCheckFailed(ex, stream.RobotId, stream.Epoch);
-            return false;
         }
     }
 
