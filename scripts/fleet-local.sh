@@ -293,8 +293,8 @@ A1Fleet is running (run dir $run_dir, logs in $run_dir/logs):
   operator API    http://127.0.0.1:$cpu_http/api/robots   (any silo; OpenAPI at /openapi/v1.json; needs a key)
   over HTTPS      curl --cacert $run_dir/tls/silo.crt -H "authorization: Bearer \$A1FLEET_API_KEY" https://127.0.0.1:$cpu_https/api/robots
   admin key       $admin_key_file   (mode 600; docs/security.md)
-  a1ctl           export A1FLEET_API_KEY=\$(cat $admin_key_file)
-                  dotnet run --project operator-cli/A1Fleet.Operator -- --url http://127.0.0.1:$cpu_http robots
+  a1ctl           export A1FLEET_API_KEY=\$(cat $admin_key_file) A1FLEET_URL=http://127.0.0.1:$cpu_http
+                  dotnet run --project operator-cli/A1Fleet.Operator -- robots
   assign a task   curl -X POST http://127.0.0.1:$cpu_http/api/assignments -H "authorization: Bearer \$A1FLEET_API_KEY" \\
                     -H 'content-type: application/json' -d '{"selector":"all","instruction":"pick up the red block"}'
   silo metrics    http://127.0.0.1:$gpu_http/metrics   http://127.0.0.1:$cpu_http/metrics

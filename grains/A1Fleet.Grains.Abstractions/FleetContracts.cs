@@ -57,7 +57,8 @@ public sealed record RobotSelector(
                 selector = new RobotSelector(RobotSelectorKind.Tag, value);
                 return true;
             case "embodiment":
-                if (!Enum.TryParse<Embodiment>(value, ignoreCase: true, out var e) || !Enum.IsDefined(e))
+                // Names only: Enum.TryParse also takes "0" or "1,2", which would select by the enum's numbering.
+                if (!value.All(char.IsAsciiLetter) || !Enum.TryParse<Embodiment>(value, ignoreCase: true, out var e) || !Enum.IsDefined(e))
                 {
                     error = $"embodiment '{value}' is unknown (franka, agibot, openarm, dobot)";
                     return false;

@@ -1,11 +1,19 @@
 namespace A1Fleet.Grains;
 
-/// <summary>Arm kinds the fleet knows; each has its own driver, joint limits and control rate.</summary>
+/// <summary>
+/// Arm kinds the fleet knows; each has its own driver, joint limits and control rate. In JSON by the name selectors,
+/// the CLI and the docs use ("franka", "agibot", "openarm", "dobot"); numbers are still read.
+/// </summary>
+[System.Text.Json.Serialization.JsonConverter(typeof(System.Text.Json.Serialization.JsonStringEnumConverter<Embodiment>))]
 public enum Embodiment
 {
+    [System.Text.Json.Serialization.JsonStringEnumMemberName("franka")]
     Franka = 0,
+    [System.Text.Json.Serialization.JsonStringEnumMemberName("agibot")]
     AgiBot = 1,
+    [System.Text.Json.Serialization.JsonStringEnumMemberName("openarm")]
     OpenArm = 2,
+    [System.Text.Json.Serialization.JsonStringEnumMemberName("dobot")]
     Dobot = 3,
 }
 

@@ -91,6 +91,8 @@ internal static class OperatorCommands
 
     private const string Usage = """
         usage: a1ctl [--url URL] [--api-key KEY] COMMAND
+          --url URL                       operator API of any silo; default: the A1FLEET_URL environment variable, else
+                                          http://127.0.0.1:8080 (the demo; scripts/fleet-local.sh prints its own)
           --api-key KEY                   operator API key (a1k_...); default: the A1FLEET_API_KEY environment variable.
                                           Roles: viewer reads; operator also assigns, e-stops, resumes, sets budgets and
                                           issues robot credentials; admin also models, thresholds, calibrations, keys, audit

@@ -121,11 +121,27 @@ public sealed class FleetGrainTests(FleetClusterFixture fixture)
     }
 
     [Theory]
+    [InlineData(Embodiment.Franka, "\"franka\"")]
+    [InlineData(Embodiment.AgiBot, "\"agibot\"")]
+    [InlineData(Embodiment.OpenArm, "\"openarm\"")]
+    [InlineData(Embodiment.Dobot, "\"dobot\"")]
+    public void Embodiment_InJson_IsTheNameSelectorsUse_AndNumbersAndOtherCasesStillRead(Embodiment embodiment, string json)
+    {
+        Assert.Equal(json, System.Text.Json.JsonSerializer.Serialize(embodiment));
+        Assert.Equal(embodiment, System.Text.Json.JsonSerializer.Deserialize<Embodiment>(json));
+        Assert.Equal(embodiment, System.Text.Json.JsonSerializer.Deserialize<Embodiment>(((int)embodiment).ToString()));
+        Assert.True(RobotSelector.TryParse("embodiment:" + json.Trim('"'), out var selector, out _));
+        Assert.Equal("embodiment:" + json.Trim('"'), selector.ToString());
+    }
+
+    [Theory]
     [InlineData("all", true)]
     [InlineData("robot:r1", true)]
     [InlineData("tag:cell-1", true)]
     [InlineData("embodiment:franka", true)]
     [InlineData("embodiment:toaster", false)]
+    [InlineData("embodiment:0", false)]
+    [InlineData("embodiment:franka,dobot", false)]
     [InlineData("colour:red", false)]
     [InlineData("robot:", false)]
     [InlineData("", false)]

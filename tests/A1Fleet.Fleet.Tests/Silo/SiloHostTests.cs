@@ -93,6 +93,10 @@ public sealed class SiloHostTests : IAsyncLifetime
         await grains.GetGrain<IRobotGrain>(robotId).Bind(new AgentRegistration("agent-2", Embodiment.Dobot, "tiny-fm", 0, 0, ["front"], 20, ["line-1"]), null);
         using (var http = _silo.CreateClient(LoopbackSilo.AdminKey))
         {
+            // The embodiment by the name selectors use, not the enum's number.
+            var robots = await http.GetStringAsync("/api/robots");
+            Assert.Contains("\"embodiment\":\"dobot\"", robots, StringComparison.Ordinal);
+
             // The body is optional: curl -X POST .../lease/release releases to any agent.
             var bare = await http.PostAsync($"/api/robots/{robotId}/lease/release", null);
             Assert.Equal(HttpStatusCode.OK, bare.StatusCode);
