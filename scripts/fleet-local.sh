@@ -6,6 +6,7 @@
 #   scripts/fleet-local.sh [start]          build (Release), start everything, print where to look
 #   scripts/fleet-local.sh status           what is running
 #   scripts/fleet-local.sh stop             stop everything this script started (pids in the run dir)
+#   scripts/fleet-local.sh restart NAME     stop NAME if it runs and start it again as it was started (after a crash)
 #   scripts/fleet-local.sh prometheus-config  print the Prometheus config it would use
 #   scripts/fleet-local.sh listeners        every TCP port its processes listen on; fails on any not on loopback
 #
@@ -102,14 +103,37 @@ YAML
 
 pid_alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
 
-# start NAME COMMAND...: runs it in the background, output to logs/NAME.log, pid to pids/NAME.pid.
+# start NAME COMMAND...: runs it in the background, output to logs/NAME.log, pid to pids/NAME.pid, and
+# the command line to cmds/NAME.cmd (NUL-separated) so that `restart NAME` can run it again as it was.
 start() {
   local name="$1"; shift
   if pid_alive "$run_dir/pids/$name.pid"; then
     die "$name is already running (pid $(cat "$run_dir/pids/$name.pid")): scripts/fleet-local.sh stop first"
   fi
-  nohup "$@" >"$run_dir/logs/$name.log" 2>&1 </dev/null &
+  mkdir -p "$run_dir/cmds"
+  printf '%s\0' "$@" >"$run_dir/cmds/$name.cmd"
+  nohup "$@" >>"$run_dir/logs/$name.log" 2>&1 </dev/null &
   echo $! >"$run_dir/pids/$name.pid"
+}
+
+# stop_one NAME: SIGTERM, then SIGKILL after 30 s; forgets the pid.
+stop_one() {
+  local name="$1" pidfile pid deadline
+  pidfile="$run_dir/pids/$name.pid"
+  [ -f "$pidfile" ] || return 0
+  pid="$(cat "$pidfile")"
+  if kill -0 "$pid" 2>/dev/null; then
+    kill -TERM "$pid" 2>/dev/null || true
+    deadline=$((SECONDS + 30))
+    while kill -0 "$pid" 2>/dev/null && [ "$SECONDS" -lt "$deadline" ]; do sleep 0.2; done
+    if kill -0 "$pid" 2>/dev/null; then
+      kill -KILL "$pid" 2>/dev/null || true
+      log "stopped $name (pid $pid, killed after 30 s)"
+    else
+      log "stopped $name (pid $pid)"
+    fi
+  fi
+  rm -f "$pidfile"
 }
 
 port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
@@ -273,7 +297,8 @@ cmd_start() {
     gateway=$([ $((i % 2)) = 0 ] && echo "$cpu_robot_gateway" || echo "$gpu_robot_gateway")
     log "agent $kind-01 via robot gateway https://127.0.0.1:$gateway (metrics http://127.0.0.1:$((agent_metrics + i))/metrics)"
     start "agent-$kind" dotnet "$agent" --gateway "https://127.0.0.1:$gateway" --gateway-ca "$run_dir/tls/silo.crt" --credential-file "$credential" \
-      --robot-id "$kind-01" --embodiment "$kind" --model "$model" --metrics-port "$((agent_metrics + i))" --status-interval 0
+      --robot-id "$kind-01" --embodiment "$kind" --model "$model" --metrics-port "$((agent_metrics + i))" --status-interval 0 \
+      --tags "local,cell-$((i % 2 + 1))"
     i=$((i + 1))
   done
 
@@ -303,31 +328,34 @@ A1Fleet is running (run dir $run_dir, logs in $run_dir/logs):
   Prometheus      http://127.0.0.1:$prometheus_port   (targets: /targets)
   Grafana         import dashboards/*.json into a Grafana pointed at that Prometheus (docs/dashboards.md)
   listeners       scripts/fleet-local.sh listeners   (every port, checked to be on loopback)
+  restart one     scripts/fleet-local.sh restart NAME   (NAME from status, e.g. silo-cpu, agent-franka)
+  tags            every agent has tag local and cell-1 or cell-2 (selectors tag:local, tag:cell-1)
   stop            scripts/fleet-local.sh stop
 INFO
 }
 
 cmd_stop() {
   [ -d "$run_dir/pids" ] || { log "nothing to stop ($run_dir/pids does not exist)"; return 0; }
-  local pidfile name pid deadline
+  local name
   # Agents first, then silos (graceful Orleans shutdown), then Redis and Prometheus.
   for name in agent-franka agent-agibot agent-openarm agent-dobot silo-cpu silo-gpu prometheus redis; do
-    pidfile="$run_dir/pids/$name.pid"
-    [ -f "$pidfile" ] || continue
-    pid="$(cat "$pidfile")"
-    if kill -0 "$pid" 2>/dev/null; then
-      kill -TERM "$pid" 2>/dev/null || true
-      deadline=$((SECONDS + 30))
-      while kill -0 "$pid" 2>/dev/null && [ "$SECONDS" -lt "$deadline" ]; do sleep 0.2; done
-      if kill -0 "$pid" 2>/dev/null; then
-        kill -KILL "$pid" 2>/dev/null || true
-        log "stopped $name (pid $pid, killed after 30 s)"
-      else
-        log "stopped $name (pid $pid)"
-      fi
-    fi
-    rm -f "$pidfile"
+    stop_one "$name"
   done
+}
+
+# restart NAME: stops NAME if it still runs (a crashed one is just started) and starts it again with the
+# command line it was started with; the rest of the fleet keeps running.
+cmd_restart() {
+  local name="${1:-}" cmdfile args=()
+  [ -n "$name" ] || die "restart needs a NAME: one of $(ls "$run_dir/cmds" 2>/dev/null | sed 's/\.cmd$//' | tr '\n' ' ')"
+  cmdfile="$run_dir/cmds/$name.cmd"
+  [ -f "$cmdfile" ] || die "no process named '$name' was started from $run_dir; names: $(ls "$run_dir/cmds" 2>/dev/null | sed 's/\.cmd$//' | tr '\n' ' ')"
+  mapfile -d '' args <"$cmdfile"
+  mkdir -p "$run_dir/pids" "$run_dir/logs"
+  stop_one "$name"
+  log "restarting $name"
+  start "$name" "${args[@]}"
+  log "$name running again (pid $(cat "$run_dir/pids/$name.pid")); log $run_dir/logs/$name.log"
 }
 
 cmd_status() {
@@ -369,5 +397,6 @@ case "${1:-start}" in
   status) cmd_status ;;
   prometheus-config) prometheus_config ;;
   listeners) cmd_listeners ;;
-  *) die "unknown command '$1': use start, status, stop, listeners or prometheus-config" ;;
+  restart) cmd_restart "${2:-}" ;;
+  *) die "unknown command '$1': use start, status, stop, restart NAME, listeners or prometheus-config" ;;
 esac

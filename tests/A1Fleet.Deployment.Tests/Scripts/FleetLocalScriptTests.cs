@@ -49,6 +49,61 @@ public sealed class FleetLocalScriptTests
         }
     }
 
+    [ToolFact("bash")]
+    public void Restart_OneProcess_RunsItsRecordedCommandAgainAndLeavesTheOthers()
+    {
+        var runDir = Path.Combine(Path.GetTempPath(), $"a1fleet-local-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(Path.Combine(runDir, "cmds"));
+        var environment = new Dictionary<string, string> { ["A1FLEET_RUN_DIR"] = runDir };
+        using var bystander = Process.Start(new ProcessStartInfo("sleep", "120") { UseShellExecute = false })!;
+        var started = new List<int>();
+        try
+        {
+            // As start records it: the crashed agent's command line, NUL-separated; no live pid.
+            File.WriteAllText(Path.Combine(runDir, "cmds", "agent-franka.cmd"), "sleep\0" + "120\0");
+
+            var first = Tools.Run("bash", [Script, "restart", "agent-franka"], TimeSpan.FromSeconds(60), environment: environment);
+            Assert.True(first.ExitCode == 0, first.ToString());
+            var pid = int.Parse(File.ReadAllText(Path.Combine(runDir, "pids", "agent-franka.pid")).Trim(), System.Globalization.CultureInfo.InvariantCulture);
+            started.Add(pid);
+            using (var process = Process.GetProcessById(pid))
+            {
+                Assert.False(process.HasExited);
+            }
+
+            var second = Tools.Run("bash", [Script, "restart", "agent-franka"], TimeSpan.FromSeconds(60), environment: environment);
+            Assert.True(second.ExitCode == 0, second.ToString());
+            Assert.Contains($"stopped agent-franka (pid {pid})", second.StdOut, StringComparison.Ordinal);
+            var again = int.Parse(File.ReadAllText(Path.Combine(runDir, "pids", "agent-franka.pid")).Trim(), System.Globalization.CultureInfo.InvariantCulture);
+            started.Add(again);
+            Assert.NotEqual(pid, again);
+            Assert.False(bystander.HasExited, "restart ended a process it had not started");
+
+            var unknown = Tools.Run("bash", [Script, "restart", "silo-nope"], TimeSpan.FromSeconds(60), environment: environment);
+            Assert.NotEqual(0, unknown.ExitCode);
+            Assert.Contains("no process named 'silo-nope'", unknown.StdErr, StringComparison.Ordinal);
+            Assert.Contains("agent-franka", unknown.StdErr, StringComparison.Ordinal);
+        }
+        finally
+        {
+            foreach (var id in started)
+            {
+                try
+                {
+                    using var process = Process.GetProcessById(id);
+                    process.Kill();
+                }
+                catch (ArgumentException)
+                {
+                    // Already gone.
+                }
+            }
+
+            bystander.Kill();
+            Directory.Delete(runDir, recursive: true);
+        }
+    }
+
     /// <summary>A free port with the next three free too (the agents' metrics ports follow the first).</summary>
     private static string FreePortBlock()
     {
