@@ -194,7 +194,7 @@ public sealed class OverlayTests(OverlaysFixture overlays) : IClassFixture<Overl
 
     [OverlayTheory]
     [MemberData(nameof(OverlayNames))]
-    public void RobotAgents_OneStatefulSetPerEmbodiment_RobotIdFromPodNameMetricsOn9464Annotated(string overlay)
+    public void RobotAgents_OneStatefulSetPerEmbodiment_RobotIdFromPodNameMetricsOn9464AnnotatedAndProbed(string overlay)
     {
         var built = overlays[overlay];
         var agents = built.OfKind("StatefulSet").Where(s => Labels(PodTemplate(s)).GetValueOrDefault("a1fleet.io/role") == "robot-agent").ToList();
@@ -215,6 +215,10 @@ public sealed class OverlayTests(OverlaysFixture overlays) : IClassFixture<Overl
             var annotations = PodTemplate(agent)["metadata"]!["annotations"]!;
             Assert.Equal("true", (string?)annotations["prometheus.io/scrape"]);
             Assert.Equal("9464", (string?)annotations["prometheus.io/port"]);
+            var container = Containers(agent).Single();
+            Assert.Equal("/health/live", (string?)container["livenessProbe"]!["httpGet"]!["path"]);
+            Assert.Equal("/health/ready", (string?)container["readinessProbe"]!["httpGet"]!["path"]);
+            Assert.All(new[] { container["livenessProbe"]!, container["readinessProbe"]! }, probe => Assert.Equal("metrics", (string?)probe["httpGet"]!["port"]));
         }
 
         Assert.All(built.Silos, s => Assert.Equal("8080", (string?)PodTemplate(s)["metadata"]!["annotations"]!["prometheus.io/port"]));
