@@ -17,7 +17,7 @@ namespace A1Fleet.Silo.Hosting;
 public static class SiloHostingExtensions
 {
     /// <summary>Meters every A1Fleet process exports; the robot agent's is included for in-process fleets.</summary>
-    public static readonly string[] Meters = [FleetInstruments.MeterName, "Microsoft.Orleans", "A1Fleet.RobotAgent", "A1Fleet.Calibration", RobotGatewayInstruments.MeterName];
+    public static readonly string[] Meters = [FleetInstruments.MeterName, "Microsoft.Orleans", "A1Fleet.RobotAgent", RobotGatewayInstruments.MeterName];
 
     /// <summary>
     /// Everything a silo host needs: the Orleans silo (clustering, storage, reminders, fleet grains),
