@@ -33,6 +33,24 @@ public sealed class CalibrationSettings
     /// <summary>Provenance recorded in every threshold set (dataset path, split).</summary>
     public string Source { get; init; } = "";
 
+    /// <summary>Largest engine batch a calibration may ask for, stand-alone or in the fleet (a shard's rows share one silo's memory).</summary>
+    public const int MaxBatchSize = 256;
+
+    /// <summary>Most shards a fleet calibration job may be split into.</summary>
+    public const int MaxShards = 1024;
+
+    /// <summary>The batch-size rule, the one place it is written; null when <paramref name="batchSize"/> is allowed.</summary>
+    public static string? BatchSizeProblem(int batchSize) =>
+        batchSize is < 1 or > MaxBatchSize ? $"batch size {batchSize} must be within 1..{MaxBatchSize}" : null;
+
+    /// <summary>The hold-out share rule (NaN refused); null when <paramref name="share"/> is allowed.</summary>
+    public static string? HoldoutShareProblem(double share) =>
+        share >= 0 && share < 1 ? null : $"holdout share {share} must be within [0, 1)";
+
+    /// <summary>The shard-count rule; null when <paramref name="shards"/> is allowed.</summary>
+    public static string? ShardsProblem(int shards) =>
+        shards is < 1 or > MaxShards ? $"shards {shards} must be within 1..{MaxShards}" : null;
+
     public IReadOnlyList<string> Validate()
     {
         var errors = new List<string>();
@@ -74,14 +92,14 @@ public sealed class CalibrationSettings
             errors.Add($"decode steps {Decode.DenoisingSteps} must be at least 1");
         }
 
-        if (!(HoldoutShare >= 0 && HoldoutShare < 1))
+        if (HoldoutShareProblem(HoldoutShare) is { } holdout)
         {
-            errors.Add($"holdout share {HoldoutShare} must be in [0, 1)");
+            errors.Add(holdout);
         }
 
-        if (BatchSize is < 1 or > 1024)
+        if (BatchSizeProblem(BatchSize) is { } batch)
         {
-            errors.Add($"batch size {BatchSize} must be in 1..1024");
+            errors.Add(batch);
         }
 
         return errors;

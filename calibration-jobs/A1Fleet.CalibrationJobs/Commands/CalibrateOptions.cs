@@ -1,4 +1,5 @@
 using System.Globalization;
+using A1Fleet.Calibration;
 using A1Fleet.CalibrationJobs.Cli;
 using A1Fleet.Datasets.LeRobot;
 using A1Fleet.Datasets.Reading;
@@ -144,7 +145,8 @@ internal sealed class CalibrateOptions
         var holdout = a.Parsed("holdout-share", 0.25, text => double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var v) && v >= 0 && v < 1
             ? (v, null)
             : (0, "must be a number in [0, 1)"));
-        var batch = a.Parsed("batch", 16, text => int.TryParse(text, CultureInfo.InvariantCulture, out var v) && v is >= 1 and <= 1024 ? (v, null) : (0, "must be an integer in 1..1024"));
+        var batch = a.Parsed("batch", 16, text => int.TryParse(text, CultureInfo.InvariantCulture, out var v) && CalibrationSettings.BatchSizeProblem(v) is null
+            ? (v, null) : (0, $"must be an integer in 1..{CalibrationSettings.MaxBatchSize}"));
         var threads = a.Parsed("threads", 0, text => int.TryParse(text, CultureInfo.InvariantCulture, out var v) && v >= 0 ? (v, null) : (0, "must be 0 (one per core) or more"));
         var provider = a.Parsed("provider", "cpu", text => text is "cpu" or "cuda" ? (text, null) : ("cpu", "use cpu or cuda"));
         var seed = a.Parsed("seed", 0UL, text => ulong.TryParse(text, CultureInfo.InvariantCulture, out var v) ? (v, null) : (0UL, "must be a non-negative integer"));
@@ -153,7 +155,8 @@ internal sealed class CalibrateOptions
             a.Errors.Add("--r: the exp and gamma families need every r > 0");
         }
 
-        var shards = a.Parsed<int?>("shards", null, text => int.TryParse(text, CultureInfo.InvariantCulture, out var v) && v is >= 1 and <= 1024 ? (v, null) : (null, "must be an integer in 1..1024"));
+        var shards = a.Parsed<int?>("shards", null, text => int.TryParse(text, CultureInfo.InvariantCulture, out var v) && CalibrationSettings.ShardsProblem(v) is null
+            ? (v, null) : (null, $"must be an integer in 1..{CalibrationSettings.MaxShards}"));
         var jobId = a.Parsed<string?>("job-id", null, text => text.Length <= 128 && text.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.')
             ? (text, null)
             : (null, "use at most 128 letters, digits, '-', '_' or '.'"));

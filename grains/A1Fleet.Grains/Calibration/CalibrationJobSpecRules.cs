@@ -1,3 +1,4 @@
+using A1Fleet.Calibration;
 using A1Fleet.EarlyExit;
 
 namespace A1Fleet.Grains.Calibration;
@@ -14,9 +15,9 @@ internal static class CalibrationJobSpecRules
             errors.Add($"dataset directory '{spec.DatasetDirectory}' does not exist");
         }
 
-        if (spec.Shards is < 1 or > 1024)
+        if (CalibrationSettings.ShardsProblem(spec.Shards) is { } shards)
         {
-            errors.Add($"shards {spec.Shards} must be within 1..1024");
+            errors.Add(shards);
         }
 
         if (spec.Families.Length == 0 || spec.Rs.Length == 0)
@@ -37,14 +38,14 @@ internal static class CalibrationJobSpecRules
             errors.Add($"decode '{spec.Decode}' is unknown");
         }
 
-        if (spec.HoldoutShare is < 0 or >= 1)
+        if (CalibrationSettings.HoldoutShareProblem(spec.HoldoutShare) is { } holdout)
         {
-            errors.Add($"holdout share {spec.HoldoutShare} must be within [0, 1)");
+            errors.Add(holdout);
         }
 
-        if (spec.BatchSize is < 1 or > 256)
+        if (CalibrationSettings.BatchSizeProblem(spec.BatchSize) is { } batch)
         {
-            errors.Add($"batch size {spec.BatchSize} must be within 1..256");
+            errors.Add(batch);
         }
 
         return errors;
