@@ -1,4 +1,6 @@
 using A1Fleet.Calibration;
+using A1Fleet.Datasets.LeRobot;
+using A1Fleet.Datasets.Mapping;
 using A1Fleet.EarlyExit;
 using A1Fleet.Grains.Inference;
 using Microsoft.Extensions.Logging;
@@ -180,10 +182,22 @@ public sealed partial class CalibrationJobGrain(
 
     private async Task StartAsync(CalibrationJobSpec spec)
     {
-        Validate(spec);
-        var manifest = await GrainFactory.GetGrain<IModelGrain>(spec.ModelId).GetSpec()
-            ?? throw new ArgumentException($"model '{spec.ModelId}' is not served by any GPU silo");
-        var plan = await Task.Run(() => CalibrationPlan.Open(spec, ManifestOf(spec.ModelId, manifest)));
+        CalibrationPlan plan;
+        try
+        {
+            Validate(spec);
+            var manifest = await GrainFactory.GetGrain<IModelGrain>(spec.ModelId).GetSpec()
+                ?? throw new ArgumentException($"model '{spec.ModelId}' is not served by any GPU silo");
+            plan = await Task.Run(() => CalibrationPlan.Open(spec, ManifestOf(spec.ModelId, manifest)));
+        }
+        catch (Exception ex) when (ex is ArgumentException or DatasetFormatException or MappingException or IOException or UnauthorizedAccessException
+                                       or NotSupportedException or InvalidOperationException)
+        {
+            // The caller is told why in one type it knows; the dataset library's own types stay on this side.
+            throw new CalibrationJobRejectedException(ex is IOException or UnauthorizedAccessException
+                ? $"dataset '{spec.DatasetDirectory}' cannot be read by the GPU silos: {ex.Message}"
+                : ex.Message);
+        }
 
         // Registered before the job is persisted as running, so a running job always has a reminder; a
         // reminder whose job never got persisted removes itself on its first tick.

@@ -267,18 +267,10 @@ public static class OperatorApi
         {
             return TypedResults.Ok(await grains.GetGrain<ICalibrationJobGrain>(jobId).Start(spec));
         }
-        catch (ArgumentException ex)
+        catch (CalibrationJobRejectedException ex)
         {
+            // The job grain checked the spec and opened the dataset's meta/ on a GPU silo; the message lists what is wrong.
             return BadRequest(ex.Message);
-        }
-        catch (Exception ex) when (ex is DatasetFormatException or MappingException)
-        {
-            // The job grain opened the dataset's meta/ on a GPU silo and listed what is wrong with it.
-            return BadRequest(ex.Message);
-        }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-        {
-            return BadRequest($"dataset '{r.Dataset}' cannot be read by the GPU silos: {ex.Message}");
         }
     }
 

@@ -58,11 +58,30 @@ public sealed class CalibrationJobGrainTests(FleetClusterFixture fixture)
     public async Task Start_BadSpec_IsRefusedAndNothingStarts()
     {
         var job = fixture.Client.GetGrain<ICalibrationJobGrain>("bad-" + Guid.NewGuid().ToString("N")[..8]);
-        var ex = await Assert.ThrowsAnyAsync<ArgumentException>(() => job.Start(Spec(0) with { DatasetDirectory = "/no/such/dataset", Families = ["weibull"] }));
+        var ex = await Assert.ThrowsAsync<CalibrationJobRejectedException>(() => job.Start(Spec(0) with { DatasetDirectory = "/no/such/dataset", Families = ["weibull"] }));
         Assert.Contains("does not exist", ex.Message, StringComparison.Ordinal);
         Assert.Contains("weibull", ex.Message, StringComparison.Ordinal);
         Assert.Contains("shards 0", ex.Message, StringComparison.Ordinal);
         Assert.Null(await job.GetStatus());
+    }
+
+    [Fact]
+    public async Task Start_DatasetTheLibraryCannotOpen_IsRejectedWithItsReasonAsOneTypedError()
+    {
+        var empty = Directory.CreateTempSubdirectory("a1fleet-not-a-dataset-");
+        try
+        {
+            var job = fixture.Client.GetGrain<ICalibrationJobGrain>("unreadable-" + Guid.NewGuid().ToString("N")[..8]);
+
+            var ex = await Assert.ThrowsAsync<CalibrationJobRejectedException>(() => job.Start(Spec(1) with { DatasetDirectory = empty.FullName }));
+
+            Assert.Contains(empty.FullName, ex.Message, StringComparison.Ordinal);
+            Assert.Null(await job.GetStatus());
+        }
+        finally
+        {
+            empty.Delete(recursive: true);
+        }
     }
 
     [Fact]
