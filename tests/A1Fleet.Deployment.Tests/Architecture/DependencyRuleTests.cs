@@ -1,0 +1,129 @@
+using System.Xml.Linq;
+using A1Fleet.Deployment.Tests.Support;
+
+namespace A1Fleet.Deployment.Tests.Architecture;
+
+/// <summary>
+/// The dependency rules of docs/architecture.md, read from the project files (references followed transitively), so a
+/// reference that breaks one fails here, naming the path that breaks it.
+/// </summary>
+public sealed class DependencyRuleTests
+{
+    private static readonly ProjectGraph Graph = ProjectGraph.Load(Repo.Root);
+
+    [Fact]
+    public void Engine_NeitherItNorWhatItReferences_KnowsOrleansOrAnythingOutsideTheEngine()
+    {
+        var engine = Graph.Projects.Where(p => p.Path.StartsWith("engine/", StringComparison.Ordinal)).ToList();
+        Assert.NotEmpty(engine);
+        foreach (var project in engine)
+        {
+            foreach (var reached in Graph.Closure(project))
+            {
+                Assert.True(reached.Path.StartsWith("engine/", StringComparison.Ordinal), $"{project.Path} reaches {reached.Path}, outside engine/");
+                Assert.True(reached.OrleansPackages.Count == 0, $"{project.Path} reaches Orleans ({string.Join(", ", reached.OrleansPackages)}) through {reached.Path}");
+            }
+        }
+    }
+
+    [Fact]
+    public void Libraries_NeverReferenceAnApplication()
+    {
+        foreach (var library in Graph.Projects.Where(p => !p.IsApplication))
+        {
+            var application = Graph.Closure(library).FirstOrDefault(p => p.IsApplication);
+            Assert.True(application is null, $"library {library.Path} reaches the application {application?.Path}");
+        }
+    }
+
+    [Fact]
+    public void Grains_NeverReferenceAnApplication()
+    {
+        var grains = Graph.Projects.Where(p => p.Path.StartsWith("grains/", StringComparison.Ordinal)).ToList();
+        Assert.Equal(2, grains.Count);
+        Assert.All(grains, g => Assert.DoesNotContain(Graph.Closure(g), p => p.IsApplication));
+    }
+
+    [Fact]
+    public void RobotAgent_NeverReferencesTheGrainImplementations()
+    {
+        var agent = Graph.Projects.Where(p => p.Path.StartsWith("robot-agent/", StringComparison.Ordinal)).ToList();
+        Assert.NotEmpty(agent);
+        foreach (var project in agent)
+        {
+            Assert.DoesNotContain(Graph.Closure(project), p => p.Path == "grains/A1Fleet.Grains/A1Fleet.Grains.csproj");
+        }
+    }
+
+    [Fact]
+    public void Solution_ListsEveryProjectInTheRepository()
+    {
+        var solution = File.ReadAllText(Repo.PathOf("A1Fleet.sln")).Replace('\\', '/');
+        var all = Graph.Projects.Select(p => p.Path).Concat(ProjectGraph.TestProjects(Repo.Root));
+        Assert.All(all, path => Assert.Contains(path, solution, StringComparison.Ordinal));
+    }
+
+    private sealed record Project(string Path, bool IsApplication, IReadOnlyList<string> References, IReadOnlyList<string> OrleansPackages);
+
+    private sealed class ProjectGraph
+    {
+        private readonly Dictionary<string, Project> _byPath;
+
+        private ProjectGraph(Dictionary<string, Project> byPath) => _byPath = byPath;
+
+        public IEnumerable<Project> Projects => _byPath.Values;
+
+        /// <summary>Every non-test project under the repository root (bin/obj and node_modules skipped).</summary>
+        public static ProjectGraph Load(string root)
+        {
+            var projects = Files(root).Where(f => !f.StartsWith("tests/", StringComparison.Ordinal)).Select(f => Read(root, f)).ToDictionary(p => p.Path);
+            return new ProjectGraph(projects);
+        }
+
+        public static IEnumerable<string> TestProjects(string root) => Files(root).Where(f => f.StartsWith("tests/", StringComparison.Ordinal));
+
+        /// <summary>What <paramref name="project"/> references, directly or through others.</summary>
+        public IReadOnlyList<Project> Closure(Project project)
+        {
+            var seen = new HashSet<string>(StringComparer.Ordinal);
+            var queue = new Queue<string>(project.References);
+            while (queue.TryDequeue(out var path))
+            {
+                if (seen.Add(path) && _byPath.TryGetValue(path, out var next))
+                {
+                    foreach (var reference in next.References)
+                    {
+                        queue.Enqueue(reference);
+                    }
+                }
+            }
+
+            return [.. seen.Select(p => _byPath.TryGetValue(p, out var found) ? found : throw new InvalidOperationException($"{project.Path} references {p}, which is not a project here"))];
+        }
+
+        private static IEnumerable<string> Files(string root) =>
+            Directory.EnumerateFiles(root, "*.csproj", SearchOption.AllDirectories)
+                .Select(f => System.IO.Path.GetRelativePath(root, f).Replace('\\', '/'))
+                .Where(f => !f.Split('/').Any(part => part is "bin" or "obj" or "node_modules" || part.StartsWith('.')))
+                .Order(StringComparer.Ordinal);
+
+        private static Project Read(string root, string path)
+        {
+            var document = XDocument.Load(System.IO.Path.Combine(root, path));
+            var sdk = (string?)document.Root!.Attribute("Sdk") ?? "";
+            var outputType = document.Descendants("OutputType").Select(e => e.Value.Trim()).LastOrDefault();
+            var directory = System.IO.Path.GetDirectoryName(path)!;
+            var references = document.Descendants("ProjectReference")
+                .Select(e => (string)e.Attribute("Include")!)
+                .Select(include => System.IO.Path.GetRelativePath(root, System.IO.Path.GetFullPath(System.IO.Path.Combine(root, directory, include.Replace('\\', '/')))).Replace('\\', '/'))
+                .ToList();
+            var orleans = document.Descendants("PackageReference")
+                .Select(e => (string?)e.Attribute("Include") ?? "")
+                .Where(name => name.StartsWith("Microsoft.Orleans", StringComparison.Ordinal))
+                .ToList();
+            var application = string.Equals(outputType, "Exe", StringComparison.OrdinalIgnoreCase)
+                || (sdk == "Microsoft.NET.Sdk.Web" && !string.Equals(outputType, "Library", StringComparison.OrdinalIgnoreCase));
+            return new Project(path, application, references, orleans);
+        }
+    }
+}
