@@ -55,6 +55,25 @@ public sealed record ShardValues(
     [property: Id(2)] double[][] Columns,
     [property: Id(3)] int Skipped);
 
+/// <summary>
+/// One finished shard's values, keyed "{jobId}/{shard}", persisted on its own: the job's state keeps only which shards
+/// are done, so a shard finishing writes its own columns once instead of the job rewriting every shard's columns.
+/// </summary>
+[Alias("a1.ICalibrationShardResultGrain")]
+public interface ICalibrationShardResultGrain : IGrainWithStringKey
+{
+    [Alias("Save")]
+    Task Save(ShardValues values);
+
+    /// <summary>The saved values, or null when none were saved (or they were cleared).</summary>
+    [Alias("Load")]
+    Task<ShardValues?> Load();
+
+    /// <summary>Removes the values from storage once the job no longer needs them.</summary>
+    [Alias("Clear")]
+    Task Clear();
+}
+
 /// <summary>One calibration job, keyed by job id: splits the dataset into shards, has workers on GPU silos compute them, publishes the thresholds.</summary>
 [Alias("a1.ICalibrationJobGrain")]
 public interface ICalibrationJobGrain : IGrainWithStringKey

@@ -18,7 +18,11 @@ public sealed class CalibrationJobGrainState
     [Id(1)] public CalibrationJobState State { get; set; }
     [Id(2)] public int ShardsTotal { get; set; }
     [Id(3)] public int SamplesTotal { get; set; }
-    [Id(4)] public Dictionary<int, ShardValues> Done { get; set; } = [];
+    // Id 4 held every finished shard's columns until they moved to ICalibrationShardResultGrain (a job persisted
+    // by a version before that runs its shards again after the upgrade).
+
+    /// <summary>Finished shards: their sample and skip counts; the columns are in each shard's result grain.</summary>
+    [Id(11)] public Dictionary<int, ShardSummary> Done { get; set; } = [];
     [Id(5)] public string? Error { get; set; }
     [Id(6)] public List<ThresholdVersionInfo> Published { get; set; } = [];
     [Id(7)] public DateTimeOffset StartedAt { get; set; }
@@ -27,8 +31,12 @@ public sealed class CalibrationJobGrainState
     [Id(10)] public int Resumes { get; set; }
 }
 
+/// <summary>What the job keeps of a finished shard: how many samples it computed and skipped.</summary>
+[GenerateSerializer, Immutable, Alias("a1.CalibrationShardSummary")]
+public sealed record ShardSummary([property: Id(0)] int Samples, [property: Id(1)] int Skipped);
+
 /// <summary>
-/// Coordinates one calibration job. Every finished shard is persisted as it arrives, so a job whose
+/// Coordinates one calibration job. Every finished shard is persisted as it arrives (its columns in its own result grain, its counts here), so a job whose
 /// silo dies resumes on reactivation with only the missing shards; a worker that fails (its silo
 /// died) is asked again and Orleans places it on a surviving GPU silo. While the job runs it keeps a
 /// reminder: a tick reactivates the grain on a live silo, so a job whose coordinator died resumes by
@@ -153,6 +161,7 @@ public sealed partial class CalibrationJobGrain(
             await PersistAsync();
             await _cancel.CancelAsync();
             await StopReminderAsync();
+            await ClearShardResultsAsync();
         }
 
         return Status();
@@ -237,6 +246,7 @@ public sealed partial class CalibrationJobGrain(
             S.FinishedAt = time.GetUtcNow();
             await PersistAsync();
             LogFailed(ex, JobId);
+            await ClearShardResultsAsync();
         }
         finally
         {
@@ -250,7 +260,7 @@ public sealed partial class CalibrationJobGrain(
     }
 
     private void ReportProgress() =>
-        instruments.OnCalibrationProgress(JobId, S.Spec!.ModelId, S.Done.Values.Sum(v => v.Columns.Length + v.Skipped), S.SamplesTotal);
+        instruments.OnCalibrationProgress(JobId, S.Spec!.ModelId, S.Done.Values.Sum(v => v.Samples + v.Skipped), S.SamplesTotal);
 
     private async Task RunShardAsync(CalibrationJobSpec spec, int shard, CancellationToken ct)
     {
@@ -263,8 +273,10 @@ public sealed partial class CalibrationJobGrain(
                 return;
             }
 
-            // Keyed by shard: a shard computed twice (a retry racing a slow first run) counts once.
-            S.Done[shard] = values;
+            // Keyed by shard: a shard computed twice (a retry racing a slow first run) counts once. The columns are
+            // written first, so a shard the job counts as done always has them.
+            await ShardResult(shard).Save(values);
+            S.Done[shard] = new ShardSummary(values.Columns.Length, values.Skipped);
             await PersistAsync();
             ReportProgress();
         }
@@ -383,7 +395,9 @@ public sealed partial class CalibrationJobGrain(
 
     private async Task PublishAsync(CalibrationJobSpec spec)
     {
-        var columns = S.Done.OrderBy(kv => kv.Key).SelectMany(kv => kv.Value.Columns).ToList();
+        var shards = await Task.WhenAll(S.Done.Keys.Order().Select(async i => await ShardResult(i).Load()
+            ?? throw new InvalidOperationException($"calibration job '{JobId}': the values of finished shard {i} are missing from storage")));
+        var columns = shards.SelectMany(v => v.Columns).ToList();
         var values = ValuesMatrix.FromColumns(columns);
         var model = GrainFactory.GetGrain<IModelGrain>(spec.ModelId);
         var modelSpec = await model.GetSpec() ?? throw new InvalidOperationException($"model '{spec.ModelId}' is no longer registered");
@@ -401,7 +415,24 @@ public sealed partial class CalibrationJobGrain(
         S.State = CalibrationJobState.Completed;
         S.FinishedAt = time.GetUtcNow();
         await PersistAsync();
+        await ClearShardResultsAsync();
         LogCompleted(values.Samples, sets.Count);
+    }
+
+    private ICalibrationShardResultGrain ShardResult(int shard) => GrainFactory.GetGrain<ICalibrationShardResultGrain>($"{JobId}/{shard}");
+
+    /// <summary>Once the job has ended, its shards' columns are of no more use: they leave storage.</summary>
+    private async Task ClearShardResultsAsync()
+    {
+        try
+        {
+            await Task.WhenAll(S.Done.Keys.Select(i => ShardResult(i).Clear()));
+        }
+        catch (Exception ex) when (ex is OrleansException or TimeoutException)
+        {
+            // Left in storage, harmless: the job's state says it has ended and nothing reads them again.
+            LogShardResultsNotCleared(ex, JobId);
+        }
     }
 
     /// <summary>The manifest of a model this silo serves, or one rebuilt from the registered spec for the dims the plan needs.</summary>
@@ -420,7 +451,7 @@ public sealed partial class CalibrationJobGrain(
 
     private CalibrationJobStatus Status()
     {
-        var samplesDone = S.Done.Values.Sum(v => v.Columns.Length + v.Skipped);
+        var samplesDone = S.Done.Values.Sum(v => v.Samples + v.Skipped);
         double? eta = null;
         if (S.State == CalibrationJobState.Running && samplesDone > 0)
         {
@@ -433,6 +464,9 @@ public sealed partial class CalibrationJobGrain(
     }
 
 #pragma warning restore CA1001
+
+    [LoggerMessage(EventId = 614, Level = LogLevel.Debug, Message = "Calibration job {JobId}: shard results not cleared from storage")]
+    private partial void LogShardResultsNotCleared(Exception exception, string jobId);
 
     [LoggerMessage(EventId = 600, Level = LogLevel.Warning, Message = "Calibration job {JobId} resumed with {Done}/{Total} shards done (resume {Resumes})")]
     private partial void LogResumed(string jobId, int done, int total, int resumes);

@@ -47,6 +47,7 @@ public sealed class CalibrationJobGrainTests(FleetClusterFixture fixture)
             Assert.Equal(expected.Single(s => s.Name == live.Name).Thresholds, live.Thresholds);
             Assert.Equal(expected.Single(s => s.Name == live.Name).ExpectedExitShares, live.ExpectedExitShares);
             await WaitReminderGoneAsync(job);
+            await WaitShardResultsClearedAsync(job, started.ShardsTotal);
         }
         finally
         {
@@ -141,6 +142,18 @@ public sealed class CalibrationJobGrainTests(FleetClusterFixture fixture)
         fixture.Cluster.GetSiloServiceProvider(fixture.Cluster.Silos[0].SiloAddress).GetRequiredService<IReminderTable>();
 
     /// <summary>An ended job removes its reminder right after it has persisted how it ended.</summary>
+    /// <summary>A finished job's shard columns (kept in their own result grains while it ran) leave storage.</summary>
+    private async Task WaitShardResultsClearedAsync(ICalibrationJobGrain job, int shards)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        var results = Enumerable.Range(0, shards).Select(i => fixture.Client.GetGrain<ICalibrationShardResultGrain>($"{job.GetPrimaryKeyString()}/{i}")).ToList();
+        while ((await Task.WhenAll(results.Select(r => r.Load()))).Any(v => v is not null))
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the finished job's shard results were not cleared");
+            await Task.Delay(100);
+        }
+    }
+
     private async Task WaitReminderGoneAsync(ICalibrationJobGrain job)
     {
         var deadline = DateTime.UtcNow.AddSeconds(30);
