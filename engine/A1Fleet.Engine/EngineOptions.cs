@@ -16,6 +16,15 @@ public sealed class EngineOptions
     /// <summary>Largest batch one call may carry; working buffers are sized for it once, at load.</summary>
     public int MaxBatchSize { get; set; } = 32;
 
+    /// <summary>
+    /// Whether graph inputs are bound again before every run. Needed on any device but the CPU, where ONNX Runtime
+    /// copies a bound host input when it is bound (so it is on whenever <see cref="ExecutionProvider"/> is not "cpu");
+    /// tests turn it on for the CPU to run that path where no GPU is.
+    /// </summary>
+    internal bool RebindInputsPerRun { get; set; }
+
+    internal bool InputsCopiedAtBind => RebindInputsPerRun || !string.Equals(ExecutionProvider, "cpu", StringComparison.Ordinal);
+
     public IReadOnlyList<string> Validate()
     {
         var errors = new List<string>();

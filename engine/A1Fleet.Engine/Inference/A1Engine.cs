@@ -62,7 +62,7 @@ public sealed partial class A1Engine : IDisposable
 
         _defaultMetric = DiscrepancyMetrics.Parse(m.Defaults.Metric);
         _sessionOptions = OrtRuntime.CreateSessionOptions(options);
-        _graphs = EngineGraphs.Load(package, _dims, _sessionOptions);
+        _graphs = EngineGraphs.Load(package, _dims, _sessionOptions, options.InputsCopiedAtBind);
         _buffers = new EngineBuffers(_dims, options.MaxBatchSize);
         _rowPool = Enumerable.Range(0, options.MaxBatchSize).Select(_ => new RowState(_dims)).ToArray();
         _slots = new RowState[options.MaxBatchSize];

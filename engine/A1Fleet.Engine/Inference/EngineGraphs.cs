@@ -27,13 +27,14 @@ internal sealed class EngineGraphs : IDisposable
     public OnnxGraph[] ExpertLayers { get; }
     public OnnxGraph? ExpertOutput { get; }
 
-    public static EngineGraphs Load(ModelPackage package, ModelDims d, SessionOptions options)
+    /// <param name="inputsCopiedAtBind">The execution provider is not the CPU: bound host inputs are copied at binding time.</param>
+    public static EngineGraphs Load(ModelPackage package, ModelDims d, SessionOptions options, bool inputsCopiedAtBind = false)
     {
         var files = package.Manifest.Files;
         var opened = new List<OnnxGraph>();
         OnnxGraph Open(string relative)
         {
-            var graph = new OnnxGraph(package.PathOf(relative), options);
+            var graph = new OnnxGraph(package.PathOf(relative), options, inputsCopiedAtBind);
             opened.Add(graph);
             return graph;
         }

@@ -10,13 +10,20 @@ internal readonly record struct TensorSignature(string Name, TensorElementType T
 /// <summary>
 /// One ONNX graph of a package with its IO bindings cached per (batch size, buffer variant): a bound
 /// run hands ONNX Runtime the same pinned memory every time and allocates no managed objects.
+/// <para>On a device other than the CPU, ONNX Runtime copies a host input to the device when it is bound, not when
+/// the graph runs, so a cached binding would feed every later run the values the buffer held at binding time. There
+/// (<paramref name="inputsCopiedAtBind"/>) the inputs are bound again before each run, which makes the copy then;
+/// outputs bound to host memory are copied back after each run either way.</para>
 /// </summary>
 internal sealed class OnnxGraph : IDisposable
 {
     private readonly Dictionary<int, OrtIoBinding> _bindings = [];
+    private readonly Dictionary<OrtIoBinding, (string Name, OrtValue Value)[]> _inputs = [];
+    private readonly bool _inputsCopiedAtBind;
 
-    public OnnxGraph(string path, SessionOptions options)
+    public OnnxGraph(string path, SessionOptions options, bool inputsCopiedAtBind = false)
     {
+        _inputsCopiedAtBind = inputsCopiedAtBind;
         FilePath = path;
         try
         {
@@ -100,10 +107,31 @@ internal sealed class OnnxGraph : IDisposable
         }
 
         _bindings[key] = binding;
+        if (_inputsCopiedAtBind)
+        {
+            _inputs[binding] = inputs.ToArray();
+        }
+
         return binding;
     }
 
-    public void Run(RunOptions runOptions, OrtIoBinding binding) => Session.RunWithBinding(runOptions, binding);
+    public void Run(RunOptions runOptions, OrtIoBinding binding)
+    {
+        if (_inputsCopiedAtBind && _inputs.TryGetValue(binding, out var inputs))
+        {
+            // What the host buffers hold now, copied to the device now (see the class remarks).
+            binding.ClearBoundInputs();
+            foreach (var (name, value) in inputs)
+            {
+                binding.BindInput(name, value);
+            }
+        }
+
+        Session.RunWithBinding(runOptions, binding);
+    }
+
+    /// <summary>Whether inputs are bound again before every run (a non-CPU execution provider).</summary>
+    public bool RebindsInputsPerRun => _inputsCopiedAtBind;
 
     public void Dispose()
     {
