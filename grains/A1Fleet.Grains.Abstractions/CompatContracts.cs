@@ -222,3 +222,46 @@ public interface ICompatProfileGrain : IGrainWithStringKey
     [Alias("Clear")]
     Task<bool> Clear(string by);
 }
+
+/// <summary>
+/// The operator API's body for setting a robot's profile (PUT /api/robots/{robotId}/compat): a preset, overridden by
+/// whatever else is given. <see cref="Metadata"/> is a JSON object (openpi's metadata frame).
+/// </summary>
+public sealed record CompatProfileRequest(
+    string? Preset,
+    string? ModelId,
+    string? Protocol = null,
+    string? Embodiment = null,
+    string[]? Cameras = null,
+    string[]? CameraOrder = null,
+    string[]? StateKeys = null,
+    string? InstructionSource = null,
+    JsonElement? Metadata = null,
+    double? ControlHz = null);
+
+/// <summary>A robot's profile as the operator API shows it (enums by name).</summary>
+public sealed record CompatProfileView(
+    string RobotId,
+    string Protocol,
+    string Layout,
+    string ModelId,
+    string Embodiment,
+    IReadOnlyList<string> Cameras,
+    IReadOnlyList<string> CameraOrder,
+    IReadOnlyList<string> StateKeys,
+    string InstructionSource,
+    JsonElement Metadata,
+    double ControlHz,
+    string UpdatedBy,
+    DateTimeOffset UpdatedAt)
+{
+    public static CompatProfileView Of(string robotId, CompatProfile p)
+    {
+        using var metadata = JsonDocument.Parse(p.MetadataJson);
+        return new(robotId, AgentProtocols.Name(p.Protocol), p.Layout, p.ModelId, p.Embodiment.ToString().ToLowerInvariant(), p.Cameras, p.CameraOrder, p.StateKeys,
+            p.InstructionSource == Grains.InstructionSource.Prompt ? "prompt" : "task", metadata.RootElement.Clone(), p.ControlHz, p.UpdatedBy, p.UpdatedAt);
+    }
+}
+
+/// <summary>A shipped preset as the operator API lists it.</summary>
+public sealed record CompatPresetView(string Name, string Protocol, IReadOnlyList<string> Cameras, IReadOnlyList<string> CameraOrder, IReadOnlyList<string> StateKeys, string Description);
