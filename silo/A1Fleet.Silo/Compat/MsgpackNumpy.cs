@@ -127,7 +127,7 @@ public static class MsgpackNumpy
             case MessagePackType.Array:
             {
                 var count = reader.ReadArrayHeader();
-                if (count > limits.MaxArrayLength)
+                if (count < 0 || count > limits.MaxArrayLength)
                 {
                     throw new MsgpackFrameException(path, $"is a list of {count} items; at most {limits.MaxArrayLength} are accepted (send a numpy array)");
                 }
@@ -151,7 +151,7 @@ public static class MsgpackNumpy
     private static object? ReadMap(ref MessagePackReader reader, MsgpackLimits limits, string path, int depth)
     {
         var count = reader.ReadMapHeader();
-        if (count > limits.MaxMapEntries)
+        if (count < 0 || count > limits.MaxMapEntries)
         {
             throw new MsgpackFrameException(path, $"is a map of {count} entries; at most {limits.MaxMapEntries} are accepted");
         }

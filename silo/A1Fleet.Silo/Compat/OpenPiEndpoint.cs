@@ -156,10 +156,17 @@ public sealed partial class OpenPiEndpoint(
         if (error is not null && socket.State == WebSocketState.Open)
         {
             LogRequestFailed(session.RobotId, session.AgentId, error);
+            await TrySend(socket, Encoding.UTF8.GetBytes(error), WebSocketMessageType.Text, cancellationToken);
+        }
+
+        // The lease goes back before the client sees the close: a client that reconnects at once can bind again.
+        await session.DisposeAsync();
+        if (socket.State is WebSocketState.Open or WebSocketState.CloseReceived)
+        {
             try
             {
-                await socket.SendAsync(Encoding.UTF8.GetBytes(error), WebSocketMessageType.Text, true, cancellationToken);
-                await socket.CloseOutputAsync(WebSocketCloseStatus.InternalServerError, CloseReason, cancellationToken);
+                await socket.CloseOutputAsync(error is null ? WebSocketCloseStatus.NormalClosure : WebSocketCloseStatus.InternalServerError,
+                    error is null ? "" : CloseReason, cancellationToken);
             }
             catch (WebSocketException)
             {
@@ -250,6 +257,17 @@ public sealed partial class OpenPiEndpoint(
 
         writer.Flush();
         return buffer.WrittenSpan.ToArray();
+    }
+
+    private static async Task TrySend(WebSocket socket, byte[] data, WebSocketMessageType type, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await socket.SendAsync(data, type, true, cancellationToken);
+        }
+        catch (WebSocketException)
+        {
+        }
     }
 
     private readonly record struct Frame(ReadOnlyMemory<byte> Data, long ReceivedAt, string? Error);
