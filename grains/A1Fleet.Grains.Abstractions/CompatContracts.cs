@@ -43,8 +43,13 @@ public sealed record CompatProfile(
     [property: Id(8)] string MetadataJson,
     [property: Id(9)] double ControlHz,
     [property: Id(10)] string UpdatedBy = "",
-    [property: Id(11)] DateTimeOffset UpdatedAt = default)
+    [property: Id(11)] DateTimeOffset UpdatedAt = default,
+    [property: Id(12)] double? RobotBudgetMinMs = null,
+    [property: Id(13)] double? RobotBudgetMaxMs = null)
 {
+    /// <summary>Whether the robot may set its own latency budget (within [<see cref="RobotBudgetMinMs"/>, <see cref="RobotBudgetMaxMs"/>]).</summary>
+    public bool RobotMaySetBudget => RobotBudgetMinMs is not null && RobotBudgetMaxMs is not null;
+
     /// <summary>Longest <see cref="MetadataJson"/> in characters: a handful of poses and names.</summary>
     public const int MaxMetadataChars = 4096;
 
@@ -91,6 +96,18 @@ public sealed record CompatProfile(
         if (Protocol == CompatProtocol.A1Http && Cameras.FirstOrDefault(c => !CameraOrder.Contains(c, StringComparer.Ordinal)) is { } unknown)
         {
             return $"cameras: '{Printable.Escape(unknown)}' is not a name in cameraOrder ({string.Join(", ", CameraOrder)})";
+        }
+
+        if ((RobotBudgetMinMs is null) != (RobotBudgetMaxMs is null))
+        {
+            return "robotBudgetMinMs and robotBudgetMaxMs go together: give both (the range a robot may set its own budget in) or neither";
+        }
+
+        if (RobotBudgetMinMs is { } min && RobotBudgetMaxMs is { } max
+            && (InputRules.LatencyBudget(min, field: "robotBudgetMinMs") ?? InputRules.LatencyBudget(max, field: "robotBudgetMaxMs")
+                ?? (min > max ? $"robotBudgetMinMs {min} is above robotBudgetMaxMs {max}" : null)) is { } bounds)
+        {
+            return bounds;
         }
 
         if (MetadataJson.Length > MaxMetadataChars)
@@ -237,7 +254,9 @@ public sealed record CompatProfileRequest(
     string[]? StateKeys = null,
     string? InstructionSource = null,
     JsonElement? Metadata = null,
-    double? ControlHz = null);
+    double? ControlHz = null,
+    double? RobotBudgetMinMs = null,
+    double? RobotBudgetMaxMs = null);
 
 /// <summary>A robot's profile as the operator API shows it (enums by name).</summary>
 public sealed record CompatProfileView(
@@ -253,13 +272,16 @@ public sealed record CompatProfileView(
     JsonElement Metadata,
     double ControlHz,
     string UpdatedBy,
-    DateTimeOffset UpdatedAt)
+    DateTimeOffset UpdatedAt,
+    double? RobotBudgetMinMs = null,
+    double? RobotBudgetMaxMs = null)
 {
     public static CompatProfileView Of(string robotId, CompatProfile p)
     {
         using var metadata = JsonDocument.Parse(p.MetadataJson);
         return new(robotId, AgentProtocols.Name(p.Protocol), p.Layout, p.ModelId, p.Embodiment.ToString().ToLowerInvariant(), p.Cameras, p.CameraOrder, p.StateKeys,
-            p.InstructionSource == Grains.InstructionSource.Prompt ? "prompt" : "task", metadata.RootElement.Clone(), p.ControlHz, p.UpdatedBy, p.UpdatedAt);
+            p.InstructionSource == Grains.InstructionSource.Prompt ? "prompt" : "task", metadata.RootElement.Clone(), p.ControlHz, p.UpdatedBy, p.UpdatedAt,
+            p.RobotBudgetMinMs, p.RobotBudgetMaxMs);
     }
 }
 

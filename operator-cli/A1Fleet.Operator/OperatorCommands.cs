@@ -125,6 +125,7 @@ internal static class OperatorCommands
           compat presets | compat show ROBOT | compat clear ROBOT
           compat set ROBOT --preset NAME --model MODEL [--embodiment KIND] [--instruction prompt|task]
                      [--metadata JSON] [--cameras K1,K2] [--camera-order N1,N2,..] [--state-keys K1,K2] [--control-hz HZ]
+                     [--robot-budget MIN..MAX]    (the range the robot may set its own latency budget in, ms)
                                           how a robot that speaks openpi or A1's HTTP API maps onto its model (operator);
                                           see docs/compatible-protocols.md
         SELECTOR: all | robot:ID | tag:NAME | embodiment:franka|agibot|openarm|dobot
@@ -149,12 +150,14 @@ internal static class OperatorCommands
                 return 0;
             case "set" when list.Count >= 3:
             {
+                var (budgetMin, budgetMax) = Take(list, "--robot-budget") is { } range ? BudgetRange(range) : (null, null);
                 var request = new CompatProfileRequest(
                     Take(list, "--preset"), Take(list, "--model"), Take(list, "--protocol"), Take(list, "--embodiment"),
                     Take(list, "--cameras")?.Split(','), Take(list, "--camera-order")?.Split(','), Take(list, "--state-keys")?.Split(','),
                     Take(list, "--instruction"),
                     Take(list, "--metadata") is { } json ? ParseJson(json) : null,
-                    Take(list, "--control-hz") is { } hz ? Number(hz, "--control-hz") : null);
+                    Take(list, "--control-hz") is { } hz ? Number(hz, "--control-hz") : null,
+                    budgetMin, budgetMax);
                 if (list.Count != 3)
                 {
                     throw new ArgumentException($"unexpected arguments: {string.Join(' ', list.Skip(3))}");
@@ -167,6 +170,13 @@ internal static class OperatorCommands
             default:
                 throw new ArgumentException("compat: use 'compat presets', 'compat show ROBOT', 'compat set ROBOT --preset NAME --model MODEL ...' or 'compat clear ROBOT'");
         }
+    }
+
+    private static (double?, double?) BudgetRange(string range)
+    {
+        var parts = range.Split("..");
+        return parts.Length == 2 ? (Number(parts[0], "--robot-budget"), Number(parts[1], "--robot-budget"))
+            : throw new ArgumentException($"--robot-budget '{range}' must be MIN..MAX in ms, e.g. 50..200");
     }
 
     private static System.Text.Json.JsonElement ParseJson(string json)
@@ -196,6 +206,7 @@ internal static class OperatorCommands
         output.WriteLine($"state        {(p.StateKeys.Count == 0 ? "proprio_data" : string.Join(" + ", p.StateKeys.Select(Printable.Escape)))}");
         output.WriteLine($"instruction  {(p.InstructionSource == "prompt" ? "the client's prompt (the assigned task when it sends none)" : "the assigned task (the client's prompt is ignored)")}");
         output.WriteLine($"metadata     {Printable.Escape(p.Metadata.GetRawText())}");
+        output.WriteLine($"robot budget {(p.RobotBudgetMinMs is { } min && p.RobotBudgetMaxMs is { } max ? $"the robot may set {min.ToString(CultureInfo.InvariantCulture)}..{max.ToString(CultureInfo.InvariantCulture)} ms" : "set by operators only")}");
         output.WriteLine($"updated by   {Printable.Escape(p.UpdatedBy)} at {p.UpdatedAt:u}");
     }
 

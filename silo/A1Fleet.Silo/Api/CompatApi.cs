@@ -110,6 +110,8 @@ public static class CompatApi
             CameraOrder = request.CameraOrder ?? basis.CameraOrder,
             StateKeys = request.StateKeys ?? basis.StateKeys,
             MetadataJson = request.Metadata is { } metadata ? metadata.GetRawText() : basis.MetadataJson,
+            RobotBudgetMinMs = request.RobotBudgetMinMs ?? existing?.RobotBudgetMinMs,
+            RobotBudgetMaxMs = request.RobotBudgetMaxMs ?? existing?.RobotBudgetMaxMs,
         };
         if (profile.Validate() is { } problem)
         {

@@ -24,13 +24,18 @@ public sealed partial class A1HttpEndpoint(
     RobotAdmission admission,
     CompatSessions sessions,
     CompatInstruments instruments,
+    IGrainFactory grains,
     IOptions<CompatOptions> options,
+    IOptions<A1Fleet.Silo.Security.ApiLimitsOptions> limits,
     TimeProvider time,
     ILogger<A1HttpEndpoint> logger) : IAsyncDisposable
 {
     private const string Protocol = "a1-http";
     private const string Device = "a1fleet";
     private const string ActionHead = "flow_matching";
+
+    /// <summary>A1Fleet's own addition: a robot reads and sets its latency budget within the range its operator allows.</summary>
+    public const string BudgetPath = "/a1fleet/budget";
     private readonly ConcurrentDictionary<string, CompatSession> _sessions = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim _opening = new(1, 1);
 
@@ -40,13 +45,13 @@ public sealed partial class A1HttpEndpoint(
         var method = context.Request.Method;
         var route = (method, path) switch
         {
-            ("GET", "/" or "/health" or "/model_info") or ("POST", "/inference") => path,
+            ("GET", "/" or "/health" or "/model_info" or BudgetPath) or ("POST", "/inference" or BudgetPath) => path,
             _ => null,
         };
         if (route is null)
         {
-            await Detail(context, path is "/" or "/health" or "/model_info" or "/inference" ? StatusCodes.Status405MethodNotAllowed : StatusCodes.Status404NotFound,
-                path is "/" or "/health" or "/model_info" or "/inference" ? "Method Not Allowed" : "Not Found");
+            var known = path is "/" or "/health" or "/model_info" or "/inference" or BudgetPath;
+            await Detail(context, known ? StatusCodes.Status405MethodNotAllowed : StatusCodes.Status404NotFound, known ? "Method Not Allowed" : "Not Found");
             return;
         }
 
@@ -107,10 +112,75 @@ public sealed partial class A1HttpEndpoint(
                     ["camera_order"] = new JsonArray([.. served.Profile.CameraOrder.Select(c => (JsonNode?)c)]),
                 });
                 break;
+            case BudgetPath:
+                await BudgetAsync(context, robotId);
+                break;
             default:
                 await InferAsync(context, robotId);
                 break;
         }
+    }
+
+    /// <summary>
+    /// GET: the robot's budget and the range it may set; POST {"latency_ms": x}: sets it, when the robot's profile allows a
+    /// range (robotBudgetMinMs..robotBudgetMaxMs, set by an operator) and x also meets the fleet's budget floor
+    /// (<see cref="Api.BudgetFloor"/>: the configured minimum and the model's measured first exit).
+    /// </summary>
+    private async Task BudgetAsync(HttpContext context, string robotId)
+    {
+        var robot = grains.GetGrain<IRobotGrain>(robotId);
+        var profile = await grains.GetGrain<ICompatProfileGrain>(robotId).Get();
+        JsonObject Answer(double budget) => new()
+        {
+            ["robot_id"] = robotId,
+            ["latency_budget_ms"] = budget,
+            ["min_ms"] = profile?.RobotBudgetMinMs,
+            ["max_ms"] = profile?.RobotBudgetMaxMs,
+        };
+
+        if (HttpMethods.IsGet(context.Request.Method))
+        {
+            await Json(context, StatusCodes.Status200OK, Answer((await robot.GetStatus()).LatencyBudgetMs));
+            return;
+        }
+
+        if (profile is not { RobotMaySetBudget: true })
+        {
+            await Detail(context, StatusCodes.Status403Forbidden,
+                $"robot '{robotId}' may not set its own latency budget: an operator allows a range with 'a1ctl compat set {robotId} --robot-budget MIN..MAX'");
+            return;
+        }
+
+        JsonNode? body;
+        try
+        {
+            body = await JsonNode.ParseAsync(context.Request.Body, cancellationToken: context.RequestAborted);
+        }
+        catch (JsonException)
+        {
+            await Validation(context, [Error("json_invalid", ["body"], "JSON decode error", null)]);
+            return;
+        }
+
+        if (body is not JsonObject obj || obj["latency_ms"] is not JsonValue value || value.GetValueKind() != JsonValueKind.Number)
+        {
+            await Validation(context, [Error("float_type", ["body", "latency_ms"], "Input should be a valid number", null)]);
+            return;
+        }
+
+        var budget = value.GetValue<double>();
+        var problem = budget < profile.RobotBudgetMinMs || budget > profile.RobotBudgetMaxMs
+            ? $"latency_ms {budget.ToString(CultureInfo.InvariantCulture)} is outside the range robot '{robotId}' may set: [{profile.RobotBudgetMinMs!.Value.ToString(CultureInfo.InvariantCulture)}, {profile.RobotBudgetMaxMs!.Value.ToString(CultureInfo.InvariantCulture)}] ms"
+            : await Api.BudgetFloor.ProblemAsync(grains, [profile.ModelId], budget, limits.Value.MinLatencyBudgetMs, "latency_ms");
+        if (problem is not null)
+        {
+            await Validation(context, [Error("value_error", ["body", "latency_ms"], problem, null)]);
+            return;
+        }
+
+        await robot.SetLatencyBudget(budget);
+        LogBudgetSet(robotId, budget);
+        await Json(context, StatusCodes.Status200OK, Answer(budget));
     }
 
     private async Task<(CompatProfile Profile, ModelSpec Model)?> ModelAsync(string robotId)
@@ -492,6 +562,9 @@ public sealed partial class A1HttpEndpoint(
 
         _opening.Dispose();
     }
+
+    [LoggerMessage(EventId = 841, Level = LogLevel.Information, Message = "A1 HTTP: robot {RobotId} set its own latency budget to {BudgetMs} ms")]
+    private partial void LogBudgetSet(string robotId, double budgetMs);
 
     [LoggerMessage(EventId = 840, Level = LogLevel.Information, Message = "A1 HTTP: request of robot {RobotId} not served ({Failure}): {Message}")]
     private partial void LogRequestFailed(string robotId, CompatFailure failure, string message);

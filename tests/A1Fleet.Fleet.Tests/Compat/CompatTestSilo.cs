@@ -51,12 +51,14 @@ public sealed class CompatTestSilo : IAsyncDisposable
     }
 
     /// <summary>A new robot with a credential, a profile from <paramref name="preset"/> and, when given, an assigned task.</summary>
-    public async Task<(string RobotId, string Key)> RobotAsync(string preset, string? task = "pick up the cube", string instructionSource = "prompt", JsonElement? metadata = null)
+    public async Task<(string RobotId, string Key)> RobotAsync(string preset, string? task = "pick up the cube", string instructionSource = "prompt", JsonElement? metadata = null,
+        double? robotBudgetMinMs = null, double? robotBudgetMaxMs = null)
     {
         var robotId = GatewayTestSilo.NewRobotId();
         var key = await Gateway.Credentials.IssueAsync(robotId);
         using var http = Gateway.Silo.CreateClient(LoopbackSilo.AdminKey);
-        await new OperatorClient(http).SetCompatProfile(robotId, new CompatProfileRequest(preset, "tiny-fm", InstructionSource: instructionSource, Metadata: metadata), CancellationToken.None);
+        await new OperatorClient(http).SetCompatProfile(robotId, new CompatProfileRequest(preset, "tiny-fm", InstructionSource: instructionSource, Metadata: metadata,
+            RobotBudgetMinMs: robotBudgetMinMs, RobotBudgetMaxMs: robotBudgetMaxMs), CancellationToken.None);
         if (task is not null)
         {
             await Grains.GetGrain<IRobotGrain>(robotId).AssignTask(task, "test");
