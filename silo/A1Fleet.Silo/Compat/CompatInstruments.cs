@@ -36,6 +36,8 @@ public sealed class CompatInstruments
         CompatFailure.Invalid => "invalid",
         CompatFailure.EStopped => "estopped",
         CompatFailure.NoInstruction => "no_instruction",
+        CompatFailure.Unauthenticated => "unauthenticated",
+        CompatFailure.RateLimited => "rate_limited",
         _ => "failed",
     };
 }

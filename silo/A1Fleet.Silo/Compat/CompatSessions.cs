@@ -30,6 +30,12 @@ public enum CompatFailure
 
     /// <summary>Inference failed or the fleet could not answer.</summary>
     Failed,
+
+    /// <summary>The credential was revoked since the session began (openpi checks it on every frame).</summary>
+    Unauthenticated,
+
+    /// <summary>The robot is over its request rate.</summary>
+    RateLimited,
 }
 
 public sealed class CompatException(CompatFailure failure, string message) : Exception(message)

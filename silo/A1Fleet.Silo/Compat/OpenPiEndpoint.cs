@@ -190,8 +190,8 @@ public sealed partial class OpenPiEndpoint(
         var admitted = await admission.AdmitAsync(key, "", cancellationToken);
         if (!admitted.Admitted || admitted.RobotId != session.RobotId)
         {
-            instruments.OnRequest(Protocol, admitted.Refusal == AdmissionRefusal.RateLimited ? "rate_limited" : "unauthenticated");
-            throw new CompatException(CompatFailure.Failed, admitted.Message ?? "the robot credential now speaks for another robot");
+            throw new CompatException(admitted.Refusal == AdmissionRefusal.RateLimited ? CompatFailure.RateLimited : CompatFailure.Unauthenticated,
+                admitted.Message ?? "the robot credential now speaks for another robot");
         }
 
         Dictionary<string, object?> observation;

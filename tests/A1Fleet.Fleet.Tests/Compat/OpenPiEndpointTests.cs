@@ -109,6 +109,27 @@ public sealed class OpenPiEndpointTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Serve_PromptWithAControlCharacter_RefusedNamingThePrompt_NothingInferred()
+    {
+        var (robotId, key) = await _silo.RobotAsync("openpi-libero", task: null);
+
+        var result = await Client("bad_frame", key, _silo.OpenPiConfig("libero", new { bad = "valid", prompt = "go\u001b[2J", expect = "prompt contains a control character" }));
+
+        Assert.Contains("U+001B", result.GetProperty("message").GetString());
+        Assert.Equal(0, (await _silo.Grains.GetGrain<IRobotGrain>(robotId).GetStatus()).Counters.Chunks);
+    }
+
+    [Fact]
+    public async Task Frame_AfterTheCredentialWasRevoked_AnsweredWithAnErrorAnd1011()
+    {
+        var (_, key) = await _silo.RobotAsync("openpi-libero");
+
+        var result = await Client("estop", key, _silo.OpenPiConfig("libero", new { expect = "unknown or revoked" }), async _ => await _silo.Gateway.Credentials.RevokeAsync(key));
+
+        Assert.Contains("revoked", result.GetProperty("message").GetString());
+    }
+
+    [Fact]
     public async Task EStop_MidConnection_NextRequestGetsAnErrorFrameAndClose1011_NoActions()
     {
         var (robotId, key) = await _silo.RobotAsync("openpi-droid");

@@ -164,7 +164,7 @@ async def estop(url, key, cfg):
     print("WAIT estop", flush=True)
     sys.stdin.readline()
     await ws.send(packb(observation(cfg, rng)))
-    message = await expect_error(ws, "e-stopped")
+    message = await expect_error(ws, cfg.get("expect", "e-stopped"))
     return {"ok": True, "message": message}
 
 
