@@ -17,6 +17,11 @@ command -v ss >/dev/null 2>&1 || missing+=(iproute2)
 command -v prometheus >/dev/null 2>&1 || missing+=(prometheus)
 command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
 command -v ffmpeg >/dev/null 2>&1 || missing+=(ffmpeg)
+# The compatible-protocol tests' independent robot clients (openpi over WebSocket + msgpack, A1 over HTTP) run on
+# Debian's python3 with these modules.
+for module in msgpack:python3-msgpack numpy:python3-numpy websockets:python3-websockets requests:python3-requests; do
+  /usr/bin/python3 -c "import ${module%%:*}" >/dev/null 2>&1 || missing+=("${module##*:}")
+done
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "== installing ${missing[*]}"
   sudo_cmd=""

@@ -109,6 +109,12 @@ internal static class FleetBenchmark
             Console.WriteLine($"{key} = {json[key]}");
         }
 
+        if (dirs.TryGetValue("tiny-fm", out var tiny))
+        {
+            // Its own silo host (HTTP endpoints), after this one's figures: the compatible protocols' costs.
+            await CompatBenchmark.MeasureAsync(json, tiny, phase);
+        }
+
         Directory.CreateDirectory(args.OutputDirectory);
         var path = Path.Combine(args.OutputDirectory, "fleet.json");
         File.WriteAllText(path, json.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));

@@ -75,6 +75,14 @@ public interface IRobotGrain : IGrainWithStringKey
     [Alias("ReleaseLease")]
     Task<RobotStatus> ReleaseLease(string by, string? successorAgentId = null);
 
+    /// <summary>
+    /// Gives the lease of <paramref name="epoch"/> back when <paramref name="agentId"/> still holds it (a compatible-protocol
+    /// client disconnected): the next bind wins at once instead of after the lease TTL. False, and nothing changed, when
+    /// that epoch no longer holds the robot, so a late unbind never ends a newer holder's lease.
+    /// </summary>
+    [Alias("Unbind")]
+    Task<bool> Unbind(long epoch, string agentId);
+
     /// <summary>Agent-side safety counters (holds, clamps, idle gaps) reported periodically.</summary>
     [Alias("ReportAgentCounters")]
     Task ReportAgentCounters(long epoch, AgentCounters counters);

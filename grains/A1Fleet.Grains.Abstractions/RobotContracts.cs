@@ -50,13 +50,18 @@ public sealed record RobotTask(
     [property: Id(2)] string AssignedBy,
     [property: Id(3)] long Version);
 
-/// <summary>One observation from the arm: proprio in robot units and RGB8 (HWC) images per camera.</summary>
+/// <summary>
+/// One observation from the arm: proprio in robot units and RGB8 (HWC) images per camera. <see cref="Instruction"/> is
+/// set only by a compatible-protocol session whose robot's profile lets the client's prompt win over the assigned task
+/// (<see cref="InstructionSource.Prompt"/>); agents leave it null and the grain uses the assigned task.
+/// </summary>
 [GenerateSerializer, Immutable, Alias("a1.Observation")]
 public sealed record Observation(
     [property: Id(0)] long Sequence,
     [property: Id(1)] float[] State,
     [property: Id(2)] byte[][] Images,
-    [property: Id(3)] DateTimeOffset CapturedAt);
+    [property: Id(3)] DateTimeOffset CapturedAt,
+    [property: Id(4)] string? Instruction = null);
 
 public enum ChunkStatus
 {

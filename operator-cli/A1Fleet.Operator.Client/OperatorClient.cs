@@ -79,6 +79,22 @@ public sealed class OperatorClient(HttpClient http)
         await ThrowIfFailed(response, ct);
     }
 
+    /// <summary>Shipped compatible-protocol layouts (openpi LIBERO/DROID/ALOHA, A1's camera orders).</summary>
+    public Task<List<CompatPresetView>> CompatPresetList(CancellationToken ct) => Get<List<CompatPresetView>>("/api/compat/presets", ct);
+
+    public Task<CompatProfileView> CompatProfile(string robotId, CancellationToken ct) => Get<CompatProfileView>(CompatPath(robotId), ct);
+
+    /// <summary>Sets a robot's compatible-protocol profile (operator role; audited).</summary>
+    public Task<CompatProfileView> SetCompatProfile(string robotId, CompatProfileRequest request, CancellationToken ct) => Send<CompatProfileView>(HttpMethod.Put, CompatPath(robotId), request, ct);
+
+    public async Task ClearCompatProfile(string robotId, CancellationToken ct)
+    {
+        using var response = await http.DeleteAsync(CompatPath(robotId), ct);
+        await ThrowIfFailed(response, ct);
+    }
+
+    private static string CompatPath(string robotId) => $"/api/robots/{Uri.EscapeDataString(robotId)}/compat";
+
     public Task<RobotStatus> ReleaseLease(string robotId, string? successorAgentId, CancellationToken ct) =>
         Post<RobotStatus>($"/api/robots/{Uri.EscapeDataString(robotId)}/lease/release", new { successorAgentId }, ct);
 

@@ -62,6 +62,7 @@ internal static class OperatorCommands
                 "issue-credential" when list.Count is 2 or 4 => Created(await client.IssueRobotCredential(list[1], Take(list, "--name"), ct), output),
                 "revoke-credential" when list.Count == 3 => Revoked(await client.RevokeRobotCredential(list[1], list[2], ct), output),
                 "audit" => await Audit(client, list, output, ct),
+                "compat" => await Compat(client, list, output, ct),
                 "models" => Models(await client.Models(ct), output),
                 "thresholds" when list.Count == 2 => Thresholds(await client.Model(list[1], ct), output),
                 "live" when list.Count == 3 => Live(await client.SetLive(list[1], list[2], ct), list[1], output),
@@ -123,8 +124,93 @@ internal static class OperatorCommands
           robot-credentials ROBOT | issue-credential ROBOT [--name NAME] | revoke-credential ROBOT CREDENTIAL_ID
                                           a robot's credentials (operator); a credential speaks only for its robot
           audit [--since TIME] [--limit N]  the audit log, newest first (admin)
+          compat presets | compat show ROBOT | compat clear ROBOT
+          compat set ROBOT --preset NAME --model MODEL [--embodiment KIND] [--instruction prompt|task]
+                     [--metadata JSON] [--cameras K1,K2] [--camera-order N1,N2,..] [--state-keys K1,K2] [--control-hz HZ]
+                     [--robot-budget MIN..MAX]    (the range the robot may set its own latency budget in, ms)
+                                          how a robot that speaks openpi or A1's HTTP API maps onto its model (operator);
+                                          see docs/compatible-protocols.md
         SELECTOR: all | robot:ID | tag:NAME | embodiment:franka|agibot|openarm|dobot
         """;
+
+    private static async Task<int> Compat(OperatorClient client, List<string> list, TextWriter output, CancellationToken ct)
+    {
+        switch (Arg(list, 1))
+        {
+            case "presets" when list.Count == 2:
+                Table.Write(output, ["preset", "protocol", "cameras (model order)", "camera order", "state keys"], (await client.CompatPresetList(ct)).Select(p => new[]
+                {
+                    p.Name, p.Protocol, string.Join(",", p.Cameras), p.CameraOrder.Count == 0 ? "-" : string.Join(",", p.CameraOrder), p.StateKeys.Count == 0 ? "proprio_data" : string.Join(",", p.StateKeys),
+                }).ToList());
+                return 0;
+            case "show" when list.Count == 3:
+                WriteProfile(await client.CompatProfile(list[2], ct), output);
+                return 0;
+            case "clear" when list.Count == 3:
+                await client.ClearCompatProfile(list[2], ct);
+                output.WriteLine($"compatible-protocol profile of {list[2]} removed");
+                return 0;
+            case "set" when list.Count >= 3:
+            {
+                var (budgetMin, budgetMax) = Take(list, "--robot-budget") is { } range ? BudgetRange(range) : (null, null);
+                var request = new CompatProfileRequest(
+                    Take(list, "--preset"), Take(list, "--model"), Take(list, "--protocol"), Take(list, "--embodiment"),
+                    Take(list, "--cameras")?.Split(','), Take(list, "--camera-order")?.Split(','), Take(list, "--state-keys")?.Split(','),
+                    Take(list, "--instruction"),
+                    Take(list, "--metadata") is { } json ? ParseJson(json) : null,
+                    Take(list, "--control-hz") is { } hz ? Number(hz, "--control-hz") : null,
+                    budgetMin, budgetMax);
+                if (list.Count != 3)
+                {
+                    throw new ArgumentException($"unexpected arguments: {string.Join(' ', list.Skip(3))}");
+                }
+
+                WriteProfile(await client.SetCompatProfile(list[2], request, ct), output);
+                return 0;
+            }
+
+            default:
+                throw new ArgumentException("compat: use 'compat presets', 'compat show ROBOT', 'compat set ROBOT --preset NAME --model MODEL ...' or 'compat clear ROBOT'");
+        }
+    }
+
+    private static (double?, double?) BudgetRange(string range)
+    {
+        var parts = range.Split("..");
+        return parts.Length == 2 ? (Number(parts[0], "--robot-budget"), Number(parts[1], "--robot-budget"))
+            : throw new ArgumentException($"--robot-budget '{range}' must be MIN..MAX in ms, e.g. 50..200");
+    }
+
+    private static System.Text.Json.JsonElement ParseJson(string json)
+    {
+        try
+        {
+            using var document = System.Text.Json.JsonDocument.Parse(json);
+            return document.RootElement.Clone();
+        }
+        catch (System.Text.Json.JsonException ex)
+        {
+            throw new ArgumentException($"--metadata is not JSON: {ex.Message}");
+        }
+    }
+
+    private static void WriteProfile(CompatProfileView p, TextWriter output)
+    {
+        output.WriteLine($"robot        {p.RobotId}");
+        output.WriteLine($"protocol     {p.Protocol} (layout {p.Layout})");
+        output.WriteLine($"model        {p.ModelId} ({p.Embodiment}, {p.ControlHz.ToString(CultureInfo.InvariantCulture)} Hz)");
+        output.WriteLine($"cameras      {string.Join(", ", p.Cameras.Select(Printable.Escape))}");
+        if (p.CameraOrder.Count > 0)
+        {
+            output.WriteLine($"camera order {string.Join(", ", p.CameraOrder.Select(Printable.Escape))}");
+        }
+
+        output.WriteLine($"state        {(p.StateKeys.Count == 0 ? "proprio_data" : string.Join(" + ", p.StateKeys.Select(Printable.Escape)))}");
+        output.WriteLine($"instruction  {(p.InstructionSource == "prompt" ? "the client's prompt (the assigned task when it sends none)" : "the assigned task (the client's prompt is ignored)")}");
+        output.WriteLine($"metadata     {Printable.Escape(p.Metadata.GetRawText())}");
+        output.WriteLine($"robot budget {(p.RobotBudgetMinMs is { } min && p.RobotBudgetMaxMs is { } max ? $"the robot may set {min.ToString(CultureInfo.InvariantCulture)}..{max.ToString(CultureInfo.InvariantCulture)} ms" : "set by operators only")}");
+        output.WriteLine($"updated by   {Printable.Escape(p.UpdatedBy)} at {p.UpdatedAt:u}");
+    }
 
     private static async Task<int> Audit(OperatorClient client, List<string> list, TextWriter output, CancellationToken ct)
     {
@@ -203,6 +289,7 @@ internal static class OperatorCommands
             r.Embodiment?.ToString() ?? "-",
             r.EStopped ? "E-STOP" : r.Task is null ? "idle" : "running",
             r.Online ? "online" : "OFFLINE",
+            AgentProtocols.Of(r.AgentId),
             Trim(r.Task?.Instruction ?? "-", 32),
             r.LatencyBudgetMs.ToString("F0", CultureInfo.InvariantCulture),
             r.Counters.Chunks.ToString(CultureInfo.InvariantCulture),
@@ -212,7 +299,7 @@ internal static class OperatorCommands
             r.Counters.BudgetMisses.ToString(CultureInfo.InvariantCulture),
             r.Counters.Holds.ToString(CultureInfo.InvariantCulture),
         }).ToList();
-        Table.Write(output, ["robot", "kind", "state", "agent", "task", "budget", "chunks", "exit", "p50 ms", "p99 ms", "misses", "holds"], rows);
+        Table.Write(output, ["robot", "kind", "state", "agent", "via", "task", "budget", "chunks", "exit", "p50 ms", "p99 ms", "misses", "holds"], rows);
         output.WriteLine($"{robots.Count} robot(s)");
     }
 

@@ -46,6 +46,30 @@ public static class ImageCodec
         }
     }
 
+    /// <summary>
+    /// An RGB8 HWC buffer resized to <paramref name="height"/> x <paramref name="width"/> with the same resampler as
+    /// <see cref="DecodeRgb"/> (the buffer itself when it already has that size): raw camera frames of any size reach
+    /// the model at its camera size, as decoded files do.
+    /// </summary>
+    public static byte[] ResizeRgb(byte[] rgb, int sourceHeight, int sourceWidth, int height, int width)
+    {
+        if (rgb.Length != sourceHeight * sourceWidth * 3)
+        {
+            throw new ArgumentException($"RGB buffer holds {rgb.Length} bytes; {sourceHeight}x{sourceWidth}x3 needs {sourceHeight * sourceWidth * 3}", nameof(rgb));
+        }
+
+        if (sourceHeight == height && sourceWidth == width)
+        {
+            return rgb;
+        }
+
+        using var image = Image.LoadPixelData<Rgb24>(rgb, sourceWidth, sourceHeight);
+        image.Mutate(context => context.Resize(width, height));
+        var resized = new byte[height * width * 3];
+        image.CopyPixelDataTo(resized);
+        return resized;
+    }
+
     /// <summary>Lossless PNG of an RGB8 HWC buffer: what the writer stores, so a round trip is exact.</summary>
     public static byte[] EncodePng(ReadOnlySpan<byte> rgb, int height, int width)
     {

@@ -149,14 +149,22 @@ public sealed partial class RobotGrain : Grain, IRobotGrain
         _countersDirty = true;
         var task = S.Task;
         var generation = S.EStopGeneration;
-        if (S.EStopped || task is null)
+        if (observation.Instruction is { } prompt && InputRules.Instruction(prompt, "prompt") is { } badPrompt)
+        {
+            S.Errors++;
+            return Issued(ActionChunk.Holding(observation.Sequence, task, S.EStopped, ChunkStatus.Error, badPrompt));
+        }
+
+        // A compatible client's prompt (set only where the robot's profile lets it win) stands in for the assigned task.
+        var instruction = observation.Instruction ?? task?.Instruction;
+        if (S.EStopped || instruction is null)
         {
             S.Holds++;
             _instruments.OnHold(S.Embodiment?.ToString().ToLowerInvariant() ?? "unknown");
             return Issued(ActionChunk.Holding(observation.Sequence, task, S.EStopped) with { ObserverMissing = _observer is null });
         }
 
-        var call = new InferenceCall(RobotId, task.Instruction, observation, BudgetMs, _time.GetUtcNow(), Seed(observation.Sequence));
+        var call = new InferenceCall(RobotId, instruction, observation, BudgetMs, _time.GetUtcNow(), Seed(observation.Sequence));
         InferenceReply reply;
         try
         {
@@ -176,7 +184,7 @@ public sealed partial class RobotGrain : Grain, IRobotGrain
             return Issued(ActionChunk.Holding(observation.Sequence, S.Task, S.EStopped, ChunkStatus.LeaseLost, $"lease epoch {epoch} ended while the request was in flight: bind again"));
         }
 
-        if (S.EStopped || S.EStopGeneration != generation || S.Task?.Version != task.Version)
+        if (S.EStopped || S.EStopGeneration != generation || S.Task?.Version != task?.Version)
         {
             S.Holds++;
             return Issued(ActionChunk.Holding(observation.Sequence, S.Task, S.EStopped));
@@ -200,7 +208,7 @@ public sealed partial class RobotGrain : Grain, IRobotGrain
         }
 
         return new ActionChunk(observation.Sequence, ChunkStatus.Ok, reply.Actions, reply.Chunk, reply.ActionDim, reply.Stats, task, false, null, _observer is null,
-            epoch, task.Version, generation);
+            epoch, task?.Version ?? 0, generation);
     }
 
     public Task<bool> Heartbeat(long epoch)
@@ -216,6 +224,23 @@ public sealed partial class RobotGrain : Grain, IRobotGrain
         // Persisted with the next counter flush: that bounds how stale LastSeen is after a reactivation.
         _countersDirty = true;
         return Task.FromResult(true);
+    }
+
+    public async Task<bool> Unbind(long epoch, string agentId)
+    {
+        if (epoch != S.Epoch || S.AgentId is null || !string.Equals(S.AgentId, agentId, StringComparison.Ordinal))
+        {
+            return false;
+        }
+
+        // A new epoch, as a release: anything still in flight under the old one is answered LeaseLost.
+        S.Epoch++;
+        S.AgentId = null;
+        _observer = null;
+        _heartbeatAt = null;
+        await PersistAsync();
+        LogUnbound(RobotId, agentId, epoch);
+        return true;
     }
 
     public async Task<RobotStatus> ReleaseLease(string by, string? successorAgentId = null)
@@ -509,7 +534,10 @@ public sealed partial class RobotGrain : Grain, IRobotGrain
     [LoggerMessage(EventId = 303, Level = LogLevel.Debug, Message = "Robot {RobotId}: could not push {Kind} to its agent")]
     private partial void LogNotifyFailed(Exception exception, string robotId, RobotCommandKind kind);
 
-    [LoggerMessage(EventId = 308, Level = LogLevel.Debug, Message = "Robot {RobotId}: could not relay {Kind} through silo {Silo}")]
+    [LoggerMessage(EventId = 309, Level = LogLevel.Debug, Message = "Robot {RobotId}: could not relay {Kind} through silo {Silo}")]
     private partial void LogRelayFailed(Exception exception, string robotId, RobotCommandKind kind, string silo);
+
+    [LoggerMessage(EventId = 308, Level = LogLevel.Information, Message = "Robot {RobotId}: agent {AgentId} gave back its lease (epoch {Epoch})")]
+    private partial void LogUnbound(string robotId, string agentId, long epoch);
 }
 #pragma warning restore CA1001

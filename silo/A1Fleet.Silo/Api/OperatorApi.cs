@@ -170,18 +170,11 @@ public static class OperatorApi
             return BadRequest(problem);
         }
 
-        if (RobotSelector.TryParse(request.Selector, out var selector, out _))
+        // No budget below what the robots' models can do at all (BudgetFloor: the same rule robots setting their own meet).
+        if (RobotSelector.TryParse(request.Selector, out var selector, out _)
+            && await BudgetFloor.ProblemAsync(grains, await grains.GetGrain<IFleetGrain>(FleetGrainKeys.Default).ModelsOf(selector), request.BudgetMs, limits.Value.MinLatencyBudgetMs) is { } belowFloor)
         {
-            // No budget below what the robots' models can do at all: the fastest measured first exit of each model
-            // (reported by its GPU silos), so a budget that nothing can meet is refused, not silently missed.
-            foreach (var modelId in await grains.GetGrain<IFleetGrain>(FleetGrainKeys.Default).ModelsOf(selector))
-            {
-                if ((await grains.GetGrain<IModelGrain>(modelId).GetInfo()).FirstExitMs is { } firstExitMs
-                    && InputRules.LatencyBudget(request.BudgetMs, Math.Max(limits.Value.MinLatencyBudgetMs, firstExitMs)) is { } belowFirstExit)
-                {
-                    return BadRequest($"{belowFirstExit}: model '{modelId}' needs {firstExitMs.ToString("F1", CultureInfo.InvariantCulture)} ms to reach its first exit");
-                }
-            }
+            return BadRequest(belowFloor);
         }
 
         return await Fleet(request.Selector, grains, (f, s) => f.SetLatencyBudget(s, request.BudgetMs));

@@ -5,6 +5,7 @@ using A1Fleet.Grains.Hosting;
 using A1Fleet.Silo.Api;
 using A1Fleet.Silo.Health;
 using A1Fleet.Silo.Security;
+using A1Fleet.Silo.Compat;
 using A1Fleet.Silo.RobotGateway;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Options;
@@ -17,7 +18,7 @@ namespace A1Fleet.Silo.Hosting;
 public static class SiloHostingExtensions
 {
     /// <summary>Meters every A1Fleet process exports; the robot agent's is included for in-process fleets.</summary>
-    public static readonly string[] Meters = [FleetInstruments.MeterName, "Microsoft.Orleans", "A1Fleet.RobotAgent", RobotGatewayInstruments.MeterName];
+    public static readonly string[] Meters = [FleetInstruments.MeterName, "Microsoft.Orleans", "A1Fleet.RobotAgent", RobotGatewayInstruments.MeterName, CompatInstruments.MeterName];
 
     /// <summary>
     /// Everything a silo host needs: the Orleans silo (clustering, storage, reminders, fleet grains),
@@ -63,6 +64,7 @@ public static class SiloHostingExtensions
         builder.Services.AddOpenApi();
         builder.AddA1FleetSecurity();
         builder.AddA1FleetRobotGateway();
+        builder.AddA1FleetCompat();
         return builder;
     }
 
@@ -70,6 +72,7 @@ public static class SiloHostingExtensions
     {
         var security = app.Services.GetRequiredService<IOptions<SecurityOptions>>().Value;
         app.UseA1FleetRobotGatewayPort();
+        app.UseA1FleetCompatPorts();
         app.UseA1FleetSecurity();
         var metrics = app.MapPrometheusScrapingEndpoint("/metrics");
         var live = app.MapHealthChecks("/health/live", new HealthCheckOptions { Predicate = _ => false });
@@ -89,6 +92,7 @@ public static class SiloHostingExtensions
         app.MapOperatorApi();
         app.MapCalibrationScheduleApi();
         app.MapSecurityApi();
+        app.MapCompatApi();
         app.MapA1FleetRobotGateway();
         return app;
     }

@@ -13,24 +13,31 @@ public static class ObservationShape
     public const int BytesPerPixel = 3;
 
     /// <summary>The first problem as (field, message), or null when the observation fits <paramref name="model"/>.</summary>
-    public static (string Field, string Message)? Check(P.Observation observation, ModelSpec model)
+    public static (string Field, string Message)? Check(P.Observation observation, ModelSpec model) =>
+        Check(observation.State, observation.Images.Count, c => observation.Images[c].Length, model);
+
+    /// <summary>The same check for an observation a compatible endpoint built (images RGB8 HWC, already resized).</summary>
+    public static (string Field, string Message)? Check(IReadOnlyList<float> state, byte[][] images, ModelSpec model) =>
+        Check(state, images.Length, c => images[c].Length, model);
+
+    private static (string Field, string Message)? Check(IReadOnlyList<float> state, int imageCount, Func<int, int> imageLength, ModelSpec model)
     {
-        if (observation.State.Count != model.StateDim)
+        if (state.Count != model.StateDim)
         {
-            return ("observation.state", $"has {observation.State.Count} values; model '{model.ModelId}' expects {model.StateDim}");
+            return ("observation.state", $"has {state.Count} values; model '{model.ModelId}' expects {model.StateDim}");
         }
 
-        for (var i = 0; i < observation.State.Count; i++)
+        for (var i = 0; i < state.Count; i++)
         {
-            if (!float.IsFinite(observation.State[i]))
+            if (!float.IsFinite(state[i]))
             {
-                return ($"observation.state[{i}]", $"is {observation.State[i]}; every state value must be finite");
+                return ($"observation.state[{i}]", $"is {state[i]}; every state value must be finite");
             }
         }
 
-        if (observation.Images.Count != model.Cameras.Length)
+        if (imageCount != model.Cameras.Length)
         {
-            return ("observation.images", $"has {observation.Images.Count} image(s); model '{model.ModelId}' expects {model.Cameras.Length} " +
+            return ("observation.images", $"has {imageCount} image(s); model '{model.ModelId}' expects {model.Cameras.Length} " +
                 $"({string.Join(", ", model.Cameras.Select(c => c.Name))})");
         }
 
@@ -38,9 +45,9 @@ public static class ObservationShape
         {
             var camera = model.Cameras[c];
             var expected = (long)camera.Height * camera.Width * BytesPerPixel;
-            if (observation.Images[c].Length != expected)
+            if (imageLength(c) != expected)
             {
-                return ($"observation.images[{c}]", $"has {observation.Images[c].Length} bytes; camera '{camera.Name}' expects {camera.Height}x{camera.Width} RGB8 = {expected}");
+                return ($"observation.images[{c}]", $"has {imageLength(c)} bytes; camera '{camera.Name}' expects {camera.Height}x{camera.Width} RGB8 = {expected}");
             }
         }
 

@@ -2,6 +2,7 @@ using System.Security.Cryptography.X509Certificates;
 using System.Net;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using A1Fleet.Grains.Robots;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 
 namespace A1Fleet.Silo.RobotGateway;
@@ -39,10 +40,39 @@ public static class RobotGatewayHostingExtensions
         });
         builder.Services.AddSingleton<CommandStreams>();
         builder.Services.AddSingleton<ILocalRobotCommandRelay>(sp => sp.GetRequiredService<CommandStreams>());
-        builder.Services.AddSingleton<RobotRateLimits>();
+        builder.Services.AddRobotAdmission();
         builder.Services.AddSingleton<RobotGatewayInstruments>();
         builder.Services.AddMetrics();
 
+        ListenOnServerUrlsOnce(builder);
+        builder.WebHost.ConfigureKestrel(kestrel => kestrel.Listen(IPAddress.Parse(options.BindAddress), port, endpoint =>
+        {
+            endpoint.Protocols = HttpProtocols.Http2;
+            UseCertificate(endpoint, options.CertificatePath, options.CertificateKeyPath, options.CertificatePassword);
+        }));
+        return builder;
+    }
+
+    /// <summary>The credential check and per-robot rate every robot endpoint shares (once, whichever endpoints are on).</summary>
+    public static IServiceCollection AddRobotAdmission(this IServiceCollection services)
+    {
+        services.TryAddSingleton<RobotRateLimits>();
+        services.TryAddSingleton<RobotAdmission>();
+        return services;
+    }
+
+    /// <summary>
+    /// Kestrel ignores <c>--urls</c>/<c>ASPNETCORE_URLS</c> once any endpoint is configured in code: the first robot
+    /// endpoint configured in code listens on those addresses (the operator API) itself, unchanged; later ones do not again.
+    /// </summary>
+    public static void ListenOnServerUrlsOnce(WebApplicationBuilder builder)
+    {
+        if (builder.Services.Any(s => s.ServiceType == typeof(ServerUrlsListened)))
+        {
+            return;
+        }
+
+        builder.Services.AddSingleton<ServerUrlsListened>();
         var urls = builder.Configuration[WebHostDefaults.ServerUrlsKey];
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
@@ -50,22 +80,23 @@ public static class RobotGatewayHostingExtensions
             {
                 ListenOnUrl(kestrel, url);
             }
-
-            kestrel.Listen(IPAddress.Parse(options.BindAddress), port, endpoint =>
-            {
-                endpoint.Protocols = HttpProtocols.Http2;
-                if (!string.IsNullOrEmpty(options.CertificateKeyPath))
-                {
-                    endpoint.UseHttps(X509Certificate2.CreateFromPemFile(options.CertificatePath!, options.CertificateKeyPath));
-                }
-                else if (!string.IsNullOrEmpty(options.CertificatePath))
-                {
-                    endpoint.UseHttps(options.CertificatePath, options.CertificatePassword);
-                }
-            });
         });
-        return builder;
     }
+
+    /// <summary>HTTPS on a robot endpoint: a PEM certificate with its key, or a PFX with its password; none, cleartext.</summary>
+    public static void UseCertificate(ListenOptions endpoint, string? certificatePath, string? keyPath, string? password)
+    {
+        if (!string.IsNullOrEmpty(keyPath))
+        {
+            endpoint.UseHttps(X509Certificate2.CreateFromPemFile(certificatePath!, keyPath));
+        }
+        else if (!string.IsNullOrEmpty(certificatePath))
+        {
+            endpoint.UseHttps(certificatePath, password);
+        }
+    }
+
+    private sealed class ServerUrlsListened;
 
     /// <summary>
     /// Refuses (404) every path on the gateway's port but the gateway's own service. Call it before the operator

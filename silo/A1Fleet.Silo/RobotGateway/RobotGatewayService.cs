@@ -17,7 +17,7 @@ public sealed partial class RobotGatewayService(
     IGrainFactory grains,
     IServiceProvider services,
     CommandStreams streams,
-    RobotRateLimits rateLimits,
+    RobotAdmission admission,
     RobotGatewayInstruments instruments,
     IOptions<RobotGatewayOptions> options,
     TimeProvider time,
@@ -254,31 +254,28 @@ public sealed partial class RobotGatewayService(
     /// </summary>
     private async Task<string> AuthorizeAsync(string requestedRobotId, ServerCallContext context)
     {
-        var key = RobotGatewayMetadata.BearerKey(context.RequestHeaders)
-            ?? throw new RpcException(new Status(StatusCode.Unauthenticated, "no robot credential: send the metadata 'authorization: Bearer <robot credential>'"));
-        if (_credentials is null)
+        var identified = await admission.IdentifyAsync(RobotGatewayMetadata.BearerKey(context.RequestHeaders), "send the metadata 'authorization: Bearer <robot credential>'", context.CancellationToken);
+        if (!identified.Admitted)
         {
-            throw new RpcException(new Status(StatusCode.Unauthenticated, "this silo has no robot credential store configured; every robot call is refused"));
+            throw new RpcException(new Status(StatusCode.Unauthenticated, identified.Message!));
         }
 
-        var identity = await _credentials.ValidateAsync(key, context.CancellationToken)
-            ?? throw new RpcException(new Status(StatusCode.Unauthenticated, "the robot credential is unknown or revoked"));
-        if (requestedRobotId.Length > 0 && !string.Equals(requestedRobotId, identity.RobotId, StringComparison.Ordinal))
+        var robotId = identified.RobotId!;
+        if (requestedRobotId.Length > 0 && !string.Equals(requestedRobotId, robotId, StringComparison.Ordinal))
         {
-            LogCrossRobot(identity.CredentialId, identity.RobotId);
+            LogCrossRobot(identified.CredentialId!, robotId);
             throw new RpcException(new Status(StatusCode.PermissionDenied,
-                $"robot_id: this credential speaks for robot '{identity.RobotId}' only, not for the robot the request names"));
+                $"robot_id: this credential speaks for robot '{robotId}' only, not for the robot the request names"));
         }
 
-        if (rateLimits.TryAdmit(identity.RobotId) is { } retryAfter)
+        var limited = admission.Limit(identified);
+        if (limited.RetryAfter is { } retryAfter)
         {
-            LogRateLimited(identity.RobotId, retryAfter.TotalMilliseconds);
-            throw RobotGatewayMetadata.RateLimited(
-                $"robot '{identity.RobotId}' called more than {rateLimits.RequestsPerSecond} times per second (burst {rateLimits.Burst}): " +
-                $"retry after {retryAfter.TotalMilliseconds:0} ms (A1Fleet:RobotGateway:RequestsPerSecond, RequestBurst)", retryAfter);
+            LogRateLimited(robotId, retryAfter.TotalMilliseconds);
+            throw RobotGatewayMetadata.RateLimited(limited.Message!, retryAfter);
         }
 
-        return identity.RobotId;
+        return robotId;
     }
 
     private async Task<T> Observe<T>(string method, Func<Task<T>> call)

@@ -30,6 +30,18 @@ public sealed class ImageCodecTests
     }
 
     [Fact]
+    public void ResizeRgb_RawFrame_MatchesDecodingItsPngAtTheCameraSize()
+    {
+        var rgb = Pattern(30, 40);
+
+        var resized = ImageCodec.ResizeRgb(rgb, 30, 40, 16, 12);
+
+        Assert.Equal(ImageCodec.DecodeRgb(ImageCodec.EncodePng(rgb, 30, 40), 16, 12).Rgb, resized);
+        Assert.Same(rgb, ImageCodec.ResizeRgb(rgb, 30, 40, 30, 40));
+        Assert.Throws<ArgumentException>(() => ImageCodec.ResizeRgb(rgb, 30, 41, 16, 12));
+    }
+
+    [Fact]
     public void DecodeRgb_Jpeg_DecodesToRgb()
     {
         using var image = Image.LoadPixelData<Rgb24>(Pattern(16, 16), 16, 16);

@@ -143,4 +143,6 @@ internal sealed class FakeRobotGrain : IRobotGrain
     public Task<EStopConfirmation> Resume(string by) => throw new NotSupportedException();
 
     public Task<RobotStatus> ReleaseLease(string by, string? successorAgentId = null) => throw new NotSupportedException();
+
+    public Task<bool> Unbind(long epoch, string agentId) => throw new NotSupportedException();
 }

@@ -1,0 +1,43 @@
+using System.Diagnostics.Metrics;
+
+namespace A1Fleet.Silo.Compat;
+
+/// <summary>The compatible endpoints' metrics (meter "A1Fleet.Compat"); tags are the protocol and an outcome, never a robot id.</summary>
+public sealed class CompatInstruments
+{
+    public const string MeterName = "A1Fleet.Compat";
+
+    private readonly Counter<long> _requests;
+    private readonly UpDownCounter<long> _sessions;
+
+    public CompatInstruments(IMeterFactory meterFactory)
+    {
+        var meter = meterFactory.Create(MeterName);
+        _requests = meter.CreateCounter<long>("a1fleet.compat.requests", "{request}",
+            "Requests of compatible clients by protocol (openpi, a1-http) and outcome (ok, unauthenticated, rate_limited, invalid, estopped, no_instruction, lease_held, lease_lost, not_configured, model_not_served, failed)");
+        _sessions = meter.CreateUpDownCounter<long>("a1fleet.compat.sessions", "{session}", "Compatible clients holding a robot's lease, by protocol");
+    }
+
+    public void OnRequest(string protocol, string outcome) =>
+        _requests.Add(1, new KeyValuePair<string, object?>("protocol", protocol), new KeyValuePair<string, object?>("outcome", outcome));
+
+    public void OnFailure(string protocol, CompatFailure failure) => OnRequest(protocol, Outcome(failure));
+
+    public void OnSessionOpened(string protocol) => _sessions.Add(1, new KeyValuePair<string, object?>("protocol", protocol));
+
+    public void OnSessionClosed(string protocol) => _sessions.Add(-1, new KeyValuePair<string, object?>("protocol", protocol));
+
+    public static string Outcome(CompatFailure failure) => failure switch
+    {
+        CompatFailure.NotConfigured => "not_configured",
+        CompatFailure.ModelNotServed => "model_not_served",
+        CompatFailure.LeaseHeld => "lease_held",
+        CompatFailure.LeaseLost => "lease_lost",
+        CompatFailure.Invalid => "invalid",
+        CompatFailure.EStopped => "estopped",
+        CompatFailure.NoInstruction => "no_instruction",
+        CompatFailure.Unauthenticated => "unauthenticated",
+        CompatFailure.RateLimited => "rate_limited",
+        _ => "failed",
+    };
+}

@@ -1,0 +1,279 @@
+using A1Fleet.Grains;
+using A1Fleet.Silo.RobotGateway;
+using Microsoft.Extensions.Options;
+
+namespace A1Fleet.Silo.Compat;
+
+/// <summary>Why a compatible client cannot be served now; each protocol turns it into its own answer.</summary>
+public enum CompatFailure
+{
+    /// <summary>The robot has no profile for this protocol: an operator must set one.</summary>
+    NotConfigured,
+
+    /// <summary>The profile's model is served by no GPU silo (A1: 503 "Model not loaded").</summary>
+    ModelNotServed,
+
+    /// <summary>Another live agent holds the robot.</summary>
+    LeaseHeld,
+
+    /// <summary>The session's lease ended (an operator released it, or another agent bound): connect again.</summary>
+    LeaseLost,
+
+    /// <summary>The observation is wrong; the message starts with the field.</summary>
+    Invalid,
+
+    /// <summary>The robot is e-stopped: no motion until an operator resumes it.</summary>
+    EStopped,
+
+    /// <summary>The robot holds: no instruction (no prompt where the prompt may win, no assigned task).</summary>
+    NoInstruction,
+
+    /// <summary>Inference failed or the fleet could not answer.</summary>
+    Failed,
+
+    /// <summary>The credential was revoked since the session began (openpi checks it on every frame).</summary>
+    Unauthenticated,
+
+    /// <summary>The robot is over its request rate.</summary>
+    RateLimited,
+}
+
+public sealed class CompatException(CompatFailure failure, string message) : Exception(message)
+{
+    public CompatFailure Failure { get; } = failure;
+}
+
+/// <summary>A chunk for a compatible client: (chunk, action_dim) floats and what producing it cost.</summary>
+public sealed record CompatChunk(float[] Actions, int Chunk, int ActionDim, InferenceStats? Stats, double FleetMs);
+
+/// <summary>
+/// One compatible client bound to its robot as a virtual agent (agent id "openpi:&lt;connection&gt;" or
+/// "a1-http:&lt;session&gt;", which a1ctl robots shows as the protocol). It holds the robot's lease exactly as an agent
+/// does: bound once, kept alive by heartbeats while the client is, given back (<see cref="IRobotGrain.Unbind"/>) when it
+/// goes; every request goes through <see cref="IRobotGrain.Act"/> (batched, budgeted, counted, stopped by e-stops)
+/// after the same shape check as the robot gateway's.
+/// </summary>
+public sealed partial class CompatSession : IAsyncDisposable
+{
+    private readonly IRobotGrain _robot;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+    private readonly CancellationTokenSource _stop = new();
+    private readonly Task _heartbeats;
+    private long _sequence;
+    private long _lastUsedTicks;
+    private int _disposed;
+
+    internal CompatSession(string robotId, string agentId, CompatProfile profile, ModelSpec model, RobotLease lease, IRobotGrain robot,
+        TimeSpan heartbeatInterval, TimeSpan? idleTimeout, Action<CompatSession>? onIdle, TimeProvider time, ILogger logger)
+    {
+        RobotId = robotId;
+        AgentId = agentId;
+        Profile = profile;
+        Model = model;
+        Epoch = lease.Epoch;
+        _robot = robot;
+        _time = time;
+        _logger = logger;
+        Touch();
+        _heartbeats = HeartbeatAsync(heartbeatInterval, idleTimeout, onIdle);
+    }
+
+    public string RobotId { get; }
+
+    public string AgentId { get; }
+
+    public CompatProfile Profile { get; }
+
+    public ModelSpec Model { get; }
+
+    public long Epoch { get; }
+
+    /// <summary>True once the lease is gone (lost, given back, or idle): the client must open a new session.</summary>
+    public bool Ended { get; private set; }
+
+    /// <summary>
+    /// One observation through the robot grain. <paramref name="prompt"/> is used only where the profile lets the prompt
+    /// win (<see cref="InstructionSource.Prompt"/>). Throws <see cref="CompatException"/> when no actions may be sent.
+    /// </summary>
+    public async Task<CompatChunk> ActAsync(float[] state, byte[][] images, string? prompt, CancellationToken cancellationToken)
+    {
+        if (Ended)
+        {
+            throw new CompatException(CompatFailure.LeaseLost, $"robot '{RobotId}': this session's lease (epoch {Epoch}) has ended: connect again");
+        }
+
+        if (ObservationShape.Check(state, images, Model) is { } problem)
+        {
+            throw new CompatException(CompatFailure.Invalid, $"{problem.Field}: {problem.Message}");
+        }
+
+        Touch();
+        var instruction = Profile.InstructionSource == InstructionSource.Prompt && !string.IsNullOrWhiteSpace(prompt) ? prompt : null;
+        var started = _time.GetTimestamp();
+        var observation = new Observation(Interlocked.Increment(ref _sequence), state, images, _time.GetUtcNow(), instruction);
+        ActionChunk chunk;
+        try
+        {
+            chunk = await _robot.Act(Epoch, observation, cancellationToken);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            throw new CompatException(CompatFailure.Failed, $"robot '{RobotId}': the fleet could not answer ({ex.GetType().Name})");
+        }
+
+        var fleetMs = _time.GetElapsedTime(started).TotalMilliseconds;
+        Touch();
+        return chunk.Status switch
+        {
+            ChunkStatus.Ok => new CompatChunk(chunk.Actions, chunk.Chunk, chunk.ActionDim, chunk.Stats, fleetMs),
+            ChunkStatus.Hold when chunk.EStopped => throw new CompatException(CompatFailure.EStopped,
+                $"robot '{RobotId}' is e-stopped: no actions are sent until an operator resumes it"),
+            ChunkStatus.Hold => throw new CompatException(CompatFailure.NoInstruction, Profile.InstructionSource == InstructionSource.Prompt
+                ? $"robot '{RobotId}' holds: the request has no prompt and the robot has no assigned task"
+                : $"robot '{RobotId}' holds: it has no assigned task (its profile runs the assigned task, not the client's prompt)"),
+            ChunkStatus.LeaseLost => throw Lost(chunk.Error),
+            _ => throw new CompatException(chunk.Error?.StartsWith("prompt", StringComparison.Ordinal) == true ? CompatFailure.Invalid : CompatFailure.Failed,
+                chunk.Error ?? $"robot '{RobotId}': inference failed"),
+        };
+    }
+
+    private CompatException Lost(string? why)
+    {
+        Ended = true;
+        return new CompatException(CompatFailure.LeaseLost, $"robot '{RobotId}': {why ?? "the lease was lost"}");
+    }
+
+    private void Touch() => Interlocked.Exchange(ref _lastUsedTicks, _time.GetTimestamp());
+
+    private async Task HeartbeatAsync(TimeSpan interval, TimeSpan? idleTimeout, Action<CompatSession>? onIdle)
+    {
+        try
+        {
+            while (!_stop.IsCancellationRequested)
+            {
+                await Task.Delay(interval, _time, _stop.Token);
+                if (idleTimeout is { } idle && _time.GetElapsedTime(Interlocked.Read(ref _lastUsedTicks)) > idle)
+                {
+                    LogIdle(RobotId, AgentId, idle.TotalSeconds);
+                    onIdle?.Invoke(this);
+                    _ = DisposeAsync().AsTask();
+                    return;
+                }
+
+                if (!await _robot.Heartbeat(Epoch))
+                {
+                    Ended = true;
+                    LogLeaseLost(RobotId, AgentId, Epoch);
+                    onIdle?.Invoke(this);
+                    return;
+                }
+            }
+        }
+        catch (OperationCanceledException) when (_stop.IsCancellationRequested)
+        {
+        }
+        catch (Exception ex)
+        {
+            // The grain did not answer a heartbeat: the next request finds out (LeaseLost or a fleet error).
+            LogHeartbeatFailed(ex, RobotId, AgentId);
+        }
+    }
+
+    /// <summary>Stops the heartbeats and gives the lease back (only if this session still holds it).</summary>
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) == 1)
+        {
+            return;
+        }
+
+        var wasEnded = Ended;
+        Ended = true;
+        await _stop.CancelAsync();
+        if (!wasEnded)
+        {
+            try
+            {
+                await _robot.Unbind(Epoch, AgentId);
+                LogReleased(RobotId, AgentId, Epoch);
+            }
+            catch (Exception ex)
+            {
+                // The lease lapses by itself after the TTL without heartbeats.
+                LogHeartbeatFailed(ex, RobotId, AgentId);
+            }
+        }
+
+        _stop.Dispose();
+    }
+
+    [LoggerMessage(EventId = 820, Level = LogLevel.Information, Message = "Compat: {AgentId} gave back the lease of robot {RobotId} (epoch {Epoch})")]
+    private partial void LogReleased(string robotId, string agentId, long epoch);
+
+    [LoggerMessage(EventId = 821, Level = LogLevel.Information, Message = "Compat: {AgentId} lost the lease of robot {RobotId} (epoch {Epoch})")]
+    private partial void LogLeaseLost(string robotId, string agentId, long epoch);
+
+    [LoggerMessage(EventId = 822, Level = LogLevel.Information, Message = "Compat: {AgentId} of robot {RobotId} idle for {IdleSeconds} s; lease given back")]
+    private partial void LogIdle(string robotId, string agentId, double idleSeconds);
+
+    [LoggerMessage(EventId = 823, Level = LogLevel.Warning, Message = "Compat: heartbeat or unbind of {AgentId} for robot {RobotId} failed")]
+    private partial void LogHeartbeatFailed(Exception exception, string robotId, string agentId);
+}
+
+/// <summary>Opens <see cref="CompatSession"/>s: the robot's profile, its model, a bind under the protocol's agent id.</summary>
+public sealed partial class CompatSessions(IGrainFactory grains, IOptions<A1Fleet.Grains.FleetOptions> fleet, TimeProvider time, ILogger<CompatSessions> logger)
+{
+    /// <summary>The robot's profile for <paramref name="protocol"/>, and its model's spec.</summary>
+    public async Task<(CompatProfile Profile, ModelSpec Model)> ProfileAsync(string robotId, CompatProtocol protocol)
+    {
+        var profile = await grains.GetGrain<ICompatProfileGrain>(robotId).Get();
+        if (profile is null || profile.Protocol != protocol)
+        {
+            throw new CompatException(CompatFailure.NotConfigured, profile is null
+                ? $"robot '{robotId}' has no compatible-protocol profile: an operator sets one with 'a1ctl compat set {robotId} --preset ... --model ...'"
+                : $"robot '{robotId}' is configured for {AgentProtocols.Name(profile.Protocol)}, not {AgentProtocols.Name(protocol)} ('a1ctl compat show {robotId}')");
+        }
+
+        var model = await grains.GetGrain<IModelGrain>(profile.ModelId).GetSpec()
+            ?? throw new CompatException(CompatFailure.ModelNotServed, $"model '{profile.ModelId}' of robot '{robotId}' is not served by any GPU silo");
+        if (profile.Cameras.Count != model.Cameras.Length)
+        {
+            throw new CompatException(CompatFailure.NotConfigured,
+                $"cameras: robot '{robotId}''s profile maps {profile.Cameras.Count} camera(s); model '{model.ModelId}' has {model.Cameras.Length} ({string.Join(", ", model.Cameras.Select(c => c.Name))})");
+        }
+
+        return (profile, model);
+    }
+
+    /// <summary>Binds the robot for a compatible client; <paramref name="onEnded"/> is told when the session ends by itself.</summary>
+    public async Task<CompatSession> OpenAsync(string robotId, CompatProtocol protocol, string connection, TimeSpan? idleTimeout, Action<CompatSession>? onEnded, CancellationToken cancellationToken)
+    {
+        var (profile, model) = await ProfileAsync(robotId, protocol);
+        var agentId = AgentProtocols.AgentId(protocol, connection);
+        var robot = grains.GetGrain<IRobotGrain>(robotId);
+        var tags = (await robot.GetStatus()).Tags;
+        var registration = new AgentRegistration(agentId, profile.Embodiment, profile.ModelId, model.StateDim, model.ActionDim,
+            [.. model.Cameras.Select(c => c.Name)], profile.ControlHz, [.. tags]);
+        RobotLease lease;
+        try
+        {
+            lease = await robot.Bind(registration, null, cancellationToken);
+        }
+        catch (LeaseHeldException held)
+        {
+            throw new CompatException(CompatFailure.LeaseHeld, $"robot '{robotId}' is held by agent '{Printable.Escape(held.HolderAgentId)}' (a live lease); try again once it lets go");
+        }
+        catch (ArgumentException ex)
+        {
+            throw new CompatException(CompatFailure.ModelNotServed, $"robot '{robotId}': {ex.Message}");
+        }
+
+        LogOpened(robotId, agentId, lease.Epoch);
+        var interval = fleet.Value.LeaseTtl / 3;
+        return new CompatSession(robotId, agentId, profile, model, lease, robot, interval, idleTimeout, onEnded, time, logger);
+    }
+
+    [LoggerMessage(EventId = 824, Level = LogLevel.Information, Message = "Compat: {AgentId} bound robot {RobotId} at epoch {Epoch}")]
+    private partial void LogOpened(string robotId, string agentId, long epoch);
+}
