@@ -109,10 +109,12 @@ def exit_losses(model: Policy, batch, exits: list[int], generator: torch.Generat
     return [torch.mean((model.velocity_at(x_t, t, state, keys, values, bias, l) - goal) ** 2) for l in exits]
 
 
-def learning_rate(step: int, tc: TrainConfig) -> float:
+def learning_rate(step: int, tc: TrainConfig, time_progress: float = 0.0) -> float:
+    """Linear warm-up, then cosine to 10 %. With a time limit the cosine follows whichever of steps
+    and time is further along, so a run cut short by the clock still ends annealed."""
     if step < tc.warmup:
         return tc.lr * (step + 1) / tc.warmup
-    progress = (step - tc.warmup) / max(1, tc.steps - tc.warmup)
+    progress = max((step - tc.warmup) / max(1, tc.steps - tc.warmup), time_progress)
     return tc.lr * (0.1 + 0.9 * 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress))))
 
 
@@ -172,8 +174,9 @@ def train(data_dir: str, preset_name: str, head: str, seed: int, out: str, steps
         if max_seconds is not None and time.time() - started > max_seconds:
             stopped_early = True
             break
+        time_progress = (time.time() - started) / max_seconds if max_seconds else 0.0
         for group in opt.param_groups:
-            group["lr"] = learning_rate(step, tc)
+            group["lr"] = learning_rate(step, tc, time_progress)
         chosen = exits if tc.exit_loss == "all" else [int(exit_rng.choice(exits))]
         losses = exit_losses(model, batches.sample(tc.batch), chosen, gen)
         loss = torch.stack(losses).mean()
@@ -191,7 +194,7 @@ def train(data_dir: str, preset_name: str, head: str, seed: int, out: str, steps
     summary = {
         "data": os.path.abspath(data_dir), "source_dataset": data.meta.get("source_dataset", ""),
         "preset": preset_name, "head": head, "seed": seed, "steps": steps_done, "planned_steps": tc.steps,
-        "stopped_at_time_limit": stopped_early, "batch": tc.batch, "exit_loss": tc.exit_loss,
+        "stopped_at_time_limit": stopped_early, "time_limit_seconds": max_seconds, "batch": tc.batch, "exit_loss": tc.exit_loss,
         "threads": tc.threads, "wall_seconds": round(wall, 1),
         "seconds_per_step": round(wall / max(1, steps_done), 4),
         "final_train_loss": log[-1]["loss"] if log else None, "validation_loss_per_exit": val,
@@ -225,7 +228,8 @@ def main(argv=None) -> None:
     p.add_argument("--steps", type=int)
     p.add_argument("--threads", type=int)
     p.add_argument("--exit-loss", choices=["all", "random"])
-    p.add_argument("--max-seconds", type=float, help="stop early (the run is then no longer reproducible step for step)")
+    p.add_argument("--max-seconds", type=float, help="stop at this wall time and anneal the learning rate by it "
+                   "(the run is then no longer reproducible step for step; training.json says so)")
     p.add_argument("--samples", type=int, default=96, help="held-out frames written to the package's samples.json")
     p.add_argument("--no-export", action="store_true")
     a = p.parse_args(argv)
