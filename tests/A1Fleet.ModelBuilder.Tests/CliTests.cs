@@ -36,7 +36,21 @@ public sealed class CliTests
         Assert.Equal("custom-fm", manifest?.ModelId);
     }
 
+    [Fact]
+    public void Run_CalibratePackageWithoutThresholds_AddsTheShippedSets()
+    {
+        using var directory = new TempDirectory();
+        Assert.Equal(0, Run("build", "--preset", "tiny-mlp", "--out", directory.Path).Code);
+        var (code, output, _) = Run("calibrate", "--package", directory.Path);
+        Assert.Equal(0, code);
+        var manifest = JsonSerializer.Deserialize<ModelManifest>(File.ReadAllText(directory.File(PackageFiles.Manifest)), ReferenceModelJson.Options)!;
+        Assert.Equal(4, manifest.ThresholdSets.Count);
+        Assert.All(manifest.ThresholdSets, set => Assert.True(File.Exists(Path.Combine(directory.Path, set)), set));
+        Assert.Contains("exp-r0.4", output, StringComparison.Ordinal);
+    }
+
     [Theory]
+    [InlineData("calibrate", "--package", "/nonexistent/a1fleet-package")]
     [InlineData("build", "--preset", "tiny-fm")]
     [InlineData("build", "--preset", "tiny-fm", "--config", "x.json", "--out", "y")]
     [InlineData("build", "--preset", "nope", "--out", "y")]
