@@ -122,6 +122,17 @@ class Dataset:
         return np.unique(self.episode)
 
 
+def split_frames(data: "Dataset") -> tuple[np.ndarray, np.ndarray]:
+    """(training frames, validation frames): every 10th episode (at least one) is held out; with a
+    single episode both are all frames."""
+    episodes = data.episodes()
+    held = set(episodes[::10].tolist()) if len(episodes) > 1 else set()
+    is_held = np.array([e in held for e in data.episode])
+    train = np.nonzero(~is_held)[0].astype(np.int64)
+    val = np.nonzero(is_held)[0].astype(np.int64)
+    return train, (val if len(val) else train)
+
+
 def write_synthetic(folder: str, episodes: int = 16, frames_per_episode: int = 20, seed: int = 0,
                     cameras=("front", "wrist"), size: int = 32, state_dim: int = 8, action_dim: int = 8) -> None:
     """A dataset in the contract's format whose actions depend on the image (a coloured square's

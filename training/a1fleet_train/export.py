@@ -240,3 +240,41 @@ def samples_from(data, frames: np.ndarray, count: int) -> list:
             "episode": int(data.episode[i]),
         })
     return out
+
+
+def main(argv=None) -> None:
+    """Re-exports a checkpoint written by train.py, e.g. with samples from the training episodes
+    (what threshold calibration on the training demonstrations reads):
+
+        /usr/bin/python3 -m a1fleet_train.export --checkpoint RUN/checkpoint.pt --data DATA --out PKG \
+            --model-id franka-tabletop-mlp --samples 160 --samples-from train
+    """
+    import argparse
+
+    from .data import Dataset, split_frames
+    from .reference import TorchPolicy
+
+    p = argparse.ArgumentParser(description=main.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--data", required=True, help="the dataset the checkpoint was trained on (for samples)")
+    p.add_argument("--out", required=True)
+    p.add_argument("--model-id", required=True)
+    p.add_argument("--model-version")
+    p.add_argument("--samples", type=int, default=160)
+    p.add_argument("--samples-from", choices=["train", "validation"], default="train")
+    p.add_argument("--provenance", action="append", default=[], help="KEY=VALUE, repeatable")
+    a = p.parse_args(argv)
+    torch.set_num_threads(1)
+    policy = TorchPolicy(a.checkpoint)
+    data = Dataset(a.data, policy.config.chunk)
+    train_frames, val_frames = split_frames(data)
+    frames = train_frames if a.samples_from == "train" else val_frames
+    provenance = dict(kv.split("=", 1) for kv in a.provenance)
+    provenance["samples"] = f"{a.samples} frames of the {a.samples_from} episodes of {data.meta.get('source_dataset', a.data)}"
+    export_package(policy.model, a.out, policy.state_bounds, policy.action_bounds, model_id=a.model_id,
+                   model_version=a.model_version or os.path.basename(os.path.dirname(os.path.abspath(a.checkpoint))),
+                   provenance=provenance, samples=samples_from(data, frames, a.samples))
+
+
+if __name__ == "__main__":
+    main()

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from .config import ModelConfig, TrainConfig, preset
-from .data import Dataset, Tokenizer, bounds, build_vocabulary, normalize, words
+from .data import Dataset, Tokenizer, bounds, build_vocabulary, normalize, split_frames, words
 from .model import Policy
 
 
@@ -150,13 +150,9 @@ def train(data_dir: str, preset_name: str, head: str, seed: int, out: str, steps
     seed_everything(seed, tc.threads)
     data = Dataset(data_dir, base.chunk)
     c = model_config_for(data, base)
-    # Hold out every 10th episode (at least one) for validation and calibration samples.
+    train_frames, val_frames = split_frames(data)
     episodes = data.episodes()
-    held = set(episodes[::10].tolist()) if len(episodes) > 1 else set()
-    train_frames = np.array([i for i in range(len(data.episode)) if data.episode[i] not in held], dtype=np.int64)
-    val_frames = np.array([i for i in range(len(data.episode)) if data.episode[i] in held], dtype=np.int64)
-    if len(val_frames) == 0:
-        val_frames = train_frames
+    held = set(data.episode[val_frames].tolist()) if len(episodes) > 1 else set()
     state_bounds = bounds(data.state[train_frames])
     action_bounds = bounds(data.action[train_frames])
     batches = Batches(data, c, train_frames, state_bounds, action_bounds, seed)

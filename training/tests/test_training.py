@@ -82,6 +82,20 @@ class TrainingTests(unittest.TestCase):
         later = self.run_smoke("long", "mlp", 2, steps=40, export=False)[0]["validation_loss_per_exit"]
         self.assertLess(sum(later.values()), sum(first.values()))
 
+    def test_exportCli_ReexportsWithTrainingEpisodeSamples(self):
+        from a1fleet_train import export
+        from a1fleet_train.data import Dataset, split_frames
+        _, _, out = self.run_smoke("reexport", "mlp", 1, export=False)
+        package = os.path.join(out, "again")
+        export.main(["--checkpoint", os.path.join(out, "checkpoint.pt"), "--data", self.data, "--out", package,
+                     "--model-id", "again-mlp", "--model-version", "v1", "--samples", "5"])
+        with open(os.path.join(package, "samples.json")) as f:
+            samples = json.load(f)
+        train_frames, _ = split_frames(Dataset(self.data, chunk=4))
+        train_episodes = set(Dataset(self.data, chunk=4).episode[train_frames].tolist())
+        self.assertEqual(len(samples), 5)
+        self.assertTrue(all(s["episode"] in train_episodes for s in samples))
+
     def test_export_GraphsHaveTheEngineNamesAndShapes(self):
         for head in ("mlp", "fm"):
             _, _, out = self.run_smoke(f"export-{head}", head, 1)
