@@ -10,7 +10,9 @@ configuration="${CONFIGURATION:-Release}"
 # Services the tests run for real (each test starts its own instance on a free loopback port):
 # redis-server for the multi-process cluster tests, prometheus for the dashboard test,
 # docker-compose to validate the compose file offline, ffmpeg for video datasets, ss (iproute2) for the
-# cluster tests' check that silos listen on loopback only. Installed from Debian when missing.
+# cluster tests' check that silos listen on loopback only, and for training/ (Debian's /usr/bin/python3):
+# python3-torch and python3-onnx, with libopenblas0-pthread (without it torch falls back to the
+# reference BLAS, measured 21x slower a training step). Installed from Debian when missing.
 missing=()
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v ss >/dev/null 2>&1 || missing+=(iproute2)
@@ -22,6 +24,8 @@ command -v ffmpeg >/dev/null 2>&1 || missing+=(ffmpeg)
 for module in msgpack:python3-msgpack numpy:python3-numpy websockets:python3-websockets requests:python3-requests; do
   /usr/bin/python3 -c "import ${module%%:*}" >/dev/null 2>&1 || missing+=("${module##*:}")
 done
+/usr/bin/python3 -c "import torch, onnx, numpy" >/dev/null 2>&1 || missing+=(python3-torch python3-onnx python3-numpy)
+dpkg -s libopenblas0-pthread >/dev/null 2>&1 || missing+=(libopenblas0-pthread)
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "== installing ${missing[*]}"
   sudo_cmd=""

@@ -74,6 +74,8 @@ public static class ManifestValidator
             query = m.MlpHead?.QueryTokens ?? 0;
             Check(query == a.Chunk * a.Dim, $"mlpHead.queryTokens {query} must be chunk * dim = {a.Chunk * a.Dim}");
             Check(m.Files.MlpHead is not null, "mlp models need files.mlpHead");
+            Check(m.MlpHead is null || m.MlpHead.Reads == MlpHeadSpec.BlockInput,
+                $"mlpHead.reads is '{m.MlpHead?.Reads}'; this engine reads '{MlpHeadSpec.BlockInput}' (the stream entering the exit block, A1's convention): re-export the head for it");
         }
 
         var expected = m.Cameras.Sum(c => c.Tokens) + 1 + t.MaxTokens + query;

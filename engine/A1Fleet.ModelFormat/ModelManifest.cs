@@ -118,8 +118,19 @@ public sealed class FlowMatchingSpec
 
 public sealed class MlpHeadSpec
 {
+    /// <summary>The one value of <see cref="Reads"/> this engine runs: A1's convention.</summary>
+    public const string BlockInput = "block-input";
+
     /// <summary>Q = H * A action query tokens, the last Q positions of the prefix.</summary>
     public int QueryTokens { get; set; }
+
+    /// <summary>
+    /// Which residual stream the head reads at exit l. "block-input": the stream entering block l
+    /// (A1's <c>all_hidden_states[l]</c>; the first exit's reference reads the embeddings). Required,
+    /// so that a package made for the earlier reading (the stream after block l) is refused rather
+    /// than served wrong.
+    /// </summary>
+    public string Reads { get; set; } = "";
 }
 
 public sealed class ModelFiles

@@ -36,7 +36,32 @@ public sealed class CliTests
         Assert.Equal("custom-fm", manifest?.ModelId);
     }
 
+    [Fact]
+    public async Task Run_CalibratePackageWithoutThresholds_AddsTheShippedSets()
+    {
+        using var directory = new TempDirectory();
+        Assert.Equal(0, Run("build", "--preset", "tiny-mlp", "--out", directory.Path).Code);
+        // In its own process: calibration runs the engine, which needs ONNX Runtime's environment with
+        // global thread pools, and this test process has already made the default one.
+        var info = new System.Diagnostics.ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var arg in new[] { Path.Combine(AppContext.BaseDirectory, "A1Fleet.ModelBuilder.dll"), "calibrate", "--package", directory.Path })
+        {
+            info.ArgumentList.Add(arg);
+        }
+
+        using var process = System.Diagnostics.Process.Start(info)!;
+        var error = process.StandardError.ReadToEndAsync();
+        var output = await process.StandardOutput.ReadToEndAsync();
+        await process.WaitForExitAsync();
+        Assert.True(process.ExitCode == 0, await error);
+        var manifest = JsonSerializer.Deserialize<ModelManifest>(File.ReadAllText(directory.File(PackageFiles.Manifest)), ReferenceModelJson.Options)!;
+        Assert.Equal(4, manifest.ThresholdSets.Count);
+        Assert.All(manifest.ThresholdSets, set => Assert.True(File.Exists(Path.Combine(directory.Path, set)), set));
+        Assert.Contains("exp-r0.4", output, StringComparison.Ordinal);
+    }
+
     [Theory]
+    [InlineData("calibrate", "--package", "/nonexistent/a1fleet-package")]
     [InlineData("build", "--preset", "tiny-fm")]
     [InlineData("build", "--preset", "tiny-fm", "--config", "x.json", "--out", "y")]
     [InlineData("build", "--preset", "nope", "--out", "y")]

@@ -27,7 +27,8 @@ public sealed class EarlyExitBehaviourTests
     public void MlpHead_TinyMlpConsecutiveExits_SimilarButNotEqual()
     {
         var oracle = new ReferenceOracle(ReferenceWeights.Generate(config));
-        var streams = StreamsAfterEachLayer();
+        // The head at exit l reads the stream entering block l: the prefix, then each layer's output.
+        var streams = StreamsAfterEachLayer().Prepend(Prefix()).ToList();
         var exits = config.ExitLayers().Select(layer => oracle.MlpHead(streams[layer])).ToList();
         foreach (var (previous, current) in exits.Zip(exits.Skip(1)))
         {

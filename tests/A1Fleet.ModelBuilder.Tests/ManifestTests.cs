@@ -46,6 +46,7 @@ public sealed class ManifestTests
         var manifest = Load(mlp);
         Assert.Equal(HeadKinds.Mlp, manifest.HeadKind);
         Assert.Equal(24, manifest.MlpHead?.QueryTokens);
+        Assert.Equal(MlpHeadSpec.BlockInput, manifest.MlpHead?.Reads);
         Assert.Null(manifest.FlowMatching);
         Assert.Equal(PackageFiles.MlpHead, manifest.Files.MlpHead);
         Assert.Empty(manifest.Files.ExpertLayers);

@@ -49,6 +49,9 @@ internal sealed class EngineBuffers : IDisposable
     public TensorBuffer<float> Velocity { get; }
     public TensorBuffer<float> HeadActions { get; }
 
+    /// <summary>The residual stream entering LM layer <paramref name="layer"/> (layer 0: the prefix embeddings).</summary>
+    public TensorBuffer<float> HiddenBefore(int layer) => Hidden[layer % 2];
+
     /// <summary>The residual stream after LM layer <paramref name="layer"/> has run.</summary>
     public TensorBuffer<float> HiddenAfter(int layer) => Hidden[(layer + 1) % 2];
 

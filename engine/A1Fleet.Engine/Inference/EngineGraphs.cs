@@ -114,11 +114,13 @@ internal sealed class EngineGraphs : IDisposable
             : graph.Bind(rows, inputs, [("hidden_out", b.HiddenAfter(layer).View(rows)), ("key", b.Keys[layer].View(rows)), ("value", b.Values[layer].View(rows))]);
     }
 
+    /// <summary>The head at exit <paramref name="layer"/> reads the stream entering that block (A1's
+    /// <c>all_hidden_states[layer]</c>), which is still intact after the block ran: it wrote the other buffer.</summary>
     public OrtIoBinding MlpHeadBinding(EngineBuffers b, int layer, int rows)
     {
-        var key = (rows * 2) + ((layer + 1) % 2);
+        var key = (rows * 2) + (layer % 2);
         return MlpHead!.CachedBinding(key) ?? MlpHead.Bind(key,
-            [("hidden", b.HiddenAfter(layer).View(rows))],
+            [("hidden", b.HiddenBefore(layer).View(rows))],
             [("actions", b.HeadActions.View(rows))]);
     }
 

@@ -9,8 +9,9 @@ namespace A1Fleet.ModelBuilder.Building;
 /// <summary>Fills a <see cref="ModelManifest"/> for a reference model package.</summary>
 public static class ManifestFactory
 {
-    /// <summary>Bumped when the builder changes what a given config produces.</summary>
-    public const string BuilderRevision = "1";
+    /// <summary>Bumped when the builder changes what a given config produces (2: MLP heads read the
+    /// stream entering the exit block, so thresholds calibrated under revision 1 are stale).</summary>
+    public const string BuilderRevision = "2";
 
     public static ModelManifest Create(ReferenceModelConfig config)
     {
@@ -66,7 +67,7 @@ public static class ManifestFactory
         }
         else
         {
-            manifest.MlpHead = new MlpHeadSpec { QueryTokens = config.ActionQueries };
+            manifest.MlpHead = new MlpHeadSpec { QueryTokens = config.ActionQueries, Reads = MlpHeadSpec.BlockInput };
         }
 
         return manifest;

@@ -7,7 +7,9 @@ namespace A1Fleet.ModelBuilder.Cli;
 
 /// <summary>
 /// Command line: <c>build (--preset NAME | --config FILE) --out DIR [--seed N]</c>, <c>presets</c>,
-/// and <c>config --preset NAME</c> (prints a preset as JSON, a starting point for --config files).
+/// <c>config --preset NAME</c> (prints a preset as JSON, a starting point for --config files), and
+/// <c>calibrate --package DIR</c> (adds the shipped threshold sets to any package with samples, for
+/// example one exported by training/).
 /// </summary>
 public static class BuilderCli
 {
@@ -17,6 +19,8 @@ public static class BuilderCli
           build --config FILE --out DIR [--seed N]   build from a JSON config
           presets                                    list preset names
           config --preset NAME                       print a preset's config as JSON
+          calibrate --package DIR                    calibrate exp r = 1, 0.7, 0.4, 0.1 thresholds on the
+                                                     package's samples and list them in its model.json
         """;
 
     public static int Run(string[] args, TextWriter output, TextWriter error)
@@ -28,10 +32,11 @@ public static class BuilderCli
                 "build" => Build(CliOptions.Parse(args[1..]), output),
                 "presets" => Print(output, string.Join(Environment.NewLine, ReferenceModelPresets.Names)),
                 "config" => Print(output, ReferenceModelJson.Serialize(ResolveConfig(CliOptions.Parse(args[1..])))),
+                "calibrate" => Calibrate(CliOptions.Parse(args[1..]), output),
                 _ => Fail(error, Usage),
             };
         }
-        catch (Exception ex) when (ex is ArgumentException or IOException or InvalidDataException or System.Text.Json.JsonException)
+        catch (Exception ex) when (ex is ArgumentException or IOException or InvalidDataException or System.Text.Json.JsonException or A1Fleet.ModelFormat.ModelPackageException)
         {
             return Fail(error, $"error: {ex.Message}");
         }
@@ -45,6 +50,19 @@ public static class BuilderCli
         var result = ReferenceModelBuilder.Build(config, directory);
         stopwatch.Stop();
         BuildReport.Write(output, config, result, stopwatch.Elapsed);
+        return 0;
+    }
+
+    private static int Calibrate(CliOptions options, TextWriter output)
+    {
+        string directory = options.Required("package");
+        Packaging.ReferencePackages.CalibrateShippedThresholds(directory);
+        var manifest = A1Fleet.ModelFormat.ModelPackage.Open(directory).Manifest;
+        foreach (var set in manifest.ThresholdSets)
+        {
+            output.WriteLine(set);
+        }
+
         return 0;
     }
 

@@ -6,7 +6,7 @@ using DataType = A1Fleet.ModelBuilder.Onnx.Proto.TensorProto.Types.DataType;
 namespace A1Fleet.ModelBuilder.Graphs;
 
 /// <summary>
-/// mlp_head.onnx: hidden [B,N,D] (the residual stream after any layer) -> actions [B,H,A]. The last
+/// mlp_head.onnx: hidden [B,N,D] (the residual stream entering an exit block) -> actions [B,H,A]. The last
 /// Q = H*A positions are the action queries, query h*A + a; each chunk step sees its A queries
 /// concatenated, (B, H, A*D), through an MLP-ResNet.
 /// </summary>

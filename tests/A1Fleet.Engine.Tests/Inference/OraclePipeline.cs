@@ -53,6 +53,8 @@ internal sealed class OraclePipeline(ReferenceOracle oracle, ModelManifest m)
         int heads = 0, steps = 0;
         for (var layer = 0; ; layer++)
         {
+            // The MLP head at exit l reads the stream entering block l (A1's all_hidden_states[l]).
+            var entering = hidden;
             var output = oracle.LmLayer(layer, hidden, bias);
             hidden = output.Hidden;
             keys.Add(output.Key);
@@ -60,7 +62,7 @@ internal sealed class OraclePipeline(ReferenceOracle oracle, ModelManifest m)
             var early = decode.Mode == ExitMode.EarlyExit;
             if (early && layer == exits[0] - 1)
             {
-                previous = Head(layer, hidden, keys, values, bias, state, decode, null, seed, ref heads, ref steps);
+                previous = Head(layer, entering, keys, values, bias, state, decode, null, seed, ref heads, ref steps);
                 continue;
             }
 
@@ -70,7 +72,7 @@ internal sealed class OraclePipeline(ReferenceOracle oracle, ModelManifest m)
                 continue;
             }
 
-            var action = Head(layer, hidden, keys, values, bias, state, decode, previous, seed, ref heads, ref steps);
+            var action = Head(layer, entering, keys, values, bias, state, decode, previous, seed, ref heads, ref steps);
             var done = !early || layer == final;
             if (early && !done)
             {

@@ -63,6 +63,24 @@ public sealed class ModelPackageLoadTests(ReferenceModelsFixture models) : IDisp
     }
 
     [Fact]
+    public void Load_MlpHeadReadingTheBlockOutput_RefusedNamingTheField()
+    {
+        Copy(models.TinyMlpDirectory);
+        EditManifest(m => m["mlpHead"]!["reads"] = "block-output");
+        var ex = Assert.Throws<ModelPackageException>(() => A1Engine.Load(_copy));
+        Assert.Contains("mlpHead.reads is 'block-output'", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Load_MlpHeadWithoutReads_Refused()
+    {
+        Copy(models.TinyMlpDirectory);
+        EditManifest(m => m["mlpHead"]!.AsObject().Remove("reads"));
+        var ex = Assert.Throws<ModelPackageException>(() => A1Engine.Load(_copy));
+        Assert.Contains("mlpHead.reads", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Load_CorruptGraph_NamesTheFile()
     {
         Copy();
@@ -71,12 +89,13 @@ public sealed class ModelPackageLoadTests(ReferenceModelsFixture models) : IDisp
         Assert.Contains("expert_layer_03.onnx", ex.Message, StringComparison.Ordinal);
     }
 
-    private void Copy()
+    private void Copy(string? source = null)
     {
+        source ??= models.TinyFmDirectory;
         Directory.CreateDirectory(_copy);
-        foreach (var file in Directory.EnumerateFiles(models.TinyFmDirectory, "*", SearchOption.AllDirectories))
+        foreach (var file in Directory.EnumerateFiles(source, "*", SearchOption.AllDirectories))
         {
-            var target = Path.Combine(_copy, Path.GetRelativePath(models.TinyFmDirectory, file));
+            var target = Path.Combine(_copy, Path.GetRelativePath(source, file));
             Directory.CreateDirectory(Path.GetDirectoryName(target)!);
             File.Copy(file, target);
         }

@@ -1,0 +1,238 @@
+"""Trains a multi-exit policy with A1's recipe and exports it as an A1Fleet model package.
+
+    /usr/bin/python3 -m a1fleet_train.train --data DIR --preset smoke|full --head mlp|fm --seed 1 --out DIR
+
+One shared head for all exits; per batch the loss is taken at every exit ("all", the default) or at
+one exit drawn uniformly ("random"). MLP head: L1 on normalised action chunks. FM expert: A1's flow
+matching, t ~ Beta(1.5, 1) rescaled to [0.001, 1], x_t = t eps + (1 - t) a, target eps - a (MSE).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import random
+import time
+
+import numpy as np
+import torch
+
+from .config import ModelConfig, TrainConfig, preset
+from .data import Dataset, Tokenizer, bounds, build_vocabulary, normalize, split_frames, words
+from .model import Policy
+
+
+_INTEROP_SET = False
+
+
+def seed_everything(seed: int, threads: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    torch.use_deterministic_algorithms(True)
+    torch.set_num_threads(threads)
+    global _INTEROP_SET
+    if not _INTEROP_SET:
+        # Settable once per process, before any parallel work; a second call aborts the process.
+        torch.set_num_interop_threads(1)
+        _INTEROP_SET = True
+
+
+def choose_patch(height: int, width: int) -> int:
+    """The smallest patch of at least 8 pixels dividing both sides with at most 16 tokens a camera."""
+    for p in range(8, min(height, width) + 1):
+        if height % p == 0 and width % p == 0 and (height // p) * (width // p) <= 16:
+            return p
+    raise ValueError(f"no patch size fits images of {height}x{width}")
+
+
+def model_config_for(data: Dataset, base: ModelConfig) -> ModelConfig:
+    m = data.meta
+    vocabulary = build_vocabulary(data.instructions)
+    longest = max(len(words(t)) for t in data.instructions)
+    c = ModelConfig(**{**base.__dict__})
+    c.cameras = tuple(m["cameras"])
+    c.image_height, c.image_width = m["image_height"], m["image_width"]
+    c.patch = choose_patch(c.image_height, c.image_width)
+    c.state_dim, c.action_dim = m["state_dim"], m["action_dim"]
+    c.max_tokens = max(8, longest + 2)
+    c.vocabulary = tuple(vocabulary)
+    c.validate()
+    return c
+
+
+class Batches:
+    """Normalised tensors of the training frames, sampled with a seeded generator."""
+
+    def __init__(self, data: Dataset, c: ModelConfig, frames: np.ndarray, state_bounds, action_bounds, seed: int):
+        self.data, self.c, self.frames = data, c, frames
+        self.rng = np.random.default_rng(seed)
+        self.state = normalize(data.state, *state_bounds)
+        self.action = normalize(data.action, *action_bounds)
+        tok = Tokenizer(c.vocabulary, c.max_tokens)
+        encoded = [tok.encode(t) for t in data.instructions]
+        self.token_ids = np.stack([e[0] for e in encoded])
+        self.token_counts = np.array([e[1] for e in encoded], dtype=np.int64)
+
+    def get(self, rows: np.ndarray):
+        d = self.data
+        images = torch.from_numpy(np.ascontiguousarray(d.images[rows])).float().div_(255.0)
+        images = images.permute(0, 1, 4, 2, 3).contiguous()  # [B, C, 3, H, W]
+        ep = d.episode[rows]
+        return (images,
+                torch.from_numpy(self.token_ids[ep]),
+                torch.from_numpy(self.token_counts[ep]),
+                torch.from_numpy(self.state[rows]),
+                torch.from_numpy(self.action[d.chunk_index[rows]]))
+
+    def sample(self, batch: int):
+        return self.get(self.rng.choice(self.frames, size=batch, replace=True))
+
+
+def exit_losses(model: Policy, batch, exits: list[int], generator: torch.Generator) -> list[torch.Tensor]:
+    """The loss at each of `exits` (one shared head)."""
+    images, token_ids, counts, state, target = batch
+    bias = model.attention_bias(counts)
+    if model.c.head == "mlp":
+        # The head at exit l reads the stream entering block l: blocks 0..l-1 suffice.
+        streams, _, _ = model.backbone(images, token_ids, state, bias, max(exits) - 1)
+        return [torch.mean(torch.abs(model.mlp_at(streams, l) - target)) for l in exits]
+    _, keys, values = model.backbone(images, token_ids, state, bias, max(exits))
+    b = target.shape[0]
+    beta = torch.distributions.Beta(torch.tensor(1.5), torch.tensor(1.0))
+    # Beta sampling draws from the global generator, which seed_everything seeded.
+    t = beta.sample((b,)) * 0.999 + 0.001
+    eps = torch.randn(target.shape, generator=generator)
+    x_t = t[:, None, None] * eps + (1.0 - t[:, None, None]) * target
+    goal = eps - target
+    return [torch.mean((model.velocity_at(x_t, t, state, keys, values, bias, l) - goal) ** 2) for l in exits]
+
+
+def learning_rate(step: int, tc: TrainConfig, time_progress: float = 0.0) -> float:
+    """Linear warm-up, then cosine to 10 %. With a time limit the cosine follows whichever of steps
+    and time is further along, so a run cut short by the clock still ends annealed."""
+    if step < tc.warmup:
+        return tc.lr * (step + 1) / tc.warmup
+    progress = max((step - tc.warmup) / max(1, tc.steps - tc.warmup), time_progress)
+    return tc.lr * (0.1 + 0.9 * 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress))))
+
+
+@torch.no_grad()
+def evaluate(model: Policy, batches: Batches, frames: np.ndarray, exits: list[int], seed: int, limit: int = 512) -> dict:
+    model.eval()
+    rows = frames[:limit]
+    gen = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    totals = np.zeros(len(exits))
+    count = 0
+    for start in range(0, len(rows), 64):
+        part = rows[start:start + 64]
+        losses = exit_losses(model, batches.get(part), exits, gen)
+        totals += np.array([float(x) for x in losses]) * len(part)
+        count += len(part)
+    model.train()
+    return {str(l): round(float(v / max(1, count)), 6) for l, v in zip(exits, totals)}
+
+
+def train(data_dir: str, preset_name: str, head: str, seed: int, out: str, steps: int | None = None,
+          threads: int | None = None, exit_loss: str | None = None, max_seconds: float | None = None,
+          export: bool = True, samples: int = 96) -> dict:
+    base, tc = preset(preset_name, head)
+    if steps is not None:
+        tc.steps = steps
+    if threads is not None:
+        tc.threads = threads
+    if exit_loss is not None:
+        tc.exit_loss = exit_loss
+    if tc.exit_loss not in ("all", "random"):
+        raise ValueError(f"exit loss '{tc.exit_loss}' is neither all nor random")
+    seed_everything(seed, tc.threads)
+    data = Dataset(data_dir, base.chunk)
+    c = model_config_for(data, base)
+    train_frames, val_frames = split_frames(data)
+    episodes = data.episodes()
+    held = set(data.episode[val_frames].tolist()) if len(episodes) > 1 else set()
+    state_bounds = bounds(data.state[train_frames])
+    action_bounds = bounds(data.action[train_frames])
+    batches = Batches(data, c, train_frames, state_bounds, action_bounds, seed)
+    model = Policy(c)
+    exits = c.exit_layers()
+    decay = [p for n, p in model.named_parameters() if p.dim() >= 2 and "position" not in n and "queries" not in n]
+    other = [p for n, p in model.named_parameters() if not (p.dim() >= 2 and "position" not in n and "queries" not in n)]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": tc.weight_decay}, {"params": other, "weight_decay": 0.0}], lr=tc.lr)
+    gen = torch.Generator().manual_seed(seed + 1)
+    exit_rng = np.random.default_rng(seed + 2)
+    log, started = [], time.time()
+    os.makedirs(out, exist_ok=True)
+    steps_done, stopped_early = 0, False
+    for step in range(tc.steps):
+        if max_seconds is not None and time.time() - started > max_seconds:
+            stopped_early = True
+            break
+        time_progress = (time.time() - started) / max_seconds if max_seconds else 0.0
+        for group in opt.param_groups:
+            group["lr"] = learning_rate(step, tc, time_progress)
+        chosen = exits if tc.exit_loss == "all" else [int(exit_rng.choice(exits))]
+        losses = exit_losses(model, batches.sample(tc.batch), chosen, gen)
+        loss = torch.stack(losses).mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
+        opt.step()
+        steps_done = step + 1
+        if step % tc.log_every == 0 or step == tc.steps - 1:
+            entry = {"step": step, "loss": round(float(loss), 6), "seconds": round(time.time() - started, 1)}
+            log.append(entry)
+            print(json.dumps(entry), flush=True)
+    wall = time.time() - started
+    val = evaluate(model, batches, val_frames, exits, seed + 3)
+    summary = {
+        "data": os.path.abspath(data_dir), "source_dataset": data.meta.get("source_dataset", ""),
+        "preset": preset_name, "head": head, "seed": seed, "steps": steps_done, "planned_steps": tc.steps,
+        "stopped_at_time_limit": stopped_early, "time_limit_seconds": max_seconds, "batch": tc.batch, "exit_loss": tc.exit_loss,
+        "threads": tc.threads, "wall_seconds": round(wall, 1),
+        "seconds_per_step": round(wall / max(1, steps_done), 4),
+        "final_train_loss": log[-1]["loss"] if log else None, "validation_loss_per_exit": val,
+        "train_episodes": int(len(episodes) - len(held)), "validation_episodes": int(len(held)),
+        "frames": int(len(data.episode)), "parameters": int(sum(p.numel() for p in model.parameters())),
+        "loss_log": log,
+    }
+    torch.save({"config": json.loads(c.to_json()), "state_dict": model.state_dict(),
+                "state_bounds": [b.tolist() for b in state_bounds], "action_bounds": [b.tolist() for b in action_bounds]},
+               os.path.join(out, "checkpoint.pt"))
+    with open(os.path.join(out, "training.json"), "w") as f:
+        json.dump(summary, f, indent=1)
+    if export:
+        from .export import export_package, samples_from
+        export_package(model, os.path.join(out, "package"), state_bounds, action_bounds,
+                       model_id=f"a1fleet-{head}-{preset_name}", model_version=f"seed-{seed}-steps-{steps_done}",
+                       provenance={"trainer": "training/a1fleet_train", "seed": str(seed), "preset": preset_name,
+                                   "steps": str(steps_done), "data": data.meta.get("source_dataset", data_dir),
+                                   "exitLoss": tc.exit_loss},
+                       samples=samples_from(data, val_frames, samples))
+    return summary
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", required=True, help="folder in the a1fleet-training-v1 format")
+    p.add_argument("--preset", default="smoke", choices=["smoke", "full"])
+    p.add_argument("--head", default="mlp", choices=["mlp", "fm"])
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--out", required=True)
+    p.add_argument("--steps", type=int)
+    p.add_argument("--threads", type=int)
+    p.add_argument("--exit-loss", choices=["all", "random"])
+    p.add_argument("--max-seconds", type=float, help="stop at this wall time and anneal the learning rate by it "
+                   "(the run is then no longer reproducible step for step; training.json says so)")
+    p.add_argument("--samples", type=int, default=96, help="held-out frames written to the package's samples.json")
+    p.add_argument("--no-export", action="store_true")
+    a = p.parse_args(argv)
+    summary = train(a.data, a.preset, a.head, a.seed, a.out, a.steps, a.threads, a.exit_loss, a.max_seconds,
+                    export=not a.no_export, samples=a.samples)
+    print(json.dumps({k: v for k, v in summary.items() if k != "loss_log"}, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,119 @@
+"""Unit tests of the training package (run by tests/A1Fleet.Engine.Tests/Parity/TrainingPythonTests.cs):
+    cd training && /usr/bin/python3 -m unittest discover -s tests -t ."""
+import json
+import os
+import tempfile
+import unittest
+
+import numpy as np
+import onnx
+import torch
+
+from a1fleet_train.data import Dataset, Tokenizer, build_vocabulary, normalize, denormalize, words, write_synthetic
+from a1fleet_train.train import train
+
+
+class DataTests(unittest.TestCase):
+    def test_words_SplitsOnNonAlphanumericsAndLowerCases(self):
+        self.assertEqual(words("Put the RED-block, now!  x2"), ["put", "the", "red", "block", "now", "x2"])
+
+    def test_tokenizer_UnknownWordsAndPadding(self):
+        vocab = build_vocabulary(["touch the red block"])
+        self.assertEqual(vocab[:2], ["<pad>", "<unk>"])
+        ids, count = Tokenizer(vocab, 6).encode("touch the purple block")
+        self.assertEqual(count, 4)
+        self.assertEqual(ids[2], 1)
+        self.assertEqual(list(ids[4:]), [0, 0])
+        with self.assertRaises(ValueError):
+            Tokenizer(vocab, 2).encode("touch the red block")
+
+    def test_normalize_RoundTripsInsideTheBounds(self):
+        q01, q99 = np.array([-1.0, 0.0], np.float32), np.array([1.0, 0.08], np.float32)
+        x = np.array([[0.5, 0.02]], np.float32)
+        np.testing.assert_allclose(denormalize(normalize(x, q01, q99), q01, q99), x, atol=1e-6)
+        self.assertEqual(normalize(np.array([[5.0, -1.0]], np.float32), q01, q99).tolist(), [[1.0, -1.0]])
+
+    def test_chunks_RepeatTheEpisodesLastAction(self):
+        with tempfile.TemporaryDirectory() as d:
+            write_synthetic(d, episodes=2, frames_per_episode=5, size=16)
+            data = Dataset(d, chunk=4)
+            self.assertEqual(data.chunk_index[3].tolist(), [3, 4, 4, 4])
+            self.assertEqual(data.chunk_index[5].tolist(), [5, 6, 7, 8])
+
+    def test_dataset_WrongShapeNamesTheFile(self):
+        with tempfile.TemporaryDirectory() as d:
+            write_synthetic(d, episodes=2, frames_per_episode=5, size=16)
+            np.save(os.path.join(d, "state.npy"), np.zeros((3, 8), np.float32))
+            with self.assertRaisesRegex(ValueError, "state.npy"):
+                Dataset(d, chunk=4)
+
+
+class TrainingTests(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory()
+        cls.data = os.path.join(cls.tmp.name, "data")
+        write_synthetic(cls.data, episodes=6, frames_per_episode=8, size=16)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.tmp.cleanup()
+
+    def run_smoke(self, name, head, seed, **kw):
+        out = os.path.join(self.tmp.name, name)
+        summary = train(self.data, "smoke", head, seed, out, steps=kw.pop("steps", 4), samples=4, **kw)
+        return summary, torch.load(os.path.join(out, "checkpoint.pt"))["state_dict"], out
+
+    def test_train_SameSeed_IdenticalWeights(self):
+        for head in ("mlp", "fm"):
+            a = self.run_smoke(f"{head}-a", head, 3, export=False)[1]
+            b = self.run_smoke(f"{head}-b", head, 3, export=False)[1]
+            c = self.run_smoke(f"{head}-c", head, 4, export=False)[1]
+            self.assertTrue(all(torch.equal(a[k], b[k]) for k in a), head)
+            self.assertFalse(all(torch.equal(a[k], c[k]) for k in a), head)
+
+    def test_train_RandomExitLoss_Runs(self):
+        summary = self.run_smoke("random", "fm", 1, exit_loss="random", export=False)[0]
+        self.assertEqual(summary["exit_loss"], "random")
+        self.assertTrue(np.isfinite(summary["final_train_loss"]))
+
+    def test_train_MoreSteps_LowerLoss(self):
+        first = self.run_smoke("short", "mlp", 2, steps=1, export=False)[0]["validation_loss_per_exit"]
+        later = self.run_smoke("long", "mlp", 2, steps=40, export=False)[0]["validation_loss_per_exit"]
+        self.assertLess(sum(later.values()), sum(first.values()))
+
+    def test_exportCli_ReexportsWithTrainingEpisodeSamples(self):
+        from a1fleet_train import export
+        from a1fleet_train.data import Dataset, split_frames
+        _, _, out = self.run_smoke("reexport", "mlp", 1, export=False)
+        package = os.path.join(out, "again")
+        export.main(["--checkpoint", os.path.join(out, "checkpoint.pt"), "--data", self.data, "--out", package,
+                     "--model-id", "again-mlp", "--model-version", "v1", "--samples", "5"])
+        with open(os.path.join(package, "samples.json")) as f:
+            samples = json.load(f)
+        train_frames, _ = split_frames(Dataset(self.data, chunk=4))
+        train_episodes = set(Dataset(self.data, chunk=4).episode[train_frames].tolist())
+        self.assertEqual(len(samples), 5)
+        self.assertTrue(all(s["episode"] in train_episodes for s in samples))
+
+    def test_export_GraphsHaveTheEngineNamesAndShapes(self):
+        for head in ("mlp", "fm"):
+            _, _, out = self.run_smoke(f"export-{head}", head, 1)
+            package = os.path.join(out, "package")
+            with open(os.path.join(package, "model.json")) as f:
+                m = json.load(f)
+            n, d = m["languageModel"]["sequenceLength"], m["languageModel"]["hidden"]
+            layer = onnx.load(os.path.join(package, m["files"]["languageModelLayers"][0]))
+            shapes = {v.name: [x.dim_param or x.dim_value for x in v.type.tensor_type.shape.dim]
+                      for v in list(layer.graph.input) + list(layer.graph.output)}
+            self.assertEqual(shapes["hidden"], ["batch", n, d])
+            self.assertEqual(shapes["key"], ["batch", m["languageModel"]["kvHeads"], n, m["languageModel"]["headDim"]])
+            self.assertEqual(m["exits"]["layers"], [1, 3])
+            if head == "mlp":
+                self.assertEqual(m["mlpHead"]["reads"], "block-input")
+            else:
+                self.assertEqual(len(m["files"]["expertLayers"]), m["languageModel"]["layers"])
+
+
+if __name__ == "__main__":
+    unittest.main()
