@@ -7,12 +7,16 @@ namespace A1Fleet.Grains.Inference;
 /// <param name="Layers">LM layers of the model (the deepest a request can go is Layers - 1).</param>
 /// <param name="MaxGatherMs">Longest the first request of a batch waits for others while the device is idle.</param>
 /// <param name="DeadlineMarginMs">Kept free before each deadline.</param>
-public sealed record BatchPolicySettings(int MaxBatch, int Layers, double MaxGatherMs, double DeadlineMarginMs);
+/// <param name="MaxQueued">Most requests queued at once; past it new ones are refused (<see cref="RefusalReason.QueueFull"/>).</param>
+/// <param name="MaxQueuedPerRobot">Most requests one robot may have queued (<see cref="RefusalReason.RobotShare"/>): one robot cannot crowd out the rest.</param>
+public sealed record BatchPolicySettings(int MaxBatch, int Layers, double MaxGatherMs, double DeadlineMarginMs, int MaxQueued = 256, int MaxQueuedPerRobot = 2);
 
 /// <summary>A request waiting for a batch: what the caller queued, and when it arrived and is due on this process's monotonic clock.</summary>
-public sealed class QueuedRequest<T>(T item, long arrivedTicks, long deadlineTicks)
+public sealed class QueuedRequest<T>(T item, string robotId, long arrivedTicks, long deadlineTicks)
 {
     public T Item { get; } = item;
+
+    public string RobotId { get; } = robotId;
 
     /// <summary><see cref="TimeProvider.GetTimestamp"/> when the request reached the policy.</summary>
     public long ArrivedTicks { get; } = arrivedTicks;
@@ -21,26 +25,46 @@ public sealed class QueuedRequest<T>(T item, long arrivedTicks, long deadlineTic
     public long DeadlineTicks { get; } = deadlineTicks;
 }
 
-/// <summary>One row of a batch about to launch: the request and the deepest layer it may run to (-1: not even the first exit fits).</summary>
+/// <summary>One row of a batch about to launch: the request and the deepest layer it may run to (at least the first exit).</summary>
 public readonly record struct PlannedRow<T>(QueuedRequest<T> Request, int Cap);
 
+/// <summary>The next batch, and the requests found unable to make their deadline any more (to be refused, not run late).</summary>
+public sealed record TakenBatch<T>(List<PlannedRow<T>> Rows, List<(QueuedRequest<T> Request, Refusal Refusal)> Expired);
+
 /// <summary>
-/// The batching and deadline policy of an inference grain as a plain class (no Orleans, time from the injected
-/// <see cref="TimeProvider"/>), so it can be tested with fake time. Requests queue with a deadline; a batch launches
-/// when full, when waiting longer would put the earliest deadline at risk, or after the gather window; a batch takes
-/// the earliest deadlines first and caps each row's depth so it finishes in time by the <see cref="CostModel"/>.
+/// The batching, admission and deadline policy of an inference grain as a plain class (no Orleans, time from the
+/// injected <see cref="TimeProvider"/>), so it can be tested with fake time.
+/// <list type="bullet">
+/// <item>Admission: a request's deadline is fixed on arrival (now - its observation's age + its budget). It is refused
+/// at once, with a reason and a retry hint, when even at the first exit it would finish after that deadline given the
+/// batch running and the requests queued ahead of it (earlier deadlines), by the <see cref="CostModel"/>; or when the
+/// queue or the robot's share of it is full.</item>
+/// <item>Launch: when the batch is full, when waiting longer would put the earliest deadline at risk, or after the
+/// gather window.</item>
+/// <item>Batches take the earliest deadlines first and cap each row's depth so it finishes by its deadline: queue wait
+/// already spent comes off what is left, so under load rows exit earlier, never later. A row that cannot make even the
+/// first exit any more is refused rather than run late.</item>
+/// </list>
 /// Not thread-safe: the grain calls it from its own turns only.
 /// </summary>
 public sealed class BatchPolicy<T>
 {
+    /// <summary>Bounds of a retry hint: never "now" (the agent asks on its next tick anyway), never more than a second.</summary>
+    public const double MinRetryAfterMs = 1;
+    public const double MaxRetryAfterMs = 1000;
+
     private readonly List<QueuedRequest<T>> _pending = [];
+    private readonly Dictionary<string, int> _perRobot = new(StringComparer.Ordinal);
     private readonly CostModel _cost;
     private readonly TimeProvider _time;
+    private long _busyUntil;
 
     public BatchPolicy(CostModel cost, BatchPolicySettings settings, TimeProvider time)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(settings.MaxBatch, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(settings.Layers, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(settings.MaxQueued, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(settings.MaxQueuedPerRobot, 1);
         _cost = cost;
         Settings = settings;
         _time = time;
@@ -53,13 +77,45 @@ public sealed class BatchPolicy<T>
     /// <summary>Requests queued and not yet taken into a batch.</summary>
     public int Count => _pending.Count;
 
-    /// <summary>Queues a request that arrives now and is due <paramref name="budgetMs"/> from now.</summary>
-    public QueuedRequest<T> Enqueue(T item, double budgetMs)
+    /// <summary>Requests <paramref name="robotId"/> has queued.</summary>
+    public int QueuedFor(string robotId) => _perRobot.GetValueOrDefault(robotId);
+
+    /// <summary>
+    /// Admits a request that arrives now, its observation <paramref name="ageMs"/> old (as the hops before measured it
+    /// on their own clocks), due <paramref name="budgetMs"/> after the observation on this process's clock; or refuses
+    /// it at once. Exactly one of the two results is set.
+    /// </summary>
+    public (QueuedRequest<T>? Queued, Refusal? Refusal) TryEnqueue(T item, string robotId, double budgetMs, double ageMs, DecodeSettings decode)
     {
         var now = _time.GetTimestamp();
-        var queued = new QueuedRequest<T>(item, now, now + MsToTicks(budgetMs));
+        var deadline = now + MsToTicks(budgetMs - AgeOrZero(ageMs));
+        if (_pending.Count >= Settings.MaxQueued)
+        {
+            return (null, new Refusal(RefusalReason.QueueFull,
+                $"the model's queue holds {_pending.Count} requests, its bound (A1Fleet:Fleet:MaxQueuedRequests)", RetryHint(DrainOneBatchMs(now, decode))));
+        }
+
+        var mine = QueuedFor(robotId);
+        if (mine >= Settings.MaxQueuedPerRobot)
+        {
+            return (null, new Refusal(RefusalReason.RobotShare,
+                $"robot '{robotId}' already has {mine} requests queued, its share (A1Fleet:Fleet:MaxQueuedPerRobot)", RetryHint(DrainOneBatchMs(now, decode))));
+        }
+
+        var finish = PredictedFirstExitFinish(now, deadline, decode);
+        if (finish > deadline)
+        {
+            // Asked again after the overshoot, a fresh observation meets a queue drained by as much.
+            var over = TicksToMs(finish - deadline);
+            return (null, new Refusal(RefusalReason.Deadline,
+                FormattableString.Invariant($"cannot finish by the deadline even at the first exit: {TicksToMs(deadline - now):0.0} ms left, {TicksToMs(finish - now):0.0} ms predicted with the work queued ahead"),
+                RetryHint(over)));
+        }
+
+        var queued = new QueuedRequest<T>(item, robotId, now, deadline);
         _pending.Add(queued);
-        return queued;
+        _perRobot[robotId] = mine + 1;
+        return (queued, null);
     }
 
     /// <summary>
@@ -97,32 +153,96 @@ public sealed class BatchPolicy<T>
     /// <summary>
     /// Takes the next batch: up to <see cref="BatchPolicySettings.MaxBatch"/> requests, earliest deadline first, leaving
     /// out those <paramref name="abandoned"/> says nobody waits for any more; each row capped at the deepest exit the
-    /// cost model says finishes by its deadline (less the margin) in a batch of this size launched now.
+    /// cost model says finishes by its deadline (less the margin) in a batch of this size launched now. Requests that
+    /// cannot make even the first exit come back as <see cref="TakenBatch{T}.Expired"/>, to be refused.
     /// </summary>
-    public List<PlannedRow<T>> TakeBatch(DecodeSettings decode, Func<T, bool> abandoned)
+    public TakenBatch<T> TakeBatch(DecodeSettings decode, Func<T, bool> abandoned)
     {
+        var now = _time.GetTimestamp();
         _pending.Sort(static (a, b) => a.DeadlineTicks.CompareTo(b.DeadlineTicks));
-        var take = Math.Min(_pending.Count, Settings.MaxBatch);
-        var rows = new List<QueuedRequest<T>>(take);
-        for (var i = 0; i < take; i++)
+        var expired = new List<(QueuedRequest<T>, Refusal)>();
+        var rows = new List<QueuedRequest<T>>(Math.Min(_pending.Count, Settings.MaxBatch));
+        var taken = 0;
+        while (taken < _pending.Count && rows.Count < Settings.MaxBatch)
         {
-            if (!abandoned(_pending[i].Item))
+            var r = _pending[taken++];
+            Release(r.RobotId);
+            if (abandoned(r.Item))
             {
-                rows.Add(_pending[i]);
+                continue;
             }
+
+            // Alone at the first exit is the best it could get: if even that is late, running it only delays the rest.
+            if (_cost.DeepestExitWithin(1, Available(r, now), decode) is null)
+            {
+                expired.Add((r, new Refusal(RefusalReason.ExpiredInQueue,
+                    FormattableString.Invariant($"its deadline came too close while it was queued ({TicksToMs(now - r.ArrivedTicks):0.0} ms, {TicksToMs(r.DeadlineTicks - now):0.0} ms left)"),
+                    RetryHint(DrainOneBatchMs(now, decode)))));
+                continue;
+            }
+
+            rows.Add(r);
         }
 
-        _pending.RemoveRange(0, take);
-        var now = _time.GetTimestamp();
+        _pending.RemoveRange(0, taken);
         var batch = new List<PlannedRow<T>>(rows.Count);
         foreach (var r in rows)
         {
-            var available = TicksToMs(r.DeadlineTicks - now) - Settings.DeadlineMarginMs;
-            batch.Add(new PlannedRow<T>(r, _cost.DeepestExitWithin(rows.Count, available, decode) ?? -1));
+            batch.Add(new PlannedRow<T>(r, _cost.DeepestExitWithin(rows.Count, Available(r, now), decode) ?? _cost.FirstExit));
         }
 
-        return batch;
+        return new TakenBatch<T>(batch, expired);
     }
+
+    /// <summary>A batch of <paramref name="size"/> rows, the deepest capped at <paramref name="deepestCap"/>, starts now: the work ahead of new arrivals.</summary>
+    public void BatchStarted(int size, int deepestCap, DecodeSettings decode) =>
+        _busyUntil = _time.GetTimestamp() + MsToTicks(_cost.Predict(size, deepestCap, decode));
+
+    public void BatchFinished() => _busyUntil = 0;
+
+    /// <summary>When a request due at <paramref name="deadline"/> would finish at the first exit behind the running batch and the earlier deadlines queued.</summary>
+    private long PredictedFirstExitFinish(long now, long deadline, DecodeSettings decode)
+    {
+        var ahead = 0;
+        foreach (var p in _pending)
+        {
+            if (p.DeadlineTicks <= deadline)
+            {
+                ahead++;
+            }
+        }
+
+        var first = _cost.FirstExit;
+        var start = Math.Max(now, _busyUntil);
+        var fullBatches = ahead / Settings.MaxBatch;
+        var ms = (fullBatches * _cost.Predict(Settings.MaxBatch, first, decode)) + _cost.Predict((ahead % Settings.MaxBatch) + 1, first, decode) + Settings.DeadlineMarginMs;
+        return start + MsToTicks(ms);
+    }
+
+    private double DrainOneBatchMs(long now, DecodeSettings decode) =>
+        Math.Max(TicksToMs(_busyUntil - now), _cost.Predict(Math.Clamp(_pending.Count, 1, Settings.MaxBatch), _cost.FirstExit, decode));
+
+    private double Available(QueuedRequest<T> r, long now) => TicksToMs(r.DeadlineTicks - now) - Settings.DeadlineMarginMs;
+
+    private void Release(string robotId)
+    {
+        if (_perRobot.TryGetValue(robotId, out var n))
+        {
+            if (n <= 1)
+            {
+                _perRobot.Remove(robotId);
+            }
+            else
+            {
+                _perRobot[robotId] = n - 1;
+            }
+        }
+    }
+
+    private static double RetryHint(double ms) => Math.Clamp(double.IsFinite(ms) ? ms : MaxRetryAfterMs, MinRetryAfterMs, MaxRetryAfterMs);
+
+    /// <summary>A negative or non-finite age (a hop's bug) counts as none: the deadline then runs from arrival here.</summary>
+    private static double AgeOrZero(double ageMs) => double.IsFinite(ageMs) && ageMs > 0 ? ageMs : 0;
 
     public long MsToTicks(double ms) => (long)(ms * _time.TimestampFrequency / 1000.0);
 

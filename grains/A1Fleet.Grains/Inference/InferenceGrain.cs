@@ -11,10 +11,11 @@ namespace A1Fleet.Grains.Inference;
 
 /// <summary>
 /// Batches the concurrent requests of many robots for one model, budget-aware, by <see cref="BatchPolicy{T}"/>:
-/// each request carries a deadline (arrival + its robot's budget); a batch launches when full, when waiting
+/// each request carries a deadline (arrival - the observation's age + its robot's budget); a batch launches when full, when waiting
 /// longer would put the earliest deadline at risk, or after <see cref="FleetOptions.MaxGatherMs"/>; every
 /// request's deepest layer is capped so it finishes in time by the learned cost model. A request that cannot
-/// meet its budget even at the first exit is answered at the first exit and counted as a miss.
+/// meet its deadline even at the first exit, given the work ahead of it, is refused at once (or, should the queue
+/// grow ahead of it, when its batch is formed) with a reason and a retry hint: never run late.
 /// Reentrant: requests keep arriving while a batch runs, and the device work happens in
 /// <see cref="InferenceService"/>, never in a grain turn.
 /// </summary>
@@ -54,7 +55,7 @@ public sealed partial class InferenceGrain : Grain, IInferenceGrain
         {
             var maxBatch = Math.Min(_options.MaxBatchSize, engine.MaxBatchSize);
             _policy = new BatchPolicy<Pending>(new CostModel(_service.PricesOf(_modelId), engine.ExitLayers, maxBatch),
-                new BatchPolicySettings(maxBatch, engine.Layers, _options.MaxGatherMs, _options.DeadlineMarginMs), _time);
+                new BatchPolicySettings(maxBatch, engine.Layers, _options.MaxGatherMs, _options.DeadlineMarginMs, _options.MaxQueuedRequests, _options.MaxQueuedPerRobot), _time);
             await RefreshThresholds();
             this.RegisterGrainTimer(static (grain, _) => grain.RefreshThresholds(), this,
                 new GrainTimerCreationOptions(_options.ThresholdRefreshInterval, _options.ThresholdRefreshInterval) { Interleave = true, KeepAlive = false });
@@ -70,7 +71,14 @@ public sealed partial class InferenceGrain : Grain, IInferenceGrain
         }
 
         var pending = new Pending(call);
-        _policy.Enqueue(pending, call.BudgetMs);
+        var (queued, refusal) = _policy.TryEnqueue(pending, call.RobotId, call.BudgetMs, call.Observation.AgeMs, EffectiveDecode(_thresholds));
+        if (refusal is not null || queued is null)
+        {
+            // Refused at once, before any work: the robot keeps executing what it holds and asks again after the hint.
+            _instruments.OnRefused(_modelId, call.RobotId, refusal!.Reason);
+            return InferenceReply.Refused(refusal);
+        }
+
         ScheduleLaunch();
         using var registration = cancellationToken.Register(static p => ((Pending)p!).Completion.TrySetCanceled(), pending);
         return await pending.Completion.Task;
@@ -121,15 +129,23 @@ public sealed partial class InferenceGrain : Grain, IInferenceGrain
         try
         {
             var thresholds = _thresholds;
-            var decode = thresholds is null ? DecodeSettings.FullDepthK10 with { DenoisingSteps = _decode.DenoisingSteps } : _decode;
-            var batch = _policy!.TakeBatch(decode, static p => p.Completion.Task.IsCompleted);
-            if (batch.Count > 0)
+            var decode = EffectiveDecode(thresholds);
+            var taken = _policy!.TakeBatch(decode, static p => p.Completion.Task.IsCompleted);
+            foreach (var (request, refusal) in taken.Expired)
             {
-                await RunBatch(batch, thresholds, decode);
+                _instruments.OnRefused(_modelId, request.RobotId, refusal.Reason);
+                request.Item.Completion.TrySetResult(InferenceReply.Refused(refusal));
+            }
+
+            if (taken.Rows.Count > 0)
+            {
+                _policy.BatchStarted(taken.Rows.Count, taken.Rows.Max(r => r.Cap), decode);
+                await RunBatch(taken.Rows, thresholds, decode);
             }
         }
         finally
         {
+            _policy?.BatchFinished();
             _batchRunning = false;
             ScheduleLaunch();
         }
@@ -150,7 +166,7 @@ public sealed partial class InferenceGrain : Grain, IInferenceGrain
                 Images = call.Observation.Images,
                 Decode = decode,
                 Thresholds = thresholds,
-                MaxLayer = caps[i] < 0 ? 0 : caps[i],
+                MaxLayer = caps[i],
                 Seed = call.Seed,
             };
         }
@@ -159,7 +175,7 @@ public sealed partial class InferenceGrain : Grain, IInferenceGrain
         var layers = Layers;
         var modelId = _modelId;
         var costModel = _policy!.Cost;
-        var firstExit = costModel.FirstExit;
+        var lastExit = costModel.LastExit;
 
         // Runs on the device thread as each request leaves the batch: early exits are answered at
         // once instead of waiting for the deepest request. Touches only what this batch captured.
@@ -177,10 +193,12 @@ public sealed partial class InferenceGrain : Grain, IInferenceGrain
             var now = _time.GetTimestamp();
             var totalMs = TicksToMs(now - q.ArrivedTicks);
             var queueMs = Math.Max(0, totalMs - r.TotalMs);
-            var missed = caps[i] < 0 || now > q.DeadlineTicks;
-            _instruments.OnRequestCompleted(modelId, r.ExitLayer, (double)r.LayersRun / layers, r.DenoisingSteps, queueMs, r.TotalMs, totalMs, missed);
+            var missed = now > q.DeadlineTicks;
+            // Forced: stopped at a cap its deadline set, short of the last layer, before the exit test let it go.
+            var forced = r.StoppedAtCap && caps[i] < lastExit;
+            _instruments.OnRequestCompleted(modelId, r.ExitLayer, (double)r.LayersRun / layers, r.DenoisingSteps, queueMs, r.TotalMs, totalMs, missed, forced);
             var stats = new InferenceStats(r.ExitLayer, r.LayersRun, layers, r.DenoisingSteps, queueMs, r.TotalMs, totalMs, missed, batch.Count,
-                thresholds?.Version ?? "none", caps[i] < 0 ? firstExit : caps[i]);
+                thresholds?.Version ?? "none", caps[i], forced);
             p.Completion.TrySetResult(new InferenceReply(true, r.Actions, r.Chunk, r.ActionDim, stats, null));
         }
 
@@ -232,6 +250,10 @@ public sealed partial class InferenceGrain : Grain, IInferenceGrain
             LogThresholdRefreshFailed(ex, _modelId);
         }
     }
+
+    /// <summary>Without a live threshold set there is no exit test: rows run to their cap.</summary>
+    private DecodeSettings EffectiveDecode(ThresholdSet? thresholds) =>
+        thresholds is null ? DecodeSettings.FullDepthK10 with { DenoisingSteps = _decode.DenoisingSteps } : _decode;
 
     private double TicksToMs(long ticks) => ticks * 1000.0 / _time.TimestampFrequency;
 

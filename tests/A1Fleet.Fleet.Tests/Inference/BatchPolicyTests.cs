@@ -1,4 +1,5 @@
 using A1Fleet.Engine.Inference;
+using A1Fleet.Grains;
 using A1Fleet.Grains.Inference;
 using Microsoft.Extensions.Time.Testing;
 
@@ -9,8 +10,16 @@ public sealed class BatchPolicyTests
     private static readonly DecodeSettings Decode = DecodeSettings.EarlyExitWarmK2;
     private readonly FakeTimeProvider _time = new();
 
-    private BatchPolicy<string> Policy(int maxBatch = 4, double gatherMs = 50, double marginMs = 0) =>
-        new(new CostModel(CostModelTests.Prices, CostModelTests.Exits, maxBatch), new BatchPolicySettings(maxBatch, 8, gatherMs, marginMs), _time);
+    private BatchPolicy<string> Policy(int maxBatch = 4, double gatherMs = 50, double marginMs = 0, int maxQueued = 256, int perRobot = 2) =>
+        new(new CostModel(CostModelTests.Prices, CostModelTests.Exits, maxBatch), new BatchPolicySettings(maxBatch, 8, gatherMs, marginMs, maxQueued, perRobot), _time);
+
+    /// <summary>Queues <paramref name="item"/> for a robot of its own (no share limit in the way), asserting it is admitted.</summary>
+    private static QueuedRequest<string> Admit(BatchPolicy<string> policy, string item, double budgetMs, double ageMs = 0)
+    {
+        var (queued, refusal) = policy.TryEnqueue(item, "robot-" + item, budgetMs, ageMs, Decode);
+        Assert.Null(refusal);
+        return queued!;
+    }
 
     [Fact]
     public void LaunchTime_NothingQueued_IsNever()
@@ -22,8 +31,8 @@ public sealed class BatchPolicyTests
     public void LaunchTime_FullBatch_IsNow()
     {
         var policy = Policy(maxBatch: 2);
-        policy.Enqueue("a", 1000);
-        policy.Enqueue("b", 1000);
+        Admit(policy, "a", 1000);
+        Admit(policy, "b", 1000);
 
         Assert.Equal(_time.GetTimestamp(), policy.LaunchTime(Decode));
     }
@@ -33,7 +42,7 @@ public sealed class BatchPolicyTests
     {
         var policy = Policy(gatherMs: 50);
         var start = _time.GetTimestamp();
-        policy.Enqueue("a", 1000);
+        Admit(policy, "a", 1000);
 
         Assert.Equal(start + policy.MsToTicks(50), policy.LaunchTime(Decode));
     }
@@ -43,7 +52,7 @@ public sealed class BatchPolicyTests
     {
         var policy = Policy(gatherMs: 50, marginMs: 1);
         var start = _time.GetTimestamp();
-        policy.Enqueue("a", 40);
+        Admit(policy, "a", 40);
 
         // A batch of 2 (this one and the next arrival) at full depth: 2 x 12.5 ms, plus the margin.
         Assert.Equal(start + policy.MsToTicks(40) - policy.MsToTicks(26), policy.LaunchTime(Decode));
@@ -53,11 +62,11 @@ public sealed class BatchPolicyTests
     public void TakeBatch_MixedDeadlines_TakesEarliestFirstUpToTheBatchSize()
     {
         var policy = Policy(maxBatch: 2);
-        policy.Enqueue("late", 900);
-        policy.Enqueue("soon", 100);
-        policy.Enqueue("middle", 500);
+        Admit(policy, "late", 900);
+        Admit(policy, "soon", 100);
+        Admit(policy, "middle", 500);
 
-        var batch = policy.TakeBatch(Decode, _ => false);
+        var batch = policy.TakeBatch(Decode, _ => false).Rows;
 
         Assert.Equal(["soon", "middle"], batch.Select(r => r.Request.Item));
         Assert.Equal(1, policy.Count);
@@ -67,35 +76,177 @@ public sealed class BatchPolicyTests
     public void TakeBatch_TimeSpentQueued_CapsRowsByWhatIsLeftOfTheirBudget()
     {
         var policy = Policy(maxBatch: 1);
-        policy.Enqueue("a", 30);
+        Admit(policy, "a", 30);
         _time.Advance(TimeSpan.FromMilliseconds(22));
 
-        var row = Assert.Single(policy.TakeBatch(Decode, _ => false));
+        var row = Assert.Single(policy.TakeBatch(Decode, _ => false).Rows);
 
         // 8 ms left: layer 3 (7.5 ms) fits, layer 5 (10 ms) does not.
         Assert.Equal(3, row.Cap);
     }
 
     [Fact]
-    public void TakeBatch_NoTimeLeft_CapIsMinusOne()
+    public void TakeBatch_DeadlineTooCloseForTheFirstExit_IsRefusedNotRunLate()
     {
         var policy = Policy(maxBatch: 1);
-        policy.Enqueue("a", 30);
+        Admit(policy, "a", 30);
         _time.Advance(TimeSpan.FromMilliseconds(26));
 
-        Assert.Equal(-1, Assert.Single(policy.TakeBatch(Decode, _ => false)).Cap);
+        var taken = policy.TakeBatch(Decode, _ => false);
+
+        Assert.Empty(taken.Rows);
+        var (request, refusal) = Assert.Single(taken.Expired);
+        Assert.Equal("a", request.Item);
+        Assert.Equal(RefusalReason.ExpiredInQueue, refusal.Reason);
+        Assert.InRange(refusal.RetryAfterMs, BatchPolicy<string>.MinRetryAfterMs, BatchPolicy<string>.MaxRetryAfterMs);
+        Assert.Equal(0, policy.QueuedFor("robot-a"));
     }
 
     [Fact]
     public void TakeBatch_AbandonedRequests_AreDroppedNotRun()
     {
         var policy = Policy();
-        policy.Enqueue("gone", 100);
-        policy.Enqueue("kept", 100);
+        Admit(policy, "gone", 100);
+        Admit(policy, "kept", 100);
 
-        var batch = policy.TakeBatch(Decode, item => item == "gone");
+        var batch = policy.TakeBatch(Decode, item => item == "gone").Rows;
 
         Assert.Equal(["kept"], batch.Select(r => r.Request.Item));
         Assert.Equal(0, policy.Count);
+    }
+
+    [Fact]
+    public void TryEnqueue_OldObservation_DeadlineCountsFromCaptureNotArrival()
+    {
+        var policy = Policy();
+        var start = _time.GetTimestamp();
+
+        var queued = Admit(policy, "a", budgetMs: 100, ageMs: 30);
+
+        Assert.Equal(start, queued.ArrivedTicks);
+        Assert.Equal(start + policy.MsToTicks(70), queued.DeadlineTicks);
+    }
+
+    [Fact]
+    public void TryEnqueue_ObservationOlderThanItsBudget_IsRefusedAtOnce()
+    {
+        var policy = Policy();
+
+        var (queued, refusal) = policy.TryEnqueue("a", "robot-a", 100, 120, Decode);
+
+        Assert.Null(queued);
+        Assert.Equal(RefusalReason.Deadline, refusal!.Reason);
+        Assert.Equal(0, policy.Count);
+    }
+
+    [Theory]
+    [InlineData(double.NaN)]
+    [InlineData(-50.0)]
+    public void TryEnqueue_MeaninglessAge_CountsFromArrival(double ageMs)
+    {
+        var policy = Policy();
+        var start = _time.GetTimestamp();
+
+        Assert.Equal(start + policy.MsToTicks(100), Admit(policy, "a", 100, ageMs).DeadlineTicks);
+    }
+
+    [Fact]
+    public void TryEnqueue_WorkQueuedAheadTooLongForTheDeadline_IsRefusedWithAHintOfTheOvershoot()
+    {
+        // Batches of 1: every request queued ahead costs 5 ms at the first exit.
+        var policy = Policy(maxBatch: 1);
+        for (var i = 0; i < 4; i++)
+        {
+            Admit(policy, $"ahead-{i}", 1000);
+        }
+
+        // The later deadlines queued do not count against it: alone, its 5 ms fit in 8 ms; behind "first", 10 ms do not.
+        Admit(policy, "first", 8);
+        var (queued, refusal) = policy.TryEnqueue("second", "robot-second", 8, 0, Decode);
+
+        Assert.Null(queued);
+        Assert.Equal(RefusalReason.Deadline, refusal!.Reason);
+        Assert.Equal(2.0, refusal.RetryAfterMs, 6);
+        Assert.Contains("first exit", refusal.Detail, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void TryEnqueue_BatchRunning_CountsWhatIsLeftOfIt()
+    {
+        var policy = Policy(maxBatch: 2);
+        Admit(policy, "a", 1000);
+        Admit(policy, "b", 1000);
+        var batch = policy.TakeBatch(Decode, _ => false).Rows;
+        // Two rows to the last layer: 2 x 12.5 ms by the prior.
+        policy.BatchStarted(batch.Count, batch.Max(r => r.Cap), Decode);
+
+        Assert.NotNull(policy.TryEnqueue("tight", "robot-tight", 29, 0, Decode).Refusal);
+        Assert.Null(policy.TryEnqueue("roomy", "robot-roomy", 31, 0, Decode).Refusal);
+
+        policy.BatchFinished();
+        Assert.Null(policy.TryEnqueue("after", "robot-after", 6, 0, Decode).Refusal);
+    }
+
+    [Fact]
+    public void TryEnqueue_OneRobotFlooding_IsCappedAtItsShareWhileOthersAreAdmitted()
+    {
+        var policy = Policy(perRobot: 2);
+        Assert.Null(policy.TryEnqueue("f1", "flood", 1000, 0, Decode).Refusal);
+        Assert.Null(policy.TryEnqueue("f2", "flood", 1000, 0, Decode).Refusal);
+
+        var (_, refusal) = policy.TryEnqueue("f3", "flood", 1000, 0, Decode);
+        var (other, none) = policy.TryEnqueue("o1", "other", 1000, 0, Decode);
+
+        Assert.Equal(RefusalReason.RobotShare, refusal!.Reason);
+        Assert.Contains("flood", refusal.Detail, StringComparison.Ordinal);
+        Assert.NotNull(other);
+        Assert.Null(none);
+        Assert.Equal(2, policy.QueuedFor("flood"));
+    }
+
+    [Fact]
+    public void TryEnqueue_ShareFreedOnceTakenIntoABatch()
+    {
+        var policy = Policy(maxBatch: 4, perRobot: 1);
+        Assert.Null(policy.TryEnqueue("f1", "flood", 1000, 0, Decode).Refusal);
+        Assert.NotNull(policy.TryEnqueue("f2", "flood", 1000, 0, Decode).Refusal);
+
+        policy.TakeBatch(Decode, _ => false);
+
+        Assert.Null(policy.TryEnqueue("f3", "flood", 1000, 0, Decode).Refusal);
+    }
+
+    [Fact]
+    public void TryEnqueue_QueueAtItsBound_RefusesNewcomers()
+    {
+        var policy = Policy(maxQueued: 3);
+        for (var i = 0; i < 3; i++)
+        {
+            Admit(policy, $"q{i}", 1000);
+        }
+
+        var (queued, refusal) = policy.TryEnqueue("late", "robot-late", 1000, 0, Decode);
+
+        Assert.Null(queued);
+        Assert.Equal(RefusalReason.QueueFull, refusal!.Reason);
+        Assert.Equal(3, policy.Count);
+    }
+
+    [Fact]
+    public void TakeBatch_AfterQueueing_RowsExitEarlierButNeverPastTheirDeadline()
+    {
+        // The same request alone and fresh reaches the last layer; after 20 ms in the queue its cap is cut to fit.
+        var policy = Policy(maxBatch: 2);
+        Admit(policy, "fresh", 40);
+        Assert.Equal(7, Assert.Single(policy.TakeBatch(Decode, _ => false).Rows).Cap);
+
+        Admit(policy, "a", 40);
+        Admit(policy, "b", 40);
+        _time.Advance(TimeSpan.FromMilliseconds(20));
+        var rows = policy.TakeBatch(Decode, _ => false).Rows;
+
+        // 20 ms left in a batch of 2 (factor 2): layer 5 costs 20 ms and fits, the last layer (25 ms) does not.
+        Assert.All(rows, r => Assert.Equal(5, r.Cap));
+        Assert.All(rows, r => Assert.True(policy.Cost.Predict(rows.Count, r.Cap, Decode) <= 20));
     }
 }

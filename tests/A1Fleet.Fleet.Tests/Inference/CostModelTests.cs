@@ -55,4 +55,14 @@ public sealed class CostModelTests
 
         Assert.Equal(expected, model.DeepestExitWithin(batch, availableMs, DecodeSettings.EarlyExitWarmK2));
     }
+
+    [Fact]
+    public void Factor_UnobservedSize_ScalesTheLargestSmallerObservedOne()
+    {
+        var model = new CostModel(Prices, Exits, maxBatch: 8);
+        model.Observe(2, 7, DecodeSettings.EarlyExitWarmK2, actualMs: 12.5);
+
+        Assert.Equal(4.0, model.Factor(8), 9);
+        Assert.Equal(1.0, model.Factor(1), 9);
+    }
 }
