@@ -200,6 +200,12 @@ public sealed class BatchPolicy<T>
 
     public void BatchFinished() => _busyUntil = 0;
 
+    /// <summary>
+    /// Whether a row was cut short by time: it stopped at its cap (not by the exit test) and that cap, set by its
+    /// deadline, lies before the model's last exit. Early exits by agreement are not forced.
+    /// </summary>
+    public bool IsForcedExit(bool stoppedAtCap, int cap) => stoppedAtCap && cap < _cost.LastExit;
+
     /// <summary>When a request due at <paramref name="deadline"/> would finish at the first exit behind the running batch and the earlier deadlines queued.</summary>
     private long PredictedFirstExitFinish(long now, long deadline, DecodeSettings decode)
     {

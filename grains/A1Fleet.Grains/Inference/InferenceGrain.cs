@@ -174,8 +174,8 @@ public sealed partial class InferenceGrain : Grain, IInferenceGrain
         _instruments.OnBatchLaunched(_modelId, batch.Count);
         var layers = Layers;
         var modelId = _modelId;
-        var costModel = _policy!.Cost;
-        var lastExit = costModel.LastExit;
+        var policy = _policy!;
+        var costModel = policy.Cost;
 
         // Runs on the device thread as each request leaves the batch: early exits are answered at
         // once instead of waiting for the deepest request. Touches only what this batch captured.
@@ -195,7 +195,7 @@ public sealed partial class InferenceGrain : Grain, IInferenceGrain
             var queueMs = Math.Max(0, totalMs - r.TotalMs);
             var missed = now > q.DeadlineTicks;
             // Forced: stopped at a cap its deadline set, short of the last layer, before the exit test let it go.
-            var forced = r.StoppedAtCap && caps[i] < lastExit;
+            var forced = policy.IsForcedExit(r.StoppedAtCap, caps[i]);
             _instruments.OnRequestCompleted(modelId, r.ExitLayer, (double)r.LayersRun / layers, r.DenoisingSteps, queueMs, r.TotalMs, totalMs, missed, forced);
             var stats = new InferenceStats(r.ExitLayer, r.LayersRun, layers, r.DenoisingSteps, queueMs, r.TotalMs, totalMs, missed, batch.Count,
                 thresholds?.Version ?? "none", caps[i], forced);

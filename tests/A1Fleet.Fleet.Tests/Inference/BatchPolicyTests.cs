@@ -249,4 +249,13 @@ public sealed class BatchPolicyTests
         Assert.All(rows, r => Assert.Equal(5, r.Cap));
         Assert.All(rows, r => Assert.True(policy.Cost.Predict(rows.Count, r.Cap, Decode) <= 20));
     }
+
+    [Theory]
+    [InlineData(true, 5, true)]
+    [InlineData(true, 7, false)]
+    [InlineData(false, 5, false)]
+    public void IsForcedExit_StoppedAtACapBeforeTheLastExit_IsForced(bool stoppedAtCap, int cap, bool expected)
+    {
+        Assert.Equal(expected, Policy().IsForcedExit(stoppedAtCap, cap));
+    }
 }
