@@ -31,6 +31,12 @@ internal static class FleetBenchmark
     public static async Task<int> RunAsync(BenchArgs args)
     {
         var models = args.Models?.Split(',') ?? ["tiny-fm", "small-fm"];
+        if (!models.Contains(args.Model))
+        {
+            // The load section runs on --model (default small-fm): the silo must serve it.
+            models = [.. models, args.Model];
+        }
+
         var dirs = models.ToDictionary(m => m, m => ReferencePackages.Ensure(m, args.ModelsRoot, Console.Out));
         var phase = TimeSpan.FromSeconds(args.Quick ? 4 : 12);
         var fleetSizes = new Dictionary<string, int[]>
@@ -67,7 +73,7 @@ internal static class FleetBenchmark
         var rows = new JsonArray();
         Console.WriteLine($"fleet benchmark: one silo, real Orleans client over loopback, budget {BudgetMs} ms, {ControlHz} Hz, next chunk requested at {RequestAheadShare:P0} left");
         Console.WriteLine($"{"model",-9} {"N",3} {"load",-10} {"req/s",8} {"p50 ms",8} {"p99 ms",8} {"in budget",9} {"batch",6} {"serial req/s",12} {"batched/serial",14}");
-        foreach (var model in models)
+        foreach (var model in args.LoadOnly ? [] : models)
         {
             using var engine = A1Engine.Load(dirs[model], new EngineOptions { MaxBatchSize = 1 });
             var samples = ReferencePackages.HeldOut(engine.Package);
@@ -100,11 +106,18 @@ internal static class FleetBenchmark
             json[$"serial_requests_per_second_{model.Replace('-', '_')}"] = Math.Round(serial, 2);
         }
 
+        await FleetLoadBenchmark.MeasureAsync(args, args.Model, dirs[args.Model], grains, json);
+
         var tinyNominal = rows.OfType<JsonObject>().Where(r => (string?)r["model"] == "tiny-fm" && (string?)r["load"] == "nominal").ToList();
         json["within_budget_share"] = tinyNominal.Count == 0 ? null : tinyNominal.Min(r => (double)r["within_budget_share"]!);
         json["rows"] = rows;
         Console.WriteLine();
-        foreach (var key in new[] { "ratio_batched_vs_serial_throughput", "ratio_batched_vs_serial_throughput_small_fm", "within_budget_share", "orleans_overhead_ms_p50" })
+        foreach (var key in new[]
+                 {
+                     "ratio_batched_vs_serial_throughput", "ratio_batched_vs_serial_throughput_small_fm", "within_budget_share", "orleans_overhead_ms_p50",
+                     "within_budget_share_at_1_5x", "answered_share_at_1_5x", "p99_ms_answered_at_3x", "refusal_ms_p99_at_3x", "silo_rss_growth_mb_at_3x",
+                     "hold_share_of_buffered_robots_at_3x", "forced_exit_share_nominal", "queue_wait_ms_p99_nominal", "lm_layer_ms_at_nominal_batch",
+                 })
         {
             Console.WriteLine($"{key} = {json[key]}");
         }

@@ -58,6 +58,7 @@ public sealed class BatchPolicy<T>
     private readonly CostModel _cost;
     private readonly TimeProvider _time;
     private long _busyUntil;
+    private double _typicalDepth = double.NaN;
 
     public BatchPolicy(CostModel cost, BatchPolicySettings settings, TimeProvider time)
     {
@@ -92,14 +93,14 @@ public sealed class BatchPolicy<T>
         if (_pending.Count >= Settings.MaxQueued)
         {
             return (null, new Refusal(RefusalReason.QueueFull,
-                $"the model's queue holds {_pending.Count} requests, its bound (A1Fleet:Fleet:MaxQueuedRequests)", RetryHint(DrainOneBatchMs(now, decode))));
+                $"queue_full: the model's queue holds {_pending.Count} requests, its bound (A1Fleet:Fleet:MaxQueuedRequests)", RetryHint(DrainOneBatchMs(now, decode))));
         }
 
         var mine = QueuedFor(robotId);
         if (mine >= Settings.MaxQueuedPerRobot)
         {
             return (null, new Refusal(RefusalReason.RobotShare,
-                $"robot '{robotId}' already has {mine} requests queued, its share (A1Fleet:Fleet:MaxQueuedPerRobot)", RetryHint(DrainOneBatchMs(now, decode))));
+                $"robot_share: robot '{robotId}' already has {mine} requests queued, its share (A1Fleet:Fleet:MaxQueuedPerRobot)", RetryHint(DrainOneBatchMs(now, decode))));
         }
 
         var finish = PredictedFirstExitFinish(now, deadline, decode);
@@ -108,7 +109,7 @@ public sealed class BatchPolicy<T>
             // Asked again after the overshoot, a fresh observation meets a queue drained by as much.
             var over = TicksToMs(finish - deadline);
             return (null, new Refusal(RefusalReason.Deadline,
-                FormattableString.Invariant($"cannot finish by the deadline even at the first exit: {TicksToMs(deadline - now):0.0} ms left, {TicksToMs(finish - now):0.0} ms predicted with the work queued ahead"),
+                FormattableString.Invariant($"deadline: cannot finish by the deadline even at the first exit: {TicksToMs(deadline - now):0.0} ms left, {TicksToMs(finish - now):0.0} ms predicted with the work queued ahead"),
                 RetryHint(over)));
         }
 
@@ -176,7 +177,7 @@ public sealed class BatchPolicy<T>
             if (_cost.DeepestExitWithin(1, Available(r, now), decode) is null)
             {
                 expired.Add((r, new Refusal(RefusalReason.ExpiredInQueue,
-                    FormattableString.Invariant($"its deadline came too close while it was queued ({TicksToMs(now - r.ArrivedTicks):0.0} ms, {TicksToMs(r.DeadlineTicks - now):0.0} ms left)"),
+                    FormattableString.Invariant($"expired_in_queue: its deadline came too close while it was queued ({TicksToMs(now - r.ArrivedTicks):0.0} ms, {TicksToMs(r.DeadlineTicks - now):0.0} ms left)"),
                     RetryHint(DrainOneBatchMs(now, decode)))));
                 continue;
             }
@@ -198,7 +199,18 @@ public sealed class BatchPolicy<T>
     public void BatchStarted(int size, int deepestCap, DecodeSettings decode) =>
         _busyUntil = _time.GetTimestamp() + MsToTicks(_cost.Predict(size, deepestCap, decode));
 
-    public void BatchFinished() => _busyUntil = 0;
+    /// <summary>The running batch is done; <paramref name="deepestLayer"/> (null: it failed) teaches how deep batches ahead tend to run.</summary>
+    public void BatchFinished(int? deepestLayer = null)
+    {
+        _busyUntil = 0;
+        if (deepestLayer is { } deepest)
+        {
+            _typicalDepth = double.IsNaN(_typicalDepth) ? deepest : (0.8 * _typicalDepth) + (0.2 * deepest);
+        }
+    }
+
+    /// <summary>The layer full batches queued ahead are assumed to run to: the recent deepest layers, the last exit until a batch has run.</summary>
+    public int TypicalDepth => double.IsNaN(_typicalDepth) ? _cost.LastExit : (int)Math.Ceiling(_typicalDepth);
 
     /// <summary>
     /// Whether a row was cut short by time: it stopped at its cap (not by the exit test) and that cap, set by its
@@ -221,7 +233,9 @@ public sealed class BatchPolicy<T>
         var first = _cost.FirstExit;
         var start = Math.Max(now, _busyUntil);
         var fullBatches = ahead / Settings.MaxBatch;
-        var ms = (fullBatches * _cost.Predict(Settings.MaxBatch, first, decode)) + _cost.Predict((ahead % Settings.MaxBatch) + 1, first, decode) + Settings.DeadlineMarginMs;
+        // Full batches ahead run as deep as batches do (their rows' caps, not this request's first exit); this
+        // request's own batch answers it at the first exit, whatever the others in it go on to do.
+        var ms = (fullBatches * _cost.Predict(Settings.MaxBatch, TypicalDepth, decode)) + _cost.Predict((ahead % Settings.MaxBatch) + 1, first, decode) + Settings.DeadlineMarginMs;
         return start + MsToTicks(ms);
     }
 

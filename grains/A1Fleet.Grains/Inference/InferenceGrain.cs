@@ -123,6 +123,7 @@ public sealed partial class InferenceGrain : Grain, IInferenceGrain
     private async Task LaunchBatch()
     {
         _batchRunning = true;
+        int? deepest = null;
         _launchTimer?.Dispose();
         _launchTimer = null;
         _launchAtTicks = long.MaxValue;
@@ -140,18 +141,19 @@ public sealed partial class InferenceGrain : Grain, IInferenceGrain
             if (taken.Rows.Count > 0)
             {
                 _policy.BatchStarted(taken.Rows.Count, taken.Rows.Max(r => r.Cap), decode);
-                await RunBatch(taken.Rows, thresholds, decode);
+                deepest = await RunBatch(taken.Rows, thresholds, decode);
             }
         }
         finally
         {
-            _policy?.BatchFinished();
+            _policy?.BatchFinished(deepest);
             _batchRunning = false;
             ScheduleLaunch();
         }
     }
 
-    private async Task RunBatch(List<PlannedRow<Pending>> batch, ThresholdSet? thresholds, DecodeSettings decode)
+    /// <returns>The deepest exit layer a row of the batch reached (null when the batch failed).</returns>
+    private async Task<int?> RunBatch(List<PlannedRow<Pending>> batch, ThresholdSet? thresholds, DecodeSettings decode)
     {
         var requests = new EngineRequest[batch.Count];
         var caps = new int[batch.Count];
@@ -216,11 +218,12 @@ public sealed partial class InferenceGrain : Grain, IInferenceGrain
                 row.Request.Item.Completion.TrySetResult(new InferenceReply(false, [], 0, 0, null, $"inference failed: {ex.Message}"));
             }
 
-            return;
+            return null;
         }
 
         var deepest = outcome.Results.Where(r => r.Succeeded).Select(r => r.ExitLayer).DefaultIfEmpty(0).Max();
         costModel.Observe(batch.Count, deepest, decode, outcome.Statistics.TotalMs);
+        return deepest;
     }
 
     private async Task RefreshThresholds()

@@ -160,13 +160,14 @@ public sealed class BatchPolicyTests
             Admit(policy, $"ahead-{i}", 1000);
         }
 
-        // The later deadlines queued do not count against it: alone, its 5 ms fit in 8 ms; behind "first", 10 ms do not.
+        // The later deadlines queued do not count against it: alone, its 5 ms fit in 8 ms. Behind "first" they do not:
+        // a full batch ahead runs as deep as batches run (the last exit until one has run: 12.5 ms), then its own 5 ms.
         Admit(policy, "first", 8);
         var (queued, refusal) = policy.TryEnqueue("second", "robot-second", 8, 0, Decode);
 
         Assert.Null(queued);
         Assert.Equal(RefusalReason.Deadline, refusal!.Reason);
-        Assert.Equal(2.0, refusal.RetryAfterMs, 6);
+        Assert.Equal(9.5, refusal.RetryAfterMs, 6);
         Assert.Contains("first exit", refusal.Detail, StringComparison.Ordinal);
     }
 
@@ -185,6 +186,18 @@ public sealed class BatchPolicyTests
 
         policy.BatchFinished();
         Assert.Null(policy.TryEnqueue("after", "robot-after", 6, 0, Decode).Refusal);
+    }
+
+    [Fact]
+    public void TryEnqueue_BatchesAheadRanShallow_CountsThemAtTheDepthTheyRun()
+    {
+        var policy = Policy(maxBatch: 1);
+        policy.BatchFinished(deepestLayer: 1);
+        Admit(policy, "first", 8);
+
+        // A full batch ahead now costs 5 ms (layer 1), and its own first exit 5 ms: 10 ms fit in 11.
+        Assert.Equal(1, policy.TypicalDepth);
+        Assert.Null(policy.TryEnqueue("second", "robot-second", 11, 0, Decode).Refusal);
     }
 
     [Fact]
