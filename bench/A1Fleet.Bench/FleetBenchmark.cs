@@ -45,7 +45,7 @@ internal static class FleetBenchmark
             ["small-fm"] = args.Quick ? [1, 8, 32] : [1, 8, 32, 64],
         };
 
-        using var silo = await StartSiloAsync(dirs.Values.ToList());
+        using var silo = await StartSiloAsync(dirs.Values.ToList(), args.SimulatedDevice);
         using var client = await StartClientAsync();
         try
         {
@@ -64,6 +64,7 @@ internal static class FleetBenchmark
         {
             ["machine"] = $"{Environment.ProcessorCount} cores",
             ["quick"] = args.Quick,
+            ["device"] = args.SimulatedDevice ? "simulated" : "engine",
             ["budget_ms"] = BudgetMs,
             ["control_hz"] = ControlHz,
             ["request_ahead_share"] = RequestAheadShare,
@@ -281,7 +282,7 @@ internal static class FleetBenchmark
         return sorted[Math.Clamp((int)Math.Ceiling(p * sorted.Length) - 1, 0, sorted.Length - 1)];
     }
 
-    private static async Task<IHost> StartSiloAsync(List<string> modelDirs)
+    private static async Task<IHost> StartSiloAsync(List<string> modelDirs, bool simulatedDevice)
     {
         var builder = Host.CreateApplicationBuilder();
         builder.Logging.SetMinimumLevel(LogLevel.Error);
@@ -290,6 +291,7 @@ internal static class FleetBenchmark
             ["A1Fleet:Inference:Engine:MaxBatchSize"] = "64",
             ["A1Fleet:Fleet:MaxBatchSize"] = "64",
             ["A1Fleet:Fleet:DefaultLatencyBudgetMs"] = BudgetMs.ToString(CultureInfo.InvariantCulture),
+            ["A1Fleet:Inference:Device"] = simulatedDevice ? "Simulated" : "Engine",
         };
         for (var i = 0; i < modelDirs.Count; i++)
         {

@@ -12,14 +12,15 @@ namespace A1Fleet.Bench;
 /// Deadlines under load (issue 11), on the silo the fleet bench started: the device's full-depth capacity is measured
 /// first in the same run, then robots that behave like agents (ask for the next chunk with half a chunk left, after a
 /// refusal ask again after its hint, hold only when the actions they hold run out) offer a nominal load, 1.5x and 3x
-/// that capacity.
+/// that capacity. Nominal is half the capacity. With <c>--device simulated</c> the silo and the capacity measure use
+/// the simulated device (the engine's measured time per part, no computation), which leaves the CPU to Orleans.
 /// </summary>
 internal static class FleetLoadBenchmark
 {
     private const double ControlHz = 20;
     private const double RequestAheadShare = 0.5;
     private const double BudgetMs = 200;
-    private const int NominalRobots = 8;
+    private const double NominalShare = 0.5;
     private const int CapacityBatch = 16;
     private const string Instruction = "pick up the red block";
 
@@ -31,15 +32,20 @@ internal static class FleetLoadBenchmark
         var rssPhase = TimeSpan.FromSeconds(args.Quick ? 8 : 60);
         var chunkSeconds = engine.Manifest.Action.Chunk / ControlHz;
         var perRobotRate = 1 / (chunkSeconds * (1 - RequestAheadShare));
-        var capacity = FullDepthCapacity(engine, samples, phase);
+        // With the simulated device the silo spends the engine's measured time per part; so does the capacity measure.
+        var device = args.SimulatedDevice
+            ? new SimulatedDevice(engine, engine.MeasureParts(1, repetitions: 5), engine.MeasureParts(CapacityBatch, repetitions: 5))
+            : null;
+        var capacity = FullDepthCapacity(requests => device is null ? engine.Run(requests) : device.Run(requests), samples, phase);
+        var nominalRobots = Math.Max(1, (int)Math.Floor(NominalShare * capacity / perRobotRate));
         var robots15 = (int)Math.Ceiling(1.5 * capacity / perRobotRate);
         var robots3 = (int)Math.Ceiling(3 * capacity / perRobotRate);
         Console.WriteLine();
         Console.WriteLine($"deadlines under load ({model}): full-depth capacity {capacity:F1} req/s at batch {CapacityBatch}; a robot asks {perRobotRate:F1} req/s; " +
-                          $"1.5x = {robots15} robots, 3x = {robots3} robots; budget {BudgetMs} ms");
+                          $"nominal ({NominalShare}x) = {nominalRobots} robots, 1.5x = {robots15} robots, 3x = {robots3} robots; budget {BudgetMs} ms{(device is null ? "" : "; SIMULATED device")}");
         Console.WriteLine($"{"load",-8} {"N",4} {"answered",9} {"in budget",9} {"refused",8} {"p99 ms",8} {"refuse p99",10} {"forced",7} {"queue p99",9} {"held/buffered",13}");
 
-        var nominal = await RunAsync(grains, model, NominalRobots, samples, chunkSeconds, phase, "nominal");
+        var nominal = await RunAsync(grains, model, nominalRobots, samples, chunkSeconds, phase, "nominal");
         var at15 = await RunAsync(grains, model, robots15, samples, chunkSeconds, phase, "1.5x");
         var rssBefore = Rss();
         var at3 = await RunAsync(grains, model, robots3, samples, chunkSeconds, rssPhase, "3x");
@@ -47,6 +53,7 @@ internal static class FleetLoadBenchmark
 
         json["load_model"] = model;
         json["full_depth_capacity_requests_per_second"] = Math.Round(capacity, 2);
+        json["robots_nominal"] = nominalRobots;
         json["robots_at_1_5x"] = robots15;
         json["robots_at_3x"] = robots3;
         json["within_budget_share_at_1_5x"] = Round(at15.WithinBudgetShare);
@@ -65,7 +72,7 @@ internal static class FleetLoadBenchmark
     }
 
     /// <summary>Requests per second the engine serves at full depth in batches of <see cref="CapacityBatch"/>, without the fleet around it.</summary>
-    private static double FullDepthCapacity(A1Engine engine, List<ObservationSample> samples, TimeSpan duration)
+    private static double FullDepthCapacity(Func<List<A1Fleet.Engine.Inference.InferenceRequest>, InferenceResult[]> run, List<ObservationSample> samples, TimeSpan duration)
     {
         var batch = Enumerable.Range(0, CapacityBatch).Select(i => new A1Fleet.Engine.Inference.InferenceRequest
         {
@@ -75,12 +82,12 @@ internal static class FleetLoadBenchmark
             Decode = DecodeSettings.FullDepthK10 with { DenoisingSteps = 2 },
             Seed = (ulong)i,
         }).ToList();
-        engine.Run(batch);
+        run(batch);
         var started = Stopwatch.GetTimestamp();
         var served = 0;
         while (Stopwatch.GetElapsedTime(started) < duration)
         {
-            var results = engine.Run(batch);
+            var results = run(batch);
             if (results.FirstOrDefault(r => !r.Succeeded) is { } failed)
             {
                 throw new InvalidOperationException($"capacity batch failed: {failed.Error}");

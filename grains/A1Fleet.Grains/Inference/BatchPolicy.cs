@@ -163,25 +163,40 @@ public sealed class BatchPolicy<T>
         _pending.Sort(static (a, b) => a.DeadlineTicks.CompareTo(b.DeadlineTicks));
         var expired = new List<(QueuedRequest<T>, Refusal)>();
         var rows = new List<QueuedRequest<T>>(Math.Min(_pending.Count, Settings.MaxBatch));
+        var tightest = double.PositiveInfinity;
         var taken = 0;
         while (taken < _pending.Count && rows.Count < Settings.MaxBatch)
         {
-            var r = _pending[taken++];
-            Release(r.RobotId);
+            var r = _pending[taken];
+            var available = Available(r, now);
             if (abandoned(r.Item))
             {
+                Release(r.RobotId);
+                taken++;
                 continue;
             }
 
             // Alone at the first exit is the best it could get: if even that is late, running it only delays the rest.
-            if (_cost.DeepestExitWithin(1, Available(r, now), decode) is null)
+            if (_cost.Predict(1, _cost.FirstExit, decode) > available)
             {
+                Release(r.RobotId);
+                taken++;
                 expired.Add((r, new Refusal(RefusalReason.ExpiredInQueue,
                     FormattableString.Invariant($"expired_in_queue: its deadline came too close while it was queued ({TicksToMs(now - r.ArrivedTicks):0.0} ms, {TicksToMs(r.DeadlineTicks - now):0.0} ms left)"),
                     RetryHint(DrainOneBatchMs(now, decode)))));
                 continue;
             }
 
+            // A larger batch is slower for every row in it: stop before the first exit would come too late for the
+            // tightest row taken (the earliest deadline); the rest go in the next batch.
+            if (_cost.Predict(rows.Count + 1, _cost.FirstExit, decode) > Math.Min(tightest, available))
+            {
+                break;
+            }
+
+            Release(r.RobotId);
+            taken++;
+            tightest = Math.Min(tightest, available);
             rows.Add(r);
         }
 

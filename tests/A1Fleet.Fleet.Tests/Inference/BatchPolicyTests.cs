@@ -103,6 +103,23 @@ public sealed class BatchPolicyTests
     }
 
     [Fact]
+    public void TakeBatch_TightestRowCannotAffordALargerBatch_LeavesTheRestForTheNext()
+    {
+        // At the first exit a batch of 1 costs 5 ms, of 2 costs 10 ms: the tight row's 9 ms allow it no company.
+        var policy = Policy(maxBatch: 4);
+        Admit(policy, "tight", 9);
+        Admit(policy, "roomy-1", 1000);
+        Admit(policy, "roomy-2", 1000);
+
+        var first = policy.TakeBatch(Decode, _ => false).Rows;
+        var second = policy.TakeBatch(Decode, _ => false).Rows;
+
+        Assert.Equal(["tight"], first.Select(r => r.Request.Item));
+        Assert.Equal(3, first[0].Cap); // alone it even reaches layer 3 (7.5 ms)
+        Assert.Equal(["roomy-1", "roomy-2"], second.Select(r => r.Request.Item).Order());
+    }
+
+    [Fact]
     public void TakeBatch_AbandonedRequests_AreDroppedNotRun()
     {
         var policy = Policy();
