@@ -106,8 +106,9 @@ public sealed class BatchPolicy<T>
         var finish = PredictedFirstExitFinish(now, deadline, decode);
         if (finish > deadline)
         {
-            // Asked again after the overshoot, a fresh observation meets a queue drained by as much.
-            var over = TicksToMs(finish - deadline);
+            // Asked again after the overshoot, a fresh observation meets a queue drained by as much; and never before the
+            // queue can have changed (one batch): sooner, the same robots would be refused again and again.
+            var over = Math.Max(TicksToMs(finish - deadline), DrainOneBatchMs(now, decode));
             return (null, new Refusal(RefusalReason.Deadline,
                 FormattableString.Invariant($"deadline: cannot finish by the deadline even at the first exit: {TicksToMs(deadline - now):0.0} ms left, {TicksToMs(finish - now):0.0} ms predicted with the work queued ahead"),
                 RetryHint(over)));
