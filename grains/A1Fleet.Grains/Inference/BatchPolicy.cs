@@ -59,6 +59,7 @@ public sealed class BatchPolicy<T>
     private readonly TimeProvider _time;
     private long _busyUntil;
     private double _typicalDepth = double.NaN;
+    private double _typicalBatch = double.NaN;
 
     public BatchPolicy(CostModel cost, BatchPolicySettings settings, TimeProvider time)
     {
@@ -212,8 +213,14 @@ public sealed class BatchPolicy<T>
     }
 
     /// <summary>A batch of <paramref name="size"/> rows, the deepest capped at <paramref name="deepestCap"/>, starts now: the work ahead of new arrivals.</summary>
-    public void BatchStarted(int size, int deepestCap, DecodeSettings decode) =>
+    public void BatchStarted(int size, int deepestCap, DecodeSettings decode)
+    {
         _busyUntil = _time.GetTimestamp() + MsToTicks(_cost.Predict(size, deepestCap, decode));
+        _typicalBatch = double.IsNaN(_typicalBatch) ? size : (0.8 * _typicalBatch) + (0.2 * size);
+    }
+
+    /// <summary>The batch size batches recently launched at (1 until one has): how many rows ahead share a batch.</summary>
+    public int TypicalBatch => double.IsNaN(_typicalBatch) ? 1 : Math.Clamp((int)Math.Round(_typicalBatch), 1, Settings.MaxBatch);
 
     /// <summary>The running batch is done; <paramref name="deepestLayer"/> (null: it failed) teaches how deep batches ahead tend to run.</summary>
     public void BatchFinished(int? deepestLayer = null)
@@ -246,13 +253,14 @@ public sealed class BatchPolicy<T>
             }
         }
 
-        var first = _cost.FirstExit;
-        var start = Math.Max(now, _busyUntil);
-        var fullBatches = ahead / Settings.MaxBatch;
-        // Full batches ahead run as deep as batches do (their rows' caps, not this request's first exit); this
-        // request's own batch answers it at the first exit, whatever the others in it go on to do.
-        var ms = (fullBatches * _cost.Predict(Settings.MaxBatch, TypicalDepth, decode)) + _cost.Predict((ahead % Settings.MaxBatch) + 1, first, decode) + Settings.DeadlineMarginMs;
-        return start + MsToTicks(ms);
+        // Rows ahead share batches of the size batches run at now; those that do not fit in this request's own batch
+        // go in earlier batches, which run as deep as batches do (their rows' caps, not this request's first exit),
+        // priced per row. Its own batch answers it at the first exit, whatever the others in it go on to do.
+        var batch = TypicalBatch;
+        var rowsBefore = Math.Max(0, ahead + 1 - batch);
+        var perRow = _cost.Predict(batch, TypicalDepth, decode) / batch;
+        var ms = (rowsBefore * perRow) + _cost.Predict(Math.Min(ahead + 1, batch), _cost.FirstExit, decode) + Settings.DeadlineMarginMs;
+        return Math.Max(now, _busyUntil) + MsToTicks(ms);
     }
 
     private double DrainOneBatchMs(long now, DecodeSettings decode) =>

@@ -178,7 +178,7 @@ public sealed class BatchPolicyTests
         }
 
         // The later deadlines queued do not count against it: alone, its 5 ms fit in 8 ms. Behind "first" they do not:
-        // a full batch ahead runs as deep as batches run (the last exit until one has run: 12.5 ms), then its own 5 ms.
+        // a row ahead in an earlier batch runs as deep as batches run (the last exit until one has run: 12.5 ms), then its own 5 ms.
         Admit(policy, "first", 8);
         var (queued, refusal) = policy.TryEnqueue("second", "robot-second", 8, 0, Decode);
 
@@ -216,6 +216,23 @@ public sealed class BatchPolicyTests
         // A full batch ahead now costs 5 ms (layer 1), and its own first exit 5 ms: 10 ms fit in 11.
         Assert.Equal(1, policy.TypicalDepth);
         Assert.Null(policy.TryEnqueue("second", "robot-second", 11, 0, Decode).Refusal);
+    }
+
+    [Fact]
+    public void TryEnqueue_BatchesRunLarge_RowsAheadShareTheBatchAtTheFirstExit()
+    {
+        var policy = Policy(maxBatch: 4);
+        policy.BatchStarted(4, 7, Decode);
+        policy.BatchFinished(deepestLayer: 7);
+        Admit(policy, "a", 20);
+        Admit(policy, "b", 20);
+        Admit(policy, "c", 20);
+
+        // Three ahead and this one fit one batch of 4 (the size batches run at): 4 x 5 ms at the first exit, just in time.
+        // A fifth goes in the next batch, behind a row of the first one priced at the depth batches run (12.5 ms).
+        Assert.Equal(4, policy.TypicalBatch);
+        Assert.Null(policy.TryEnqueue("d", "robot-d", 20, 0, Decode).Refusal);
+        Assert.NotNull(policy.TryEnqueue("e", "robot-e", 20, 0, Decode).Refusal);
     }
 
     [Fact]
