@@ -2,7 +2,7 @@ using System.Globalization;
 
 namespace A1Fleet.Bench;
 
-internal sealed record BenchArgs(bool Quick, string Model, int Batch, string OutputDirectory, string ModelsRoot, string? Models)
+internal sealed record BenchArgs(bool Quick, string Model, int Batch, string OutputDirectory, string ModelsRoot, string? Models, bool LoadOnly = false, bool SimulatedDevice = false)
 {
     public static BenchArgs Parse(IEnumerable<string> args)
     {
@@ -19,6 +19,8 @@ internal sealed record BenchArgs(bool Quick, string Model, int Batch, string Out
             int.Parse(Value("--batch") ?? "8", CultureInfo.InvariantCulture),
             Value("--out") ?? Path.Combine("artifacts", "bench"),
             Value("--models-root") ?? Path.Combine("artifacts", "models"),
-            Value("--models"));
+            Value("--models"),
+            list.Contains("--load-only"),
+            string.Equals(Value("--device"), "simulated", StringComparison.OrdinalIgnoreCase));
     }
 }

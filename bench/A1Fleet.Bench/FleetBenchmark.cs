@@ -31,6 +31,12 @@ internal static class FleetBenchmark
     public static async Task<int> RunAsync(BenchArgs args)
     {
         var models = args.Models?.Split(',') ?? ["tiny-fm", "small-fm"];
+        if (!models.Contains(args.Model))
+        {
+            // The load section runs on --model (default small-fm): the silo must serve it.
+            models = [.. models, args.Model];
+        }
+
         var dirs = models.ToDictionary(m => m, m => ReferencePackages.Ensure(m, args.ModelsRoot, Console.Out));
         var phase = TimeSpan.FromSeconds(args.Quick ? 4 : 12);
         var fleetSizes = new Dictionary<string, int[]>
@@ -39,7 +45,7 @@ internal static class FleetBenchmark
             ["small-fm"] = args.Quick ? [1, 8, 32] : [1, 8, 32, 64],
         };
 
-        using var silo = await StartSiloAsync(dirs.Values.ToList());
+        using var silo = await StartSiloAsync(dirs.Values.ToList(), args.SimulatedDevice);
         using var client = await StartClientAsync();
         try
         {
@@ -58,6 +64,7 @@ internal static class FleetBenchmark
         {
             ["machine"] = $"{Environment.ProcessorCount} cores",
             ["quick"] = args.Quick,
+            ["device"] = args.SimulatedDevice ? "simulated" : "engine",
             ["budget_ms"] = BudgetMs,
             ["control_hz"] = ControlHz,
             ["request_ahead_share"] = RequestAheadShare,
@@ -67,7 +74,7 @@ internal static class FleetBenchmark
         var rows = new JsonArray();
         Console.WriteLine($"fleet benchmark: one silo, real Orleans client over loopback, budget {BudgetMs} ms, {ControlHz} Hz, next chunk requested at {RequestAheadShare:P0} left");
         Console.WriteLine($"{"model",-9} {"N",3} {"load",-10} {"req/s",8} {"p50 ms",8} {"p99 ms",8} {"in budget",9} {"batch",6} {"serial req/s",12} {"batched/serial",14}");
-        foreach (var model in models)
+        foreach (var model in args.LoadOnly ? [] : models)
         {
             using var engine = A1Engine.Load(dirs[model], new EngineOptions { MaxBatchSize = 1 });
             var samples = ReferencePackages.HeldOut(engine.Package);
@@ -100,11 +107,18 @@ internal static class FleetBenchmark
             json[$"serial_requests_per_second_{model.Replace('-', '_')}"] = Math.Round(serial, 2);
         }
 
+        await FleetLoadBenchmark.MeasureAsync(args, args.Model, dirs[args.Model], grains, json);
+
         var tinyNominal = rows.OfType<JsonObject>().Where(r => (string?)r["model"] == "tiny-fm" && (string?)r["load"] == "nominal").ToList();
         json["within_budget_share"] = tinyNominal.Count == 0 ? null : tinyNominal.Min(r => (double)r["within_budget_share"]!);
         json["rows"] = rows;
         Console.WriteLine();
-        foreach (var key in new[] { "ratio_batched_vs_serial_throughput", "ratio_batched_vs_serial_throughput_small_fm", "within_budget_share", "orleans_overhead_ms_p50" })
+        foreach (var key in new[]
+                 {
+                     "ratio_batched_vs_serial_throughput", "ratio_batched_vs_serial_throughput_small_fm", "within_budget_share", "orleans_overhead_ms_p50",
+                     "within_budget_share_at_1_5x", "answered_share_at_1_5x", "p99_ms_answered_at_3x", "refusal_ms_p99_at_3x", "silo_rss_growth_mb_at_3x",
+                     "hold_share_of_buffered_robots_at_3x", "forced_exit_share_nominal", "queue_wait_ms_p99_nominal", "lm_layer_ms_at_nominal_batch",
+                 })
         {
             Console.WriteLine($"{key} = {json[key]}");
         }
@@ -274,7 +288,7 @@ internal static class FleetBenchmark
         return sorted[Math.Clamp((int)Math.Ceiling(p * sorted.Length) - 1, 0, sorted.Length - 1)];
     }
 
-    private static async Task<IHost> StartSiloAsync(List<string> modelDirs)
+    private static async Task<IHost> StartSiloAsync(List<string> modelDirs, bool simulatedDevice)
     {
         var builder = Host.CreateApplicationBuilder();
         builder.Logging.SetMinimumLevel(LogLevel.Error);
@@ -283,6 +297,7 @@ internal static class FleetBenchmark
             ["A1Fleet:Inference:Engine:MaxBatchSize"] = "64",
             ["A1Fleet:Fleet:MaxBatchSize"] = "64",
             ["A1Fleet:Fleet:DefaultLatencyBudgetMs"] = BudgetMs.ToString(CultureInfo.InvariantCulture),
+            ["A1Fleet:Inference:Device"] = simulatedDevice ? "Simulated" : "Engine",
         };
         for (var i = 0; i < modelDirs.Count; i++)
         {

@@ -13,7 +13,7 @@ static int Usage()
 {
     Console.Error.WriteLine("""
         usage: dotnet run -c Release --project bench/A1Fleet.Bench -- engine [--quick] [--model small-fm] [--batch 8] [--out artifacts/bench]
-               dotnet run -c Release --project bench/A1Fleet.Bench -- fleet  [--quick] [--out artifacts/bench]
+               dotnet run -c Release --project bench/A1Fleet.Bench -- fleet  [--quick] [--model small-fm] [--load-only] [--out artifacts/bench]
                dotnet run -c Release --project bench/A1Fleet.Bench -- reliability [--quick] [--out artifacts/bench]
         """);
     return 2;

@@ -203,4 +203,8 @@ public sealed record InferenceReply(
     [property: Id(2)] int Chunk,
     [property: Id(3)] int ActionDim,
     [property: Id(4)] InferenceStats? Stats,
-    [property: Id(5)] string? Error);
+    [property: Id(5)] string? Error,
+    [property: Id(6)] Refusal? Refusal = null)
+{
+    public static InferenceReply Refused(Refusal refusal) => new(false, [], 0, 0, null, refusal.Detail, refusal);
+}

@@ -34,6 +34,15 @@ public static class InputRules
             ? null
             : $"{field} {budgetMs.ToString(CultureInfo.InvariantCulture)} ms is invalid: use a finite value within [{floorMs.ToString(CultureInfo.InvariantCulture)}, {MaxLatencyBudgetMs.ToString(CultureInfo.InvariantCulture)}] ms";
 
+    /// <summary>
+    /// An observation's age as its sender states it (ms on the sender's monotonic clock): finite, within
+    /// [0, <see cref="MaxLatencyBudgetMs"/>]; older than the largest budget it could never be answered in time anyway.
+    /// </summary>
+    public static string? ObservationAge(double ageMs, string field = "observation_age_ms") =>
+        double.IsFinite(ageMs) && ageMs >= 0 && ageMs <= MaxLatencyBudgetMs
+            ? null
+            : $"{field} {ageMs.ToString(CultureInfo.InvariantCulture)} ms is invalid: use a finite value within [0, {MaxLatencyBudgetMs.ToString(CultureInfo.InvariantCulture)}] ms, measured on the agent's monotonic clock from capture to send";
+
     /// <summary>A task instruction: not empty, at most <see cref="MaxInstructionLength"/> characters, no control or bidi-override characters.</summary>
     public static string? Instruction(string? instruction, string field = "instruction")
     {

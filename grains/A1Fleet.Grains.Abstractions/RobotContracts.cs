@@ -54,6 +54,10 @@ public sealed record RobotTask(
 /// One observation from the arm: proprio in robot units and RGB8 (HWC) images per camera. <see cref="Instruction"/> is
 /// set only by a compatible-protocol session whose robot's profile lets the client's prompt win over the assigned task
 /// (<see cref="InstructionSource.Prompt"/>); agents leave it null and the grain uses the assigned task.
+/// <para><see cref="AgeMs"/> is how old the observation was when its current holder handed it on, each holder measuring
+/// on its own monotonic clock since it received it (the agent: since capture). Each hop re-anchors it on arrival
+/// (arrival - age), so a deadline never compares wall clocks of two machines; <see cref="CapturedAt"/> is for people
+/// and recordings only. What no hop can measure, the transit between two machines, is not counted (docs/fleet.md).</para>
 /// </summary>
 [GenerateSerializer, Immutable, Alias("a1.Observation")]
 public sealed record Observation(
@@ -61,7 +65,13 @@ public sealed record Observation(
     [property: Id(1)] float[] State,
     [property: Id(2)] byte[][] Images,
     [property: Id(3)] DateTimeOffset CapturedAt,
-    [property: Id(4)] string? Instruction = null);
+    [property: Id(4)] string? Instruction = null,
+    [property: Id(5)] double AgeMs = 0)
+{
+    /// <summary>The capturing process's <see cref="TimeProvider.GetTimestamp"/> at capture (0: unknown). Never on the wire: it means nothing elsewhere.</summary>
+    [field: NonSerialized]
+    public long CapturedTimestamp { get; init; }
+}
 
 public enum ChunkStatus
 {
@@ -73,7 +83,37 @@ public enum ChunkStatus
     LeaseLost = 2,
     /// <summary>The request failed (bad input, no model): hold and report.</summary>
     Error = 3,
+
+    /// <summary>
+    /// Not now: the fleet could not answer by the request's deadline (or it is over its bounds), so it refused at once
+    /// instead of answering late. Nothing failed: keep executing the actions held, ask again after
+    /// <see cref="ActionChunk.RetryAfterMs"/>, and hold only when they run out. <see cref="ActionChunk.Error"/> says why.
+    /// </summary>
+    Refused = 4,
 }
+
+/// <summary>Why an inference grain refused a request (a closed set: a metric tag).</summary>
+public enum RefusalReason
+{
+    /// <summary>Even at the first exit, the work queued ahead would finish it after its deadline.</summary>
+    Deadline = 0,
+
+    /// <summary>Its deadline passed while it waited for a batch (the queue grew ahead of it).</summary>
+    ExpiredInQueue = 1,
+
+    /// <summary>The model's queue is at <c>A1Fleet:Fleet:MaxQueuedRequests</c>.</summary>
+    QueueFull = 2,
+
+    /// <summary>The robot already has <c>A1Fleet:Fleet:MaxQueuedPerRobot</c> requests queued (fair share).</summary>
+    RobotShare = 3,
+}
+
+/// <summary>An inference grain's "not now": why, and when asking again could be answered in time.</summary>
+[GenerateSerializer, Immutable, Alias("a1.Refusal")]
+public sealed record Refusal(
+    [property: Id(0)] RefusalReason Reason,
+    [property: Id(1)] string Detail,
+    [property: Id(2)] double RetryAfterMs);
 
 /// <summary>
 /// One answer to <see cref="IRobotGrain.Act"/>. <see cref="Epoch"/>, <see cref="TaskVersion"/> and
@@ -94,7 +134,8 @@ public sealed record ActionChunk(
     [property: Id(9)] bool ObserverMissing = false,
     [property: Id(10)] long Epoch = 0,
     [property: Id(11)] long TaskVersion = 0,
-    [property: Id(12)] long EStopGeneration = 0)
+    [property: Id(12)] long EStopGeneration = 0,
+    [property: Id(13)] double RetryAfterMs = 0)
 {
     public static ActionChunk Holding(long sequence, RobotTask? task, bool eStopped, ChunkStatus status = ChunkStatus.Hold, string? error = null) =>
         new(sequence, status, [], 0, 0, null, task, eStopped, error);
@@ -113,7 +154,8 @@ public sealed record InferenceStats(
     [property: Id(7)] bool BudgetMissed,
     [property: Id(8)] int BatchSize,
     [property: Id(9)] string ThresholdVersion,
-    [property: Id(10)] int LayerCap);
+    [property: Id(10)] int LayerCap,
+    [property: Id(11)] bool ForcedExit = false);
 
 /// <summary>Commands pushed to a bound agent so they take effect within one control period.</summary>
 [GenerateSerializer, Immutable, Alias("a1.RobotCommand")]
@@ -178,7 +220,9 @@ public sealed record RobotCounters(
     [property: Id(4)] long Errors,
     [property: Id(5)] double MeanExitLayer,
     [property: Id(6)] double P50LatencyMs,
-    [property: Id(7)] double P99LatencyMs)
+    [property: Id(7)] double P99LatencyMs,
+    [property: Id(8)] long Refusals = 0,
+    [property: Id(9)] long ForcedExits = 0)
 {
     public static RobotCounters Empty { get; } = new(0, 0, 0, 0, 0, 0, 0, 0);
 }

@@ -24,6 +24,18 @@ public sealed class FleetOptions
     /// </summary>
     public double MaxGatherMs { get; set; }
 
+    /// <summary>
+    /// Most requests an inference grain keeps queued (not yet in a batch); past it new ones are refused at once
+    /// ("queue_full", with a retry hint). Bounds the silo's memory per model: each holds one observation.
+    /// </summary>
+    public int MaxQueuedRequests { get; set; } = 256;
+
+    /// <summary>
+    /// Most requests one robot may have queued at an inference grain; more are refused ("robot_share"). An agent
+    /// keeps one request in flight, so 2 leaves room for a retry racing its predecessor and no room to flood.
+    /// </summary>
+    public int MaxQueuedPerRobot { get; set; } = 2;
+
     /// <summary>Kept free before a deadline for transport and the robot's own work (ms).</summary>
     public double DeadlineMarginMs { get; set; } = 5;
 
@@ -76,6 +88,16 @@ public sealed class FleetOptionsValidator : IValidateOptions<FleetOptions>
         if (o.MaxBatchSize is < 1 or > 1024)
         {
             errors.Add($"A1Fleet:Fleet:MaxBatchSize {o.MaxBatchSize} must be within 1..1024.");
+        }
+
+        if (o.MaxQueuedRequests is < 1 or > 100_000)
+        {
+            errors.Add($"A1Fleet:Fleet:MaxQueuedRequests {o.MaxQueuedRequests} must be within 1..100000 (default 256).");
+        }
+
+        if (o.MaxQueuedPerRobot < 1 || o.MaxQueuedPerRobot > o.MaxQueuedRequests)
+        {
+            errors.Add($"A1Fleet:Fleet:MaxQueuedPerRobot {o.MaxQueuedPerRobot} must be within 1..MaxQueuedRequests ({o.MaxQueuedRequests}) (default 2).");
         }
 
         if (o.MaxGatherMs < 0 || o.DeadlineMarginMs < 0)

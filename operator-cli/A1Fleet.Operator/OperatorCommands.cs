@@ -297,9 +297,11 @@ internal static class OperatorCommands
             r.Counters.P50LatencyMs.ToString("F1", CultureInfo.InvariantCulture),
             r.Counters.P99LatencyMs.ToString("F1", CultureInfo.InvariantCulture),
             r.Counters.BudgetMisses.ToString(CultureInfo.InvariantCulture),
+            r.Counters.Refusals.ToString(CultureInfo.InvariantCulture),
+            r.Counters.ForcedExits.ToString(CultureInfo.InvariantCulture),
             r.Counters.Holds.ToString(CultureInfo.InvariantCulture),
         }).ToList();
-        Table.Write(output, ["robot", "kind", "state", "agent", "via", "task", "budget", "chunks", "exit", "p50 ms", "p99 ms", "misses", "holds"], rows);
+        Table.Write(output, ["robot", "kind", "state", "agent", "via", "task", "budget", "chunks", "exit", "p50 ms", "p99 ms", "misses", "refused", "forced", "holds"], rows);
         output.WriteLine($"{robots.Count} robot(s)");
     }
 

@@ -118,6 +118,7 @@ public static class RobotGatewayMapping
                 G.ChunkStatus.Ok => P.ChunkStatus.Ok,
                 G.ChunkStatus.Hold => P.ChunkStatus.Hold,
                 G.ChunkStatus.LeaseLost => P.ChunkStatus.LeaseLost,
+                G.ChunkStatus.Refused => P.ChunkStatus.Refused,
                 _ => P.ChunkStatus.Error,
             },
             Chunk = chunk.Chunk,
@@ -130,6 +131,7 @@ public static class RobotGatewayMapping
             TaskVersion = chunk.TaskVersion,
             EStopGeneration = chunk.EStopGeneration,
             CommandsStreamMissing = chunk.ObserverMissing,
+            RetryAfterMs = chunk.RetryAfterMs,
         };
         reply.Actions.AddRange(chunk.Actions);
         return reply;
@@ -141,10 +143,12 @@ public static class RobotGatewayMapping
             P.ChunkStatus.Ok => G.ChunkStatus.Ok,
             P.ChunkStatus.Hold => G.ChunkStatus.Hold,
             P.ChunkStatus.LeaseLost => G.ChunkStatus.LeaseLost,
+            P.ChunkStatus.Refused => G.ChunkStatus.Refused,
             _ => G.ChunkStatus.Error,
         },
         [.. reply.Actions], reply.Chunk, reply.ActionDim, reply.Stats?.FromProto(), reply.Task?.FromProto(), reply.EStopped,
-        string.IsNullOrEmpty(reply.Error) ? null : reply.Error, reply.CommandsStreamMissing, reply.Epoch, reply.TaskVersion, reply.EStopGeneration);
+        string.IsNullOrEmpty(reply.Error) ? null : reply.Error, reply.CommandsStreamMissing, reply.Epoch, reply.TaskVersion, reply.EStopGeneration,
+        double.IsFinite(reply.RetryAfterMs) && reply.RetryAfterMs > 0 ? reply.RetryAfterMs : 0);
 
     public static P.InferenceStats ToProto(this G.InferenceStats s) => new()
     {
@@ -159,10 +163,11 @@ public static class RobotGatewayMapping
         BatchSize = s.BatchSize,
         ThresholdVersion = s.ThresholdVersion,
         LayerCap = s.LayerCap,
+        ForcedExit = s.ForcedExit,
     };
 
     public static G.InferenceStats FromProto(this P.InferenceStats s) =>
-        new(s.ExitLayer, s.LayersRun, s.Layers, s.DenoisingSteps, s.QueueMs, s.EngineMs, s.TotalMs, s.BudgetMissed, s.BatchSize, s.ThresholdVersion, s.LayerCap);
+        new(s.ExitLayer, s.LayersRun, s.Layers, s.DenoisingSteps, s.QueueMs, s.EngineMs, s.TotalMs, s.BudgetMissed, s.BatchSize, s.ThresholdVersion, s.LayerCap, s.ForcedExit);
 
     public static P.AgentCounters ToProto(this G.AgentCounters c) => new()
     {

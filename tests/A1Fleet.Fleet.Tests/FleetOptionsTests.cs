@@ -18,6 +18,18 @@ public sealed class FleetOptionsTests(FleetClusterFixture fixture)
         Assert.Contains(result.Failures, f => f.Contains("A1Fleet:Fleet:CalibrationReminderPeriod", StringComparison.Ordinal) && f.Contains("00:00:01..01:00:00", StringComparison.Ordinal));
     }
 
+    [Theory]
+    [InlineData(0, 1, "A1Fleet:Fleet:MaxQueuedRequests")]
+    [InlineData(200_000, 1, "A1Fleet:Fleet:MaxQueuedRequests")]
+    [InlineData(256, 0, "A1Fleet:Fleet:MaxQueuedPerRobot")]
+    [InlineData(8, 9, "A1Fleet:Fleet:MaxQueuedPerRobot")]
+    public void Validate_QueueBoundsOutOfRange_NamesTheSetting(int queued, int perRobot, string setting)
+    {
+        var result = new FleetOptionsValidator().Validate(null, new FleetOptions { MaxQueuedRequests = queued, MaxQueuedPerRobot = perRobot });
+        Assert.True(result.Failed);
+        Assert.Contains(result.Failures, f => f.StartsWith(setting, StringComparison.Ordinal));
+    }
+
     [Fact]
     public void Validate_Defaults_Succeed() => Assert.True(new FleetOptionsValidator().Validate(null, new FleetOptions()).Succeeded);
 

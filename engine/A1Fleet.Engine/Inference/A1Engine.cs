@@ -75,6 +75,9 @@ public sealed partial class A1Engine : IDisposable
     public IReadOnlyList<int> ExitLayers => _exitLayers;
     public int Layers => _dims.Layers;
     public int ValidActionDims => _validDims.Length;
+
+    /// <summary>The model's action dims that are not padding, ascending (the dims a result carries).</summary>
+    internal IReadOnlyList<int> ValidDims => _validDims;
     public bool IsFlowMatching => _dims.IsFlowMatching;
     public int MaxBatchSize => Options.MaxBatchSize;
 

@@ -4,11 +4,15 @@ namespace A1Fleet.Grains.Diagnostics;
 
 /// <summary>
 /// The fleet's own metrics (meter "A1Fleet"). Tags come from closed sets: model id, embodiment, error
-/// kind; never a robot id, so series stay bounded however large the fleet grows.
+/// kind, refusal reason. The one robot tag (on refusals, where "which robot" is the question) is bounded: the first
+/// <see cref="MaxRobotTagValues"/> robots refused on this silo keep their id, every later one reads "other".
 /// </summary>
 public sealed class FleetInstruments
 {
     public const string MeterName = "A1Fleet";
+
+    /// <summary>Distinct robot ids a silo's refusal series may carry; the rest are tagged "other".</summary>
+    public const int MaxRobotTagValues = 256;
 
     // Buckets resolve the budgets robots use (50 ms control period to 1 s).
     private static readonly double[] LatencyBuckets = [1, 2, 5, 10, 20, 30, 50, 75, 100, 150, 200, 300, 500, 750, 1000, 2000];
@@ -22,6 +26,9 @@ public sealed class FleetInstruments
     private readonly Histogram<int> _batchSize;
     private readonly Counter<long> _requests;
     private readonly Counter<long> _budgetMisses;
+    private readonly Counter<long> _forcedExits;
+    private readonly Counter<long> _refusals;
+    private readonly HashSet<string> _taggedRobots = new(StringComparer.Ordinal);
     private readonly Counter<long> _errors;
     private readonly Counter<long> _holds;
     private readonly Counter<long> _operatorCommands;
@@ -49,6 +56,10 @@ public sealed class FleetInstruments
             advice: new InstrumentAdvice<int> { HistogramBucketBoundaries = [1, 2, 4, 8, 12, 16, 24, 32, 48, 64] });
         _requests = meter.CreateCounter<long>("a1fleet.inference.requests", "{request}", "Requests answered by inference grains");
         _budgetMisses = meter.CreateCounter<long>("a1fleet.inference.budget_misses", "{request}", "Requests answered after their deadline");
+        _forcedExits = meter.CreateCounter<long>("a1fleet.inference.forced_exits", "{request}",
+            "Requests stopped at a layer cap their deadline set, before the exit test let them go (early exits are not counted)");
+        _refusals = meter.CreateCounter<long>("a1fleet.inference.refusals", "{request}",
+            "Requests refused at once (not now, with a retry hint) because they could not be answered by their deadline or were over a bound; by model, reason and robot (bounded)");
         _errors = meter.CreateCounter<long>("a1fleet.inference.errors", "{request}", "Requests that failed, by kind");
         _holds = meter.CreateCounter<long>("a1fleet.robot.holds", "{request}", "Robot requests answered with hold (no task or e-stopped)");
         _operatorCommands = meter.CreateCounter<long>("a1fleet.operator.commands", "{command}", "Operator commands by kind");
@@ -63,7 +74,8 @@ public sealed class FleetInstruments
             "Unix time at which the live threshold version was last switched, per model and version");
     }
 
-    public void OnRequestCompleted(string model, int exitLayer, double layerFraction, int denoisingSteps, double queueMs, double computeMs, double totalMs, bool budgetMissed)
+    public void OnRequestCompleted(string model, int exitLayer, double layerFraction, int denoisingSteps, double queueMs, double computeMs, double totalMs, bool budgetMissed,
+        bool forcedExit = false)
     {
         var tag = new KeyValuePair<string, object?>("model", model);
         _requests.Add(1, tag);
@@ -76,6 +88,33 @@ public sealed class FleetInstruments
         if (budgetMissed)
         {
             _budgetMisses.Add(1, tag);
+        }
+
+        if (forcedExit)
+        {
+            _forcedExits.Add(1, tag);
+        }
+    }
+
+    public void OnRefused(string model, string robotId, RefusalReason reason) => _refusals.Add(1,
+        new KeyValuePair<string, object?>("model", model),
+        new KeyValuePair<string, object?>("reason", ReasonTag(reason)),
+        new KeyValuePair<string, object?>("robot", RobotTag(robotId)));
+
+    private static string ReasonTag(RefusalReason reason) => reason switch
+    {
+        RefusalReason.Deadline => "deadline",
+        RefusalReason.ExpiredInQueue => "expired_in_queue",
+        RefusalReason.QueueFull => "queue_full",
+        RefusalReason.RobotShare => "robot_share",
+        _ => "other",
+    };
+
+    private string RobotTag(string robotId)
+    {
+        lock (_gate)
+        {
+            return _taggedRobots.Contains(robotId) || (_taggedRobots.Count < MaxRobotTagValues && _taggedRobots.Add(robotId)) ? robotId : "other";
         }
     }
 

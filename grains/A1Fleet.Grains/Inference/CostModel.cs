@@ -30,7 +30,30 @@ public sealed class CostModel
 
     public int FirstExit => _exitLayers[0];
 
-    public double Factor(int batch) => _factor[Math.Clamp(batch, 1, _factor.Length - 1)];
+    public int LastExit => _exitLayers[^1];
+
+    /// <summary>
+    /// Observed time over batch-1 prices at this batch size. A size not yet run scales the largest smaller size that
+    /// has (no batching gain beyond it), or the size itself when none has: late beats wrong.
+    /// </summary>
+    public double Factor(int batch)
+    {
+        batch = Math.Clamp(batch, 1, _factor.Length - 1);
+        if (_observed[batch])
+        {
+            return _factor[batch];
+        }
+
+        for (var s = batch - 1; s >= 1; s--)
+        {
+            if (_observed[s])
+            {
+                return _factor[s] * batch / s;
+            }
+        }
+
+        return _factor[batch];
+    }
 
     /// <summary>Predicted ms for a batch of <paramref name="batch"/> to finish a request at <paramref name="layer"/>.</summary>
     public double Predict(int batch, int layer, DecodeSettings decode) => Factor(batch) * BatchOneCost(layer, decode);

@@ -10,11 +10,12 @@ using EngineRequest = A1Fleet.Engine.Inference.InferenceRequest;
 namespace A1Fleet.Grains.Inference;
 
 /// <summary>
-/// Batches the concurrent requests of many robots for one model, budget-aware: each request carries a
-/// deadline (arrival + its robot's budget); a batch launches when full, when waiting longer would put
-/// the earliest deadline at risk, or after <see cref="FleetOptions.MaxGatherMs"/>; every request's
-/// deepest layer is capped so it finishes in time by the learned cost model. A request that cannot
-/// meet its budget even at the first exit is answered at the first exit and counted as a miss.
+/// Batches the concurrent requests of many robots for one model, budget-aware, by <see cref="BatchPolicy{T}"/>:
+/// each request carries a deadline (arrival - the observation's age + its robot's budget); a batch launches when full, when waiting
+/// longer would put the earliest deadline at risk, or after <see cref="FleetOptions.MaxGatherMs"/>; every
+/// request's deepest layer is capped so it finishes in time by the learned cost model. A request that cannot
+/// meet its deadline even at the first exit, given the work ahead of it, is refused at once (or, should the queue
+/// grow ahead of it, when its batch is formed) with a reason and a retry hint: never run late.
 /// Reentrant: requests keep arriving while a batch runs, and the device work happens in
 /// <see cref="InferenceService"/>, never in a grain turn.
 /// </summary>
@@ -27,9 +28,8 @@ public sealed partial class InferenceGrain : Grain, IInferenceGrain
     private readonly FleetInstruments _instruments;
     private readonly TimeProvider _time;
     private readonly ILogger<InferenceGrain> _logger;
-    private readonly List<Pending> _pending = [];
     private DecodeSettings _decode = DecodeSettings.EarlyExitWarmK2;
-    private CostModel? _costModel;
+    private BatchPolicy<Pending>? _policy;
     private ThresholdSet? _thresholds;
     private string _modelId = "";
     private bool _batchRunning;
@@ -53,7 +53,9 @@ public sealed partial class InferenceGrain : Grain, IInferenceGrain
         _decode = DecodeSettings.Named[_options.Decode];
         if (_service.Catalog.TryGet(_modelId, out var engine))
         {
-            _costModel = new CostModel(_service.PricesOf(_modelId), engine.ExitLayers, Math.Min(_options.MaxBatchSize, engine.MaxBatchSize));
+            var maxBatch = Math.Min(_options.MaxBatchSize, engine.MaxBatchSize);
+            _policy = new BatchPolicy<Pending>(new CostModel(_service.PricesOf(_modelId), engine.ExitLayers, maxBatch),
+                new BatchPolicySettings(maxBatch, engine.Layers, _options.MaxGatherMs, _options.DeadlineMarginMs, _options.MaxQueuedRequests, _options.MaxQueuedPerRobot), _time);
             await RefreshThresholds();
             this.RegisterGrainTimer(static (grain, _) => grain.RefreshThresholds(), this,
                 new GrainTimerCreationOptions(_options.ThresholdRefreshInterval, _options.ThresholdRefreshInterval) { Interleave = true, KeepAlive = false });
@@ -62,16 +64,21 @@ public sealed partial class InferenceGrain : Grain, IInferenceGrain
 
     public async Task<InferenceReply> Infer(InferenceCall call, CancellationToken cancellationToken = default)
     {
-        if (_costModel is null)
+        if (_policy is null)
         {
             _instruments.OnError(_modelId, "unknown_model");
             return new InferenceReply(false, [], 0, 0, null, $"model '{_modelId}' is not served by this GPU silo");
         }
 
-        var now = _time.GetTimestamp();
-        var budgetTicks = (long)(call.BudgetMs * _time.TimestampFrequency / 1000.0);
-        var pending = new Pending(call, now, now + budgetTicks);
-        _pending.Add(pending);
+        var pending = new Pending(call);
+        var (queued, refusal) = _policy.TryEnqueue(pending, call.RobotId, call.BudgetMs, call.Observation.AgeMs, EffectiveDecode(_thresholds));
+        if (refusal is not null || queued is null)
+        {
+            // Refused at once, before any work: the robot keeps executing what it holds and asks again after the hint.
+            _instruments.OnRefused(_modelId, call.RobotId, refusal!.Reason);
+            return InferenceReply.Refused(refusal);
+        }
+
         ScheduleLaunch();
         using var registration = cancellationToken.Register(static p => ((Pending)p!).Completion.TrySetCanceled(), pending);
         return await pending.Completion.Task;
@@ -79,13 +86,13 @@ public sealed partial class InferenceGrain : Grain, IInferenceGrain
 
     private void ScheduleLaunch()
     {
-        if (_batchRunning || _pending.Count == 0)
+        if (_batchRunning || _policy is null || _policy.Count == 0)
         {
             return;
         }
 
         var now = _time.GetTimestamp();
-        var launchAt = LaunchTime(now);
+        var launchAt = _policy.LaunchTime(_decode);
         if (launchAt <= now)
         {
             _ = LaunchBatch();
@@ -111,64 +118,49 @@ public sealed partial class InferenceGrain : Grain, IInferenceGrain
         return Task.CompletedTask;
     }
 
-    /// <summary>Now if the batch is full; otherwise the latest start that keeps the earliest deadline, capped by the gather window.</summary>
-    private long LaunchTime(long now)
-    {
-        var batch = Math.Min(_pending.Count, MaxBatch);
-        if (_pending.Count >= MaxBatch)
-        {
-            return now;
-        }
-
-        var earliestDeadline = _pending.Min(p => p.DeadlineTicks);
-        var firstArrival = _pending.Min(p => p.ArrivedTicks);
-        var predicted = _costModel!.Predict(batch + 1, Layers - 1, _decode) + _options.DeadlineMarginMs;
-        var latestSafeStart = earliestDeadline - MsToTicks(predicted);
-        var gatherEnd = firstArrival + MsToTicks(_options.MaxGatherMs);
-        return Math.Min(latestSafeStart, gatherEnd);
-    }
-
-    private int MaxBatch => Math.Min(_options.MaxBatchSize, _service.Options.Engine.MaxBatchSize);
-
     private int Layers => _service.Catalog.TryGet(_modelId, out var engine) ? engine.Layers : 1;
 
     private async Task LaunchBatch()
     {
         _batchRunning = true;
+        int? deepest = null;
         _launchTimer?.Dispose();
         _launchTimer = null;
         _launchAtTicks = long.MaxValue;
         try
         {
-            _pending.Sort(static (a, b) => a.DeadlineTicks.CompareTo(b.DeadlineTicks));
-            var take = Math.Min(_pending.Count, MaxBatch);
-            var batch = _pending.GetRange(0, take).Where(p => !p.Completion.Task.IsCompleted).ToList();
-            _pending.RemoveRange(0, take);
-            if (batch.Count > 0)
+            var thresholds = _thresholds;
+            var decode = EffectiveDecode(thresholds);
+            var taken = _policy!.TakeBatch(decode, static p => p.Completion.Task.IsCompleted);
+            foreach (var (request, refusal) in taken.Expired)
             {
-                await RunBatch(batch);
+                _instruments.OnRefused(_modelId, request.RobotId, refusal.Reason);
+                request.Item.Completion.TrySetResult(InferenceReply.Refused(refusal));
+            }
+
+            if (taken.Rows.Count > 0)
+            {
+                _policy.BatchStarted(taken.Rows.Count, taken.Rows.Max(r => r.Cap), decode);
+                deepest = await RunBatch(taken.Rows, thresholds, decode);
             }
         }
         finally
         {
+            _policy?.BatchFinished(deepest);
             _batchRunning = false;
             ScheduleLaunch();
         }
     }
 
-    private async Task RunBatch(List<Pending> batch)
+    /// <returns>The deepest exit layer a row of the batch reached (null when the batch failed).</returns>
+    private async Task<int?> RunBatch(List<PlannedRow<Pending>> batch, ThresholdSet? thresholds, DecodeSettings decode)
     {
-        var launched = _time.GetTimestamp();
-        var thresholds = _thresholds;
-        var decode = thresholds is null ? DecodeSettings.FullDepthK10 with { DenoisingSteps = _decode.DenoisingSteps } : _decode;
         var requests = new EngineRequest[batch.Count];
         var caps = new int[batch.Count];
         for (var i = 0; i < batch.Count; i++)
         {
-            var p = batch[i];
-            var available = TicksToMs(p.DeadlineTicks - launched) - _options.DeadlineMarginMs;
-            caps[i] = _costModel!.DeepestExitWithin(batch.Count, available, decode) ?? -1;
-            var call = p.Call;
+            caps[i] = batch[i].Cap;
+            var call = batch[i].Request.Item.Call;
             requests[i] = new EngineRequest
             {
                 Instruction = call.Instruction,
@@ -176,7 +168,7 @@ public sealed partial class InferenceGrain : Grain, IInferenceGrain
                 Images = call.Observation.Images,
                 Decode = decode,
                 Thresholds = thresholds,
-                MaxLayer = caps[i] < 0 ? 0 : caps[i],
+                MaxLayer = caps[i],
                 Seed = call.Seed,
             };
         }
@@ -184,13 +176,15 @@ public sealed partial class InferenceGrain : Grain, IInferenceGrain
         _instruments.OnBatchLaunched(_modelId, batch.Count);
         var layers = Layers;
         var modelId = _modelId;
-        var firstExit = _costModel!.FirstExit;
+        var policy = _policy!;
+        var costModel = policy.Cost;
 
         // Runs on the device thread as each request leaves the batch: early exits are answered at
         // once instead of waiting for the deepest request. Touches only what this batch captured.
         void Answer(int i, InferenceResult r)
         {
-            var p = batch[i];
+            var q = batch[i].Request;
+            var p = q.Item;
             if (!r.Succeeded)
             {
                 _instruments.OnError(modelId, r.ErrorKind.ToString().ToLowerInvariant());
@@ -199,12 +193,14 @@ public sealed partial class InferenceGrain : Grain, IInferenceGrain
             }
 
             var now = _time.GetTimestamp();
-            var totalMs = TicksToMs(now - p.ArrivedTicks);
+            var totalMs = TicksToMs(now - q.ArrivedTicks);
             var queueMs = Math.Max(0, totalMs - r.TotalMs);
-            var missed = caps[i] < 0 || now > p.DeadlineTicks;
-            _instruments.OnRequestCompleted(modelId, r.ExitLayer, (double)r.LayersRun / layers, r.DenoisingSteps, queueMs, r.TotalMs, totalMs, missed);
+            var missed = now > q.DeadlineTicks;
+            // Forced: stopped at a cap its deadline set, short of the last layer, before the exit test let it go.
+            var forced = policy.IsForcedExit(r.StoppedAtCap, caps[i]);
+            _instruments.OnRequestCompleted(modelId, r.ExitLayer, (double)r.LayersRun / layers, r.DenoisingSteps, queueMs, r.TotalMs, totalMs, missed, forced);
             var stats = new InferenceStats(r.ExitLayer, r.LayersRun, layers, r.DenoisingSteps, queueMs, r.TotalMs, totalMs, missed, batch.Count,
-                thresholds?.Version ?? "none", caps[i] < 0 ? firstExit : caps[i]);
+                thresholds?.Version ?? "none", caps[i], forced);
             p.Completion.TrySetResult(new InferenceReply(true, r.Actions, r.Chunk, r.ActionDim, stats, null));
         }
 
@@ -216,17 +212,18 @@ public sealed partial class InferenceGrain : Grain, IInferenceGrain
         catch (Exception ex)
         {
             LogBatchFailed(ex, _modelId, batch.Count);
-            foreach (var p in batch)
+            foreach (var row in batch)
             {
                 _instruments.OnError(_modelId, "engine");
-                p.Completion.TrySetResult(new InferenceReply(false, [], 0, 0, null, $"inference failed: {ex.Message}"));
+                row.Request.Item.Completion.TrySetResult(new InferenceReply(false, [], 0, 0, null, $"inference failed: {ex.Message}"));
             }
 
-            return;
+            return null;
         }
 
         var deepest = outcome.Results.Where(r => r.Succeeded).Select(r => r.ExitLayer).DefaultIfEmpty(0).Max();
-        _costModel.Observe(batch.Count, deepest, decode, outcome.Statistics.TotalMs);
+        costModel.Observe(batch.Count, deepest, decode, outcome.Statistics.TotalMs);
+        return deepest;
     }
 
     private async Task RefreshThresholds()
@@ -257,15 +254,15 @@ public sealed partial class InferenceGrain : Grain, IInferenceGrain
         }
     }
 
-    private long MsToTicks(double ms) => (long)(ms * _time.TimestampFrequency / 1000.0);
+    /// <summary>Without a live threshold set there is no exit test: rows run to their cap.</summary>
+    private DecodeSettings EffectiveDecode(ThresholdSet? thresholds) =>
+        thresholds is null ? DecodeSettings.FullDepthK10 with { DenoisingSteps = _decode.DenoisingSteps } : _decode;
 
     private double TicksToMs(long ticks) => ticks * 1000.0 / _time.TimestampFrequency;
 
-    private sealed class Pending(InferenceCall call, long arrivedTicks, long deadlineTicks)
+    private sealed class Pending(InferenceCall call)
     {
         public InferenceCall Call { get; } = call;
-        public long ArrivedTicks { get; } = arrivedTicks;
-        public long DeadlineTicks { get; } = deadlineTicks;
         // Completed on the device thread; the awaiting grain code still resumes on its activation scheduler.
         public TaskCompletionSource<InferenceReply> Completion { get; } = new();
     }

@@ -18,6 +18,7 @@ public sealed partial class InferenceService : IDisposable
     private readonly Thread _worker;
     private readonly CancellationTokenSource _stopping = new();
     private readonly Dictionary<string, PartTimings> _prices = [];
+    private readonly Dictionary<string, SimulatedDevice> _simulated = [];
 
     public InferenceService(IOptions<InferenceServiceOptions> options, ILogger<InferenceService> logger)
     {
@@ -28,6 +29,13 @@ public sealed partial class InferenceService : IDisposable
             var engine = _catalog.Add(dir, Options.Engine);
             // Prices at batch 1 seed each inference grain's cost model before any request has run.
             _prices[engine.ModelId] = engine.MeasureParts(batch: 1, repetitions: 3);
+            if (Options.Device == InferenceDevice.Simulated)
+            {
+                // Prices at the largest batch too: the simulated device interpolates between the two.
+                _simulated[engine.ModelId] = new SimulatedDevice(engine, _prices[engine.ModelId], engine.MeasureParts(engine.MaxBatchSize, repetitions: 3));
+                LogSimulated(engine.ModelId);
+            }
+
             LogModelLoaded(engine.ModelId, dir, engine.Layers, Options.Engine.ExecutionProvider);
         }
 
@@ -41,6 +49,9 @@ public sealed partial class InferenceService : IDisposable
     public bool HasModels => _catalog.ModelIds.Count > 0;
 
     public PartTimings PricesOf(string modelId) => _prices[modelId];
+
+    /// <summary>Whether batches of <paramref name="modelId"/> run on the simulated device (tests, benchmarks).</summary>
+    public bool IsSimulated(string modelId) => _simulated.ContainsKey(modelId);
 
     /// <summary>Queued batches not yet started (for metrics and launch decisions).</summary>
     public int QueuedBatches => _queue.Reader.Count;
@@ -118,7 +129,9 @@ public sealed partial class InferenceService : IDisposable
         {
             var stats = new BatchStatistics();
             var started = DateTimeOffset.UtcNow;
-            var results = _catalog.Run(work.ModelId, work.Requests, stats, work.OnResult, work.CancellationToken);
+            var results = _simulated.TryGetValue(work.ModelId, out var simulated)
+                ? simulated.Run(work.Requests, stats, work.OnResult, work.CancellationToken)
+                : _catalog.Run(work.ModelId, work.Requests, stats, work.OnResult, work.CancellationToken);
             work.Completion.TrySetResult(new BatchOutcome(results, stats, started));
         }
         catch (OperationCanceledException ex)
@@ -152,6 +165,9 @@ public sealed partial class InferenceService : IDisposable
 
     [LoggerMessage(EventId = 100, Level = LogLevel.Information, Message = "Loaded model {ModelId} from {Directory}: {Layers} LM layers on {Provider}")]
     private partial void LogModelLoaded(string modelId, string directory, int layers, string provider);
+
+    [LoggerMessage(EventId = 102, Level = LogLevel.Warning, Message = "Model {ModelId}: SIMULATED device (A1Fleet:Inference:Device = Simulated): batches spend the measured time and answer a neutral pose; not for arms")]
+    private partial void LogSimulated(string modelId);
 
     [LoggerMessage(EventId = 101, Level = LogLevel.Error, Message = "Batch of {Count} for model {ModelId} failed")]
     private partial void LogBatchFailed(Exception exception, string modelId, int count);

@@ -18,6 +18,22 @@ public sealed class InferenceServiceOptions
     public int QueueCapacity { get; set; } = 64;
 
     public EngineOptions Engine { get; set; } = new();
+
+    /// <summary>
+    /// What runs the batches: <see cref="InferenceDevice.Engine"/> (default, the model on ONNX Runtime) or
+    /// <see cref="InferenceDevice.Simulated"/> (spends the engine's measured per-part time instead of computing, and
+    /// answers with a neutral pose: for scheduling tests and benchmarks only, never for an arm).
+    /// </summary>
+    public InferenceDevice Device { get; set; } = InferenceDevice.Engine;
+}
+
+public enum InferenceDevice
+{
+    /// <summary>The model package on ONNX Runtime.</summary>
+    Engine = 0,
+
+    /// <summary><see cref="A1Fleet.Engine.Inference.SimulatedDevice"/>: the measured time, no computation, meaningless actions.</summary>
+    Simulated = 1,
 }
 
 public sealed class InferenceServiceOptionsValidator : IValidateOptions<InferenceServiceOptions>
@@ -36,6 +52,11 @@ public sealed class InferenceServiceOptionsValidator : IValidateOptions<Inferenc
         if (o.QueueCapacity is < 1 or > 100_000)
         {
             errors.Add($"A1Fleet:Inference:QueueCapacity {o.QueueCapacity} must be within 1..100000.");
+        }
+
+        if (!Enum.IsDefined(o.Device))
+        {
+            errors.Add($"A1Fleet:Inference:Device {o.Device} is not one of {string.Join(", ", Enum.GetNames<InferenceDevice>())}.");
         }
 
         errors.AddRange(o.Engine.Validate().Select(e => "A1Fleet:Inference:Engine: " + e));

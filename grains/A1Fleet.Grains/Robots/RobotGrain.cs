@@ -136,6 +136,7 @@ public sealed partial class RobotGrain : Grain, IRobotGrain
 
     public async Task<ActionChunk> Act(long epoch, Observation observation, CancellationToken cancellationToken = default)
     {
+        var arrived = _time.GetTimestamp();
         if (epoch != S.Epoch || S.AgentId is null || S.ModelId is null)
         {
             return Issued(ActionChunk.Holding(observation.Sequence, S.Task, S.EStopped, ChunkStatus.LeaseLost,
@@ -164,7 +165,9 @@ public sealed partial class RobotGrain : Grain, IRobotGrain
             return Issued(ActionChunk.Holding(observation.Sequence, task, S.EStopped) with { ObserverMissing = _observer is null });
         }
 
-        var call = new InferenceCall(RobotId, instruction, observation, BudgetMs, _time.GetUtcNow(), Seed(observation.Sequence));
+        // Handed on with its age: the inference grain, maybe on another silo, anchors the deadline on its own clock.
+        var aged = observation with { AgeMs = observation.AgeMs + _time.GetElapsedTime(arrived).TotalMilliseconds };
+        var call = new InferenceCall(RobotId, instruction, aged, BudgetMs, _time.GetUtcNow(), Seed(observation.Sequence));
         InferenceReply reply;
         try
         {
@@ -190,6 +193,13 @@ public sealed partial class RobotGrain : Grain, IRobotGrain
             return Issued(ActionChunk.Holding(observation.Sequence, S.Task, S.EStopped));
         }
 
+        if (reply.Refusal is { } refusal)
+        {
+            // Not an error and not a hold: the agent keeps executing what it has and asks again after the hint.
+            S.Refusals++;
+            return Issued(ActionChunk.Holding(observation.Sequence, task, false, ChunkStatus.Refused, refusal.Detail) with { RetryAfterMs = refusal.RetryAfterMs });
+        }
+
         if (!reply.Succeeded)
         {
             S.Errors++;
@@ -204,6 +214,11 @@ public sealed partial class RobotGrain : Grain, IRobotGrain
             if (stats.BudgetMissed)
             {
                 S.BudgetMisses++;
+            }
+
+            if (stats.ForcedExit)
+            {
+                S.ForcedExits++;
             }
         }
 
@@ -354,7 +369,7 @@ public sealed partial class RobotGrain : Grain, IRobotGrain
         S.Epoch,
         S.LastSeen,
         new RobotCounters(S.Requests, S.Chunks, S.BudgetMisses, S.Holds, S.Errors,
-            S.Chunks == 0 ? 0 : S.ExitLayerSum / S.Chunks, _latencies.Percentile(0.5), _latencies.Percentile(0.99)),
+            S.Chunks == 0 ? 0 : S.ExitLayerSum / S.Chunks, _latencies.Percentile(0.5), _latencies.Percentile(0.99), S.Refusals, S.ForcedExits),
         S.Tags,
         S.ControlHz,
         HolderAlive(_time.GetUtcNow()),

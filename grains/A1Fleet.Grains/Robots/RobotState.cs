@@ -31,4 +31,10 @@ public sealed class RobotState
     [Id(20)] public string? ReservedFor { get; set; }
 
     [Id(21)] public DateTimeOffset? ReservedUntil { get; set; }
+
+    /// <summary>Requests the inference grain refused (not now, with a retry hint).</summary>
+    [Id(22)] public long Refusals { get; set; }
+
+    /// <summary>Chunks whose depth was cut by their deadline rather than by the exit test.</summary>
+    [Id(23)] public long ForcedExits { get; set; }
 }

@@ -66,7 +66,7 @@ public sealed partial class GatewayChunkSource : LeasedChunkSource
     {
         try
         {
-            var reply = await Unary(_client.ActAsync(new P.ActRequest { RobotId = RobotId, Epoch = epoch, Observation = observation.ToProto() }, _headers,
+            var reply = await Unary(_client.ActAsync(new P.ActRequest { RobotId = RobotId, Epoch = epoch, Observation = observation.ToProto(), ObservationAgeMs = observation.AgeMs }, _headers,
                 cancellationToken: cancellationToken), cancellationToken);
             return reply.FromProto();
         }

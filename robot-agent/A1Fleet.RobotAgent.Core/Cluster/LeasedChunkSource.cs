@@ -132,6 +132,12 @@ public abstract partial class LeasedChunkSource : IChunkSource, IDisposable
         }
 
         var epoch = Epoch;
+        if (observation.CapturedTimestamp != 0)
+        {
+            // Its age as it leaves: the fleet's deadline is anchored on it, so a slow bind before it is not free.
+            observation = observation with { AgeMs = Time.GetElapsedTime(observation.CapturedTimestamp).TotalMilliseconds };
+        }
+
         ActionChunk chunk;
         try
         {
@@ -165,6 +171,10 @@ public abstract partial class LeasedChunkSource : IChunkSource, IDisposable
                 return ChunkResult.Chunk(chunk.Actions, chunk.Chunk, chunk.ActionDim, chunk.Task, chunk.Epoch, chunk.TaskVersion, chunk.EStopGeneration);
             case ChunkStatus.Hold:
                 return ChunkResult.Hold(chunk.EStopped, chunk.Task, chunk.Epoch, chunk.TaskVersion, chunk.EStopGeneration);
+            case ChunkStatus.Refused:
+                // Not now, lease intact: no bind and no error back-off, just the fleet's hint.
+                _errorBackoff.Reset();
+                return ChunkResult.Refused(chunk.Error ?? "refused", TimeSpan.FromMilliseconds(chunk.RetryAfterMs));
             case ChunkStatus.LeaseLost:
                 LogLeaseLost(RobotId, epoch, chunk.Error);
                 ScheduleBind(Interlocked.Read(ref _revokedEpoch) > epoch ? _revokedWait : TimeSpan.Zero);

@@ -571,6 +571,13 @@ public sealed partial class ControlLoop
                 _idlePhase = AgentPhase.Holding;
                 StopMotion(pollLater: true);
                 break;
+            case ChunkOutcome.Refused:
+                // "Not now" from the fleet: the plan goes on untouched (the arm holds only once it runs out), and the
+                // next request waits for the hint instead of adding to the load that caused the refusal.
+                _metrics.OnRefused();
+                _nextRequestAt = _time.GetTimestamp() + ToTimestamp(result.RetryAfter);
+                LogRefused(result.RetryAfter.TotalMilliseconds, _plan.Remaining, result.Error ?? "");
+                break;
             default:
                 _metrics.OnRequestFailed(result.Error);
                 _nextRequestAt = _time.GetTimestamp() + ToTimestamp(result.RetryAfter);
@@ -649,8 +656,9 @@ public sealed partial class ControlLoop
             return;
         }
 
+        var capturedAt = _time.GetTimestamp();
         _driver.ReadState(_state);
-        var observation = new Observation(++_sequence, _adapter.CreateState(_state), _camera.Capture(_state), _time.GetUtcNow());
+        var observation = new Observation(++_sequence, _adapter.CreateState(_state), _camera.Capture(_state), _time.GetUtcNow()) { CapturedTimestamp = capturedAt };
 
         // Action 0 of the answer belongs to the next tick: the observation shows the arm after this tick's command.
         _inflightBaseTick = tick + 1;
@@ -764,6 +772,9 @@ public sealed partial class ControlLoop
 
     [LoggerMessage(EventId = 706, Level = LogLevel.Debug, Message = "Chunk request failed: {Error}")]
     private partial void LogRequestFailed(string error);
+
+    [LoggerMessage(EventId = 727, Level = LogLevel.Debug, Message = "Chunk request refused for now; asking again in {RetryAfterMs:0} ms, {Remaining} actions left to execute ({Reason})")]
+    private partial void LogRefused(double retryAfterMs, int remaining, string reason);
 
     [LoggerMessage(EventId = 707, Level = LogLevel.Warning, Message = "Ignored a {What} of e-stop generation {Generation}: the latch holds generation {Latched}")]
     private partial void LogStaleResume(string what, long generation, long latched);

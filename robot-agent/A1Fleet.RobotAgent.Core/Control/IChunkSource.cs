@@ -22,6 +22,12 @@ public enum ChunkOutcome
 
     /// <summary>No chunk this time (error, timeout, cluster unreachable, re-binding); retry after <see cref="ChunkResult.RetryAfter"/>.</summary>
     Failed = 2,
+
+    /// <summary>
+    /// The fleet said "not now": it could not answer by the request's deadline and refused at once rather than late.
+    /// Nothing is wrong: keep executing the actions held, ask again after <see cref="ChunkResult.RetryAfter"/>.
+    /// </summary>
+    Refused = 3,
 }
 
 /// <summary>The answer to one request, in model units: <see cref="Steps"/> rows of <see cref="ActionDim"/> values.</summary>
@@ -81,6 +87,9 @@ public sealed class ChunkResult
             TaskVersion = taskVersion,
             EStopGeneration = eStopGeneration,
         };
+
+    public static ChunkResult Refused(string reason, TimeSpan retryAfter) =>
+        new(ChunkOutcome.Refused, [], 0, 0, null, false, retryAfter < TimeSpan.Zero ? TimeSpan.Zero : retryAfter, reason);
 
     public static ChunkResult Failed(string error, TimeSpan retryAfter = default) =>
         new(ChunkOutcome.Failed, [], 0, 0, null, false, retryAfter < TimeSpan.Zero ? TimeSpan.Zero : retryAfter, error);

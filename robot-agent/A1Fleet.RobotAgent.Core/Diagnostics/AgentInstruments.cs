@@ -26,6 +26,7 @@ public sealed class AgentInstruments
     private readonly Counter<long> _staleChunks;
     private readonly Counter<long> _requests;
     private readonly Counter<long> _requestFailures;
+    private readonly Counter<long> _refusals;
     private readonly Counter<long> _rebinds;
     private readonly Counter<long> _overruns;
     private readonly Histogram<double> _requestLatency;
@@ -53,6 +54,7 @@ public sealed class AgentInstruments
         _staleChunks = meter.CreateCounter<long>("a1fleet.agent.stale_chunks", "{chunk}", "Chunks dropped because they were older than one chunk duration");
         _requests = meter.CreateCounter<long>("a1fleet.agent.requests", "{request}", "Chunk requests sent");
         _requestFailures = meter.CreateCounter<long>("a1fleet.agent.request_failures", "{request}", "Chunk requests that failed, timed out or returned unusable actions");
+        _refusals = meter.CreateCounter<long>("a1fleet.agent.refusals", "{request}", "Chunk requests the fleet refused for now (deadline out of reach); the arm kept executing what it held");
         _rebinds = meter.CreateCounter<long>("a1fleet.agent.binds", "{bind}", "Binds to the robot grain, first one included");
         _overruns = meter.CreateCounter<long>("a1fleet.agent.tick_overruns", "{tick}", "Control ticks skipped because the loop fell behind");
         _requestLatency = meter.CreateHistogram("a1fleet.agent.request_latency", "ms", "Observation sent to chunk received, as the agent measures it",
@@ -101,6 +103,8 @@ public sealed class AgentInstruments
     public void OnRequest(in KeyValuePair<string, object?> tag) => _requests.Add(1, tag);
 
     public void OnRequestFailed(in KeyValuePair<string, object?> tag) => _requestFailures.Add(1, tag);
+
+    public void OnRefused(in KeyValuePair<string, object?> tag) => _refusals.Add(1, tag);
 
     public void OnBind(in KeyValuePair<string, object?> tag) => _rebinds.Add(1, tag);
 

@@ -24,6 +24,7 @@ public sealed class AgentMetrics
     private long _splices;
     private long _requests;
     private long _requestFailures;
+    private long _refusals;
     private long _binds;
     private long _overruns;
     private long _latencyCount;
@@ -66,6 +67,9 @@ public sealed class AgentMetrics
     public long Requests => Interlocked.Read(ref _requests);
 
     public long RequestFailures => Interlocked.Read(ref _requestFailures);
+
+    /// <summary>Requests the fleet refused for now (not failures: the arm went on with what it held).</summary>
+    public long Refusals => Interlocked.Read(ref _refusals);
 
     public long Binds => Interlocked.Read(ref _binds);
 
@@ -186,6 +190,12 @@ public sealed class AgentMetrics
         Volatile.Write(ref _latencySumMs, _latencySumMs + ms);
         Interlocked.Increment(ref _latencyCount);
         _instruments.OnRequestLatency(ms, _tag);
+    }
+
+    internal void OnRefused()
+    {
+        Interlocked.Increment(ref _refusals);
+        _instruments.OnRefused(_tag);
     }
 
     internal void OnRequestFailed(string? error)

@@ -38,12 +38,13 @@ public sealed record AgentSnapshot(
     long SupersededChunks = 0,
     double MaxCommandStep = 0,
     long DriverLimitViolations = 0,
-    DateTimeOffset? EStopLatchedAt = null)
+    DateTimeOffset? EStopLatchedAt = null,
+    long Refusals = 0)
 {
     public string ToStatusLine() =>
         $"{RobotId} [{Embodiment} {ControlHz:0} Hz] {Phase} epoch {Epoch} task '{Task ?? "-"}' | ticks {ControlTicks} holds {HoldTicks} clamps {ClampedActions} " +
         $"idle gaps {IdleGaps} ({IdleGapTicks} ticks, longest {LongestIdleGapTicks}) | chunks {ChunksExecuted} stale {StaleChunks} " +
-        $"splice jump max {MaxSpliceJump:0.0000} mean {MeanSpliceJump:0.0000} | requests {Requests} failed {RequestFailures} " +
+        $"splice jump max {MaxSpliceJump:0.0000} mean {MeanSpliceJump:0.0000} | requests {Requests} failed {RequestFailures} refused {Refusals} " +
         $"latency mean {MeanRequestLatencyMs:0.0} ms last {LastRequestLatencyMs:0.0} ms | binds {Binds} | " +
         $"limits: slowed {SlowedTicks} ramped {RampedTicks} rejected {RejectedChunks} max step {MaxCommandStep:0.0000} driver violations {DriverLimitViolations} | superseded {SupersededChunks} | " +
         $"e-stop gen {EStopGeneration}{(LocalStopped ? " LOCAL STOP" : "")} local stops {LocalStops}" +

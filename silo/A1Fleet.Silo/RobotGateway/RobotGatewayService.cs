@@ -69,7 +69,14 @@ public sealed partial class RobotGatewayService(
 
     public override Task<P.ActReply> Act(P.ActRequest request, ServerCallContext context) => Observe("Act", async () =>
     {
+        // The deadline is anchored here, on this silo's monotonic clock: arrival less the age the agent measured on its own.
+        var arrived = time.GetTimestamp();
         var robotId = await AuthorizeAsync(request.RobotId, context);
+        if (InputRules.ObservationAge(request.ObservationAgeMs) is { } badAge)
+        {
+            throw Invalid("observation_age_ms", badAge);
+        }
+
         var robot = grains.GetGrain<IRobotGrain>(robotId);
         var observation = request.Observation ?? throw Invalid("observation", "is missing");
         if (await ModelAsync(robotId, request.Epoch, robot) is { } model && ObservationShape.Check(observation, model) is { } problem)
@@ -77,7 +84,8 @@ public sealed partial class RobotGatewayService(
             throw Invalid(problem.Field, problem.Message);
         }
 
-        var chunk = await robot.Act(request.Epoch, observation.FromProto(), context.CancellationToken);
+        var age = request.ObservationAgeMs + time.GetElapsedTime(arrived).TotalMilliseconds;
+        var chunk = await robot.Act(request.Epoch, observation.FromProto() with { AgeMs = age }, context.CancellationToken);
         if (chunk.ObserverMissing && streams.Find(robotId, request.Epoch) is { Reference: { } observer })
         {
             // The grain moved and forgot the stream's observer; this silo holds the stream, so it can answer for the agent.

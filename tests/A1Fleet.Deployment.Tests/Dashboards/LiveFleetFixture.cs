@@ -123,7 +123,8 @@ public sealed class LiveFleetFixture : IAsyncLifetime, IDisposable
         var robots = (await _http.GetFromJsonAsync<JsonArray>(SiloUrl + "/api/robots", Json))!.Select(r => (string)r!["robotId"]!).Order(StringComparer.Ordinal).ToList();
         await PostAsync("/api/estop", new { selector = "robot:" + robots[1] });
         // The tightest budget the API accepts: the model's first exit on an idle silo at batch 1, which queueing
-        // and batching with three other robots exceed, so the budget-miss series appears.
+        // and batching with three other robots exceed: such requests are refused at once rather than answered late,
+        // so the refusal series appears (docs/fleet.md, "Deadlines under load").
         var firstExitMs = (double)(await _http.GetFromJsonAsync<JsonObject>(SiloUrl + "/api/models/tiny-fm", Json))!["firstExitMs"]!;
         await PostAsync("/api/budget", new { selector = "robot:" + robots[0], budgetMs = Math.Ceiling(firstExitMs * 100) / 100 });
         await WaitAsync(demo, deadline, "holds while e-stopped", async () => await SeriesCountAsync("a1fleet_robot_holds_total") > 0);
@@ -138,7 +139,7 @@ public sealed class LiveFleetFixture : IAsyncLifetime, IDisposable
         await WaitAsync(prom, deadline, "20 scrapes after the operator commands", async () =>
             await ScalarAsync("min(count_over_time(a1fleet_operator_commands_total{command=\"resume\"}[1m]))") >= 20 &&
             await ScalarAsync("min(count_over_time(up{job=\"a1fleet-agent\"}[1m]))") >= 20 &&
-            await ScalarAsync("count(a1fleet_inference_budget_misses_total)") >= 1);
+            await ScalarAsync("count(a1fleet_inference_refusals_total)") >= 1);
 
         var scrapes = new Dictionary<string, string> { ["fleet demo"] = await _http.GetStringAsync(SiloUrl + "/metrics") };
         if (AgentProblem is null)

@@ -57,6 +57,54 @@ public sealed class RobotGatewayTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Agent_RefusedForNow_KeepsItsLeaseAsksAgainAfterTheHintAndIsServedOnceItFits()
+    {
+        var robotId = NewRobotId();
+        var key = await _gateway.Credentials.IssueAsync(robotId);
+        await using var runner = new RobotAgentRunner(new GatewayChunkSourceFactory(_gateway.Channel.CreateCallInvoker(), key, TimeProvider.System),
+            Options.Create(new AgentOptions { RobotId = robotId, Embodiment = Embodiment.Franka, ModelId = "tiny-fm", HoldPollSeconds = 0.1 }),
+            TimeProvider.System, NullLogger<RobotAgentRunner>.Instance);
+        await runner.StartAsync(CancellationToken.None);
+        await WaitFor(() => runner.Lease is not null, () => $"the agent did not bind: {runner.Snapshot()}");
+        var robot = Grains.GetGrain<IRobotGrain>(robotId);
+        await robot.AssignTask("put the cup on the coaster", "test");
+        await WaitFor(() => runner.Metrics.ChunksExecuted >= 2, () => $"no chunks through the gateway: {runner.Snapshot()}");
+        var epoch = runner.Lease!.Epoch;
+
+        // A budget no request can meet: every request is refused at once, none run late.
+        await robot.SetLatencyBudget(0.001);
+        await WaitFor(() => runner.Metrics.Refusals >= 3, () => $"no refusals reached the agent: {runner.Snapshot()}");
+        var failuresWhileRefused = runner.Metrics.RequestFailures;
+        var chunksWhileRefused = runner.Metrics.ChunksExecuted;
+        var status = await robot.GetStatus();
+        Assert.True(status.Counters.Refusals >= 3, $"the robot counted {status.Counters.Refusals} refusals");
+
+        await robot.SetLatencyBudget(2000);
+        await WaitFor(() => runner.Metrics.ChunksExecuted > chunksWhileRefused + 2, () => $"not served again after the refusals: {runner.Snapshot()}");
+
+        // Refusals are neither failures nor lost leases: no error back-off, no rebind.
+        Assert.Equal(failuresWhileRefused, runner.Metrics.RequestFailures);
+        Assert.Equal(epoch, runner.Lease!.Epoch);
+        Assert.Equal(1, runner.Metrics.Binds);
+        await runner.StopAsync(CancellationToken.None);
+    }
+
+    [Fact]
+    public async Task Act_ObservationAgeOutOfRange_IsInvalidNamingTheField()
+    {
+        var robotId = NewRobotId();
+        var key = await _gateway.Credentials.IssueAsync(robotId);
+        var lease = (await _gateway.Client.BindAsync(Registration("agent-age"), Bearer(key))).Lease;
+        var observation = new Observation(1, new float[7], [], DateTimeOffset.UtcNow).ToProto();
+
+        var error = await Assert.ThrowsAsync<RpcException>(async () => await _gateway.Client.ActAsync(
+            new P.ActRequest { Epoch = lease.Epoch, Observation = observation, ObservationAgeMs = double.NaN }, Bearer(key)));
+
+        Assert.Equal(StatusCode.InvalidArgument, error.StatusCode);
+        Assert.Contains("observation_age_ms", error.Status.Detail, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Commands_PushedEStop_ArrivesOnTheStream()
     {
         var robotId = NewRobotId();

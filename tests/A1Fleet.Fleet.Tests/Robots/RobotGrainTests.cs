@@ -168,16 +168,23 @@ public sealed class RobotGrainTests(FleetClusterFixture fixture)
     }
 
     [Fact]
-    public async Task Act_BudgetTooSmallForAnyExit_AnsweredAtTheFirstExitAndCountedAsMiss()
+    public async Task Act_BudgetTooSmallForAnyExit_RefusedAtOnceWithAHintAndCounted()
     {
         var agent = new TestAgent(fixture.Client, NewId());
-        var lease = await agent.BindAsync();
+        await agent.BindAsync();
         await agent.Robot.AssignTask("pick up the cup", "test");
         await agent.Robot.SetLatencyBudget(0.001);
+
         var chunk = await agent.ActAsync();
-        Assert.Equal(ChunkStatus.Ok, chunk.Status);
-        Assert.True(chunk.Stats!.BudgetMissed);
-        Assert.Equal(lease.Model.ExitLayers[0], chunk.Stats.ExitLayer);
-        Assert.Equal(1, (await agent.Robot.GetStatus()).Counters.BudgetMisses);
+
+        Assert.Equal(ChunkStatus.Refused, chunk.Status);
+        Assert.Empty(chunk.Actions);
+        Assert.False(chunk.EStopped);
+        Assert.Contains("first exit", chunk.Error, StringComparison.Ordinal);
+        Assert.InRange(chunk.RetryAfterMs, 1, 1000);
+        var counters = (await agent.Robot.GetStatus()).Counters;
+        Assert.Equal(1, counters.Refusals);
+        Assert.Equal(0, counters.Errors);
+        Assert.Equal(0, counters.Chunks);
     }
 }

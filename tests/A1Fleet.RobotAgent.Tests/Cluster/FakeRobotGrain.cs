@@ -46,6 +46,12 @@ internal sealed class FakeRobotGrain : IRobotGrain
 
     public List<AgentCounters> Reports { get; } = [];
 
+    /// <summary>While set, Act answers "not now" with this retry hint (ms).</summary>
+    public double? RefuseWithRetryMs { get; set; }
+
+    /// <summary>Every observation Act received, as sent.</summary>
+    public List<Observation> Observations { get; } = [];
+
     public Task<RobotLease> Bind(AgentRegistration registration, IRobotAgentObserver? observer, CancellationToken cancellationToken = default)
     {
         Binds++;
@@ -76,6 +82,7 @@ internal sealed class FakeRobotGrain : IRobotGrain
     public Task<ActionChunk> Act(long epoch, Observation observation, CancellationToken cancellationToken = default)
     {
         Acts++;
+        Observations.Add(observation);
         if (ActFailure is not null)
         {
             throw ActFailure;
@@ -98,6 +105,15 @@ internal sealed class FakeRobotGrain : IRobotGrain
                 Epoch = Epoch,
                 TaskVersion = Task?.Version ?? 0,
                 EStopGeneration = EStopGeneration,
+            });
+        }
+
+        if (RefuseWithRetryMs is { } retry)
+        {
+            return System.Threading.Tasks.Task.FromResult(ActionChunk.Holding(observation.Sequence, Task, false, ChunkStatus.Refused, "not now") with
+            {
+                Epoch = Epoch,
+                RetryAfterMs = retry,
             });
         }
 

@@ -276,6 +276,33 @@ public sealed class RobotGrainChunkSourceTests : IDisposable
         Assert.Equal(1, _grains.DeletedReferences);
     }
 
+    [Fact]
+    public async Task RequestAsync_ObservationCapturedEarlier_SendsItsAgeOnTheAgentsOwnClock()
+    {
+        await _source.ConnectAsync(CancellationToken.None);
+        var observation = Observation() with { CapturedTimestamp = _time.GetTimestamp() };
+        _time.Advance(TimeSpan.FromMilliseconds(37));
+
+        await _source.RequestAsync(observation, CancellationToken.None);
+
+        Assert.Equal(37, Assert.Single(_grain.Observations).AgeMs, 6);
+    }
+
+    [Fact]
+    public async Task RequestAsync_FleetRefusesForNow_IsARefusalWithTheHintNotAFailureOrARebind()
+    {
+        await _source.ConnectAsync(CancellationToken.None);
+        _grain.RefuseWithRetryMs = 80;
+
+        var result = await _source.RequestAsync(Observation(), CancellationToken.None);
+
+        Assert.Equal(ChunkOutcome.Refused, result.Outcome);
+        Assert.Equal(TimeSpan.FromMilliseconds(80), result.RetryAfter);
+        Assert.Equal("not now", result.Error);
+        Assert.False(_source.NeedsBind);
+        Assert.Equal(1, _grain.Binds);
+    }
+
     private List<RobotCommand> Drain()
     {
         var commands = new List<RobotCommand>();

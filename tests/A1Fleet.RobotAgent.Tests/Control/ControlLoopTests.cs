@@ -260,6 +260,37 @@ public sealed class ControlLoopTests
     }
 
     [Fact]
+    public void RunAsync_FleetRefusesForNow_KeepsExecutingWhatItHoldsAsksAfterTheHintAndHoldsOnlyWhenOut()
+    {
+        using var h = new LoopHarness();
+        var refusing = true;
+        h.Source.Respond = (_, tick, n) => n > 1 && refusing
+            ? ChunkResult.Refused("cannot finish by the deadline even at the first exit", TimeSpan.FromMilliseconds(400))
+            : ChunkResult.Chunk(ReferenceMotion.Chunk(tick, Chunk, 20), Chunk, 8);
+        h.Start();
+        while (h.Metrics.Refusals == 0)
+        {
+            h.Step(1);
+        }
+
+        var executedAtRefusal = h.ExecutedTicks;
+        Assert.NotNull(h.Arm.Commands[^1]);
+        h.Step(40); // 2 s
+
+        Assert.True(h.ExecutedTicks > executedAtRefusal, "the actions held when refused were executed");
+        Assert.Equal(0, h.Metrics.RequestFailures);
+        Assert.Null(h.Arm.Commands[^1]);
+        Assert.Equal(1, h.Metrics.IdleGaps);
+        // One request per hint (400 ms) plus its 120 ms round trip, not one per tick as after a failure.
+        Assert.InRange(h.Metrics.Refusals, 3, 5);
+
+        refusing = false;
+        h.Step(20);
+        Assert.NotNull(h.Arm.Commands[^1]);
+        Assert.Equal(AgentPhase.Executing, h.Loop.Phase);
+    }
+
+    [Fact]
     public void RunAsync_SourceThrows_TreatedAsAFailedRequest()
     {
         using var h = new LoopHarness();

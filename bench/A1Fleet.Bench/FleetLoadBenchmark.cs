@@ -1,0 +1,278 @@
+using System.Diagnostics;
+using System.Text.Json.Nodes;
+using A1Fleet.Engine;
+using A1Fleet.Engine.Inference;
+using A1Fleet.Grains;
+using A1Fleet.ModelBuilder.Packaging;
+using A1Fleet.ModelFormat;
+
+namespace A1Fleet.Bench;
+
+/// <summary>
+/// Deadlines under load (issue 11), on the silo the fleet bench started: the device's full-depth capacity is measured
+/// first in the same run, then robots that behave like agents (ask for the next chunk with half a chunk left, after a
+/// refusal ask again after its hint, hold only when the actions they hold run out) offer a nominal load, 1.5x and 3x
+/// that capacity. Nominal is half the capacity. With <c>--device simulated</c> the silo and the capacity measure use
+/// the simulated device (the engine's measured time per part, no computation), which leaves the CPU to Orleans.
+/// </summary>
+internal static class FleetLoadBenchmark
+{
+    private const double ControlHz = 20;
+    private const double RequestAheadShare = 0.5;
+    private const double BudgetMs = 200;
+    private const double NominalShare = 0.5;
+    private const int CapacityBatch = 16;
+    private const string Instruction = "pick up the red block";
+
+    public static async Task MeasureAsync(BenchArgs args, string model, string modelDir, IClusterClient grains, JsonObject json)
+    {
+        using var engine = A1Engine.Load(modelDir, new EngineOptions { MaxBatchSize = CapacityBatch });
+        var samples = ReferencePackages.HeldOut(engine.Package);
+        var phase = TimeSpan.FromSeconds(args.Quick ? 4 : 12);
+        var rssPhase = TimeSpan.FromSeconds(args.Quick ? 8 : 60);
+        var chunkSeconds = engine.Manifest.Action.Chunk / ControlHz;
+        var perRobotRate = 1 / (chunkSeconds * (1 - RequestAheadShare));
+        // With the simulated device the silo spends the engine's measured time per part; so does the capacity measure.
+        var device = args.SimulatedDevice
+            ? new SimulatedDevice(engine, engine.MeasureParts(1, repetitions: 5), engine.MeasureParts(CapacityBatch, repetitions: 5))
+            : null;
+        var capacity = FullDepthCapacity(requests => device is null ? engine.Run(requests) : device.Run(requests), samples, phase);
+        var nominalRobots = Math.Max(1, (int)Math.Floor(NominalShare * capacity / perRobotRate));
+        var robots15 = (int)Math.Ceiling(1.5 * capacity / perRobotRate);
+        var robots3 = (int)Math.Ceiling(3 * capacity / perRobotRate);
+        Console.WriteLine();
+        Console.WriteLine($"deadlines under load ({model}): full-depth capacity {capacity:F1} req/s at batch {CapacityBatch}; a robot asks {perRobotRate:F1} req/s; " +
+                          $"nominal ({NominalShare}x) = {nominalRobots} robots, 1.5x = {robots15} robots, 3x = {robots3} robots; budget {BudgetMs} ms{(device is null ? "" : "; SIMULATED device")}");
+        Console.WriteLine($"{"load",-8} {"N",4} {"answered",9} {"in budget",9} {"refused",8} {"p99 ms",8} {"refuse p99",10} {"forced",7} {"queue p99",9} {"held/buffered",13}");
+
+        var nominal = await RunAsync(grains, model, nominalRobots, samples, chunkSeconds, phase, "nominal");
+        var at15 = await RunAsync(grains, model, robots15, samples, chunkSeconds, phase, "1.5x");
+        var rssBefore = Rss();
+        var at3 = await RunAsync(grains, model, robots3, samples, chunkSeconds, rssPhase, "3x");
+        var rssGrowth = (Rss() - rssBefore) / (1024.0 * 1024.0);
+
+        json["load_model"] = model;
+        json["full_depth_capacity_requests_per_second"] = Math.Round(capacity, 2);
+        json["robots_nominal"] = nominalRobots;
+        json["robots_at_1_5x"] = robots15;
+        json["robots_at_3x"] = robots3;
+        json["within_budget_share_at_1_5x"] = Round(at15.WithinBudgetShare);
+        json["answered_share_at_1_5x"] = Round(at15.AnsweredShare);
+        json["p99_ms_answered_at_3x"] = Round(Percentile(at3.Latencies, 0.99));
+        json["refusal_ms_p99_at_3x"] = Round(Percentile(at3.RefusalLatencies, 0.99));
+        json["refusal_ms_p99_at_once_at_3x"] = Round(Percentile(at3.AtOnceRefusalLatencies, 0.99));
+        json["silo_rss_growth_mb_at_3x"] = Math.Round(rssGrowth, 1);
+        json["silo_rss_window_seconds"] = rssPhase.TotalSeconds;
+        json["hold_share_of_buffered_robots_at_3x"] = Round(at3.HoldShareOfBufferedRobots);
+        json["forced_exit_share_nominal"] = Round(nominal.ForcedShare);
+        json["queue_wait_ms_p99_nominal"] = Round(Percentile(nominal.QueueWaits, 0.99));
+        var nominalBatch = Math.Clamp((int)Math.Round(nominal.MeanBatch), 1, CapacityBatch);
+        json["lm_layer_ms_at_nominal_batch"] = Round(engine.MeasureParts(nominalBatch, repetitions: 5).LanguageModelLayerMs);
+        json["load_rows"] = new JsonArray(nominal.Row(), at15.Row(), at3.Row());
+    }
+
+    /// <summary>Requests per second the engine serves at full depth in batches of <see cref="CapacityBatch"/>, without the fleet around it.</summary>
+    private static double FullDepthCapacity(Func<List<A1Fleet.Engine.Inference.InferenceRequest>, InferenceResult[]> run, List<ObservationSample> samples, TimeSpan duration)
+    {
+        var batch = Enumerable.Range(0, CapacityBatch).Select(i => new A1Fleet.Engine.Inference.InferenceRequest
+        {
+            Instruction = Instruction,
+            State = samples[i % samples.Count].State,
+            Images = samples[i % samples.Count].Images,
+            Decode = DecodeSettings.FullDepthK10 with { DenoisingSteps = 2 },
+            Seed = (ulong)i,
+        }).ToList();
+        run(batch);
+        var started = Stopwatch.GetTimestamp();
+        var served = 0;
+        while (Stopwatch.GetElapsedTime(started) < duration)
+        {
+            var results = run(batch);
+            if (results.FirstOrDefault(r => !r.Succeeded) is { } failed)
+            {
+                throw new InvalidOperationException($"capacity batch failed: {failed.Error}");
+            }
+
+            served += results.Length;
+        }
+
+        return served / Stopwatch.GetElapsedTime(started).TotalSeconds;
+    }
+
+    private sealed class Phase(string load, int robots)
+    {
+        public readonly Lock Gate = new();
+        public List<double> Latencies { get; } = [];
+        public List<double> RefusalLatencies { get; } = [];
+        public List<double> AtOnceRefusalLatencies { get; } = [];
+        public Dictionary<string, int> RefusalReasons { get; } = [];
+        public List<double> QueueWaits { get; } = [];
+        public int Within { get; set; }
+        public int Refused { get; set; }
+        public int Errors { get; set; }
+        public int Forced { get; set; }
+        public double InverseBatch { get; set; }
+        public int BufferedRobots { get; set; }
+        public int HeldBufferedRobots { get; set; }
+
+        public double AnsweredShare => Share(Latencies.Count, Latencies.Count + Refused + Errors);
+        public double WithinBudgetShare => Share(Within, Latencies.Count);
+        public double ForcedShare => Share(Forced, Latencies.Count);
+        public double MeanBatch => Latencies.Count / Math.Max(InverseBatch, 1e-9);
+        public double HoldShareOfBufferedRobots => Share(HeldBufferedRobots, BufferedRobots);
+
+        public JsonObject Row() => new()
+        {
+            ["load"] = load,
+            ["robots"] = robots,
+            ["answered"] = Latencies.Count,
+            ["refused"] = Refused,
+            ["errors"] = Errors,
+            ["answered_share"] = Round(AnsweredShare),
+            ["within_budget_share"] = Round(WithinBudgetShare),
+            ["p50_ms"] = Round(Percentile(Latencies, 0.5)),
+            ["p99_ms"] = Round(Percentile(Latencies, 0.99)),
+            ["refusal_ms_p99"] = Round(Percentile(RefusalLatencies, 0.99)),
+            ["refusal_ms_p99_at_once"] = Round(Percentile(AtOnceRefusalLatencies, 0.99)),
+            ["refusals_by_reason"] = new JsonObject(RefusalReasons.Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)kv.Value))),
+            ["forced_exit_share"] = Round(ForcedShare),
+            ["queue_wait_ms_p99"] = Round(Percentile(QueueWaits, 0.99)),
+            ["mean_batch_size"] = Round(MeanBatch),
+            ["robots_refused_with_actions_left"] = BufferedRobots,
+            ["of_those_held"] = HeldBufferedRobots,
+        };
+
+        public void Print() => Console.WriteLine(
+            $"{load,-8} {robots,4} {AnsweredShare,9:P1} {WithinBudgetShare,9:P2} {Refused,8} {Percentile(Latencies, 0.99),8:F1} {Percentile(RefusalLatencies, 0.99),10:F2} " +
+            $"{ForcedShare,7:P2} {Percentile(QueueWaits, 0.99),9:F2} {HeldBufferedRobots,6}/{BufferedRobots,-6} " +
+            string.Join(" ", RefusalReasons.Select(kv => $"{kv.Key}={kv.Value}")));
+
+        private static double Share(int part, int whole) => whole == 0 ? double.NaN : (double)part / whole;
+    }
+
+    /// <summary>
+    /// <paramref name="n"/> robots for <paramref name="duration"/>, each as its agent would: a chunk covers
+    /// <paramref name="chunkSeconds"/> from its observation; the next request goes out with half of it left; a refusal's
+    /// hint delays the next request; the arm holds when the last chunk's actions have run out before the next arrives.
+    /// </summary>
+    private static async Task<Phase> RunAsync(IClusterClient client, string model, int n, List<ObservationSample> samples, double chunkSeconds, TimeSpan duration, string load)
+    {
+        var robots = new List<(IRobotGrain Grain, long Epoch)>();
+        var tag = load.Replace('.', '_');
+        var kinds = Enum.GetValues<Embodiment>();
+        await Task.WhenAll(Enumerable.Range(0, n).Select(async i =>
+        {
+            var grain = client.GetGrain<IRobotGrain>($"load-{model}-{tag}-{i}");
+            var lease = await grain.Bind(new AgentRegistration($"load-{i}", kinds[i % kinds.Length], model, 0, 0, [], ControlHz, ["load"]), null);
+            await grain.SetLatencyBudget(BudgetMs);
+            await grain.AssignTask(Instruction, "bench");
+            lock (robots)
+            {
+                robots.Add((grain, lease.Epoch));
+            }
+        }));
+
+        var result = new Phase(load, n);
+        var frequency = Stopwatch.Frequency;
+        var chunkTicks = (long)(chunkSeconds * frequency);
+        var aheadTicks = (long)(chunkSeconds * RequestAheadShare * frequency);
+        var started = Stopwatch.GetTimestamp();
+        var end = started + (long)(duration.TotalSeconds * frequency);
+        await Task.WhenAll(robots.Select((robot, index) => Task.Run(async () =>
+        {
+            // Spread the first requests over one period; the arm starts as if a chunk had just arrived.
+            var actionsUntil = Stopwatch.GetTimestamp() + (long)(Random.Shared.NextDouble() * (chunkTicks - aheadTicks)) + aheadTicks;
+            var retryAt = 0L;
+            bool buffered = false, held = false;
+            for (var seq = 1L; ; seq++)
+            {
+                var next = Math.Max(actionsUntil - aheadTicks, retryAt);
+                var wait = Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), next);
+                if (wait > TimeSpan.Zero)
+                {
+                    await Task.Delay(wait);
+                }
+
+                var sent = Stopwatch.GetTimestamp();
+                if (sent >= end)
+                {
+                    break;
+                }
+
+                var s = samples[(int)((index * 7 + seq) % samples.Count)];
+                var chunk = await robot.Grain.Act(robot.Epoch, new Observation(seq, s.State, [.. s.Images], DateTimeOffset.UtcNow));
+                var now = Stopwatch.GetTimestamp();
+                var ms = Stopwatch.GetElapsedTime(sent, now).TotalMilliseconds;
+                held |= buffered && now > actionsUntil;
+                lock (result.Gate)
+                {
+                    switch (chunk.Status)
+                    {
+                        case ChunkStatus.Ok when chunk.Stats is { } stats:
+                            result.Latencies.Add(ms);
+                            result.QueueWaits.Add(stats.QueueMs);
+                            result.InverseBatch += 1.0 / stats.BatchSize;
+                            result.Within += ms <= BudgetMs ? 1 : 0;
+                            result.Forced += stats.ForcedExit ? 1 : 0;
+                            // The chunk's actions run from its observation on.
+                            actionsUntil = Math.Max(actionsUntil, sent + chunkTicks);
+                            retryAt = 0;
+                            break;
+                        case ChunkStatus.Refused:
+                            result.Refused++;
+                            result.RefusalLatencies.Add(ms);
+                            var reason = chunk.Error?.Split(':')[0] ?? "unknown";
+                            result.RefusalReasons[reason] = result.RefusalReasons.GetValueOrDefault(reason) + 1;
+                            if (reason != "expired_in_queue")
+                            {
+                                result.AtOnceRefusalLatencies.Add(ms);
+                            }
+
+                            buffered |= now < actionsUntil;
+                            retryAt = now + (long)(chunk.RetryAfterMs / 1000.0 * frequency);
+                            break;
+                        default:
+                            if (result.Errors++ == 0)
+                            {
+                                Console.Error.WriteLine($"  robot {index}: {chunk.Status} {chunk.Error}");
+                            }
+
+                            retryAt = now + (frequency / 10);
+                            break;
+                    }
+                }
+            }
+
+            lock (result.Gate)
+            {
+                result.BufferedRobots += buffered ? 1 : 0;
+                result.HeldBufferedRobots += buffered && held ? 1 : 0;
+            }
+        })));
+
+        // Unbind: the next phase's robots are new ones, and these must not hold queue share.
+        await Task.WhenAll(robots.Select(r => r.Grain.ClearTask("bench")));
+        result.Print();
+        return result;
+    }
+
+    private static long Rss()
+    {
+        using var process = Process.GetCurrentProcess();
+        process.Refresh();
+        return process.WorkingSet64;
+    }
+
+    private static double? Round(double value) => double.IsFinite(value) ? Math.Round(value, 4) : null;
+
+    private static double Percentile(List<double> values, double p)
+    {
+        if (values.Count == 0)
+        {
+            return double.NaN;
+        }
+
+        var sorted = values.OrderBy(v => v).ToArray();
+        return sorted[Math.Clamp((int)Math.Ceiling(p * sorted.Length) - 1, 0, sorted.Length - 1)];
+    }
+}

@@ -1,0 +1,294 @@
+using A1Fleet.Engine.Inference;
+
+namespace A1Fleet.Grains.Inference;
+
+/// <summary>The bounds a <see cref="BatchPolicy{T}"/> works within (from <see cref="FleetOptions"/> and the engine).</summary>
+/// <param name="MaxBatch">Largest batch launched.</param>
+/// <param name="Layers">LM layers of the model (the deepest a request can go is Layers - 1).</param>
+/// <param name="MaxGatherMs">Longest the first request of a batch waits for others while the device is idle.</param>
+/// <param name="DeadlineMarginMs">Kept free before each deadline.</param>
+/// <param name="MaxQueued">Most requests queued at once; past it new ones are refused (<see cref="RefusalReason.QueueFull"/>).</param>
+/// <param name="MaxQueuedPerRobot">Most requests one robot may have queued (<see cref="RefusalReason.RobotShare"/>): one robot cannot crowd out the rest.</param>
+public sealed record BatchPolicySettings(int MaxBatch, int Layers, double MaxGatherMs, double DeadlineMarginMs, int MaxQueued = 256, int MaxQueuedPerRobot = 2);
+
+/// <summary>A request waiting for a batch: what the caller queued, and when it arrived and is due on this process's monotonic clock.</summary>
+public sealed class QueuedRequest<T>(T item, string robotId, long arrivedTicks, long deadlineTicks)
+{
+    public T Item { get; } = item;
+
+    public string RobotId { get; } = robotId;
+
+    /// <summary><see cref="TimeProvider.GetTimestamp"/> when the request reached the policy.</summary>
+    public long ArrivedTicks { get; } = arrivedTicks;
+
+    /// <summary><see cref="TimeProvider.GetTimestamp"/> by which its answer is due.</summary>
+    public long DeadlineTicks { get; } = deadlineTicks;
+}
+
+/// <summary>One row of a batch about to launch: the request and the deepest layer it may run to (at least the first exit).</summary>
+public readonly record struct PlannedRow<T>(QueuedRequest<T> Request, int Cap);
+
+/// <summary>The next batch, and the requests found unable to make their deadline any more (to be refused, not run late).</summary>
+public sealed record TakenBatch<T>(List<PlannedRow<T>> Rows, List<(QueuedRequest<T> Request, Refusal Refusal)> Expired);
+
+/// <summary>
+/// The batching, admission and deadline policy of an inference grain as a plain class (no Orleans, time from the
+/// injected <see cref="TimeProvider"/>), so it can be tested with fake time.
+/// <list type="bullet">
+/// <item>Admission: a request's deadline is fixed on arrival (now - its observation's age + its budget). It is refused
+/// at once, with a reason and a retry hint, when even at the first exit it would finish after that deadline given the
+/// batch running and the requests queued ahead of it (earlier deadlines), by the <see cref="CostModel"/>; or when the
+/// queue or the robot's share of it is full.</item>
+/// <item>Launch: when the batch is full, when waiting longer would put the earliest deadline at risk, or after the
+/// gather window.</item>
+/// <item>Batches take the earliest deadlines first and cap each row's depth so it finishes by its deadline: queue wait
+/// already spent comes off what is left, so under load rows exit earlier, never later. A row that cannot make even the
+/// first exit any more is refused rather than run late.</item>
+/// </list>
+/// Not thread-safe: the grain calls it from its own turns only.
+/// </summary>
+public sealed class BatchPolicy<T>
+{
+    /// <summary>Bounds of a retry hint: never "now" (the agent asks on its next tick anyway), never more than a second.</summary>
+    public const double MinRetryAfterMs = 1;
+    public const double MaxRetryAfterMs = 1000;
+
+    private readonly List<QueuedRequest<T>> _pending = [];
+    private readonly Dictionary<string, int> _perRobot = new(StringComparer.Ordinal);
+    private readonly CostModel _cost;
+    private readonly TimeProvider _time;
+    private long _busyUntil;
+    private double _typicalDepth = double.NaN;
+    private double _typicalBatch = double.NaN;
+
+    public BatchPolicy(CostModel cost, BatchPolicySettings settings, TimeProvider time)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(settings.MaxBatch, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(settings.Layers, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(settings.MaxQueued, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(settings.MaxQueuedPerRobot, 1);
+        _cost = cost;
+        Settings = settings;
+        _time = time;
+    }
+
+    public BatchPolicySettings Settings { get; }
+
+    public CostModel Cost => _cost;
+
+    /// <summary>Requests queued and not yet taken into a batch.</summary>
+    public int Count => _pending.Count;
+
+    /// <summary>Requests <paramref name="robotId"/> has queued.</summary>
+    public int QueuedFor(string robotId) => _perRobot.GetValueOrDefault(robotId);
+
+    /// <summary>
+    /// Admits a request that arrives now, its observation <paramref name="ageMs"/> old (as the hops before measured it
+    /// on their own clocks), due <paramref name="budgetMs"/> after the observation on this process's clock; or refuses
+    /// it at once. Exactly one of the two results is set.
+    /// </summary>
+    public (QueuedRequest<T>? Queued, Refusal? Refusal) TryEnqueue(T item, string robotId, double budgetMs, double ageMs, DecodeSettings decode)
+    {
+        var now = _time.GetTimestamp();
+        var deadline = now + MsToTicks(budgetMs - AgeOrZero(ageMs));
+        if (_pending.Count >= Settings.MaxQueued)
+        {
+            return (null, new Refusal(RefusalReason.QueueFull,
+                $"queue_full: the model's queue holds {_pending.Count} requests, its bound (A1Fleet:Fleet:MaxQueuedRequests)", RetryHint(DrainOneBatchMs(now, decode))));
+        }
+
+        var mine = QueuedFor(robotId);
+        if (mine >= Settings.MaxQueuedPerRobot)
+        {
+            return (null, new Refusal(RefusalReason.RobotShare,
+                $"robot_share: robot '{robotId}' already has {mine} requests queued, its share (A1Fleet:Fleet:MaxQueuedPerRobot)", RetryHint(DrainOneBatchMs(now, decode))));
+        }
+
+        var finish = PredictedFirstExitFinish(now, deadline, decode);
+        if (finish > deadline)
+        {
+            // Asked again after the overshoot, a fresh observation meets a queue drained by as much; and never before the
+            // queue can have changed (one batch): sooner, the same robots would be refused again and again.
+            var over = Math.Max(TicksToMs(finish - deadline), DrainOneBatchMs(now, decode));
+            return (null, new Refusal(RefusalReason.Deadline,
+                FormattableString.Invariant($"deadline: cannot finish by the deadline even at the first exit: {TicksToMs(deadline - now):0.0} ms left, {TicksToMs(finish - now):0.0} ms predicted with the work queued ahead"),
+                RetryHint(over)));
+        }
+
+        var queued = new QueuedRequest<T>(item, robotId, now, deadline);
+        _pending.Add(queued);
+        _perRobot[robotId] = mine + 1;
+        return (queued, null);
+    }
+
+    /// <summary>
+    /// When the next batch should launch (a <see cref="TimeProvider.GetTimestamp"/> value; at or before now: at once):
+    /// now if the batch is full; otherwise the latest start that keeps the earliest deadline at full depth, capped by
+    /// the gather window. <see cref="long.MaxValue"/> when nothing is queued.
+    /// </summary>
+    public long LaunchTime(DecodeSettings decode)
+    {
+        if (_pending.Count == 0)
+        {
+            return long.MaxValue;
+        }
+
+        var now = _time.GetTimestamp();
+        if (_pending.Count >= Settings.MaxBatch)
+        {
+            return now;
+        }
+
+        var earliestDeadline = long.MaxValue;
+        var firstArrival = long.MaxValue;
+        foreach (var p in _pending)
+        {
+            earliestDeadline = Math.Min(earliestDeadline, p.DeadlineTicks);
+            firstArrival = Math.Min(firstArrival, p.ArrivedTicks);
+        }
+
+        var predicted = _cost.Predict(_pending.Count + 1, Settings.Layers - 1, decode) + Settings.DeadlineMarginMs;
+        var latestSafeStart = earliestDeadline - MsToTicks(predicted);
+        var gatherEnd = firstArrival + MsToTicks(Settings.MaxGatherMs);
+        return Math.Min(latestSafeStart, gatherEnd);
+    }
+
+    /// <summary>
+    /// Takes the next batch: up to <see cref="BatchPolicySettings.MaxBatch"/> requests, earliest deadline first, leaving
+    /// out those <paramref name="abandoned"/> says nobody waits for any more; each row capped at the deepest exit the
+    /// cost model says finishes by its deadline (less the margin) in a batch of this size launched now. Requests that
+    /// cannot make even the first exit come back as <see cref="TakenBatch{T}.Expired"/>, to be refused.
+    /// </summary>
+    public TakenBatch<T> TakeBatch(DecodeSettings decode, Func<T, bool> abandoned)
+    {
+        var now = _time.GetTimestamp();
+        _pending.Sort(static (a, b) => a.DeadlineTicks.CompareTo(b.DeadlineTicks));
+        var expired = new List<(QueuedRequest<T>, Refusal)>();
+        var rows = new List<QueuedRequest<T>>(Math.Min(_pending.Count, Settings.MaxBatch));
+        var tightest = double.PositiveInfinity;
+        var taken = 0;
+        while (taken < _pending.Count && rows.Count < Settings.MaxBatch)
+        {
+            var r = _pending[taken];
+            var available = Available(r, now);
+            if (abandoned(r.Item))
+            {
+                Release(r.RobotId);
+                taken++;
+                continue;
+            }
+
+            // Alone at the first exit is the best it could get: if even that is late, running it only delays the rest.
+            if (_cost.Predict(1, _cost.FirstExit, decode) > available)
+            {
+                Release(r.RobotId);
+                taken++;
+                expired.Add((r, new Refusal(RefusalReason.ExpiredInQueue,
+                    FormattableString.Invariant($"expired_in_queue: its deadline came too close while it was queued ({TicksToMs(now - r.ArrivedTicks):0.0} ms, {TicksToMs(r.DeadlineTicks - now):0.0} ms left)"),
+                    RetryHint(DrainOneBatchMs(now, decode)))));
+                continue;
+            }
+
+            // A larger batch is slower for every row in it: stop before the first exit would come too late for the
+            // tightest row taken (the earliest deadline); the rest go in the next batch.
+            if (_cost.Predict(rows.Count + 1, _cost.FirstExit, decode) > Math.Min(tightest, available))
+            {
+                break;
+            }
+
+            Release(r.RobotId);
+            taken++;
+            tightest = Math.Min(tightest, available);
+            rows.Add(r);
+        }
+
+        _pending.RemoveRange(0, taken);
+        var batch = new List<PlannedRow<T>>(rows.Count);
+        foreach (var r in rows)
+        {
+            batch.Add(new PlannedRow<T>(r, _cost.DeepestExitWithin(rows.Count, Available(r, now), decode) ?? _cost.FirstExit));
+        }
+
+        return new TakenBatch<T>(batch, expired);
+    }
+
+    /// <summary>A batch of <paramref name="size"/> rows, the deepest capped at <paramref name="deepestCap"/>, starts now: the work ahead of new arrivals.</summary>
+    public void BatchStarted(int size, int deepestCap, DecodeSettings decode)
+    {
+        _busyUntil = _time.GetTimestamp() + MsToTicks(_cost.Predict(size, deepestCap, decode));
+        _typicalBatch = double.IsNaN(_typicalBatch) ? size : (0.8 * _typicalBatch) + (0.2 * size);
+    }
+
+    /// <summary>The batch size batches recently launched at (1 until one has): how many rows ahead share a batch.</summary>
+    public int TypicalBatch => double.IsNaN(_typicalBatch) ? 1 : Math.Clamp((int)Math.Round(_typicalBatch), 1, Settings.MaxBatch);
+
+    /// <summary>The running batch is done; <paramref name="deepestLayer"/> (null: it failed) teaches how deep batches ahead tend to run.</summary>
+    public void BatchFinished(int? deepestLayer = null)
+    {
+        _busyUntil = 0;
+        if (deepestLayer is { } deepest)
+        {
+            _typicalDepth = double.IsNaN(_typicalDepth) ? deepest : (0.8 * _typicalDepth) + (0.2 * deepest);
+        }
+    }
+
+    /// <summary>The layer full batches queued ahead are assumed to run to: the recent deepest layers, the last exit until a batch has run.</summary>
+    public int TypicalDepth => double.IsNaN(_typicalDepth) ? _cost.LastExit : (int)Math.Ceiling(_typicalDepth);
+
+    /// <summary>
+    /// Whether a row was cut short by time: it stopped at its cap (not by the exit test) and that cap, set by its
+    /// deadline, lies before the model's last exit. Early exits by agreement are not forced.
+    /// </summary>
+    public bool IsForcedExit(bool stoppedAtCap, int cap) => stoppedAtCap && cap < _cost.LastExit;
+
+    /// <summary>When a request due at <paramref name="deadline"/> would finish at the first exit behind the running batch and the earlier deadlines queued.</summary>
+    private long PredictedFirstExitFinish(long now, long deadline, DecodeSettings decode)
+    {
+        var ahead = 0;
+        foreach (var p in _pending)
+        {
+            if (p.DeadlineTicks <= deadline)
+            {
+                ahead++;
+            }
+        }
+
+        // Rows ahead share batches of the size batches run at now; those that do not fit in this request's own batch
+        // go in earlier batches, which run as deep as batches do (their rows' caps, not this request's first exit),
+        // priced per row. Its own batch answers it at the first exit, whatever the others in it go on to do.
+        var batch = TypicalBatch;
+        var rowsBefore = Math.Max(0, ahead + 1 - batch);
+        var perRow = _cost.Predict(batch, TypicalDepth, decode) / batch;
+        var ms = (rowsBefore * perRow) + _cost.Predict(Math.Min(ahead + 1, batch), _cost.FirstExit, decode) + Settings.DeadlineMarginMs;
+        return Math.Max(now, _busyUntil) + MsToTicks(ms);
+    }
+
+    private double DrainOneBatchMs(long now, DecodeSettings decode) =>
+        Math.Max(TicksToMs(_busyUntil - now), _cost.Predict(Math.Clamp(_pending.Count, 1, Settings.MaxBatch), _cost.FirstExit, decode));
+
+    private double Available(QueuedRequest<T> r, long now) => TicksToMs(r.DeadlineTicks - now) - Settings.DeadlineMarginMs;
+
+    private void Release(string robotId)
+    {
+        if (_perRobot.TryGetValue(robotId, out var n))
+        {
+            if (n <= 1)
+            {
+                _perRobot.Remove(robotId);
+            }
+            else
+            {
+                _perRobot[robotId] = n - 1;
+            }
+        }
+    }
+
+    private static double RetryHint(double ms) => Math.Clamp(double.IsFinite(ms) ? ms : MaxRetryAfterMs, MinRetryAfterMs, MaxRetryAfterMs);
+
+    /// <summary>A negative or non-finite age (a hop's bug) counts as none: the deadline then runs from arrival here.</summary>
+    private static double AgeOrZero(double ageMs) => double.IsFinite(ageMs) && ageMs > 0 ? ageMs : 0;
+
+    public long MsToTicks(double ms) => (long)(ms * _time.TimestampFrequency / 1000.0);
+
+    public double TicksToMs(long ticks) => ticks * 1000.0 / _time.TimestampFrequency;
+}
