@@ -31,6 +31,9 @@ internal static class FleetDemo
     /// <summary>The robot gateway's port unless --A1Fleet:RobotGateway:Port says otherwise: fleet-local's first silo uses it too.</summary>
     private const int DefaultRobotGatewayPort = 8445;
 
+    /// <summary>The compatible endpoints' ports unless configured otherwise: openpi's own default, and A1's deploy server's.</summary>
+    private const int DefaultOpenPiPort = 8000, DefaultA1HttpPort = 6789;
+
     private static readonly Embodiment[] Kinds = [Embodiment.Franka, Embodiment.AgiBot, Embodiment.OpenArm, Embodiment.Dobot];
 
     private static readonly Dictionary<Embodiment, string> Tasks = new()
@@ -83,6 +86,8 @@ internal static class FleetDemo
             "--A1Fleet:Silo:Gpu", "true",
             "--A1Fleet:Inference:ModelPackages:0", package,
             "--A1Fleet:RobotGateway:Port", DefaultRobotGatewayPort.ToString(CultureInfo.InvariantCulture),
+            "--A1Fleet:Compat:OpenPiPort", DefaultOpenPiPort.ToString(CultureInfo.InvariantCulture),
+            "--A1Fleet:Compat:A1HttpPort", DefaultA1HttpPort.ToString(CultureInfo.InvariantCulture),
             // Last, so settings given on the command line win.
             .. PassThrough(args),
         ]);
@@ -138,6 +143,8 @@ internal static class FleetDemo
 
         var ctlLine = $"a1ctl: A1FLEET_API_KEY={keyHint} dotnet run --project operator-cli/A1Fleet.Operator -- --url {urls.Split(';')[0]} robots";
         Console.WriteLine(ctlLine);
+        Console.WriteLine($"openpi clients: ws://127.0.0.1:{builder.Configuration["A1Fleet:Compat:OpenPiPort"]}, A1 clients: http://ROBOT:CREDENTIAL@127.0.0.1:{builder.Configuration["A1Fleet:Compat:A1HttpPort"]} " +
+                          "(a robot credential and a compat profile per robot: docs/compatible-protocols.md)");
         await app.Services.GetRequiredService<ModelRegistrationStartup>().Ready.WaitAsync(stop.Token);
         var grains = app.Services.GetRequiredService<IGrainFactory>();
         using var batches = new BatchSizeListener();
