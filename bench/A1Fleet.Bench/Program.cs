@@ -8,6 +8,7 @@ return args.FirstOrDefault() switch
     "fleet" => await FleetBenchmark.RunAsync(BenchArgs.Parse(args.Skip(1))),
     "reliability" => await ReliabilityBenchmark.RunAsync(BenchArgs.Parse(args.Skip(1))),
     "demonstrations" => await DemonstrationsCommand.RunAsync([.. args.Skip(1)]),
+    "policy" => await PolicyBenchmark.RunAsync(PolicyArgs.Parse([.. args.Skip(1)])),
     _ => Usage(),
 };
 
@@ -17,6 +18,7 @@ static int Usage()
         usage: dotnet run -c Release --project bench/A1Fleet.Bench -- engine [--quick] [--model small-fm] [--batch 8] [--out artifacts/bench]
                dotnet run -c Release --project bench/A1Fleet.Bench -- fleet  [--quick] [--out artifacts/bench]
                dotnet run -c Release --project bench/A1Fleet.Bench -- reliability [--quick] [--out artifacts/bench]
+               dotnet run -c Release --project bench/A1Fleet.Bench -- policy [--quick] [--mlp PKG] [--fm PKG] [--episodes N] [--calibration-episodes N] [--execute-steps N] [--out artifacts/bench]
                dotnet run -c Release --project bench/A1Fleet.Bench -- demonstrations [--episodes 40] [--image-size 64] [--first-seed 0] [--out DIR]
         """);
     return 2;

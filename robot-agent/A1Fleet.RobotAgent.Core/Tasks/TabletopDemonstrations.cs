@@ -20,9 +20,17 @@ public static class TabletopDemonstrations
     /// <c>tabletop-&lt;embodiment&gt;</c>; returns every seed's result. Dispose the recorder to finish writing.
     /// </summary>
     public static IReadOnlyList<TabletopEpisodeResult> Record(EpisodeRecorder recorder, EmbodimentProfile profile, int imageSize, IEnumerable<int> seeds,
+        CancellationToken cancellationToken = default) =>
+        Record(recorder, profile, TabletopEpisodeRunner.DemonstrationSpec(profile, DatasetId, imageSize), seeds, cancellationToken);
+
+    /// <summary>
+    /// The same demonstrations in a model's terms (its cameras and sizes, its state and action dims through
+    /// <see cref="Control.ModelAdapter"/>), into the dataset <c>&lt;model id&gt;-&lt;embodiment&gt;</c>: what a model's
+    /// thresholds are calibrated on. The same seeds give the same episodes as the training data.
+    /// </summary>
+    public static IReadOnlyList<TabletopEpisodeResult> Record(EpisodeRecorder recorder, EmbodimentProfile profile, Grains.ModelSpec spec, IEnumerable<int> seeds,
         CancellationToken cancellationToken = default)
     {
-        var spec = TabletopEpisodeRunner.DemonstrationSpec(profile, DatasetId, imageSize);
         var runner = new TabletopEpisodeRunner(profile, spec, MaxEpisodeSeconds, HoldAfterSuccess);
         var recording = new ArmRecording(recorder, "scripted-expert", profile.Embodiment, profile.ControlHz, spec, [.. profile.Joints.Select(j => j.Name)]);
         var results = new List<TabletopEpisodeResult>();
