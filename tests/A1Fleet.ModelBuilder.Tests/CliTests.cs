@@ -23,6 +23,31 @@ public sealed class CliTests
     }
 
     [Fact]
+    public void Run_BuildWithShippedThresholds_ManifestListsTheCalibratedSets()
+    {
+        using var directory = new TempDirectory();
+
+        var (code, output, _) = Run("build", "--preset", "tiny-fm", "--out", directory.Path, "--thresholds", "shipped");
+
+        Assert.Equal(0, code);
+        Assert.Contains("thresholds: exp r = 1.0, 0.7, 0.4, 0.1", output, StringComparison.Ordinal);
+        var manifest = JsonSerializer.Deserialize<ModelManifest>(File.ReadAllText(directory.File(PackageFiles.Manifest)), ReferenceModelJson.Options)!;
+        Assert.Equal(["exp-r1.0-cosine", "exp-r0.7-cosine", "exp-r0.4-cosine", "exp-r0.1-cosine"], manifest.ThresholdSets.Select(Path.GetFileNameWithoutExtension));
+        Assert.All(manifest.ThresholdSets, t => Assert.True(File.Exists(directory.File(t)), t));
+    }
+
+    [Fact]
+    public void Run_BuildWithoutThresholdsOption_ManifestListsNoSets()
+    {
+        using var directory = new TempDirectory();
+
+        var (code, _, _) = Run("build", "--preset", "tiny-mlp", "--out", directory.Path);
+
+        Assert.Equal(0, code);
+        Assert.Empty(JsonSerializer.Deserialize<ModelManifest>(File.ReadAllText(directory.File(PackageFiles.Manifest)), ReferenceModelJson.Options)!.ThresholdSets);
+    }
+
+    [Fact]
     public void Run_BuildFromPrintedConfigFile_BuildsThatConfig()
     {
         using var directory = new TempDirectory();
@@ -41,6 +66,7 @@ public sealed class CliTests
     [InlineData("build", "--preset", "tiny-fm", "--config", "x.json", "--out", "y")]
     [InlineData("build", "--preset", "nope", "--out", "y")]
     [InlineData("build", "--presett", "tiny-fm", "--out", "y")]
+    [InlineData("build", "--preset", "tiny-fm", "--out", "y", "--thresholds", "all")]
     [InlineData("explode")]
     public void Run_BadArguments_ExitCodeTwoWithMessage(params string[] args)
     {
