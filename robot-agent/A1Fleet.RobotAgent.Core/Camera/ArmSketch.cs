@@ -47,11 +47,20 @@ public static class ArmSketch
         // reach = MinReach + ReachPerJoint (f_s + f_e) with f_s = (1 + sin shoulder) / 2, f_e = (1 + cos elbow) / 2.
         var share = Math.Clamp((reach - MinReach) / (2 * ReachPerJoint), 0f, 1f);
         var c = (2 * share) - 1;
-        var shoulder = MathF.Asin(c);
-        var elbow = -MathF.Acos(c);
+        // sin and cos each give two angles; take the one within the joint's range (an elbow may bend either way).
+        var shoulder = Within(profile, arm.ShoulderJoint, MathF.Asin(c), MathF.PI - MathF.Asin(c));
+        var elbow = Within(profile, arm.ElbowJoint, -MathF.Acos(c), MathF.Acos(c));
         Set(profile, arm.FirstJoint, yaw, joints);
         Set(profile, arm.ShoulderJoint, shoulder, joints);
         Set(profile, arm.ElbowJoint, elbow, joints);
+    }
+
+    private static float Within(EmbodimentProfile profile, int joint, float first, float second)
+    {
+        var spec = profile.Joints[joint];
+        return first >= spec.Lower && first <= spec.Upper ? first
+            : second >= spec.Lower && second <= spec.Upper ? second
+            : Math.Abs(Math.Clamp(first, spec.Lower, spec.Upper) - first) <= Math.Abs(Math.Clamp(second, spec.Lower, spec.Upper) - second) ? first : second;
     }
 
     private static void Set(EmbodimentProfile profile, int joint, float value, Span<float> joints)

@@ -116,7 +116,7 @@ public sealed class TabletopWorld
 
     public bool Succeeded { get; private set; }
 
-    /// <summary>The arm's first arm: the one the task is for.</summary>
+    /// <summary>The profile's first arm: the one the task is for.</summary>
     public ArmLayout Arm => _arm;
 
     public static string InstructionFor(TabletopSkill skill, BlockColour colour)

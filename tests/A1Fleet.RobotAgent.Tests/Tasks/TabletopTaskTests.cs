@@ -132,6 +132,22 @@ public sealed class TabletopTaskTests
         Assert.Equal(block, world.TargetBlock);
     }
 
+    [Fact]
+    public void Solve_ElbowThatBendsThePositiveWay_TipLandsThere()
+    {
+        // OpenArm's elbow (joint 4) ranges over 0..2.44 rad, where Franka's is negative: the other root of cos.
+        var openArm = EmbodimentProfile.For(Embodiment.OpenArm);
+        var arm = openArm.Arms[1];
+        var joints = openArm.Joints.Select(j => j.Home).ToArray();
+
+        ArmSketch.Solve(openArm, arm, 0.7f, 0.5f, joints);
+        var tip = ArmSketch.Tip(openArm, arm, joints);
+
+        Assert.InRange(joints[arm.ElbowJoint], 0f, 2.443461f);
+        Assert.Equal(0.7f, tip.X, 3);
+        Assert.Equal(0.5f, tip.Y, 3);
+    }
+
     [Theory]
     [InlineData(0.5f, 0.5f)]
     [InlineData(0.3f, 0.35f)]
