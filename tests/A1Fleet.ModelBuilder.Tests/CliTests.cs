@@ -23,20 +23,6 @@ public sealed class CliTests
     }
 
     [Fact]
-    public void Run_BuildWithShippedThresholds_ManifestListsTheCalibratedSets()
-    {
-        using var directory = new TempDirectory();
-
-        var (code, output, _) = Run("build", "--preset", "tiny-fm", "--out", directory.Path, "--thresholds", "shipped");
-
-        Assert.Equal(0, code);
-        Assert.Contains("thresholds: exp r = 1.0, 0.7, 0.4, 0.1", output, StringComparison.Ordinal);
-        var manifest = JsonSerializer.Deserialize<ModelManifest>(File.ReadAllText(directory.File(PackageFiles.Manifest)), ReferenceModelJson.Options)!;
-        Assert.Equal(["exp-r1.0-cosine", "exp-r0.7-cosine", "exp-r0.4-cosine", "exp-r0.1-cosine"], manifest.ThresholdSets.Select(Path.GetFileNameWithoutExtension));
-        Assert.All(manifest.ThresholdSets, t => Assert.True(File.Exists(directory.File(t)), t));
-    }
-
-    [Fact]
     public void Run_BuildWithoutThresholdsOption_ManifestListsNoSets()
     {
         using var directory = new TempDirectory();
