@@ -243,7 +243,7 @@ internal static class PolicyBenchmark
             var started = Stopwatch.GetTimestamp();
             var values = run.CollectValues(engine, samples);
             var sets = run.CalibrateSets(engine.Manifest, values);
-            Console.WriteLine($"  calibrated {Describe(decode)} on {samples.Count} frames of {episodes} demonstrations in {Stopwatch.GetElapsedTime(started).TotalSeconds:F1} s");
+            Console.WriteLine($"  calibrated {(engine.IsFlowMatching ? Describe(decode) : "early exit")} on {samples.Count} frames of {episodes} demonstrations in {Stopwatch.GetElapsedTime(started).TotalSeconds:F1} s");
             return sets.ToDictionary(s => s.R);
         }
         finally
