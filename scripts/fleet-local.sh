@@ -247,9 +247,12 @@ cmd_start() {
   [ -f "$silo_dll" ] || die "$silo_dll is missing: build first (without A1FLEET_NO_BUILD)"
 
   local package="$models_dir/$model"
-  if [ ! -f "$package/model.json" ]; then
-    log "building the reference model $model into $package"
-    dotnet "$builder_dll" build --preset "$model" --out "$package" >"$run_dir/logs/model-builder.log" 2>&1 \
+  # With its calibrated threshold sets, as the demo serves it: a package without them runs every request at
+  # full depth. A package built before without sets (no thresholds/ folder) is rebuilt.
+  if [ ! -f "$package/model.json" ] || [ ! -d "$package/thresholds" ]; then
+    log "building the reference model $model with its calibrated thresholds into $package"
+    rm -rf "$package"
+    dotnet "$builder_dll" build --preset "$model" --out "$package" --thresholds shipped >"$run_dir/logs/model-builder.log" 2>&1 \
       || die "model build failed; see $run_dir/logs/model-builder.log"
   fi
 

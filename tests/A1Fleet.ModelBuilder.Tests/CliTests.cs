@@ -23,6 +23,17 @@ public sealed class CliTests
     }
 
     [Fact]
+    public void Run_BuildWithoutThresholdsOption_ManifestListsNoSets()
+    {
+        using var directory = new TempDirectory();
+
+        var (code, _, _) = Run("build", "--preset", "tiny-mlp", "--out", directory.Path);
+
+        Assert.Equal(0, code);
+        Assert.Empty(JsonSerializer.Deserialize<ModelManifest>(File.ReadAllText(directory.File(PackageFiles.Manifest)), ReferenceModelJson.Options)!.ThresholdSets);
+    }
+
+    [Fact]
     public void Run_BuildFromPrintedConfigFile_BuildsThatConfig()
     {
         using var directory = new TempDirectory();
@@ -66,6 +77,7 @@ public sealed class CliTests
     [InlineData("build", "--preset", "tiny-fm", "--config", "x.json", "--out", "y")]
     [InlineData("build", "--preset", "nope", "--out", "y")]
     [InlineData("build", "--presett", "tiny-fm", "--out", "y")]
+    [InlineData("build", "--preset", "tiny-fm", "--out", "y", "--thresholds", "all")]
     [InlineData("explode")]
     public void Run_BadArguments_ExitCodeTwoWithMessage(params string[] args)
     {

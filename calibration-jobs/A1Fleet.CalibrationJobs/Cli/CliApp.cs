@@ -24,6 +24,9 @@ public static class CliApp
               Ctrl-C cancels the cluster job; with --no-wait the job is left running.
               Defaults that differ: --decode exit-warm-k2 (the reference models' default) instead of the model's.
           convert-samples --model DIR --out DIR [--fps 20] [--overwrite]
+          export-training --dataset DIR --out DIR
+              a LeRobot dataset (image features) to numpy files for a Python trainer: meta.json, state.npy,
+              action.npy, images.npy, episode.npy, frame.npy (format a1fleet-training-v1, docs/policy.md)
         exit codes: 0 done (or submitted, with --no-wait); 1 failed (bad data, model or mapping; the cluster
           unreachable, refusing the job, or the job failed or canceled there); 2 bad command line; 130 Ctrl-C
         see docs/calibration.md
@@ -41,6 +44,7 @@ public static class CliApp
             {
                 "calibrate" => await CalibrateCommand.RunAsync(args.Skip(1).ToList(), output, error, timeProvider, cancellationToken),
                 "convert-samples" => await ConvertSamplesCommand.RunAsync(args.Skip(1).ToList(), output, error, cancellationToken),
+                "export-training" => await ExportTrainingCommand.RunAsync(args.Skip(1).ToList(), output, error, cancellationToken),
                 "help" or "--help" or "-h" => Usage(output, ExitCodes.Success),
                 null => Usage(error, ExitCodes.Usage),
                 var verb => UnknownVerb(verb, error),

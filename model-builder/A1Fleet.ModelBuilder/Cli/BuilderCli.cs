@@ -2,11 +2,12 @@ using System.Diagnostics;
 using System.Globalization;
 using A1Fleet.ModelBuilder.Building;
 using A1Fleet.ModelBuilder.Config;
+using A1Fleet.ModelBuilder.Packaging;
 
 namespace A1Fleet.ModelBuilder.Cli;
 
 /// <summary>
-/// Command line: <c>build (--preset NAME | --config FILE) --out DIR [--seed N]</c>, <c>presets</c>,
+/// Command line: <c>build (--preset NAME | --config FILE) --out DIR [--seed N] [--thresholds none|shipped]</c>, <c>presets</c>,
 /// <c>config --preset NAME</c> (prints a preset as JSON, a starting point for --config files), and
 /// <c>calibrate --package DIR</c> (adds the shipped threshold sets to any package with samples, for
 /// example one exported by training/).
@@ -15,8 +16,11 @@ public static class BuilderCli
 {
     private const string Usage = """
         usage:
-          build --preset NAME --out DIR [--seed N]   build a preset model package
-          build --config FILE --out DIR [--seed N]   build from a JSON config
+          build --preset NAME --out DIR [--seed N] [--thresholds none|shipped]   build a preset model package
+          build --config FILE --out DIR [--seed N] [--thresholds none|shipped]   build from a JSON config
+              --thresholds shipped: also calibrate the exp-family sets r = 1.0, 0.7, 0.4, 0.1 on the package's
+              calibration episodes and list them in the manifest (what the demo and tests serve; a fleet serving
+              a package without sets runs every request at full depth)
           presets                                    list preset names
           config --preset NAME                       print a preset's config as JSON
           calibrate --package DIR                    calibrate exp r = 1, 0.7, 0.4, 0.1 thresholds on the
@@ -46,10 +50,24 @@ public static class BuilderCli
     {
         var config = ResolveConfig(options);
         string directory = options.Required("out");
+        var thresholds = options.Optional("thresholds") ?? "none";
+        if (thresholds is not ("none" or "shipped"))
+        {
+            throw new ArgumentException($"--thresholds {thresholds}: use none or shipped");
+        }
+
         var stopwatch = Stopwatch.StartNew();
         var result = ReferenceModelBuilder.Build(config, directory);
         stopwatch.Stop();
         BuildReport.Write(output, config, result, stopwatch.Elapsed);
+        if (thresholds == "shipped")
+        {
+            stopwatch.Restart();
+            ReferencePackages.CalibrateShippedThresholds(directory);
+            output.WriteLine($"thresholds: exp r = {string.Join(", ", ReferencePackages.ShippedRs.Select(r => r.ToString("0.0", CultureInfo.InvariantCulture)))} " +
+                             $"calibrated on the calibration episodes in {stopwatch.Elapsed.TotalSeconds:F1} s (thresholds/*.json)");
+        }
+
         return 0;
     }
 

@@ -3,7 +3,7 @@ namespace A1Fleet.ModelBuilder.Cli;
 /// <summary>"--name value" pairs; anything else is an error, so typos do not pass silently.</summary>
 internal sealed class CliOptions
 {
-    private static readonly HashSet<string> Known = ["preset", "config", "out", "seed", "package"];
+    private static readonly HashSet<string> Known = ["preset", "config", "out", "seed", "package", "thresholds"];
     private readonly Dictionary<string, string> values;
 
     private CliOptions(Dictionary<string, string> values) => this.values = values;

@@ -20,11 +20,15 @@ public sealed class SimulatedCamera
     private readonly EmbodimentProfile _profile;
     private readonly View[] _views;
 
-    public SimulatedCamera(EmbodimentProfile profile, IReadOnlyList<CameraInfo> cameras, int seed)
+    /// <param name="withBlocks">
+    /// True: a few blocks painted into the table at seeded places (the fleet's arms, which have no task world). False: a
+    /// bare table, for a task world that passes its objects to <see cref="Render(ReadOnlySpan{float}, byte[][], ReadOnlySpan{TableBlock})"/>.
+    /// </param>
+    public SimulatedCamera(EmbodimentProfile profile, IReadOnlyList<CameraInfo> cameras, int seed, bool withBlocks = true)
     {
         _profile = profile;
         Cameras = cameras;
-        var scene = new TableScene(seed);
+        var scene = new TableScene(seed, withBlocks);
         _views = new View[cameras.Count];
         for (var i = 0; i < cameras.Count; i++)
         {
@@ -63,7 +67,12 @@ public sealed class SimulatedCamera
     }
 
     /// <summary>Renders every camera into caller-owned buffers of the cameras' sizes.</summary>
-    public void Render(ReadOnlySpan<float> joints, byte[][] images)
+    public void Render(ReadOnlySpan<float> joints, byte[][] images) => Render(joints, images, []);
+
+    /// <summary>
+    /// Renders every camera with <paramref name="blocks"/> on the table (under the arms), for worlds whose objects move.
+    /// </summary>
+    public void Render(ReadOnlySpan<float> joints, byte[][] images, ReadOnlySpan<TableBlock> blocks)
     {
         if (joints.Length != _profile.JointCount)
         {
@@ -80,19 +89,25 @@ public sealed class SimulatedCamera
 
             if (view.Wrist)
             {
-                RenderWrist(view, joints, images[i]);
+                RenderWrist(view, joints, images[i], blocks);
             }
             else
             {
-                RenderFront(view, joints, images[i]);
+                RenderFront(view, joints, images[i], blocks);
             }
         }
     }
 
-    private void RenderFront(View view, ReadOnlySpan<float> joints, Span<byte> image)
+    private void RenderFront(View view, ReadOnlySpan<float> joints, Span<byte> image, ReadOnlySpan<TableBlock> blocks)
     {
         view.Texture.CopyTo(image);
         int h = view.Height, w = view.Width;
+        foreach (var block in blocks)
+        {
+            Raster.FillRect(image, h, w, (int)MathF.Round((block.X - (block.Size / 2)) * w), (int)MathF.Round((block.Y - (block.Size / 2)) * h),
+                (int)MathF.Round((block.X + (block.Size / 2)) * w), (int)MathF.Round((block.Y + (block.Size / 2)) * h), TableScene.ColourOf(block.Colour));
+        }
+
         var link = Math.Max(1, w / 32);
         var tip = Math.Max(3, w / 10);
         for (var a = 0; a < _profile.Arms.Count; a++)
@@ -116,7 +131,7 @@ public sealed class SimulatedCamera
         }
     }
 
-    private void RenderWrist(View view, ReadOnlySpan<float> joints, Span<byte> image)
+    private void RenderWrist(View view, ReadOnlySpan<float> joints, Span<byte> image, ReadOnlySpan<TableBlock> blocks)
     {
         int h = view.Height, w = view.Width, th = h * 2, tw = w * 2;
         var (x, y, opening) = ArmSketch.Tip(_profile, _profile.Arms[view.Arm], joints);
@@ -137,6 +152,14 @@ public sealed class SimulatedCamera
             }
         }
 
+        // Blocks as the magnified window sees them (texture wrap-around is the table's grain only).
+        foreach (var block in blocks)
+        {
+            float cx = ((block.X - x) * tw) + (w / 2), cy = ((block.Y - y) * th) + (h / 2), half = block.Size * tw / 2;
+            Raster.FillRect(image, h, w, (int)MathF.Round(cx - half), (int)MathF.Round(cy - half), (int)MathF.Round(cx + half), (int)MathF.Round(cy + half),
+                TableScene.ColourOf(block.Colour));
+        }
+
         // The gripper's fingers at the bottom of the view, as far apart as the gripper is open.
         var finger = Math.Max(2, w / 8);
         var gap = (int)(opening * (w / 2));
@@ -148,3 +171,6 @@ public sealed class SimulatedCamera
 
     private sealed record View(int Height, int Width, bool Wrist, int Arm, byte[] Texture);
 }
+
+/// <summary>A square block on the table: centre and side in table coordinates (0..1 across and down the front image).</summary>
+public readonly record struct TableBlock(BlockColour Colour, float X, float Y, float Size);

@@ -6,22 +6,28 @@ namespace A1Fleet.RobotAgent.Camera;
 /// </summary>
 internal sealed class TableScene
 {
+    /// <summary>The block colours, indexed by <see cref="BlockColour"/>.</summary>
     private static readonly Rgb[] BlockColours = [new(200, 40, 40), new(40, 160, 60), new(40, 80, 200), new(230, 200, 40), new(160, 60, 180)];
     private static readonly Rgb Wall = new(70, 75, 85);
     private readonly (float X, float Y, float Size, Rgb Colour)[] _blocks;
     private readonly int _seed;
 
-    public TableScene(int seed)
+    /// <param name="withBlocks">
+    /// False for a bare table: a task world (<see cref="Tasks.TabletopWorld"/>) draws its own objects on each frame, where they are.
+    /// </param>
+    public TableScene(int seed, bool withBlocks = true)
     {
         _seed = seed;
         var random = new Random(seed);
-        _blocks = new (float, float, float, Rgb)[4];
+        _blocks = new (float, float, float, Rgb)[withBlocks ? 4 : 0];
         for (var i = 0; i < _blocks.Length; i++)
         {
             _blocks[i] = (0.15f + (0.7f * (float)random.NextDouble()), 0.25f + (0.45f * (float)random.NextDouble()),
                 0.07f + (0.05f * (float)random.NextDouble()), BlockColours[(i + seed) % BlockColours.Length]);
         }
     }
+
+    public static Rgb ColourOf(BlockColour colour) => BlockColours[(int)colour];
 
     /// <summary>The table seen from the front camera: a wall band at the top, wood grain, blocks.</summary>
     public byte[] Paint(int height, int width)
@@ -50,4 +56,14 @@ internal sealed class TableScene
 
         return image;
     }
+}
+
+/// <summary>The colours blocks on the simulated table come in; a task's instruction names them in lower case.</summary>
+public enum BlockColour
+{
+    Red,
+    Green,
+    Blue,
+    Yellow,
+    Purple,
 }

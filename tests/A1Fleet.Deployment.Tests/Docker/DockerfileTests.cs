@@ -92,7 +92,8 @@ public sealed class DockerfileTests
         Assert.Contains("small-fm", presets);
         Assert.All(presets, p => Assert.Contains(p, known));
         Assert.Contains(file.Stages[0].Body, i => i.Keyword == "RUN" && i.Arguments.Contains("--project model-builder/A1Fleet.ModelBuilder -- build --preset", StringComparison.Ordinal) &&
-                                                i.Arguments.Contains("--out \"/models/$preset\"", StringComparison.Ordinal));
+                                                i.Arguments.Contains("--out \"/models/$preset\"", StringComparison.Ordinal) &&
+                                                i.Arguments.Contains("--thresholds shipped", StringComparison.Ordinal));
         Assert.Contains(file.Stages[^1].Body, i => i.Keyword == "COPY" && i.Arguments == "--from=build /models /models");
         Assert.Contains(file.Stages[^1].Body, i => i.Keyword == "ENV" && i.Arguments.Contains("A1Fleet__Inference__ModelPackages__0=/models/small-fm", StringComparison.Ordinal));
         Assert.Contains(file.Stages[^1].Body, i => i.Keyword == "EXPOSE" && i.Arguments == "8080 11111 30000");

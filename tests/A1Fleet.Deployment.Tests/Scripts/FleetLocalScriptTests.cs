@@ -18,6 +18,16 @@ public sealed class FleetLocalScriptTests
         Assert.True(result.ExitCode == 0, result.ToString());
     }
 
+    [Fact]
+    public void Script_ModelBuild_BuildsTheModelWithItsCalibratedThresholdSets()
+    {
+        // Without threshold sets the local fleet would run every request at full depth (issue 12).
+        var build = File.ReadAllLines(Script).Single(l => l.Contains("dotnet \"$builder_dll\" build", StringComparison.Ordinal));
+
+        Assert.Contains("--thresholds shipped", build, StringComparison.Ordinal);
+        Assert.Contains(File.ReadAllLines(Script), l => l.Contains("[ ! -d \"$package/thresholds\" ]", StringComparison.Ordinal));
+    }
+
     [ToolFact("bash")]
     public void Stop_WithRecordedPids_StopsThoseProcessesAndRemovesTheirPidFiles()
     {

@@ -1,0 +1,50 @@
+using A1Fleet.RobotAgent.Drivers;
+using A1Fleet.RobotAgent.Recording;
+
+namespace A1Fleet.RobotAgent.Tasks;
+
+/// <summary>
+/// Records the scripted expert's demonstrations of the tabletop task family through the agent's LeRobot recorder,
+/// the source of truth training data is exported from. Only episodes the expert solves are recorded (each seed is
+/// run once unrecorded to find out: runs are deterministic from the seed), ending
+/// <see cref="HoldAfterSuccess"/> periods after success so a policy also learns to stay put.
+/// </summary>
+public static class TabletopDemonstrations
+{
+    public const string DatasetId = "tabletop";
+    public const int HoldAfterSuccess = 5;
+    public const double MaxEpisodeSeconds = 8;
+
+    /// <summary>
+    /// Runs the expert on every seed and records the solved episodes into <paramref name="recorder"/>'s dataset
+    /// <c>tabletop-&lt;embodiment&gt;</c>; returns every seed's result. Dispose the recorder to finish writing.
+    /// </summary>
+    public static IReadOnlyList<TabletopEpisodeResult> Record(EpisodeRecorder recorder, EmbodimentProfile profile, int imageSize, IEnumerable<int> seeds,
+        CancellationToken cancellationToken = default) =>
+        Record(recorder, profile, TabletopEpisodeRunner.DemonstrationSpec(profile, DatasetId, imageSize), seeds, cancellationToken);
+
+    /// <summary>
+    /// The same demonstrations in a model's terms (its cameras and sizes, its state and action dims through
+    /// <see cref="Control.ModelAdapter"/>), into the dataset <c>&lt;model id&gt;-&lt;embodiment&gt;</c>: what a model's
+    /// thresholds are calibrated on. The same seeds give the same episodes as the training data.
+    /// </summary>
+    public static IReadOnlyList<TabletopEpisodeResult> Record(EpisodeRecorder recorder, EmbodimentProfile profile, Grains.ModelSpec spec, IEnumerable<int> seeds,
+        CancellationToken cancellationToken = default)
+    {
+        var runner = new TabletopEpisodeRunner(profile, spec, MaxEpisodeSeconds, HoldAfterSuccess);
+        var recording = new ArmRecording(recorder, "scripted-expert", profile.Embodiment, profile.ControlHz, spec, [.. profile.Joints.Select(j => j.Name)]);
+        var results = new List<TabletopEpisodeResult>();
+        foreach (var seed in seeds)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            var dry = runner.Run(seed, new ScriptedExpert(profile));
+            results.Add(dry);
+            if (dry.Succeeded)
+            {
+                runner.Run(seed, new ScriptedExpert(profile), recording);
+            }
+        }
+
+        return results;
+    }
+}
