@@ -275,7 +275,7 @@ public sealed partial class CalibrationJobGrain(
 
             // Keyed by shard: a shard computed twice (a retry racing a slow first run) counts once. The columns are
             // written first, so a shard the job counts as done always has them.
-            await ShardResult(shard).Save(values);
+            await ThroughSiloLossAsync(() => ShardResult(shard).Save(values), ct);
             S.Done[shard] = new ShardSummary(values.Columns.Length, values.Skipped);
             await PersistAsync();
             ReportProgress();
@@ -395,7 +395,7 @@ public sealed partial class CalibrationJobGrain(
 
     private async Task PublishAsync(CalibrationJobSpec spec)
     {
-        var shards = await Task.WhenAll(S.Done.Keys.Order().Select(async i => await ShardResult(i).Load()
+        var shards = await Task.WhenAll(S.Done.Keys.Order().Select(async i => await ThroughSiloLossAsync(() => ShardResult(i).Load(), _stop.Token)
             ?? throw new InvalidOperationException($"calibration job '{JobId}': the values of finished shard {i} are missing from storage")));
         var columns = shards.SelectMany(v => v.Columns).ToList();
         var values = ValuesMatrix.FromColumns(columns);
@@ -417,6 +417,28 @@ public sealed partial class CalibrationJobGrain(
         await PersistAsync();
         await ClearShardResultsAsync();
         LogCompleted(values.Samples, sets.Count);
+    }
+
+    /// <summary>
+    /// A call to a shard's result grain, asked again while its silo is lost (the runtime fails the call, not the grain):
+    /// the next attempt activates it on a survivor, which reads the same storage. Backs off as lost workers do.
+    /// </summary>
+    private async Task ThroughSiloLossAsync(Func<Task> call, CancellationToken ct) =>
+        await ThroughSiloLossAsync(async () => { await call(); return true; }, ct);
+
+    private async Task<T> ThroughSiloLossAsync<T>(Func<Task<T>> call, CancellationToken ct)
+    {
+        for (var losses = 1; ; losses++)
+        {
+            try
+            {
+                return await call();
+            }
+            catch (Exception ex) when (IsWorkerLost(ex) && losses < LossesPerShard && !ct.IsCancellationRequested)
+            {
+                await Task.Delay(TimeSpan.FromSeconds(Math.Min(8, 0.5 * Math.Pow(2, losses - 1))), time, ct);
+            }
+        }
     }
 
     private ICalibrationShardResultGrain ShardResult(int shard) => GrainFactory.GetGrain<ICalibrationShardResultGrain>($"{JobId}/{shard}");

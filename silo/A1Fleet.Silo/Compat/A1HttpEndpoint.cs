@@ -30,7 +30,7 @@ public sealed partial class A1HttpEndpoint(
     TimeProvider time,
     ILogger<A1HttpEndpoint> logger) : IAsyncDisposable
 {
-    private const string Protocol = "a1-http";
+    internal const string Protocol = "a1-http";
     private const string Device = "a1fleet";
     private const string ActionHead = "flow_matching";
 

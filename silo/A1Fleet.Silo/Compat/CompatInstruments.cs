@@ -7,25 +7,33 @@ public sealed class CompatInstruments
 {
     public const string MeterName = "A1Fleet.Compat";
 
+    /// <summary>The protocols tagged on these instruments.</summary>
+    public static readonly IReadOnlyList<string> Protocols = [OpenPiEndpoint.Protocol, A1HttpEndpoint.Protocol];
+
     private readonly Counter<long> _requests;
-    private readonly UpDownCounter<long> _sessions;
+    // Observed at each collection, not added: the series exist at zero from the first scrape, whenever the exporter started.
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, long> _sessions = new(Protocols.Select(p => KeyValuePair.Create(p, 0L)));
 
     public CompatInstruments(IMeterFactory meterFactory)
     {
         var meter = meterFactory.Create(MeterName);
         _requests = meter.CreateCounter<long>("a1fleet.compat.requests", "{request}",
             "Requests of compatible clients by protocol (openpi, a1-http) and outcome (ok, unauthenticated, rate_limited, invalid, estopped, no_instruction, lease_held, lease_lost, not_configured, model_not_served, failed)");
-        _sessions = meter.CreateUpDownCounter<long>("a1fleet.compat.sessions", "{session}", "Compatible clients holding a robot's lease, by protocol");
+        meter.CreateObservableUpDownCounter("a1fleet.compat.sessions", ObserveSessions, "{session}", "Compatible clients holding a robot's lease, by protocol");
     }
+
+    private IEnumerable<Measurement<long>> ObserveSessions() =>
+        _sessions.Select(s => new Measurement<long>(s.Value, new KeyValuePair<string, object?>("protocol", s.Key)));
+
 
     public void OnRequest(string protocol, string outcome) =>
         _requests.Add(1, new KeyValuePair<string, object?>("protocol", protocol), new KeyValuePair<string, object?>("outcome", outcome));
 
     public void OnFailure(string protocol, CompatFailure failure) => OnRequest(protocol, Outcome(failure));
 
-    public void OnSessionOpened(string protocol) => _sessions.Add(1, new KeyValuePair<string, object?>("protocol", protocol));
+    public void OnSessionOpened(string protocol) => _sessions.AddOrUpdate(protocol, 1, (_, n) => n + 1);
 
-    public void OnSessionClosed(string protocol) => _sessions.Add(-1, new KeyValuePair<string, object?>("protocol", protocol));
+    public void OnSessionClosed(string protocol) => _sessions.AddOrUpdate(protocol, 0, (_, n) => n - 1);
 
     public static string Outcome(CompatFailure failure) => failure switch
     {

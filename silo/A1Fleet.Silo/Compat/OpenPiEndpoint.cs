@@ -27,7 +27,7 @@ public sealed partial class OpenPiEndpoint(
     IHostApplicationLifetime lifetime,
     ILogger<OpenPiEndpoint> logger)
 {
-    private const string Protocol = "openpi";
+    internal const string Protocol = "openpi";
     private const string CloseReason = "Internal server error. Error message included in previous frame.";
     private static readonly byte[] HealthBody = "OK\n"u8.ToArray();
 

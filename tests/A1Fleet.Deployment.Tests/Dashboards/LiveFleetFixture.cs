@@ -59,13 +59,14 @@ public sealed class LiveFleetFixture : IAsyncLifetime, IDisposable
         var deadline = DateTime.UtcNow + StartTimeout;
 
         var (http, siloPort, gateway, agentMetrics, promPort) = (FreePort(), FreePort(), FreePort(), FreePort(), FreePort());
-        var robotGateway = FreePort();
+        var (robotGateway, openPi, a1Http) = (FreePort(), FreePort(), FreePort());
         SiloUrl = $"http://127.0.0.1:{http}";
         AgentMetricsUrl = $"http://127.0.0.1:{agentMetrics}/metrics";
         var demo = Start("fleet-demo", "dotnet", Repo.BuiltDll("demo/A1Fleet.Demo", "A1Fleet.Demo.dll"),
             "fleet", "--agents", "4", "--model", "tiny-fm", "--duration", "240", "--urls", SiloUrl,
             "--models", Path.Combine(_workDir, "models"),
             $"--A1Fleet:Silo:SiloPort={siloPort}", $"--A1Fleet:Silo:GatewayPort={gateway}", $"--A1Fleet:RobotGateway:Port={robotGateway}",
+            $"--A1Fleet:Compat:OpenPiPort={openPi}", $"--A1Fleet:Compat:A1HttpPort={a1Http}",
             "--Logging:LogLevel:Default=Warning",
             $"--A1Fleet:Security:BootstrapAdminKey={AdminKey}",
             // The API's floor (5 ms by default) is lowered so the model's own first-exit time is the bound (below).
