@@ -57,6 +57,8 @@ internal static class CompatBenchmark
             "--A1Fleet:Fleet:DefaultLatencyBudgetMs", "200",
             "--A1Fleet:Security:BootstrapAdminKey", AdminKey,
             "--A1Fleet:Api:PermitsPerSecond", "1000",
+            // The setup issues a credential and a profile for each of 33 robots at once: past the default burst of 40.
+            "--A1Fleet:Api:Burst", "1000",
             "--Logging:LogLevel:Default", "Critical",
         ]);
         builder.AddA1FleetSilo();
