@@ -1,6 +1,6 @@
 using A1Fleet.Grains;
 
-namespace A1Fleet.RobotAgent.Drivers;
+namespace A1Fleet.Motion;
 
 /// <summary>What a simulated arm of one kind is: joints with their limits, arms, control rate and tracking lag.</summary>
 public sealed class EmbodimentProfile

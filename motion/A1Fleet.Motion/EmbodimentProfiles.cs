@@ -1,13 +1,13 @@
 using A1Fleet.Grains;
 
-namespace A1Fleet.RobotAgent.Drivers;
+namespace A1Fleet.Motion;
 
 /// <summary>
 /// The four arms the fleet knows. Dual-arm bodies list the left arm and its gripper first, then the right:
 /// a single-arm model (7 joints + gripper, like the reference models) then drives the left arm and its
-/// gripper exactly, and the right arm holds (see <see cref="Control.ModelAdapter"/>).
+/// gripper exactly, and the right arm holds (see <see cref="ModelAdapter"/>).
 /// </summary>
-internal static class EmbodimentProfiles
+public static class EmbodimentProfiles
 {
     private const float Deg = MathF.PI / 180f;
 

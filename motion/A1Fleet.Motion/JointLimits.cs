@@ -1,8 +1,8 @@
-namespace A1Fleet.RobotAgent.Drivers;
+namespace A1Fleet.Motion;
 
 /// <summary>
 /// Limits per joint, in robot units: position range, top speed (units/s) and top acceleration (units/s²).
-/// Immutable; clamping needs no allocation. The control loop's <see cref="Control.MotionLimiter"/> enforces all three.
+/// Immutable; clamping needs no allocation. The control loop's <see cref="MotionLimiter"/> enforces all three.
 /// </summary>
 public sealed class JointLimits
 {

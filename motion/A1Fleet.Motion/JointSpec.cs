@@ -1,8 +1,8 @@
-namespace A1Fleet.RobotAgent.Drivers;
+namespace A1Fleet.Motion;
 
 /// <summary>
 /// One commanded degree of freedom: position limits, top speed (units/s) and top acceleration (units/s²) in robot
-/// units, and where the simulation starts it. The control loop's <see cref="Control.MotionLimiter"/> keeps every
+/// units, and where the simulation starts it. The control loop's <see cref="MotionLimiter"/> keeps every
 /// command within all three.
 /// </summary>
 public sealed record JointSpec(string Name, float Lower, float Upper, float MaxVelocity, float MaxAcceleration, float Home, bool IsGripper = false);

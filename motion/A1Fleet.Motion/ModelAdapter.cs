@@ -1,6 +1,6 @@
 using A1Fleet.Grains;
 
-namespace A1Fleet.RobotAgent.Control;
+namespace A1Fleet.Motion;
 
 /// <summary>
 /// Maps an arm's joints onto the model's state vector and the model's action dims back onto joint targets,

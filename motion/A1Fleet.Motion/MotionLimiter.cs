@@ -1,6 +1,5 @@
-using A1Fleet.RobotAgent.Drivers;
 
-namespace A1Fleet.RobotAgent.Control;
+namespace A1Fleet.Motion;
 
 /// <summary>
 /// The last thing between a plan and the driver: every commanded position moves each joint by at most its

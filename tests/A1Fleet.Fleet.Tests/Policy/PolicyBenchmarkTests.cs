@@ -4,6 +4,7 @@ using A1Fleet.Engine;
 using A1Fleet.Engine.Inference;
 using A1Fleet.Grains;
 using A1Fleet.ModelBuilder.Packaging;
+using A1Fleet.Motion;
 using A1Fleet.RobotAgent.Drivers;
 
 namespace A1Fleet.Fleet.Tests.Policy;

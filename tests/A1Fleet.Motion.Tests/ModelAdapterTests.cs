@@ -1,7 +1,7 @@
-using A1Fleet.RobotAgent.Control;
+using A1Fleet.Motion;
 using A1Fleet.RobotAgent.Tests.Support;
 
-namespace A1Fleet.RobotAgent.Tests.Control;
+namespace A1Fleet.Motion.Tests;
 
 public sealed class ModelAdapterTests
 {
