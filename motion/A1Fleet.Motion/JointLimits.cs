@@ -43,6 +43,14 @@ public sealed class JointLimits
 
     public int Count => _lower.Length;
 
+    /// <summary>The limits of the first <paramref name="count"/> joints (a client that drives only those).</summary>
+    public JointLimits Take(int count)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(count, 1);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(count, Count);
+        return count == Count ? this : new JointLimits(_lower[..count], _upper[..count], _maxVelocity[..count], _maxAcceleration[..count]);
+    }
+
     public ReadOnlySpan<float> Lower => _lower;
 
     public ReadOnlySpan<float> Upper => _upper;

@@ -67,13 +67,29 @@ public sealed class MotionLimiter
     }
 
     /// <summary>Starts from <paramref name="position"/> at rest (the arm's measured state before the first command).</summary>
-    public void Reset(ReadOnlySpan<float> position)
+    public void Reset(ReadOnlySpan<float> position) => Reset(position, ReadOnlySpan<double>.Empty);
+
+    /// <summary>
+    /// Starts from <paramref name="position"/> moving at <paramref name="velocity"/> (units/s; empty: at rest), as when
+    /// a new chunk takes over from one the arm is still executing. The velocity is brought within the joint's limit and
+    /// within what can still stop before the end of the range ahead, so every step from here keeps all three limits.
+    /// </summary>
+    public void Reset(ReadOnlySpan<float> position, ReadOnlySpan<double> velocity)
     {
+        if (!velocity.IsEmpty && velocity.Length != _position.Length)
+        {
+            throw new ArgumentException($"velocity: expected {_position.Length} values (one per joint), got {velocity.Length}", nameof(velocity));
+        }
+
         for (var j = 0; j < _position.Length; j++)
         {
-            _position[j] = Math.Clamp(position[j], _lower[j], _upper[j]);
-            _lastTarget[j] = _position[j];
-            _velocity[j] = 0;
+            var q = Math.Clamp(position[j], _lower[j], _upper[j]);
+            var v = velocity.IsEmpty || !double.IsFinite(velocity[j]) ? 0 : Math.Clamp(velocity[j], -_maxVelocity[j], _maxVelocity[j]);
+            v = Math.Min(v, StoppableSpeed(_upper[j] - q, _maxAcceleration[j]));
+            v = Math.Max(v, -StoppableSpeed(q - _lower[j], _maxAcceleration[j]));
+            _position[j] = q;
+            _lastTarget[j] = q;
+            _velocity[j] = v;
         }
     }
 
