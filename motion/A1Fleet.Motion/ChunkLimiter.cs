@@ -44,10 +44,10 @@ public sealed class ChunkLimiter
     public int JointCount => _embodiment.JointCount;
 
     /// <summary>
-    /// The observed joint positions' first problem (naming the state index and joint), or null: a non-finite value,
-    /// or one outside the joint's range by more than <see cref="RangeTolerance"/>.
+    /// The observed joint positions' first problem, or null: a non-finite value, or one outside the joint's range by more
+    /// than <see cref="RangeTolerance"/>. The message starts with <paramref name="field"/>[index] and names the joint.
     /// </summary>
-    public string? CheckObserved(ReadOnlySpan<float> observed)
+    public string? CheckObserved(ReadOnlySpan<float> observed, string field = "state")
     {
         var limits = _embodiment.Limits;
         for (var j = 0; j < observed.Length && j < limits.Count; j++)
@@ -56,7 +56,7 @@ public sealed class ChunkLimiter
             var slack = (limits.Upper[j] - limits.Lower[j]) * RangeTolerance;
             if (!float.IsFinite(value) || value < limits.Lower[j] - slack || value > limits.Upper[j] + slack)
             {
-                return $"state[{j}] {value} is outside joint '{_embodiment.Joints[j].Name}' range [{limits.Lower[j]}, {limits.Upper[j]}] of a {_embodiment.Embodiment.ToString().ToLowerInvariant()}: "
+                return $"{field}[{j}]: {value} is outside joint '{_embodiment.Joints[j].Name}' range [{limits.Lower[j]}, {limits.Upper[j]}] of a {_embodiment.Embodiment.ToString().ToLowerInvariant()}: "
                     + "the robot is not the embodiment its profile names, or reports other units; no actions are sent";
             }
         }

@@ -166,7 +166,7 @@ public sealed class ChunkLimiterTests
 
         var error = Assert.Throws<ArgumentOutOfRangeException>(() => limiter.Limit(observed, new float[Chunk * 8], Chunk, 8, 0, Frequency));
 
-        Assert.Contains($"state[{joint}]", error.Message, StringComparison.Ordinal);
+        Assert.Contains($"state[{joint}]:", error.Message, StringComparison.Ordinal);
         Assert.Contains(profile.Joints[joint].Name, error.Message, StringComparison.Ordinal);
         Assert.StartsWith(limiter.CheckObserved(observed)!, error.Message, StringComparison.Ordinal);
     }

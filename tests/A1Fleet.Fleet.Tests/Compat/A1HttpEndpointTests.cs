@@ -51,6 +51,7 @@ public sealed class A1HttpEndpointTests : IAsyncLifetime
         var result = await Client("validation", _silo.A1Url(robotId, key), _silo.A1Config(2));
 
         Assert.Equal("missing", result.GetProperty("types").GetProperty("missing_instruction").GetString());
+        Assert.Equal("value_error", result.GetProperty("types").GetProperty("proprio_outside_the_arm").GetString());
         Assert.Equal(0, (await _silo.Grains.GetGrain<IRobotGrain>(robotId).GetStatus()).Counters.Requests);
     }
 

@@ -2,6 +2,7 @@ using System.Text.Json;
 using A1Fleet.Fleet.Tests.RobotGateway;
 using A1Fleet.Fleet.Tests.Silo;
 using A1Fleet.Grains;
+using A1Fleet.Motion;
 using A1Fleet.Operator.Client;
 
 namespace A1Fleet.Fleet.Tests.Compat;
@@ -67,10 +68,29 @@ public sealed class CompatTestSilo : IAsyncDisposable
         return (robotId, key);
     }
 
+    /// <summary>The embodiment of every test robot (the operator API's default) and the compat profiles' default rate.</summary>
+    public static EmbodimentProfile Arm { get; } = EmbodimentProfile.For(Embodiment.Franka);
+
+    public const double ControlHz = 10;
+
+    /// <summary>Action columns a client gets: joints tiny-fm drives and reports that a Franka has.</summary>
+    public int Columns => Math.Min(Math.Min(Model.ActionDim, Model.StateDim), Arm.JointCount);
+
+    /// <summary>The arm's data sheet as the Python clients check chunks against it (clients/arm.py).</summary>
+    public static object ArmConfig { get; } = new
+    {
+        lower = Arm.Joints.Select(j => j.Lower).ToArray(),
+        upper = Arm.Joints.Select(j => j.Upper).ToArray(),
+        max_velocity = Arm.Joints.Select(j => j.MaxVelocity).ToArray(),
+        max_acceleration = Arm.Joints.Select(j => j.MaxAcceleration).ToArray(),
+        home = Arm.Joints.Select(j => j.Home).ToArray(),
+        hz = ControlHz,
+    };
+
     /// <summary>The openpi client's config for a layout on tiny-fm.</summary>
     public string OpenPiConfig(string layout, object? extra = null)
     {
-        var config = new Dictionary<string, object?> { ["layout"] = layout, ["state_dim"] = Model.StateDim, ["chunk"] = Model.Chunk, ["action_dim"] = Model.ActionDim };
+        var config = new Dictionary<string, object?> { ["layout"] = layout, ["state_dim"] = Model.StateDim, ["chunk"] = Model.Chunk, ["action_dim"] = Columns, ["arm"] = ArmConfig };
         foreach (var property in extra?.GetType().GetProperties() ?? [])
         {
             config[property.Name] = property.GetValue(extra);
@@ -82,7 +102,7 @@ public sealed class CompatTestSilo : IAsyncDisposable
     /// <summary>The A1 client's config: images per request, proprio row width, chunk.</summary>
     public string A1Config(int cameras, int? proprio = null, object? extra = null)
     {
-        var config = new Dictionary<string, object?> { ["cameras"] = cameras, ["proprio"] = proprio ?? Math.Min(Model.StateDim, Model.ActionDim), ["chunk"] = Model.Chunk };
+        var config = new Dictionary<string, object?> { ["cameras"] = cameras, ["proprio"] = proprio ?? Columns, ["chunk"] = Model.Chunk, ["arm"] = ArmConfig };
         foreach (var property in extra?.GetType().GetProperties() ?? [])
         {
             config[property.Name] = property.GetValue(extra);

@@ -77,6 +77,7 @@ public sealed class OpenPiEndpointTests : IAsyncLifetime
     [InlineData("text", "text frame")]
     [InlineData("state_dim", "observation/state: has 10 values")]
     [InlineData("str_keys", "observation/image: is not a numpy array")]
+    [InlineData("state_out_of_range", "state[0]: 45 is outside joint 'panda_joint1'")]
     public async Task BadFrame_AnsweredWithAnErrorTextFrameAndClose1011_ThenTheRobotIsServedAgain(string bad, string expected)
     {
         var (_, key) = await _silo.RobotAsync("openpi-libero");

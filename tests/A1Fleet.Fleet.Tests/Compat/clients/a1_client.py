@@ -14,6 +14,8 @@ import zlib
 import numpy as np
 import requests
 
+from arm import pose, violation
+
 
 def fail(message):
     print(json.dumps({"ok": False, "error": message}), flush=True)
@@ -38,11 +40,11 @@ def png(image):
 
 def request_body(cfg, rng, instruction="put the cup on the coaster", size=(60, 80)):
     images = [base64.b64encode(png(rng.integers(0, 256, size=(*size, 3), dtype=np.uint8))).decode() for _ in range(cfg["cameras"])]
-    proprio = [rng.standard_normal(cfg["proprio"]).tolist()]
+    proprio = [pose(cfg, rng, cfg["proprio"]).tolist()]
     return {"instruction": instruction, "images": images, "proprio_data": proprio}
 
 
-def check_inference(response, cfg, instruction):
+def check_inference(response, cfg, instruction, sent=None):
     check(response.status_code == 200, f"/inference answered {response.status_code}: {response.text[:300]}")
     body = response.json()
     for key in ("predicted_actions", "instruction", "action_head_type", "processing_time_ms", "model_info", "timestamp"):
@@ -50,6 +52,9 @@ def check_inference(response, cfg, instruction):
     actions = np.array(body["predicted_actions"], dtype=np.float64)
     check(actions.shape == (cfg["chunk"], cfg["proprio"]), f"predicted_actions shape {actions.shape}")
     check(np.all(np.isfinite(actions)), "predicted_actions are not finite")
+    if sent is not None:
+        broken = violation(actions, sent["proprio_data"][0], cfg)
+        check(broken is None, f"the arm would refuse the chunk: {broken}")
     check(body["instruction"] == instruction, f"instruction echoed as {body['instruction']!r}")
     check(isinstance(body["processing_time_ms"], float), "processing_time_ms is not a float")
     check("T" in body["timestamp"] and "+" not in body["timestamp"] and not body["timestamp"].endswith("Z"), f"timestamp {body['timestamp']}")
@@ -72,7 +77,7 @@ def serve(url, cfg):
     exits = []
     for _ in range(cfg.get("requests", 3)):
         body = request_body(cfg, rng)
-        exits.append(check_inference(requests.post(url + "/inference", json=body, timeout=60), cfg, body["instruction"])["model_info"]["inference_stats"]["exit_layer"])
+        exits.append(check_inference(requests.post(url + "/inference", json=body, timeout=60), cfg, body["instruction"], body)["model_info"]["inference_stats"]["exit_layer"])
     return {"ok": True, "exit_layers": exits}
 
 
@@ -96,6 +101,7 @@ def validation(url, cfg):
         "images_not_list": (dict(good, images="abc"), ["body", "images"]),
         "proprio_not_numbers": (dict(good, proprio_data=[["a"]]), ["body", "proprio_data", 0, 0]),
         "proprio_too_wide": (dict(good, proprio_data=[[0.0] * 64]), ["body", "proprio_data", 0]),
+        "proprio_outside_the_arm": (dict(good, proprio_data=[[45.0] * cfg["proprio"]]), ["body", "proprio_data", 0, 0]),
         "no_images": (dict(good, images=[]), ["body", "images"]),
         "bad_base64": (dict(good, images=["***"] * cfg["cameras"]), ["body", "images", 0]),
         "not_an_image": (dict(good, images=[base64.b64encode(b"not a png").decode()] * cfg["cameras"]), ["body", "images", 0]),
@@ -118,7 +124,7 @@ def validation(url, cfg):
 def estop(url, cfg):
     rng = np.random.default_rng(8)
     body = request_body(cfg, rng)
-    check_inference(requests.post(url + "/inference", json=body, timeout=60), cfg, body["instruction"])
+    check_inference(requests.post(url + "/inference", json=body, timeout=60), cfg, body["instruction"], body)
     print("WAIT estop", flush=True)
     sys.stdin.readline()
     response = requests.post(url + "/inference", json=body, timeout=60)

@@ -16,6 +16,7 @@ import urllib.error
 import numpy as np
 import websockets
 
+from arm import pose, violation
 from openpi_wire import packb, unpackb
 
 
@@ -37,7 +38,7 @@ def observation(cfg, rng, size=(48, 40), chw=False, prompt="pick up the cube"):
 
     layout = cfg["layout"]
     n = cfg["state_dim"]
-    state = rng.standard_normal(n).astype(np.float32)
+    state = pose(cfg, rng, n)
     if layout == "libero":
         obs = {"observation/image": image(), "observation/wrist_image": image(), "observation/state": state}
     elif layout == "droid":
@@ -61,7 +62,16 @@ async def metadata_of(ws):
     return unpackb(first)
 
 
-def check_reply(reply, cfg, index):
+def state_of(obs):
+    """The state the observation reports, in the order the layouts' profiles concatenate it."""
+    if "observation/state" in obs:
+        return obs["observation/state"]
+    if "state" in obs:
+        return obs["state"]
+    return np.concatenate([obs["observation/joint_position"], obs["observation/gripper_position"]])
+
+
+def check_reply(reply, cfg, index, obs=None):
     check(isinstance(reply, bytes), f"reply {index} is a text frame: {reply!r}")
     result = unpackb(reply)
     actions = result["actions"]
@@ -69,6 +79,9 @@ def check_reply(reply, cfg, index):
     check(actions.dtype == np.float32, f"actions dtype {actions.dtype}")
     check(actions.shape == (cfg["chunk"], cfg["action_dim"]), f"actions shape {actions.shape}")
     check(np.all(np.isfinite(actions)), "actions are not finite")
+    if obs is not None:
+        broken = violation(actions, state_of(obs), cfg)
+        check(broken is None, f"reply {index}: the arm would refuse the chunk: {broken}")
     timing = result["server_timing"]
     check(isinstance(timing["infer_ms"], float) and timing["infer_ms"] >= 0, f"server_timing {timing}")
     if index == 0:
@@ -106,8 +119,9 @@ async def serve(url, key, cfg):
     check(metadata == cfg.get("metadata", {}), f"metadata {metadata!r}")
     stats = []
     for i in range(cfg.get("requests", 3)):
-        await ws.send(packb(observation(cfg, rng, size=(48 + 16 * i, 40), chw=cfg.get("chw", False))))
-        result = check_reply(await ws.recv(), cfg, i)
+        obs = observation(cfg, rng, size=(48 + 16 * i, 40), chw=cfg.get("chw", False))
+        await ws.send(packb(obs))
+        result = check_reply(await ws.recv(), cfg, i, obs)
         stats.append(result["policy_timing"])
     # A ping answered while connected (the server answers pings at any time).
     pong = await ws.ping()
@@ -143,6 +157,13 @@ async def bad_frame(url, key, cfg):
             if k in obs:
                 obs[k] = np.zeros(cfg["state_dim"] + 3, np.float32)
         await ws.send(packb(obs))
+    elif kind == "state_out_of_range":
+        # A state in other units (degrees for a radian arm): nothing may be sent for the arm to execute.
+        obs = observation(cfg, rng)
+        for k in ("observation/state", "state"):
+            if k in obs:
+                obs[k] = np.full(cfg["state_dim"], 45.0, np.float32)
+        await ws.send(packb(obs))
     elif kind == "str_keys":
         # A map with *str* "__ndarray__" keys is a plain dict, not an array: the image key is then no image.
         obs = observation(cfg, rng)
@@ -159,8 +180,9 @@ async def estop(url, key, cfg):
     rng = np.random.default_rng(3)
     ws = await connect(url, key)
     await metadata_of(ws)
-    await ws.send(packb(observation(cfg, rng)))
-    check_reply(await ws.recv(), cfg, 0)
+    obs = observation(cfg, rng)
+    await ws.send(packb(obs))
+    check_reply(await ws.recv(), cfg, 0, obs)
     print("WAIT estop", flush=True)
     sys.stdin.readline()
     await ws.send(packb(observation(cfg, rng)))
