@@ -298,6 +298,33 @@ public sealed class BatchPolicyTests
         Assert.All(rows, r => Assert.True(policy.Cost.Predict(rows.Count, r.Cap, Decode) <= 20));
     }
 
+    [Fact]
+    public void TakeBatch_RequestsQueuedBehind_BatchesExitEarlierSoEveryQueuedRequestMakesItsDeadline()
+    {
+        // Batches of 1 that ran shallow: admission counts rows ahead at 5 ms each, so all three are admitted.
+        var policy = Policy(maxBatch: 1);
+        policy.BatchFinished(deepestLayer: 1);
+        var start = _time.GetTimestamp();
+        Admit(policy, "a", 25);
+        Admit(policy, "b", 26);
+        Admit(policy, "c", 27);
+
+        // Each batch runs for what the cost model says its deepest row costs. Capped by its own deadline only, "a" and "b"
+        // would both run to the last layer (12.5 ms each) and "c" would expire after 25 ms in the queue.
+        var caps = new List<int>();
+        while (policy.Count > 0)
+        {
+            var taken = policy.TakeBatch(Decode, _ => false);
+            Assert.Empty(taken.Expired);
+            var row = Assert.Single(taken.Rows);
+            _time.Advance(TimeSpan.FromMilliseconds(policy.Cost.Predict(1, row.Cap, Decode)));
+            Assert.True(_time.GetTimestamp() <= row.Request.DeadlineTicks, $"{row.Request.Item} finished {policy.TicksToMs(_time.GetTimestamp() - start)} ms in, after its deadline");
+            caps.Add(row.Cap);
+        }
+
+        Assert.Equal([7, 3, 1], caps);
+    }
+
     [Theory]
     [InlineData(true, 5, true)]
     [InlineData(true, 7, false)]
