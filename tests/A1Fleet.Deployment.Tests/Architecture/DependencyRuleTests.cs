@@ -56,6 +56,70 @@ public sealed class DependencyRuleTests
     }
 
     [Fact]
+    public void RobotAgent_ReachesOnlyWhatItUses()
+    {
+        // The agent uses the wire contracts, the gateway protocol and, to record episodes, the dataset library's
+        // writer (which needs the model-package contract); never the engine, the calibration or an application.
+        string[] allowed = ["robot-agent/", "grains/A1Fleet.Grains.Abstractions/", "protos/", "datasets/", "engine/A1Fleet.ModelFormat/", "motion/"];
+        var agent = Graph.Projects.Where(p => p.Path.StartsWith("robot-agent/", StringComparison.Ordinal)).ToList();
+        Assert.NotEmpty(agent);
+        foreach (var project in agent)
+        {
+            foreach (var reached in Graph.Closure(project))
+            {
+                Assert.True(allowed.Any(a => reached.Path.StartsWith(a, StringComparison.Ordinal)), $"{project.Path} reaches {reached.Path}, which the agent does not use");
+            }
+        }
+    }
+
+    [Fact]
+    public void CalibrationJobsFolder_IsReferencedFromNoProjectOutsideIt()
+    {
+        // calibration-jobs/ holds the job (an application); the libraries it uses live in datasets/ and calibration/.
+        foreach (var project in Graph.Projects.Where(p => !p.Path.StartsWith("calibration-jobs/", StringComparison.Ordinal)))
+        {
+            var reached = project.References.FirstOrDefault(r => r.StartsWith("calibration-jobs/", StringComparison.Ordinal));
+            Assert.True(reached is null, $"{project.Path} references {reached} in the application folder calibration-jobs/");
+        }
+    }
+
+    [Fact]
+    public void TopLevelFolders_DependOnEachOtherWithoutACycle()
+    {
+        var edges = Graph.Projects
+            .SelectMany(p => p.References.Select(r => (From: FolderOf(p.Path), To: FolderOf(r))))
+            .Where(e => e.From != e.To)
+            .Distinct()
+            .ToLookup(e => e.From, e => e.To);
+        foreach (var start in edges.Select(g => g.Key))
+        {
+            // Depth-first search for a path back to start, kept to report it.
+            var path = FindPath(start, start, edges, [start], new HashSet<string>(StringComparer.Ordinal));
+            Assert.True(path is null, $"folders depend on each other in a cycle: {string.Join(" -> ", path ?? [])}");
+        }
+    }
+
+    private static string FolderOf(string projectPath) => projectPath[..projectPath.IndexOf('/', StringComparison.Ordinal)];
+
+    private static List<string>? FindPath(string from, string target, ILookup<string, string> edges, List<string> path, HashSet<string> seen)
+    {
+        foreach (var next in edges[from])
+        {
+            if (next == target)
+            {
+                return [.. path, next];
+            }
+
+            if (seen.Add(next) && FindPath(next, target, edges, [.. path, next], seen) is { } found)
+            {
+                return found;
+            }
+        }
+
+        return null;
+    }
+
+    [Fact]
     public void Solution_ListsEveryProjectInTheRepository()
     {
         var solution = File.ReadAllText(Repo.PathOf("A1Fleet.sln")).Replace('\\', '/');
