@@ -1,3 +1,4 @@
+using System.Text.RegularExpressions;
 using System.Xml.Linq;
 using A1Fleet.Deployment.Tests.Support;
 
@@ -7,7 +8,7 @@ namespace A1Fleet.Deployment.Tests.Architecture;
 /// The dependency rules of docs/architecture.md, read from the project files (references followed transitively), so a
 /// reference that breaks one fails here, naming the path that breaks it.
 /// </summary>
-public sealed class DependencyRuleTests
+public sealed partial class DependencyRuleTests
 {
     private static readonly ProjectGraph Graph = ProjectGraph.Load(Repo.Root);
 
@@ -82,6 +83,38 @@ public sealed class DependencyRuleTests
             Assert.True(reached is null, $"{project.Path} references {reached} in the application folder calibration-jobs/");
         }
     }
+
+    [Fact]
+    public void ApiContracts_SharedByServerAndClient_WithoutOrleansOrImplementations()
+    {
+        const string contracts = "contracts/A1Fleet.Api.Contracts/A1Fleet.Api.Contracts.csproj";
+        var project = Graph.Projects.Single(p => p.Path == contracts);
+        Assert.Empty(project.OrleansPackages);
+        Assert.All(Graph.Closure(project), p => Assert.Equal("grains/A1Fleet.Grains.Abstractions/A1Fleet.Grains.Abstractions.csproj", p.Path));
+        Assert.Contains(contracts, Graph.Projects.Single(p => p.Path == "silo/A1Fleet.Silo/A1Fleet.Silo.csproj").References);
+        Assert.Contains(contracts, Graph.Projects.Single(p => p.Path == "operator-cli/A1Fleet.Operator.Client/A1Fleet.Operator.Client.csproj").References);
+    }
+
+    [Fact]
+    public void HttpTypes_AreDeclaredInOnlyOneOfServerClientAndContracts()
+    {
+        // A request or response body written in both the silo and its client drifts; the contracts project holds it once.
+        string[] folders = ["silo", "operator-cli", "contracts"];
+        var declared = folders.ToDictionary(f => f, f => DeclaredTypes(Repo.PathOf(f)));
+        foreach (var (a, b) in new[] { (0, 1), (0, 2), (1, 2) })
+        {
+            var both = declared[folders[a]].Intersect(declared[folders[b]], StringComparer.Ordinal).Order(StringComparer.Ordinal).ToList();
+            Assert.True(both.Count == 0, $"declared in both {folders[a]}/ and {folders[b]}/: {string.Join(", ", both)}");
+        }
+    }
+
+    private static HashSet<string> DeclaredTypes(string folder) =>
+        [.. Directory.EnumerateFiles(folder, "*.cs", SearchOption.AllDirectories)
+            .Where(f => !f.Split(System.IO.Path.DirectorySeparatorChar).Any(part => part is "bin" or "obj"))
+            .SelectMany(f => TypeDeclaration().Matches(File.ReadAllText(f)).Select(m => m.Groups["name"].Value))];
+
+    [GeneratedRegex(@"^\s*(?:(?:public|internal|sealed|static|abstract|partial|readonly)\s+)*(?:record(?:\s+struct|\s+class)?|class|struct|enum|interface)\s+(?<name>\w+)", RegexOptions.Multiline)]
+    private static partial Regex TypeDeclaration();
 
     [Fact]
     public void TopLevelFolders_DependOnEachOtherWithoutACycle()
