@@ -6,7 +6,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Orleans.Storage;
 using Orleans.TestingHost;
 
-namespace A1Fleet.Fleet.Tests;
+namespace A1Fleet.Grains.Tests;
 
 /// <summary>
 /// Two in-process silos sharing one test cluster: the first is a GPU silo serving tiny-fm and

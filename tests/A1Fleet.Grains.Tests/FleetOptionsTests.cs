@@ -3,7 +3,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 using Orleans.Hosting;
 
-namespace A1Fleet.Fleet.Tests;
+namespace A1Fleet.Grains.Tests;
 
 [Collection(FleetClusterCollection.Name)]
 public sealed class FleetOptionsTests(FleetClusterFixture fixture)

@@ -1,6 +1,6 @@
 using Orleans.Storage;
 
-namespace A1Fleet.Fleet.Tests;
+namespace A1Fleet.Grains.Tests;
 
 /// <summary>
 /// Memory storage with a storage round trip before every write, as the Redis store production uses has. Memory

@@ -1,4 +1,4 @@
-namespace A1Fleet.Fleet.Tests;
+namespace A1Fleet.Grains.Tests;
 
 /// <summary>
 /// The test cluster's clock: the system clock plus an offset a test moves forward, so a lease can lapse without

@@ -1,7 +1,7 @@
 using System.Collections.Concurrent;
 using A1Fleet.Grains;
 
-namespace A1Fleet.Fleet.Tests;
+namespace A1Fleet.Grains.Tests;
 
 /// <summary>A minimal agent for grain tests: binds, sends observations built from the model spec, records pushed commands.</summary>
 internal sealed class TestAgent : IRobotAgentObserver

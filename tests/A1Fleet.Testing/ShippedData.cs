@@ -1,7 +1,7 @@
-namespace A1Fleet.Fleet.Tests;
+namespace A1Fleet.Testing;
 
 /// <summary>Data the repository ships, located from the test's build output.</summary>
-internal static class ShippedData
+public static class ShippedData
 {
     public static string TinyFmDataset => Path.Combine(RepositoryRoot(), "calibration-jobs", "datasets", "tiny-fm-sim");
 

@@ -6,7 +6,7 @@ using A1Fleet.Grains;
 using A1Fleet.ModelBuilder.Packaging;
 using A1Fleet.RobotAgent.Drivers;
 
-namespace A1Fleet.Fleet.Tests.Policy;
+namespace A1Fleet.Bench.Tests.Policy;
 
 public sealed class PolicyBenchmarkTests : IDisposable
 {

@@ -153,6 +153,21 @@ public sealed partial class DependencyRuleTests
     }
 
     [Fact]
+    public void TestProjects_AreNamedAfterTheProjectTheyTest()
+    {
+        // tests/A1Fleet.X.Tests tests the project A1Fleet.X. Three names stand for no one project: the multi-process
+        // cluster (silo, agent and Redis processes together), the deployment files (deploy/, dashboards/, compose,
+        // Dockerfiles, docs) and the helpers the test projects share.
+        string[] notOneProject = ["tests/A1Fleet.Cluster.Tests/", "tests/A1Fleet.Deployment.Tests/", "tests/A1Fleet.Testing/"];
+        var names = Graph.Projects.Select(p => System.IO.Path.GetFileNameWithoutExtension(p.Path)).ToHashSet(StringComparer.Ordinal);
+        foreach (var test in ProjectGraph.TestProjects(Repo.Root).Where(t => !notOneProject.Any(n => t.StartsWith(n, StringComparison.Ordinal))))
+        {
+            var name = System.IO.Path.GetFileNameWithoutExtension(test);
+            Assert.True(name.EndsWith(".Tests", StringComparison.Ordinal) && names.Contains(name[..^".Tests".Length]), $"{test} is named after no project in the repository");
+        }
+    }
+
+    [Fact]
     public void Solution_ListsEveryProjectInTheRepository()
     {
         var solution = File.ReadAllText(Repo.PathOf("A1Fleet.sln")).Replace('\\', '/');

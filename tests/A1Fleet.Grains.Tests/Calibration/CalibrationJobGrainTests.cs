@@ -9,7 +9,7 @@ using A1Fleet.Grains;
 using A1Fleet.Grains.Calibration;
 using Microsoft.Extensions.DependencyInjection;
 
-namespace A1Fleet.Fleet.Tests.Calibration;
+namespace A1Fleet.Grains.Tests.Calibration;
 
 [Collection(FleetClusterCollection.Name)]
 public sealed class CalibrationJobGrainTests(FleetClusterFixture fixture)

@@ -2,7 +2,7 @@ using A1Fleet.Datasets.Writing;
 using A1Fleet.Grains;
 using A1Fleet.ModelFormat;
 
-namespace A1Fleet.Fleet.Tests.Calibration;
+namespace A1Fleet.Grains.Tests.Calibration;
 
 /// <summary>Recalibration on a reminder: the in-memory reminder service of the test cluster drives the schedule grain.</summary>
 [Collection(FleetClusterCollection.Name)]

@@ -2,7 +2,7 @@ using A1Fleet.Datasets.Reading;
 using A1Fleet.Grains.Calibration;
 using A1Fleet.ModelFormat;
 
-namespace A1Fleet.Fleet.Tests.Calibration;
+namespace A1Fleet.Grains.Tests.Calibration;
 
 public sealed class DeviceBatchesTests
 {

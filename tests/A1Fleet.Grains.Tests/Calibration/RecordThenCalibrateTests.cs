@@ -6,7 +6,7 @@ using A1Fleet.RobotAgent.Recording;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 
-namespace A1Fleet.Fleet.Tests.Calibration;
+namespace A1Fleet.Grains.Tests.Calibration;
 
 /// <summary>
 /// A calibration set made on the embedded default, the way a user would: a simulated arm served by the cluster

@@ -1,6 +1,6 @@
 using A1Fleet.Grains;
 
-namespace A1Fleet.Fleet.Tests.Fleet;
+namespace A1Fleet.Grains.Tests.Fleet;
 
 [Collection(FleetClusterCollection.Name)]
 public sealed class FleetGrainTests(FleetClusterFixture fixture)

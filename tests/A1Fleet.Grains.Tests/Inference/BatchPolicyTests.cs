@@ -3,7 +3,7 @@ using A1Fleet.Grains;
 using A1Fleet.Grains.Inference;
 using Microsoft.Extensions.Time.Testing;
 
-namespace A1Fleet.Fleet.Tests.Inference;
+namespace A1Fleet.Grains.Tests.Inference;
 
 public sealed class BatchPolicyTests
 {

@@ -1,7 +1,7 @@
 using A1Fleet.Engine.Inference;
 using A1Fleet.Grains.Inference;
 
-namespace A1Fleet.Fleet.Tests.Inference;
+namespace A1Fleet.Grains.Tests.Inference;
 
 public sealed class CostModelTests
 {

@@ -1,7 +1,7 @@
 using A1Fleet.Grains;
 using Orleans.Runtime;
 
-namespace A1Fleet.Fleet.Tests.Inference;
+namespace A1Fleet.Grains.Tests.Inference;
 
 [Collection(FleetClusterCollection.Name)]
 public sealed class InferenceGrainTests(FleetClusterFixture fixture)

@@ -5,7 +5,7 @@ using A1Fleet.ModelBuilder.Packaging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 
-namespace A1Fleet.Fleet.Tests.Inference;
+namespace A1Fleet.Grains.Tests.Inference;
 
 [Collection(FleetClusterCollection.Name)]
 public sealed class InferenceServiceTests(FleetClusterFixture fixture)

@@ -1,7 +1,7 @@
 using A1Fleet.Grains;
 using Orleans.Runtime;
 
-namespace A1Fleet.Fleet.Tests.Robots;
+namespace A1Fleet.Grains.Tests.Robots;
 
 /// <summary>The per-silo relay lives on the silo its key names, and on no other.</summary>
 [Collection(FleetClusterCollection.Name)]

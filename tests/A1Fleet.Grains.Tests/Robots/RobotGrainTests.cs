@@ -1,6 +1,6 @@
 using A1Fleet.Grains;
 
-namespace A1Fleet.Fleet.Tests.Robots;
+namespace A1Fleet.Grains.Tests.Robots;
 
 [Collection(FleetClusterCollection.Name)]
 public sealed class RobotGrainTests(FleetClusterFixture fixture)

@@ -1,6 +1,6 @@
 using A1Fleet.Grains;
 
-namespace A1Fleet.Fleet.Tests.Robots;
+namespace A1Fleet.Grains.Tests.Robots;
 
 /// <summary>One lease per robot: a live holder keeps it, a silent one loses it by itself, an operator can end it.</summary>
 [Collection(FleetClusterCollection.Name)]

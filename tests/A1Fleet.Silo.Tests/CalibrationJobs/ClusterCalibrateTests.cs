@@ -1,10 +1,10 @@
 using A1Fleet.CalibrationJobs.Cli;
 using A1Fleet.EarlyExit;
-using A1Fleet.Fleet.Tests.Silo;
+using A1Fleet.Silo.Tests.Silo;
 using A1Fleet.Grains;
 using A1Fleet.Operator.Client;
 
-namespace A1Fleet.Fleet.Tests.CalibrationJobs;
+namespace A1Fleet.Silo.Tests.CalibrationJobs;
 
 /// <summary>One real silo host on loopback for the calibration job's cluster-mode tests (they run one after another).</summary>
 public sealed class ClusterCalibrateSilo : IAsyncLifetime

@@ -1,7 +1,7 @@
 using System.Text.Json;
 using A1Fleet.Grains;
 
-namespace A1Fleet.Fleet.Tests.Compat;
+namespace A1Fleet.Silo.Tests.Compat;
 
 /// <summary>
 /// The A1-compatible HTTP endpoint on the real silo host, driven by an independent Python client written from A1's
@@ -80,7 +80,7 @@ public sealed class A1HttpEndpointTests : IAsyncLifetime
     [Fact]
     public async Task ModelInfoAndInference_RobotWithoutAServedModel_Are503ModelNotLoaded()
     {
-        var robotId = A1Fleet.Fleet.Tests.RobotGateway.GatewayTestSilo.NewRobotId();
+        var robotId = A1Fleet.Silo.Tests.RobotGateway.GatewayTestSilo.NewRobotId();
         var key = await _silo.Gateway.Credentials.IssueAsync(robotId);
 
         var info = await Client("status", _silo.A1Url(robotId, key), _silo.A1Config(2, extra: new { call = "/model_info" }));

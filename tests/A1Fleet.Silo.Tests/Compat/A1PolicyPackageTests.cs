@@ -3,7 +3,7 @@ using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using A1Fleet.Grains;
 
-namespace A1Fleet.Fleet.Tests.Compat;
+namespace A1Fleet.Silo.Tests.Compat;
 
 /// <summary>The repository's Python package (clients/python/a1fleet, A1Policy) against a running test silo.</summary>
 public sealed class A1PolicyPackageTests : IAsyncLifetime

@@ -1,12 +1,12 @@
 using System.Net;
 using System.Net.Http.Json;
-using A1Fleet.Fleet.Tests.RobotGateway;
-using A1Fleet.Fleet.Tests.Silo;
+using A1Fleet.Silo.Tests.RobotGateway;
+using A1Fleet.Silo.Tests.Silo;
 using A1Fleet.Grains;
 using A1Fleet.Operator;
 using A1Fleet.Operator.Client;
 
-namespace A1Fleet.Fleet.Tests.Compat;
+namespace A1Fleet.Silo.Tests.Compat;
 
 /// <summary>Robot profiles through the operator API and a1ctl: roles, validation naming the field, audit, presets.</summary>
 public sealed class CompatApiTests : IAsyncLifetime

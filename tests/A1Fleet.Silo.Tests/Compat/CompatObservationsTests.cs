@@ -2,7 +2,7 @@ using A1Fleet.Datasets.Images;
 using A1Fleet.Grains;
 using A1Fleet.Silo.Compat;
 
-namespace A1Fleet.Fleet.Tests.Compat;
+namespace A1Fleet.Silo.Tests.Compat;
 
 /// <summary>Profiles map client observations onto a two-camera model: camera order, CHW/HWC, resizing, state keys.</summary>
 public sealed class CompatObservationsTests

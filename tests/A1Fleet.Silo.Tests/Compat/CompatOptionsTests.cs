@@ -1,6 +1,6 @@
 using A1Fleet.Silo.Compat;
 
-namespace A1Fleet.Fleet.Tests.Compat;
+namespace A1Fleet.Silo.Tests.Compat;
 
 public sealed class CompatOptionsTests
 {

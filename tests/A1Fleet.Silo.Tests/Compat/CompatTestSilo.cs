@@ -1,10 +1,10 @@
 using System.Text.Json;
-using A1Fleet.Fleet.Tests.RobotGateway;
-using A1Fleet.Fleet.Tests.Silo;
+using A1Fleet.Silo.Tests.RobotGateway;
+using A1Fleet.Silo.Tests.Silo;
 using A1Fleet.Grains;
 using A1Fleet.Operator.Client;
 
-namespace A1Fleet.Fleet.Tests.Compat;
+namespace A1Fleet.Silo.Tests.Compat;
 
 /// <summary>
 /// The gateway tests' one test silo (<see cref="GatewayTestSilo"/>) with the openpi and A1 endpoints on ports of their

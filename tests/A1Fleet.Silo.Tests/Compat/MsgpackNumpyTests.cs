@@ -2,7 +2,7 @@ using System.Buffers;
 using A1Fleet.Silo.Compat;
 using MessagePack;
 
-namespace A1Fleet.Fleet.Tests.Compat;
+namespace A1Fleet.Silo.Tests.Compat;
 
 public sealed class MsgpackNumpyTests
 {

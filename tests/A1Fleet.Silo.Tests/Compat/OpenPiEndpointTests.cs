@@ -1,7 +1,7 @@
 using System.Text.Json;
 using A1Fleet.Grains;
 
-namespace A1Fleet.Fleet.Tests.Compat;
+namespace A1Fleet.Silo.Tests.Compat;
 
 /// <summary>
 /// The openpi-compatible endpoint on the real silo host, driven by an independent Python client written from openpi's
@@ -64,7 +64,7 @@ public sealed class OpenPiEndpointTests : IAsyncLifetime
     [Fact]
     public async Task Handshake_RobotWithoutProfile_IsRefusedWith412()
     {
-        var robotId = A1Fleet.Fleet.Tests.RobotGateway.GatewayTestSilo.NewRobotId();
+        var robotId = A1Fleet.Silo.Tests.RobotGateway.GatewayTestSilo.NewRobotId();
         var key = await _silo.Gateway.Credentials.IssueAsync(robotId);
 
         var result = await Client("refused", key, _silo.OpenPiConfig("libero"));

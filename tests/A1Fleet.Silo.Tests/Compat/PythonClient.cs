@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using System.Text.Json;
 
-namespace A1Fleet.Fleet.Tests.Compat;
+namespace A1Fleet.Silo.Tests.Compat;
 
 /// <summary>
 /// Runs one of the independent Python robot clients (Compat/clients, Debian's /usr/bin/python3 with python3-msgpack,

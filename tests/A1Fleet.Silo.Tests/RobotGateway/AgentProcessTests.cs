@@ -2,14 +2,14 @@ using System.Diagnostics;
 using System.Net;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
-using A1Fleet.Fleet.Tests.Silo;
+using A1Fleet.Silo.Tests.Silo;
 using A1Fleet.Grains;
 using Grpc.Core;
 using Grpc.Net.Client;
 using Microsoft.Extensions.DependencyInjection;
 using P = A1Fleet.RobotGateway.V1;
 
-namespace A1Fleet.Fleet.Tests.RobotGateway;
+namespace A1Fleet.Silo.Tests.RobotGateway;
 
 /// <summary>
 /// The a1-agent process (built next to these tests) driving an arm through the silo host's robot gateway, over TLS

@@ -1,4 +1,4 @@
-using A1Fleet.Fleet.Tests.Silo;
+using A1Fleet.Silo.Tests.Silo;
 using A1Fleet.Grains;
 using A1Fleet.RobotGateway;
 using Grpc.Core;
@@ -6,7 +6,7 @@ using Grpc.Net.Client;
 using Microsoft.Extensions.DependencyInjection;
 using P = A1Fleet.RobotGateway.V1;
 
-namespace A1Fleet.Fleet.Tests.RobotGateway;
+namespace A1Fleet.Silo.Tests.RobotGateway;
 
 /// <summary>
 /// A loopback silo serving its robot gateway (cleartext HTTP/2), a raw gRPC client on it, and robot credentials issued

@@ -1,8 +1,8 @@
 using System.Collections.Concurrent;
-using A1Fleet.Fleet.Tests.Silo;
+using A1Fleet.Silo.Tests.Silo;
 using A1Fleet.Operator.Client;
 
-namespace A1Fleet.Fleet.Tests.RobotGateway;
+namespace A1Fleet.Silo.Tests.RobotGateway;
 
 /// <summary>
 /// Robot credentials issued and revoked the way an operator does it: through the silo's operator API with the admin

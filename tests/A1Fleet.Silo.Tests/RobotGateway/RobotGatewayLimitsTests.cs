@@ -1,4 +1,4 @@
-using A1Fleet.Fleet.Tests.Silo;
+using A1Fleet.Silo.Tests.Silo;
 using A1Fleet.Grains;
 using A1Fleet.RobotAgent;
 using A1Fleet.RobotAgent.Cluster;
@@ -11,9 +11,9 @@ using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 using P = A1Fleet.RobotGateway.V1;
 
-using static A1Fleet.Fleet.Tests.RobotGateway.GatewayTestSilo;
+using static A1Fleet.Silo.Tests.RobotGateway.GatewayTestSilo;
 
-namespace A1Fleet.Fleet.Tests.RobotGateway;
+namespace A1Fleet.Silo.Tests.RobotGateway;
 
 /// <summary>
 /// The gateway's per-robot request rate on the real silo host, with a rate far below the default so that a flood is

@@ -1,6 +1,6 @@
 using A1Fleet.Silo.RobotGateway;
 
-namespace A1Fleet.Fleet.Tests.RobotGateway;
+namespace A1Fleet.Silo.Tests.RobotGateway;
 
 public sealed class RobotGatewayOptionsTests
 {

@@ -1,4 +1,4 @@
-using A1Fleet.Fleet.Tests.Silo;
+using A1Fleet.Silo.Tests.Silo;
 using A1Fleet.Grains;
 using A1Fleet.RobotAgent;
 using A1Fleet.RobotAgent.Cluster;
@@ -13,9 +13,9 @@ using Microsoft.Extensions.Options;
 using Orleans.Runtime;
 using P = A1Fleet.RobotGateway.V1;
 
-using static A1Fleet.Fleet.Tests.RobotGateway.GatewayTestSilo;
+using static A1Fleet.Silo.Tests.RobotGateway.GatewayTestSilo;
 
-namespace A1Fleet.Fleet.Tests.RobotGateway;
+namespace A1Fleet.Silo.Tests.RobotGateway;
 
 /// <summary>
 /// The robot gateway on the real silo host (Kestrel, HTTP/2 on its own port) through the real gRPC client: the

@@ -4,7 +4,7 @@ using System.Text.Json.Nodes;
 using A1Fleet.Grains;
 using Microsoft.Extensions.DependencyInjection;
 
-namespace A1Fleet.Fleet.Tests.Silo;
+namespace A1Fleet.Silo.Tests.Silo;
 
 /// <summary>A latency budget below the model's measured first-exit time is refused: nothing could meet it.</summary>
 public sealed class BudgetFloorTests : IAsyncLifetime

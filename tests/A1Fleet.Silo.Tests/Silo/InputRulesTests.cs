@@ -1,7 +1,7 @@
 using A1Fleet.Grains;
 using A1Fleet.Silo.Security;
 
-namespace A1Fleet.Fleet.Tests.Silo;
+namespace A1Fleet.Silo.Tests.Silo;
 
 /// <summary>The input rules the API, a1ctl and the grains share, and the credential text form.</summary>
 public sealed class InputRulesTests

@@ -7,7 +7,7 @@ using A1Fleet.Silo.Hosting;
 using A1Fleet.Silo.Security;
 using Microsoft.AspNetCore.Builder;
 
-namespace A1Fleet.Fleet.Tests.Silo;
+namespace A1Fleet.Silo.Tests.Silo;
 
 /// <summary>
 /// The real silo host (Kestrel, localhost clustering, memory storage) on free loopback ports, GPU-marked

@@ -2,7 +2,7 @@ using A1Fleet.Grains;
 using A1Fleet.Silo.Api;
 using Microsoft.Extensions.Time.Testing;
 
-namespace A1Fleet.Fleet.Tests.Silo;
+namespace A1Fleet.Silo.Tests.Silo;
 
 /// <summary>
 /// The e-stop retry as a plain class on fake time: the pause between attempts advances the fake clock by the

@@ -9,7 +9,7 @@ using A1Fleet.Operator.Client;
 using A1Fleet.Silo.Security;
 using Microsoft.Extensions.DependencyInjection;
 
-namespace A1Fleet.Fleet.Tests.Silo;
+namespace A1Fleet.Silo.Tests.Silo;
 
 /// <summary>One loopback silo, started with the bootstrap admin key, shared by the security tests.</summary>
 public sealed class SecuredSilo : IAsyncLifetime

@@ -2,7 +2,7 @@ using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using A1Fleet.Silo.Hosting;
 
-namespace A1Fleet.Fleet.Tests.Silo;
+namespace A1Fleet.Silo.Tests.Silo;
 
 /// <summary>The listen address and TLS settings of the silo host: what the validator refuses and which peers TLS trusts.</summary>
 public sealed class SiloHostOptionsTests : IDisposable

@@ -5,7 +5,7 @@ using A1Fleet.Silo.Hosting;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
 
-namespace A1Fleet.Fleet.Tests.Silo;
+namespace A1Fleet.Silo.Tests.Silo;
 
 /// <summary>The real silo host on loopback (Kestrel, localhost clustering, memory storage) driven through HTTP and a1ctl.</summary>
 public sealed class SiloHostTests : IAsyncLifetime
@@ -167,7 +167,7 @@ public sealed class SiloHostTests : IAsyncLifetime
         Assert.True(code == 0, error);
         Assert.StartsWith("Started (job tiny-fm.scheduled.", output, StringComparison.Ordinal);
         var jobId = output[(output.IndexOf("job ", StringComparison.Ordinal) + 4)..output.IndexOf(')', StringComparison.Ordinal)];
-        await Calibration.CalibrationJobWait.FinishedAsync(_app.Services.GetRequiredService<IGrainFactory>().GetGrain<ICalibrationJobGrain>(jobId));
+        await CalibrationJobWait.FinishedAsync(_app.Services.GetRequiredService<IGrainFactory>().GetGrain<ICalibrationJobGrain>(jobId));
 
         (code, output, _) = await Ctl("calibration-schedule", "tiny-fm", "--run-now");
         Assert.Equal(0, code);

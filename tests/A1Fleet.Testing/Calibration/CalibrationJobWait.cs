@@ -1,8 +1,8 @@
 using A1Fleet.Grains;
 
-namespace A1Fleet.Fleet.Tests.Calibration;
+namespace A1Fleet.Testing.Calibration;
 
-internal static class CalibrationJobWait
+public static class CalibrationJobWait
 {
     /// <summary>Polls until the job has ended and no shard is still running (within 120 s).</summary>
     public static async Task<CalibrationJobStatus> FinishedAsync(ICalibrationJobGrain job)
@@ -16,7 +16,11 @@ internal static class CalibrationJobWait
                 return status;
             }
 
-            Assert.True(DateTime.UtcNow < deadline, $"job still running: {status}");
+            if (DateTime.UtcNow >= deadline)
+            {
+                throw new TimeoutException($"job still running: {status}");
+            }
+
             await Task.Delay(100);
         }
     }
