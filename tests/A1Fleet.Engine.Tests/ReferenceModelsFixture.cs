@@ -22,7 +22,7 @@ public sealed class ReferenceModelsFixture : IDisposable
     public A1Engine TinyFm { get; }
     public A1Engine TinyMlp { get; }
 
-    public IReadOnlyList<ObservationSample> Samples(A1Engine engine) => engine.Package.LoadSamples();
+    public static IReadOnlyList<ObservationSample> Samples(A1Engine engine) => engine.Package.LoadSamples();
 
     public void Dispose()
     {

@@ -157,7 +157,7 @@ internal sealed class FuzzScenario(ReliabilityFleet fleet, string operatorKey, s
 
     private sealed record OperatorCase(string Kind, string Method, string Path, string? ContentType, byte[]? Body, bool Authenticated = true);
 
-    private List<OperatorCase> OperatorCases()
+    private static List<OperatorCase> OperatorCases()
     {
         static byte[] U(string s) => Encoding.UTF8.GetBytes(s);
         var json = "application/json";

@@ -30,7 +30,7 @@ internal static partial class IdentityScenario
     public static async Task<JsonObject> RunAsync(ReliabilityFleet fleet, IdentityContext context, TextWriter log)
     {
         var silo = fleet.Any;
-        using var admin = fleet.Api(silo, TimeSpan.FromSeconds(20));
+        using var admin = ReliabilityFleet.Api(silo, TimeSpan.FromSeconds(20));
         using var openApi = await admin.GetAsync("/openapi/v1.json");
         var document = JsonNode.Parse(await openApi.Content.ReadAsStringAsync())!;
         var mutations = new List<(string Method, string Template)>();
@@ -141,7 +141,7 @@ internal static partial class IdentityScenario
     {
         using var channel = GrpcChannel.ForAddress(fleet.Silos[0].RobotGatewayUrl);
         var client = new P.RobotGateway.RobotGatewayClient(channel);
-        var robots = (await fleet.RobotsAsync(fleet.Any)).ToDictionary(r => r.RobotId);
+        var robots = (await ReliabilityFleet.RobotsAsync(fleet.Any)).ToDictionary(r => r.RobotId);
 
         // Unauthenticated: every rpc, for a robot with a live agent, with each bad credential.
         var victim = fleet.Agents[0].RobotId;
@@ -272,7 +272,7 @@ internal sealed record IdentityContext(
 {
     public static async Task<IdentityContext> CreateAsync(ReliabilityFleet fleet)
     {
-        using var admin = fleet.Api(fleet.Any, TimeSpan.FromSeconds(20));
+        using var admin = ReliabilityFleet.Api(fleet.Any, TimeSpan.FromSeconds(20));
         async Task<(string Id, string Key)> Key(string name, string role)
         {
             var created = await ReliabilityFleet.PostAsync(admin, "/api/keys", new { name, role });

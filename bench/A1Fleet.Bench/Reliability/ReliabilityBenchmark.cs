@@ -48,7 +48,7 @@ internal static class ReliabilityBenchmark
         {
             log.WriteLine($"reliability{(args.Quick ? " --quick" : "")}: redis-server, 2 silos, {sizes.Agents} a1-agents on loopback");
             await fleet.StartAsync(sizes.Agents, log);
-            using (var admin = fleet.Api(fleet.Any, TimeSpan.FromSeconds(20)))
+            using (var admin = ReliabilityFleet.Api(fleet.Any, TimeSpan.FromSeconds(20)))
             {
                 await ReliabilityFleet.PostAsync(admin, "/api/assignments", new { selector = "all", instruction = Instruction });
             }
@@ -64,7 +64,7 @@ internal static class ReliabilityBenchmark
             await Scenario(scenarios, "identity", log, async () => await IdentityScenario.RunAsync(fleet, context, log));
             await Scenario(scenarios, "fuzz", log, async () =>
             {
-                using var admin = fleet.Api(fleet.Any, TimeSpan.FromSeconds(20));
+                using var admin = ReliabilityFleet.Api(fleet.Any, TimeSpan.FromSeconds(20));
                 var probe = await ReliabilityFleet.PostAsync(admin, "/api/robots/fuzz-probe-01/credentials", new { name = "bench-fuzz" });
                 var crashedBefore = fleet.CrashedSilos().Count;
                 var result = await new FuzzScenario(fleet, context.OperatorKey, context.ViewerKey, "fuzz-probe-01", probe.GetProperty("key").GetString()!)
@@ -200,7 +200,7 @@ internal static class ReliabilityBenchmark
             var sentAt = DateTimeOffset.UtcNow;
             SafetyCommandReport? report = null;
             string? postError = null;
-            using (var http = fleet.Api(survivor, sizes.EStopDeadline + TimeSpan.FromSeconds(15)))
+            using (var http = ReliabilityFleet.Api(survivor, sizes.EStopDeadline + TimeSpan.FromSeconds(15)))
             {
                 try
                 {
@@ -322,7 +322,7 @@ internal static class ReliabilityBenchmark
 
             await fleet.RestartSiloAsync(killed);
             var stopped = await fleet.ChunksAsync();
-            using (var http = fleet.Api(survivor, TimeSpan.FromSeconds(40)))
+            using (var http = ReliabilityFleet.Api(survivor, TimeSpan.FromSeconds(40)))
             {
                 await ReliabilityFleet.PostAsync(http, "/api/resume", new { selector = "all", deadlineMs = sizes.EStopDeadline.TotalMilliseconds });
             }
@@ -333,7 +333,7 @@ internal static class ReliabilityBenchmark
             }
         }
 
-        var periods = (await fleet.RobotsAsync(fleet.Any)).Where(r => r.ControlHz > 0).Select(r => 1000 / r.ControlHz).ToList();
+        var periods = (await ReliabilityFleet.RobotsAsync(fleet.Any)).Where(r => r.ControlHz > 0).Select(r => 1000 / r.ControlHz).ToList();
         return new JsonObject
         {
             ["issued"] = issued,
@@ -378,7 +378,7 @@ internal static class ReliabilityBenchmark
     private static async Task<JsonObject> RedisRestartAsync(ReliabilityFleet fleet, TextWriter log)
     {
         var held = fleet.Agents[^1];
-        using (var admin = fleet.Api(fleet.Any, TimeSpan.FromSeconds(40)))
+        using (var admin = ReliabilityFleet.Api(fleet.Any, TimeSpan.FromSeconds(40)))
         {
             await ReliabilityFleet.PostAsync(admin, "/api/estop", new { selector = $"robot:{held.RobotId}", deadlineMs = 10_000.0 });
             await ReliabilityFleet.PostAsync(admin, "/api/budget", new { selector = "embodiment:franka", budgetMs = 175.0 });
@@ -409,7 +409,7 @@ internal static class ReliabilityBenchmark
         {
             foreach (var silo in fleet.Silos)
             {
-                using var http = fleet.Api(silo, TimeSpan.FromSeconds(10));
+                using var http = ReliabilityFleet.Api(silo, TimeSpan.FromSeconds(10));
                 using var ready = await http.GetAsync("/health/ready");
                 using var write = await http.PostAsJsonAsync("/api/budget", new { selector = $"robot:{writer}", budgetMs = double.Parse(budget, System.Globalization.CultureInfo.InvariantCulture) }, Json);
                 if (!ready.IsSuccessStatusCode || !write.IsSuccessStatusCode)
@@ -456,7 +456,7 @@ internal static class ReliabilityBenchmark
             differences.Add($"the e-stopped {held.RobotId} moved or unlatched after the restart: {JsonSerializer.Serialize(heldBefore)} -> {JsonSerializer.Serialize(heldAfter)}");
         }
 
-        using (var admin = fleet.Api(fleet.Any, TimeSpan.FromSeconds(40)))
+        using (var admin = ReliabilityFleet.Api(fleet.Any, TimeSpan.FromSeconds(40)))
         {
             await ReliabilityFleet.PostAsync(admin, "/api/resume", new { selector = $"robot:{held.RobotId}", deadlineMs = 10_000.0 });
         }
@@ -479,9 +479,9 @@ internal static class ReliabilityBenchmark
     /// <summary>Everything the Redis restart must keep, flattened to key → value.</summary>
     private static async Task<Dictionary<string, string>> StateAsync(ReliabilityFleet fleet)
     {
-        using var admin = fleet.Api(fleet.Any, TimeSpan.FromSeconds(20));
+        using var admin = ReliabilityFleet.Api(fleet.Any, TimeSpan.FromSeconds(20));
         var state = new Dictionary<string, string>();
-        foreach (var r in await fleet.RobotsAsync(fleet.Any))
+        foreach (var r in await ReliabilityFleet.RobotsAsync(fleet.Any))
         {
             state[$"robot {r.RobotId}.task"] = $"{r.Task?.Instruction} v{r.Task?.Version}";
             state[$"robot {r.RobotId}.estop"] = $"{r.EStopped} gen {r.EStopGeneration}";
@@ -540,7 +540,7 @@ internal static class ReliabilityBenchmark
         using var watch = new CancellationTokenSource();
         var offline = Task.Run(async () =>
         {
-            using var http = fleet.Api(fleet.Any, TimeSpan.FromSeconds(5));
+            using var http = ReliabilityFleet.Api(fleet.Any, TimeSpan.FromSeconds(5));
             while (!watch.IsCancellationRequested)
             {
                 try

@@ -137,9 +137,9 @@ internal sealed class ReliabilityFleet : IDisposable
         return (robots ?? before.Keys).All(id => now[id] is { EStopped: false, LocalStop: false } s && s.ChunksExecuted >= Math.Max(before[id], 0) + more);
     }
 
-    public HttpClient Api(SiloProcess silo, TimeSpan timeout) => ProcessCluster.ApiClient(silo.Url, timeout);
+    public static HttpClient Api(SiloProcess silo, TimeSpan timeout) => ProcessCluster.ApiClient(silo.Url, timeout);
 
-    public async Task<List<RobotStatus>> RobotsAsync(SiloProcess silo)
+    public static async Task<List<RobotStatus>> RobotsAsync(SiloProcess silo)
     {
         using var http = Api(silo, TimeSpan.FromSeconds(10));
         return (await http.GetFromJsonAsync<List<RobotStatus>>("/api/robots?selector=all", Json))!;

@@ -28,23 +28,23 @@ public sealed class ApiProblems(IProblemDetailsService problems) : IExceptionHan
         };
     }
 
-    public async ValueTask<bool> TryHandleAsync(HttpContext context, Exception exception, CancellationToken cancellationToken)
+    public async ValueTask<bool> TryHandleAsync(HttpContext httpContext, Exception exception, CancellationToken cancellationToken)
     {
-        if (exception is not BadHttpRequestException bad || context.Response.HasStarted)
+        if (exception is not BadHttpRequestException bad || httpContext.Response.HasStarted)
         {
             return false;
         }
 
         var detail = bad.StatusCode switch
         {
-            StatusCodes.Status413PayloadTooLarge => $"the request body is larger than the {context.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpMaxRequestBodySizeFeature>()?.MaxRequestBodySize} bytes accepted (A1Fleet:Api:MaxRequestBodyBytes)",
-            StatusCodes.Status415UnsupportedMediaType => $"content type '{context.Request.ContentType}' is not accepted: send application/json",
+            StatusCodes.Status413PayloadTooLarge => $"the request body is larger than the {httpContext.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpMaxRequestBodySizeFeature>()?.MaxRequestBodySize} bytes accepted (A1Fleet:Api:MaxRequestBodyBytes)",
+            StatusCodes.Status415UnsupportedMediaType => $"content type '{httpContext.Request.ContentType}' is not accepted: send application/json",
             _ => bad.InnerException is JsonException json ? $"{bad.Message} {json.Message}" : bad.Message,
         };
-        context.Response.StatusCode = bad.StatusCode;
+        httpContext.Response.StatusCode = bad.StatusCode;
         return await problems.TryWriteAsync(new ProblemDetailsContext
         {
-            HttpContext = context,
+            HttpContext = httpContext,
             Exception = exception,
             ProblemDetails = { Status = bad.StatusCode, Title = bad.StatusCode == 400 ? "Invalid request" : null, Detail = detail },
         });

@@ -14,7 +14,7 @@ public sealed class ValuesCollectorTests(ReferenceModelsFixture models)
     public void Calibrate_ThenRun_EachSampleExitsWhereTheCalibratorAssignedIt(string head, double r)
     {
         var engine = head == "fm" ? models.TinyFm : models.TinyMlp;
-        var samples = models.Samples(engine).Take(24).ToList();
+        var samples = ReferenceModelsFixture.Samples(engine).Take(24).ToList();
         var decode = DecodeSettings.EarlyExitWarmK2;
         var values = ValuesCollector.Collect(engine, samples, decode, DiscrepancyMetric.Cosine, seed: 3, batchSize: 5);
         var set = ThresholdSet.Calibrate(values, "cosine", ExitFamily.Exp, r, engine.ExitLayers.ToList(), engine.Layers, engine.ModelId,
@@ -40,7 +40,7 @@ public sealed class ValuesCollectorTests(ReferenceModelsFixture models)
     public void Collect_BatchSizeAndShardOffsets_DoNotChangeTheMatrix()
     {
         var engine = models.TinyFm;
-        var samples = models.Samples(engine).Take(12).ToList();
+        var samples = ReferenceModelsFixture.Samples(engine).Take(12).ToList();
         var whole = ValuesCollector.Collect(engine, samples, DecodeSettings.EarlyExitWarmK2, DiscrepancyMetric.L2, seed: 9, batchSize: 12);
         var first = ValuesCollector.Collect(engine, samples.Take(5).ToList(), DecodeSettings.EarlyExitWarmK2, DiscrepancyMetric.L2, seed: 9, batchSize: 2);
         var second = ValuesCollector.Collect(engine, samples.Skip(5).ToList(), DecodeSettings.EarlyExitWarmK2, DiscrepancyMetric.L2, seed: 9, firstSampleIndex: 5, batchSize: 3);

@@ -11,7 +11,7 @@ public sealed class A1EngineAllocationTests(ReferenceModelsFixture models)
     public void Run_SteadyState_ManagedAllocationDoesNotGrowWithLayersRun(string head)
     {
         var engine = head == "fm" ? models.TinyFm : models.TinyMlp;
-        var samples = models.Samples(engine).Take(4).ToList();
+        var samples = ReferenceModelsFixture.Samples(engine).Take(4).ToList();
         var shallow = samples.Select(s => Requests.From(s, DecodeSettings.EarlyExitWarmK2, Requests.Always(engine))).ToList();
         var deep = samples.Select(s => Requests.From(s, DecodeSettings.EarlyExitWarmK2, Requests.Never(engine))).ToList();
 

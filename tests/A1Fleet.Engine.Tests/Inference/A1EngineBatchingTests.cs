@@ -13,7 +13,7 @@ public sealed class A1EngineBatchingTests(ReferenceModelsFixture models)
     public void Run_MixedBatch_EachResultEqualsTheRequestRunAlone(string head)
     {
         var engine = head == "fm" ? models.TinyFm : models.TinyMlp;
-        var samples = models.Samples(engine);
+        var samples = ReferenceModelsFixture.Samples(engine);
         var mid = ReferencePackages.LoadThresholds(engine.Package, "exp-r0.4-cosine");
         var requests = new List<InferenceRequest>
         {
@@ -47,7 +47,7 @@ public sealed class A1EngineBatchingTests(ReferenceModelsFixture models)
     public void Run_FullDepthK10_CountsEveryLayerOneHeadCallAndTenSteps()
     {
         var engine = models.TinyFm;
-        var result = engine.Run([Requests.From(models.Samples(engine)[0], DecodeSettings.FullDepthK10)])[0];
+        var result = engine.Run([Requests.From(ReferenceModelsFixture.Samples(engine)[0], DecodeSettings.FullDepthK10)])[0];
         Assert.True(result.Succeeded, result.Error);
         Assert.Equal(engine.Layers - 1, result.ExitLayer);
         Assert.Equal(engine.Layers, result.LayersRun);
@@ -62,7 +62,7 @@ public sealed class A1EngineBatchingTests(ReferenceModelsFixture models)
     public void Run_ThresholdsAlwaysMet_ExitsAtFirstExitAfterTwoHeadCalls()
     {
         var engine = models.TinyFm;
-        var result = engine.Run([Requests.From(models.Samples(engine)[0], DecodeSettings.EarlyExitWarmK2, Requests.Always(engine))])[0];
+        var result = engine.Run([Requests.From(ReferenceModelsFixture.Samples(engine)[0], DecodeSettings.EarlyExitWarmK2, Requests.Always(engine))])[0];
         var first = engine.ExitLayers[0];
         Assert.True(result.Succeeded, result.Error);
         Assert.Equal(first, result.ExitLayer);
@@ -76,7 +76,7 @@ public sealed class A1EngineBatchingTests(ReferenceModelsFixture models)
     public void Run_ThresholdsNeverMet_VisitsEveryExitAndEndsAtTheLastLayer()
     {
         var engine = models.TinyFm;
-        var result = engine.Run([Requests.From(models.Samples(engine)[0], DecodeSettings.EarlyExitWarmK2, Requests.Never(engine))])[0];
+        var result = engine.Run([Requests.From(ReferenceModelsFixture.Samples(engine)[0], DecodeSettings.EarlyExitWarmK2, Requests.Never(engine))])[0];
         Assert.Equal(engine.Layers - 1, result.ExitLayer);
         Assert.Equal(engine.ExitLayers.Count + 1, result.HeadCalls);
         Assert.Equal(2 * (engine.ExitLayers.Count + 1), result.DenoisingSteps);
@@ -86,7 +86,7 @@ public sealed class A1EngineBatchingTests(ReferenceModelsFixture models)
     public void Run_MaxLayerBetweenExits_SnapsDownAndReportsTheCap()
     {
         var engine = models.TinyFm;
-        var sample = models.Samples(engine)[0];
+        var sample = ReferenceModelsFixture.Samples(engine)[0];
         var capped = engine.Run([Requests.From(sample, DecodeSettings.EarlyExitWarmK2, Requests.Never(engine), maxLayer: engine.ExitLayers[1] + 1)])[0];
         Assert.Equal(engine.ExitLayers[1], capped.ExitLayer);
         Assert.True(capped.StoppedAtCap);
@@ -100,7 +100,7 @@ public sealed class A1EngineBatchingTests(ReferenceModelsFixture models)
     public void Run_SameSeed_SameChunk_OtherSeed_OtherChunk()
     {
         var engine = models.TinyFm;
-        var sample = models.Samples(engine)[0];
+        var sample = ReferenceModelsFixture.Samples(engine)[0];
         var a = engine.Run([Requests.From(sample, DecodeSettings.EarlyExitColdK2, Requests.Never(engine), seed: 11)])[0];
         var b = engine.Run([Requests.From(sample, DecodeSettings.EarlyExitColdK2, Requests.Never(engine), seed: 11)])[0];
         var c = engine.Run([Requests.From(sample, DecodeSettings.EarlyExitColdK2, Requests.Never(engine), seed: 12)])[0];
@@ -112,7 +112,7 @@ public sealed class A1EngineBatchingTests(ReferenceModelsFixture models)
     public void Run_ActionsAreInsideTheNormalisationBounds()
     {
         var engine = models.TinyFm;
-        var results = engine.Run(models.Samples(engine).Take(8).Select(s => Requests.From(s, DecodeSettings.FullDepthK10)).ToList());
+        var results = engine.Run(ReferenceModelsFixture.Samples(engine).Take(8).Select(s => Requests.From(s, DecodeSettings.FullDepthK10)).ToList());
         var action = engine.Manifest.Action;
         var valid = Enumerable.Range(0, action.Dim).Where(d => !action.PaddingDims.Contains(d)).ToArray();
         foreach (var r in results)
@@ -129,7 +129,7 @@ public sealed class A1EngineBatchingTests(ReferenceModelsFixture models)
     public void Run_MoreRequestsThanMaxBatch_RunsThemAll()
     {
         var engine = models.TinyMlp;
-        var samples = models.Samples(engine);
+        var samples = ReferenceModelsFixture.Samples(engine);
         var requests = Enumerable.Range(0, engine.MaxBatchSize + 3).Select(i => Requests.From(samples[i % 5], DecodeSettings.FullDepthK10)).ToList();
         var results = engine.Run(requests);
         Assert.All(results, r => Assert.True(r.Succeeded, r.Error));

@@ -36,9 +36,9 @@ public sealed class A1EngineDeviceInputTests(ReferenceModelsFixture models)
     }
 
     /// <summary>Batch one, then a different batch two (other samples, other seeds, other sizes), on both engines.</summary>
-    private void AssertSameAnswers(A1Engine expected, A1Engine actual, double tolerance = 1e-6)
+    private static void AssertSameAnswers(A1Engine expected, A1Engine actual, double tolerance = 1e-6)
     {
-        var samples = models.Samples(expected);
+        var samples = ReferenceModelsFixture.Samples(expected);
         var mid = ReferencePackages.LoadThresholds(expected.Package, "exp-r0.4-cosine");
         List<InferenceRequest>[] batches =
         [

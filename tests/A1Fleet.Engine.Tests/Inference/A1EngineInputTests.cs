@@ -28,7 +28,7 @@ public sealed class A1EngineInputTests(ReferenceModelsFixture models)
     public void Run_BadRequestInBatch_FailsAloneAndTheRestMatchTheirSoloResults(string kind, string expectedMessage)
     {
         var engine = models.TinyFm;
-        var samples = models.Samples(engine);
+        var samples = ReferenceModelsFixture.Samples(engine);
         var good = ReferencePackagesThresholds(engine);
         var bad = Corrupt(kind, samples[2], engine, good);
         var requests = new[]
@@ -52,7 +52,7 @@ public sealed class A1EngineInputTests(ReferenceModelsFixture models)
     public void Run_UnknownModel_EveryRequestFailsWithUnknownModel()
     {
         using var catalog = new ModelCatalog();
-        var results = catalog.Run("no-such-model", [Requests.From(models.Samples(models.TinyFm)[0], DecodeSettings.FullDepthK10)]);
+        var results = catalog.Run("no-such-model", [Requests.From(ReferenceModelsFixture.Samples(models.TinyFm)[0], DecodeSettings.FullDepthK10)]);
         Assert.Equal(InferenceErrorKind.UnknownModel, results[0].ErrorKind);
         Assert.Contains("no-such-model", results[0].Error, StringComparison.Ordinal);
     }
@@ -62,7 +62,7 @@ public sealed class A1EngineInputTests(ReferenceModelsFixture models)
     {
         using var catalog = new ModelCatalog();
         catalog.Add(models.TinyMlpDirectory, new EngineOptions { MaxBatchSize = 2 });
-        var results = catalog.Run(models.TinyMlp.ModelId, [Requests.From(models.Samples(models.TinyMlp)[0], DecodeSettings.FullDepthK10)]);
+        var results = catalog.Run(models.TinyMlp.ModelId, [Requests.From(ReferenceModelsFixture.Samples(models.TinyMlp)[0], DecodeSettings.FullDepthK10)]);
         Assert.True(results[0].Succeeded, results[0].Error);
         Assert.Throws<ModelPackageException>(() => catalog.Add(models.TinyMlpDirectory));
     }
@@ -71,7 +71,7 @@ public sealed class A1EngineInputTests(ReferenceModelsFixture models)
     public void Run_Canceled_ThrowsAndTheEngineServesTheNextBatch()
     {
         var engine = models.TinyFm;
-        var request = Requests.From(models.Samples(engine)[0], DecodeSettings.FullDepthK10);
+        var request = Requests.From(ReferenceModelsFixture.Samples(engine)[0], DecodeSettings.FullDepthK10);
         using var cts = new CancellationTokenSource();
         cts.Cancel();
         Assert.ThrowsAny<OperationCanceledException>(() => engine.Run([request], cancellationToken: cts.Token));
@@ -82,7 +82,7 @@ public sealed class A1EngineInputTests(ReferenceModelsFixture models)
     public void Run_CanceledWhileRowsAreStillRunning_TheNextBatchIsNotCanceled()
     {
         var engine = models.TinyFm;
-        var samples = models.Samples(engine);
+        var samples = ReferenceModelsFixture.Samples(engine);
         // One row is capped at the first exit (its callback cancels), the other would run every layer.
         var early = Requests.From(samples[0], DecodeSettings.FullDepthK10) with { MaxLayer = engine.Package.ExitLayers[0] };
         var deep = Requests.From(samples[1], DecodeSettings.FullDepthK10);

@@ -36,7 +36,7 @@ public sealed class A1EngineOracleTests(ReferenceModelsFixture models)
             _ => null,
         };
 
-        foreach (var (sample, i) in models.Samples(engine).Take(3).Select((s, i) => (s, i)))
+        foreach (var (sample, i) in ReferenceModelsFixture.Samples(engine).Take(3).Select((s, i) => (s, i)))
         {
             var seed = (ulong)(100 + i);
             var expected = pipeline.Run(sample, decode, set, seed, maxLayer);

@@ -15,7 +15,7 @@ public sealed class A1HttpEndpointTests : IAsyncLifetime
 
     public async Task DisposeAsync() => await _silo.DisposeAsync();
 
-    private Task<JsonElement> Client(string scenario, string url, string config, Func<string, Task>? onWait = null) =>
+    private static Task<JsonElement> Client(string scenario, string url, string config, Func<string, Task>? onWait = null) =>
         PythonClient.RunAsync("a1_client.py", [scenario, url, config], onWait);
 
     [Theory]
