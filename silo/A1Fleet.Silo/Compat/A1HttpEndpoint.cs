@@ -255,6 +255,11 @@ public sealed partial class A1HttpEndpoint(
                 return;
             }
 
+            if (ex.RetryAfter is { } retryAfter)
+            {
+                context.Response.Headers.RetryAfter = Math.Max(1, Math.Ceiling(retryAfter.TotalSeconds)).ToString(CultureInfo.InvariantCulture);
+            }
+
             await Detail(context, ex.Failure switch
             {
                 CompatFailure.LeaseHeld or CompatFailure.LeaseLost => StatusCodes.Status409Conflict,

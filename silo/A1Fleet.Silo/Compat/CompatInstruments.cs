@@ -19,7 +19,7 @@ public sealed class CompatInstruments
     {
         var meter = meterFactory.Create(MeterName);
         _requests = meter.CreateCounter<long>("a1fleet.compat.requests", "{request}",
-            "Requests of compatible clients by protocol (openpi, a1-http) and outcome (ok, unauthenticated, rate_limited, invalid, estopped, no_instruction, lease_held, lease_lost, not_configured, model_not_served, failed)");
+            "Requests of compatible clients by protocol (openpi, a1-http) and outcome (ok, unauthenticated, rate_limited, invalid, estopped, no_instruction, lease_held, lease_lost, not_configured, model_not_served, refused, failed)");
         _limitedChunks = meter.CreateCounter<long>("a1fleet.compat.limited_chunks", "{chunk}",
             "Chunks sent to compatible clients in which the joint limits (range, velocity, acceleration) changed at least one step, by protocol");
         meter.CreateObservableUpDownCounter("a1fleet.compat.sessions", ObserveSessions, "{session}", "Compatible clients holding a robot's lease, by protocol");
@@ -58,6 +58,7 @@ public sealed class CompatInstruments
         CompatFailure.NoInstruction => "no_instruction",
         CompatFailure.Unauthenticated => "unauthenticated",
         CompatFailure.RateLimited => "rate_limited",
+        CompatFailure.Refused => "refused",
         _ => "failed",
     };
 }

@@ -37,11 +37,20 @@ public enum CompatFailure
 
     /// <summary>The robot is over its request rate.</summary>
     RateLimited,
+
+    /// <summary>
+    /// Not now: the fleet could not answer by the request's deadline (or is over its bounds) and refused at once rather
+    /// than answer late (<see cref="ChunkStatus.Refused"/>); <see cref="CompatException.RetryAfter"/> says when to ask again.
+    /// </summary>
+    Refused,
 }
 
-public sealed class CompatException(CompatFailure failure, string message) : Exception(message)
+public sealed class CompatException(CompatFailure failure, string message, TimeSpan? retryAfter = null) : Exception(message)
 {
     public CompatFailure Failure { get; } = failure;
+
+    /// <summary>When asking again may succeed (a refusal's hint), if known.</summary>
+    public TimeSpan? RetryAfter { get; } = retryAfter;
 }
 
 /// <summary>
@@ -167,6 +176,9 @@ public sealed partial class CompatSession : IAsyncDisposable
                 ? $"robot '{RobotId}' holds: the request has no prompt and the robot has no assigned task"
                 : $"robot '{RobotId}' holds: it has no assigned task (its profile runs the assigned task, not the client's prompt)"),
             ChunkStatus.LeaseLost => throw Lost(chunk.Error),
+            ChunkStatus.Refused => throw new CompatException(CompatFailure.Refused,
+                $"robot '{RobotId}': not now, {chunk.Error ?? "the fleet could not answer by the deadline"}; ask again after {chunk.RetryAfterMs:0} ms",
+                TimeSpan.FromMilliseconds(chunk.RetryAfterMs)),
             _ => throw new CompatException(CompatFailure.Failed, chunk.Error ?? $"robot '{RobotId}': inference failed"),
         };
     }

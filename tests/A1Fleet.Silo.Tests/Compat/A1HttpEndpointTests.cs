@@ -96,6 +96,21 @@ public sealed class A1HttpEndpointTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Inference_FleetRefusesForTheDeadline_Is503WithRetryAfter_NoActions()
+    {
+        // A 1 ms budget is less than the deadline margin alone: the inference grain refuses at once ("not now").
+        var (robotId, key) = await _silo.RobotAsync("a1-libero");
+        await _silo.Grains.GetGrain<IRobotGrain>(robotId).SetLatencyBudget(1);
+
+        var answer = await Client("status", _silo.A1Url(robotId, key), _silo.A1Config(2, extra: new { call = "inference" }));
+
+        Assert.Equal(503, answer.GetProperty("status").GetInt32());
+        Assert.Contains("not now, deadline:", answer.GetProperty("body").GetProperty("detail").GetString());
+        Assert.False(answer.GetProperty("body").TryGetProperty("predicted_actions", out _));
+        Assert.True(int.Parse(answer.GetProperty("retry_after").GetString()!, System.Globalization.CultureInfo.InvariantCulture) >= 1);
+    }
+
+    [Fact]
     public async Task EStop_BetweenRequests_Is503NamingTheEStop_NoActions()
     {
         var (robotId, key) = await _silo.RobotAsync("a1-franka");

@@ -88,7 +88,8 @@ def status(url, cfg):
         response = requests.post(url + "/inference", json=request_body(cfg, rng), timeout=60)
     else:
         response = requests.get(url + cfg["call"], timeout=30)
-    return {"ok": True, "status": response.status_code, "body": response.json(), "www_authenticate": response.headers.get("WWW-Authenticate")}
+    return {"ok": True, "status": response.status_code, "body": response.json(), "www_authenticate": response.headers.get("WWW-Authenticate"),
+            "retry_after": response.headers.get("Retry-After")}
 
 
 def validation(url, cfg):
