@@ -33,8 +33,16 @@ internal static class BenchCommandLine
             return Usage;
         }
 
-        // The scenarios take no token: Ctrl-C ends the process as usual.
-        return await parsed.InvokeAsync(new InvocationConfiguration { Output = output, Error = error, ProcessTerminationTimeout = null });
+        try
+        {
+            // The scenarios take no token: Ctrl-C ends the process as usual.
+            return await parsed.InvokeAsync(new InvocationConfiguration { Output = output, Error = error, ProcessTerminationTimeout = null, EnableDefaultExceptionHandler = false });
+        }
+        catch (Exception ex)
+        {
+            await error.WriteLineAsync($"bench: {parsed.CommandResult.Command.Name} failed: {ex.GetType().Name}: {ex.Message}");
+            return Failed;
+        }
     }
 
     /// <summary>The command tree (tests parse the documented invocations against it).</summary>

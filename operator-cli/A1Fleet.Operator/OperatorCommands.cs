@@ -47,8 +47,18 @@ internal static class OperatorCommands
             return Usage;
         }
 
-        // Program.cs turns Ctrl-C into ct; the parser must not race it for the signal.
-        return await parsed.InvokeAsync(new InvocationConfiguration { Output = output, Error = error, ProcessTerminationTimeout = null, EnableDefaultExceptionHandler = false }, ct);
+        try
+        {
+            // Program.cs turns Ctrl-C into ct; the parser must not race it for the signal.
+            return await parsed.InvokeAsync(new InvocationConfiguration { Output = output, Error = error, ProcessTerminationTimeout = null, EnableDefaultExceptionHandler = false }, ct);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            // API refusals and unreachable silos are reported by the commands; this is an answer a1ctl cannot read or a
+            // bug: its type and message, not a stack trace.
+            await error.WriteLineAsync($"error: unexpected failure: {ex.GetType().Name}: {EscapeLines(ex.Message)}");
+            return Failed;
+        }
     }
 
     /// <summary>The old spelling of help: "help" where the command goes (after --url, --api-key, --by and their values).</summary>

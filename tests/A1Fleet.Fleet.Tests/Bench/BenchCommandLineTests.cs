@@ -76,6 +76,18 @@ public sealed class BenchCommandLineTests
     }
 
     [Fact]
+    public async Task RunAsync_ScenarioThrows_ExitsOneWithTheMessageAndNoStackTrace()
+    {
+        using var error = new StringWriter();
+
+        var code = await BenchCommandLine.RunAsync(["engine", "--quick"], TextWriter.Null, error, (_, _, _) => throw new InvalidDataException("model package is broken"));
+
+        Assert.Equal(BenchCommandLine.Failed, code);
+        Assert.Contains("bench: engine failed: InvalidDataException: model package is broken", error.ToString(), StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", error.ToString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Help_ListsEveryScenario()
     {
         using var output = new StringWriter();
