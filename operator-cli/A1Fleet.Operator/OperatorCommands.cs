@@ -139,7 +139,7 @@ internal sealed class OperatorCli
             }
         });
         Root = new RootCommand(
-            "a1ctl: the operator command line over the silos' HTTP API (docs/operator-cli.md).\n" +
+            "a1ctl: the operator command line over the silos' HTTP API (docs/fleet.md, Operating: HTTP API and a1ctl).\n" +
             $"SELECTOR: {Selectors}\n" +
             "Exit codes: 0 done; 1 refused by the API, silo unreachable, or a calibration failed; 2 bad command line (nothing sent);\n" +
             "  3 an e-stop or resume left a robot unconfirmed; 130 Ctrl-C (a calibration being waited for is cancelled on the cluster).\n" +
@@ -158,7 +158,7 @@ internal sealed class OperatorCli
     private IEnumerable<Command> Commands()
     {
         var selector = SelectorArgument();
-        var robots = new Command("robots", "list robots and their status (default: all)") { selector };
+        var robots = new Command("robots", "list robots and their status") { selector };
         robots.SetAction((p, ct) => Run(p, async c => Robots(await c.Robots(p.GetValue(selector)!, ct)), ct));
         yield return robots;
 
@@ -510,12 +510,12 @@ internal sealed class OperatorCli
 
     private static Argument<string> SelectorArgument(bool required = false)
     {
-        var argument = new Argument<string>("SELECTOR")
+        var argument = new Argument<string>("SELECTOR") { Description = Selectors, Arity = required ? ArgumentArity.ExactlyOne : ArgumentArity.ZeroOrOne };
+        if (!required)
         {
-            Description = Selectors + (required ? "" : " (default: all)"),
-            Arity = required ? ArgumentArity.ExactlyOne : ArgumentArity.ZeroOrOne,
-            DefaultValueFactory = _ => "all",
-        };
+            argument.DefaultValueFactory = _ => "all";
+        }
+
         argument.CustomParser = r =>
         {
             if (r.Tokens.Count == 0)
