@@ -35,7 +35,7 @@ internal static class BenchCommandLine
 
         try
         {
-            // The scenarios take no token: Ctrl-C ends the process as usual.
+            // The scenarios take no token: Ctrl-C ends the process (Program.cs).
             return await parsed.InvokeAsync(new InvocationConfiguration { Output = output, Error = error, ProcessTerminationTimeout = null, EnableDefaultExceptionHandler = false });
         }
         catch (Exception ex)

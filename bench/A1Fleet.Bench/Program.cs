@@ -3,6 +3,15 @@ using A1Fleet.Bench.Policy;
 using A1Fleet.Bench.Reliability;
 
 // dotnet run -c Release --project bench/A1Fleet.Bench -- engine|fleet|reliability|policy|demonstrations [--quick] ...; --help lists each one's flags.
+// The scenarios take no cancellation: Ctrl-C stops the bench (exit 130), killing the processes the reliability suite
+// started (redis-server, silos, agents) rather than leaving them running.
+Console.CancelKeyPress += (_, e) =>
+{
+    e.Cancel = true;
+    Console.Error.WriteLine("bench: interrupted; stopping the processes it started");
+    A1Fleet.ProcessHarness.ManagedProcess.KillAll();
+    Environment.Exit(130);
+};
 return await BenchCommandLine.RunAsync(args, Console.Out, Console.Error, async (scenario, _, benchArgs) => scenario switch
 {
     "engine" => EngineBenchmark.Run(benchArgs!),
