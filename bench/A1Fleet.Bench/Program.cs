@@ -2,24 +2,23 @@ using A1Fleet.Bench;
 using A1Fleet.Bench.Policy;
 using A1Fleet.Bench.Reliability;
 
-return args.FirstOrDefault() switch
+// dotnet run -c Release --project bench/A1Fleet.Bench -- engine|fleet|reliability|policy|demonstrations [--quick] ...; --help lists each one's flags.
+// The scenarios take no cancellation: Ctrl-C stops the bench (exit 130), killing the processes the reliability suite
+// started (redis-server, silos, agents) rather than leaving them running.
+Console.CancelKeyPress += (_, e) =>
 {
-    "engine" => EngineBenchmark.Run(BenchArgs.Parse(args.Skip(1))),
-    "fleet" => await FleetBenchmark.RunAsync(BenchArgs.Parse(args.Skip(1))),
-    "reliability" => await ReliabilityBenchmark.RunAsync(BenchArgs.Parse(args.Skip(1))),
-    "demonstrations" => await DemonstrationsCommand.RunAsync([.. args.Skip(1)]),
-    "policy" => await PolicyBenchmark.RunAsync(PolicyArgs.Parse([.. args.Skip(1)])),
-    _ => Usage(),
+    e.Cancel = true;
+    Console.Error.WriteLine("bench: interrupted; stopping the processes it started");
+    A1Fleet.ProcessHarness.ManagedProcess.KillAll();
+    Environment.Exit(130);
 };
-
-static int Usage()
+return await BenchCommandLine.RunAsync(args, Console.Out, Console.Error, async (scenario, _, benchArgs) => scenario switch
 {
-    Console.Error.WriteLine("""
-        usage: dotnet run -c Release --project bench/A1Fleet.Bench -- engine [--quick] [--model small-fm] [--batch 8] [--out artifacts/bench]
-               dotnet run -c Release --project bench/A1Fleet.Bench -- fleet  [--quick] [--model small-fm] [--load-only] [--out artifacts/bench]
-               dotnet run -c Release --project bench/A1Fleet.Bench -- reliability [--quick] [--out artifacts/bench]
-               dotnet run -c Release --project bench/A1Fleet.Bench -- policy [--quick] [--mlp PKG] [--fm PKG] [--episodes N] [--calibration-episodes N] [--execute-steps N] [--out artifacts/bench]
-               dotnet run -c Release --project bench/A1Fleet.Bench -- demonstrations [--episodes 40] [--image-size 64] [--first-seed 0] [--out DIR]
-        """);
-    return 2;
-}
+    "engine" => EngineBenchmark.Run(benchArgs!),
+    "fleet" => await FleetBenchmark.RunAsync(benchArgs!),
+    "reliability" => await ReliabilityBenchmark.RunAsync(benchArgs!),
+    // The command line is checked above; these two read their (train-lane) flags from it themselves.
+    "demonstrations" => await DemonstrationsCommand.RunAsync(args[1..]),
+    "policy" => await PolicyBenchmark.RunAsync(PolicyArgs.Parse(args[1..])),
+    _ => BenchCommandLine.Usage,
+});

@@ -8,4 +8,4 @@ Console.CancelKeyPress += (_, e) =>
     e.Cancel = !cancellation.IsCancellationRequested;
     cancellation.Cancel();
 };
-return await CliApp.RunAsync(args, Console.Out, Console.Error, cancellation.Token);
+return await CliApp.RunAsync(args, Console.Out, Console.Error, TimeProvider.System, progressBars: !Console.IsErrorRedirected, cancellation.Token);

@@ -1,10 +1,16 @@
+using System.Collections.Concurrent;
 using System.Diagnostics;
 
 namespace A1Fleet.ProcessHarness;
 
-/// <summary>A child process whose output is kept (last 200 lines) for failure messages, killed with its tree on dispose.</summary>
+/// <summary>
+/// A child process whose output is kept (last 200 lines) for failure messages, killed with its tree on dispose, or by
+/// <see cref="KillAll"/> (which the bench's Ctrl-C handler calls) when the parent stops without disposing it.
+/// </summary>
 public sealed class ManagedProcess : IDisposable
 {
+    private static readonly ConcurrentDictionary<ManagedProcess, byte> Live = new();
+
     private readonly Process _process;
     private readonly Queue<string> _lines = new();
     private readonly Lock _gate = new();
@@ -25,6 +31,7 @@ public sealed class ManagedProcess : IDisposable
         _process.OutputDataReceived += (_, e) => Keep(e.Data);
         _process.ErrorDataReceived += (_, e) => Keep(e.Data);
         _process.Start();
+        Live[this] = 0;
         _process.BeginOutputReadLine();
         _process.BeginErrorReadLine();
     }
@@ -41,6 +48,22 @@ public sealed class ManagedProcess : IDisposable
             lock (_gate)
             {
                 return string.Join('\n', _lines);
+            }
+        }
+    }
+
+    /// <summary>Kills every child process started here and not yet disposed (with its tree): for a parent interrupted mid-run.</summary>
+    public static void KillAll()
+    {
+        foreach (var process in Live.Keys)
+        {
+            try
+            {
+                process.KillHard();
+            }
+            catch (InvalidOperationException)
+            {
+                // Exited (or never started) meanwhile.
             }
         }
     }
@@ -93,6 +116,7 @@ public sealed class ManagedProcess : IDisposable
 
     public void Dispose()
     {
+        Live.TryRemove(this, out _);
         try
         {
             KillHard();

@@ -78,12 +78,61 @@ public sealed class CliTests
     [InlineData("build", "--preset", "nope", "--out", "y")]
     [InlineData("build", "--presett", "tiny-fm", "--out", "y")]
     [InlineData("build", "--preset", "tiny-fm", "--out", "y", "--thresholds", "all")]
+    [InlineData("build", "--preset", "tiny-fm", "--out", "y", "--seed", "-1")]
     [InlineData("explode")]
+    [InlineData()]
     public void Run_BadArguments_ExitCodeTwoWithMessage(params string[] args)
     {
         var (code, _, error) = Run(args);
-        Assert.Equal(2, code);
+        Assert.Equal(BuilderCli.Usage, code);
         Assert.NotEmpty(error.Trim());
+        Assert.DoesNotContain("   at ", error, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("build --presett tiny-fm --out y", "'--presett'")]
+    [InlineData("build --preset nope --out y", "--preset nope: unknown; known: tiny-fm")]
+    [InlineData("build --preset tiny-fm --out y --thresholds all", "--thresholds all: use none or shipped")]
+    [InlineData("build --preset tiny-fm --out y --seed x", "--seed x: must be a non-negative whole number")]
+    [InlineData("build --preset tiny-fm", "'--out' is required")]
+    [InlineData("build --preset tiny-fm --config x.json --out y", "give exactly one of --preset and --config")]
+    [InlineData("calibrate --package /nonexistent/a1fleet-package", "--package /nonexistent/a1fleet-package: no model.json there")]
+    public void Run_BadOptionOrValue_MessageNamesIt(string commandLine, string message)
+    {
+        var (code, output, error) = Run(commandLine.Split(' '));
+
+        Assert.Equal(BuilderCli.Usage, code);
+        Assert.Contains(message, error, StringComparison.Ordinal);
+        Assert.Empty(output);
+    }
+
+    [Fact]
+    public void Run_Help_ListsTheCommandsAndExitCodes()
+    {
+        var (code, output, _) = Run("--help");
+
+        Assert.Equal(BuilderCli.Ok, code);
+        foreach (var command in new[] { "build", "presets", "config", "calibrate" })
+        {
+            Assert.Matches($@"\n  {command}\s", output);
+        }
+
+        Assert.Contains("Exit codes: 0 done, 1 failed, 2 bad command line", output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Run_ConfigThatDoesNotValidate_ExitsOneWithoutAStackTrace()
+    {
+        using var directory = new TempDirectory();
+        var (_, json, _) = Run("config", "--preset", "tiny-fm");
+        File.WriteAllText(directory.File("broken.json"), "{ \"name\": ");
+
+        var (code, _, error) = Run("build", "--config", directory.File("broken.json"), "--out", directory.File("package"));
+
+        Assert.NotEmpty(json);
+        Assert.Equal(BuilderCli.Failed, code);
+        Assert.StartsWith("error: ", error, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", error, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -1,54 +1,61 @@
+using System.CommandLine;
 using A1Fleet.CalibrationJobs.Commands;
+using A1Fleet.Operator.Client;
 
 namespace A1Fleet.CalibrationJobs.Cli;
 
-/// <summary>Verb dispatch; each verb parses its own options and reports every error at once.</summary>
+/// <summary>
+/// The calibration job's command line on System.CommandLine: generated help, every problem with the command line
+/// listed at once (unknown options, stray words, bad values, flags the chosen mode cannot honour) before anything
+/// runs (exit 2), failures reported without a stack trace (exit 1), Ctrl-C cancelling the run, and with it the
+/// cluster job this command submitted (exit 130).
+/// </summary>
 public static class CliApp
 {
-    public const string UsageText = """
-        usage:
-          calibrate --model DIR --dataset DIR [--mapping FILE] [--families exp,gauss,gamma] [--r 1.0,0.7,0.4,0.1]
-                    [--metric cosine|l2|mean|max] [--decode exit-warm-k2|exit-cold-k2|exit-cold-k10]
-                    [--bad-data fail|skip] [--holdout-share 0.25] [--out DIR] [--batch 16]
-                    [--threads 0] [--provider cpu|cuda] [--seed 0] [--forbid-first-exit] [--ffmpeg PATH]
-              stand-alone: runs the model here; writes the sets and calibration-report.json to --out
-              (default artifacts/calibration) and measures the sets on held-out episodes.
-          calibrate --cluster URL --model ID|DIR --dataset DIR [--families ...] [--r ...] [--metric ...] [--decode ...]
-                    [--bad-data fail|skip] [--holdout-share 0.25] [--batch 16] [--shards 4] [--make-live SET]
-                    [--job-id ID] [--no-wait] [--out DIR]
-              cluster: submits the same sweep to the silos' operator API at URL (e.g. http://a1fleet-silo:8080);
-              the GPU silos read the dataset at that path (absolute; relative paths are resolved here) and run
-              the shards; prints the same table from the published sets (and writes them to --out if given).
-              --model is the id the silos serve, or a local package directory to read it from; --make-live SET
-              (e.g. exp-r0.7-cosine) makes that set live; --no-wait returns once the job is accepted.
-              Ctrl-C cancels the cluster job; with --no-wait the job is left running.
-              Defaults that differ: --decode exit-warm-k2 (the reference models' default) instead of the model's.
-          convert-samples --model DIR --out DIR [--fps 20] [--overwrite]
-          export-training --dataset DIR --out DIR
-              a LeRobot dataset (image features) to numpy files for a Python trainer: meta.json, state.npy,
-              action.npy, images.npy, episode.npy, frame.npy (format a1fleet-training-v1, docs/policy.md)
+    private const string Description = """
+        The calibration job: a LeRobot dataset in, exit-threshold sets and a report out (docs/calibration.md).
+          calibrate --model DIR --dataset DIR ...          stand-alone: runs the model here; writes the sets and
+                                                           calibration-report.json to --out (default artifacts/calibration)
+          calibrate --cluster URL --model ID|DIR --dataset DIR ...
+                                                           cluster: submits the same sweep to the silos' operator API at URL
+                                                           (the same job as a1ctl calibrate, with the same flags);
+                                                           Ctrl-C cancels the cluster job; with --no-wait the job is left running
+          convert-samples --model DIR --out DIR            a model package's samples.json to a LeRobot dataset
+          export-training --dataset DIR --out DIR          a LeRobot dataset to numpy files for a Python trainer
         exit codes: 0 done (or submitted, with --no-wait); 1 failed (bad data, model or mapping; the cluster
           unreachable, refusing the job, or the job failed or canceled there); 2 bad command line; 130 Ctrl-C
-        see docs/calibration.md
+        Progress bars are drawn when stderr is a terminal; otherwise each phase ends with one progress line.
         """;
 
+    private static readonly ParserConfiguration Parsing = new() { ResponseFileTokenReplacer = null };
+
     public static Task<int> RunAsync(IReadOnlyList<string> args, TextWriter output, TextWriter error, CancellationToken cancellationToken = default) =>
-        RunAsync(args, output, error, TimeProvider.System, cancellationToken);
+        RunAsync(args, output, error, TimeProvider.System, progressBars: false, cancellationToken);
 
     /// <summary>Runs one command; <paramref name="timeProvider"/> paces a cluster job's polling and stamps its id.</summary>
-    public static async Task<int> RunAsync(IReadOnlyList<string> args, TextWriter output, TextWriter error, TimeProvider timeProvider, CancellationToken cancellationToken = default)
+    public static Task<int> RunAsync(IReadOnlyList<string> args, TextWriter output, TextWriter error, TimeProvider timeProvider, CancellationToken cancellationToken = default) =>
+        RunAsync(args, output, error, timeProvider, progressBars: false, cancellationToken);
+
+    /// <summary>
+    /// Runs one command; <paramref name="progressBars"/>: stderr is a terminal, so progress is a redrawn bar (otherwise
+    /// one line per phase, when it ends).
+    /// </summary>
+    public static async Task<int> RunAsync(IReadOnlyList<string> args, TextWriter output, TextWriter error, TimeProvider timeProvider, bool progressBars, CancellationToken cancellationToken)
     {
+        // The old spelling of help.
+        string[] line = args is ["help", ..] ? [.. args.Skip(1), "--help"] : [.. args];
+        var parsed = Create(output, error, timeProvider, progressBars).Parse(line, Parsing);
+        var problems = CheckedCommand.Problems(parsed);
+        if (problems.Count > 0)
+        {
+            var command = parsed.CommandResult.Command;
+            return UsageErrors(problems, error, command is RootCommand ? null : command.Name);
+        }
+
         try
         {
-            return (args.Count > 0 ? args[0] : null) switch
-            {
-                "calibrate" => await CalibrateCommand.RunAsync(args.Skip(1).ToList(), output, error, timeProvider, cancellationToken),
-                "convert-samples" => await ConvertSamplesCommand.RunAsync(args.Skip(1).ToList(), output, error, cancellationToken),
-                "export-training" => await ExportTrainingCommand.RunAsync(args.Skip(1).ToList(), output, error, cancellationToken),
-                "help" or "--help" or "-h" => Usage(output, ExitCodes.Success),
-                null => Usage(error, ExitCodes.Usage),
-                var verb => UnknownVerb(verb, error),
-            };
+            // Program.cs turns Ctrl-C into the token; the parser must not race it for the signal.
+            return await parsed.InvokeAsync(new InvocationConfiguration { Output = output, Error = error, ProcessTerminationTimeout = null, EnableDefaultExceptionHandler = false }, cancellationToken);
         }
         catch (OperationCanceledException)
         {
@@ -57,15 +64,25 @@ public static class CliApp
         }
         catch (Exception ex)
         {
-            // Expected failures are reported by the commands; this is a bug or an environment
-            // problem (e.g. the CUDA provider missing), so keep the stack for the report.
-            await error.WriteLineAsync($"unexpected failure: {ex}");
+            // Expected failures are reported by the commands; this is a bug or an environment problem (e.g. the CUDA
+            // provider missing): its type and message, not a stack trace, on the operator's terminal.
+            await error.WriteLineAsync($"unexpected failure: {ex.GetType().Name}: {ex.Message}");
             return ExitCodes.Failed;
         }
     }
 
-    /// <summary>Prints option errors, all of them, then the usage.</summary>
-    internal static int UsageErrors(IReadOnlyList<string> errors, TextWriter error)
+    /// <summary>The command tree (tests parse old invocations against it).</summary>
+    internal static RootCommand Create(TextWriter output, TextWriter error, TimeProvider timeProvider, bool progressBars)
+    {
+        var root = new RootCommand(Description);
+        root.Subcommands.Add(new CalibrateCommandLine().Create((options, ct) => CalibrateCommand.RunAsync(options, output, error, timeProvider, progressBars, ct)));
+        root.Subcommands.Add(ConvertSamplesCommand.Create(output, error));
+        root.Subcommands.Add(ExportTrainingCommand.Create(output, error));
+        return root;
+    }
+
+    /// <summary>Prints the command line's problems, all of them, and where help is.</summary>
+    internal static int UsageErrors(IReadOnlyList<string> errors, TextWriter error, string? command = null)
     {
         error.WriteLine($"{errors.Count} problem(s) with the command line:");
         foreach (var message in errors)
@@ -73,20 +90,7 @@ public static class CliApp
             error.WriteLine($"  - {message}");
         }
 
-        error.WriteLine(UsageText);
-        return ExitCodes.Usage;
-    }
-
-    private static int Usage(TextWriter writer, int code)
-    {
-        writer.WriteLine(UsageText);
-        return code;
-    }
-
-    private static int UnknownVerb(string verb, TextWriter error)
-    {
-        error.WriteLine($"unknown command '{verb}'");
-        error.WriteLine(UsageText);
+        error.WriteLine($"see: A1Fleet.CalibrationJobs {(command is null ? "" : command + " ")}--help");
         return ExitCodes.Usage;
     }
 }

@@ -4,16 +4,18 @@ using A1Fleet.Grains;
 namespace A1Fleet.CalibrationJobs.Cli;
 
 /// <summary>
-/// One redrawn stderr line per phase: bar, samples done / total, rate and ETA, then a detail (the set
+/// On a terminal, one redrawn stderr line per phase; piped or redirected (<paramref name="redraw"/> false), one
+/// plain line per phase, written when the phase ends, with its last figures. Each line: bar, samples done / total, rate and ETA, then a detail (the set
 /// being evaluated, or a cluster job's shards). Stand-alone reports arrive per engine batch on the
 /// calibrating thread and cluster reports per poll on the command's own loop, so no locking or
 /// throttling is needed.
 /// </summary>
-internal sealed class ProgressBar(TextWriter error) : IProgress<CalibrationProgress>
+internal sealed class ProgressBar(TextWriter error, bool redraw) : IProgress<CalibrationProgress>
 {
     private const int Width = 24;
     private const string ClusterPhase = "cluster job";
     private string? _open;
+    private string? _last;
 
     public void Report(CalibrationProgress value)
     {
@@ -41,7 +43,7 @@ internal sealed class ProgressBar(TextWriter error) : IProgress<CalibrationProgr
     {
         if (_open is not null)
         {
-            error.WriteLine();
+            EndLine();
             _open = null;
         }
     }
@@ -50,12 +52,30 @@ internal sealed class ProgressBar(TextWriter error) : IProgress<CalibrationProgr
     {
         if (_open is { } open && open != phase)
         {
-            error.WriteLine();
+            EndLine();
         }
 
         _open = phase;
         var filled = total > 0 ? (int)Math.Round(Width * Math.Clamp((double)done / total, 0, 1)) : Width;
         var eta = remaining is { } r ? r.ToString(@"h\:mm\:ss") : "?";
-        error.Write($"\r{phase,-20} [{new string('#', filled)}{new string('.', Width - filled)}] {done}/{total} samples  {samplesPerSecond,7:F1} samples/s  ETA {eta}{detail}   ");
+        _last = $"{phase,-20} [{new string('#', filled)}{new string('.', Width - filled)}] {done}/{total} samples  {samplesPerSecond,7:F1} samples/s  ETA {eta}{detail}";
+        if (redraw)
+        {
+            error.Write($"\r{_last}   ");
+        }
+    }
+
+    private void EndLine()
+    {
+        if (redraw)
+        {
+            error.WriteLine();
+        }
+        else if (_last is not null)
+        {
+            error.WriteLine(_last);
+        }
+
+        _last = null;
     }
 }

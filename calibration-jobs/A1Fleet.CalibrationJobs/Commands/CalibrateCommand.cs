@@ -16,22 +16,16 @@ namespace A1Fleet.CalibrationJobs.Commands;
 /// </summary>
 internal static class CalibrateCommand
 {
-    public static async Task<int> RunAsync(IReadOnlyList<string> args, TextWriter output, TextWriter error, TimeProvider time, CancellationToken cancellationToken)
+    public static async Task<int> RunAsync(CalibrateOptions options, TextWriter output, TextWriter error, TimeProvider time, bool progressBars, CancellationToken cancellationToken)
     {
-        var (options, errors) = CalibrateOptions.Parse(args);
-        if (options is null)
-        {
-            return CliApp.UsageErrors(errors, error);
-        }
-
         if (options.Cluster is not null)
         {
-            return await new ClusterCalibrateCommand(options, output, error, time).RunAsync(cancellationToken);
+            return await new ClusterCalibrateCommand(options, output, error, time, progressBars).RunAsync(cancellationToken);
         }
 
         try
         {
-            return await CalibrateAsync(options, output, error, cancellationToken);
+            return await CalibrateAsync(options, output, error, progressBars, cancellationToken);
         }
         catch (Exception ex) when (ex is ModelPackageException or DatasetFormatException or MappingException or BadDataException or InvalidDataException or ArgumentException)
         {
@@ -40,7 +34,7 @@ internal static class CalibrateCommand
         }
     }
 
-    private static async Task<int> CalibrateAsync(CalibrateOptions options, TextWriter output, TextWriter error, CancellationToken ct)
+    private static async Task<int> CalibrateAsync(CalibrateOptions options, TextWriter output, TextWriter error, bool progressBars, CancellationToken ct)
     {
         using var engine = A1Engine.Load(options.ModelDirectory, new EngineOptions
         {
@@ -82,7 +76,7 @@ internal static class CalibrateCommand
         await output.WriteLineAsync($"calibrating on {split.Calibration.Count} samples (episodes {Ranges(split.CalibrationEpisodes)}), " +
             $"holding out {split.HeldOut.Count} (episodes {Ranges(split.HeldOutEpisodes)}); metric {run.MetricName(manifest)}, decode {DecodeName(options, run.DecodeFor(manifest))}");
 
-        var progress = new ProgressBar(error);
+        var progress = new ProgressBar(error, progressBars);
         var outcome = run.Run(engine, read.Samples, progress, ct);
         progress.Finish();
 

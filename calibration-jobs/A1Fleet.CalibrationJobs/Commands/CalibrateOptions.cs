@@ -1,6 +1,7 @@
+using System.CommandLine;
+using System.CommandLine.Parsing;
 using System.Globalization;
 using A1Fleet.Calibration;
-using A1Fleet.CalibrationJobs.Cli;
 using A1Fleet.Datasets.LeRobot;
 using A1Fleet.Datasets.Reading;
 using A1Fleet.EarlyExit;
@@ -11,38 +12,11 @@ using A1Fleet.Operator.Client;
 namespace A1Fleet.CalibrationJobs.Commands;
 
 /// <summary>
-/// Options of the calibrate verb, parsed and checked with every problem reported together. One set
-/// of names serves both modes: without <c>--cluster</c> the job runs here; with it the same sweep is
-/// submitted to the silos' operator API. Options that only one mode can honour are refused in the
-/// other rather than silently ignored, so a run never differs from what its command line says.
+/// What a calibrate command line asked for, checked. One set of names serves both modes: without <c>--cluster</c>
+/// the job runs here; with it the same sweep is submitted to the silos' operator API.
 /// </summary>
 internal sealed class CalibrateOptions
 {
-    private static readonly string[] ValueOptions =
-        ["model", "dataset", "mapping", "families", "r", "metric", "decode", "bad-data", "holdout-share", "out", "batch", "threads", "provider", "seed", "ffmpeg",
-         "cluster", "shards", "make-live", "job-id"];
-
-    private static readonly string[] FlagOptions = ["forbid-first-exit", "no-wait"];
-
-    /// <summary>Stand-alone only: what a cluster job cannot be told, and why (it reads the dataset and runs the engine with the silos' settings).</summary>
-    private static readonly (string Option, string Why)[] StandAloneOnly =
-    [
-        ("mapping", "a cluster job maps the dataset with the default mapping"),
-        ("threads", "the silos' engine settings apply"),
-        ("provider", "the silos' engine settings apply"),
-        ("seed", "cluster jobs calibrate with seed 0"),
-        ("forbid-first-exit", "cluster jobs have no such setting"),
-        ("ffmpeg", "the silos decode video with their own ffmpeg"),
-    ];
-
-    private static readonly (string Option, string What)[] ClusterOnly =
-    [
-        ("shards", "splits a cluster job over GPU silos"),
-        ("make-live", "makes a published set live on the cluster; stand-alone runs write sets to --out"),
-        ("job-id", "names a cluster job"),
-        ("no-wait", "leaves a cluster job running"),
-    ];
-
     /// <summary>Stand-alone: the model package directory. Cluster: what --model said (a model id, or a package directory the id was read from).</summary>
     public required string ModelDirectory { get; init; }
     public required string DatasetDirectory { get; init; }
@@ -84,128 +58,11 @@ internal sealed class CalibrateOptions
     public bool ForbidFirstExit { get; init; }
     public required string Ffmpeg { get; init; }
 
-    public static (CalibrateOptions? Options, IReadOnlyList<string> Errors) Parse(IReadOnlyList<string> args)
-    {
-        var a = ParsedArguments.Parse(args, ValueOptions, FlagOptions);
-        var cluster = a.Parsed<Uri?>("cluster", null, text => OperatorClient.TryParseBaseAddress(text, out var uri, out var problem) ? (uri, null) : (null, problem));
-        var clusterMode = a.Value("cluster") is not null;
-        foreach (var (option, why) in clusterMode ? StandAloneOnly : [])
-        {
-            if (a.Value(option) is not null || a.Flag(option))
-            {
-                a.Errors.Add($"--{option} applies to stand-alone runs only: {why}");
-            }
-        }
-
-        foreach (var (option, what) in clusterMode ? [] : ClusterOnly)
-        {
-            if (a.Value(option) is not null || a.Flag(option))
-            {
-                a.Errors.Add($"--{option} needs --cluster URL: it {what}");
-            }
-        }
-
-        var model = a.Required("model");
-        var dataset = a.Required("dataset");
-        var mapping = a.Value("mapping");
-        string? modelId = null;
-        if (clusterMode)
-        {
-            modelId = model is null ? null : ClusterModelId(model, a.Errors);
-        }
-        else if (model is not null && !File.Exists(Path.Combine(model, ModelPackage.ManifestFileName)))
-        {
-            a.Errors.Add($"--model {model}: no {ModelPackage.ManifestFileName} there (build one with ReferencePackages or the model builder)");
-        }
-
-        // A cluster job's dataset is opened by the GPU silos, which may see another file system than
-        // this machine (a volume they mount); they check it and name every problem.
-        if (!clusterMode && dataset is not null && !File.Exists(Path.Combine(dataset, LeRobotDataset.InfoFile)))
-        {
-            a.Errors.Add($"--dataset {dataset}: no {LeRobotDataset.InfoFile} there (a LeRobot v2.x dataset root is needed)");
-        }
-
-        if (!clusterMode && mapping is not null && !File.Exists(mapping))
-        {
-            a.Errors.Add($"--mapping {mapping}: the file does not exist");
-        }
-
-        var families = a.Parsed<IReadOnlyList<ExitFamily>>("families", [ExitFamily.Exp], ParseFamilies);
-        var rs = a.Parsed<IReadOnlyList<double>>("r", [1.0, 0.7, 0.4, 0.1], ParseRs);
-        var metric = a.Parsed<string?>("metric", null, text => DiscrepancyMetrics.TryParse(text, out var m)
-            ? (DiscrepancyMetrics.Name(m), null)
-            : (null, "unknown metric; use cosine, l2, mean or max"));
-        var decode = a.Parsed<DecodeSettings?>("decode", null, ParseDecode);
-        var badData = a.Parsed("bad-data", BadDataPolicy.Fail, text => text switch
-        {
-            "fail" => (BadDataPolicy.Fail, null),
-            "skip" => (BadDataPolicy.Skip, (string?)null),
-            _ => (BadDataPolicy.Fail, "use fail or skip"),
-        });
-        var holdout = a.Parsed("holdout-share", 0.25, text => double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var v) && v >= 0 && v < 1
-            ? (v, null)
-            : (0, "must be a number in [0, 1)"));
-        var batch = a.Parsed("batch", 16, text => int.TryParse(text, CultureInfo.InvariantCulture, out var v) && CalibrationSettings.BatchSizeProblem(v) is null
-            ? (v, null) : (0, $"must be an integer in 1..{CalibrationSettings.MaxBatchSize}"));
-        var threads = a.Parsed("threads", 0, text => int.TryParse(text, CultureInfo.InvariantCulture, out var v) && v >= 0 ? (v, null) : (0, "must be 0 (one per core) or more"));
-        var provider = a.Parsed("provider", "cpu", text => text is "cpu" or "cuda" ? (text, null) : ("cpu", "use cpu or cuda"));
-        var seed = a.Parsed("seed", 0UL, text => ulong.TryParse(text, CultureInfo.InvariantCulture, out var v) ? (v, null) : (0UL, "must be a non-negative integer"));
-        if ((families.Contains(ExitFamily.Exp) || families.Contains(ExitFamily.Gamma)) && rs.Any(r => r <= 0))
-        {
-            a.Errors.Add("--r: the exp and gamma families need every r > 0");
-        }
-
-        var shards = a.Parsed<int?>("shards", null, text => int.TryParse(text, CultureInfo.InvariantCulture, out var v) && CalibrationSettings.ShardsProblem(v) is null
-            ? (v, null) : (null, $"must be an integer in 1..{CalibrationSettings.MaxShards}"));
-        var jobId = a.Parsed<string?>("job-id", null, text => text.Length <= 128 && text.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.')
-            ? (text, null)
-            : (null, "use at most 128 letters, digits, '-', '_' or '.'"));
-        var makeLive = a.Value("make-live");
-        if (makeLive is not null && MakeLiveProblem(makeLive, families, rs, metric) is { } makeLiveProblem)
-        {
-            a.Errors.Add($"--make-live {makeLive}: {makeLiveProblem}");
-        }
-
-        if (a.Errors.Count > 0)
-        {
-            return (null, a.Errors);
-        }
-
-        return (new CalibrateOptions
-        {
-            ModelDirectory = model!,
-            // Relative paths mean this machine's working directory in both modes; the silos get the absolute path.
-            DatasetDirectory = clusterMode ? Path.GetFullPath(dataset!) : dataset!,
-            Cluster = cluster,
-            ModelId = modelId,
-            Shards = shards,
-            MakeLive = makeLive,
-            JobId = jobId,
-            NoWait = a.Flag("no-wait"),
-            OutDirectoryGiven = a.Value("out") is not null,
-            MappingFile = mapping,
-            Families = families,
-            Rs = rs,
-            Metric = metric,
-            DecodeName = a.Value("decode"),
-            Decode = decode,
-            BadData = badData,
-            HoldoutShare = holdout,
-            OutDirectory = a.Value("out") ?? Path.Combine("artifacts", "calibration"),
-            BatchSize = batch,
-            Threads = threads,
-            Provider = provider,
-            Seed = seed,
-            ForbidFirstExit = a.Flag("forbid-first-exit"),
-            Ffmpeg = a.Value("ffmpeg") ?? "ffmpeg",
-        }, []);
-    }
-
     /// <summary>
     /// A cluster job's model: a model id, or a local package directory whose manifest names it (so the
     /// same --model works in both modes when the package is at hand).
     /// </summary>
-    private static string? ClusterModelId(string model, List<string> errors)
+    internal static string? ClusterModelId(string model, List<string> errors)
     {
         if (Directory.Exists(model))
         {
@@ -229,64 +86,178 @@ internal sealed class CalibrateOptions
         return model;
     }
 
-    /// <summary>
-    /// Null when the sweep publishes a set of that name. Without --metric the model's default metric
-    /// is not known here, so any metric is accepted; the job's result is checked again.
-    /// </summary>
-    private static string? MakeLiveProblem(string name, IReadOnlyList<ExitFamily> families, IReadOnlyList<double> rs, string? metric)
-    {
-        string[] metrics = metric is null ? [.. Enum.GetValues<DiscrepancyMetric>().Select(DiscrepancyMetrics.Name)] : [metric];
-        var names = families.SelectMany(f => rs.SelectMany(r => metrics.Select(m => ThresholdSet.NameOf(ExitDistribution.FamilyName(f), r, m)))).ToHashSet(StringComparer.Ordinal);
-        if (names.Contains(name))
-        {
-            return null;
-        }
+}
 
-        var swept = families.SelectMany(f => rs.Select(r => ThresholdSet.NameOf(ExitDistribution.FamilyName(f), r, metric ?? "METRIC")));
-        return $"not a set this sweep publishes (it publishes {string.Join(", ", swept)}{(metric is null ? ", METRIC being --metric or the model's default, e.g. cosine" : "")})";
+/// <summary>
+/// The calibrate verb's flags: the sweep and cluster flags from <see cref="CalibrationJobOptions"/> (the ones a1ctl
+/// calibrate has too), and the stand-alone ones. Options that only one mode can honour are refused in the other
+/// rather than silently ignored, so a run never differs from what its command line says.
+/// </summary>
+internal sealed class CalibrateCommandLine
+{
+    private readonly CalibrationJobOptions _job = new();
+
+    private readonly Option<Uri?> _cluster = CalibrationJobOptions.Parsed<Uri?>(
+        "--cluster", "submit to the silos' operator API at URL (e.g. http://a1fleet-silo:8080) instead of running here; the API key is A1FLEET_API_KEY's", "URL", null,
+        text => OperatorClient.TryParseBaseAddress(text, out var uri, out var problem) ? (uri, null) : (null, problem));
+
+    private readonly Option<string> _model = new("--model")
+    {
+        Description = "stand-alone: the model package directory; cluster: the model id the silos serve, or a local package directory to read it from",
+        HelpName = "DIR|ID",
+        Required = true,
+    };
+
+    private readonly Option<string> _dataset = new("--dataset")
+    {
+        Description = "the LeRobot v2.x dataset root; on the cluster, as the GPU silos see it (relative paths are made absolute here)",
+        HelpName = "DIR",
+        Required = true,
+    };
+
+    private readonly Option<string?> _out = new("--out") { Description = "where the sets (and, stand-alone, calibration-report.json) are written (default artifacts/calibration; cluster: only when given)", HelpName = "DIR" };
+
+    private readonly Option<string?> _mapping = new("--mapping") { Description = "dataset-to-model mapping file (default: by the model's camera and state names)", HelpName = "FILE" };
+
+    private readonly Option<int> _threads = CalibrationJobOptions.Parsed("--threads", "engine threads, 0 for one per core", "N", 0,
+        text => int.TryParse(text, CultureInfo.InvariantCulture, out var v) && v >= 0 ? (v, null) : (0, "must be 0 (one per core) or more"));
+
+    private readonly Option<string> _provider = CalibrationJobOptions.Parsed("--provider", "execution provider: cpu or cuda", "cpu|cuda", "cpu",
+        text => text is "cpu" or "cuda" ? (text, null) : ("cpu", "use cpu or cuda"));
+
+    private readonly Option<ulong> _seed = CalibrationJobOptions.Parsed("--seed", "noise seed", "N", 0UL,
+        text => ulong.TryParse(text, CultureInfo.InvariantCulture, out var v) ? (v, null) : (0UL, "must be a non-negative integer"));
+
+    private readonly Option<bool> _forbidFirstExit = new("--forbid-first-exit") { Description = "force p_1 = 0 (the reference code's 7B/8B setting)" };
+
+    private readonly Option<string?> _ffmpeg = new("--ffmpeg") { Description = "the ffmpeg that decodes video datasets (default: ffmpeg on PATH)", HelpName = "PATH" };
+
+    /// <summary>Stand-alone only: what a cluster job cannot be told, and why (it reads the dataset and runs the engine with the silos' settings).</summary>
+    private (Option Option, string Why)[] StandAloneOnly =>
+    [
+        (_mapping, "a cluster job maps the dataset with the default mapping"),
+        (_threads, "the silos' engine settings apply"),
+        (_provider, "the silos' engine settings apply"),
+        (_seed, "cluster jobs calibrate with seed 0"),
+        (_forbidFirstExit, "cluster jobs have no such setting"),
+        (_ffmpeg, "the silos decode video with their own ffmpeg"),
+    ];
+
+    private (Option Option, string What)[] ClusterOnly =>
+    [
+        (_job.Shards, "splits a cluster job over GPU silos"),
+        (_job.MakeLive, "makes a published set live on the cluster; stand-alone runs write sets to --out"),
+        (_job.JobId, "names a cluster job"),
+        (_job.NoWait, "leaves a cluster job running"),
+    ];
+
+    public Command Create(Func<CalibrateOptions, CancellationToken, Task<int>> run)
+    {
+        var command = new CheckedCommand("calibrate", """
+            calibrate exit thresholds on a LeRobot dataset: here (the model runs in this process; held-out episodes measure the sets)
+            or, with --cluster URL, as a job on the silos (calibrate --cluster URL --model ID|DIR --dataset DIR; the same job and flags
+            as a1ctl calibrate), printing the same table from the published sets. Ctrl-C cancels the cluster job; with --no-wait
+            the job is left running. Defaults that differ: --decode exit-warm-k2 on the cluster instead of the model's.
+            """)
+        {
+            _cluster, _model, _dataset, _out, _mapping, _threads, _provider, _seed, _forbidFirstExit, _ffmpeg,
+        };
+        _job.AddTo(command, [.. _job.Sweep, .. _job.ClusterOnly]);
+        command.Checks.Add(Problems);
+        command.SetAction((parsed, ct) => run(Options(parsed), ct));
+        return command;
     }
 
-    private static (IReadOnlyList<ExitFamily>, string?) ParseFamilies(string text)
+    private IEnumerable<string> Problems(ParseResult result)
     {
-        var families = new List<ExitFamily>();
-        foreach (var name in text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        var clusterMode = Given(result, _cluster);
+        foreach (var (option, why) in clusterMode ? StandAloneOnly : [])
         {
-            if (!ExitDistribution.TryParseFamily(name, out var family))
+            if (Given(result, option))
             {
-                return ([], $"unknown family '{name}'; use exp, gauss or gamma");
+                yield return $"{option.Name} applies to stand-alone runs only: {why}";
             }
-
-            families.Add(family);
         }
 
-        return families.Count == 0 ? ([], "name at least one family") : (families, null);
-    }
-
-    private static (IReadOnlyList<double>, string?) ParseRs(string text)
-    {
-        var rs = new List<double>();
-        foreach (var part in text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        foreach (var (option, what) in clusterMode ? [] : ClusterOnly)
         {
-            if (!double.TryParse(part, NumberStyles.Float, CultureInfo.InvariantCulture, out var r) || !double.IsFinite(r))
+            if (Given(result, option))
             {
-                return ([], $"'{part}' is not a number");
+                yield return $"{option.Name} needs --cluster URL: it {what}";
             }
-
-            rs.Add(r);
         }
 
-        return rs.Count == 0 ? ([], "give at least one value") : (rs, null);
+        var model = Token(result, _model);
+        var dataset = Token(result, _dataset);
+        var mapping = Token(result, _mapping);
+        var errors = new List<string>();
+        if (clusterMode)
+        {
+            if (model is not null)
+            {
+                CalibrateOptions.ClusterModelId(model, errors);
+            }
+        }
+        else if (model is not null && !File.Exists(Path.Combine(model, ModelPackage.ManifestFileName)))
+        {
+            errors.Add($"--model {model}: no {ModelPackage.ManifestFileName} there (build one with ReferencePackages or the model builder)");
+        }
+
+        // A cluster job's dataset is opened by the GPU silos, which may see another file system than
+        // this machine (a volume they mount); they check it and name every problem.
+        if (!clusterMode && dataset is not null && !File.Exists(Path.Combine(dataset, LeRobotDataset.InfoFile)))
+        {
+            errors.Add($"--dataset {dataset}: no {LeRobotDataset.InfoFile} there (a LeRobot v2.x dataset root is needed)");
+        }
+
+        if (!clusterMode && mapping is not null && !File.Exists(mapping))
+        {
+            errors.Add($"--mapping {mapping}: the file does not exist");
+        }
+
+        foreach (var error in errors)
+        {
+            yield return error;
+        }
     }
 
-    private static (DecodeSettings?, string?) ParseDecode(string text)
-    {
-        if (!DecodeSettings.Named.TryGetValue(text, out var decode))
-        {
-            return (null, $"unknown decoding; use one of {string.Join(", ", DecodeSettings.Named.Where(n => n.Value.Mode == ExitMode.EarlyExit).Select(n => n.Key))}");
-        }
+    private static string? Token(ParseResult result, Option option) => result.GetResult(option) is { Tokens: [var token, ..] } ? token.Value : null;
 
-        return decode.Mode == ExitMode.EarlyExit
-            ? (decode, null)
-            : (null, "calibration needs an early-exit decoding (the head runs at every exit)");
+    private static bool Given(ParseResult result, Option option) => result.GetResult(option) is { Implicit: false };
+
+    private CalibrateOptions Options(ParseResult parsed)
+    {
+        var clusterMode = parsed.GetValue(_cluster) is not null;
+        var model = parsed.GetValue(_model)!;
+        var dataset = parsed.GetValue(_dataset)!;
+        var decodeName = parsed.GetValue(_job.Decode);
+        return new CalibrateOptions
+        {
+            ModelDirectory = model,
+            // Relative paths mean this machine's working directory in both modes; the silos get the absolute path.
+            DatasetDirectory = clusterMode ? Path.GetFullPath(dataset) : dataset,
+            Cluster = parsed.GetValue(_cluster),
+            ModelId = clusterMode ? CalibrateOptions.ClusterModelId(model, []) : null,
+            Shards = parsed.GetValue(_job.Shards),
+            MakeLive = parsed.GetValue(_job.MakeLive),
+            JobId = parsed.GetValue(_job.JobId),
+            NoWait = parsed.GetValue(_job.NoWait),
+            OutDirectoryGiven = parsed.GetValue(_out) is not null,
+            MappingFile = parsed.GetValue(_mapping),
+            Families = parsed.GetValue(_job.Families) ?? [ExitFamily.Exp],
+            Rs = parsed.GetValue(_job.Rs) ?? CalibrationSettings.PaperRs,
+            Metric = parsed.GetValue(_job.Metric),
+            DecodeName = decodeName,
+            Decode = decodeName is null ? null : DecodeSettings.Named[decodeName],
+            BadData = _job.SkipsBadData(parsed) ? BadDataPolicy.Skip : BadDataPolicy.Fail,
+            HoldoutShare = parsed.GetValue(_job.HoldoutShare),
+            OutDirectory = parsed.GetValue(_out) ?? Path.Combine("artifacts", "calibration"),
+            BatchSize = parsed.GetValue(_job.BatchSize),
+            Threads = parsed.GetValue(_threads),
+            Provider = parsed.GetValue(_provider)!,
+            Seed = parsed.GetValue(_seed),
+            ForbidFirstExit = parsed.GetValue(_forbidFirstExit),
+            Ffmpeg = parsed.GetValue(_ffmpeg) ?? "ffmpeg",
+        };
     }
 }

@@ -10,24 +10,12 @@ namespace A1Fleet.CalibrationJobs.Commands;
 
 /// <summary>
 /// calibrate --cluster URL: submits the sweep to the silos' operator API (POST /api/calibrations),
-/// draws the progress bar from the job's status while its shards run on the GPU silos, then fetches
+/// draws the progress from the job's status (<see cref="CalibrationJobFollower"/>, shared with a1ctl calibrate) while its shards run on the GPU silos, then fetches
 /// every published threshold set (GET /api/models/{id}/thresholds/{version}) and prints the table
 /// the stand-alone run prints, from those sets. Ctrl-C cancels the job on the cluster.
 /// </summary>
-internal sealed class ClusterCalibrateCommand(CalibrateOptions options, TextWriter output, TextWriter error, TimeProvider time)
+internal sealed class ClusterCalibrateCommand(CalibrateOptions options, TextWriter output, TextWriter error, TimeProvider time, bool progressBars)
 {
-    /// <summary>Status is cheap (one grain call); half a second keeps the bar moving without load.</summary>
-    internal static readonly TimeSpan PollInterval = TimeSpan.FromMilliseconds(500);
-
-    /// <summary>
-    /// How long polling rides out an unreachable API (a silo restarting behind the Service, a rolling
-    /// update) before giving up on a job that may well still be running.
-    /// </summary>
-    internal static readonly TimeSpan PollTolerance = TimeSpan.FromSeconds(60);
-
-    /// <summary>Bounds the cancel request sent after Ctrl-C, when the command's own token is already spent.</summary>
-    private static readonly TimeSpan CancelTimeout = TimeSpan.FromSeconds(10);
-
     private readonly string _url = options.Cluster!.ToString().TrimEnd('/');
 
     public async Task<int> RunAsync(CancellationToken ct)
@@ -37,7 +25,7 @@ internal sealed class ClusterCalibrateCommand(CalibrateOptions options, TextWrit
         var client = new OperatorClient(http);
         // The id is chosen here, not by the server, so a Ctrl-C that lands while the submission is in
         // flight can still cancel the job, and a retried submission attaches instead of starting twice.
-        var jobId = options.JobId ?? $"{options.ModelId}-{time.GetUtcNow():yyyyMMddHHmmss}-{Guid.NewGuid().ToString("N")[..6]}";
+        var jobId = options.JobId ?? CalibrationJobFollower.NewJobId(options.ModelId!, time);
         var request = new StartCalibrationRequest(
             options.ModelId!,
             options.DatasetDirectory,
@@ -65,7 +53,7 @@ internal sealed class ClusterCalibrateCommand(CalibrateOptions options, TextWrit
         {
             return await CancelJobAsync(client, jobId);
         }
-        catch (Exception ex) when (Unreachable(ex, ct) is { } problem)
+        catch (Exception ex) when (CalibrationJobFollower.Unreachable(ex, ct) is { } problem)
         {
             return Fail($"cannot reach the cluster at {_url}: {problem} (is a silo's HTTP port at that address?)");
         }
@@ -83,17 +71,17 @@ internal sealed class ClusterCalibrateCommand(CalibrateOptions options, TextWrit
         }
 
         await output.WriteLineAsync("Ctrl-C cancels the job on the cluster");
-        var progress = new ProgressBar(error);
+        var progress = new ProgressBar(error, progressBars);
         try
         {
-            status = await FollowAsync(client, status, progress, ct);
+            status = await CalibrationJobFollower.FollowAsync(client, status, (s, trouble) => progress.ReportJob(s, Elapsed(s), trouble), time, ct);
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested)
         {
             progress.Finish();
             return await CancelJobAsync(client, status.JobId);
         }
-        catch (JobLostException ex)
+        catch (CalibrationJobLostException ex)
         {
             progress.Finish();
             return Fail(ex.Message);
@@ -106,42 +94,6 @@ internal sealed class ClusterCalibrateCommand(CalibrateOptions options, TextWrit
             CalibrationJobState.Failed => Fail($"calibration job {status.JobId} failed on the cluster: {status.Error}"),
             _ => Fail($"calibration job {status.JobId} was canceled on the cluster (a1ctl cancel-calibration or DELETE /api/calibrations/{status.JobId}); nothing was published"),
         };
-    }
-
-    /// <summary>Polls until the job leaves Running, redrawing the bar; rides out a short loss of contact.</summary>
-    private async Task<CalibrationJobStatus> FollowAsync(OperatorClient client, CalibrationJobStatus status, ProgressBar progress, CancellationToken ct)
-    {
-        var lastContact = time.GetTimestamp();
-        string? trouble = null;
-        while (status.State == CalibrationJobState.Running)
-        {
-            progress.ReportJob(status, Elapsed(status), trouble);
-            await Task.Delay(PollInterval, time, ct);
-            try
-            {
-                status = await client.Calibration(status.JobId, ct);
-                lastContact = time.GetTimestamp();
-                trouble = null;
-            }
-            catch (Exception ex) when (Unreachable(ex, ct) is not null || ex is OperatorApiException { Status: >= 500 })
-            {
-                var silent = time.GetElapsedTime(lastContact);
-                if (silent > PollTolerance)
-                {
-                    throw new JobLostException($"lost contact with the cluster at {_url} for {silent.TotalSeconds:F0} s ({Unreachable(ex, ct) ?? ex.Message}); " +
-                        $"job {status.JobId} may still be running: `a1ctl --url {_url} calibration {status.JobId}`");
-                }
-
-                trouble = $"no answer for {silent.TotalSeconds:F0} s, retrying";
-            }
-            catch (OperatorApiException ex) when (ex.Status == 404)
-            {
-                throw new JobLostException($"calibration job {status.JobId} no longer exists on the cluster ({ex.Detail}); its state was lost, so nothing was published by it");
-            }
-        }
-
-        progress.ReportJob(status, Elapsed(status));
-        return status;
     }
 
     private async Task<int> ReportAsync(OperatorClient client, CalibrationJobStatus status, CancellationToken ct)
@@ -168,7 +120,7 @@ internal sealed class ClusterCalibrateCommand(CalibrateOptions options, TextWrit
                 sets.Add(set);
             }
         }
-        catch (Exception ex) when (Unreachable(ex, ct) is { } problem)
+        catch (Exception ex) when (CalibrationJobFollower.Unreachable(ex, ct) is { } problem)
         {
             return Fail($"job {status.JobId} completed, but its threshold sets could not be fetched from {_url}: {problem}; `a1ctl --url {_url} calibration {status.JobId}` lists them");
         }
@@ -216,23 +168,7 @@ internal sealed class ClusterCalibrateCommand(CalibrateOptions options, TextWrit
     /// <summary>Ctrl-C: the job is this command's, so stopping the command stops the job (--no-wait leaves jobs running).</summary>
     private async Task<int> CancelJobAsync(OperatorClient client, string jobId)
     {
-        using var timeout = new CancellationTokenSource(CancelTimeout, time);
-        try
-        {
-            var canceled = await client.CancelCalibration(jobId, timeout.Token);
-            await error.WriteLineAsync($"canceled: calibration job {jobId} is {canceled.State} on the cluster" +
-                (canceled.State == CalibrationJobState.Canceled ? "; nothing was published" : ""));
-        }
-        catch (OperatorApiException ex) when (ex.Status == 404)
-        {
-            await error.WriteLineAsync($"canceled before the cluster accepted job {jobId}");
-        }
-        catch (Exception ex) when (ex is OperatorApiException || Unreachable(ex, CancellationToken.None) is not null)
-        {
-            await error.WriteLineAsync($"canceled here, but the cluster job {jobId} could not be canceled ({ex.Message}); " +
-                $"cancel it with `a1ctl --url {_url} cancel-calibration {jobId}`");
-        }
-
+        await error.WriteLineAsync(await CalibrationJobFollower.CancelAsync(client, jobId, time));
         return ExitCodes.Canceled;
     }
 
@@ -242,14 +178,6 @@ internal sealed class ClusterCalibrateCommand(CalibrateOptions options, TextWrit
         return elapsed > TimeSpan.Zero ? elapsed : TimeSpan.Zero;
     }
 
-    /// <summary>The reason the API could not be reached, or null when <paramref name="ex"/> is something else (the caller's own cancellation included).</summary>
-    private static string? Unreachable(Exception ex, CancellationToken ct) => ex switch
-    {
-        HttpRequestException http => http.Message,
-        TaskCanceledException when !ct.IsCancellationRequested => $"no answer within {OperatorClient.DefaultTimeout.TotalSeconds:F0} s",
-        _ => null,
-    };
-
     private static string Count(int n, string noun) => $"{n} {noun}{(n == 1 ? "" : "s")}";
 
     private int Fail(string message)
@@ -257,6 +185,4 @@ internal sealed class ClusterCalibrateCommand(CalibrateOptions options, TextWrit
         error.WriteLine($"calibrate failed: {message}");
         return ExitCodes.Failed;
     }
-
-    private sealed class JobLostException(string message) : Exception(message);
 }

@@ -1,117 +1,190 @@
+using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
 using A1Fleet.ModelBuilder.Building;
 using A1Fleet.ModelBuilder.Config;
 using A1Fleet.ModelBuilder.Packaging;
+using A1Fleet.ModelFormat;
 
 namespace A1Fleet.ModelBuilder.Cli;
 
 /// <summary>
-/// Command line: <c>build (--preset NAME | --config FILE) --out DIR [--seed N] [--thresholds none|shipped]</c>, <c>presets</c>,
-/// <c>config --preset NAME</c> (prints a preset as JSON, a starting point for --config files), and
-/// <c>calibrate --package DIR</c> (adds the shipped threshold sets to any package with samples, for
-/// example one exported by training/).
+/// The model builder's command line on System.CommandLine: <c>build (--preset NAME | --config FILE) --out DIR [--seed N]
+/// [--thresholds none|shipped]</c>, <c>presets</c>, <c>config --preset NAME</c> (prints a preset as JSON, a starting point
+/// for --config files) and <c>calibrate --package DIR</c> (adds the shipped threshold sets to any package with samples,
+/// for example one exported by training/). Generated help; unknown options, stray words and bad values refused before
+/// anything is written (exit 2); a failed build or calibration reported without a stack trace (exit 1).
 /// </summary>
 public static class BuilderCli
 {
-    private const string Usage = """
-        usage:
-          build --preset NAME --out DIR [--seed N] [--thresholds none|shipped]   build a preset model package
-          build --config FILE --out DIR [--seed N] [--thresholds none|shipped]   build from a JSON config
-              --thresholds shipped: also calibrate the exp-family sets r = 1.0, 0.7, 0.4, 0.1 on the package's
-              calibration episodes and list them in the manifest (what the demo and tests serve; a fleet serving
-              a package without sets runs every request at full depth)
-          presets                                    list preset names
-          config --preset NAME                       print a preset's config as JSON
-          calibrate --package DIR                    calibrate exp r = 1, 0.7, 0.4, 0.1 thresholds on the
-                                                     package's samples and list them in its model.json
-        """;
+    /// <summary>Exit codes: 0 done, 1 failed (a config that does not validate, a package that cannot be read or written), 2 bad command line.</summary>
+    public const int Ok = 0, Failed = 1, Usage = 2;
+
+    private static readonly ParserConfiguration Parsing = new() { ResponseFileTokenReplacer = null };
 
     public static int Run(string[] args, TextWriter output, TextWriter error)
     {
+        var tree = new Tree(output);
+        var parsed = tree.Root.Parse(args, Parsing);
+        var problems = parsed.Errors.Select(e => e.Message).Concat(tree.Checks(parsed)).ToList();
+        if (problems.Count > 0)
+        {
+            foreach (var problem in problems)
+            {
+                error.WriteLine($"error: {problem}");
+            }
+
+            var command = parsed.CommandResult.Command;
+            error.WriteLine($"see: A1Fleet.ModelBuilder {(command is RootCommand ? "" : command.Name + " ")}--help");
+            return Usage;
+        }
+
         try
         {
-            return args.FirstOrDefault() switch
+            // Building is synchronous and local: Ctrl-C ends the process as usual (a half-written --out is left to delete).
+            return parsed.Invoke(new InvocationConfiguration { Output = output, Error = error, ProcessTerminationTimeout = null, EnableDefaultExceptionHandler = false });
+        }
+        catch (Exception ex) when (ex is ArgumentException or IOException or InvalidDataException or UnauthorizedAccessException or System.Text.Json.JsonException or ModelPackageException)
+        {
+            error.WriteLine($"error: {ex.Message}");
+            return Failed;
+        }
+    }
+
+/// <summary>One parse's commands and options.</summary>
+    private sealed class Tree
+    {
+        private readonly Option<string?> _preset = new("--preset") { Description = $"a shipped configuration: {string.Join(", ", ReferenceModelPresets.Names)}", HelpName = "NAME" };
+
+        private readonly Option<string?> _configFile = new("--config") { Description = "a JSON config (config --preset NAME prints one to start from)", HelpName = "FILE" };
+
+        private readonly Option<ulong?> _seed = new("--seed") { Description = "weight seed (default: the config's)", HelpName = "N" };
+
+        private readonly Option<string> _out = new("--out") { Description = "the package directory to write", HelpName = "DIR", Required = true };
+
+        private readonly Option<string> _thresholds = new("--thresholds")
+        {
+            Description = "shipped: also calibrate the exp-family sets r = 1.0, 0.7, 0.4, 0.1 on the package's calibration episodes and list them in the " +
+                          "manifest (what the demo and tests serve; a fleet serving a package without sets runs every request at full depth)",
+            HelpName = "none|shipped",
+            DefaultValueFactory = _ => "none",
+        };
+
+        private readonly Option<string> _package = new("--package") { Description = "a model package with samples", HelpName = "DIR", Required = true };
+
+        private readonly TextWriter _output;
+        private readonly Command _build;
+        private readonly Command _config;
+        private readonly Command _calibrate;
+
+        /// <summary>The command tree; <paramref name="output"/> gets what the commands print.</summary>
+        public Tree(TextWriter output)
+        {
+            _output = output;
+            _thresholds.CustomParser = r => r.Tokens[0].Value is "none" or "shipped" ? r.Tokens[0].Value : Error(r, $"--thresholds {r.Tokens[0].Value}: use none or shipped", "none");
+            _seed.CustomParser = r => ulong.TryParse(r.Tokens[0].Value, NumberStyles.None, CultureInfo.InvariantCulture, out var seed) ? seed
+                : Error<ulong?>(r, $"--seed {r.Tokens[0].Value}: must be a non-negative whole number", null);
+            _build = new Command("build", "build a reference model package from a preset or a JSON config") { _preset, _configFile, _seed, _out, _thresholds };
+            _config = new Command("config", "print a preset's config as JSON") { _preset, _configFile, _seed };
+            _calibrate = new Command("calibrate", "calibrate exp r = 1, 0.7, 0.4, 0.1 thresholds on the package's samples and list them in its model.json") { _package };
+            _build.SetAction(Build);
+            _config.SetAction(p => Print(ReferenceModelJson.Serialize(ResolveConfig(p))));
+            _calibrate.SetAction(p => Calibrate(p.GetValue(_package)!));
+            var presets = new Command("presets", "list preset names");
+            presets.SetAction(_ => Print(string.Join(Environment.NewLine, ReferenceModelPresets.Names)));
+            Root = new RootCommand("A1Fleet.ModelBuilder: reference model packages (docs/reference-models.md). Exit codes: 0 done, 1 failed, 2 bad command line.")
             {
-                "build" => Build(CliOptions.Parse(args[1..]), output),
-                "presets" => Print(output, string.Join(Environment.NewLine, ReferenceModelPresets.Names)),
-                "config" => Print(output, ReferenceModelJson.Serialize(ResolveConfig(CliOptions.Parse(args[1..])))),
-                "calibrate" => Calibrate(CliOptions.Parse(args[1..]), output),
-                _ => Fail(error, Usage),
+                _build, presets, _config, _calibrate,
             };
         }
-        catch (Exception ex) when (ex is ArgumentException or IOException or InvalidDataException or System.Text.Json.JsonException or A1Fleet.ModelFormat.ModelPackageException)
-        {
-            return Fail(error, $"error: {ex.Message}");
-        }
-    }
 
-    private static int Build(CliOptions options, TextWriter output)
-    {
-        var config = ResolveConfig(options);
-        string directory = options.Required("out");
-        var thresholds = options.Optional("thresholds") ?? "none";
-        if (thresholds is not ("none" or "shipped"))
+        public RootCommand Root { get; }
+
+        private static T Error<T>(System.CommandLine.Parsing.ArgumentResult result, string message, T fallback)
         {
-            throw new ArgumentException($"--thresholds {thresholds}: use none or shipped");
+            result.AddError(message);
+            return fallback;
         }
 
-        var stopwatch = Stopwatch.StartNew();
-        var result = ReferenceModelBuilder.Build(config, directory);
-        stopwatch.Stop();
-        BuildReport.Write(output, config, result, stopwatch.Elapsed);
-        if (thresholds == "shipped")
+        /// <summary>What the parser cannot see: exactly one of --preset and --config, a known preset, files that exist.</summary>
+        public IEnumerable<string> Checks(ParseResult parsed)
         {
-            stopwatch.Restart();
+            var command = parsed.CommandResult.Command;
+            if (parsed.Errors.Count > 0)
+            {
+                yield break;
+            }
+
+            if (command == _build || command == _config)
+            {
+                var preset = parsed.GetValue(_preset);
+                var file = parsed.GetValue(_configFile);
+                if ((preset is null) == (file is null))
+                {
+                    yield return "give exactly one of --preset and --config";
+                }
+                else if (preset is not null && !ReferenceModelPresets.Names.Contains(preset))
+                {
+                    yield return $"--preset {preset}: unknown; known: {string.Join(", ", ReferenceModelPresets.Names)}";
+                }
+                else if (file is not null && !File.Exists(file))
+                {
+                    yield return $"--config {file}: the file does not exist";
+                }
+            }
+            else if (command == _calibrate && parsed.GetValue(_package) is { } package && !File.Exists(Path.Combine(package, ModelPackage.ManifestFileName)))
+            {
+                yield return $"--package {package}: no {ModelPackage.ManifestFileName} there";
+            }
+        }
+
+        private int Build(ParseResult parsed)
+        {
+            var config = ResolveConfig(parsed);
+            var directory = parsed.GetValue(_out)!;
+            var stopwatch = Stopwatch.StartNew();
+            var result = ReferenceModelBuilder.Build(config, directory);
+            stopwatch.Stop();
+            BuildReport.Write(_output, config, result, stopwatch.Elapsed);
+            if (parsed.GetValue(_thresholds) == "shipped")
+            {
+                stopwatch.Restart();
+                ReferencePackages.CalibrateShippedThresholds(directory);
+                _output.WriteLine($"thresholds: exp r = {string.Join(", ", ReferencePackages.ShippedRs.Select(r => r.ToString("0.0", CultureInfo.InvariantCulture)))} " +
+                                 $"calibrated on the calibration episodes in {stopwatch.Elapsed.TotalSeconds:F1} s (thresholds/*.json)");
+            }
+
+            return Ok;
+        }
+
+        private int Calibrate(string directory)
+        {
             ReferencePackages.CalibrateShippedThresholds(directory);
-            output.WriteLine($"thresholds: exp r = {string.Join(", ", ReferencePackages.ShippedRs.Select(r => r.ToString("0.0", CultureInfo.InvariantCulture)))} " +
-                             $"calibrated on the calibration episodes in {stopwatch.Elapsed.TotalSeconds:F1} s (thresholds/*.json)");
+            foreach (var set in ModelPackage.Open(directory).Manifest.ThresholdSets)
+            {
+                _output.WriteLine(set);
+            }
+
+            return Ok;
         }
 
-        return 0;
-    }
-
-    private static int Calibrate(CliOptions options, TextWriter output)
-    {
-        string directory = options.Required("package");
-        Packaging.ReferencePackages.CalibrateShippedThresholds(directory);
-        var manifest = A1Fleet.ModelFormat.ModelPackage.Open(directory).Manifest;
-        foreach (var set in manifest.ThresholdSets)
+        private ReferenceModelConfig ResolveConfig(ParseResult parsed)
         {
-            output.WriteLine(set);
+            var preset = parsed.GetValue(_preset);
+            var config = preset is not null ? ReferenceModelPresets.Get(preset) : ReferenceModelJson.LoadConfig(parsed.GetValue(_configFile)!);
+            if (parsed.GetValue(_seed) is { } seed)
+            {
+                config = config with { Seed = seed };
+            }
+
+            config.Validate();
+            return config;
         }
 
-        return 0;
-    }
-
-    private static ReferenceModelConfig ResolveConfig(CliOptions options)
-    {
-        string? preset = options.Optional("preset");
-        string? file = options.Optional("config");
-        if ((preset is null) == (file is null))
+        private int Print(string text)
         {
-            throw new ArgumentException("give exactly one of --preset and --config");
+            _output.WriteLine(text);
+            return Ok;
         }
-
-        var config = preset is not null ? ReferenceModelPresets.Get(preset) : ReferenceModelJson.LoadConfig(file!);
-        if (options.Optional("seed") is string seed)
-        {
-            config = config with { Seed = ulong.Parse(seed, NumberStyles.None, CultureInfo.InvariantCulture) };
-        }
-
-        config.Validate();
-        return config;
-    }
-
-    private static int Print(TextWriter output, string text)
-    {
-        output.WriteLine(text);
-        return 0;
-    }
-
-    private static int Fail(TextWriter error, string message)
-    {
-        error.WriteLine(message);
-        return 2;
     }
 }

@@ -36,8 +36,9 @@ public sealed class ConvertSamplesCommandTests(ReferenceModelsFixture models)
         var (code, _, error) = await CalibrateCommandTests.RunAsync("convert-samples", "--fps", "-1");
 
         Assert.Equal(2, code);
-        Assert.Contains("--model is required", error, StringComparison.Ordinal);
-        Assert.Contains("--out is required", error, StringComparison.Ordinal);
+        Assert.Contains("3 problem(s)", error, StringComparison.Ordinal);
+        Assert.Contains("Option '--model' is required", error, StringComparison.Ordinal);
+        Assert.Contains("Option '--out' is required", error, StringComparison.Ordinal);
         Assert.Contains("--fps -1: must be a positive number", error, StringComparison.Ordinal);
     }
 }

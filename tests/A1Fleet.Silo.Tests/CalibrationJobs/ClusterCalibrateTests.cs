@@ -174,12 +174,12 @@ public sealed class ClusterCalibrateTests(ClusterCalibrateSilo fixture) : IClass
     {
         var jobId = "ctrl-c-" + Guid.NewGuid().ToString("N")[..8];
         using var ctrlC = new CancellationTokenSource();
-        // "Ctrl-C" as soon as the bar shows the job running on the cluster.
+        // "Ctrl-C" as soon as the bar (drawn as on a terminal) shows the job running on the cluster.
         using var error = new CancelOnWrite("cluster job", ctrlC);
         using var output = new StringWriter();
 
         var code = await CliApp.RunAsync(["calibrate", "--cluster", Silo.Url, "--model", "tiny-fm", "--dataset", ShippedData.TinyFmDataset,
-            "--r", "1.0", "--shards", "1", "--batch", "1", "--job-id", jobId], output, error, ctrlC.Token);
+            "--r", "1.0", "--shards", "1", "--batch", "1", "--job-id", jobId], output, error, TimeProvider.System, progressBars: true, ctrlC.Token);
 
         Assert.Equal(130, code);
         Assert.Contains($"canceled: calibration job {jobId} is Canceled on the cluster; nothing was published", error.ToString(), StringComparison.Ordinal);
@@ -228,7 +228,7 @@ public sealed class ClusterCalibrateTests(ClusterCalibrateSilo fixture) : IClass
     }
 
     /// <summary>stderr that cancels (like the exe's Ctrl-C handler) the first time a write contains a marker.</summary>
-    private sealed class CancelOnWrite(string marker, CancellationTokenSource cancellation) : StringWriter
+    internal sealed class CancelOnWrite(string marker, CancellationTokenSource cancellation) : StringWriter
     {
         public override void Write(string? value)
         {

@@ -104,7 +104,10 @@ public sealed class CompatApiTests : IAsyncLifetime
 
         var robots = await A1ctl(LoopbackSilo.AdminKey, "robots", $"robot:{robotId}");
 
-        Assert.Contains(" via ", robots.Output);
-        Assert.Contains("a1-http", robots.Output);
+        // Piped, the table is a header line and tab-separated rows: the robot's row says a1-http under "via".
+        var lines = robots.Output.Split('\n');
+        var via = Array.IndexOf(lines[0].Split('\t'), "via");
+        Assert.True(via >= 0, robots.Output);
+        Assert.Equal("a1-http", lines.Single(l => l.StartsWith(robotId + "\t", StringComparison.Ordinal)).Split('\t')[via]);
     }
 }

@@ -219,7 +219,7 @@ public sealed class SecurityTests(SecuredSilo fixture) : IClassFixture<SecuredSi
         Assert.Contains(@"wave\u001B[2J", output, StringComparison.Ordinal);
 
         (code, _, error) = await Ctl("budget", $"robot:{robotId}", "NaN");
-        Assert.Equal(1, code);
+        Assert.Equal(2, code);
         Assert.Contains("budget NaN ms is invalid", error, StringComparison.Ordinal);
         (code, _, error) = await Ctl("budget", $"robot:{robotId}", "2");
         Assert.Equal(1, code);

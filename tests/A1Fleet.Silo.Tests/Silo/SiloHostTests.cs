@@ -49,8 +49,9 @@ public sealed class SiloHostTests : IAsyncLifetime
         Assert.Contains(robotId, output, StringComparison.Ordinal);
         Assert.Equal("put the cup on the coaster", (await grains.GetGrain<IRobotGrain>(robotId).GetStatus()).Task?.Instruction);
 
+        // Refused on the command line (exit 2), before anything is sent.
         (code, _, error) = await Ctl("assign", "colour:red", "wave");
-        Assert.Equal(1, code);
+        Assert.Equal(2, code);
         Assert.Contains("selector", error, StringComparison.Ordinal);
 
         (code, output, _) = await Ctl("assign", "tag:nobody-has-this", "wave");
@@ -67,7 +68,7 @@ public sealed class SiloHostTests : IAsyncLifetime
         Assert.Contains("does not exist", error, StringComparison.Ordinal);
 
         (code, _, error) = await Ctl("budget", $"robot:{robotId}", "-3");
-        Assert.Equal(1, code);
+        Assert.Equal(2, code);
         Assert.Contains("invalid", error, StringComparison.Ordinal);
         Assert.Equal(200, (await grains.GetGrain<IRobotGrain>(robotId).GetStatus()).LatencyBudgetMs);
 
@@ -143,15 +144,38 @@ public sealed class SiloHostTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A1ctl_CalibrateCtrlC_CancelsTheJobOnTheCluster()
+    {
+        await _silo.WaitReadyAsync();
+        var jobId = "a1ctl-ctrl-c-" + Guid.NewGuid().ToString("N")[..8];
+        using var ctrlC = new CancellationTokenSource();
+        // "Ctrl-C" as soon as the bar (drawn as on a terminal) shows the job running.
+        using var error = new CalibrationJobs.ClusterCalibrateTests.CancelOnWrite("samples,", ctrlC);
+        using var output = new StringWriter();
+
+        var code = await OperatorCommands.RunAsync(["--url", _url, "calibrate", "tiny-fm", ShippedData.TinyFmDataset, "--r", "1.0", "--shards", "1", "--batch", "1", "--job-id", jobId],
+            output, error, ctrlC.Token, progress: true);
+
+        Assert.Equal(OperatorCommands.Canceled, code);
+        Assert.Contains($"canceled: calibration job {jobId} is Canceled on the cluster; nothing was published", error.ToString(), StringComparison.Ordinal);
+        var job = _app.Services.GetRequiredService<IGrainFactory>().GetGrain<ICalibrationJobGrain>(jobId);
+        var status = await A1Fleet.Testing.Calibration.CalibrationJobWait.FinishedAsync(job);
+        Assert.Equal(CalibrationJobState.Canceled, status.State);
+        Assert.Empty(status.Published);
+    }
+
+    [Fact]
     public async Task A1ctl_CalibrationSchedule_SetRunShowClear_OverHttp()
     {
         await _silo.WaitReadyAsync();
 
-        // Refused with every problem named: period below Orleans' reminder minimum, unknown family.
+        // An unknown family is refused on the command line (exit 2); a period below Orleans' reminder minimum by the silo (exit 1).
         var (code, _, error) = await Ctl("schedule-calibration", "tiny-fm", ShippedData.TinyFmDataset, "--every", "0.5", "--family", "weibull");
+        Assert.Equal(2, code);
+        Assert.Contains("--family weibull: unknown family 'weibull'", error, StringComparison.Ordinal);
+        (code, _, error) = await Ctl("schedule-calibration", "tiny-fm", ShippedData.TinyFmDataset, "--every", "0.5");
         Assert.Equal(1, code);
         Assert.Contains("every 00:00:30 must be within 00:01:00", error, StringComparison.Ordinal);
-        Assert.Contains("family 'weibull' is unknown", error, StringComparison.Ordinal);
         (code, _, error) = await Ctl("schedule-calibration", "no-such-model", ShippedData.TinyFmDataset, "--every", "60");
         Assert.Equal(1, code);
         Assert.Contains("model 'no-such-model' is not served by the cluster", error, StringComparison.Ordinal);

@@ -1,0 +1,119 @@
+using System.CommandLine;
+using System.CommandLine.Parsing;
+using System.Globalization;
+using A1Fleet.Bench.Policy;
+
+namespace A1Fleet.Bench;
+
+/// <summary>
+/// The bench's command line on System.CommandLine: one command per scenario (engine, fleet, reliability, policy,
+/// demonstrations) with the flags docs/benchmarks.md documents, generated help, and unknown options or bad values
+/// refused before a scenario starts (exit 2, naming the option). Exit codes: 0 done, 1 a scenario failed, 2 bad
+/// command line.
+/// </summary>
+internal static class BenchCommandLine
+{
+    public const int Ok = 0, Failed = 1, Usage = 2;
+
+    private static readonly ParserConfiguration Parsing = new() { ResponseFileTokenReplacer = null };
+
+    /// <summary>Parses; on success runs the scenario with <paramref name="run"/> (given the scenario's name, its flags and, for engine, fleet and reliability, <see cref="BenchArgs"/>).</summary>
+    public static async Task<int> RunAsync(string[] args, TextWriter output, TextWriter error, Func<string, ParseResult, BenchArgs?, Task<int>> run)
+    {
+        var parsed = Create(run).Parse(args, Parsing);
+        if (parsed.Errors.Count > 0)
+        {
+            foreach (var problem in parsed.Errors)
+            {
+                await error.WriteLineAsync($"bench: {problem.Message}");
+            }
+
+            var command = parsed.CommandResult.Command;
+            await error.WriteLineAsync($"bench: see dotnet run -c Release --project bench/A1Fleet.Bench -- {(command is RootCommand ? "" : command.Name + " ")}--help");
+            return Usage;
+        }
+
+        try
+        {
+            // The scenarios take no token: Ctrl-C ends the process (Program.cs).
+            return await parsed.InvokeAsync(new InvocationConfiguration { Output = output, Error = error, ProcessTerminationTimeout = null, EnableDefaultExceptionHandler = false });
+        }
+        catch (Exception ex)
+        {
+            await error.WriteLineAsync($"bench: {parsed.CommandResult.Command.Name} failed: {ex.GetType().Name}: {ex.Message}");
+            return Failed;
+        }
+    }
+
+    /// <summary>The command tree (tests parse the documented invocations against it).</summary>
+    internal static RootCommand Create(Func<string, ParseResult, BenchArgs?, Task<int>> run)
+    {
+        var quick = new Option<bool>("--quick") { Description = "shorter phases and fewer sizes (a smoke run; figures are noisier)" };
+        var outDirectory = new Option<string>("--out") { Description = "where the JSON results go", HelpName = "DIR", DefaultValueFactory = _ => BenchArgs.DefaultOutputDirectory };
+        var modelsRoot = new Option<string>("--models-root") { Description = "where reference model packages are built and found", HelpName = "DIR", DefaultValueFactory = _ => BenchArgs.DefaultModelsRoot };
+        var model = new Option<string>("--model") { Description = "the reference model measured", HelpName = "MODEL", DefaultValueFactory = _ => "small-fm" };
+        var batch = Positive("--batch", "engine batch size", "N", 8);
+        var models = new Option<string?>("--models") { Description = "models the fleet serves, comma-separated (default tiny-fm,small-fm; --model is added)", HelpName = "M1,M2" };
+        var loadOnly = new Option<bool>("--load-only") { Description = "only the fleet-under-load section" };
+        var device = new Option<string>("--device") { Description = "engine (the real engine) or simulated (a simulated device with the engine's timing)", HelpName = "engine|simulated", DefaultValueFactory = _ => "engine" };
+        device.CustomParser = r => r.Tokens[0].Value.ToLowerInvariant() is "engine" or "simulated" ? r.Tokens[0].Value.ToLowerInvariant() : Error(r, $"--device {r.Tokens[0].Value}: use engine or simulated", "engine");
+
+        BenchArgs Args(ParseResult p) => new(p.GetValue(quick), p.GetValue(model) ?? "small-fm", p.GetValue(batch) ?? 8, p.GetValue(outDirectory)!, p.GetValue(modelsRoot)!,
+            p.GetValue(models), p.GetValue(loadOnly), p.GetValue(device) == "simulated");
+
+        var engine = new Command("engine", "the engine alone: latency and throughput per batch size and exit depth (docs/benchmarks.md)") { quick, model, batch, outDirectory, modelsRoot };
+        engine.SetAction(p => run("engine", p, Args(p)));
+        var fleet = new Command("fleet", "a fleet in process: robots per silo, budgets, the load section, compatible protocols") { quick, model, models, loadOnly, device, outDirectory, modelsRoot };
+        fleet.SetAction(p => run("fleet", p, Args(p)));
+        var reliability = new Command("reliability", "identity, fuzz, e-stops through failover, recovery: redis, silos and agents as real processes") { quick, outDirectory };
+        reliability.SetAction(p => run("reliability", p, Args(p)));
+
+        var mlp = new Option<string?>("--mlp") { Description = $"the MLP package evaluated (default {PolicyArgs.DefaultMlp})", HelpName = "PKG" };
+        var fm = new Option<string?>("--fm") { Description = $"the flow-matching package evaluated (default {PolicyArgs.DefaultFm})", HelpName = "PKG" };
+        var episodes = Positive("--episodes", "episodes per configuration (default 100; --quick 20)", "N", null);
+        var calibrationEpisodes = Positive("--calibration-episodes", "training-seed episodes the thresholds are calibrated on (default 40; --quick 8)", "N", null);
+        var executeSteps = Positive("--execute-steps", "steps of each chunk executed before the next request (default: all of it)", "N", null);
+        var parity = new Option<string?>("--parity") { Description = "torch-vs-engine parity file read into the results (default artifacts/bench/parity.json)", HelpName = "FILE" };
+        var policy = new Command("policy", "a model package in closed loop on the simulator's tabletop task (docs/policy.md)")
+        {
+            quick, mlp, fm, episodes, calibrationEpisodes, executeSteps, parity, outDirectory, modelsRoot,
+        };
+        policy.SetAction(p => run("policy", p, null));
+
+        var demonstrationEpisodes = Positive("--episodes", "solved episodes recorded (default 40)", "N", null);
+        var imageSize = Positive("--image-size", "camera image side in pixels (default 64)", "N", null);
+        var firstSeed = new Option<int?>("--first-seed") { Description = "the first seed tried (default 0)", HelpName = "N" };
+        firstSeed.CustomParser = r => int.TryParse(r.Tokens[0].Value, NumberStyles.None, CultureInfo.InvariantCulture, out var n) ? n : Error<int?>(r, $"--first-seed {r.Tokens[0].Value}: must be a non-negative whole number", null);
+        var demonstrationsOut = new Option<string?>("--out") { Description = "the training folder (default artifacts/training-data/tabletop-franka-N); the LeRobot dataset goes to DIR/lerobot", HelpName = "DIR" };
+        var demonstrations = new Command("demonstrations", "the scripted expert's solved tabletop episodes as a LeRobot dataset and a numpy training folder")
+        {
+            demonstrationEpisodes, imageSize, firstSeed, demonstrationsOut,
+        };
+        demonstrations.SetAction(p => run("demonstrations", p, null));
+
+        return new RootCommand("A1Fleet.Bench: dotnet run -c Release --project bench/A1Fleet.Bench -- SCENARIO [--quick] ...; results as JSON under --out " +
+                               "(docs/benchmarks.md). Exit codes: 0 done, 1 a scenario failed, 2 bad command line.")
+        {
+            engine, fleet, reliability, policy, demonstrations,
+        };
+    }
+
+    private static Option<int?> Positive(string name, string description, string helpName, int? fallback)
+    {
+        var option = new Option<int?>(name) { Description = description, HelpName = helpName };
+        if (fallback is { } value)
+        {
+            option.DefaultValueFactory = _ => value;
+        }
+
+        option.CustomParser = r => int.TryParse(r.Tokens[0].Value, NumberStyles.None, CultureInfo.InvariantCulture, out var n) && n > 0 ? n
+            : Error<int?>(r, $"{name} {r.Tokens[0].Value}: must be a positive whole number", null);
+        return option;
+    }
+
+    private static T Error<T>(ArgumentResult result, string message, T fallback)
+    {
+        result.AddError(message);
+        return fallback;
+    }
+}

@@ -1,0 +1,103 @@
+using A1Fleet.Bench;
+
+namespace A1Fleet.Bench.Tests;
+
+/// <summary>The bench's command line in process: the documented invocations, what they set, and what is refused before a scenario starts.</summary>
+public sealed class BenchCommandLineTests
+{
+    /// <summary>Every invocation docs/benchmarks.md, docs/policy.md and the old usage text show.</summary>
+    [Theory]
+    [InlineData("engine", "engine")]
+    [InlineData("engine --quick --model small-fm --batch 8 --out artifacts/bench", "engine")]
+    [InlineData("fleet --quick", "fleet")]
+    [InlineData("fleet --quick --load-only", "fleet")]
+    [InlineData("fleet --quick --load-only --device simulated --out artifacts/bench-simulated", "fleet")]
+    [InlineData("fleet --model tiny-fm --models tiny-fm,small-fm --models-root artifacts/models", "fleet")]
+    [InlineData("reliability", "reliability")]
+    [InlineData("reliability --quick --out artifacts/bench", "reliability")]
+    [InlineData("policy", "policy")]
+    [InlineData("policy --quick --mlp models/trained/franka-tabletop-mlp --fm models/trained/franka-tabletop-fm", "policy")]
+    [InlineData("policy --episodes 50 --calibration-episodes 8 --execute-steps 2 --parity artifacts/bench/parity.json --out artifacts/bench --models-root artifacts/models", "policy")]
+    [InlineData("demonstrations --episodes 600 --out artifacts/training-data/tabletop-franka-600", "demonstrations")]
+    [InlineData("demonstrations --episodes 40 --image-size 64 --first-seed 0", "demonstrations")]
+    public async Task RunAsync_DocumentedInvocation_RunsThatScenario(string commandLine, string scenario)
+    {
+        string? ran = null;
+
+        var code = await BenchCommandLine.RunAsync(commandLine.Split(' '), TextWriter.Null, TextWriter.Null, (name, _, _) =>
+        {
+            ran = name;
+            return Task.FromResult(BenchCommandLine.Ok);
+        });
+
+        Assert.Equal(BenchCommandLine.Ok, code);
+        Assert.Equal(scenario, ran);
+    }
+
+    [Fact]
+    public async Task RunAsync_FleetFlags_SetTheScenarioArguments()
+    {
+        BenchArgs? seen = null;
+
+        await BenchCommandLine.RunAsync(["fleet", "--quick", "--load-only", "--device", "simulated", "--out", "artifacts/bench-simulated", "--model", "tiny-fm"], TextWriter.Null, TextWriter.Null,
+            (_, _, args) =>
+            {
+                seen = args;
+                return Task.FromResult(BenchCommandLine.Ok);
+            });
+
+        Assert.Equal(new BenchArgs(true, "tiny-fm", 8, "artifacts/bench-simulated", BenchArgs.DefaultModelsRoot, null, LoadOnly: true, SimulatedDevice: true), seen);
+    }
+
+    [Theory]
+    [InlineData("fleet --quick --loadonly", "'--loadonly'")]
+    [InlineData("reliability --model small-fm", "'--model'")]
+    [InlineData("engine --batch x", "--batch x: must be a positive whole number")]
+    [InlineData("fleet --device gpu", "--device gpu: use engine or simulated")]
+    [InlineData("policy --episodes 0", "--episodes 0: must be a positive whole number")]
+    [InlineData("demonstrations --first-seed -1", "--first-seed")]
+    [InlineData("benchmark-everything", "'benchmark-everything'")]
+    [InlineData("", "Required command was not provided")]
+    public async Task RunAsync_UnknownOptionOrBadValue_ExitsTwoNamingItWithoutRunning(string commandLine, string message)
+    {
+        using var error = new StringWriter();
+        var ran = false;
+
+        var code = await BenchCommandLine.RunAsync(commandLine.Length == 0 ? [] : commandLine.Split(' '), TextWriter.Null, error, (_, _, _) =>
+        {
+            ran = true;
+            return Task.FromResult(BenchCommandLine.Ok);
+        });
+
+        Assert.Equal(BenchCommandLine.Usage, code);
+        Assert.False(ran);
+        Assert.Contains(message, error.ToString(), StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", error.ToString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task RunAsync_ScenarioThrows_ExitsOneWithTheMessageAndNoStackTrace()
+    {
+        using var error = new StringWriter();
+
+        var code = await BenchCommandLine.RunAsync(["engine", "--quick"], TextWriter.Null, error, (_, _, _) => throw new InvalidDataException("model package is broken"));
+
+        Assert.Equal(BenchCommandLine.Failed, code);
+        Assert.Contains("bench: engine failed: InvalidDataException: model package is broken", error.ToString(), StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", error.ToString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Help_ListsEveryScenario()
+    {
+        using var output = new StringWriter();
+
+        var code = await BenchCommandLine.RunAsync(["--help"], output, TextWriter.Null, (_, _, _) => Task.FromResult(BenchCommandLine.Failed));
+
+        Assert.Equal(BenchCommandLine.Ok, code);
+        foreach (var scenario in new[] { "engine", "fleet", "reliability", "policy", "demonstrations" })
+        {
+            Assert.Matches($@"\n  {scenario}\s", output.ToString());
+        }
+    }
+}
