@@ -76,6 +76,13 @@ public sealed class TabletopEpisodesThroughTheFleetTests : IAsyncLifetime
         Assert.InRange(episodes, 3, runner.Metrics.Episodes);
         Assert.InRange(successes, runner.Metrics.Successes - (runner.Metrics.Episodes - episodes), runner.Metrics.Successes);
 
+        // a1ctl robots shows them too: successes of episodes ended.
+        var status = await _gateway.Grains.GetGrain<IRobotGrain>(robotId).GetStatus();
+        using var table = new StringWriter();
+        A1Fleet.Operator.OperatorCommands.WriteRobots([status], table);
+        Assert.Contains("success", table.ToString().Split('\n')[0], StringComparison.Ordinal);
+        Assert.Contains($" {status.Counters.Successes}/{status.Counters.Episodes}", table.ToString(), StringComparison.Ordinal);
+
         // Served with its shipped calibrated thresholds: a live version, and requests that leave before the last layer.
         var model = (await http.GetFromJsonAsync<JsonObject>($"/api/models/{TrainedModelId}"))!;
         Assert.NotNull((string?)model["liveVersion"]);
