@@ -160,21 +160,29 @@ public sealed class TabletopEpisodesTests
         var camera = new SimulatedCamera(Franka, model.Cameras, seed: 7, withBlocks: false);
         var metrics = new AgentMetrics(Embodiment.Franka);
         var outcomes = new List<TabletopEpisodeOutcome>();
-        var episodes = new TabletopEpisodes(arm, camera, seed: 7, episodeSeconds: 0.5, o =>
+        var episodes = new TabletopEpisodes(arm, camera, seed: 7, episodeSeconds: 1, o =>
         {
             outcomes.Add(o);
             metrics.OnEpisode(o.Succeeded);
         });
-        var source = new SimulatedLatencySource(time, time.GetUtcNow(), arm.ControlHz);
+        // A "policy" that swings the base joint 1.2 rad away from home: far from every episode's start pose when it resets.
+        var away = Franka.Joints.Select(j => j.Home).ToArray();
+        away[0] += 1.2f;
+        var task = new RobotTask("touch the red block", time.GetUtcNow(), "test", 1);
+        var source = new SimulatedLatencySource(time, time.GetUtcNow(), arm.ControlHz)
+        {
+            Respond = (_, _, _) => ChunkResult.Chunk([.. Enumerable.Range(0, 10).SelectMany(_ => away)], 10, 8, task, taskVersion: task.Version),
+        };
         var commands = new RobotCommandInbox();
-        commands.Post(new RobotCommand(RobotCommandKind.TaskChanged, new RobotTask("touch the red block", time.GetUtcNow(), "test", 1), 200, 0));
+        commands.Post(new RobotCommand(RobotCommandKind.TaskChanged, task, 200, 0));
         var loop = new ControlLoop(arm, camera, new ModelAdapter(arm.JointCount, model), model, source, commands, new ControlLoopOptions(), metrics, time,
             NullLogger.Instance, world: episodes);
         using var stop = new CancellationTokenSource();
         Task run = Task.CompletedTask;
         var seeds = new List<int>();
+        var farthest = 0f;
         LoopHarness.OutsideTestContext(() => run = loop.RunAsync(stop.Token));
-        for (var period = 0; period < 45; period++)
+        for (var period = 0; period < 90; period++)
         {
             if (episodes.World is { } world && (seeds.Count == 0 || seeds[^1] != world.Seed))
             {
@@ -182,16 +190,19 @@ public sealed class TabletopEpisodesTests
             }
 
             LoopHarness.OutsideTestContext(() => time.Advance(loop.Period));
+            farthest = Math.Max(farthest, Math.Abs(arm.ReadState()[0] - Franka.Joints[0].Home));
         }
 
         await stop.CancelAsync();
         await run.WaitAsync(TimeSpan.FromSeconds(10));
 
-        // 45 periods of 10-period episodes (the reference motion touches nothing): four ended, each counted once.
+        // 90 periods of 20-period episodes (the swing touches nothing): four ended, each counted once, and the arm had
+        // swung far from the start poses it was reset to; the loop took up from each reset pose within the limits.
         Assert.Equal(4, outcomes.Count);
         Assert.Equal(outcomes.Count, metrics.Episodes);
         Assert.Equal(outcomes.Count(o => o.Succeeded), metrics.Successes);
         Assert.Equal(outcomes.Select(o => o.Seed), seeds.Take(outcomes.Count));
+        Assert.True(farthest > 0.5f, $"the arm swung only {farthest} rad away from home");
         Assert.Equal(0, arm.LimitViolations);
 
         // Each episode's first request shows the arm where its seed starts it: the plan of the old scene was dropped.
