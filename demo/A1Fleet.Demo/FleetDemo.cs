@@ -243,9 +243,9 @@ internal static class FleetDemo
         await recorder.DisposeAsync();
         PrintRecording(recorder, package);
 
-        // Let grains write their last counters while the in-memory store still runs, instead of
-        // failing to during silo shutdown.
-        await grains.GetGrain<IManagementGrain>(0).ForceActivationCollection(TimeSpan.Zero);
+        // Let grains write their last counters while the in-memory store still runs, instead of failing to during
+        // silo shutdown: collection only starts the deactivations, so wait (bounded) until the fleet's grains are gone.
+        await DeactivateFleetGrainsAsync(grains.GetGrain<IManagementGrain>(0), TimeSpan.FromSeconds(5));
         await app.StopAsync(CancellationToken.None);
         return 0;
     }
@@ -276,6 +276,23 @@ internal static class FleetDemo
         Console.Error.WriteLine($"--model {name}: neither a trained package ({trained}/model.json; run the demo from the repository root) " +
                                 $"nor a reference model ({string.Join(", ", ReferenceModelPresets.Names)})");
         return null;
+    }
+
+    /// <summary>Collects every idle activation and waits until none of the fleet's own grains is left (Orleans' system grains and the memory store stay).</summary>
+    private static async Task DeactivateFleetGrainsAsync(IManagementGrain management, TimeSpan timeout)
+    {
+        await management.ForceActivationCollection(TimeSpan.Zero);
+        var started = Stopwatch.GetTimestamp();
+        while (Stopwatch.GetElapsedTime(started) < timeout)
+        {
+            var statistics = await management.GetSimpleGrainStatistics();
+            if (!statistics.Any(s => s.ActivationCount > 0 && !s.GrainType.StartsWith("Orleans.", StringComparison.Ordinal)))
+            {
+                return;
+            }
+
+            await Task.Delay(TimeSpan.FromMilliseconds(50));
+        }
     }
 
     /// <summary>Where the demo's arms reach the gateway: loopback when it listens on every interface.</summary>

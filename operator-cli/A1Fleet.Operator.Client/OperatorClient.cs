@@ -1,6 +1,7 @@
 using System.Net.Http.Json;
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using A1Fleet.Api.Contracts;
 using A1Fleet.Grains;
 
 namespace A1Fleet.Operator.Client;
@@ -62,9 +63,9 @@ public sealed class OperatorClient(HttpClient http)
     public Task<List<RobotStatus>> Robots(string selector, CancellationToken ct) => Get<List<RobotStatus>>($"/api/robots?selector={Uri.EscapeDataString(selector)}", ct);
 
     /// <summary>Who acts is the API key's name (the server ignores any "by"), so none is sent.</summary>
-    public Task<CommandResponse> Assign(string selector, string instruction, CancellationToken ct) => Post<CommandResponse>("/api/assignments", new { selector, instruction }, ct);
+    public Task<CommandResponse> Assign(string selector, string instruction, CancellationToken ct) => Post<CommandResponse>("/api/assignments", new AssignTaskRequest(selector, instruction), ct);
 
-    public Task<CommandResponse> Budget(string selector, double budgetMs, CancellationToken ct) => Post<CommandResponse>("/api/budget", new { selector, budgetMs }, ct);
+    public Task<CommandResponse> Budget(string selector, double budgetMs, CancellationToken ct) => Post<CommandResponse>("/api/budget", new SetBudgetRequest(selector, budgetMs), ct);
 
     /// <summary>Per-robot e-stop confirmations; answered whether all robots were confirmed (200) or not (503).</summary>
     public Task<SafetyCommandReport> EStop(string selector, double? deadlineMs, CancellationToken ct) => Safety("/api/estop", selector, deadlineMs, ct);
@@ -96,16 +97,16 @@ public sealed class OperatorClient(HttpClient http)
     private static string CompatPath(string robotId) => $"/api/robots/{Uri.EscapeDataString(robotId)}/compat";
 
     public Task<RobotStatus> ReleaseLease(string robotId, string? successorAgentId, CancellationToken ct) =>
-        Post<RobotStatus>($"/api/robots/{Uri.EscapeDataString(robotId)}/lease/release", new { successorAgentId }, ct);
+        Post<RobotStatus>($"/api/robots/{Uri.EscapeDataString(robotId)}/lease/release", new LeaseReleaseRequest(successorAgentId), ct);
 
-    public Task<CreatedCredential> CreateApiKey(string name, string role, CancellationToken ct) => Post<CreatedCredential>("/api/keys", new { name, role }, ct);
+    public Task<CreatedCredential> CreateApiKey(string name, string role, CancellationToken ct) => Post<CreatedCredential>("/api/keys", new CreateApiKeyRequest(name, role), ct);
 
     public Task<List<CredentialInfo>> ApiKeys(CancellationToken ct) => Get<List<CredentialInfo>>("/api/keys", ct);
 
     public Task<CredentialInfo> RevokeApiKey(string keyId, CancellationToken ct) => Send<CredentialInfo>(HttpMethod.Delete, $"/api/keys/{Uri.EscapeDataString(keyId)}", null, ct);
 
     public Task<CreatedCredential> IssueRobotCredential(string robotId, string? name, CancellationToken ct) =>
-        Post<CreatedCredential>($"/api/robots/{Uri.EscapeDataString(robotId)}/credentials", new { name }, ct);
+        Post<CreatedCredential>($"/api/robots/{Uri.EscapeDataString(robotId)}/credentials", new IssueRobotCredentialRequest(name), ct);
 
     public Task<List<CredentialInfo>> RobotCredentials(string robotId, CancellationToken ct) => Get<List<CredentialInfo>>($"/api/robots/{Uri.EscapeDataString(robotId)}/credentials", ct);
 
@@ -133,7 +134,7 @@ public sealed class OperatorClient(HttpClient http)
 
     public Task<ModelInfo> Model(string id, CancellationToken ct) => Get<ModelInfo>($"/api/models/{Uri.EscapeDataString(id)}", ct);
 
-    public Task<ThresholdVersionInfo> SetLive(string id, string version, CancellationToken ct) => Post<ThresholdVersionInfo>($"/api/models/{Uri.EscapeDataString(id)}/live", new { version }, ct);
+    public Task<ThresholdVersionInfo> SetLive(string id, string version, CancellationToken ct) => Post<ThresholdVersionInfo>($"/api/models/{Uri.EscapeDataString(id)}/live", new SetLiveRequest(version), ct);
 
     /// <summary>
     /// A published threshold set as the model grain holds it: the JSON document of
@@ -171,7 +172,7 @@ public sealed class OperatorClient(HttpClient http)
 
     private async Task<SafetyCommandReport> Safety(string path, string selector, double? deadlineMs, CancellationToken ct)
     {
-        using var response = await http.PostAsJsonAsync(path, new { selector, deadlineMs }, Json, ct);
+        using var response = await http.PostAsJsonAsync(path, new SafetyCommandRequest(selector, deadlineMs), Json, ct);
         if (response.StatusCode == System.Net.HttpStatusCode.ServiceUnavailable
             && response.Content.Headers.ContentType?.MediaType == "application/json"
             && await response.Content.ReadFromJsonAsync<SafetyCommandReport>(Json, ct) is { Robots: not null } partial)
@@ -231,50 +232,6 @@ public sealed class OperatorClient(HttpClient http)
         throw new OperatorApiException((int)response.StatusCode, detail);
     }
 }
-
-/// <summary>
-/// Body of <c>POST /api/calibrations</c>. Null fields take the server's defaults (families exp,
-/// r 1.0/0.7/0.4/0.1, the model's metric, exit-warm-k2, 4 shards, holdout 0.25, skip bad data,
-/// batch 16, a generated job id). The dataset path is read by the GPU silos, not by the caller.
-/// </summary>
-public sealed record StartCalibrationRequest(
-    string ModelId,
-    string Dataset,
-    string[]? Families = null,
-    double[]? Rs = null,
-    string? Metric = null,
-    string? Decode = null,
-    int? Shards = null,
-    double? HoldoutShare = null,
-    bool? SkipBadData = null,
-    string? MakeLive = null,
-    int? BatchSize = null,
-    string? JobId = null);
-
-/// <summary>
-/// Body of <c>PUT /api/models/{id}/calibration-schedule</c>: the job to run every <see cref="EveryMinutes"/>
-/// (fields as in <see cref="StartCalibrationRequest"/>); the first run after <see cref="FirstRunAfterSeconds"/>
-/// (default one period); with <see cref="OnlyWhenChanged"/> (default) a tick on unchanged data does nothing.
-/// </summary>
-public sealed record SetCalibrationScheduleRequest(
-    string Dataset,
-    double EveryMinutes,
-    double? FirstRunAfterSeconds = null,
-    bool? OnlyWhenChanged = null,
-    string[]? Families = null,
-    double[]? Rs = null,
-    string? Metric = null,
-    string? Decode = null,
-    int? Shards = null,
-    double? HoldoutShare = null,
-    bool? SkipBadData = null,
-    string? MakeLive = null,
-    int? BatchSize = null);
-
-public sealed record CommandResponse(List<string> Robots, long? AssignmentId = null, string? Message = null);
-
-/// <summary>A key or robot credential as created: <see cref="Key"/> is shown this once; the server keeps only a hash.</summary>
-public sealed record CreatedCredential(string Id, string Key, CredentialInfo Credential);
 
 /// <summary>The operator API refused a request; <see cref="Detail"/> is its explanation.</summary>
 public sealed class OperatorApiException(int status, string detail) : Exception($"{status}: {detail}")

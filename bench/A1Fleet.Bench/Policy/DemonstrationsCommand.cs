@@ -1,6 +1,7 @@
 using System.Globalization;
 using A1Fleet.Datasets.Training;
 using A1Fleet.Grains;
+using A1Fleet.Motion;
 using A1Fleet.RobotAgent.Drivers;
 using A1Fleet.RobotAgent.Recording;
 using A1Fleet.RobotAgent.Tasks;

@@ -1,6 +1,7 @@
 using A1Fleet.EarlyExit;
 using A1Fleet.Engine.Inference;
 using A1Fleet.Grains;
+using A1Fleet.Motion;
 using A1Fleet.RobotAgent.Control;
 using A1Fleet.RobotAgent.Tasks;
 

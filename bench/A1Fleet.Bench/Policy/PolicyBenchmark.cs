@@ -13,6 +13,7 @@ using A1Fleet.Grains;
 using A1Fleet.ModelBuilder.Config;
 using A1Fleet.ModelBuilder.Packaging;
 using A1Fleet.ModelFormat;
+using A1Fleet.Motion;
 using A1Fleet.RobotAgent.Drivers;
 using A1Fleet.RobotAgent.Recording;
 using A1Fleet.RobotAgent.Tasks;

@@ -42,8 +42,9 @@ public sealed record TakenBatch<T>(List<PlannedRow<T>> Rows, List<(QueuedRequest
 /// <item>Launch: when the batch is full, when waiting longer would put the earliest deadline at risk, or after the
 /// gather window.</item>
 /// <item>Batches take the earliest deadlines first and cap each row's depth so it finishes by its deadline: queue wait
-/// already spent comes off what is left, so under load rows exit earlier, never later. A row that cannot make even the
-/// first exit any more is refused rather than run late.</item>
+/// already spent comes off what is left, so under load rows exit earlier, never later. The cap also leaves the requests
+/// queued behind time to make their own deadlines at the first exit: a deep batch never makes the queue expire. A row
+/// that cannot make even the first exit any more is refused rather than run late.</item>
 /// </list>
 /// Not thread-safe: the grain calls it from its own turns only.
 /// </summary>
@@ -203,13 +204,39 @@ public sealed class BatchPolicy<T>
         }
 
         _pending.RemoveRange(0, taken);
+        var behind = SlackBehind(now, decode);
         var batch = new List<PlannedRow<T>>(rows.Count);
         foreach (var r in rows)
         {
-            batch.Add(new PlannedRow<T>(r, _cost.DeepestExitWithin(rows.Count, Available(r, now), decode) ?? _cost.FirstExit));
+            batch.Add(new PlannedRow<T>(r, _cost.DeepestExitWithin(rows.Count, Math.Min(Available(r, now), behind), decode) ?? _cost.FirstExit));
         }
 
         return new TakenBatch<T>(batch, expired);
+    }
+
+    /// <summary>
+    /// How long the batch about to launch may run and still leave every request queued behind it able to make its
+    /// deadline at the first exit (in deadline order, in batches of the size batches run at): depth follows load, so
+    /// under load a batch exits earlier instead of making the requests behind it expire. Requests that could not make
+    /// their deadline even if this batch took no time do not count (they will be refused). Unbounded when none wait.
+    /// </summary>
+    private double SlackBehind(long now, DecodeSettings decode)
+    {
+        var slack = double.PositiveInfinity;
+        var batch = TypicalBatch;
+        var fullBatchMs = _cost.Predict(batch, _cost.FirstExit, decode);
+        for (var k = 0; k < _pending.Count; k++)
+        {
+            var rows = k + 1;
+            var needMs = (rows / batch * fullBatchMs) + (rows % batch == 0 ? 0 : _cost.Predict(rows % batch, _cost.FirstExit, decode));
+            var left = Available(_pending[k], now) - needMs;
+            if (left >= 0)
+            {
+                slack = Math.Min(slack, left);
+            }
+        }
+
+        return slack;
     }
 
     /// <summary>A batch of <paramref name="size"/> rows, the deepest capped at <paramref name="deepestCap"/>, starts now: the work ahead of new arrivals.</summary>

@@ -1,3 +1,4 @@
+using A1Fleet.Motion;
 using A1Fleet.RobotAgent.Drivers;
 
 namespace A1Fleet.RobotAgent.Camera;

@@ -1,5 +1,6 @@
 using A1Fleet.Datasets.Writing;
 using A1Fleet.Grains;
+using A1Fleet.Motion;
 
 namespace A1Fleet.RobotAgent.Recording;
 

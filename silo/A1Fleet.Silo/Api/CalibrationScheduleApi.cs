@@ -1,24 +1,9 @@
+using A1Fleet.Api.Contracts;
 using A1Fleet.Grains;
 using A1Fleet.Silo.Security;
 using Microsoft.AspNetCore.Http.HttpResults;
 
 namespace A1Fleet.Silo.Api;
-
-/// <summary>A model's recalibration schedule: the job to run (as for POST /api/calibrations, without the model id) and how often.</summary>
-public sealed record SetCalibrationScheduleRequest(
-    string Dataset,
-    double EveryMinutes,
-    double? FirstRunAfterSeconds,
-    bool? OnlyWhenChanged,
-    string[]? Families,
-    double[]? Rs,
-    string? Metric,
-    string? Decode,
-    int? Shards,
-    double? HoldoutShare,
-    bool? SkipBadData,
-    string? MakeLive,
-    int? BatchSize);
 
 /// <summary>Recalibration on a reminder, per model: set, read, run now, clear.</summary>
 public static class CalibrationScheduleApi
@@ -47,7 +32,7 @@ public static class CalibrationScheduleApi
             return BadRequest("invalid calibration schedule: " + problems);
         }
 
-        var job = new StartCalibrationRequest(modelId, r.Dataset, r.Families, r.Rs, r.Metric, r.Decode, r.Shards, r.HoldoutShare, r.SkipBadData, r.MakeLive, r.BatchSize, null).ToSpec();
+        var job = r.ToSpec(modelId);
         var schedule = new CalibrationSchedule(job, TimeSpan.FromMinutes(r.EveryMinutes), r.OnlyWhenChanged ?? true);
         try
         {

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Security.Claims;
+using A1Fleet.Api.Contracts;
 using A1Fleet.Datasets.LeRobot;
 using A1Fleet.Datasets.Mapping;
 using A1Fleet.Grains;
@@ -10,38 +11,6 @@ using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Extensions.Options;
 
 namespace A1Fleet.Silo.Api;
-
-/// <summary>Who acts is the API key's name, not a field: a "by" in the body is ignored.</summary>
-public sealed record AssignTaskRequest(string Selector, string Instruction);
-public sealed record SetBudgetRequest(string Selector, double BudgetMs);
-
-/// <summary>An e-stop or resume: <see cref="DeadlineMs"/> bounds how long unconfirmed robots are retried (server default when absent).</summary>
-public sealed record SafetyCommandRequest(string Selector, double? DeadlineMs);
-
-/// <summary>Ends a robot's lease; with <see cref="SuccessorAgentId"/> only that agent may bind next (a take).</summary>
-public sealed record LeaseReleaseRequest(string? SuccessorAgentId);
-public sealed record SetLiveRequest(string Version);
-
-/// <summary>Which robots a command reached; an assignment also names the standing assignment it stored.</summary>
-public sealed record CommandResponse(IReadOnlyList<string> Robots, long? AssignmentId = null, string? Message = null);
-public sealed record StartCalibrationRequest(
-    string ModelId,
-    string Dataset,
-    string[]? Families,
-    double[]? Rs,
-    string? Metric,
-    string? Decode,
-    int? Shards,
-    double? HoldoutShare,
-    bool? SkipBadData,
-    string? MakeLive,
-    int? BatchSize,
-    string? JobId)
-{
-    /// <summary>The job spec, with the server's defaults for what the request leaves out.</summary>
-    public CalibrationJobSpec ToSpec() => new(ModelId, Dataset, Families ?? ["exp"], Rs ?? [1.0, 0.7, 0.4, 0.1], Metric, Decode ?? "exit-warm-k2",
-        Shards ?? 4, HoldoutShare ?? 0.25, SkipBadData ?? true, MakeLive, BatchSize ?? 16);
-}
 
 /// <summary>
 /// The operator surface over HTTP: robots, assignments, budgets, e-stop, models and threshold

@@ -1,15 +1,10 @@
 using System.Security.Claims;
+using A1Fleet.Api.Contracts;
 using A1Fleet.Grains;
 using A1Fleet.Silo.Security;
 using Microsoft.AspNetCore.Http.HttpResults;
 
 namespace A1Fleet.Silo.Api;
-
-public sealed record CreateApiKeyRequest(string Name, string Role);
-public sealed record IssueRobotCredentialRequest(string? Name);
-
-/// <summary>A credential as created: <see cref="Key"/> is shown this once and never stored.</summary>
-public sealed record CreatedCredential(string Id, string Key, CredentialInfo Credential);
 
 /// <summary>Operator API keys (admin), robot credentials (operator) and the audit log (admin).</summary>
 public static class SecurityApi

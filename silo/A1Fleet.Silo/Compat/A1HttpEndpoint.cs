@@ -231,11 +231,12 @@ public sealed partial class A1HttpEndpoint(
         try
         {
             var session = await SessionAsync(robotId, context.RequestAborted);
-            var (state, columns, files) = Prepare(request, session.Model);
+            var (state, columns, files) = Prepare(request, session);
             var images = CompatObservations.FromA1Images(files, session.Profile, session.Model, o.MaxImageSide);
-            var chunk = await session.ActAsync(state, images, request.Instruction, context.RequestAborted);
+            var chunk = await session.ActAsync(state, images, request.Instruction, columns, context.RequestAborted);
             instruments.OnRequest(Protocol, "ok");
-            await Json(context, StatusCodes.Status200OK, Response(request, chunk, columns, session, time.GetElapsedTime(started).TotalMilliseconds));
+            instruments.OnChunk(Protocol, chunk);
+            await Json(context, StatusCodes.Status200OK, Response(request, chunk, session, time.GetElapsedTime(started).TotalMilliseconds));
         }
         catch (CompatException ex)
         {
@@ -351,26 +352,35 @@ public sealed partial class A1HttpEndpoint(
 
     /// <summary>
     /// The state and the action columns, as A1's server does: one proprio row of D values, zero-padded to the model's
-    /// state; the answer has D columns. And the image files from base64. What A1 would crash on (HTTP 500) is a 422 here.
+    /// state; the answer has D columns. And the image files from base64. What A1 would crash on (HTTP 500) is a 422 here,
+    /// and so is a row wider than the joints the session can limit (<see cref="CompatSession.Columns"/>).
     /// </summary>
-    private static (float[] State, int Columns, List<byte[]> Files) Prepare(A1Request request, ModelSpec model)
+    private static (float[] State, int Columns, List<byte[]> Files) Prepare(A1Request request, CompatSession session)
     {
+        var model = session.Model;
         if (request.Proprio.Count != 1)
         {
             throw new CompatException(CompatFailure.Invalid, $"proprio_data: has {request.Proprio.Count} row(s); send exactly one row of the robot's state ([[...floats...]])");
         }
 
         var row = request.Proprio[0];
-        var widest = Math.Min(model.StateDim, model.ActionDim);
+        var widest = session.Columns;
         if (row.Count < 1 || row.Count > widest)
         {
-            throw new CompatException(CompatFailure.Invalid, $"proprio_data[0]: has {row.Count} value(s); model '{model.ModelId}' takes 1..{widest} (state {model.StateDim}, actions {model.ActionDim})");
+            throw new CompatException(CompatFailure.Invalid,
+                $"proprio_data[0]: has {row.Count} value(s); robot '{session.RobotId}' takes 1..{widest}: the joint positions of its {session.Profile.Embodiment.ToString().ToLowerInvariant()} "
+                + $"that model '{model.ModelId}' drives (state {model.StateDim}, actions {model.ActionDim}), each action limited to its joint");
         }
 
         var state = new float[model.StateDim];
         for (var i = 0; i < row.Count; i++)
         {
             state[i] = (float)row[i];
+        }
+
+        if (session.CheckObserved(state.AsSpan(0, row.Count), "proprio_data[0]") is { } observed)
+        {
+            throw new CompatException(CompatFailure.Invalid, observed);
         }
 
         if (request.Images.Count == 0)
@@ -396,13 +406,13 @@ public sealed partial class A1HttpEndpoint(
         return (state, row.Count, files);
     }
 
-    private JsonObject Response(A1Request request, CompatChunk chunk, int columns, CompatSession session, double processingMs)
+    private JsonObject Response(A1Request request, CompatChunk chunk, CompatSession session, double processingMs)
     {
         var rows = new JsonArray();
         for (var r = 0; r < chunk.Chunk; r++)
         {
             var row = new JsonArray();
-            for (var c = 0; c < columns; c++)
+            for (var c = 0; c < chunk.ActionDim; c++)
             {
                 row.Add((double)chunk.Actions[(r * chunk.ActionDim) + c]);
             }
@@ -512,7 +522,7 @@ public sealed partial class A1HttpEndpoint(
 
     private static IEnumerable<JsonNode?> Location(string field)
     {
-        // "images[1]" -> "images", 1; "proprio_data[0]" -> "proprio_data", 0.
+        // "images[1]" -> "images", 1; "proprio_data[0][3]" -> "proprio_data", 0, 3.
         var bracket = field.IndexOf('[', StringComparison.Ordinal);
         if (bracket < 0)
         {
@@ -521,9 +531,11 @@ public sealed partial class A1HttpEndpoint(
         }
 
         yield return field[..bracket];
-        if (int.TryParse(field.AsSpan(bracket + 1, field.Length - bracket - 2), NumberStyles.None, CultureInfo.InvariantCulture, out var index))
+        while (bracket >= 0 && field.IndexOf(']', bracket) is var close and > 0
+            && int.TryParse(field.AsSpan(bracket + 1, close - bracket - 1), NumberStyles.None, CultureInfo.InvariantCulture, out var index))
         {
             yield return index;
+            bracket = close + 1 < field.Length && field[close + 1] == '[' ? close + 1 : -1;
         }
     }
 

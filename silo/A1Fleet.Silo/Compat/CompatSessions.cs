@@ -1,4 +1,5 @@
 using A1Fleet.Grains;
+using A1Fleet.Motion;
 using A1Fleet.Silo.RobotGateway;
 using Microsoft.Extensions.Options;
 
@@ -43,15 +44,20 @@ public sealed class CompatException(CompatFailure failure, string message) : Exc
     public CompatFailure Failure { get; } = failure;
 }
 
-/// <summary>A chunk for a compatible client: (chunk, action_dim) floats and what producing it cost.</summary>
-public sealed record CompatChunk(float[] Actions, int Chunk, int ActionDim, InferenceStats? Stats, double FleetMs);
+/// <summary>
+/// A chunk for a compatible client: (chunk, action_dim) floats within the embodiment's joint limits, how many of its steps
+/// the limits changed, and what producing it cost.
+/// </summary>
+public sealed record CompatChunk(float[] Actions, int Chunk, int ActionDim, InferenceStats? Stats, double FleetMs, int LimitedSteps = 0);
 
 /// <summary>
 /// One compatible client bound to its robot as a virtual agent (agent id "openpi:&lt;connection&gt;" or
 /// "a1-http:&lt;session&gt;", which a1ctl robots shows as the protocol). It holds the robot's lease exactly as an agent
 /// does: bound once, kept alive by heartbeats while the client is, given back (<see cref="IRobotGrain.Unbind"/>) when it
 /// goes; every request goes through <see cref="IRobotGrain.Act"/> (batched, budgeted, counted, stopped by e-stops)
-/// after the same shape check as the robot gateway's.
+/// after the same shape check as the robot gateway's. The client executes the chunk itself, with no agent's control loop
+/// in between, so every chunk passes through the session's <see cref="ChunkLimiter"/> first: absolute joint positions of
+/// the profile's embodiment, limited from the observed state to the joints' range, velocity and acceleration.
 /// </summary>
 public sealed partial class CompatSession : IAsyncDisposable
 {
@@ -60,6 +66,7 @@ public sealed partial class CompatSession : IAsyncDisposable
     private readonly ILogger _logger;
     private readonly CancellationTokenSource _stop = new();
     private readonly Task _heartbeats;
+    private readonly ChunkLimiter _limiter;
     private long _sequence;
     private long _lastUsedTicks;
     private int _disposed;
@@ -72,6 +79,8 @@ public sealed partial class CompatSession : IAsyncDisposable
         Profile = profile;
         Model = model;
         Epoch = lease.Epoch;
+        _limiter = new ChunkLimiter(EmbodimentProfile.For(profile.Embodiment), profile.ControlHz);
+        Columns = Math.Min(Math.Min(model.ActionDim, model.StateDim), _limiter.JointCount);
         _robot = robot;
         _time = time;
         _logger = logger;
@@ -89,15 +98,29 @@ public sealed partial class CompatSession : IAsyncDisposable
 
     public long Epoch { get; }
 
+    /// <summary>
+    /// The most action columns this robot can be sent: joints the model drives (action dim i is joint i), whose positions
+    /// its state reports (state dim i), that the embodiment has. Wider actions are not sent: nothing could limit them.
+    /// </summary>
+    public int Columns { get; }
+
     /// <summary>True once the lease is gone (lost, given back, or idle): the client must open a new session.</summary>
     public bool Ended { get; private set; }
 
+    /// <summary>The first problem of observed joint positions (<paramref name="field"/>[i]: ...), or null: see <see cref="ChunkLimiter.CheckObserved"/>.</summary>
+    public string? CheckObserved(ReadOnlySpan<float> observed, string field) => _limiter.CheckObserved(observed, field);
+
     /// <summary>
-    /// One observation through the robot grain. <paramref name="prompt"/> is used only where the profile lets the prompt
-    /// win (<see cref="InstructionSource.Prompt"/>). Throws <see cref="CompatException"/> when no actions may be sent.
+    /// One observation through the robot grain, and its chunk's first <paramref name="columns"/> action dims within the
+    /// joint limits (<see cref="Columns"/> at most; the state's first <paramref name="columns"/> values are where those
+    /// joints are). <paramref name="prompt"/> is used only where the profile lets the prompt win
+    /// (<see cref="InstructionSource.Prompt"/>). Throws <see cref="CompatException"/> when no actions may be sent.
     /// </summary>
-    public async Task<CompatChunk> ActAsync(float[] state, byte[][] images, string? prompt, CancellationToken cancellationToken)
+    public async Task<CompatChunk> ActAsync(float[] state, byte[][] images, string? prompt, int columns, CancellationToken cancellationToken)
     {
+        ArgumentOutOfRangeException.ThrowIfLessThan(columns, 1);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(columns, Columns);
+
         if (Ended)
         {
             throw new CompatException(CompatFailure.LeaseLost, $"robot '{RobotId}': this session's lease (epoch {Epoch}) has ended: connect again");
@@ -108,8 +131,19 @@ public sealed partial class CompatSession : IAsyncDisposable
             throw new CompatException(CompatFailure.Invalid, $"{problem.Field}: {problem.Message}");
         }
 
-        Touch();
+        // Before the fleet is asked: a robot whose state is not its profile's embodiment gets nothing to execute.
+        if (_limiter.CheckObserved(state.AsSpan(0, columns)) is { } observed)
+        {
+            throw new CompatException(CompatFailure.Invalid, observed);
+        }
+
         var instruction = Profile.InstructionSource == InstructionSource.Prompt && !string.IsNullOrWhiteSpace(prompt) ? prompt : null;
+        if (instruction is not null && InputRules.Instruction(instruction, "prompt") is { } badPrompt)
+        {
+            throw new CompatException(CompatFailure.Invalid, badPrompt);
+        }
+
+        Touch();
         var started = _time.GetTimestamp();
         var observation = new Observation(Interlocked.Increment(ref _sequence), state, images, _time.GetUtcNow(), instruction);
         ActionChunk chunk;
@@ -126,16 +160,29 @@ public sealed partial class CompatSession : IAsyncDisposable
         Touch();
         return chunk.Status switch
         {
-            ChunkStatus.Ok => new CompatChunk(chunk.Actions, chunk.Chunk, chunk.ActionDim, chunk.Stats, fleetMs),
+            ChunkStatus.Ok => Limited(chunk, state.AsSpan(0, columns), started, fleetMs),
             ChunkStatus.Hold when chunk.EStopped => throw new CompatException(CompatFailure.EStopped,
                 $"robot '{RobotId}' is e-stopped: no actions are sent until an operator resumes it"),
             ChunkStatus.Hold => throw new CompatException(CompatFailure.NoInstruction, Profile.InstructionSource == InstructionSource.Prompt
                 ? $"robot '{RobotId}' holds: the request has no prompt and the robot has no assigned task"
                 : $"robot '{RobotId}' holds: it has no assigned task (its profile runs the assigned task, not the client's prompt)"),
             ChunkStatus.LeaseLost => throw Lost(chunk.Error),
-            _ => throw new CompatException(chunk.Error?.StartsWith("prompt", StringComparison.Ordinal) == true ? CompatFailure.Invalid : CompatFailure.Failed,
-                chunk.Error ?? $"robot '{RobotId}': inference failed"),
+            _ => throw new CompatException(CompatFailure.Failed, chunk.Error ?? $"robot '{RobotId}': inference failed"),
         };
+    }
+
+    private CompatChunk Limited(ActionChunk chunk, ReadOnlySpan<float> observed, long observedAt, double fleetMs)
+    {
+        try
+        {
+            var (actions, limitedSteps) = _limiter.Limit(observed, chunk.Actions, chunk.Chunk, chunk.ActionDim, observedAt, _time.TimestampFrequency);
+            return new CompatChunk(actions, chunk.Chunk, observed.Length, chunk.Stats, fleetMs, limitedSteps);
+        }
+        catch (ArgumentException ex)
+        {
+            // A chunk narrower than the columns asked for (another model answered): nothing unlimited goes out.
+            throw new CompatException(CompatFailure.Failed, $"robot '{RobotId}': the chunk cannot be limited ({ex.Message})");
+        }
     }
 
     private CompatException Lost(string? why)

@@ -205,7 +205,8 @@ public sealed partial class OpenPiEndpoint(
         }
 
         var (state, images, prompt) = CompatObservations.FromOpenPi(observation, session.Profile, session.Model, options.Value.MaxImageSide);
-        var chunk = await session.ActAsync(state, images, prompt, cancellationToken);
+        var chunk = await session.ActAsync(state, images, prompt, session.Columns, cancellationToken);
+        instruments.OnChunk(Protocol, chunk);
         var inferMs = time.GetElapsedTime(started).TotalMilliseconds;
         return Reply(chunk, inferMs, previousTotalMs);
     }

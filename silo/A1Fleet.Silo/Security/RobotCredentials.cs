@@ -1,3 +1,4 @@
+using A1Fleet.Api.Contracts;
 using A1Fleet.Grains;
 using A1Fleet.Silo.Api;
 

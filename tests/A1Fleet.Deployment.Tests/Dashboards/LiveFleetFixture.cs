@@ -234,12 +234,7 @@ public sealed class LiveFleetFixture : IAsyncLifetime, IDisposable
         }
     }
 
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
+    private static int FreePort() => Ports.Free();
 
     public void Dispose() => _http.Dispose();
 

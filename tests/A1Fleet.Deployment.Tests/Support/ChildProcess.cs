@@ -48,6 +48,21 @@ public sealed class ChildProcess : IDisposable
         }
     }
 
+    /// <summary>The exit code once the process ends (and its output is read), or null if it runs past <paramref name="timeout"/>.</summary>
+    public async Task<int?> WaitForExitAsync(TimeSpan timeout)
+    {
+        using var cancel = new CancellationTokenSource(timeout);
+        try
+        {
+            await _process.WaitForExitAsync(cancel.Token);
+            return _process.ExitCode;
+        }
+        catch (OperationCanceledException)
+        {
+            return null;
+        }
+    }
+
     public string Describe() => $"{Name} ({(HasExited ? $"exited {_process.ExitCode}" : "running")}), last output:\n{Output}";
 
     private void Keep(string? line)

@@ -71,7 +71,7 @@ public sealed record Instrument(string Name, string Kind, string Unit, string Fi
 /// <summary>Finds the A1Fleet instruments declared in the source folders (tests, bin and obj excluded).</summary>
 public static partial class Instruments
 {
-    private static readonly string[] SourceFolders = ["grains", "robot-agent", "silo", "calibration-jobs", "engine"];
+    private static readonly string[] SourceFolders = ["grains", "robot-agent", "silo", "calibration-jobs", "calibration", "datasets", "engine"];
 
     public static IReadOnlyList<Instrument> Declared()
     {

@@ -1,5 +1,6 @@
 using A1Fleet.Datasets.LeRobot;
 using A1Fleet.Grains;
+using A1Fleet.Motion;
 using A1Fleet.RobotAgent.Drivers;
 using A1Fleet.RobotAgent.Recording;
 using A1Fleet.RobotAgent.Tasks;

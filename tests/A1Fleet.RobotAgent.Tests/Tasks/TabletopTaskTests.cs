@@ -1,4 +1,5 @@
 using A1Fleet.Grains;
+using A1Fleet.Motion;
 using A1Fleet.RobotAgent.Camera;
 using A1Fleet.RobotAgent.Drivers;
 using A1Fleet.RobotAgent.Tasks;

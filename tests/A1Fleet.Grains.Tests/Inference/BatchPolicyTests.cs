@@ -1,0 +1,336 @@
+using A1Fleet.Engine.Inference;
+using A1Fleet.Grains;
+using A1Fleet.Grains.Inference;
+using Microsoft.Extensions.Time.Testing;
+
+namespace A1Fleet.Grains.Tests.Inference;
+
+public sealed class BatchPolicyTests
+{
+    private static readonly DecodeSettings Decode = DecodeSettings.EarlyExitWarmK2;
+    private readonly FakeTimeProvider _time = new();
+
+    private BatchPolicy<string> Policy(int maxBatch = 4, double gatherMs = 50, double marginMs = 0, int maxQueued = 256, int perRobot = 2) =>
+        new(new CostModel(CostModelTests.Prices, CostModelTests.Exits, maxBatch), new BatchPolicySettings(maxBatch, 8, gatherMs, marginMs, maxQueued, perRobot), _time);
+
+    /// <summary>Queues <paramref name="item"/> for a robot of its own (no share limit in the way), asserting it is admitted.</summary>
+    private static QueuedRequest<string> Admit(BatchPolicy<string> policy, string item, double budgetMs, double ageMs = 0)
+    {
+        var (queued, refusal) = policy.TryEnqueue(item, "robot-" + item, budgetMs, ageMs, Decode);
+        Assert.Null(refusal);
+        return queued!;
+    }
+
+    [Fact]
+    public void LaunchTime_NothingQueued_IsNever()
+    {
+        Assert.Equal(long.MaxValue, Policy().LaunchTime(Decode));
+    }
+
+    [Fact]
+    public void LaunchTime_FullBatch_IsNow()
+    {
+        var policy = Policy(maxBatch: 2);
+        Admit(policy, "a", 1000);
+        Admit(policy, "b", 1000);
+
+        Assert.Equal(_time.GetTimestamp(), policy.LaunchTime(Decode));
+    }
+
+    [Fact]
+    public void LaunchTime_RoomyDeadline_WaitsOutTheGatherWindow()
+    {
+        var policy = Policy(gatherMs: 50);
+        var start = _time.GetTimestamp();
+        Admit(policy, "a", 1000);
+
+        Assert.Equal(start + policy.MsToTicks(50), policy.LaunchTime(Decode));
+    }
+
+    [Fact]
+    public void LaunchTime_TightDeadline_IsTheLatestStartThatStillReachesFullDepth()
+    {
+        var policy = Policy(gatherMs: 50, marginMs: 1);
+        var start = _time.GetTimestamp();
+        Admit(policy, "a", 40);
+
+        // A batch of 2 (this one and the next arrival) at full depth: 2 x 12.5 ms, plus the margin.
+        Assert.Equal(start + policy.MsToTicks(40) - policy.MsToTicks(26), policy.LaunchTime(Decode));
+    }
+
+    [Fact]
+    public void TakeBatch_MixedDeadlines_TakesEarliestFirstUpToTheBatchSize()
+    {
+        var policy = Policy(maxBatch: 2);
+        Admit(policy, "late", 900);
+        Admit(policy, "soon", 100);
+        Admit(policy, "middle", 500);
+
+        var batch = policy.TakeBatch(Decode, _ => false).Rows;
+
+        Assert.Equal(["soon", "middle"], batch.Select(r => r.Request.Item));
+        Assert.Equal(1, policy.Count);
+    }
+
+    [Fact]
+    public void TakeBatch_TimeSpentQueued_CapsRowsByWhatIsLeftOfTheirBudget()
+    {
+        var policy = Policy(maxBatch: 1);
+        Admit(policy, "a", 30);
+        _time.Advance(TimeSpan.FromMilliseconds(22));
+
+        var row = Assert.Single(policy.TakeBatch(Decode, _ => false).Rows);
+
+        // 8 ms left: layer 3 (7.5 ms) fits, layer 5 (10 ms) does not.
+        Assert.Equal(3, row.Cap);
+    }
+
+    [Fact]
+    public void TakeBatch_DeadlineTooCloseForTheFirstExit_IsRefusedNotRunLate()
+    {
+        var policy = Policy(maxBatch: 1);
+        Admit(policy, "a", 30);
+        _time.Advance(TimeSpan.FromMilliseconds(26));
+
+        var taken = policy.TakeBatch(Decode, _ => false);
+
+        Assert.Empty(taken.Rows);
+        var (request, refusal) = Assert.Single(taken.Expired);
+        Assert.Equal("a", request.Item);
+        Assert.Equal(RefusalReason.ExpiredInQueue, refusal.Reason);
+        Assert.InRange(refusal.RetryAfterMs, BatchPolicy<string>.MinRetryAfterMs, BatchPolicy<string>.MaxRetryAfterMs);
+        Assert.Equal(0, policy.QueuedFor("robot-a"));
+    }
+
+    [Fact]
+    public void TakeBatch_TightestRowCannotAffordALargerBatch_LeavesTheRestForTheNext()
+    {
+        // At the first exit a batch of 1 costs 5 ms, of 2 costs 10 ms: the tight row's 9 ms allow it no company.
+        var policy = Policy(maxBatch: 4);
+        Admit(policy, "tight", 9);
+        Admit(policy, "roomy-1", 1000);
+        Admit(policy, "roomy-2", 1000);
+
+        var first = policy.TakeBatch(Decode, _ => false).Rows;
+        var second = policy.TakeBatch(Decode, _ => false).Rows;
+
+        Assert.Equal(["tight"], first.Select(r => r.Request.Item));
+        Assert.Equal(3, first[0].Cap); // alone it even reaches layer 3 (7.5 ms)
+        Assert.Equal(["roomy-1", "roomy-2"], second.Select(r => r.Request.Item).Order());
+    }
+
+    [Fact]
+    public void TakeBatch_AbandonedRequests_AreDroppedNotRun()
+    {
+        var policy = Policy();
+        Admit(policy, "gone", 100);
+        Admit(policy, "kept", 100);
+
+        var batch = policy.TakeBatch(Decode, item => item == "gone").Rows;
+
+        Assert.Equal(["kept"], batch.Select(r => r.Request.Item));
+        Assert.Equal(0, policy.Count);
+    }
+
+    [Fact]
+    public void TryEnqueue_OldObservation_DeadlineCountsFromCaptureNotArrival()
+    {
+        var policy = Policy();
+        var start = _time.GetTimestamp();
+
+        var queued = Admit(policy, "a", budgetMs: 100, ageMs: 30);
+
+        Assert.Equal(start, queued.ArrivedTicks);
+        Assert.Equal(start + policy.MsToTicks(70), queued.DeadlineTicks);
+    }
+
+    [Fact]
+    public void TryEnqueue_ObservationOlderThanItsBudget_IsRefusedAtOnce()
+    {
+        var policy = Policy();
+
+        var (queued, refusal) = policy.TryEnqueue("a", "robot-a", 100, 120, Decode);
+
+        Assert.Null(queued);
+        Assert.Equal(RefusalReason.Deadline, refusal!.Reason);
+        Assert.Equal(0, policy.Count);
+    }
+
+    [Theory]
+    [InlineData(double.NaN)]
+    [InlineData(-50.0)]
+    public void TryEnqueue_MeaninglessAge_CountsFromArrival(double ageMs)
+    {
+        var policy = Policy();
+        var start = _time.GetTimestamp();
+
+        Assert.Equal(start + policy.MsToTicks(100), Admit(policy, "a", 100, ageMs).DeadlineTicks);
+    }
+
+    [Fact]
+    public void TryEnqueue_WorkQueuedAheadTooLongForTheDeadline_IsRefusedWithAHintOfTheOvershoot()
+    {
+        // Batches of 1: every request queued ahead costs 5 ms at the first exit.
+        var policy = Policy(maxBatch: 1);
+        for (var i = 0; i < 4; i++)
+        {
+            Admit(policy, $"ahead-{i}", 1000);
+        }
+
+        // The later deadlines queued do not count against it: alone, its 5 ms fit in 8 ms. Behind "first" they do not:
+        // a row ahead in an earlier batch runs as deep as batches run (the last exit until one has run: 12.5 ms), then its own 5 ms.
+        Admit(policy, "first", 8);
+        var (queued, refusal) = policy.TryEnqueue("second", "robot-second", 8, 0, Decode);
+
+        Assert.Null(queued);
+        Assert.Equal(RefusalReason.Deadline, refusal!.Reason);
+        Assert.Equal(9.5, refusal.RetryAfterMs, 6);
+        Assert.Contains("first exit", refusal.Detail, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void TryEnqueue_BatchRunning_CountsWhatIsLeftOfIt()
+    {
+        var policy = Policy(maxBatch: 2);
+        Admit(policy, "a", 1000);
+        Admit(policy, "b", 1000);
+        var batch = policy.TakeBatch(Decode, _ => false).Rows;
+        // Two rows to the last layer: 2 x 12.5 ms by the prior.
+        policy.BatchStarted(batch.Count, batch.Max(r => r.Cap), Decode);
+
+        // Missed by 1 ms, but nothing changes before the running batch ends: the hint is that, not 1 ms.
+        Assert.Equal(25, policy.TryEnqueue("tight", "robot-tight", 29, 0, Decode).Refusal!.RetryAfterMs, 6);
+        Assert.Null(policy.TryEnqueue("roomy", "robot-roomy", 31, 0, Decode).Refusal);
+
+        policy.BatchFinished();
+        Assert.Null(policy.TryEnqueue("after", "robot-after", 6, 0, Decode).Refusal);
+    }
+
+    [Fact]
+    public void TryEnqueue_BatchesAheadRanShallow_CountsThemAtTheDepthTheyRun()
+    {
+        var policy = Policy(maxBatch: 1);
+        policy.BatchFinished(deepestLayer: 1);
+        Admit(policy, "first", 8);
+
+        // A full batch ahead now costs 5 ms (layer 1), and its own first exit 5 ms: 10 ms fit in 11.
+        Assert.Equal(1, policy.TypicalDepth);
+        Assert.Null(policy.TryEnqueue("second", "robot-second", 11, 0, Decode).Refusal);
+    }
+
+    [Fact]
+    public void TryEnqueue_BatchesRunLarge_RowsAheadShareTheBatchAtTheFirstExit()
+    {
+        var policy = Policy(maxBatch: 4);
+        policy.BatchStarted(4, 7, Decode);
+        policy.BatchFinished(deepestLayer: 7);
+        Admit(policy, "a", 20);
+        Admit(policy, "b", 20);
+        Admit(policy, "c", 20);
+
+        // Three ahead and this one fit one batch of 4 (the size batches run at): 4 x 5 ms at the first exit, just in time.
+        // A fifth goes in the next batch, behind a row of the first one priced at the depth batches run (12.5 ms).
+        Assert.Equal(4, policy.TypicalBatch);
+        Assert.Null(policy.TryEnqueue("d", "robot-d", 20, 0, Decode).Refusal);
+        Assert.NotNull(policy.TryEnqueue("e", "robot-e", 20, 0, Decode).Refusal);
+    }
+
+    [Fact]
+    public void TryEnqueue_OneRobotFlooding_IsCappedAtItsShareWhileOthersAreAdmitted()
+    {
+        var policy = Policy(perRobot: 2);
+        Assert.Null(policy.TryEnqueue("f1", "flood", 1000, 0, Decode).Refusal);
+        Assert.Null(policy.TryEnqueue("f2", "flood", 1000, 0, Decode).Refusal);
+
+        var (_, refusal) = policy.TryEnqueue("f3", "flood", 1000, 0, Decode);
+        var (other, none) = policy.TryEnqueue("o1", "other", 1000, 0, Decode);
+
+        Assert.Equal(RefusalReason.RobotShare, refusal!.Reason);
+        Assert.Contains("flood", refusal.Detail, StringComparison.Ordinal);
+        Assert.NotNull(other);
+        Assert.Null(none);
+        Assert.Equal(2, policy.QueuedFor("flood"));
+    }
+
+    [Fact]
+    public void TryEnqueue_ShareFreedOnceTakenIntoABatch()
+    {
+        var policy = Policy(maxBatch: 4, perRobot: 1);
+        Assert.Null(policy.TryEnqueue("f1", "flood", 1000, 0, Decode).Refusal);
+        Assert.NotNull(policy.TryEnqueue("f2", "flood", 1000, 0, Decode).Refusal);
+
+        policy.TakeBatch(Decode, _ => false);
+
+        Assert.Null(policy.TryEnqueue("f3", "flood", 1000, 0, Decode).Refusal);
+    }
+
+    [Fact]
+    public void TryEnqueue_QueueAtItsBound_RefusesNewcomers()
+    {
+        var policy = Policy(maxQueued: 3);
+        for (var i = 0; i < 3; i++)
+        {
+            Admit(policy, $"q{i}", 1000);
+        }
+
+        var (queued, refusal) = policy.TryEnqueue("late", "robot-late", 1000, 0, Decode);
+
+        Assert.Null(queued);
+        Assert.Equal(RefusalReason.QueueFull, refusal!.Reason);
+        Assert.Equal(3, policy.Count);
+    }
+
+    [Fact]
+    public void TakeBatch_AfterQueueing_RowsExitEarlierButNeverPastTheirDeadline()
+    {
+        // The same request alone and fresh reaches the last layer; after 20 ms in the queue its cap is cut to fit.
+        var policy = Policy(maxBatch: 2);
+        Admit(policy, "fresh", 40);
+        Assert.Equal(7, Assert.Single(policy.TakeBatch(Decode, _ => false).Rows).Cap);
+
+        Admit(policy, "a", 40);
+        Admit(policy, "b", 40);
+        _time.Advance(TimeSpan.FromMilliseconds(20));
+        var rows = policy.TakeBatch(Decode, _ => false).Rows;
+
+        // 20 ms left in a batch of 2 (factor 2): layer 5 costs 20 ms and fits, the last layer (25 ms) does not.
+        Assert.All(rows, r => Assert.Equal(5, r.Cap));
+        Assert.All(rows, r => Assert.True(policy.Cost.Predict(rows.Count, r.Cap, Decode) <= 20));
+    }
+
+    [Fact]
+    public void TakeBatch_RequestsQueuedBehind_BatchesExitEarlierSoEveryQueuedRequestMakesItsDeadline()
+    {
+        // Batches of 1 that ran shallow: admission counts rows ahead at 5 ms each, so all three are admitted.
+        var policy = Policy(maxBatch: 1);
+        policy.BatchFinished(deepestLayer: 1);
+        var start = _time.GetTimestamp();
+        Admit(policy, "a", 25);
+        Admit(policy, "b", 26);
+        Admit(policy, "c", 27);
+
+        // Each batch runs for what the cost model says its deepest row costs. Capped by its own deadline only, "a" and "b"
+        // would both run to the last layer (12.5 ms each) and "c" would expire after 25 ms in the queue.
+        var caps = new List<int>();
+        while (policy.Count > 0)
+        {
+            var taken = policy.TakeBatch(Decode, _ => false);
+            Assert.Empty(taken.Expired);
+            var row = Assert.Single(taken.Rows);
+            _time.Advance(TimeSpan.FromMilliseconds(policy.Cost.Predict(1, row.Cap, Decode)));
+            Assert.True(_time.GetTimestamp() <= row.Request.DeadlineTicks, $"{row.Request.Item} finished {policy.TicksToMs(_time.GetTimestamp() - start)} ms in, after its deadline");
+            caps.Add(row.Cap);
+        }
+
+        Assert.Equal([7, 3, 1], caps);
+    }
+
+    [Theory]
+    [InlineData(true, 5, true)]
+    [InlineData(true, 7, false)]
+    [InlineData(false, 5, false)]
+    public void IsForcedExit_StoppedAtACapBeforeTheLastExit_IsForced(bool stoppedAtCap, int cap, bool expected)
+    {
+        Assert.Equal(expected, Policy().IsForcedExit(stoppedAtCap, cap));
+    }
+}

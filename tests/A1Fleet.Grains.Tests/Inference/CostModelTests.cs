@@ -1,0 +1,68 @@
+using A1Fleet.Engine.Inference;
+using A1Fleet.Grains.Inference;
+
+namespace A1Fleet.Grains.Tests.Inference;
+
+public sealed class CostModelTests
+{
+    // An MLP-head model of 8 layers with exits at 1, 3, 5, 7: at batch 1, layer L at early exit costs
+    // prefix 2 + (L+1) x 1 + a head before the first exit and one per exit passed (0.5 each): 5, 7.5, 10, 12.5 ms.
+    internal static readonly PartTimings Prices = new(1, PrefixMs: 2, LanguageModelLayerMs: 1, MlpHeadMs: 0.5, 0, 0, 0);
+    internal static readonly int[] Exits = [1, 3, 5, 7];
+
+    [Theory]
+    [InlineData(1, 1, 5.0)]
+    [InlineData(1, 7, 12.5)]
+    [InlineData(4, 3, 30.0)]
+    public void Predict_UnobservedBatch_AssumesNoBatchingGain(int batch, int layer, double expected)
+    {
+        var model = new CostModel(Prices, Exits, maxBatch: 8);
+
+        Assert.Equal(expected, model.Predict(batch, layer, DecodeSettings.EarlyExitWarmK2), 9);
+    }
+
+    [Fact]
+    public void Observe_FirstBatchOfASize_ReplacesThePriorFactor()
+    {
+        var model = new CostModel(Prices, Exits, maxBatch: 8);
+
+        model.Observe(4, 7, DecodeSettings.EarlyExitWarmK2, actualMs: 25);
+
+        Assert.Equal(2.0, model.Factor(4), 9);
+        Assert.Equal(3.0, model.Factor(3), 9);
+    }
+
+    [Fact]
+    public void Observe_LaterBatches_MoveTheFactorPartWay()
+    {
+        var model = new CostModel(Prices, Exits, maxBatch: 8);
+        model.Observe(2, 7, DecodeSettings.EarlyExitWarmK2, actualMs: 12.5);
+
+        model.Observe(2, 7, DecodeSettings.EarlyExitWarmK2, actualMs: 25);
+
+        Assert.Equal(1.3, model.Factor(2), 9);
+    }
+
+    [Theory]
+    [InlineData(1, 12.5, 7)]
+    [InlineData(1, 9.99, 3)]
+    [InlineData(1, 5, 1)]
+    [InlineData(1, 4.99, null)]
+    [InlineData(2, 15, 3)]
+    public void DeepestExitWithin_TimeAvailable_IsTheDeepestExitThatFits(int batch, double availableMs, int? expected)
+    {
+        var model = new CostModel(Prices, Exits, maxBatch: 8);
+
+        Assert.Equal(expected, model.DeepestExitWithin(batch, availableMs, DecodeSettings.EarlyExitWarmK2));
+    }
+
+    [Fact]
+    public void Factor_UnobservedSize_ScalesTheLargestSmallerObservedOne()
+    {
+        var model = new CostModel(Prices, Exits, maxBatch: 8);
+        model.Observe(2, 7, DecodeSettings.EarlyExitWarmK2, actualMs: 12.5);
+
+        Assert.Equal(4.0, model.Factor(8), 9);
+        Assert.Equal(1.0, model.Factor(1), 9);
+    }
+}

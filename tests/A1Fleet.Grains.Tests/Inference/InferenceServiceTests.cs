@@ -1,0 +1,89 @@
+using A1Fleet.Engine;
+using A1Fleet.Engine.Inference;
+using A1Fleet.Grains.Inference;
+using A1Fleet.ModelBuilder.Packaging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
+
+namespace A1Fleet.Grains.Tests.Inference;
+
+[Collection(FleetClusterCollection.Name)]
+public sealed class InferenceServiceTests(FleetClusterFixture fixture)
+{
+    private InferenceService Service(InferenceDevice? device = null)
+    {
+        var options = new InferenceServiceOptions { ModelPackages = [fixture.TinyFmDirectory], Engine = { MaxBatchSize = 4, IntraOpThreads = 1 } };
+        if (device is { } d)
+        {
+            options.Device = d;
+        }
+
+        return new InferenceService(Options.Create(options), NullLogger<InferenceService>.Instance);
+    }
+
+    private static List<InferenceRequest> Requests(A1Engine engine, params int?[] caps)
+    {
+        var samples = ReferencePackages.HeldOut(engine.Package);
+        var thresholds = ReferencePackages.LoadThresholds(engine.Package, "exp-r0.7-cosine");
+        return [.. caps.Select((cap, i) => new InferenceRequest
+        {
+            Instruction = "pick up the red block",
+            State = samples[i % samples.Count].State,
+            Images = samples[i % samples.Count].Images,
+            Decode = DecodeSettings.EarlyExitWarmK2,
+            Thresholds = thresholds,
+            MaxLayer = cap,
+            Seed = (ulong)i,
+        })];
+    }
+
+    [Fact]
+    public async Task RunAsync_DefaultOptions_RunsTheRealEngine()
+    {
+        Assert.Equal(InferenceDevice.Engine, new InferenceServiceOptions().Device);
+        using var service = Service();
+        using var engine = A1Engine.Load(fixture.TinyFmDirectory, new EngineOptions { MaxBatchSize = 4, IntraOpThreads = 1 });
+        var requests = Requests(engine, null, 1);
+
+        var outcome = await service.RunAsync(engine.ModelId, requests, null, CancellationToken.None);
+        var expected = engine.Run(requests);
+
+        Assert.False(service.IsSimulated(engine.ModelId));
+        for (var i = 0; i < requests.Count; i++)
+        {
+            Assert.True(outcome.Results[i].Succeeded, outcome.Results[i].Error);
+            Assert.Equal(expected[i].ExitLayer, outcome.Results[i].ExitLayer);
+            Assert.Equal(expected[i].Actions, outcome.Results[i].Actions);
+        }
+    }
+
+    [Fact]
+    public async Task RunAsync_SimulatedDevice_AnswersWellFormedChunksAtTheirCaps()
+    {
+        using var service = Service(InferenceDevice.Simulated);
+        using var engine = A1Engine.Load(fixture.TinyFmDirectory, new EngineOptions { MaxBatchSize = 4, IntraOpThreads = 1 });
+        var requests = Requests(engine, null, engine.ExitLayers[0], null);
+        requests.Add(requests[0] with { State = [1f] });
+        var real = engine.Run([requests[0]])[0];
+        var answered = new List<int>();
+
+        var outcome = await service.RunAsync(engine.ModelId, requests, (i, _) => answered.Add(i), CancellationToken.None);
+
+        Assert.True(service.IsSimulated(engine.ModelId));
+        Assert.Equal(requests.Count, answered.Count);
+        foreach (var r in outcome.Results.Take(3))
+        {
+            Assert.True(r.Succeeded, r.Error);
+            Assert.Equal(real.Chunk, r.Chunk);
+            Assert.Equal(real.ActionDim, r.ActionDim);
+            Assert.Equal(r.Chunk * r.ActionDim, r.Actions.Length);
+            Assert.All(r.Actions, a => Assert.True(float.IsFinite(a)));
+            Assert.Contains(r.ExitLayer, engine.ExitLayers);
+            Assert.Equal(r.ExitLayer + 1, r.LayersRun);
+        }
+
+        Assert.Equal(engine.ExitLayers[0], outcome.Results[1].ExitLayer);
+        Assert.Equal(InferenceErrorKind.InvalidInput, outcome.Results[3].ErrorKind);
+        Assert.Equal(requests.Count, outcome.Statistics.Requests);
+    }
+}
