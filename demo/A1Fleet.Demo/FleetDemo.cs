@@ -4,11 +4,13 @@ using System.Globalization;
 using A1Fleet.Grains;
 using A1Fleet.Grains.Fleet;
 using A1Fleet.Grains.Hosting;
+using A1Fleet.ModelBuilder.Config;
 using A1Fleet.ModelBuilder.Packaging;
 using A1Fleet.RobotAgent;
 using A1Fleet.RobotAgent.Cluster;
 using A1Fleet.RobotAgent.Diagnostics;
 using A1Fleet.RobotAgent.Recording;
+using A1Fleet.RobotAgent.Tasks;
 using A1Fleet.Silo.Api;
 using A1Fleet.Silo.Hosting;
 using A1Fleet.Silo.RobotGateway;
@@ -18,9 +20,12 @@ using Microsoft.Extensions.Options;
 namespace A1Fleet.Demo;
 
 /// <summary>
-/// The whole fleet on one machine: a GPU-marked silo (localhost clustering, memory storage) serving
-/// the shipped reference model, simulated arms of all four kinds bound to their robot grains, tasks
-/// assigned through the fleet grain, and a live view. The arms reach the fleet as real robots do: through the
+/// The whole fleet on one machine: a GPU-marked silo (localhost clustering, memory storage) serving the shipped
+/// trained Franka tabletop policy (models/trained/franka-tabletop-fm) to the Franka arms and the reference model
+/// small-fm to the others (or one model to all with --model), simulated arms of all four kinds bound to their robot
+/// grains, tasks assigned through the fleet grain, and a live view. The Franka arms run the simulator's tabletop task
+/// in episodes (each Franka arm is assigned one of the family's instructions; the simulated world decides success)
+/// and report episodes and successes to their robot grains; the live view shows them per robot. The arms reach the fleet as real robots do: through the
 /// silo's authenticated robot gateway (gRPC on loopback), each with a robot credential the demo issues for it
 /// in the fleet's credential store, and revokes when it ends. The operator API and /metrics are served as
 /// by a production silo, so a1ctl and Prometheus work against the demo too. With <c>--record DIR</c> the
@@ -36,9 +41,31 @@ internal static class FleetDemo
 
     private static readonly Embodiment[] Kinds = [Embodiment.Franka, Embodiment.AgiBot, Embodiment.OpenArm, Embodiment.Dobot];
 
+    /// <summary>The Franka arms' default model: the shipped trained tabletop policy (FM head: the paper's warm-start decoding).</summary>
+    public const string TrainedModel = "franka-tabletop-fm";
+
+    /// <summary>The other arms' default model: a reference model (random weights; no trained policy exists for their bodies).</summary>
+    public const string ReferenceModel = "small-fm";
+
+    /// <summary>Where the shipped trained packages are, relative to the repository root (the demo's working directory).</summary>
+    public static readonly string TrainedRoot = Path.Combine("models", "trained");
+
+    /// <summary>
+    /// The Franka arms' tasks, one per arm in turn: instructions of the tabletop family, so that their episodes are judged
+    /// by the simulated world (an operator can assign any other instruction of the family with a1ctl assign).
+    /// </summary>
+    private static readonly string[] FrankaTasks =
+    [
+        "touch the red block",
+        "push the blue block to the left",
+        "push the green block to the right",
+        "touch the yellow block",
+        "push the purple block to the left",
+        "touch the blue block",
+    ];
+
     private static readonly Dictionary<Embodiment, string> Tasks = new()
     {
-        [Embodiment.Franka] = "put the cup on the coaster",
         [Embodiment.AgiBot] = "pick up the red block",
         [Embodiment.OpenArm] = "open the drawer",
         [Embodiment.Dobot] = "push the blue block to the left",
@@ -48,7 +75,8 @@ internal static class FleetDemo
     {
         var agents = int.Parse(Option(args, "--agents") ?? "8", CultureInfo.InvariantCulture);
         var duration = Option(args, "--duration") is { } d ? TimeSpan.FromSeconds(double.Parse(d, CultureInfo.InvariantCulture)) : (TimeSpan?)null;
-        var model = Option(args, "--model") ?? "small-fm";
+        // One model for every arm when given (a reference preset, e.g. tiny-fm for quick runs, or a trained package's name).
+        var model = Option(args, "--model");
         var urls = Option(args, "--urls") ?? "http://127.0.0.1:8080";
         var modelsRoot = Option(args, "--models") ?? Path.Combine("artifacts", "models");
         var recording = new EpisodeRecordingOptions { Directory = Option(args, "--record") };
@@ -76,15 +104,29 @@ internal static class FleetDemo
             return 2;
         }
 
-        Console.WriteLine($"A1Fleet demo: {agents} simulated arms, model {model}, operator API and /metrics on {urls}");
-        var package = ReferencePackages.Ensure(model, modelsRoot, Console.Out);
+        var kinds = Enumerable.Range(0, agents).Select(i => Kinds[i % Kinds.Length]).ToList();
+        string ModelOf(Embodiment kind) => model ?? (kind == Embodiment.Franka ? TrainedModel : ReferenceModel);
+        var models = kinds.Select(ModelOf).Distinct().ToList();
+        Console.WriteLine($"A1Fleet demo: {agents} simulated arms, model{(models.Count > 1 ? "s" : "")} {string.Join(", ", kinds.Distinct().Select(k => $"{ModelOf(k)} ({k})"))}, " +
+                          $"operator API and /metrics on {urls}");
+        var packages = new List<string>(models.Count);
+        foreach (var name in models)
+        {
+            if (ResolvePackage(name, modelsRoot) is not { } resolved)
+            {
+                return 2;
+            }
 
+            packages.Add(resolved);
+        }
+
+        var package = packages[0];
         var builder = WebApplication.CreateBuilder([
             "--urls", urls,
             "--A1Fleet:Silo:Clustering", "localhost",
             "--A1Fleet:Silo:Storage", "memory",
             "--A1Fleet:Silo:Gpu", "true",
-            "--A1Fleet:Inference:ModelPackages:0", package,
+            .. packages.SelectMany((p, i) => new[] { $"--A1Fleet:Inference:ModelPackages:{i}", p }),
             "--A1Fleet:RobotGateway:Port", DefaultRobotGatewayPort.ToString(CultureInfo.InvariantCulture),
             "--A1Fleet:Compat:OpenPiPort", DefaultOpenPiPort.ToString(CultureInfo.InvariantCulture),
             "--A1Fleet:Compat:A1HttpPort", DefaultA1HttpPort.ToString(CultureInfo.InvariantCulture),
@@ -154,16 +196,14 @@ internal static class FleetDemo
             Console.WriteLine($"recording episodes into {recorder.Root}");
         }
 
-        var arms = Enumerable.Range(0, agents).Select(i =>
+        var arms = kinds.Select((kind, i) => new AgentOptions
         {
-            var kind = Kinds[i % Kinds.Length];
-            return new AgentOptions
-            {
-                RobotId = $"{kind.ToString().ToLowerInvariant()}-{(i / Kinds.Length) + 1:00}",
-                Embodiment = kind,
-                ModelId = model,
-                Tags = [$"cell-{(i % 2) + 1}"],
-            };
+            RobotId = $"{kind.ToString().ToLowerInvariant()}-{(i / Kinds.Length) + 1:00}",
+            Embodiment = kind,
+            ModelId = ModelOf(kind),
+            Tags = [$"cell-{(i % 2) + 1}"],
+            // The tabletop task is the Franka's: the trained policy's body, and the one its demonstrations were recorded on.
+            SimulatedTask = kind == Embodiment.Franka ? SimulatedTask.Tabletop : SimulatedTask.None,
         }).ToList();
 
         // Each arm gets a credential for its own robot, issued as an operator's POST /api/robots/{id}/credentials does.
@@ -183,9 +223,14 @@ internal static class FleetDemo
 
         var fleet = grains.GetGrain<IFleetGrain>(FleetGrainKeys.Default);
         await WaitForBindsAsync(fleet, agents, stop.Token);
-        foreach (var kind in Kinds)
+        foreach (var kind in Kinds.Where(k => k != Embodiment.Franka))
         {
             await fleet.Assign(new RobotSelector(RobotSelectorKind.Embodiment, kind.ToString()), Tasks[kind], "demo");
+        }
+
+        foreach (var (arm, i) in arms.Where(a => a.Embodiment == Embodiment.Franka).Select((a, i) => (a, i)))
+        {
+            await fleet.Assign(new RobotSelector(RobotSelectorKind.Robot, arm.RobotId), FrankaTasks[i % FrankaTasks.Length], "demo");
         }
 
         await LiveViewAsync(fleet, runners, batches, ctlLine + Environment.NewLine + gatewayLine, stop.Token);
@@ -203,6 +248,34 @@ internal static class FleetDemo
         await DeactivateFleetGrainsAsync(grains.GetGrain<IManagementGrain>(0), TimeSpan.FromSeconds(5));
         await app.StopAsync(CancellationToken.None);
         return 0;
+    }
+
+    /// <summary>
+    /// The package folder of <paramref name="name"/>: a shipped trained package (models/trained/NAME, relative to the
+    /// working directory: run from the repository root) or a reference preset built into <paramref name="modelsRoot"/>
+    /// on first use, with its calibrated threshold sets. Null (after saying why) when it is neither.
+    /// </summary>
+    private static string? ResolvePackage(string name, string modelsRoot)
+    {
+        var trained = Path.GetFullPath(Path.Combine(TrainedRoot, name));
+        if (File.Exists(Path.Combine(trained, "model.json")))
+        {
+            if (!Directory.Exists(Path.Combine(trained, "thresholds")))
+            {
+                Console.Error.WriteLine($"warning: {trained} has no thresholds folder: every request runs at full depth (calibrate it: docs/calibration.md)");
+            }
+
+            return trained;
+        }
+
+        if (ReferenceModelPresets.Names.Contains(name, StringComparer.Ordinal))
+        {
+            return ReferencePackages.Ensure(name, modelsRoot, Console.Out);
+        }
+
+        Console.Error.WriteLine($"--model {name}: neither a trained package ({trained}/model.json; run the demo from the repository root) " +
+                                $"nor a reference model ({string.Join(", ", ReferenceModelPresets.Names)})");
+        return null;
     }
 
     /// <summary>Collects every idle activation and waits until none of the fleet's own grains is left (Orleans' system grains and the memory store stay).</summary>
@@ -319,12 +392,15 @@ internal static class FleetDemo
     private static void WriteTable(IReadOnlyList<RobotStatus> robots, List<RobotAgentRunner> runners)
     {
         var agents = runners.Select(r => r.Snapshot()).ToDictionary(s => s.RobotId);
-        Console.WriteLine($"{"robot",-12} {"kind",-8} {"task",-32} {"chunks",6} {"exit",5} {"p50 ms",7} {"p99 ms",7} {"misses",6} {"holds",6} {"idle gaps",9} {"max jump",8} {"max step",8} {"slowed",6} {"ramped",6}");
+        Console.WriteLine($"{"robot",-12} {"kind",-8} {"task",-34} {"episodes",8} {"success",7} {"rate",6} {"chunks",6} {"exit",5} {"p50 ms",7} {"p99 ms",7} {"misses",6} {"holds",6} {"idle gaps",9} {"max jump",8} {"max step",8} {"slowed",6} {"ramped",6}");
         foreach (var r in robots)
         {
             agents.TryGetValue(r.RobotId, out var a);
             var task = r.EStopped ? "E-STOP" : r.Task?.Instruction ?? "-";
-            Console.WriteLine($"{r.RobotId,-12} {r.Embodiment,-8} {Trim(task, 32),-32} {r.Counters.Chunks,6} {r.Counters.MeanExitLayer,5:F2} {r.Counters.P50LatencyMs,7:F1} {r.Counters.P99LatencyMs,7:F1} " +
+            // Episodes and successes as the agent reported them to its robot grain (the simulated world's decisions).
+            var rate = r.Counters.SuccessRate is { } share ? share.ToString("P0", CultureInfo.InvariantCulture) : "-";
+            Console.WriteLine($"{r.RobotId,-12} {r.Embodiment,-8} {Trim(task, 34),-34} {r.Counters.Episodes,8} {r.Counters.Successes,7} {rate,6} {r.Counters.Chunks,6} {r.Counters.MeanExitLayer,5:F2} " +
+                              $"{r.Counters.P50LatencyMs,7:F1} {r.Counters.P99LatencyMs,7:F1} " +
                               $"{r.Counters.BudgetMisses,6} {a?.HoldTicks ?? 0,6} {a?.IdleGaps ?? 0,9} {a?.MaxSpliceJump ?? 0,8:F4} {a?.MaxCommandStep ?? 0,8:F4} {a?.SlowedTicks ?? 0,6} {a?.RampedTicks ?? 0,6}");
         }
     }
@@ -338,6 +414,13 @@ internal static class FleetDemo
         var misses = robots.Sum(r => r.Counters.BudgetMisses);
         Console.WriteLine($"{chunks} chunks served, {misses} budget misses ({(chunks == 0 ? 0 : (double)misses / chunks):P2}), " +
                           $"mean exit layer {(chunks == 0 ? 0 : robots.Sum(r => r.Counters.MeanExitLayer * r.Counters.Chunks) / chunks):F2}");
+        var episodes = robots.Sum(r => r.Counters.Episodes);
+        if (episodes > 0)
+        {
+            var successes = robots.Sum(r => r.Counters.Successes);
+            Console.WriteLine($"{episodes} tabletop episodes, {successes} successes ({(double)successes / episodes:P1}), as the simulated world judged them " +
+                              "(as the arms last reported them: every 5 s)");
+        }
     }
 
     private static void PrintRecording(EpisodeRecorder recorder, string package)

@@ -12,7 +12,7 @@ return args.FirstOrDefault() switch
 static int Usage()
 {
     Console.Error.WriteLine("""
-        usage: dotnet run -c Release --project demo/A1Fleet.Demo -- [fleet] [--agents 8] [--duration SECONDS] [--model small-fm] [--urls http://127.0.0.1:8080] [--record DIR] [--record-episode-seconds 20]
+        usage: dotnet run -c Release --project demo/A1Fleet.Demo -- [fleet] [--agents 8] [--duration SECONDS] [--model NAME (default: franka-tabletop-fm for the Franka arms, small-fm for the others)] [--urls http://127.0.0.1:8080] [--record DIR] [--record-episode-seconds 20]
                dotnet run -c Release --project demo/A1Fleet.Demo -- engine [--model small-fm] [--batch 8] [--r 0.7]
         """);
     return 2;

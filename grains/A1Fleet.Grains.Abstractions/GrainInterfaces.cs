@@ -83,7 +83,7 @@ public interface IRobotGrain : IGrainWithStringKey
     [Alias("Unbind")]
     Task<bool> Unbind(long epoch, string agentId);
 
-    /// <summary>Agent-side safety counters (holds, clamps, idle gaps) reported periodically.</summary>
+    /// <summary>Agent-side counters (holds, clamps, idle gaps; episodes and successes of a simulated task) reported periodically.</summary>
     [Alias("ReportAgentCounters")]
     Task ReportAgentCounters(long epoch, AgentCounters counters);
 }
@@ -95,7 +95,9 @@ public sealed record AgentCounters(
     [property: Id(2)] long ClampedActions,
     [property: Id(3)] long IdleGaps,
     [property: Id(4)] double MaxSpliceJump,
-    [property: Id(5)] long ChunksExecuted);
+    [property: Id(5)] long ChunksExecuted,
+    [property: Id(6)] long Episodes = 0,
+    [property: Id(7)] long Successes = 0);
 
 /// <summary>The operator's view: registry of robots, persisted assignments, fleet-wide commands. Never on the per-request path.</summary>
 [Alias("a1.IFleetGrain")]

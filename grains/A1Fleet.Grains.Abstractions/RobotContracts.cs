@@ -211,6 +211,11 @@ public sealed record EStopConfirmation(
     public bool Confirmed => Persisted;
 }
 
+/// <summary>
+/// One robot's counters: requests and chunks as its robot grain counted them; <see cref="Episodes"/> and
+/// <see cref="Successes"/> as its agent last reported them (episodes of a simulated task ended, and those the
+/// simulated world judged successful; 0 for an agent that runs no task world).
+/// </summary>
 [GenerateSerializer, Immutable, Alias("a1.RobotCounters")]
 public sealed record RobotCounters(
     [property: Id(0)] long Requests,
@@ -222,7 +227,12 @@ public sealed record RobotCounters(
     [property: Id(6)] double P50LatencyMs,
     [property: Id(7)] double P99LatencyMs,
     [property: Id(8)] long Refusals = 0,
-    [property: Id(9)] long ForcedExits = 0)
+    [property: Id(9)] long ForcedExits = 0,
+    [property: Id(10)] long Episodes = 0,
+    [property: Id(11)] long Successes = 0)
 {
     public static RobotCounters Empty { get; } = new(0, 0, 0, 0, 0, 0, 0, 0);
+
+    /// <summary>Successes per episode (null before the first episode ends): <see cref="Episodes"/> and <see cref="Successes"/> are the agent's.</summary>
+    public double? SuccessRate => Episodes == 0 ? null : (double)Successes / Episodes;
 }

@@ -683,8 +683,10 @@ internal sealed class OperatorCli
             r.Counters.Refusals.ToString(CultureInfo.InvariantCulture),
             r.Counters.ForcedExits.ToString(CultureInfo.InvariantCulture),
             r.Counters.Holds.ToString(CultureInfo.InvariantCulture),
+            // Episodes of the agent's simulated task: successes (the simulated world's decision) of episodes ended.
+            r.Counters.Episodes == 0 ? "-" : $"{r.Counters.Successes}/{r.Counters.Episodes}",
         }).ToList();
-        (table ?? Table.Aligned).Write(output, ["robot", "kind", "state", "agent", "via", "task", "budget", "chunks", "exit", "p50 ms", "p99 ms", "misses", "refused", "forced", "holds"], rows);
+        (table ?? Table.Aligned).Write(output, ["robot", "kind", "state", "agent", "via", "task", "budget", "chunks", "exit", "p50 ms", "p99 ms", "misses", "refused", "forced", "holds", "success"], rows);
         output.WriteLine($"{robots.Count} robot(s)");
     }
 

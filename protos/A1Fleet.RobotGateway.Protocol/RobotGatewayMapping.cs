@@ -177,10 +177,12 @@ public static class RobotGatewayMapping
         IdleGaps = c.IdleGaps,
         MaxSpliceJump = c.MaxSpliceJump,
         ChunksExecuted = c.ChunksExecuted,
+        Episodes = c.Episodes,
+        Successes = c.Successes,
     };
 
     public static G.AgentCounters FromProto(this P.AgentCounters c) =>
-        new(c.ControlTicks, c.HoldTicks, c.ClampedActions, c.IdleGaps, c.MaxSpliceJump, c.ChunksExecuted);
+        new(c.ControlTicks, c.HoldTicks, c.ClampedActions, c.IdleGaps, c.MaxSpliceJump, c.ChunksExecuted, c.Episodes, c.Successes);
 
     public static P.RobotCommand ToProto(this G.RobotCommand command) => new()
     {

@@ -38,6 +38,17 @@ public sealed class AgentOptions
     /// </summary>
     public double RejectSpeedFactor { get; set; }
 
+    /// <summary>
+    /// The task the simulated arm runs in its simulated world (default None). Tabletop: while the robot's task is one of
+    /// the tabletop family's instructions ("touch the red block", "push the blue block to the left"), the arm runs
+    /// seeded episodes of it, the world decides each one's success, and the counts reach the robot grain with the
+    /// agent's counters (<see cref="Tasks.TabletopEpisodes"/>).
+    /// </summary>
+    public Tasks.SimulatedTask SimulatedTask { get; set; } = Tasks.SimulatedTask.None;
+
+    /// <summary>Seconds a simulated task's episode may run before it fails (default 8, as the policy bench runs them; 0.1..3600).</summary>
+    public double EpisodeSeconds { get; set; } = Tasks.TabletopEpisodes.DefaultEpisodeSeconds;
+
     /// <summary>Seed of the simulated arm and scene; unset, it is derived from the robot id (stable across runs).</summary>
     public int? Seed { get; set; }
 

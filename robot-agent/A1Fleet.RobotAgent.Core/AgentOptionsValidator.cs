@@ -52,6 +52,12 @@ public sealed class AgentOptionsValidator : IValidateOptions<AgentOptions>
             errors.Add($"{S}:RejectSpeedFactor {o.RejectSpeedFactor} must be 0 (slow every chunk to the limits, refuse none) or within [1, 1000].");
         }
 
+        if (!Enum.IsDefined(o.SimulatedTask))
+        {
+            errors.Add($"{S}:SimulatedTask {(int)o.SimulatedTask} is unknown: use one of {string.Join(", ", Enum.GetNames<Tasks.SimulatedTask>())}.");
+        }
+
+        CheckSeconds(errors, "EpisodeSeconds", o.EpisodeSeconds, 0.1, 3600);
         CheckSeconds(errors, "ReportIntervalSeconds", o.ReportIntervalSeconds, 0.1, 3600);
         CheckSeconds(errors, "HeartbeatIntervalSeconds", o.HeartbeatIntervalSeconds, 0.05, 600);
         CheckSeconds(errors, "HoldPollSeconds", o.HoldPollSeconds, 0.01, 60);

@@ -6,6 +6,7 @@ using A1Fleet.RobotAgent.Control;
 using A1Fleet.RobotAgent.Diagnostics;
 using A1Fleet.RobotAgent.Drivers;
 using A1Fleet.RobotAgent.Recording;
+using A1Fleet.RobotAgent.Tasks;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -106,7 +107,8 @@ public sealed partial class RobotAgentRunner : IHostedService, IAsyncDisposable
             m.ControlTicks, m.HoldTicks, m.ClampedActions, m.IdleGaps, m.IdleGapTicks, m.LongestIdleGapTicks, m.ChunksExecuted, m.StaleChunks,
             m.Splices, m.MaxSpliceJump, m.MeanSpliceJump, m.Requests, m.RequestFailures, m.MeanRequestLatencyMs, m.LastRequestLatencyMs,
             m.Binds, m.TickOverruns, m.LastError, LocalStop.Engaged, m.LocalStops, loop?.LatchedEStopGeneration ?? lease?.EStopGeneration ?? 0,
-            m.SlowedTicks, m.RampedTicks, m.RejectedChunks, m.SupersededChunks, m.MaxCommandStep, _arm.LimitViolations, loop?.EStopLatchedAt, m.Refusals);
+            m.SlowedTicks, m.RampedTicks, m.RejectedChunks, m.SupersededChunks, m.MaxCommandStep, _arm.LimitViolations, loop?.EStopLatchedAt, m.Refusals,
+            m.Episodes, m.Successes);
     }
 
     /// <summary>Binds (retrying until the cluster answers), then runs the arm until <paramref name="cancellationToken"/> fires.</summary>
@@ -121,12 +123,14 @@ public sealed partial class RobotAgentRunner : IHostedService, IAsyncDisposable
             var lease = await source.ConnectAsync(cancellationToken);
             var model = lease.Model;
             var seed = _options.EffectiveSeed;
-            var camera = new SimulatedCamera(_profile, model.Cameras, seed);
+            var tabletop = _options.SimulatedTask == SimulatedTask.Tabletop;
+            var camera = new SimulatedCamera(_profile, model.Cameras, seed, withBlocks: !tabletop);
+            var world = tabletop ? new TabletopEpisodes(_arm, camera, seed, _options.EpisodeSeconds, OnEpisodeEnded) : null;
             var adapter = new ModelAdapter(Driver.JointCount, model);
             var recording = _recorder is null ? null
                 : new ArmRecording(_recorder, RobotId, _options.Embodiment, _profile.ControlHz, model, [.. _profile.Joints.Select(j => j.Name)]);
             var loop = new ControlLoop(Driver, camera, adapter, model, source, _commands, _options.ToControlLoopOptions(), Metrics, _time, _logger, recording,
-                LocalStop);
+                LocalStop, world);
             _loop = loop;
             LogRunning(RobotId, _options.Embodiment, model.ModelId, model.StateDim, model.ActionDim, Driver.JointCount);
 
@@ -152,6 +156,12 @@ public sealed partial class RobotAgentRunner : IHostedService, IAsyncDisposable
         {
             _stopped = true;
         }
+    }
+
+    private void OnEpisodeEnded(TabletopEpisodeOutcome outcome)
+    {
+        Metrics.OnEpisode(outcome.Succeeded);
+        LogEpisodeEnded(RobotId, outcome.Episode, outcome.Instruction, outcome.Seed, outcome.Succeeded ? "succeeded" : "failed", outcome.Steps);
     }
 
     public Task StartAsync(CancellationToken cancellationToken)
@@ -270,6 +280,9 @@ public sealed partial class RobotAgentRunner : IHostedService, IAsyncDisposable
 
     [LoggerMessage(EventId = 722, Level = LogLevel.Warning, Message = "Robot {RobotId}: the arm did not come to rest within {Seconds} s of shutdown; stopping anyway")]
     private partial void LogShutdownStopTimedOut(string robotId, double seconds);
+
+    [LoggerMessage(EventId = 750, Level = LogLevel.Debug, Message = "Robot {RobotId}: episode {Episode} ('{Instruction}', seed {Seed}) {Outcome} after {Steps} periods")]
+    private partial void LogEpisodeEnded(string robotId, long episode, string instruction, int seed, string outcome, int steps);
 
     [LoggerMessage(EventId = 721, Level = LogLevel.Error, Message = "Robot {RobotId}: the agent stopped on an error")]
     private partial void LogFailed(Exception exception, string robotId);

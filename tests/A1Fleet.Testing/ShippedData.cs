@@ -5,6 +5,9 @@ public static class ShippedData
 {
     public static string TinyFmDataset => Path.Combine(RepositoryRoot(), "calibration-jobs", "datasets", "tiny-fm-sim");
 
+    /// <summary>The shipped trained Franka tabletop policy with the flow-matching head: the demo's default for its Franka arms.</summary>
+    public static string TrainedFm => Path.Combine(RepositoryRoot(), "models", "trained", "franka-tabletop-fm");
+
     /// <summary>A copy of <see cref="TinyFmDataset"/> in <paramref name="to"/>, for tests that change or break it; returns <paramref name="to"/>.</summary>
     public static string CopyTinyFmDataset(string to)
     {

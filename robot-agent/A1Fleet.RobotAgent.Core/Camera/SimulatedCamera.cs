@@ -20,6 +20,7 @@ public sealed class SimulatedCamera
 
     private readonly EmbodimentProfile _profile;
     private readonly View[] _views;
+    private ITableObjects? _objects;
 
     /// <param name="withBlocks">
     /// True: a few blocks painted into the table at seeded places (the fleet's arms, which have no task world). False: a
@@ -29,27 +30,30 @@ public sealed class SimulatedCamera
     {
         _profile = profile;
         Cameras = cameras;
-        var scene = new TableScene(seed, withBlocks);
         _views = new View[cameras.Count];
-        for (var i = 0; i < cameras.Count; i++)
+        foreach (var c in cameras)
         {
-            var c = cameras[i];
             if (c.Height <= 0 || c.Width <= 0)
             {
                 throw new ArgumentException($"camera '{c.Name}' has size {c.Height}x{c.Width}; both must be positive");
             }
-
-            var wrist = c.Name.Contains("wrist", StringComparison.OrdinalIgnoreCase);
-            var arm = wrist && c.Name.Contains("right", StringComparison.OrdinalIgnoreCase) ? Math.Min(1, profile.Arms.Count - 1) : 0;
-
-            // A wrist camera sees the table magnified: its texture is the scene painted at twice its own size.
-            _views[i] = wrist
-                ? new View(c.Height, c.Width, true, arm, scene.Paint(c.Height * 2, c.Width * 2))
-                : new View(c.Height, c.Width, false, arm, scene.Paint(c.Height, c.Width));
         }
+
+        Paint(new TableScene(seed, withBlocks));
     }
 
     public IReadOnlyList<CameraInfo> Cameras { get; }
+
+    /// <summary>
+    /// From now on, a bare table painted from <paramref name="seed"/> (as <c>withBlocks: false</c> paints it) with
+    /// <paramref name="objects"/>' blocks drawn where they are on every frame: a task world's new episode. Call it
+    /// from the thread that captures (the control loop's tick).
+    /// </summary>
+    public void ShowScene(int seed, ITableObjects objects)
+    {
+        Paint(new TableScene(seed, withBlocks: false));
+        _objects = objects;
+    }
 
     /// <summary>
     /// Fresh images for an observation. Observations are immutable on the wire and may be passed by
@@ -67,8 +71,8 @@ public sealed class SimulatedCamera
         return images;
     }
 
-    /// <summary>Renders every camera into caller-owned buffers of the cameras' sizes.</summary>
-    public void Render(ReadOnlySpan<float> joints, byte[][] images) => Render(joints, images, []);
+    /// <summary>Renders every camera into caller-owned buffers of the cameras' sizes (with the blocks of the scene shown, if any).</summary>
+    public void Render(ReadOnlySpan<float> joints, byte[][] images) => Render(joints, images, _objects is { } objects ? objects.Blocks : []);
 
     /// <summary>
     /// Renders every camera with <paramref name="blocks"/> on the table (under the arms), for worlds whose objects move.
@@ -168,9 +172,30 @@ public sealed class SimulatedCamera
         Raster.FillRect(image, h, w, (w / 2) + (gap / 2), h - (h / 3), (w / 2) + (gap / 2) + finger, h, Finger);
     }
 
+    private void Paint(TableScene scene)
+    {
+        for (var i = 0; i < Cameras.Count; i++)
+        {
+            var c = Cameras[i];
+            var wrist = c.Name.Contains("wrist", StringComparison.OrdinalIgnoreCase);
+            var arm = wrist && c.Name.Contains("right", StringComparison.OrdinalIgnoreCase) ? Math.Min(1, _profile.Arms.Count - 1) : 0;
+
+            // A wrist camera sees the table magnified: its texture is the scene painted at twice its own size.
+            _views[i] = wrist
+                ? new View(c.Height, c.Width, true, arm, scene.Paint(c.Height * 2, c.Width * 2))
+                : new View(c.Height, c.Width, false, arm, scene.Paint(c.Height, c.Width));
+        }
+    }
+
     private static int Mod(int value, int modulus) => ((value % modulus) + modulus) % modulus;
 
     private sealed record View(int Height, int Width, bool Wrist, int Arm, byte[] Texture);
+}
+
+/// <summary>Objects on the simulated table that move (a task world's blocks): cameras draw them where they are now.</summary>
+public interface ITableObjects
+{
+    ReadOnlySpan<TableBlock> Blocks { get; }
 }
 
 /// <summary>A square block on the table: centre and side in table coordinates (0..1 across and down the front image).</summary>

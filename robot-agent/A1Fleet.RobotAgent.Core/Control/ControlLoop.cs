@@ -59,6 +59,7 @@ public sealed partial class ControlLoop
     private readonly float[] _lastTargetStep;
     private readonly MotionLimiter _limiter;
     private readonly LocalStopSwitch? _localStop;
+    private readonly ITaskWorld? _world;
     private readonly float _rejectStepFactor;
     private CancellationToken _stopping;
     private Task<CompletedRequest>? _inflight;
@@ -88,7 +89,8 @@ public sealed partial class ControlLoop
     private AgentPhase _idlePhase = AgentPhase.Waiting;
 
     public ControlLoop(IArmDriver driver, SimulatedCamera camera, ModelAdapter adapter, ModelSpec model, IChunkSource source, RobotCommandInbox commands,
-        ControlLoopOptions options, AgentMetrics metrics, TimeProvider time, ILogger logger, ArmRecording? recording = null, LocalStopSwitch? localStop = null)
+        ControlLoopOptions options, AgentMetrics metrics, TimeProvider time, ILogger logger, ArmRecording? recording = null, LocalStopSwitch? localStop = null,
+        ITaskWorld? world = null)
     {
         if (adapter.JointCount != driver.JointCount)
         {
@@ -121,6 +123,7 @@ public sealed partial class ControlLoop
         _lastTarget = new float[driver.JointCount];
         _lastTargetStep = new float[driver.JointCount];
         _localStop = localStop;
+        _world = world;
         _rejectStepFactor = (float)(options.RejectSpeedFactor / driver.ControlHz);
         Period = TimeSpan.FromTicks((long)Math.Round(TimeSpan.TicksPerSecond / driver.ControlHz));
         driver.ReadState(_lastCommand);
@@ -271,6 +274,12 @@ public sealed partial class ControlLoop
         if (recording)
         {
             RecordFrame();
+        }
+
+        // The simulated task's world follows the arm; a new episode resets the arm, and this tick asks for its first chunk.
+        if (_world is not null && _world.AfterPeriod(_task?.Instruction, running: !_eStopped && !_localStopped && !_shuttingDown))
+        {
+            TakeUpFromArm();
         }
 
         StartRequestIfDue(tick);
@@ -502,6 +511,17 @@ public sealed partial class ControlLoop
         _gapTicks = 0;
         AbandonRequest();
         _nextRequestAt = pollLater ? _time.GetTimestamp() + ToTimestamp(_options.HoldPollInterval) : 0;
+    }
+
+    /// <summary>After the world moved the arm (an episode reset): nothing planned applies, and the limiter starts at rest where the arm is.</summary>
+    private void TakeUpFromArm()
+    {
+        StopMotion(pollLater: false);
+        _driver.ReadState(_lastCommand);
+        _limiter.Reset(_lastCommand);
+        _limiter.Position.CopyTo(_lastCommand);
+        _limiter.Position.CopyTo(_lastTarget);
+        _lastTargetStep.AsSpan().Clear();
     }
 
     private void AbandonRequest()

@@ -38,6 +38,7 @@ public sealed class AgentInstruments
     private readonly Counter<long> _supersededChunks;
     private readonly Counter<long> _localStops;
     private readonly Counter<long> _driverLimitViolations;
+    private readonly Counter<long> _episodes;
 
     public AgentInstruments(IMeterFactory meterFactory)
         : this(meterFactory.Create(MeterName))
@@ -71,6 +72,8 @@ public sealed class AgentInstruments
         _supersededChunks = meter.CreateCounter<long>("a1fleet.agent.superseded_chunks", "{chunk}",
             "Chunks dropped because they were issued under an older lease epoch, task version or e-stop generation (tag reason)");
         _localStops = meter.CreateCounter<long>("a1fleet.agent.local_stops", "{stop}", "Local stops engaged at the arm (signal or loopback HTTP)");
+        _episodes = meter.CreateCounter<long>("a1fleet.agent.episodes", "{episode}",
+            "Episodes of the arm's simulated task that ended, by outcome (success or failure: the simulated world's decision)");
         _driverLimitViolations = meter.CreateCounter<long>("a1fleet.agent.driver_limit_violations", "{command}",
             "Commands the driver received that broke a joint's position, velocity or acceleration limit, as the driver checks them (tag limit); the limiter should keep this at 0");
         meter.CreateObservableGauge("a1fleet.agent.joint_velocity_limit", () => VelocityLimits, "rad/s",
@@ -124,6 +127,9 @@ public sealed class AgentInstruments
     public void OnSupersededChunk(string reason, in KeyValuePair<string, object?> tag) => _supersededChunks.Add(1, tag, new KeyValuePair<string, object?>("reason", reason));
 
     public void OnLocalStop(in KeyValuePair<string, object?> tag) => _localStops.Add(1, tag);
+
+    public void OnEpisode(bool succeeded, in KeyValuePair<string, object?> tag) =>
+        _episodes.Add(1, tag, new KeyValuePair<string, object?>("outcome", succeeded ? "success" : "failure"));
 
     public void OnDriverLimitViolation(DriverLimit limit, in KeyValuePair<string, object?> tag) =>
         _driverLimitViolations.Add(1, tag, new KeyValuePair<string, object?>("limit", limit switch

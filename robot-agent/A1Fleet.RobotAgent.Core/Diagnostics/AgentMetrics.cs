@@ -38,6 +38,8 @@ public sealed class AgentMetrics
     private long _rejectedChunks;
     private long _supersededChunks;
     private long _localStops;
+    private long _episodes;
+    private long _successes;
     private volatile string? _lastError;
 
     public AgentMetrics(Embodiment embodiment, AgentInstruments? instruments = null)
@@ -103,8 +105,30 @@ public sealed class AgentMetrics
     /// <summary>Local stops engaged (signal or loopback HTTP).</summary>
     public long LocalStops => Interlocked.Read(ref _localStops);
 
+    /// <summary>Episodes of the simulated task that ended (see <see cref="Tasks.TabletopEpisodes"/>).</summary>
+    public long Episodes => Interlocked.Read(ref _episodes);
+
+    /// <summary>Episodes the simulated world judged successful.</summary>
+    public long Successes => Interlocked.Read(ref _successes);
+
     /// <summary>What the robot grain keeps of this agent (see <see cref="IRobotGrain.ReportAgentCounters"/>).</summary>
-    public AgentCounters ToCounters() => new(ControlTicks, HoldTicks, ClampedActions, IdleGaps, MaxSpliceJump, ChunksExecuted);
+    public AgentCounters ToCounters()
+    {
+        // Successes first: OnEpisode counts the episode before its success, so a reader never sees more successes than episodes.
+        var successes = Successes;
+        return new(ControlTicks, HoldTicks, ClampedActions, IdleGaps, MaxSpliceJump, ChunksExecuted, Episodes, successes);
+    }
+
+    internal void OnEpisode(bool succeeded)
+    {
+        Interlocked.Increment(ref _episodes);
+        if (succeeded)
+        {
+            Interlocked.Increment(ref _successes);
+        }
+
+        _instruments.OnEpisode(succeeded, _tag);
+    }
 
     internal void OnTick()
     {

@@ -39,7 +39,9 @@ public sealed record AgentSnapshot(
     double MaxCommandStep = 0,
     long DriverLimitViolations = 0,
     DateTimeOffset? EStopLatchedAt = null,
-    long Refusals = 0)
+    long Refusals = 0,
+    long Episodes = 0,
+    long Successes = 0)
 {
     public string ToStatusLine() =>
         $"{RobotId} [{Embodiment} {ControlHz:0} Hz] {Phase} epoch {Epoch} task '{Task ?? "-"}' | ticks {ControlTicks} holds {HoldTicks} clamps {ClampedActions} " +
@@ -48,5 +50,6 @@ public sealed record AgentSnapshot(
         $"latency mean {MeanRequestLatencyMs:0.0} ms last {LastRequestLatencyMs:0.0} ms | binds {Binds} | " +
         $"limits: slowed {SlowedTicks} ramped {RampedTicks} rejected {RejectedChunks} max step {MaxCommandStep:0.0000} driver violations {DriverLimitViolations} | superseded {SupersededChunks} | " +
         $"e-stop gen {EStopGeneration}{(LocalStopped ? " LOCAL STOP" : "")} local stops {LocalStops}" +
+        (Episodes == 0 ? "" : $" | episodes {Episodes} successes {Successes}") +
         (LastError is null ? "" : $" | last error: {LastError}");
 }

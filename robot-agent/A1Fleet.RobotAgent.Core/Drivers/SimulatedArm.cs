@@ -34,19 +34,10 @@ public sealed class SimulatedArm : IArmDriver
         _alpha = (float)(1 - Math.Exp(-dt / profile.TrackingTimeConstantSeconds));
         _maxStep = profile.Joints.Select(j => (float)(j.MaxVelocity * dt)).ToArray();
 
-        // Start near home, a little different per seed, so a fleet of simulated arms is not in lockstep.
-        var random = new Random(seed);
         _position = new float[profile.JointCount];
-        for (var i = 0; i < _position.Length; i++)
-        {
-            var joint = profile.Joints[i];
-            var spread = joint.IsGripper ? 0.1f * (joint.Upper - joint.Lower) : 0.05f;
-            var start = joint.Home + (((float)random.NextDouble() * 2) - 1) * spread;
-            _position[i] = Math.Clamp(start, joint.Lower, joint.Upper);
-        }
-
-        _lastTarget = (float[])_position.Clone();
+        _lastTarget = new float[profile.JointCount];
         _lastVelocity = new double[_position.Length];
+        PlaceAtStart(seed);
     }
 
     public SimulatedArm(Embodiment embodiment, int seed)
@@ -74,6 +65,13 @@ public sealed class SimulatedArm : IArmDriver
     /// real driver would have been sent if the limiter failed. Thread-safe to read.
     /// </summary>
     public long LimitViolations => Interlocked.Read(ref _limitViolations);
+
+    /// <summary>
+    /// A simulator's episode reset: the arm is at the start pose of <paramref name="seed"/> (the pose a new arm of that seed
+    /// starts in), at rest. Not a motion, so nothing is checked against the limits; whoever commands the arm next must
+    /// take up from the pose read back (the control loop re-syncs its limiter). Not one control period: <see cref="Periods"/> stays.
+    /// </summary>
+    public void Reset(int seed) => PlaceAtStart(seed);
 
     public float[] ReadState() => (float[])_position.Clone();
 
@@ -110,6 +108,22 @@ public sealed class SimulatedArm : IArmDriver
         // The arm stays at its last target: at rest, so the next command accelerates from zero.
         Array.Clear(_lastVelocity);
         Periods++;
+    }
+
+    private void PlaceAtStart(int seed)
+    {
+        // Start near home, a little different per seed, so a fleet of simulated arms is not in lockstep.
+        var random = new Random(seed);
+        for (var i = 0; i < _position.Length; i++)
+        {
+            var joint = _profile.Joints[i];
+            var spread = joint.IsGripper ? 0.1f * (joint.Upper - joint.Lower) : 0.05f;
+            var start = joint.Home + (((float)random.NextDouble() * 2) - 1) * spread;
+            _position[i] = Math.Clamp(start, joint.Lower, joint.Upper);
+        }
+
+        _position.CopyTo(_lastTarget, 0);
+        Array.Clear(_lastVelocity);
     }
 
     /// <summary>

@@ -112,9 +112,15 @@ public sealed partial class RobotGatewayService(
             throw Invalid("counters.max_splice_jump", $"is {counters.MaxSpliceJump}; it must be a finite distance, zero or more");
         }
 
-        if (counters.ControlTicks < 0 || counters.HoldTicks < 0 || counters.ClampedActions < 0 || counters.IdleGaps < 0 || counters.ChunksExecuted < 0)
+        if (counters.ControlTicks < 0 || counters.HoldTicks < 0 || counters.ClampedActions < 0 || counters.IdleGaps < 0 || counters.ChunksExecuted < 0
+            || counters.Episodes < 0 || counters.Successes < 0)
         {
             throw Invalid("counters", "a count is negative");
+        }
+
+        if (counters.Successes > counters.Episodes)
+        {
+            throw Invalid("counters.successes", $"is {counters.Successes}, more than the {counters.Episodes} episodes reported");
         }
 
         await grains.GetGrain<IRobotGrain>(robotId).ReportAgentCounters(request.Epoch, counters.FromProto());

@@ -117,4 +117,21 @@ public sealed class RobotGatewayLimitsTests : IAsyncLifetime
         Assert.Equal("counters.max_splice_jump", error.Trailers.GetValue("a1-field"));
         await _gateway.Client.ReportCountersAsync(new P.ReportCountersRequest { Epoch = lease.Epoch, Counters = new P.AgentCounters { ControlTicks = 10, MaxSpliceJump = 0.5 } }, headers);
     }
+
+    [Fact]
+    public async Task ReportCounters_MoreSuccessesThanEpisodes_IsInvalidArgumentAndAValidReportReachesTheRobot()
+    {
+        var robotId = NewRobotId();
+        var headers = Bearer(await _gateway.Credentials.IssueAsync(robotId));
+        var lease = (await _gateway.Client.BindAsync(Registration("agent-1"), headers)).Lease;
+
+        var error = await Assert.ThrowsAsync<RpcException>(() => _gateway.Client.ReportCountersAsync(
+            new P.ReportCountersRequest { Epoch = lease.Epoch, Counters = new P.AgentCounters { ControlTicks = 10, Episodes = 2, Successes = 3 } }, headers).ResponseAsync);
+
+        Assert.Equal(StatusCode.InvalidArgument, error.StatusCode);
+        Assert.Equal("counters.successes", error.Trailers.GetValue("a1-field"));
+        await _gateway.Client.ReportCountersAsync(new P.ReportCountersRequest { Epoch = lease.Epoch, Counters = new P.AgentCounters { ControlTicks = 10, Episodes = 5, Successes = 2 } }, headers);
+        var counters = (await Grains.GetGrain<IRobotGrain>(robotId).GetStatus()).Counters;
+        Assert.Equal((5L, 2L, (double?)0.4), (counters.Episodes, counters.Successes, counters.SuccessRate));
+    }
 }
