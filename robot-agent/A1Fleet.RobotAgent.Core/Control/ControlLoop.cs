@@ -170,7 +170,12 @@ public sealed partial class ControlLoop
         return _restingForShutdown.Task;
     }
 
-    /// <summary>Ticks until <paramref name="cancellationToken"/> fires; the first tick runs at once, then one per <see cref="Period"/>.</summary>
+    /// <summary>
+    /// Ticks until <paramref name="cancellationToken"/> fires; the first tick runs at once, then one per <see cref="Period"/>.
+    /// An e-stop (posted to the inbox) or a local stop between two ticks wakes the loop: it runs its tick then, which
+    /// latches and commands the controlled stop's first step over the time since the previous tick, and the ticks
+    /// after it follow one period apart from there. See <see cref="ShortestInterval"/> for one heard right after a tick.
+    /// </summary>
     public async Task RunAsync(CancellationToken cancellationToken)
     {
         if (Interlocked.Exchange(ref _running, 1) == 1)
@@ -180,37 +185,78 @@ public sealed partial class ControlLoop
 
         _stopping = cancellationToken;
         using var waiter = new TickWaiter(_time, cancellationToken);
+        _commands.WakeOnEStop(waiter.Wake);
+        _localStop?.WakeOnEngage(waiter.Wake);
         var start = _time.GetTimestamp();
         long scheduled = 0;
+        var interval = Period;
         LogStarted(_driver.Embodiment, _driver.ControlHz, _chunkSteps, _requestAheadSteps, _options.BlendSteps);
         try
         {
             while (!cancellationToken.IsCancellationRequested)
             {
-                Tick();
+                var tickedAt = _time.GetTimestamp();
+                Tick(interval);
+                interval = Period;
                 scheduled++;
 
                 // Ticks are due at start + k * period, so waiting never accumulates drift.
-                var wait = (scheduled * Period) - _time.GetElapsedTime(start);
-                if (wait > TimeSpan.Zero)
+                var woken = false;
+                while (true)
                 {
-                    if (!await waiter.WaitAsync(wait).ConfigureAwait(false))
+                    var wait = (scheduled * Period) - _time.GetElapsedTime(start);
+                    if (wait <= TimeSpan.Zero)
                     {
+                        if (-wait > Period)
+                        {
+                            // More than a period behind (a stalled machine): drop the missed ticks rather than burst them. The
+                            // plan is not advanced over them either: the arm goes on from where it is, late, instead of jumping ahead.
+                            var missed = (long)(-wait / Period);
+                            scheduled += missed;
+                            _metrics.OnOverrun(missed);
+                        }
+
                         break;
                     }
-                }
-                else if (-wait > Period)
-                {
-                    // More than a period behind (a stalled machine): drop the missed ticks rather than burst them. The plan
-                    // is not advanced over them either: the arm goes on from where it is, late, instead of jumping ahead.
-                    var missed = (long)(-wait / Period);
-                    scheduled += missed;
-                    _metrics.OnOverrun(missed);
+
+                    if (woken)
+                    {
+                        var since = _time.GetElapsedTime(tickedAt);
+                        if (since >= ShortestInterval)
+                        {
+                            if (_limiter.CanStopWithin(since.TotalSeconds))
+                            {
+                                // The stop's tick runs now; the periods count from it.
+                                interval = since;
+                                start = _time.GetTimestamp();
+                                scheduled = 0;
+                                break;
+                            }
+
+                            // A joint is braking onto the end of its range within this period already: the stop starts
+                            // on the next tick, as planned (see MotionLimiter.CanStopWithin).
+                            woken = false;
+                            continue;
+                        }
+
+                        wait = TimeSpan.FromTicks(Math.Min(wait.Ticks, (ShortestInterval - since).Ticks));
+                    }
+
+                    // Elapsed may also be a timer fire left over from a wait a wake ended: the clock above decides.
+                    var how = await waiter.WaitAsync(wait).ConfigureAwait(false);
+                    if (how == TickWake.Cancelled)
+                    {
+                        return;
+                    }
+
+                    woken |= how == TickWake.Woken;
                 }
             }
         }
         finally
         {
+            _commands.WakeOnEStop(null);
+            _localStop?.WakeOnEngage(null);
             _driver.Hold();
             _recording?.Close();
             _phase = AgentPhase.Stopped;
@@ -218,8 +264,21 @@ public sealed partial class ControlLoop
         }
     }
 
+    /// <summary>
+    /// The shortest time after a tick that a wake runs the next one (a tenth of a period; one woken sooner waits for it).
+    /// Positions are floats: over a much shorter interval their rounding alone would read as velocity and acceleration
+    /// steps a driver could not tell from a limit broken.
+    /// </summary>
+    public TimeSpan ShortestInterval => Period / 10;
+
     /// <summary>One control period's work; internal so tests can count what a tick allocates.</summary>
-    internal void Tick()
+    internal void Tick() => Tick(Period);
+
+    /// <summary>
+    /// One tick, <paramref name="interval"/> after the previous one: a period, or less when an e-stop or a local stop
+    /// woke the loop between ticks (then it holds: the controlled stop's first step is limited over that interval).
+    /// </summary>
+    private void Tick(TimeSpan interval)
     {
         var tick = _tick;
         TakeCommands();
@@ -235,16 +294,17 @@ public sealed partial class ControlLoop
 
         if (_shuttingDown)
         {
-            HoldArm();
+            HoldArm(interval);
             if (_limiter.AtRest)
             {
                 _restingForShutdown.TrySetResult();
             }
         }
-        else if (_eStopped || _localStopped)
+        else if (_eStopped || _localStopped || interval < Period)
         {
-            HoldArm();
-            _phase = _localStopped ? AgentPhase.LocalStop : AgentPhase.EStopped;
+            // A shortened tick only ever comes from a stop: even if what woke the loop was not one, it does not move the arm.
+            HoldArm(interval);
+            _phase = _localStopped ? AgentPhase.LocalStop : _eStopped ? AgentPhase.EStopped : _idlePhase;
         }
         else if (_plan.Remaining > 0)
         {
@@ -252,7 +312,7 @@ public sealed partial class ControlLoop
         }
         else
         {
-            HoldArm();
+            HoldArm(Period);
             _phase = _idlePhase;
             if (_moving)
             {
@@ -339,7 +399,7 @@ public sealed partial class ControlLoop
     /// limits (a controlled stop, a tick or two from normal speeds; those ticks still command positions), then the
     /// driver holds there, and the next splice blends from the held position.
     /// </summary>
-    private void HoldArm()
+    private void HoldArm(TimeSpan interval)
     {
         _metrics.OnHold();
         _limiter.Position.CopyTo(_lastTarget);
@@ -347,6 +407,16 @@ public sealed partial class ControlLoop
         if (_limiter.AtRest)
         {
             _driver.Hold();
+            return;
+        }
+
+        if (interval < Period)
+        {
+            // Woken between ticks: the stop starts now, decelerating over the part of the period that has passed.
+            _limiter.Stop(_command, interval.TotalSeconds);
+            _metrics.OnCommandStep(MaxAbsDifference(_command, _lastCommand));
+            _driver.Command(_command, interval);
+            _command.CopyTo(_lastCommand.AsSpan());
             return;
         }
 
