@@ -80,6 +80,7 @@ public sealed partial class ControlLoop
     private long _latchedGeneration;
     private long _eStopLatchedAtTicks;
     private volatile bool _eStopped;
+    private volatile CommandRoute _eStopRoute;
     private volatile bool _shuttingDown;
     private readonly TaskCompletionSource _restingForShutdown = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private volatile RobotTask? _task;
@@ -153,6 +154,9 @@ public sealed partial class ControlLoop
     /// </summary>
     public DateTimeOffset? EStopLatchedAt => Interlocked.Read(ref _eStopLatchedAtTicks) is var ticks and > 0 ? new DateTimeOffset(ticks, TimeSpan.Zero) : null;
 
+    /// <summary>How the e-stop that set the current latch reached the agent (with <see cref="EStopLatchedAt"/>; meaningless before the first).</summary>
+    public CommandRoute EStopRoute => _eStopRoute;
+
     public RobotTask? Task => _task;
 
     public AgentPhase Phase => _phase;
@@ -217,6 +221,12 @@ public sealed partial class ControlLoop
                         }
 
                         break;
+                    }
+
+                    if (woken && (_eStopped || _localStopped || _shuttingDown))
+                    {
+                        // A stop is already under way (a repeated e-stop, one heard by two routes): the next tick takes it.
+                        woken = false;
                     }
 
                     if (woken)
@@ -426,13 +436,13 @@ public sealed partial class ControlLoop
 
     private void TakeCommands()
     {
-        while (_commands.TryTake(out var command))
+        while (_commands.TryTake(out var command, out var route))
         {
             switch (command.Kind)
             {
                 case RobotCommandKind.EStop:
                     ObserveEpoch(command.Epoch);
-                    Latch(command.EStopGeneration);
+                    Latch(command.EStopGeneration, route);
                     ObserveTask(command.Task);
                     break;
                 case RobotCommandKind.Resume:
@@ -473,13 +483,14 @@ public sealed partial class ControlLoop
         }
     }
 
-    private void Latch(long generation)
+    private void Latch(long generation, CommandRoute route)
     {
         ObserveGeneration(generation);
         Interlocked.Exchange(ref _latchedGeneration, Math.Max(_latchedGeneration, generation));
         if (!_eStopped)
         {
             _eStopped = true;
+            _eStopRoute = route;
             Interlocked.Exchange(ref _eStopLatchedAtTicks, _time.GetUtcNow().UtcTicks);
             LogEStop(_tick, generation);
         }
@@ -626,7 +637,7 @@ public sealed partial class ControlLoop
                 if (result.EStopped)
                 {
                     ObserveEpoch(result.Epoch);
-                    Latch(result.EStopGeneration);
+                    Latch(result.EStopGeneration, CommandRoute.Reply);
                 }
                 else if (Superseded(result) is not null)
                 {

@@ -39,7 +39,8 @@ public sealed record AgentSnapshot(
     double MaxCommandStep = 0,
     long DriverLimitViolations = 0,
     DateTimeOffset? EStopLatchedAt = null,
-    long Refusals = 0)
+    long Refusals = 0,
+    string? EStopRoute = null)
 {
     public string ToStatusLine() =>
         $"{RobotId} [{Embodiment} {ControlHz:0} Hz] {Phase} epoch {Epoch} task '{Task ?? "-"}' | ticks {ControlTicks} holds {HoldTicks} clamps {ClampedActions} " +

@@ -252,6 +252,24 @@ public sealed class ControlLoopTests
     }
 
     [Fact]
+    public void Post_EStopWhileAlreadyEStopped_TakenByTheNextTickWithoutAShortenedOne()
+    {
+        using var h = new LoopHarness();
+        h.Start().Step(20);
+        h.Post(new RobotCommand(RobotCommandKind.EStop, null, 200, 0, EStopGeneration: 1));
+        h.Step(10);
+        var ticks = h.Loop.Ticks;
+        h.Advance(h.Loop.Period / 2);
+
+        h.Post(new RobotCommand(RobotCommandKind.EStop, null, 200, 0, EStopGeneration: 2));
+        Assert.Equal(ticks, h.Loop.Ticks);
+
+        h.Advance(h.Loop.Period / 2);
+        Assert.Equal(ticks + 1, h.Loop.Ticks);
+        Assert.Equal(2, h.Loop.LatchedEStopGeneration);
+    }
+
+    [Fact]
     public void Post_OtherCommandsBetweenTicks_WaitForTheNextTick()
     {
         using var h = new LoopHarness();
