@@ -10,11 +10,15 @@ namespace A1Fleet.RobotAgent.Control;
 /// <summary>
 /// Executes action chunks at the arm's control rate and keeps the next chunk coming (asynchronous execution).
 /// <para>Each tick (1/ControlHz, on the injected <see cref="TimeProvider"/>): apply pushed commands and the local
-/// stop (an e-stop takes effect here, so within one period); splice a chunk that has arrived; then either hold
+/// stop; splice a chunk that has arrived; then either hold
 /// (e-stopped, locally stopped, or no action left: an idle gap when the arm was moving) or command the next action,
 /// clamped to the joint range and passed through the <see cref="MotionLimiter"/>, so every command the driver gets
 /// is within each joint's velocity and acceleration limits. A hold is a controlled stop: the joints decelerate at
 /// their acceleration limits (a tick or two from normal speeds), then the driver holds (IEC 60204-1 category 2).</para>
+/// <para>An e-stop (or a local stop) does not wait for the next tick: it wakes the loop, whose tick then runs at once
+/// and starts the controlled stop with a step limited over the time since the previous tick (at least
+/// <see cref="ShortestInterval"/>); the ticks after it are one period apart from there. A joint braking onto the end
+/// of its range this period cannot be stopped within less than it; then the next tick starts the stop, as before.</para>
 /// <para>Safety state (see docs/fleet.md, "Agent safety"): an e-stop is latched with its generation and clears only
 /// on a resume of at least that generation, or a chunk issued after it; failures and timeouts never clear it. A
 /// chunk issued under an older lease epoch, task version or e-stop generation than the loop has heard of is dropped
