@@ -228,19 +228,26 @@ public sealed partial class GatewayChunkSource : LeasedChunkSource
             // Never live (cancelled, replaced or lease lost before its headers came): its predecessor goes with it, and
             // whatever replaced this one keeps the robot's commands coming.
             Close(ref previous);
-            if (!IsCurrent(stream))
-            {
-                stream.Dispose();
-            }
         }
     }
 
+    /// <summary>
+    /// Cancels a replaced stream. Not disposed here: the stream that replaced it may still hold it as its predecessor (a
+    /// source without a timer holds nothing to free); <see cref="Dispose(bool)"/> disposes the current one.
+    /// </summary>
     private static void Close(ref CancellationTokenSource? stream)
     {
         if (stream is { } s)
         {
             stream = null;
-            s.Cancel();
+            try
+            {
+                s.Cancel();
+            }
+            catch (ObjectDisposedException)
+            {
+                // The source itself was disposed (shutting down): that stream is over already.
+            }
         }
     }
 
