@@ -198,6 +198,10 @@ public sealed partial class ControlLoop
         var start = _time.GetTimestamp();
         long scheduled = 0;
         var interval = Period;
+
+        // Cycles in which a timer fire may be one left over from a wait a wake cut short (the timer is disarmed then,
+        // but a fire already on its way still lands): in them the clock, not the fire, says whether the tick is due.
+        var suspectCycles = 0;
         LogStarted(_driver.Embodiment, _driver.ControlHz, _chunkSteps, _requestAheadSteps, _options.BlendSteps);
         try
         {
@@ -207,6 +211,7 @@ public sealed partial class ControlLoop
                 Tick(interval);
                 interval = Period;
                 scheduled++;
+                suspectCycles = Math.Max(0, suspectCycles - 1);
 
                 // Ticks are due at start + k * period, so waiting never accumulates drift.
                 var woken = false;
@@ -256,14 +261,24 @@ public sealed partial class ControlLoop
                         wait = TimeSpan.FromTicks(Math.Min(wait.Ticks, (ShortestInterval - since).Ticks));
                     }
 
-                    // Elapsed may also be a timer fire left over from a wait a wake ended: the clock above decides.
                     var how = await waiter.WaitAsync(wait).ConfigureAwait(false);
                     if (how == TickWake.Cancelled)
                     {
                         return;
                     }
 
-                    woken |= how == TickWake.Woken;
+                    if (how == TickWake.Woken)
+                    {
+                        woken = true;
+                        suspectCycles = 2;
+                    }
+                    else if (suspectCycles == 0)
+                    {
+                        // The timer: the tick is due (a fire within the timer's resolution before it counts, as always).
+                        break;
+                    }
+
+                    // Woken, or a fire that may be left over from a wait a wake ended: the clock above decides.
                 }
             }
         }
