@@ -134,7 +134,7 @@ public sealed class MotionLimiter
             var next = targetVelocity + (Math.Sign(e) * StoppableSpeed(Math.Abs(e), a));
             next = Math.Clamp(next, -vmax, vmax);
             next = Math.Clamp(next, v - (a * _dt), v + (a * _dt));
-            var moved = Move(j, next);
+            var moved = Move(j, next, _dt);
             command[j] = moved;
             limited |= moved != t;
         }
@@ -143,15 +143,27 @@ public sealed class MotionLimiter
     }
 
     /// <summary>One period of a controlled stop into <paramref name="command"/>; true once every joint is at rest.</summary>
-    public bool Stop(Span<float> command)
+    public bool Stop(Span<float> command) => Stop(command, _dt);
+
+    /// <summary>
+    /// A controlled stop's step over <paramref name="seconds"/> (0 &lt; seconds ≤ one period) into <paramref name="command"/>:
+    /// the first step of a stop started between two periods (an e-stop heard mid-period), its velocity and acceleration
+    /// within the limits over that interval; the steps after it are whole periods again. True once every joint is at rest.
+    /// </summary>
+    public bool Stop(Span<float> command, double seconds)
     {
+        if (!(seconds > 0) || seconds > _dt)
+        {
+            throw new ArgumentOutOfRangeException(nameof(seconds), seconds, $"a stop step spans more than nothing and at most one period ({_dt} s)");
+        }
+
         var atRest = true;
         for (var j = 0; j < _position.Length; j++)
         {
             var v = _velocity[j];
-            var dv = _maxAcceleration[j] * _dt;
+            var dv = _maxAcceleration[j] * seconds;
             var next = v > 0 ? Math.Max(v - dv, 0) : Math.Min(v + dv, 0);
-            command[j] = Move(j, next);
+            command[j] = Move(j, next, seconds);
             _lastTarget[j] = command[j];
             atRest &= _velocity[j] == 0;
         }
@@ -159,19 +171,53 @@ public sealed class MotionLimiter
         return atRest;
     }
 
-    /// <summary>Applies <paramref name="velocity"/> to joint <paramref name="j"/> within its range and returns the new position.</summary>
-    private float Move(int j, double velocity)
+    /// <summary>
+    /// Whether a stop step over <paramref name="seconds"/> (less than a period) would brake every joint at no more than
+    /// its acceleration limit. Not so for a joint arriving at an end of its range (or at a point it can only just
+    /// stop at) at a speed the next whole period was planned to absorb: braking it within less than that period would
+    /// take more than the limit. Such a joint is already stopping; the stop then begins on the next whole period.
+    /// </summary>
+    public bool CanStopWithin(double seconds)
+    {
+        if (!(seconds > 0) || seconds > _dt)
+        {
+            return false;
+        }
+
+        for (var j = 0; j < _position.Length; j++)
+        {
+            var q = _position[j];
+            var v = _velocity[j];
+            var a = _maxAcceleration[j];
+            var next = v > 0 ? Math.Max(v - (a * seconds), 0) : Math.Min(v + (a * seconds), 0);
+            if (next > StoppableSpeed(_upper[j] - q, a, seconds) || -next > StoppableSpeed(q - _lower[j], a, seconds))
+            {
+                return false;
+            }
+
+            var moved = q + (next * seconds);
+            if (moved > _upper[j] || moved < _lower[j])
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    /// <summary>Applies <paramref name="velocity"/> to joint <paramref name="j"/> for <paramref name="dt"/> within its range and returns the new position.</summary>
+    private float Move(int j, double velocity, double dt)
     {
         var q = _position[j];
         var a = _maxAcceleration[j];
 
         // Never so fast towards an end of the range that braking at the limit could not stop before it.
-        velocity = Math.Min(velocity, StoppableSpeed(_upper[j] - q, a));
-        velocity = Math.Max(velocity, -StoppableSpeed(q - _lower[j], a));
-        var moved = Math.Clamp((float)(q + (velocity * _dt)), _lower[j], _upper[j]);
+        velocity = Math.Min(velocity, StoppableSpeed(_upper[j] - q, a, dt));
+        velocity = Math.Max(velocity, -StoppableSpeed(q - _lower[j], a, dt));
+        var moved = Math.Clamp((float)(q + (velocity * dt)), _lower[j], _upper[j]);
 
         // The velocity is what the float commands imply, so the limits hold for the sequence the driver receives.
-        _velocity[j] = ((double)moved - q) / _dt;
+        _velocity[j] = ((double)moved - q) / dt;
         _position[j] = moved;
         return moved;
     }
@@ -181,15 +227,17 @@ public sealed class MotionLimiter
     /// at <paramref name="acceleration"/> stops within it: v·dt + v²/(2a) ≤ d. Also reaching the point exactly this
     /// period is allowed when the next period can stop from that speed (v ≤ a·dt), so targets at a range end are hit.
     /// </summary>
-    private double StoppableSpeed(double distance, double acceleration)
+    private double StoppableSpeed(double distance, double acceleration) => StoppableSpeed(distance, acceleration, _dt);
+
+    private static double StoppableSpeed(double distance, double acceleration, double dt)
     {
         if (distance <= 0)
         {
             return 0;
         }
 
-        var adt = acceleration * _dt;
+        var adt = acceleration * dt;
         var braking = -adt + Math.Sqrt((adt * adt) + (2 * acceleration * distance));
-        return Math.Max(braking, Math.Min(distance / _dt, adt));
+        return Math.Max(braking, Math.Min(distance / dt, adt));
     }
 }

@@ -108,7 +108,7 @@ public sealed partial class RobotAgentRunner : IHostedService, IAsyncDisposable
             m.Splices, m.MaxSpliceJump, m.MeanSpliceJump, m.Requests, m.RequestFailures, m.MeanRequestLatencyMs, m.LastRequestLatencyMs,
             m.Binds, m.TickOverruns, m.LastError, LocalStop.Engaged, m.LocalStops, loop?.LatchedEStopGeneration ?? lease?.EStopGeneration ?? 0,
             m.SlowedTicks, m.RampedTicks, m.RejectedChunks, m.SupersededChunks, m.MaxCommandStep, _arm.LimitViolations, loop?.EStopLatchedAt, m.Refusals,
-            m.Episodes, m.Successes);
+            m.Episodes, m.Successes, loop?.EStopLatchedAt is null ? null : loop.EStopRoute.ToString().ToLowerInvariant());
     }
 
     /// <summary>Binds (retrying until the cluster answers), then runs the arm until <paramref name="cancellationToken"/> fires.</summary>

@@ -75,17 +75,18 @@ public static class AgentWebExtensions
 /// <summary>
 /// What /local/* answer: the local latch, the fleet's latch (with when it was set, this machine's clock) and the phase,
 /// so the caller sees the arm's state at once; chunks executed, failed requests and the driver's limit violations let a
-/// local checker (the reliability bench) see whether the arm is served and kept within its limits.
+/// local checker (the reliability bench) see whether the arm is served and kept within its limits; the route says how the
+/// e-stop that set the latch reached the agent ("pushed", "bind" or "reply").
 /// </summary>
 public sealed record LocalStopState(string RobotId, bool LocalStop, string? LocalStopSource, bool EStopped, long EStopGeneration, string Phase, long LocalStops,
-    DateTimeOffset? EStopLatchedAt = null, long ChunksExecuted = 0, long Requests = 0, long RequestFailures = 0, long DriverLimitViolations = 0)
+    DateTimeOffset? EStopLatchedAt = null, long ChunksExecuted = 0, long Requests = 0, long RequestFailures = 0, long DriverLimitViolations = 0, string? EStopRoute = null)
 {
     public static LocalStopState Of(RobotAgentRunner runner)
     {
         var snapshot = runner.Snapshot();
         return new LocalStopState(snapshot.RobotId, runner.LocalStop.Engaged, runner.LocalStop.Source, snapshot.EStopped, snapshot.EStopGeneration,
             snapshot.Phase.ToString(), snapshot.LocalStops, snapshot.EStopLatchedAt, snapshot.ChunksExecuted, snapshot.Requests, snapshot.RequestFailures,
-            snapshot.DriverLimitViolations);
+            snapshot.DriverLimitViolations, snapshot.EStopRoute);
     }
 }
 

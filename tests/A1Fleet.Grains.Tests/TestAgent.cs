@@ -29,6 +29,16 @@ internal sealed class TestAgent : IRobotAgentObserver
     public RobotLease? Lease { get; private set; }
     public ConcurrentQueue<RobotCommand> Commands { get; } = new();
 
+    private readonly ConcurrentQueue<(RobotCommandKind Kind, TaskCompletionSource<RobotCommand> Heard)> _waiting = new();
+
+    /// <summary>Completes when a command of <paramref name="kind"/> is pushed after this call.</summary>
+    public Task<RobotCommand> NextPushed(RobotCommandKind kind)
+    {
+        var heard = new TaskCompletionSource<RobotCommand>(TaskCreationOptions.RunContinuationsAsynchronously);
+        _waiting.Enqueue((kind, heard));
+        return heard.Task;
+    }
+
     public async Task<RobotLease> BindAsync(string? agentId = null)
     {
         Lease = await Robot.Bind(new AgentRegistration(agentId ?? $"agent-{RobotId}", Embodiment, Model, 0, 0, ["front"], 20, Tags), Reference);
@@ -57,6 +67,14 @@ internal sealed class TestAgent : IRobotAgentObserver
     public Task OnCommand(RobotCommand command)
     {
         Commands.Enqueue(command);
+        foreach (var (kind, heard) in _waiting)
+        {
+            if (kind == command.Kind)
+            {
+                heard.TrySetResult(command);
+            }
+        }
+
         return Task.CompletedTask;
     }
 }

@@ -180,6 +180,7 @@ internal static class ReliabilityBenchmark
         var issued = 0;
         var lost = 0;
         var holdMs = new List<double>();
+        var routes = new Dictionary<string, int>(StringComparer.Ordinal);
         var chunksAfterConfirmation = 0L;
         var movingAfterConfirmation = 0;
         var notLatchedButStill = 0;
@@ -255,6 +256,7 @@ internal static class ReliabilityBenchmark
             await Task.Delay(TimeSpan.FromSeconds(1));
             var later = await fleet.StatusesAsync();
             var cycleHold = new List<double>();
+            var cycleRoutes = new List<string>();
             var cycleMoving = 0;
             foreach (var agent in confirmed)
             {
@@ -294,6 +296,9 @@ internal static class ReliabilityBenchmark
                 if (s.EStopLatchedAt is { } at && result.PersistedAt is { } persisted)
                 {
                     cycleHold.Add((at - persisted).TotalMilliseconds);
+                    var route = $"{agent.RobotId} {s.EStopRoute ?? "unknown"}";
+                    cycleRoutes.Add(route);
+                    routes[s.EStopRoute ?? "unknown"] = routes.GetValueOrDefault(s.EStopRoute ?? "unknown") + 1;
                 }
             }
 
@@ -310,6 +315,7 @@ internal static class ReliabilityBenchmark
                 ["pushed_to_agent"] = results.Values.Count(r => r.Pushed),
                 ["robots_moving_after_confirmation"] = cycleMoving,
                 ["hold_ms"] = new JsonArray([.. cycleHold.Select(h => (JsonNode)Math.Round(h, 1))]),
+                ["hold_robot_and_route"] = new JsonArray([.. cycleRoutes.Select(r => (JsonNode)r)]),
                 ["lost"] = cycleLost,
                 ["error"] = postError ?? report?.Error,
 
@@ -342,12 +348,17 @@ internal static class ReliabilityBenchmark
             ["hold_ms_p50"] = holdMs.Count == 0 ? null : Math.Round(Percentile(holdMs, 0.50), 1),
             ["hold_ms_min"] = holdMs.Count == 0 ? null : Math.Round(holdMs.Min(), 1),
             ["hold_samples"] = holdMs.Count,
+            ["hold_samples_within_50_ms"] = holdMs.Count(h => h <= 50),
+            ["hold_routes"] = new JsonObject(routes.OrderBy(r => r.Key, StringComparer.Ordinal).Select(r => KeyValuePair.Create(r.Key, (JsonNode?)r.Value))),
             ["robots_moving_after_confirmation"] = movingAfterConfirmation,
             ["lost_not_latched_but_still"] = notLatchedButStill,
             ["chunks_executed_after_confirmation"] = chunksAfterConfirmation,
             ["moving_after_confirmation_means"] = "confirmed robots whose agent had not latched when the e-stop's answer arrived and executed chunks before it latched (agent-side counts)",
             ["longest_control_period_ms"] = periods.Count == 0 ? null : Math.Round(periods.Max(), 1),
-            ["hold_measured_as"] = "agent's EStopLatchedAt (the tick that took the e-stop) minus the confirmation's PersistedAt (grain write returned); same machine clock",
+            ["hold_measured_as"] = "agent's EStopLatchedAt (the tick that took the e-stop and started the controlled stop; an e-stop wakes the loop between ticks) " +
+                                   "minus the confirmation's PersistedAt (grain write returned); same machine clock. The grain pushes an e-stop while it is written, " +
+                                   "so an agent may hold before the write returns (a negative sample)",
+            ["hold_routes_means"] = "how the e-stop that set each latch reached the agent: pushed (gateway stream, via relay or observer), reply (a chunk request answered e-stopped), bind (the lease of a bind)",
             ["cycles"] = cycles,
             ["lost_why"] = lostWhy,
         };

@@ -214,4 +214,5 @@ internal sealed record AgentLocalStatus(
     long ChunksExecuted,
     long Requests,
     long RequestFailures,
-    long DriverLimitViolations);
+    long DriverLimitViolations,
+    string? EStopRoute = null);

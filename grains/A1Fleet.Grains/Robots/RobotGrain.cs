@@ -332,7 +332,7 @@ public sealed partial class RobotGrain : Grain, IRobotGrain
         }
 
         // In memory the robot is stopped from here on (every Act holds); persisted is what survives this
-        // activation, so that is what confirms. The push goes out whatever the write did: stopping sooner is never wrong.
+        // activation, so that is what confirms. The push goes out at once, not after the write: stopping sooner is never wrong.
         var confirmation = await PersistThenPush(RobotCommandKind.EStop);
         LogEStopped(RobotId, by, S.EStopGeneration, confirmation.Persisted, confirmation.Pushed);
         return confirmation;
@@ -402,8 +402,15 @@ public sealed partial class RobotGrain : Grain, IRobotGrain
 
     private RobotCommand Command(RobotCommandKind kind) => new(kind, S.Task, BudgetMs, S.Epoch, S.EStopGeneration);
 
+    /// <summary>
+    /// Persists the e-stop or resume and pushes it to the agent. An e-stop is pushed at once, while it is written (the
+    /// write may queue behind a counter flush and takes a storage round trip): stopping sooner is never wrong, and if
+    /// the write fails the operator is told it is not confirmed and retries. A resume is pushed only once persisted: an
+    /// arm must not move again on a resume that a reactivation could forget.
+    /// </summary>
     private async Task<EStopConfirmation> PersistThenPush(RobotCommandKind kind)
     {
+        var early = kind == RobotCommandKind.EStop ? PushEverywhere(Command(kind)) : null;
         string? error = null;
         DateTimeOffset? persistedAt = null;
         try
@@ -423,15 +430,21 @@ public sealed partial class RobotGrain : Grain, IRobotGrain
         }
 
         var online = HolderAlive(_time.GetUtcNow());
-        var command = Command(kind);
-        var direct = online ? Push(_observer, command) : Task.FromResult(false);
-
-        // Also through every silo's gateway, whatever the observer and the lease clock say: after this grain reactivated
-        // on a survivor it has no observer (and its heartbeat clock is a guess), while the agent's stream is open on some
-        // gateway. Relaying reaches it now instead of at that gateway's next stream check. Repeats are harmless.
-        var relayed = Relay(command);
-        var pushed = await direct | await relayed;
+        var pushed = await (early ?? PushEverywhere(Command(kind)));
         return new EStopConfirmation(RobotId, S.EStopGeneration, error is null, pushed, online, error, persistedAt);
+    }
+
+    /// <summary>
+    /// Pushes <paramref name="command"/> to the observer while the holder is alive, and also through every silo's gateway,
+    /// whatever the observer and the lease clock say: after this grain reactivated on a survivor it has no observer (and
+    /// its heartbeat clock is a guess), while the agent's stream is open on some gateway. Relaying reaches it now instead
+    /// of at that gateway's next stream check. Repeats are harmless. True when either reached the agent.
+    /// </summary>
+    private async Task<bool> PushEverywhere(RobotCommand command)
+    {
+        var direct = HolderAlive(_time.GetUtcNow()) ? Push(_observer, command) : Task.FromResult(false);
+        var relayed = Relay(command);
+        return await direct | await relayed;
     }
 
     private async Task FlushCounters()

@@ -127,75 +127,132 @@ public sealed partial class GatewayChunkSource : LeasedChunkSource
         }
     }
 
+    /// <summary>
+    /// Make-before-break: the new stream (of <paramref name="epoch"/>) is opened while the one it replaces stays open, and
+    /// that one is only dropped once the gateway has registered the new one (its headers arrived). At no moment does the
+    /// agent hold no registered stream, so an e-stop relayed meanwhile (delivered to any stream of the robot, whatever its
+    /// epoch) always finds one. The gateway itself ends a robot's older stream when a newer one registers.
+    /// </summary>
     private void RestartStream(long epoch)
     {
-        CancellationTokenSource next;
+        var next = new CancellationTokenSource();
+        CancellationTokenSource? previous;
         lock (_streamGate)
         {
-            _stream?.Cancel();
-            _stream?.Dispose();
-            _stream = next = new CancellationTokenSource();
+            previous = _stream;
+            _stream = next;
         }
 
-        _ = RunStreamAsync(epoch, next.Token);
+        _ = RunStreamAsync(epoch, next, previous);
+    }
+
+    private bool IsCurrent(CancellationTokenSource stream)
+    {
+        lock (_streamGate)
+        {
+            return ReferenceEquals(_stream, stream);
+        }
     }
 
     /// <summary>
-    /// Reads the Commands stream of <paramref name="epoch"/> until the lease moves on, reopening it when it breaks. It is
-    /// kept open while a failed request has the agent waiting to bind again too: through a silo failover the bind can
-    /// take seconds (the grain is unreachable until it reactivates, and binds back off), and the stream, reopened on a
-    /// live gateway, is where an e-stop recorded meanwhile arrives. The gateway ends it once the epoch is really lost.
+    /// Reads the Commands stream of <paramref name="epoch"/> until the lease moves on, reopening it when it breaks, until a
+    /// newer stream replaces it (which then closes <paramref name="previous"/>, this one's predecessor, once it is live). It
+    /// is kept open while a failed request has the agent waiting to bind again too: through a silo failover the bind can
+    /// take seconds (the grain is unreachable until it reactivates, and binds back off), and the stream, reopened on a live
+    /// gateway, is where an e-stop recorded meanwhile arrives. The gateway ends it once the epoch is really lost.
     /// </summary>
-    private async Task RunStreamAsync(long epoch, CancellationToken cancellationToken)
+    private async Task RunStreamAsync(long epoch, CancellationTokenSource stream, CancellationTokenSource? previous)
     {
-        while (!cancellationToken.IsCancellationRequested && epoch == Epoch)
+        var cancellationToken = stream.Token;
+        try
         {
-            try
+            // A stream a newer one replaced is not reopened when it breaks: that one carries the commands now.
+            while (!cancellationToken.IsCancellationRequested && epoch == Epoch && IsCurrent(stream))
             {
-                Interlocked.Increment(ref _streamsOpened);
-                using var call = _client.Commands(new P.CommandsRequest { RobotId = RobotId, Epoch = epoch }, _headers, cancellationToken: cancellationToken);
-
-                // Headers mean the gateway registered the stream: it is live, so the next break starts the back-off afresh.
-                await call.ResponseHeadersAsync;
-                _streamBackoff.Reset();
-                while (await call.ResponseStream.MoveNext(cancellationToken))
+                try
                 {
+                    Interlocked.Increment(ref _streamsOpened);
+                    using var call = _client.Commands(new P.CommandsRequest { RobotId = RobotId, Epoch = epoch }, _headers, cancellationToken: cancellationToken);
+
+                    // Headers mean the gateway registered the stream: it is live, so the one it replaces can go, and the
+                    // next break starts the back-off afresh.
+                    await call.ResponseHeadersAsync;
+                    Close(ref previous);
                     _streamBackoff.Reset();
-                    if (call.ResponseStream.Current.FromProto() is { } command)
+                    while (await call.ResponseStream.MoveNext(cancellationToken))
                     {
-                        OnPushedCommand(command);
+                        _streamBackoff.Reset();
+                        if (call.ResponseStream.Current.FromProto() is { } command)
+                        {
+                            OnPushedCommand(command);
+                        }
                     }
                 }
-            }
-            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
-            {
-                return;
-            }
-            catch (RpcException ex) when (ex.StatusCode == StatusCode.Cancelled && cancellationToken.IsCancellationRequested)
-            {
-                return;
-            }
-            catch (RpcException ex) when (ex.StatusCode == StatusCode.FailedPrecondition)
-            {
-                // The gateway ended the stream because this epoch no longer holds the robot.
-                OnLeaseLost(epoch, ex.Status.Detail);
-                return;
-            }
-            catch (Exception ex)
-            {
-                LogStreamBroken(ex, RobotId, epoch);
-            }
+                catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+                {
+                    return;
+                }
+                catch (RpcException ex) when (ex.StatusCode == StatusCode.Cancelled && cancellationToken.IsCancellationRequested)
+                {
+                    return;
+                }
+                catch (RpcException ex) when (ex.StatusCode == StatusCode.FailedPrecondition)
+                {
+                    // The gateway ended the stream because this epoch no longer holds the robot.
+                    OnLeaseLost(epoch, ex.Status.Detail);
+                    return;
+                }
+                catch (Exception ex) when (!IsCurrent(stream))
+                {
+                    // Replaced while it broke (the gateway ends a robot's older stream once the newer one registers).
+                    LogStreamReplaced(ex.Message, RobotId, epoch);
+                    return;
+                }
+                catch (Exception ex)
+                {
+                    LogStreamBroken(ex, RobotId, epoch);
+                }
 
+                try
+                {
+                    await Task.Delay(_streamBackoff.Next(), Time, cancellationToken);
+                }
+                catch (OperationCanceledException)
+                {
+                    return;
+                }
+            }
+        }
+        finally
+        {
+            // Never live (cancelled, replaced or lease lost before its headers came): its predecessor goes with it, and
+            // whatever replaced this one keeps the robot's commands coming.
+            Close(ref previous);
+        }
+    }
+
+    /// <summary>
+    /// Cancels a replaced stream. Not disposed here: the stream that replaced it may still hold it as its predecessor (a
+    /// source without a timer holds nothing to free); <see cref="Dispose(bool)"/> disposes the current one.
+    /// </summary>
+    private static void Close(ref CancellationTokenSource? stream)
+    {
+        if (stream is { } s)
+        {
+            stream = null;
             try
             {
-                await Task.Delay(_streamBackoff.Next(), Time, cancellationToken);
+                s.Cancel();
             }
-            catch (OperationCanceledException)
+            catch (ObjectDisposedException)
             {
-                return;
+                // The source itself was disposed (shutting down): that stream is over already.
             }
         }
     }
+
+    [LoggerMessage(EventId = 728, Level = LogLevel.Debug, Message = "Robot {RobotId}: the command stream for epoch {Epoch} ended after a newer one replaced it ({Reason})")]
+    private partial void LogStreamReplaced(string reason, string robotId, long epoch);
 
     [LoggerMessage(EventId = 718, Level = LogLevel.Warning, Message = "Robot {RobotId}: the gateway's command stream for epoch {Epoch} broke; reopening")]
     private partial void LogStreamBroken(Exception exception, string robotId, long epoch);

@@ -170,6 +170,13 @@ public abstract partial class LeasedChunkSource : IChunkSource, IDisposable
                 _errorBackoff.Reset();
                 return ChunkResult.Chunk(chunk.Actions, chunk.Chunk, chunk.ActionDim, chunk.Task, chunk.Epoch, chunk.TaskVersion, chunk.EStopGeneration);
             case ChunkStatus.Hold:
+                if (chunk.EStopped)
+                {
+                    // Heard here first when the push missed us (a stream being reopened): as an e-stop it wakes the loop
+                    // at once, instead of waiting for the loop's next tick to pick up this answer.
+                    _commands.Post(new RobotCommand(RobotCommandKind.EStop, chunk.Task, Lease?.LatencyBudgetMs ?? 0, chunk.Epoch, chunk.EStopGeneration), CommandRoute.Reply);
+                }
+
                 return ChunkResult.Hold(chunk.EStopped, chunk.Task, chunk.Epoch, chunk.TaskVersion, chunk.EStopGeneration);
             case ChunkStatus.Refused:
                 // Not now, lease intact: no bind and no error back-off, just the fleet's hint.
@@ -317,7 +324,7 @@ public abstract partial class LeasedChunkSource : IChunkSource, IDisposable
 
             // The lease is the fleet's current word on e-stop; a push may have been lost while unbound.
             _commands.Post(new RobotCommand(lease.EStopped ? RobotCommandKind.EStop : RobotCommandKind.Resume, lease.Task, lease.LatencyBudgetMs, lease.Epoch,
-                lease.EStopGeneration));
+                lease.EStopGeneration), CommandRoute.Bind);
             if (Interlocked.Read(ref _revokedEpoch) > lease.Epoch)
             {
                 // Someone else bound while our bind was on its way.

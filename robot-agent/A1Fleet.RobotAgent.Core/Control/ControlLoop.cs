@@ -11,11 +11,15 @@ namespace A1Fleet.RobotAgent.Control;
 /// <summary>
 /// Executes action chunks at the arm's control rate and keeps the next chunk coming (asynchronous execution).
 /// <para>Each tick (1/ControlHz, on the injected <see cref="TimeProvider"/>): apply pushed commands and the local
-/// stop (an e-stop takes effect here, so within one period); splice a chunk that has arrived; then either hold
+/// stop; splice a chunk that has arrived; then either hold
 /// (e-stopped, locally stopped, or no action left: an idle gap when the arm was moving) or command the next action,
 /// clamped to the joint range and passed through the <see cref="MotionLimiter"/>, so every command the driver gets
 /// is within each joint's velocity and acceleration limits. A hold is a controlled stop: the joints decelerate at
 /// their acceleration limits (a tick or two from normal speeds), then the driver holds (IEC 60204-1 category 2).</para>
+/// <para>An e-stop (or a local stop) does not wait for the next tick: it wakes the loop, whose tick then runs at once
+/// and starts the controlled stop with a step limited over the time since the previous tick (at least
+/// <see cref="ShortestInterval"/>); the ticks after it are one period apart from there. A joint braking onto the end
+/// of its range this period cannot be stopped within less than it; then the next tick starts the stop, as before.</para>
 /// <para>Safety state (see docs/fleet.md, "Agent safety"): an e-stop is latched with its generation and clears only
 /// on a resume of at least that generation, or a chunk issued after it; failures and timeouts never clear it. A
 /// chunk issued under an older lease epoch, task version or e-stop generation than the loop has heard of is dropped
@@ -82,6 +86,7 @@ public sealed partial class ControlLoop
     private long _latchedGeneration;
     private long _eStopLatchedAtTicks;
     private volatile bool _eStopped;
+    private volatile CommandRoute _eStopRoute;
     private volatile bool _shuttingDown;
     private readonly TaskCompletionSource _restingForShutdown = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private volatile RobotTask? _task;
@@ -157,6 +162,9 @@ public sealed partial class ControlLoop
     /// </summary>
     public DateTimeOffset? EStopLatchedAt => Interlocked.Read(ref _eStopLatchedAtTicks) is var ticks and > 0 ? new DateTimeOffset(ticks, TimeSpan.Zero) : null;
 
+    /// <summary>How the e-stop that set the current latch reached the agent (with <see cref="EStopLatchedAt"/>; meaningless before the first).</summary>
+    public CommandRoute EStopRoute => _eStopRoute;
+
     public RobotTask? Task => _task;
 
     public AgentPhase Phase => _phase;
@@ -174,7 +182,12 @@ public sealed partial class ControlLoop
         return _restingForShutdown.Task;
     }
 
-    /// <summary>Ticks until <paramref name="cancellationToken"/> fires; the first tick runs at once, then one per <see cref="Period"/>.</summary>
+    /// <summary>
+    /// Ticks until <paramref name="cancellationToken"/> fires; the first tick runs at once, then one per <see cref="Period"/>.
+    /// An e-stop (posted to the inbox) or a local stop between two ticks wakes the loop: it runs its tick then, which
+    /// latches and commands the controlled stop's first step over the time since the previous tick, and the ticks
+    /// after it follow one period apart from there. See <see cref="ShortestInterval"/> for one heard right after a tick.
+    /// </summary>
     public async Task RunAsync(CancellationToken cancellationToken)
     {
         if (Interlocked.Exchange(ref _running, 1) == 1)
@@ -184,37 +197,99 @@ public sealed partial class ControlLoop
 
         _stopping = cancellationToken;
         using var waiter = new TickWaiter(_time, cancellationToken);
+        _commands.WakeOnEStop(waiter.Wake);
+        _localStop?.WakeOnEngage(waiter.Wake);
         var start = _time.GetTimestamp();
         long scheduled = 0;
+        var interval = Period;
+
+        // Cycles in which a timer fire may be one left over from a wait a wake cut short (the timer is disarmed then,
+        // but a fire already on its way still lands): in them the clock, not the fire, says whether the tick is due.
+        var suspectCycles = 0;
         LogStarted(_driver.Embodiment, _driver.ControlHz, _chunkSteps, _requestAheadSteps, _options.BlendSteps);
         try
         {
             while (!cancellationToken.IsCancellationRequested)
             {
-                Tick();
+                var tickedAt = _time.GetTimestamp();
+                Tick(interval);
+                interval = Period;
                 scheduled++;
+                suspectCycles = Math.Max(0, suspectCycles - 1);
 
                 // Ticks are due at start + k * period, so waiting never accumulates drift.
-                var wait = (scheduled * Period) - _time.GetElapsedTime(start);
-                if (wait > TimeSpan.Zero)
+                var woken = false;
+                while (true)
                 {
-                    if (!await waiter.WaitAsync(wait).ConfigureAwait(false))
+                    var wait = (scheduled * Period) - _time.GetElapsedTime(start);
+                    if (wait <= TimeSpan.Zero)
                     {
+                        if (-wait > Period)
+                        {
+                            // More than a period behind (a stalled machine): drop the missed ticks rather than burst them. The
+                            // plan is not advanced over them either: the arm goes on from where it is, late, instead of jumping ahead.
+                            var missed = (long)(-wait / Period);
+                            scheduled += missed;
+                            _metrics.OnOverrun(missed);
+                        }
+
                         break;
                     }
-                }
-                else if (-wait > Period)
-                {
-                    // More than a period behind (a stalled machine): drop the missed ticks rather than burst them. The plan
-                    // is not advanced over them either: the arm goes on from where it is, late, instead of jumping ahead.
-                    var missed = (long)(-wait / Period);
-                    scheduled += missed;
-                    _metrics.OnOverrun(missed);
+
+                    if (woken && (_eStopped || _localStopped || _shuttingDown))
+                    {
+                        // A stop is already under way (a repeated e-stop, one heard by two routes): the next tick takes it.
+                        woken = false;
+                    }
+
+                    if (woken)
+                    {
+                        var since = _time.GetElapsedTime(tickedAt);
+                        if (since >= ShortestInterval)
+                        {
+                            if (_limiter.CanStopWithin(since.TotalSeconds))
+                            {
+                                // The stop's tick runs now; the periods count from it.
+                                interval = since;
+                                start = _time.GetTimestamp();
+                                scheduled = 0;
+                                break;
+                            }
+
+                            // A joint is braking onto the end of its range within this period already: the stop starts
+                            // on the next tick, as planned (see MotionLimiter.CanStopWithin).
+                            woken = false;
+                            continue;
+                        }
+
+                        wait = TimeSpan.FromTicks(Math.Min(wait.Ticks, (ShortestInterval - since).Ticks));
+                    }
+
+                    var how = await waiter.WaitAsync(wait).ConfigureAwait(false);
+                    if (how == TickWake.Cancelled)
+                    {
+                        return;
+                    }
+
+                    if (how == TickWake.Woken)
+                    {
+                        woken = true;
+                        suspectCycles = 2;
+                    }
+                    else if (suspectCycles == 0)
+                    {
+                        // The timer: the tick is due (a fire within the timer's resolution before it counts, as always).
+                        break;
+                    }
+
+                    // Woken, or a fire that may be left over from a wait a wake ended: the clock above decides.
                 }
             }
         }
         finally
         {
+            _commands.WakeOnEStop(null);
+            _localStop?.WakeOnEngage(null);
             _driver.Hold();
             _recording?.Close();
             _phase = AgentPhase.Stopped;
@@ -222,8 +297,21 @@ public sealed partial class ControlLoop
         }
     }
 
+    /// <summary>
+    /// The shortest time after a tick that a wake runs the next one (a tenth of a period; one woken sooner waits for it).
+    /// Positions are floats: over a much shorter interval their rounding alone would read as velocity and acceleration
+    /// steps a driver could not tell from a limit broken.
+    /// </summary>
+    public TimeSpan ShortestInterval => Period / 10;
+
     /// <summary>One control period's work; internal so tests can count what a tick allocates.</summary>
-    internal void Tick()
+    internal void Tick() => Tick(Period);
+
+    /// <summary>
+    /// One tick, <paramref name="interval"/> after the previous one: a period, or less when an e-stop or a local stop
+    /// woke the loop between ticks (then it holds: the controlled stop's first step is limited over that interval).
+    /// </summary>
+    private void Tick(TimeSpan interval)
     {
         var tick = _tick;
         TakeCommands();
@@ -239,16 +327,17 @@ public sealed partial class ControlLoop
 
         if (_shuttingDown)
         {
-            HoldArm();
+            HoldArm(interval);
             if (_limiter.AtRest)
             {
                 _restingForShutdown.TrySetResult();
             }
         }
-        else if (_eStopped || _localStopped)
+        else if (_eStopped || _localStopped || interval < Period)
         {
-            HoldArm();
-            _phase = _localStopped ? AgentPhase.LocalStop : AgentPhase.EStopped;
+            // A shortened tick only ever comes from a stop: even if what woke the loop was not one, it does not move the arm.
+            HoldArm(interval);
+            _phase = _localStopped ? AgentPhase.LocalStop : _eStopped ? AgentPhase.EStopped : _idlePhase;
         }
         else if (_plan.Remaining > 0)
         {
@@ -256,7 +345,7 @@ public sealed partial class ControlLoop
         }
         else
         {
-            HoldArm();
+            HoldArm(Period);
             _phase = _idlePhase;
             if (_moving)
             {
@@ -349,7 +438,7 @@ public sealed partial class ControlLoop
     /// limits (a controlled stop, a tick or two from normal speeds; those ticks still command positions), then the
     /// driver holds there, and the next splice blends from the held position.
     /// </summary>
-    private void HoldArm()
+    private void HoldArm(TimeSpan interval)
     {
         _metrics.OnHold();
         _limiter.Position.CopyTo(_lastTarget);
@@ -360,19 +449,29 @@ public sealed partial class ControlLoop
             return;
         }
 
+        if (interval < Period)
+        {
+            // Woken between ticks: the stop starts now, decelerating over the part of the period that has passed.
+            _limiter.Stop(_command, interval.TotalSeconds);
+            _metrics.OnCommandStep(MaxAbsDifference(_command, _lastCommand));
+            _driver.Command(_command, interval);
+            _command.CopyTo(_lastCommand.AsSpan());
+            return;
+        }
+
         _limiter.Stop(_command);
         CommandArm();
     }
 
     private void TakeCommands()
     {
-        while (_commands.TryTake(out var command))
+        while (_commands.TryTake(out var command, out var route))
         {
             switch (command.Kind)
             {
                 case RobotCommandKind.EStop:
                     ObserveEpoch(command.Epoch);
-                    Latch(command.EStopGeneration);
+                    Latch(command.EStopGeneration, route);
                     ObserveTask(command.Task);
                     break;
                 case RobotCommandKind.Resume:
@@ -413,13 +512,14 @@ public sealed partial class ControlLoop
         }
     }
 
-    private void Latch(long generation)
+    private void Latch(long generation, CommandRoute route)
     {
         ObserveGeneration(generation);
         Interlocked.Exchange(ref _latchedGeneration, Math.Max(_latchedGeneration, generation));
         if (!_eStopped)
         {
             _eStopped = true;
+            _eStopRoute = route;
             Interlocked.Exchange(ref _eStopLatchedAtTicks, _time.GetUtcNow().UtcTicks);
             LogEStop(_tick, generation);
         }
@@ -577,7 +677,7 @@ public sealed partial class ControlLoop
                 if (result.EStopped)
                 {
                     ObserveEpoch(result.Epoch);
-                    Latch(result.EStopGeneration);
+                    Latch(result.EStopGeneration, CommandRoute.Reply);
                 }
                 else if (Superseded(result) is not null)
                 {

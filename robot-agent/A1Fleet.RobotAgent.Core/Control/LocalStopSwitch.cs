@@ -4,7 +4,7 @@ namespace A1Fleet.RobotAgent.Control;
 
 /// <summary>
 /// A stop engaged at the arm itself (SIGUSR1, or POST /local/estop on the agent's loopback listener): it needs no
-/// cluster, and the control loop stops the arm on its next tick. It is latched here, apart from the fleet's e-stop,
+/// cluster, and the control loop starts its controlled stop at once (engaging wakes it, as a fleet e-stop does). It is latched here, apart from the fleet's e-stop,
 /// and only <see cref="Release"/> (POST /local/resume, also loopback only) clears it: a resume from the fleet does
 /// not, because whoever stopped the arm locally is at the arm and the fleet's operator may not know why.
 /// Thread-safe: signal handlers and HTTP requests engage it, the control loop reads it.
@@ -13,6 +13,7 @@ public sealed class LocalStopSwitch(AgentMetrics metrics)
 {
     private int _engaged;
     private volatile string? _source;
+    private Action? _wake;
 
     public bool Engaged => Volatile.Read(ref _engaged) == 1;
 
@@ -29,6 +30,7 @@ public sealed class LocalStopSwitch(AgentMetrics metrics)
 
         _source = source;
         metrics.OnLocalStop();
+        Volatile.Read(ref _wake)?.Invoke();
         return true;
     }
 
@@ -43,4 +45,7 @@ public sealed class LocalStopSwitch(AgentMetrics metrics)
         _source = null;
         return true;
     }
+
+    /// <summary>What engaging calls (the running control loop's wake; null when none runs). May run the tick inline.</summary>
+    internal void WakeOnEngage(Action? wake) => Volatile.Write(ref _wake, wake);
 }

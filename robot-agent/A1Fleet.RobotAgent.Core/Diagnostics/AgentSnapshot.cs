@@ -41,7 +41,8 @@ public sealed record AgentSnapshot(
     DateTimeOffset? EStopLatchedAt = null,
     long Refusals = 0,
     long Episodes = 0,
-    long Successes = 0)
+    long Successes = 0,
+    string? EStopRoute = null)
 {
     public string ToStatusLine() =>
         $"{RobotId} [{Embodiment} {ControlHz:0} Hz] {Phase} epoch {Epoch} task '{Task ?? "-"}' | ticks {ControlTicks} holds {HoldTicks} clamps {ClampedActions} " +

@@ -29,6 +29,13 @@ public interface IArmDriver
     /// <summary>Position targets for one control period. Callers clamp to <see cref="JointLimits"/> first.</summary>
     void Command(ReadOnlySpan<float> jointTargets);
 
+    /// <summary>
+    /// Position targets <paramref name="interval"/> after the previous command, less than one control period: the
+    /// first step of a controlled stop the loop starts between its ticks (an e-stop heard mid-period). Velocities and
+    /// accelerations are meant over <paramref name="interval"/>; the commands after it are one period apart again.
+    /// </summary>
+    void Command(ReadOnlySpan<float> jointTargets, TimeSpan interval);
+
     /// <summary>Stop where the arm is for one control period.</summary>
     void Hold();
 }

@@ -61,7 +61,7 @@ public sealed class SimulatedArm : IArmDriver
     /// <summary>
     /// Commands that broke a joint's position range, top speed or top acceleration, as this driver checks what it
     /// receives against its own profile: the target's step from the previous target (a hold is a target at rest)
-    /// over one control period. Independent of the agent's <see cref="Control.MotionLimiter"/>, so it counts what a
+    /// over one control period (over the interval given, for a shortened one). Independent of the agent's <see cref="Control.MotionLimiter"/>, so it counts what a
     /// real driver would have been sent if the limiter failed. Thread-safe to read.
     /// </summary>
     public long LimitViolations => Interlocked.Read(ref _limitViolations);
@@ -77,14 +77,28 @@ public sealed class SimulatedArm : IArmDriver
 
     public void ReadState(Span<float> destination) => _position.CopyTo(destination);
 
-    public void Command(ReadOnlySpan<float> jointTargets)
+    public void Command(ReadOnlySpan<float> jointTargets) => Move(jointTargets, _dt, _alpha, 1);
+
+    /// <summary>A command a shortened period after the previous one: checked, and followed, over that interval.</summary>
+    public void Command(ReadOnlySpan<float> jointTargets, TimeSpan interval)
+    {
+        var dt = interval.TotalSeconds;
+        if (!(dt > 0) || dt > _dt)
+        {
+            throw new ArgumentOutOfRangeException(nameof(interval), interval, $"a shortened period is more than nothing and at most one period ({_dt} s)");
+        }
+
+        Move(jointTargets, dt, (float)(1 - Math.Exp(-dt / _profile.TrackingTimeConstantSeconds)), (float)(dt / _dt));
+    }
+
+    private void Move(ReadOnlySpan<float> jointTargets, double dt, float alpha, float share)
     {
         if (jointTargets.Length != _position.Length)
         {
             throw new ArgumentException($"{_profile.Embodiment} takes {_position.Length} joint targets, got {jointTargets.Length}", nameof(jointTargets));
         }
 
-        CheckLimits(jointTargets);
+        CheckLimits(jointTargets, dt);
         var lower = _profile.Limits.Lower;
         var upper = _profile.Limits.Upper;
         for (var i = 0; i < _position.Length; i++)
@@ -96,7 +110,7 @@ public sealed class SimulatedArm : IArmDriver
                 continue;
             }
 
-            var step = Math.Clamp((target - _position[i]) * _alpha, -_maxStep[i], _maxStep[i]);
+            var step = Math.Clamp((target - _position[i]) * alpha, -_maxStep[i] * share, _maxStep[i] * share);
             _position[i] = Math.Clamp(_position[i] + step, lower[i], upper[i]);
         }
 
@@ -132,7 +146,7 @@ public sealed class SimulatedArm : IArmDriver
     /// </summary>
     private const double Slack = 1e-4;
 
-    private void CheckLimits(ReadOnlySpan<float> targets)
+    private void CheckLimits(ReadOnlySpan<float> targets, double dt)
     {
         bool position = false, velocity = false, acceleration = false;
         var joints = _profile.Joints;
@@ -149,9 +163,9 @@ public sealed class SimulatedArm : IArmDriver
 
             var range = (double)joint.Upper - joint.Lower;
             position |= target < joint.Lower - (Slack * range) || target > joint.Upper + (Slack * range);
-            var v = ((double)target - _lastTarget[i]) / _dt;
+            var v = ((double)target - _lastTarget[i]) / dt;
             velocity |= Math.Abs(v) > joint.MaxVelocity * (1 + Slack) + Slack;
-            acceleration |= Math.Abs(v - _lastVelocity[i]) / _dt > joint.MaxAcceleration * (1 + Slack) + (Slack / _dt);
+            acceleration |= Math.Abs(v - _lastVelocity[i]) / dt > joint.MaxAcceleration * (1 + Slack) + (Slack / dt);
             _lastVelocity[i] = v;
             _lastTarget[i] = target;
         }

@@ -30,8 +30,15 @@ public sealed class CommandStreams : ILocalRobotCommandRelay
 
     public CommandStream? Find(string robotId, long epoch) => _streams.TryGetValue(robotId, out var s) && s.Epoch == epoch ? s : null;
 
-    /// <summary>The relay's way in (see <see cref="RobotCommandRelayGrain"/>): the robot grain reaching this silo's stream of the robot.</summary>
-    public bool Deliver(string robotId, RobotCommand command) => Find(robotId, command.Epoch) is { } stream && stream.TryWrite(command);
+    /// <summary>
+    /// The relay's way in (see <see cref="RobotCommandRelayGrain"/>): the robot grain reaching this silo's stream of the
+    /// robot. An e-stop goes to the robot's stream whatever its epoch: stopping is always safe, and right after a bind
+    /// the stream still open is the one of the epoch before (the agent opens its new one once the bind has answered).
+    /// Everything else, a resume above all, only to a stream of the command's own epoch.
+    /// </summary>
+    public bool Deliver(string robotId, RobotCommand command) =>
+        (command.Kind == RobotCommandKind.EStop ? (_streams.TryGetValue(robotId, out var any) ? any : null) : Find(robotId, command.Epoch)) is { } stream
+        && stream.TryWrite(command);
 
     public void RememberModel(string robotId, long epoch, ModelSpec model) => _models[robotId] = (epoch, model);
 

@@ -175,7 +175,8 @@ public sealed partial class RobotGatewayService(
     });
 
     /// <summary>
-    /// Ends the stream when its credential is revoked or its epoch no longer holds the robot. A check that cannot get
+    /// Ends the stream when its credential is revoked or its epoch no longer holds the robot (one check interval after
+    /// a newer epoch was first seen: see below). A check that cannot get
     /// an answer (the grain's silo died and it has not reactivated yet) does not end it: the stream stays where the
     /// relay can reach it, and the check is tried again soon, subscribing again once the grain answers.
     /// </summary>
@@ -184,6 +185,7 @@ public sealed partial class RobotGatewayService(
         var interval = TimeSpan.FromSeconds(options.Value.StreamCheckSeconds);
         var retry = TimeSpan.FromTicks(Math.Min(interval.Ticks, CheckRetry.Ticks));
         var eStopSent = 0L;
+        var overtaken = false;
         try
         {
             while (true)
@@ -201,9 +203,22 @@ public sealed partial class RobotGatewayService(
                     var status = await robot.GetStatus().WaitAsync(CheckCallTimeout, time, cancellationToken);
                     if (status.Epoch != stream.Epoch)
                     {
+                        if (status.Epoch > stream.Epoch && !overtaken)
+                        {
+                            // The lease moved on: most often this very agent bound again and is opening the new epoch's
+                            // stream, which replaces this one once registered. Until then this one stays, one check
+                            // interval at most, for what is safe to deliver to any epoch (an e-stop; a resume only goes
+                            // to its own epoch): ended now, an e-stop recorded in that gap would find no stream.
+                            overtaken = true;
+                            await Task.Delay(interval, time, cancellationToken);
+                            continue;
+                        }
+
                         stream.End(LeaseLost(stream.RobotId, stream.Epoch, $"the robot's lease is at epoch {status.Epoch}"));
                         return;
                     }
+
+                    overtaken = false;
 
                     // Every check: the grain may have reactivated on another silo since (its old silo died) and forgotten
                     // this observer; subscribing again is idempotent.

@@ -83,6 +83,31 @@ public sealed class RobotGrainTests(FleetClusterFixture fixture)
     }
 
     [Fact]
+    public async Task EStop_WhileItsWriteIsOnItsWay_IsPushedAtOnceAndConfirmedOncePersisted()
+    {
+        var agent = new TestAgent(fixture.Client, NewId());
+        await agent.BindAsync();
+        var heard = agent.NextPushed(RobotCommandKind.EStop);
+        var write = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        Task<EStopConfirmation> stop;
+        using (RoundTripGrainStorage.HoldWrites(agent.RobotId, write.Task))
+        {
+            stop = agent.Robot.EStop("operator");
+
+            // The agent hears it while the write is still held (the wait only bounds a broken test).
+            var command = await heard.WaitAsync(TimeSpan.FromSeconds(60));
+            Assert.Equal(1, command.EStopGeneration);
+            Assert.False(stop.IsCompleted);
+            write.SetResult();
+        }
+
+        var confirmation = await stop;
+        Assert.True(confirmation.Persisted);
+        Assert.True(confirmation.Pushed);
+        Assert.NotNull(confirmation.PersistedAt);
+    }
+
+    [Fact]
     public async Task EStop_Repeated_KeepsTheGenerationAndTheNextStopOpensANewOne()
     {
         var agent = new TestAgent(fixture.Client, NewId());

@@ -127,6 +127,34 @@ public sealed class RobotGrainChunkSourceTests : IDisposable
     }
 
     [Fact]
+    public async Task RequestAsync_AnsweredEStopped_PostsTheEStopByReplySoItWakesTheLoop()
+    {
+        await _source.ConnectAsync(CancellationToken.None);
+        Drain();
+        _grain.EStopped = true;
+
+        await _source.RequestAsync(Observation(), CancellationToken.None);
+
+        Assert.True(_inbox.TryTake(out var command, out var route));
+        Assert.Equal(RobotCommandKind.EStop, command.Kind);
+        Assert.Equal(CommandRoute.Reply, route);
+        Assert.False(_inbox.TryTake(out _));
+    }
+
+    [Fact]
+    public async Task RequestAsync_AnsweredHoldNotEStopped_PostsNothing()
+    {
+        await _source.ConnectAsync(CancellationToken.None);
+        Drain();
+        _grain.Task = null;
+
+        var result = await _source.RequestAsync(Observation(), CancellationToken.None);
+
+        Assert.Equal(ChunkOutcome.Hold, result.Outcome);
+        Assert.False(_inbox.TryTake(out _));
+    }
+
+    [Fact]
     public async Task RequestAsync_LeaseLost_BindsAgainOnTheNextRequest()
     {
         await _source.ConnectAsync(CancellationToken.None);
@@ -225,8 +253,9 @@ public sealed class RobotGrainChunkSourceTests : IDisposable
 
         await _source.ConnectAsync(CancellationToken.None);
 
-        Assert.True(_inbox.TryTake(out var command));
+        Assert.True(_inbox.TryTake(out var command, out var route));
         Assert.Equal(RobotCommandKind.EStop, command.Kind);
+        Assert.Equal(CommandRoute.Bind, route);
     }
 
     [Fact]

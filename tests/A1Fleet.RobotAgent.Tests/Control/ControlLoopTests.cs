@@ -188,6 +188,125 @@ public sealed class ControlLoopTests
     }
 
     [Fact]
+    public void Post_EStopBetweenTicks_ControlledStopStartsAtOnceAndTheTicksFollowOnePeriodFromIt()
+    {
+        using var h = new LoopHarness();
+        h.Start().Step(40);
+        Assert.Equal(AgentPhase.Executing, h.Loop.Phase);
+        var ticks = h.Loop.Ticks;
+        var commands = h.Arm.Commands.Count;
+        var last = h.Arm.Commands[^1]!;
+        var previous = h.Arm.Commands[^2]!;
+        var between = h.Loop.Period * 0.4;
+        h.Advance(between);
+        Assert.Equal(ticks, h.Loop.Ticks);
+
+        h.Post(new RobotCommand(RobotCommandKind.EStop, null, 200, 0, EStopGeneration: 1));
+
+        // Before any more time passes: latched, and the first step of the controlled stop is with the driver, sent for
+        // the 40 % of a period since the last command.
+        Assert.True(h.Loop.EStopped);
+        Assert.Equal(AgentPhase.EStopped, h.Loop.Phase);
+        Assert.Equal(h.Time.GetUtcNow(), h.Loop.EStopLatchedAt);
+        Assert.Equal(ticks + 1, h.Loop.Ticks);
+        Assert.Equal(commands + 1, h.Arm.Commands.Count);
+        Assert.Equal(between, h.Arm.Intervals[^1]);
+        var first = h.Arm.Commands[^1];
+        Assert.NotNull(first);
+
+        // Over those 40 %, no joint sped up: each moved at most its previous speed times the shorter interval.
+        var seconds = between.TotalSeconds;
+        var dt = h.Loop.Period.TotalSeconds;
+        Assert.All(Enumerable.Range(0, 8), j => Assert.True(Math.Abs(first[j] - last[j]) / seconds <= (Math.Abs(last[j] - previous[j]) / dt) + 1e-6,
+            $"joint {j}: {Math.Abs(first[j] - last[j]) / seconds} rad/s after {Math.Abs(last[j] - previous[j]) / dt}"));
+
+        // The next tick is one period after the stop's, not at the old grid's next period.
+        h.Advance(h.Loop.Period - between);
+        Assert.Equal(ticks + 1, h.Loop.Ticks);
+        h.Advance(between);
+        Assert.Equal(ticks + 2, h.Loop.Ticks);
+
+        h.Step(40);
+        Assert.Equal(ticks + 42, h.Loop.Ticks);
+        Assert.All(h.Arm.Commands.Skip(commands + 1), c => Assert.True(c is null || h.Arm.Intervals[h.Arm.Commands.IndexOf(c)] == h.Loop.Period));
+        Assert.Null(h.Arm.Commands[^1]);
+        Assert.Equal(0, h.Arm.Arm.LimitViolations);
+        MotionLimitTests.AssertWithinLimits(h.Arm.Arm.Profile, h.InitialState, h.Arm.Commands, h.Arm.Intervals);
+    }
+
+    [Fact]
+    public void Post_EStopRightAfterATick_StopStartsTheShortestIntervalAfterIt()
+    {
+        using var h = new LoopHarness();
+        h.Start().Step(40);
+        var ticks = h.Loop.Ticks;
+
+        h.Post(new RobotCommand(RobotCommandKind.EStop, null, 200, 0, EStopGeneration: 1));
+        Assert.Equal(ticks, h.Loop.Ticks);
+        Assert.False(h.Loop.EStopped);
+
+        h.Advance(h.Loop.ShortestInterval);
+        Assert.Equal(ticks + 1, h.Loop.Ticks);
+        Assert.True(h.Loop.EStopped);
+        Assert.Equal(h.Loop.ShortestInterval, h.Arm.Intervals[^1]);
+        Assert.Equal(0, h.Arm.Arm.LimitViolations);
+    }
+
+    [Fact]
+    public void Post_EStopWhileAlreadyEStopped_TakenByTheNextTickWithoutAShortenedOne()
+    {
+        using var h = new LoopHarness();
+        h.Start().Step(20);
+        h.Post(new RobotCommand(RobotCommandKind.EStop, null, 200, 0, EStopGeneration: 1));
+        h.Step(10);
+        var ticks = h.Loop.Ticks;
+        h.Advance(h.Loop.Period / 2);
+
+        h.Post(new RobotCommand(RobotCommandKind.EStop, null, 200, 0, EStopGeneration: 2));
+        Assert.Equal(ticks, h.Loop.Ticks);
+
+        h.Advance(h.Loop.Period / 2);
+        Assert.Equal(ticks + 1, h.Loop.Ticks);
+        Assert.Equal(2, h.Loop.LatchedEStopGeneration);
+    }
+
+    [Fact]
+    public void Post_OtherCommandsBetweenTicks_WaitForTheNextTick()
+    {
+        using var h = new LoopHarness();
+        h.Start().Step(40);
+        var ticks = h.Loop.Ticks;
+        h.Advance(h.Loop.Period / 2);
+
+        h.Post(new RobotCommand(RobotCommandKind.TaskChanged, null, 200, 0));
+        h.Post(new RobotCommand(RobotCommandKind.Resume, null, 200, 0));
+        Assert.Equal(ticks, h.Loop.Ticks);
+        Assert.Equal(AgentPhase.Executing, h.Loop.Phase);
+
+        h.Advance(h.Loop.Period / 2);
+        Assert.Equal(ticks + 1, h.Loop.Ticks);
+        Assert.All(h.Arm.Intervals, i => Assert.Equal(h.Loop.Period, i));
+    }
+
+    [Fact]
+    public void LocalStop_EngagedBetweenTicks_ControlledStopStartsAtOnce()
+    {
+        using var h = new LoopHarness();
+        h.Start().Step(40);
+        var ticks = h.Loop.Ticks;
+        h.Advance(h.Loop.Period * 0.7);
+
+        LoopHarness.OutsideTestContext(() => h.LocalStop.Engage("test"));
+
+        Assert.Equal(ticks + 1, h.Loop.Ticks);
+        Assert.Equal(AgentPhase.LocalStop, h.Loop.Phase);
+        Assert.Equal(h.Loop.Period * 0.7, h.Arm.Intervals[^1]);
+        h.Step(20);
+        Assert.Equal(0, h.Arm.Arm.LimitViolations);
+        MotionLimitTests.AssertWithinLimits(h.Arm.Arm.Profile, h.InitialState, h.Arm.Commands, h.Arm.Intervals);
+    }
+
+    [Fact]
     public void Post_ResumeAfterEStop_MovesAgain()
     {
         using var h = new LoopHarness();

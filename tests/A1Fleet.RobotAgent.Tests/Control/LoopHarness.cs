@@ -73,6 +73,12 @@ internal sealed class LoopHarness : IDisposable
         }
     });
 
+    /// <summary>Advances fake time by <paramref name="span"/>, less than a period: to a moment between two ticks.</summary>
+    public void Advance(TimeSpan span) => OutsideTestContext(() => Time.Advance(span));
+
+    /// <summary>Posts <paramref name="command"/> as the transport would (an e-stop may run a tick before this returns).</summary>
+    public void Post(RobotCommand command) => OutsideTestContext(() => Commands.Post(command));
+
     /// <summary>
     /// Runs <paramref name="action"/> the way timer callbacks run in production: without a synchronization
     /// context. Under xunit's context the runtime would queue continuations to the thread pool instead of

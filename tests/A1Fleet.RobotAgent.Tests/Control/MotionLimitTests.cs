@@ -58,22 +58,30 @@ public sealed class MotionLimitTests
         };
 
         h.Start();
+        var between = new Random(seed + 100);
         var eStops = 0;
         var localStops = 0;
         for (var second = 0; second < 60; second++)
         {
-            // Within each second: run, then maybe an e-stop or a local stop somewhere mid-motion, then resume.
+            // Within each second: run, then maybe an e-stop or a local stop somewhere mid-motion (between two ticks, so the
+            // controlled stop starts with a shortened step), then resume.
             h.Step(random.Next(1, 15));
-            switch (random.Next(4))
+            var stop = random.Next(4);
+            if (stop < 2)
+            {
+                h.Advance(h.Loop.Period * between.NextDouble());
+            }
+
+            switch (stop)
             {
                 case 0:
-                    h.Commands.Post(new RobotCommand(RobotCommandKind.EStop, null, 200, 0, ++generation));
+                    h.Post(new RobotCommand(RobotCommandKind.EStop, null, 200, 0, ++generation));
                     eStops++;
                     h.Step(random.Next(1, 5));
                     h.Commands.Post(new RobotCommand(RobotCommandKind.Resume, null, 200, 0, generation));
                     break;
                 case 1:
-                    h.LocalStop.Engage("test");
+                    LoopHarness.OutsideTestContext(() => h.LocalStop.Engage("test"));
                     localStops++;
                     h.Step(random.Next(1, 5));
                     h.LocalStop.Release();
@@ -88,7 +96,8 @@ public sealed class MotionLimitTests
         Assert.True(maxPlanJump > 4, $"the chunks should jump 4-6 rad; the largest jump was {maxPlanJump}");
         Assert.True(eStops > 5 && localStops > 5, $"{eStops} e-stops, {localStops} local stops");
         Assert.True(h.ExecutedTicks > 300, $"{h.ExecutedTicks} executed ticks");
-        AssertWithinLimits(h.Arm.Arm.Profile, h.InitialState, h.Arm.Commands);
+        Assert.Contains(h.Arm.Intervals, i => i < h.Loop.Period);
+        AssertWithinLimits(h.Arm.Arm.Profile, h.InitialState, h.Arm.Commands, h.Arm.Intervals);
         Assert.Equal(0, h.Arm.Arm.LimitViolations);
         Assert.True(h.Metrics.SlowedTicks > 50 && h.Metrics.RampedTicks > 50, $"slowed {h.Metrics.SlowedTicks}, ramped {h.Metrics.RampedTicks}");
     }
@@ -169,6 +178,74 @@ public sealed class MotionLimitTests
         AssertWithinLimits(profile, start, [.. commands, null, null]);
     }
 
+    [Theory]
+    [InlineData(0.1)]
+    [InlineData(0.5)]
+    [InlineData(0.9)]
+    public void Stop_StartedPartWayThroughAPeriodAtFullSpeed_FirstStepWithinTheLimitsOverThatPart(double share)
+    {
+        var profile = EmbodimentProfile.For(Embodiment.Franka);
+        var limiter = new MotionLimiter(profile.Limits, profile.ControlHz);
+        var start = profile.Joints.Select(j => j.Home).ToArray();
+        limiter.Reset(start);
+        var target = (float[])start.Clone();
+        target[1] = -1.7f;
+        var command = new float[start.Length];
+        var commands = new List<float[]?>();
+        var dt = TimeSpan.FromSeconds(1 / profile.ControlHz);
+        var intervals = new List<TimeSpan>();
+        for (var tick = 0; tick < 6; tick++)
+        {
+            limiter.Step(target, command);
+            commands.Add((float[])command.Clone());
+            intervals.Add(dt);
+        }
+
+        var before = commands[^1]![1] - commands[^2]![1];
+        Assert.True(limiter.CanStopWithin(dt.TotalSeconds * share));
+        limiter.Stop(command, dt.TotalSeconds * share);
+        commands.Add((float[])command.Clone());
+        intervals.Add(dt * share);
+        while (!limiter.Stop(command))
+        {
+            commands.Add((float[])command.Clone());
+            intervals.Add(dt);
+            Assert.True(commands.Count < 40, "the stop did not end");
+        }
+
+        // The part-period step moved joint 2 by about its speed times that part, a little less (it already brakes).
+        var first = commands[6]![1] - commands[5]![1];
+        Assert.InRange(first / (before * share), 0.8, 1.0);
+        AssertWithinLimits(profile, start, [.. commands, null], [.. intervals, dt]);
+        Assert.Throws<ArgumentOutOfRangeException>(() => limiter.Stop(command, 0));
+        Assert.Throws<ArgumentOutOfRangeException>(() => limiter.Stop(command, dt.TotalSeconds * 1.5));
+    }
+
+    [Fact]
+    public void CanStopWithin_JointArrivingAtItsRangeEndAtSpeed_FalseForPartOfAPeriodTrueForAWholeOne()
+    {
+        var profile = EmbodimentProfile.For(Embodiment.Franka);
+        var limiter = new MotionLimiter(profile.Limits, profile.ControlHz);
+        var start = profile.Joints.Select(j => j.Home).ToArray();
+        limiter.Reset(start);
+        var target = (float[])start.Clone();
+        target[5] = profile.Limits.Upper[5];
+        var command = new float[start.Length];
+        var dt = 1 / profile.ControlHz;
+        var ticks = 0;
+        do
+        {
+            limiter.Step(target, command);
+            Assert.True(++ticks < 100, "never arrived");
+        }
+        while (command[5] != target[5]);
+
+        // Arrived at the end still moving (the next whole period was to brake it): less than a period cannot.
+        Assert.False(limiter.AtRest);
+        Assert.False(limiter.CanStopWithin(dt / 10));
+        Assert.True(limiter.CanStopWithin(dt));
+    }
+
     [Fact]
     public void Step_FastTowardsTheEndOfTheRange_StopsInsideIt()
     {
@@ -194,16 +271,17 @@ public sealed class MotionLimitTests
 
     /// <summary>
     /// The driver's command sequence, read the way the arm sees it: a hold keeps the last commanded position, and the
-    /// sequence starts at rest from <paramref name="start"/>. Velocity and acceleration are finite differences.
+    /// sequence starts at rest from <paramref name="start"/>. Velocity and acceleration are finite differences, over
+    /// one period each or over <paramref name="intervals"/> (a stop started between ticks shortens one).
     /// </summary>
-    internal static void AssertWithinLimits(EmbodimentProfile profile, float[] start, IReadOnlyList<float[]?> commands)
+    internal static void AssertWithinLimits(EmbodimentProfile profile, float[] start, IReadOnlyList<float[]?> commands, IReadOnlyList<TimeSpan>? intervals = null)
     {
-        var dt = 1 / profile.ControlHz;
         var joints = profile.JointCount;
         var position = (float[])start.Clone();
         var velocity = new double[joints];
         for (var k = 0; k < commands.Count; k++)
         {
+            var dt = intervals is null ? 1 / profile.ControlHz : intervals[k].TotalSeconds;
             var next = commands[k] ?? position;
             for (var j = 0; j < joints; j++)
             {
@@ -212,7 +290,7 @@ public sealed class MotionLimitTests
                 var a = (v - velocity[j]) / dt;
                 Assert.True(next[j] >= spec.Lower && next[j] <= spec.Upper, $"tick {k}, {spec.Name}: {next[j]} outside [{spec.Lower}, {spec.Upper}]");
                 Assert.True(Math.Abs(v) <= (spec.MaxVelocity * 1.0001) + 1e-4, $"tick {k}, {spec.Name}: {v} units/s over the limit {spec.MaxVelocity}");
-                Assert.True(Math.Abs(a) <= (spec.MaxAcceleration * 1.001) + 1e-2, $"tick {k}, {spec.Name}: {a} units/s² over the limit {spec.MaxAcceleration}");
+                Assert.True(Math.Abs(a) <= (spec.MaxAcceleration * 1.001) + 1e-2, $"tick {k}, {spec.Name}: {a} units/s² over the limit {spec.MaxAcceleration} (dt {dt}, before {(k > 0 && intervals is not null ? intervals[k - 1].TotalSeconds : 0)}, {string.Join(" ", Enumerable.Range(Math.Max(0, k - 3), 5).Where(i => i < commands.Count).Select(i => commands[i] is null ? "hold" : commands[i]![j].ToString("F5")))})");
                 velocity[j] = v;
             }
 

@@ -11,6 +11,9 @@ internal sealed class RecordingArm(SimulatedArm arm) : IArmDriver
 
     public List<float[]?> Commands { get; } = [];
 
+    /// <summary>For each entry of <see cref="Commands"/>: the interval it was sent for (a period, or less for a stop started between ticks).</summary>
+    public List<TimeSpan> Intervals { get; } = [];
+
     public Embodiment Embodiment => Arm.Embodiment;
 
     public int JointCount => Arm.JointCount;
@@ -26,12 +29,21 @@ internal sealed class RecordingArm(SimulatedArm arm) : IArmDriver
     public void Command(ReadOnlySpan<float> jointTargets)
     {
         Commands.Add(jointTargets.ToArray());
+        Intervals.Add(TimeSpan.FromSeconds(1 / ControlHz));
         Arm.Command(jointTargets);
+    }
+
+    public void Command(ReadOnlySpan<float> jointTargets, TimeSpan interval)
+    {
+        Commands.Add(jointTargets.ToArray());
+        Intervals.Add(interval);
+        Arm.Command(jointTargets, interval);
     }
 
     public void Hold()
     {
         Commands.Add(null);
+        Intervals.Add(TimeSpan.FromSeconds(1 / ControlHz));
         Arm.Hold();
     }
 }

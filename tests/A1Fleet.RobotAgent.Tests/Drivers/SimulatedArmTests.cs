@@ -110,6 +110,29 @@ public sealed class SimulatedArmTests
         }
     }
 
+    [Fact]
+    public void Command_ShortenedPeriod_LimitsCheckedOverThatInterval()
+    {
+        var arm = new SimulatedArm(Embodiment.Franka, 1);
+        var joint = arm.Profile.Joints[0];
+        var dt = 1 / arm.ControlHz;
+        var quarter = TimeSpan.FromSeconds(dt / 4);
+
+        // From rest, half the acceleration limit over a quarter period: within every limit over that interval.
+        var gentle = arm.ReadState();
+        gentle[0] += (float)(0.5 * joint.MaxAcceleration * (dt / 4) * (dt / 4));
+        arm.Command(gentle, quarter);
+        Assert.Equal(0, arm.LimitViolations);
+
+        // Half a period's top-speed step in a quarter period is twice the top speed: counted, though over a whole
+        // period the same step would be within the velocity limit.
+        var fast = arm.ReadState();
+        fast[0] = gentle[0] + (float)(0.5 * joint.MaxVelocity * dt);
+        arm.Command(fast, quarter);
+        Assert.Equal(1, arm.LimitViolations);
+        Assert.Throws<ArgumentOutOfRangeException>(() => arm.Command(fast, TimeSpan.Zero));
+    }
+
     [Theory]
     [MemberData(nameof(Embodiments))]
     public void Command_SameTargetRepeatedly_ConvergesToIt(Embodiment embodiment)

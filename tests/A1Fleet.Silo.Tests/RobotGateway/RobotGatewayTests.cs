@@ -138,7 +138,7 @@ public sealed class RobotGatewayTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task Relay_OfThisSilo_DeliversToTheRobotsStreamAtItsEpochOnly()
+    public async Task Relay_OfThisSilo_DeliversAnEStopToTheRobotsStreamOfAnyEpochAndAResumeAtItsEpochOnly()
     {
         var robotId = NewRobotId();
         var headers = Bearer(await _gateway.Credentials.IssueAsync(robotId));
@@ -149,13 +149,19 @@ public sealed class RobotGatewayTests : IAsyncLifetime
         var silo = _gateway.Silo.Services.GetRequiredService<ILocalSiloDetails>().SiloAddress.ToParsableString();
         var relay = Grains.GetGrain<IRobotCommandRelayGrain>(silo);
 
-        Assert.False(await relay.Deliver(robotId, new RobotCommand(RobotCommandKind.EStop, null, 100, lease.Epoch + 1, 7)));
+        // A resume of the next epoch (a bind the stream has not caught up with) must not reach this stream; an e-stop must.
+        Assert.False(await relay.Deliver(robotId, new RobotCommand(RobotCommandKind.Resume, null, 100, lease.Epoch + 1, 7)));
         Assert.False(await relay.Deliver(NewRobotId(), new RobotCommand(RobotCommandKind.EStop, null, 100, lease.Epoch, 7)));
-        Assert.True(await relay.Deliver(robotId, new RobotCommand(RobotCommandKind.EStop, null, 100, lease.Epoch, 7)));
+        Assert.True(await relay.Deliver(robotId, new RobotCommand(RobotCommandKind.EStop, null, 100, lease.Epoch + 1, 7)));
+        Assert.True(await relay.Deliver(robotId, new RobotCommand(RobotCommandKind.Resume, null, 100, lease.Epoch, 7)));
 
         Assert.True(await stream.ResponseStream.MoveNext(cancel.Token));
         Assert.Equal(P.RobotCommandKind.EStop, stream.ResponseStream.Current.Kind);
+        Assert.Equal(lease.Epoch + 1, stream.ResponseStream.Current.Epoch);
         Assert.Equal(7, stream.ResponseStream.Current.EStopGeneration);
+        Assert.True(await stream.ResponseStream.MoveNext(cancel.Token));
+        Assert.Equal(P.RobotCommandKind.Resume, stream.ResponseStream.Current.Kind);
+        Assert.Equal(lease.Epoch, stream.ResponseStream.Current.Epoch);
     }
 
     [Fact]
