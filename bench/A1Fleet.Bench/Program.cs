@@ -8,6 +8,7 @@ return args.FirstOrDefault() switch
     "fleet" => await FleetBenchmark.RunAsync(BenchArgs.Parse(args.Skip(1))),
     "reliability" => await ReliabilityBenchmark.RunAsync(BenchArgs.Parse(args.Skip(1))),
     "demonstrations" => await DemonstrationsCommand.RunAsync([.. args.Skip(1)]),
+    "policy-episodes" => PolicyEpisodesCommand.Run([.. args.Skip(1)]),
     "policy" => await PolicyBenchmark.RunAsync(PolicyArgs.Parse([.. args.Skip(1)])),
     _ => Usage(),
 };

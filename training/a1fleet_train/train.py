@@ -137,10 +137,15 @@ def evaluate(model: Policy, batches: Batches, frames: np.ndarray, exits: list[in
 
 def train(data_dir: str, preset_name: str, head: str, seed: int, out: str, steps: int | None = None,
           threads: int | None = None, exit_loss: str | None = None, max_seconds: float | None = None,
-          export: bool = True, samples: int = 96) -> dict:
+          export: bool = True, samples: int = 96, init: str | None = None, lr: float | None = None,
+          warmup: int | None = None) -> dict:
     base, tc = preset(preset_name, head)
     if steps is not None:
         tc.steps = steps
+    if lr is not None:
+        tc.lr = lr
+    if warmup is not None:
+        tc.warmup = warmup
     if threads is not None:
         tc.threads = threads
     if exit_loss is not None:
@@ -153,10 +158,19 @@ def train(data_dir: str, preset_name: str, head: str, seed: int, out: str, steps
     train_frames, val_frames = split_frames(data)
     episodes = data.episodes()
     held = set(data.episode[val_frames].tolist()) if len(episodes) > 1 else set()
-    state_bounds = bounds(data.state[train_frames])
-    action_bounds = bounds(data.action[train_frames])
+    if init is None:
+        state_bounds = bounds(data.state[train_frames])
+        action_bounds = bounds(data.action[train_frames])
+        model = Policy(c)
+    else:
+        # Continue from a package: its weights, and its bounds and vocabulary (the engine's view of the model).
+        from .package_weights import load_policy
+        model, state_bounds, action_bounds = load_policy(init, base)
+        if model.c.head != head or model.c.vocabulary != c.vocabulary or model.c.image_height != c.image_height:
+            raise ValueError(f"{init}: a {model.c.head} model of vocabulary {model.c.vocabulary} does not fit --head {head} on this data "
+                             f"(vocabulary {c.vocabulary})")
+        c = model.c
     batches = Batches(data, c, train_frames, state_bounds, action_bounds, seed)
-    model = Policy(c)
     exits = c.exit_layers()
     decay = [p for n, p in model.named_parameters() if p.dim() >= 2 and "position" not in n and "queries" not in n]
     other = [p for n, p in model.named_parameters() if not (p.dim() >= 2 and "position" not in n and "queries" not in n)]
@@ -191,7 +205,7 @@ def train(data_dir: str, preset_name: str, head: str, seed: int, out: str, steps
         "data": os.path.abspath(data_dir), "source_dataset": data.meta.get("source_dataset", ""),
         "preset": preset_name, "head": head, "seed": seed, "steps": steps_done, "planned_steps": tc.steps,
         "stopped_at_time_limit": stopped_early, "time_limit_seconds": max_seconds, "batch": tc.batch, "exit_loss": tc.exit_loss,
-        "threads": tc.threads, "wall_seconds": round(wall, 1),
+        "threads": tc.threads, "wall_seconds": round(wall, 1), "initialised_from": init, "lr": tc.lr, "warmup": tc.warmup,
         "seconds_per_step": round(wall / max(1, steps_done), 4),
         "final_train_loss": log[-1]["loss"] if log else None, "validation_loss_per_exit": val,
         "train_episodes": int(len(episodes) - len(held)), "validation_episodes": int(len(held)),
@@ -228,9 +242,12 @@ def main(argv=None) -> None:
                    "(the run is then no longer reproducible step for step; training.json says so)")
     p.add_argument("--samples", type=int, default=96, help="held-out frames written to the package's samples.json")
     p.add_argument("--no-export", action="store_true")
+    p.add_argument("--init", help="continue from this model package's weights, bounds and vocabulary (fine-tuning, DAgger rounds)")
+    p.add_argument("--lr", type=float, help="peak learning rate (default: the preset's)")
+    p.add_argument("--warmup", type=int, help="warm-up steps (default: the preset's)")
     a = p.parse_args(argv)
     summary = train(a.data, a.preset, a.head, a.seed, a.out, a.steps, a.threads, a.exit_loss, a.max_seconds,
-                    export=not a.no_export, samples=a.samples)
+                    export=not a.no_export, samples=a.samples, init=a.init, lr=a.lr, warmup=a.warmup)
     print(json.dumps({k: v for k, v in summary.items() if k != "loss_log"}, indent=1))
 
 
