@@ -50,7 +50,7 @@ public static class TabletopDemonstrations
 
     /// <summary>
     /// DAgger's aggregation step: on every seed <paramref name="createPolicy"/>'s policy drives the arm (a trained model
-    /// sees what a model sees) while a scripted expert watches the same observations, and the episode is recorded with
+    /// sees what a model sees) while a scripted expert (<see cref="ScriptedExpert.Labeller"/>) watches the same observations, and the episode is recorded with
     /// the expert's command as the action: what the expert would have done in the states the policy reaches, its
     /// mistakes included. Into the same dataset as <see cref="Record(EpisodeRecorder, EmbodimentProfile, int, IEnumerable{int}, CancellationToken)"/>
     /// (robot id <paramref name="robotId"/>); episodes end <see cref="HoldAfterSuccess"/> periods after success or at
@@ -66,7 +66,7 @@ public static class TabletopDemonstrations
         foreach (var seed in seeds)
         {
             cancellationToken.ThrowIfCancellationRequested();
-            results.Add(runner.Run(seed, createPolicy(), new ScriptedExpert(profile), recording));
+            results.Add(runner.Run(seed, createPolicy(), ScriptedExpert.Labeller(profile), recording));
         }
 
         return results;
