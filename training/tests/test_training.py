@@ -114,6 +114,24 @@ class TrainingTests(unittest.TestCase):
             else:
                 self.assertEqual(len(m["files"]["expertLayers"]), m["languageModel"]["layers"])
 
+    def test_batches_EarlyShare_ThatShareFromTheEpisodesFirstFrames(self):
+        from a1fleet_train.config import preset
+        from a1fleet_train.train import Batches, model_config_for
+        from a1fleet_train.data import bounds, split_frames
+        data = Dataset(self.data, chunk=4)
+        c = model_config_for(data, preset("smoke", "mlp")[0])
+        frames, _ = split_frames(data)
+        batches = Batches(data, c, frames, bounds(data.state), bounds(data.action), 0)
+        drawn = []
+        batches.get = lambda rows: drawn.append(rows)
+        batches.sample(16, early_share=0.5, early_frames=2)
+        batches.sample(16)
+        early, plain = drawn
+        self.assertEqual(len(early), 16)
+        self.assertTrue(all(data.frame[r] < 2 for r in early[8:]))
+        self.assertTrue(set(early.tolist()) <= set(frames.tolist()))
+        self.assertEqual(len(plain), 16)
+
     def test_init_FromExportedPackage_SameWeightsThenTrainsOn(self):
         from a1fleet_train.config import preset
         from a1fleet_train.package_weights import load_policy
