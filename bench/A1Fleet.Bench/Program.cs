@@ -20,7 +20,8 @@ static int Usage()
                dotnet run -c Release --project bench/A1Fleet.Bench -- fleet  [--quick] [--model small-fm] [--load-only] [--out artifacts/bench]
                dotnet run -c Release --project bench/A1Fleet.Bench -- reliability [--quick] [--out artifacts/bench]
                dotnet run -c Release --project bench/A1Fleet.Bench -- policy [--quick] [--mlp PKG] [--fm PKG] [--episodes N] [--calibration-episodes N] [--execute-steps N] [--out artifacts/bench]
-               dotnet run -c Release --project bench/A1Fleet.Bench -- demonstrations [--episodes 40] [--image-size 64] [--first-seed 0] [--out DIR]
+               dotnet run -c Release --project bench/A1Fleet.Bench -- policy-episodes [--package PKG] [--first-seed 1000000] [--episodes 30] [--execute-steps N]
+               dotnet run -c Release --project bench/A1Fleet.Bench -- demonstrations [--episodes 40] [--image-size 64] [--first-seed 0] [--out DIR] [--dagger PKG [--dagger-episodes M]]
         """);
     return 2;
 }

@@ -146,7 +146,7 @@ def evaluate(model: Policy, batches: Batches, frames: np.ndarray, exits: list[in
 def train(data_dir: str, preset_name: str, head: str, seed: int, out: str, steps: int | None = None,
           threads: int | None = None, exit_loss: str | None = None, max_seconds: float | None = None,
           export: bool = True, samples: int = 96, init: str | None = None, lr: float | None = None,
-          warmup: int | None = None, early_share: float = 0.0, early_frames: int = 8) -> dict:
+          warmup: int | None = None, early_share: float = 0.0, early_frames: int = 8, state_noise: float = 0.0) -> dict:
     base, tc = preset(preset_name, head)
     if steps is not None:
         tc.steps = steps
@@ -196,7 +196,13 @@ def train(data_dir: str, preset_name: str, head: str, seed: int, out: str, steps
         for group in opt.param_groups:
             group["lr"] = learning_rate(step, tc, time_progress)
         chosen = exits if tc.exit_loss == "all" else [int(exit_rng.choice(exits))]
-        losses = exit_losses(model, batches.sample(tc.batch, early_share, early_frames), chosen, gen)
+        batch = batches.sample(tc.batch, early_share, early_frames)
+        if state_noise > 0:
+            # Noise on the state input only (the targets stay exact): the joints no longer say precisely
+            # where the arm is heading, so the image and the instruction have to.
+            images, token_ids, counts, state, target = batch
+            batch = (images, token_ids, counts, state + state_noise * torch.randn(state.shape, generator=gen), target)
+        losses = exit_losses(model, batch, chosen, gen)
         loss = torch.stack(losses).mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -214,7 +220,7 @@ def train(data_dir: str, preset_name: str, head: str, seed: int, out: str, steps
         "preset": preset_name, "head": head, "seed": seed, "steps": steps_done, "planned_steps": tc.steps,
         "stopped_at_time_limit": stopped_early, "time_limit_seconds": max_seconds, "batch": tc.batch, "exit_loss": tc.exit_loss,
         "threads": tc.threads, "wall_seconds": round(wall, 1), "initialised_from": init, "lr": tc.lr, "warmup": tc.warmup,
-        "early_share": early_share, "early_frames": early_frames,
+        "early_share": early_share, "early_frames": early_frames, "state_noise": state_noise,
         "seconds_per_step": round(wall / max(1, steps_done), 4),
         "final_train_loss": log[-1]["loss"] if log else None, "validation_loss_per_exit": val,
         "train_episodes": int(len(episodes) - len(held)), "validation_episodes": int(len(held)),
@@ -256,10 +262,11 @@ def main(argv=None) -> None:
     p.add_argument("--warmup", type=int, help="warm-up steps (default: the preset's)")
     p.add_argument("--early-share", type=float, default=0.0, help="share of each batch drawn from the first --early-frames frames of the episodes")
     p.add_argument("--early-frames", type=int, default=8)
+    p.add_argument("--state-noise", type=float, default=0.0, help="std of Gaussian noise on the normalised state input during training")
     a = p.parse_args(argv)
     summary = train(a.data, a.preset, a.head, a.seed, a.out, a.steps, a.threads, a.exit_loss, a.max_seconds,
                     export=not a.no_export, samples=a.samples, init=a.init, lr=a.lr, warmup=a.warmup,
-                    early_share=a.early_share, early_frames=a.early_frames)
+                    early_share=a.early_share, early_frames=a.early_frames, state_noise=a.state_noise)
     print(json.dumps({k: v for k, v in summary.items() if k != "loss_log"}, indent=1))
 
 
