@@ -85,16 +85,27 @@ internal static class BenchCommandLine
         var firstSeed = new Option<int?>("--first-seed") { Description = "the first seed tried (default 0)", HelpName = "N" };
         firstSeed.CustomParser = r => int.TryParse(r.Tokens[0].Value, NumberStyles.None, CultureInfo.InvariantCulture, out var n) ? n : Error<int?>(r, $"--first-seed {r.Tokens[0].Value}: must be a non-negative whole number", null);
         var demonstrationsOut = new Option<string?>("--out") { Description = "the training folder (default artifacts/training-data/tabletop-franka-N); the LeRobot dataset goes to DIR/lerobot", HelpName = "DIR" };
+        var dagger = new Option<string?>("--dagger") { Description = "also record DAgger corrections: this package drives, a labelling expert says what it would command", HelpName = "PKG" };
+        var daggerEpisodes = Positive("--dagger-episodes", "episodes the --dagger package drives (default: --episodes)", "M", null);
         var demonstrations = new Command("demonstrations", "the scripted expert's solved tabletop episodes as a LeRobot dataset and a numpy training folder")
         {
-            demonstrationEpisodes, imageSize, firstSeed, demonstrationsOut,
+            demonstrationEpisodes, imageSize, firstSeed, demonstrationsOut, dagger, daggerEpisodes,
         };
         demonstrations.SetAction(p => run("demonstrations", p, null));
+
+        var package = new Option<string?>("--package") { Description = $"the package run (default {PolicyArgs.DefaultMlp})", HelpName = "PKG" };
+        var episodesFirstSeed = new Option<int?>("--first-seed") { Description = "the first seed (default: the evaluation seeds)", HelpName = "N" };
+        episodesFirstSeed.CustomParser = firstSeed.CustomParser;
+        var policyEpisodes = new Command("policy-episodes", "one package at full depth in closed loop, one line per episode saying why it failed (docs/policy.md)")
+        {
+            package, episodesFirstSeed, Positive("--episodes", "episodes (default 30)", "N", null), Positive("--execute-steps", "steps of each chunk executed (default: all)", "N", null),
+        };
+        policyEpisodes.SetAction(p => run("policy-episodes", p, null));
 
         return new RootCommand("A1Fleet.Bench: dotnet run -c Release --project bench/A1Fleet.Bench -- SCENARIO [--quick] ...; results as JSON under --out " +
                                "(docs/benchmarks.md). Exit codes: 0 done, 1 a scenario failed, 2 bad command line.")
         {
-            engine, fleet, reliability, policy, demonstrations,
+            engine, fleet, reliability, policy, policyEpisodes, demonstrations,
         };
     }
 

@@ -86,8 +86,16 @@ class Batches:
                 torch.from_numpy(self.state[rows]),
                 torch.from_numpy(self.action[d.chunk_index[rows]]))
 
-    def sample(self, batch: int):
-        return self.get(self.rng.choice(self.frames, size=batch, replace=True))
+    def sample(self, batch: int, early_share: float = 0.0, early_frames: int = 0):
+        """`batch` training frames drawn uniformly; with `early_share` > 0 that share of them comes from
+        the first `early_frames` frames of the episodes (where the arm has not yet moved towards the
+        named block, so only the image and the instruction say where to go)."""
+        early = int(round(batch * early_share)) if early_frames > 0 else 0
+        rows = self.rng.choice(self.frames, size=batch - early, replace=True)
+        if early:
+            pool = self.frames[self.data.frame[self.frames] < early_frames]
+            rows = np.concatenate([rows, self.rng.choice(pool, size=early, replace=True)])
+        return self.get(rows)
 
 
 def exit_losses(model: Policy, batch, exits: list[int], generator: torch.Generator) -> list[torch.Tensor]:
@@ -137,10 +145,15 @@ def evaluate(model: Policy, batches: Batches, frames: np.ndarray, exits: list[in
 
 def train(data_dir: str, preset_name: str, head: str, seed: int, out: str, steps: int | None = None,
           threads: int | None = None, exit_loss: str | None = None, max_seconds: float | None = None,
-          export: bool = True, samples: int = 96) -> dict:
+          export: bool = True, samples: int = 96, init: str | None = None, lr: float | None = None,
+          warmup: int | None = None, early_share: float = 0.0, early_frames: int = 8, state_noise: float = 0.0) -> dict:
     base, tc = preset(preset_name, head)
     if steps is not None:
         tc.steps = steps
+    if lr is not None:
+        tc.lr = lr
+    if warmup is not None:
+        tc.warmup = warmup
     if threads is not None:
         tc.threads = threads
     if exit_loss is not None:
@@ -153,10 +166,19 @@ def train(data_dir: str, preset_name: str, head: str, seed: int, out: str, steps
     train_frames, val_frames = split_frames(data)
     episodes = data.episodes()
     held = set(data.episode[val_frames].tolist()) if len(episodes) > 1 else set()
-    state_bounds = bounds(data.state[train_frames])
-    action_bounds = bounds(data.action[train_frames])
+    if init is None:
+        state_bounds = bounds(data.state[train_frames])
+        action_bounds = bounds(data.action[train_frames])
+        model = Policy(c)
+    else:
+        # Continue from a package: its weights, and its bounds and vocabulary (the engine's view of the model).
+        from .package_weights import load_policy
+        model, state_bounds, action_bounds = load_policy(init, base)
+        if model.c.head != head or model.c.vocabulary != c.vocabulary or model.c.image_height != c.image_height:
+            raise ValueError(f"{init}: a {model.c.head} model of vocabulary {model.c.vocabulary} does not fit --head {head} on this data "
+                             f"(vocabulary {c.vocabulary})")
+        c = model.c
     batches = Batches(data, c, train_frames, state_bounds, action_bounds, seed)
-    model = Policy(c)
     exits = c.exit_layers()
     decay = [p for n, p in model.named_parameters() if p.dim() >= 2 and "position" not in n and "queries" not in n]
     other = [p for n, p in model.named_parameters() if not (p.dim() >= 2 and "position" not in n and "queries" not in n)]
@@ -174,7 +196,13 @@ def train(data_dir: str, preset_name: str, head: str, seed: int, out: str, steps
         for group in opt.param_groups:
             group["lr"] = learning_rate(step, tc, time_progress)
         chosen = exits if tc.exit_loss == "all" else [int(exit_rng.choice(exits))]
-        losses = exit_losses(model, batches.sample(tc.batch), chosen, gen)
+        batch = batches.sample(tc.batch, early_share, early_frames)
+        if state_noise > 0:
+            # Noise on the state input only (the targets stay exact): the joints no longer say precisely
+            # where the arm is heading, so the image and the instruction have to.
+            images, token_ids, counts, state, target = batch
+            batch = (images, token_ids, counts, state + state_noise * torch.randn(state.shape, generator=gen), target)
+        losses = exit_losses(model, batch, chosen, gen)
         loss = torch.stack(losses).mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -191,7 +219,8 @@ def train(data_dir: str, preset_name: str, head: str, seed: int, out: str, steps
         "data": os.path.abspath(data_dir), "source_dataset": data.meta.get("source_dataset", ""),
         "preset": preset_name, "head": head, "seed": seed, "steps": steps_done, "planned_steps": tc.steps,
         "stopped_at_time_limit": stopped_early, "time_limit_seconds": max_seconds, "batch": tc.batch, "exit_loss": tc.exit_loss,
-        "threads": tc.threads, "wall_seconds": round(wall, 1),
+        "threads": tc.threads, "wall_seconds": round(wall, 1), "initialised_from": init, "lr": tc.lr, "warmup": tc.warmup,
+        "early_share": early_share, "early_frames": early_frames, "state_noise": state_noise,
         "seconds_per_step": round(wall / max(1, steps_done), 4),
         "final_train_loss": log[-1]["loss"] if log else None, "validation_loss_per_exit": val,
         "train_episodes": int(len(episodes) - len(held)), "validation_episodes": int(len(held)),
@@ -228,9 +257,16 @@ def main(argv=None) -> None:
                    "(the run is then no longer reproducible step for step; training.json says so)")
     p.add_argument("--samples", type=int, default=96, help="held-out frames written to the package's samples.json")
     p.add_argument("--no-export", action="store_true")
+    p.add_argument("--init", help="continue from this model package's weights, bounds and vocabulary (fine-tuning, DAgger rounds)")
+    p.add_argument("--lr", type=float, help="peak learning rate (default: the preset's)")
+    p.add_argument("--warmup", type=int, help="warm-up steps (default: the preset's)")
+    p.add_argument("--early-share", type=float, default=0.0, help="share of each batch drawn from the first --early-frames frames of the episodes")
+    p.add_argument("--early-frames", type=int, default=8)
+    p.add_argument("--state-noise", type=float, default=0.0, help="std of Gaussian noise on the normalised state input during training")
     a = p.parse_args(argv)
     summary = train(a.data, a.preset, a.head, a.seed, a.out, a.steps, a.threads, a.exit_loss, a.max_seconds,
-                    export=not a.no_export, samples=a.samples)
+                    export=not a.no_export, samples=a.samples, init=a.init, lr=a.lr, warmup=a.warmup,
+                    early_share=a.early_share, early_frames=a.early_frames, state_noise=a.state_noise)
     print(json.dumps({k: v for k, v in summary.items() if k != "loss_log"}, indent=1))
 
 

@@ -114,6 +114,41 @@ class TrainingTests(unittest.TestCase):
             else:
                 self.assertEqual(len(m["files"]["expertLayers"]), m["languageModel"]["layers"])
 
+    def test_batches_EarlyShare_ThatShareFromTheEpisodesFirstFrames(self):
+        from a1fleet_train.config import preset
+        from a1fleet_train.train import Batches, model_config_for
+        from a1fleet_train.data import bounds, split_frames
+        data = Dataset(self.data, chunk=4)
+        c = model_config_for(data, preset("smoke", "mlp")[0])
+        frames, _ = split_frames(data)
+        batches = Batches(data, c, frames, bounds(data.state), bounds(data.action), 0)
+        drawn = []
+        batches.get = lambda rows: drawn.append(rows)
+        batches.sample(16, early_share=0.5, early_frames=2)
+        batches.sample(16)
+        early, plain = drawn
+        self.assertEqual(len(early), 16)
+        self.assertTrue(all(data.frame[r] < 2 for r in early[8:]))
+        self.assertTrue(set(early.tolist()) <= set(frames.tolist()))
+        self.assertEqual(len(plain), 16)
+
+    def test_init_FromExportedPackage_SameWeightsThenTrainsOn(self):
+        from a1fleet_train.config import preset
+        from a1fleet_train.package_weights import load_policy
+        for head in ("mlp", "fm"):
+            _, weights, out = self.run_smoke(f"init-{head}", head, 5)
+            package = os.path.join(out, "package")
+            model, state_bounds, _ = load_policy(package, preset("smoke", head)[0])
+            loaded = model.state_dict()
+            self.assertEqual(set(loaded), set(weights), head)
+            different = [k for k in weights if not torch.equal(loaded[k], weights[k])]
+            self.assertEqual(different, [], head)
+            with open(os.path.join(package, "model.json")) as f:
+                self.assertEqual(state_bounds[0].tolist(), np.float32(json.load(f)["state"]["q01"]).tolist())
+            summary, tuned, _ = self.run_smoke(f"init-{head}-tuned", head, 5, init=package, export=False, steps=2)
+            self.assertEqual(summary["initialised_from"], package)
+            self.assertFalse(all(torch.equal(tuned[k], weights[k]) for k in weights), head)
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -1,5 +1,8 @@
 using System.Globalization;
 using A1Fleet.Datasets.Training;
+using A1Fleet.EarlyExit;
+using A1Fleet.Engine;
+using A1Fleet.Engine.Inference;
 using A1Fleet.Grains;
 using A1Fleet.Motion;
 using A1Fleet.RobotAgent.Drivers;
@@ -11,9 +14,11 @@ using Microsoft.Extensions.Options;
 namespace A1Fleet.Bench.Policy;
 
 /// <summary>
-/// <c>demonstrations --episodes N --out DIR [--image-size 64] [--first-seed 0]</c>: the scripted expert's solved
+/// <c>demonstrations --episodes N --out DIR [--image-size 64] [--first-seed 0] [--dagger PKG [--dagger-episodes M]]</c>: the scripted expert's solved
 /// tabletop episodes recorded as a LeRobot dataset (DIR/lerobot/tabletop-franka, the source of truth), then exported
-/// to the numpy training folder DIR (meta.json, *.npy) that the Python trainer reads.
+/// to the numpy training folder DIR (meta.json, *.npy) that the Python trainer reads. With <c>--dagger PKG
+/// [--dagger-episodes M]</c> the same dataset also gets DAgger corrections: the package drives on the first M solved
+/// seeds and the scripted expert labels every frame (<see cref="TabletopDemonstrations.RecordCorrections"/>).
 /// </summary>
 internal static class DemonstrationsCommand
 {
@@ -54,6 +59,24 @@ internal static class DemonstrationsCommand
             }
 
             results = list;
+            if (Value("--dagger") is { } package)
+            {
+                // Corrections: the package drives on the first --dagger-episodes of those seeds, the expert labels.
+                var count = int.Parse(Value("--dagger-episodes") ?? episodes.ToString(CultureInfo.InvariantCulture), CultureInfo.InvariantCulture);
+                using var engine = A1Engine.Load(Path.GetFullPath(package), new EngineOptions { MaxBatchSize = 1 });
+                var spec = PolicyBenchmark.SpecOf(engine);
+                if (spec.Cameras.Length != 1 || spec.Cameras[0].Height != imageSize || spec.Cameras[0].Width != imageSize || spec.StateDim != profile.JointCount)
+                {
+                    Console.Error.WriteLine($"{package}: --dagger needs a model of one {imageSize}x{imageSize} camera and {profile.JointCount} state dims");
+                    return 2;
+                }
+
+                var decode = engine.IsFlowMatching ? DecodeSettings.FullDepthK10 : new DecodeSettings(ExitMode.FullDepth, 1, false);
+                var rollouts = TabletopDemonstrations.RecordCorrections(recorder, profile, imageSize, list.Where(r => r.Succeeded).Take(count).Select(r => r.Seed),
+                    () => new EnginePolicy(engine, spec, profile.JointCount, decode, null, int.MaxValue), $"dagger-{engine.ModelId}");
+                Console.WriteLine($"DAgger: {engine.ModelId} drove {rollouts.Count} episodes (success {rollouts.Count(r => r.Succeeded) / (double)rollouts.Count:P1}), " +
+                                  $"{rollouts.Sum(r => r.Steps)} frames labelled by the scripted expert");
+            }
             datasetDirectory = recorder.DatasetDirectory(TabletopDemonstrations.DatasetId, profile.Embodiment);
         }
 

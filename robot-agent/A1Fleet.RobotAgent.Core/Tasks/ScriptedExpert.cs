@@ -25,6 +25,8 @@ public sealed class ScriptedExpert : ITabletopPolicy
 
     private readonly EmbodimentProfile _profile;
     private readonly float _step;
+    private readonly float _tolerance;
+    private readonly float? _maxLead;
     private TabletopWorld? _world;
     private float[] _targets = [];
     private float _cmdX;
@@ -32,10 +34,38 @@ public sealed class ScriptedExpert : ITabletopPolicy
     private Phase _phase;
 
     public ScriptedExpert(EmbodimentProfile profile)
+        : this(profile, Tolerance, null)
     {
+    }
+
+    /// <summary>
+    /// An expert for labelling states another policy visits (DAgger): <paramref name="tolerance"/> is how close the
+    /// measured tip must come to a waypoint (a policy is less precise than the expert, so a labeller allows more);
+    /// <paramref name="maxLead"/>, when given, keeps the commanded tip point at most that far ahead of the measured
+    /// tip, so labels follow the arm's state rather than the time since the episode began.
+    /// </summary>
+    public ScriptedExpert(EmbodimentProfile profile, float tolerance, float? maxLead)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(tolerance);
+        if (maxLead is <= 0)
+        {
+            throw new ArgumentOutOfRangeException(nameof(maxLead), maxLead, "a lead is positive");
+        }
+
         _profile = profile;
         _step = (float)(TipSpeed / profile.ControlHz);
+        _tolerance = tolerance;
+        _maxLead = maxLead;
     }
+
+    /// <summary>The expert a DAgger labeller uses (<see cref="TabletopDemonstrations.RecordCorrections"/>).</summary>
+    public static ScriptedExpert Labeller(EmbodimentProfile profile) => new(profile, LabelTolerance, LabelMaxLead);
+
+    /// <summary>Waypoint tolerance of <see cref="Labeller"/>: about a pixel and a half of a 64x64 front image.</summary>
+    public const float LabelTolerance = 0.025f;
+
+    /// <summary>Lead of <see cref="Labeller"/>'s commanded point over the measured tip (the expert's own is about 0.03).</summary>
+    public const float LabelMaxLead = 0.05f;
 
     private enum Phase
     {
@@ -97,6 +127,18 @@ public sealed class ScriptedExpert : ITabletopPolicy
                 break;
         }
 
+        if (_maxLead is { } lead)
+        {
+            var ax = _cmdX - x;
+            var ay = _cmdY - y;
+            var ahead = MathF.Sqrt((ax * ax) + (ay * ay));
+            if (ahead > lead)
+            {
+                _cmdX = x + (ax / ahead * lead);
+                _cmdY = y + (ay / ahead * lead);
+            }
+        }
+
         var dx = waypoint.X - _cmdX;
         var dy = waypoint.Y - _cmdY;
         var distance = MathF.Sqrt((dx * dx) + (dy * dy));
@@ -116,6 +158,6 @@ public sealed class ScriptedExpert : ITabletopPolicy
         _targets.CopyTo(jointTargets);
     }
 
-    private static bool Near(float x, float y, (float X, float Y) point) =>
-        MathF.Abs(x - point.X) <= Tolerance && MathF.Abs(y - point.Y) <= Tolerance;
+    private bool Near(float x, float y, (float X, float Y) point) =>
+        MathF.Abs(x - point.X) <= _tolerance && MathF.Abs(y - point.Y) <= _tolerance;
 }

@@ -48,4 +48,28 @@ public static class TabletopDemonstrations
 
         return results;
     }
+
+    /// <summary>
+    /// DAgger's aggregation step: on every seed <paramref name="createPolicy"/>'s policy drives the arm (a trained model
+    /// sees what a model sees) while a scripted expert (<see cref="ScriptedExpert.Labeller"/>) watches the same observations, and the episode is recorded with
+    /// the expert's command as the action: what the expert would have done in the states the policy reaches, its
+    /// mistakes included. Into the same dataset as <see cref="Record(EpisodeRecorder, EmbodimentProfile, int, IEnumerable{int}, CancellationToken)"/>
+    /// (robot id <paramref name="robotId"/>); episodes end <see cref="HoldAfterSuccess"/> periods after success or at
+    /// <see cref="MaxEpisodeSeconds"/>. Returns the driving policy's results.
+    /// </summary>
+    public static IReadOnlyList<TabletopEpisodeResult> RecordCorrections(EpisodeRecorder recorder, EmbodimentProfile profile, int imageSize, IEnumerable<int> seeds,
+        Func<ITabletopPolicy> createPolicy, string robotId, CancellationToken cancellationToken = default)
+    {
+        var spec = TabletopEpisodeRunner.DemonstrationSpec(profile, DatasetId, imageSize);
+        var runner = new TabletopEpisodeRunner(profile, spec, MaxEpisodeSeconds, HoldAfterSuccess);
+        var recording = new ArmRecording(recorder, robotId, profile.Embodiment, profile.ControlHz, spec, [.. profile.Joints.Select(j => j.Name)]);
+        var results = new List<TabletopEpisodeResult>();
+        foreach (var seed in seeds)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            results.Add(runner.Run(seed, createPolicy(), ScriptedExpert.Labeller(profile), recording));
+        }
+
+        return results;
+    }
 }

@@ -36,7 +36,10 @@ public sealed record TabletopEpisodeResult(int Seed, string Instruction, Tableto
 /// policy's joint targets pass the agent's <see cref="MotionLimiter"/> (as on a real arm), the arm moves one period,
 /// then the world advances. Episodes end <paramref name="holdAfterSuccess"/> periods after success or at
 /// <paramref name="maxSeconds"/>. With an <see cref="ArmRecording"/> every period is recorded as the control loop
-/// records it: the model state, the executed command mapped to the model's action dims, the images.
+/// records it: the model state, the executed command mapped to the model's action dims, the images. With a
+/// <c>labeller</c> as well (DAgger: a model drives, the scripted expert says what it would command) the recorded
+/// action is instead the labeller's command, its targets through a limiter of its own: the command stream the
+/// labeller would have sent, from the states the driving policy visits.
 /// </summary>
 public sealed class TabletopEpisodeRunner(EmbodimentProfile profile, ModelSpec model, double maxSeconds = 8, int holdAfterSuccess = 0)
 {
@@ -46,7 +49,15 @@ public sealed class TabletopEpisodeRunner(EmbodimentProfile profile, ModelSpec m
 
     public int MaxSteps { get; } = Math.Max(1, (int)Math.Round(maxSeconds * profile.ControlHz));
 
-    public TabletopEpisodeResult Run(int seed, ITabletopPolicy policy, ArmRecording? recording = null, TabletopSkill? skill = null, int? target = null)
+    public TabletopEpisodeResult Run(int seed, ITabletopPolicy policy, ArmRecording? recording = null, TabletopSkill? skill = null, int? target = null) =>
+        Run(seed, policy, null, recording, skill, target);
+
+    /// <param name="labeller">
+    /// When given, acts on every observation too (it never drives the arm) and its limited command is what
+    /// <paramref name="recording"/> records as the action.
+    /// </param>
+    public TabletopEpisodeResult Run(int seed, ITabletopPolicy policy, ITabletopPolicy? labeller, ArmRecording? recording = null, TabletopSkill? skill = null,
+        int? target = null)
     {
         var arm = new SimulatedArm(Profile, seed);
         var joints = arm.ReadState();
@@ -57,7 +68,12 @@ public sealed class TabletopEpisodeRunner(EmbodimentProfile profile, ModelSpec m
         limiter.Reset(joints);
         var targets = new float[Profile.JointCount];
         var command = new float[Profile.JointCount];
+        var labelLimiter = new MotionLimiter(Profile.Limits, Profile.ControlHz);
+        labelLimiter.Reset(joints);
+        var labelTargets = new float[Profile.JointCount];
+        var label = new float[Profile.JointCount];
         policy.Begin(world, joints);
+        labeller?.Begin(world, joints);
         recording?.Open(world.Instruction);
         int? successStep = null;
         var step = 0;
@@ -74,13 +90,20 @@ public sealed class TabletopEpisodeRunner(EmbodimentProfile profile, ModelSpec m
                 }
 
                 camera.Render(joints, images, world.Blocks);
-                policy.Act(new TabletopObservation((float[])joints.Clone(), state, images, world.Instruction, step), targets);
+                var observation = new TabletopObservation((float[])joints.Clone(), state, images, world.Instruction, step);
+                policy.Act(observation, targets);
                 limiter.Step(targets, command);
+                if (labeller is not null)
+                {
+                    labeller.Act(observation, labelTargets);
+                    labelLimiter.Step(labelTargets, label);
+                }
+
                 arm.Command(command);
                 if (recording is not null)
                 {
                     var action = new float[adapter.ActionDim];
-                    adapter.WriteAction(command, state, action);
+                    adapter.WriteAction(labeller is null ? command : label, state, action);
                     recording.Add(state, action, images);
                 }
 

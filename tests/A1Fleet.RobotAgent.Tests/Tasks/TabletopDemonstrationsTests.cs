@@ -1,4 +1,5 @@
 using A1Fleet.Datasets.LeRobot;
+using A1Fleet.Datasets.Parquet;
 using A1Fleet.Grains;
 using A1Fleet.Motion;
 using A1Fleet.RobotAgent.Drivers;
@@ -41,5 +42,52 @@ public sealed class TabletopDemonstrationsTests : IDisposable
         Assert.Equal(solved.Select(r => r.SuccessStep!.Value + TabletopDemonstrations.HoldAfterSuccess), dataset.Episodes.OrderBy(e => e.EpisodeIndex).Select(e => e.Length));
         Assert.Equal("franka", dataset.Info.RobotType);
         Assert.Equal([32, 32, 3], dataset.Info.Features["observation.images.front"].Shape);
+    }
+
+    [Fact]
+    public async Task RecordCorrections_PolicyThatHolds_EveryFrameRecordedWithTheExpertsCommandNotTheHold()
+    {
+        var profile = EmbodimentProfile.For(Embodiment.Franka);
+        IReadOnlyList<TabletopEpisodeResult> results;
+        string directory;
+        await using (var recorder = new EpisodeRecorder(Options.Create(new EpisodeRecordingOptions { Directory = _root, MaxEpisodeSeconds = 60, MinEpisodeFrames = 1 }),
+                         NullLogger<EpisodeRecorder>.Instance))
+        {
+            // The expert's own demonstration of seed 5 first, then the same seed driven by a policy that holds.
+            Assert.True(TabletopDemonstrations.Record(recorder, profile, 32, [5]).Single().Succeeded);
+            results = TabletopDemonstrations.RecordCorrections(recorder, profile, 32, [5], () => new HoldPolicy(), "holder");
+            directory = recorder.DatasetDirectory(TabletopDemonstrations.DatasetId, profile.Embodiment);
+        }
+
+        var held = Assert.Single(results);
+        var maxSteps = (int)Math.Round(TabletopDemonstrations.MaxEpisodeSeconds * profile.ControlHz);
+        Assert.False(held.Succeeded);
+        Assert.Equal(maxSteps, held.Steps);
+        var dataset = LeRobotDataset.Open(directory);
+        var episodes = dataset.Episodes.OrderBy(e => e.EpisodeIndex).ToList();
+        Assert.Equal(2, episodes.Count);
+        Assert.Equal(maxSteps, episodes[1].Length);
+        var columns = new List<ColumnRequest> { new(FeatureKeys.State, ColumnKind.Vector), new(FeatureKeys.Action, ColumnKind.Vector) };
+        var expert = await EpisodeTableReader.ReadAsync(dataset.FullPath(dataset.EpisodeDataPath(0)), columns, CancellationToken.None);
+        var corrected = await EpisodeTableReader.ReadAsync(dataset.FullPath(dataset.EpisodeDataPath(1)), columns, CancellationToken.None);
+
+        // Same start, so the first label is the expert's first command; later the arm still holds where it began
+        // while the labels have moved on towards the block.
+        Assert.Equal(expert.Vectors[FeatureKeys.Action][0], corrected.Vectors[FeatureKeys.Action][0]);
+        var start = corrected.Vectors[FeatureKeys.State][0]!;
+        var lastState = corrected.Vectors[FeatureKeys.State][maxSteps - 1]!;
+        var lastLabel = corrected.Vectors[FeatureKeys.Action][maxSteps - 1]!;
+        Assert.True(MathF.Abs(lastState[0] - start[0]) < 1e-3f, $"the held arm moved: yaw {start[0]} -> {lastState[0]}");
+        Assert.True(Enumerable.Range(0, 3).Max(j => MathF.Abs(lastLabel[j] - start[j])) > 0.1f,
+            $"the labels never left the start: {string.Join(", ", lastLabel)} vs {string.Join(", ", start)}");
+    }
+
+    private sealed class HoldPolicy : ITabletopPolicy
+    {
+        private float[] _start = [];
+
+        public void Begin(TabletopWorld world, ReadOnlySpan<float> joints) => _start = joints.ToArray();
+
+        public void Act(in TabletopObservation observation, Span<float> jointTargets) => _start.CopyTo(jointTargets);
     }
 }

@@ -31,6 +31,41 @@ public sealed class TabletopTaskTests
     }
 
     [Fact]
+    public void Labeller_DrivingItself_SucceedsAtLeast95Percent()
+    {
+        var runner = Runner(Franka);
+
+        var results = Enumerable.Range(1000, 40).Select(seed => runner.Run(seed, ScriptedExpert.Labeller(Franka))).ToList();
+
+        Assert.True(results.Count(r => !r.Succeeded) <= 2, $"labeller failed {results.Count(r => !r.Succeeded)} of 40");
+    }
+
+    [Fact]
+    public void Run_HeldArmWithLabeller_LabelsStayNearTheTipWhileThePlainExpertRunsAhead()
+    {
+        var runner = Runner(Franka);
+        var arm = Franka.Arms[0];
+        float FurthestAhead(ScriptedExpert expert)
+        {
+            var probe = new TrajectoryProbe(expert);
+            var held = new HoldPolicy();
+            runner.Run(3, held, probe);
+            var (x0, y0, _) = ArmSketch.Tip(Franka, arm, probe.Start);
+            return probe.Targets.Max(t =>
+            {
+                var (x, y, _) = ArmSketch.Tip(Franka, arm, t);
+                return MathF.Sqrt(((x - x0) * (x - x0)) + ((y - y0) * (y - y0)));
+            });
+        }
+
+        var labeller = FurthestAhead(ScriptedExpert.Labeller(Franka));
+        var plain = FurthestAhead(new ScriptedExpert(Franka));
+
+        Assert.True(labeller <= ScriptedExpert.LabelMaxLead + (ScriptedExpert.TipSpeed / (float)Franka.ControlHz) + 0.01f, $"labeller ran {labeller} ahead of a held arm");
+        Assert.True(plain > 0.1f, $"the plain expert stayed within {plain} of a held arm");
+    }
+
+    [Fact]
     public void Run_PolicyThatHolds_FailsEveryEpisode()
     {
         var runner = Runner(Franka);
@@ -207,7 +242,13 @@ public sealed class TabletopTaskTests
     {
         public List<float[]> Targets { get; } = [];
 
-        public void Begin(TabletopWorld world, ReadOnlySpan<float> joints) => inner.Begin(world, joints);
+        public float[] Start { get; private set; } = [];
+
+        public void Begin(TabletopWorld world, ReadOnlySpan<float> joints)
+        {
+            Start = joints.ToArray();
+            inner.Begin(world, joints);
+        }
 
         public void Act(in TabletopObservation observation, Span<float> jointTargets)
         {
