@@ -3,6 +3,7 @@ using A1Fleet.EarlyExit;
 using A1Fleet.Engine;
 using A1Fleet.Engine.Inference;
 using A1Fleet.Grains;
+using A1Fleet.Motion;
 using A1Fleet.RobotAgent.Camera;
 using A1Fleet.RobotAgent.Drivers;
 using A1Fleet.RobotAgent.Tasks;
