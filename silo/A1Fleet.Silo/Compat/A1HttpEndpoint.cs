@@ -233,7 +233,7 @@ public sealed partial class A1HttpEndpoint(
             var session = await SessionAsync(robotId, context.RequestAborted);
             var (state, columns, files) = Prepare(request, session);
             var images = CompatObservations.FromA1Images(files, session.Profile, session.Model, o.MaxImageSide);
-            var chunk = await session.ActAsync(state, images, request.Instruction, columns, context.RequestAborted);
+            var chunk = await session.ActAsync(state, images, request.Instruction, columns, "proprio_data[0]", context.RequestAborted);
             instruments.OnRequest(Protocol, "ok");
             instruments.OnChunk(Protocol, chunk);
             await Json(context, StatusCodes.Status200OK, Response(request, chunk, session, time.GetElapsedTime(started).TotalMilliseconds));
@@ -381,11 +381,6 @@ public sealed partial class A1HttpEndpoint(
         for (var i = 0; i < row.Count; i++)
         {
             state[i] = (float)row[i];
-        }
-
-        if (session.CheckObserved(state.AsSpan(0, row.Count), "proprio_data[0]") is { } observed)
-        {
-            throw new CompatException(CompatFailure.Invalid, observed);
         }
 
         if (request.Images.Count == 0)

@@ -116,16 +116,14 @@ public sealed partial class CompatSession : IAsyncDisposable
     /// <summary>True once the lease is gone (lost, given back, or idle): the client must open a new session.</summary>
     public bool Ended { get; private set; }
 
-    /// <summary>The first problem of observed joint positions (<paramref name="field"/>[i]: ...), or null: see <see cref="ChunkLimiter.CheckObserved"/>.</summary>
-    public string? CheckObserved(ReadOnlySpan<float> observed, string field) => _limiter.CheckObserved(observed, field);
-
     /// <summary>
     /// One observation through the robot grain, and its chunk's first <paramref name="columns"/> action dims within the
     /// joint limits (<see cref="Columns"/> at most; the state's first <paramref name="columns"/> values are where those
     /// joints are). <paramref name="prompt"/> is used only where the profile lets the prompt win
-    /// (<see cref="InstructionSource.Prompt"/>). Throws <see cref="CompatException"/> when no actions may be sent.
+    /// (<see cref="InstructionSource.Prompt"/>). <paramref name="stateField"/> is how the client's protocol names the
+    /// state in errors. Throws <see cref="CompatException"/> when no actions may be sent.
     /// </summary>
-    public async Task<CompatChunk> ActAsync(float[] state, byte[][] images, string? prompt, int columns, CancellationToken cancellationToken)
+    public async Task<CompatChunk> ActAsync(float[] state, byte[][] images, string? prompt, int columns, string stateField, CancellationToken cancellationToken)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(columns, 1);
         ArgumentOutOfRangeException.ThrowIfGreaterThan(columns, Columns);
@@ -141,7 +139,7 @@ public sealed partial class CompatSession : IAsyncDisposable
         }
 
         // Before the fleet is asked: a robot whose state is not its profile's embodiment gets nothing to execute.
-        if (_limiter.CheckObserved(state.AsSpan(0, columns)) is { } observed)
+        if (_limiter.CheckObserved(state.AsSpan(0, columns), stateField) is { } observed)
         {
             throw new CompatException(CompatFailure.Invalid, observed);
         }

@@ -205,7 +205,7 @@ public sealed partial class OpenPiEndpoint(
         }
 
         var (state, images, prompt) = CompatObservations.FromOpenPi(observation, session.Profile, session.Model, options.Value.MaxImageSide);
-        var chunk = await session.ActAsync(state, images, prompt, session.Columns, cancellationToken);
+        var chunk = await session.ActAsync(state, images, prompt, session.Columns, "state", cancellationToken);
         instruments.OnChunk(Protocol, chunk);
         var inferMs = time.GetElapsedTime(started).TotalMilliseconds;
         return Reply(chunk, inferMs, previousTotalMs);
