@@ -53,8 +53,8 @@ internal static class CompatBenchmark
             "--A1Fleet:Compat:A1HttpPort", ports[5].ToString(CultureInfo.InvariantCulture),
             "--A1Fleet:Inference:ModelPackages:0", modelDirectory,
             "--A1Fleet:Inference:Engine:MaxBatchSize", "64",
-            "--A1Fleet:Fleet:MaxBatchSize", "64",
-            "--A1Fleet:Fleet:DefaultLatencyBudgetMs", "200",
+            "--A1Fleet:Inference:Batching:MaxBatchSize", "64",
+            "--A1Fleet:Robots:DefaultLatencyBudget", "00:00:00.200",
             "--A1Fleet:Security:BootstrapAdminKey", AdminKey,
             "--A1Fleet:Api:PermitsPerSecond", "1000",
             // The setup issues a credential and a profile for each of 33 robots at once: past the default burst of 40.

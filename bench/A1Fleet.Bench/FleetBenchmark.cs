@@ -295,8 +295,8 @@ internal static class FleetBenchmark
         var settings = new Dictionary<string, string?>
         {
             ["A1Fleet:Inference:Engine:MaxBatchSize"] = "64",
-            ["A1Fleet:Fleet:MaxBatchSize"] = "64",
-            ["A1Fleet:Fleet:DefaultLatencyBudgetMs"] = BudgetMs.ToString(CultureInfo.InvariantCulture),
+            ["A1Fleet:Inference:Batching:MaxBatchSize"] = "64",
+            ["A1Fleet:Robots:DefaultLatencyBudget"] = TimeSpan.FromMilliseconds(BudgetMs).ToString("c", CultureInfo.InvariantCulture),
             ["A1Fleet:Inference:Device"] = simulatedDevice ? "Simulated" : "Engine",
         };
         for (var i = 0; i < modelDirs.Count; i++)

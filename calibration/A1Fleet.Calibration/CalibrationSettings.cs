@@ -6,11 +6,9 @@ namespace A1Fleet.Calibration;
 /// <summary>What to calibrate and how. Defaults follow the spec and the paper's exp sweep.</summary>
 public sealed class CalibrationSettings
 {
-    public static readonly IReadOnlyList<double> PaperRs = [1.0, 0.7, 0.4, 0.1];
-
     public IReadOnlyList<ExitFamily> Families { get; init; } = [ExitFamily.Exp];
 
-    public IReadOnlyList<double> Rs { get; init; } = PaperRs;
+    public IReadOnlyList<double> Rs { get; init; } = CalibrationRules.PaperRs;
 
     /// <summary>Discrepancy metric; null takes the model's default (manifest defaults.metric).</summary>
     public string? Metric { get; init; }
@@ -19,10 +17,10 @@ public sealed class CalibrationSettings
     public DecodeSettings? Decode { get; init; }
 
     /// <summary>Share of the episodes (the last ones, by index) kept out of calibration for evaluation; 0 evaluates nothing.</summary>
-    public double HoldoutShare { get; init; } = 0.25;
+    public double HoldoutShare { get; init; } = CalibrationRules.DefaultHoldoutShare;
 
     /// <summary>Requests per engine batch; results do not depend on it beyond float rounding.</summary>
-    public int BatchSize { get; init; } = 16;
+    public int BatchSize { get; init; } = CalibrationRules.DefaultBatchSize;
 
     /// <summary>Noise seed; each sample's seed is derived from it and the sample's global index.</summary>
     public ulong Seed { get; init; }
@@ -32,24 +30,6 @@ public sealed class CalibrationSettings
 
     /// <summary>Provenance recorded in every threshold set (dataset path, split).</summary>
     public string Source { get; init; } = "";
-
-    /// <summary>Largest engine batch a calibration may ask for, stand-alone or in the fleet (a shard's rows share one silo's memory).</summary>
-    public const int MaxBatchSize = 256;
-
-    /// <summary>Most shards a fleet calibration job may be split into.</summary>
-    public const int MaxShards = 1024;
-
-    /// <summary>The batch-size rule, the one place it is written; null when <paramref name="batchSize"/> is allowed.</summary>
-    public static string? BatchSizeProblem(int batchSize) =>
-        batchSize is < 1 or > MaxBatchSize ? $"batch size {batchSize} must be within 1..{MaxBatchSize}" : null;
-
-    /// <summary>The hold-out share rule (NaN refused); null when <paramref name="share"/> is allowed.</summary>
-    public static string? HoldoutShareProblem(double share) =>
-        share >= 0 && share < 1 ? null : $"holdout share {share} must be within [0, 1)";
-
-    /// <summary>The shard-count rule; null when <paramref name="shards"/> is allowed.</summary>
-    public static string? ShardsProblem(int shards) =>
-        shards is < 1 or > MaxShards ? $"shards {shards} must be within 1..{MaxShards}" : null;
 
     public IReadOnlyList<string> Validate()
     {
@@ -92,12 +72,12 @@ public sealed class CalibrationSettings
             errors.Add($"decode steps {Decode.DenoisingSteps} must be at least 1");
         }
 
-        if (HoldoutShareProblem(HoldoutShare) is { } holdout)
+        if (CalibrationRules.HoldoutShareProblem(HoldoutShare) is { } holdout)
         {
             errors.Add(holdout);
         }
 
-        if (BatchSizeProblem(BatchSize) is { } batch)
+        if (CalibrationRules.BatchSizeProblem(BatchSize) is { } batch)
         {
             errors.Add(batch);
         }

@@ -1,11 +1,13 @@
+using A1Fleet.EarlyExit;
 using A1Fleet.Grains;
 
 namespace A1Fleet.Api.Contracts;
 
 /// <summary>
-/// Body of <c>POST /api/calibrations</c>. Null fields take the server's defaults (<see cref="ToSpec"/>: families exp,
-/// r 1.0/0.7/0.4/0.1, the model's metric, exit-warm-k2, 4 shards, holdout 0.25, skip bad data, batch 16, a
-/// generated job id). The dataset path is read by the GPU silos, not by the caller.
+/// Body of <c>POST /api/calibrations</c>. Null fields take <see cref="CalibrationRules"/>' defaults, the same a1ctl
+/// and the calibration job use (<see cref="ToSpec"/>: families exp, r 1.0/0.7/0.4/0.1, the model's metric, exit-warm-k2,
+/// 4 shards, holdout 0.25, bad data fails the job, batch 16, a generated job id). The dataset path is read by the GPU
+/// silos, not by the caller.
 /// </summary>
 public sealed record StartCalibrationRequest(
     string ModelId,
@@ -22,8 +24,9 @@ public sealed record StartCalibrationRequest(
     string? JobId = null)
 {
     /// <summary>The job spec, with the server's defaults for what the request leaves out.</summary>
-    public CalibrationJobSpec ToSpec() => new(ModelId, Dataset, Families ?? ["exp"], Rs ?? [1.0, 0.7, 0.4, 0.1], Metric, Decode ?? "exit-warm-k2",
-        Shards ?? 4, HoldoutShare ?? 0.25, SkipBadData ?? true, MakeLive, BatchSize ?? 16);
+    public CalibrationJobSpec ToSpec() => new(ModelId, Dataset, Families ?? [CalibrationRules.DefaultFamily], Rs ?? [.. CalibrationRules.PaperRs], Metric,
+        Decode ?? Decodings.Name(CalibrationRules.DefaultDecoding), Shards ?? CalibrationRules.DefaultShards, HoldoutShare ?? CalibrationRules.DefaultHoldoutShare,
+        SkipBadData ?? CalibrationRules.DefaultSkipBadData, MakeLive, BatchSize ?? CalibrationRules.DefaultBatchSize);
 }
 
 /// <summary>

@@ -101,10 +101,10 @@ public enum RefusalReason
     /// <summary>Its deadline passed while it waited for a batch (the queue grew ahead of it).</summary>
     ExpiredInQueue = 1,
 
-    /// <summary>The model's queue is at <c>A1Fleet:Fleet:MaxQueuedRequests</c>.</summary>
+    /// <summary>The model's queue is at <c>A1Fleet:Inference:Batching:MaxQueuedRequests</c>.</summary>
     QueueFull = 2,
 
-    /// <summary>The robot already has <c>A1Fleet:Fleet:MaxQueuedPerRobot</c> requests queued (fair share).</summary>
+    /// <summary>The robot already has <c>A1Fleet:Inference:Batching:MaxQueuedPerRobot</c> requests queued (fair share).</summary>
     RobotShare = 3,
 }
 

@@ -2,18 +2,16 @@ using System.CommandLine;
 using System.CommandLine.Parsing;
 using System.Globalization;
 using A1Fleet.Api.Contracts;
-using A1Fleet.Calibration;
 using A1Fleet.EarlyExit;
-using A1Fleet.Engine.Inference;
 
 namespace A1Fleet.Operator.Client;
 
 /// <summary>
 /// The flags of a calibration, defined once for every command that starts one: <c>a1ctl calibrate</c>,
 /// <c>a1ctl schedule-calibration</c> and the calibration job's <c>calibrate</c> (stand-alone or <c>--cluster</c>).
-/// One set of names (<c>--families</c>, with <c>--family</c> kept as an alias), one set of defaults (the job's:
-/// exp, r 1.0/0.7/0.4/0.1, batch 16, hold-out 0.25, bad data fails), and the rules of
-/// <see cref="CalibrationSettings"/>; a bad value is a command-line error naming the flag.
+/// One set of names (<c>--families</c>, with <c>--family</c> kept as an alias); the defaults and rules are
+/// <see cref="CalibrationRules"/>' (the same the HTTP API applies to a body that leaves a field out); a bad value is
+/// a command-line error naming the flag.
 /// </summary>
 public sealed class CalibrationJobOptions
 {
@@ -31,24 +29,24 @@ public sealed class CalibrationJobOptions
 
     /// <summary>The decoding's name as given; null takes the default (the model's stand-alone, exit-warm-k2 on the cluster).</summary>
     public Option<string?> Decode { get; } = Parsed<string?>(
-        "--decode", $"early-exit decoding: {string.Join(", ", EarlyExitDecodings)} (default: the model's; exit-warm-k2 on the cluster)", "NAME", null, ParseDecode);
+        "--decode", $"early-exit decoding: {string.Join(", ", Decodings.Names(earlyExitOnly: true))} (default: the model's; {Decodings.Name(CalibrationRules.DefaultDecoding)} on the cluster)", "NAME", null, ParseDecode);
 
     public Option<string> BadData { get; } = Parsed(
-        "--bad-data", "a sample that cannot be read: fail (the default) stops the job, skip drops it and counts it", "fail|skip", "fail",
-        text => text is "fail" or "skip" ? (text, null) : ("fail", "use fail or skip"));
+        "--bad-data", $"a sample that cannot be read: fail stops the job, skip drops it and counts it (default {BadDataName(CalibrationRules.DefaultSkipBadData)})", "fail|skip", BadDataName(CalibrationRules.DefaultSkipBadData),
+        text => text is "fail" or "skip" ? (text, null) : (BadDataName(CalibrationRules.DefaultSkipBadData), "use fail or skip"));
 
     public Option<double> HoldoutShare { get; } = Parsed(
-        "--holdout-share", "share of the episodes (the last ones) kept out of calibration to measure the sets on", "SHARE", 0.25,
-        text => double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var v) && CalibrationSettings.HoldoutShareProblem(v) is null ? (v, null) : (0, "must be a number in [0, 1)"));
+        "--holdout-share", "share of the episodes (the last ones) kept out of calibration to measure the sets on", "SHARE", CalibrationRules.DefaultHoldoutShare,
+        text => double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var v) && CalibrationRules.HoldoutShareProblem(v) is null ? (v, null) : (0, "must be a number in [0, 1)"));
 
     public Option<int> BatchSize { get; } = Parsed(
-        "--batch", $"requests per engine batch, 1..{CalibrationSettings.MaxBatchSize}", "N", 16,
-        text => int.TryParse(text, CultureInfo.InvariantCulture, out var v) && CalibrationSettings.BatchSizeProblem(v) is null ? (v, null) : (0, $"must be an integer in 1..{CalibrationSettings.MaxBatchSize}"));
+        "--batch", $"requests per engine batch, 1..{CalibrationRules.MaxBatchSize}", "N", CalibrationRules.DefaultBatchSize,
+        text => int.TryParse(text, CultureInfo.InvariantCulture, out var v) && CalibrationRules.BatchSizeProblem(v) is null ? (v, null) : (0, $"must be an integer in 1..{CalibrationRules.MaxBatchSize}"));
 
     /// <summary>The cluster's: how the job is split and what it makes live.</summary>
     public Option<int?> Shards { get; } = Parsed<int?>(
-        "--shards", $"shards the calibration episodes are split into over the GPU silos, 1..{CalibrationSettings.MaxShards} (default 4)", "N", null,
-        text => int.TryParse(text, CultureInfo.InvariantCulture, out var v) && CalibrationSettings.ShardsProblem(v) is null ? (v, null) : (null, $"must be an integer in 1..{CalibrationSettings.MaxShards}"));
+        "--shards", $"shards the calibration episodes are split into over the GPU silos, 1..{CalibrationRules.MaxShards} (default {CalibrationRules.DefaultShards})", "N", null,
+        text => int.TryParse(text, CultureInfo.InvariantCulture, out var v) && CalibrationRules.ShardsProblem(v) is null ? (v, null) : (null, $"must be an integer in 1..{CalibrationRules.MaxShards}"));
 
     public Option<string?> MakeLive { get; } = new("--make-live") { Description = "make this published set live once the job completes (e.g. exp-r0.7-cosine)", HelpName = "SET" };
 
@@ -90,7 +88,7 @@ public sealed class CalibrationJobOptions
         try
         {
             families = parsed.GetValue(Families) ?? [ExitFamily.Exp];
-            rs = parsed.GetValue(Rs) ?? CalibrationSettings.PaperRs;
+            rs = parsed.GetValue(Rs) ?? CalibrationRules.PaperRs;
             metric = parsed.GetValue(Metric);
         }
         catch (InvalidOperationException)
@@ -115,7 +113,7 @@ public sealed class CalibrationJobOptions
         modelId,
         dataset,
         Families: [.. (parsed.GetValue(Families) ?? [ExitFamily.Exp]).Select(ExitDistribution.FamilyName)],
-        Rs: [.. parsed.GetValue(Rs) ?? CalibrationSettings.PaperRs],
+        Rs: [.. parsed.GetValue(Rs) ?? CalibrationRules.PaperRs],
         Metric: parsed.GetValue(Metric),
         Decode: parsed.GetValue(Decode),
         Shards: parsed.GetValue(Shards),
@@ -166,7 +164,7 @@ public sealed class CalibrationJobOptions
         return option;
     }
 
-    private static IEnumerable<string> EarlyExitDecodings => DecodeSettings.Named.Where(n => n.Value.Mode == ExitMode.EarlyExit).Select(n => n.Key);
+    private static string BadDataName(bool skip) => skip ? "skip" : "fail";
 
     /// <summary>
     /// Null when the sweep publishes a set of that name. Without --metric the model's default metric
@@ -217,15 +215,6 @@ public sealed class CalibrationJobOptions
         return rs.Count == 0 ? ([], "give at least one value") : (rs, null);
     }
 
-    private static (string?, string?) ParseDecode(string text)
-    {
-        if (!DecodeSettings.Named.TryGetValue(text, out var decode))
-        {
-            return (null, $"unknown decoding; use one of {string.Join(", ", EarlyExitDecodings)}");
-        }
-
-        return decode.Mode == ExitMode.EarlyExit
-            ? (text, null)
-            : (null, "calibration needs an early-exit decoding (the head runs at every exit)");
-    }
+    private static (string?, string?) ParseDecode(string text) =>
+        Decodings.EarlyExitProblem(text, out var decoding) is { } problem ? (null, problem) : (Decodings.Name(decoding!.Value), null);
 }

@@ -121,7 +121,7 @@ public sealed class ProcessCluster : IDisposable
         }
     }
 
-    /// <param name="settings">Extra command-line settings, e.g. "--A1Fleet:Fleet:CalibrationReminderPeriod 00:00:02".</param>
+    /// <param name="settings">Extra command-line settings, e.g. "--A1Fleet:CalibrationJobs:ReminderPeriod 00:00:02".</param>
     public SiloProcess StartSilo(string name, string modelPackage, bool gpu = true, params string[] settings) =>
         StartSiloServing("http", name, modelPackage, FreePort(), gpu, settings);
 

@@ -65,8 +65,8 @@ public sealed class CalibrationFailoverTests(SmallFmCalibrationData data, ITestO
         _cluster.StartRedis();
         var silos = new[]
         {
-            _cluster.StartSilo("silo-1", data.Model, gpu: true, $"--A1Fleet:Fleet:CalibrationReminderPeriod {ReminderPeriod}"),
-            _cluster.StartSilo("silo-2", data.Model, gpu: true, $"--A1Fleet:Fleet:CalibrationReminderPeriod {ReminderPeriod}"),
+            _cluster.StartSilo("silo-1", data.Model, gpu: true, $"--A1Fleet:CalibrationJobs:ReminderPeriod {ReminderPeriod}"),
+            _cluster.StartSilo("silo-2", data.Model, gpu: true, $"--A1Fleet:CalibrationJobs:ReminderPeriod {ReminderPeriod}"),
         };
         foreach (var silo in silos)
         {

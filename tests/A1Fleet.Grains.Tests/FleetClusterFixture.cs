@@ -24,7 +24,7 @@ public sealed class FleetClusterFixture : IAsyncLifetime
     public ShiftableClock Clock { get; } = new();
 
     /// <summary>The lease TTL the silos run with (the default).</summary>
-    public TimeSpan LeaseTtl { get; } = new FleetOptions().LeaseTtl;
+    public TimeSpan LeaseTtl { get; } = new A1Fleet.Grains.Robots.RobotOptions().LeaseTtl;
 
     /// <summary>Standing assignments kept, lowered so a test can go past it.</summary>
     public const int MaxAssignmentsKept = 40;
@@ -42,12 +42,12 @@ public sealed class FleetClusterFixture : IAsyncLifetime
             ["A1Fleet:Inference:ModelPackages:1"] = mlp,
             ["A1Fleet:Inference:Engine:MaxBatchSize"] = "16",
             ["A1Fleet:Inference:Engine:IntraOpThreads"] = "1",
-            ["A1Fleet:Fleet:ThresholdRefreshInterval"] = "00:00:00.200",
-            ["A1Fleet:Fleet:MaxGatherMs"] = "20",
-            ["A1Fleet:Fleet:DefaultLatencyBudgetMs"] = "2000",
-            ["A1Fleet:Fleet:CalibrationReminderPeriod"] = "00:00:05",
+            ["A1Fleet:Inference:Batching:ThresholdRefreshInterval"] = "00:00:00.200",
+            ["A1Fleet:Inference:Batching:MaxGather"] = "00:00:00.020",
+            ["A1Fleet:Robots:DefaultLatencyBudget"] = "00:00:02",
+            ["A1Fleet:CalibrationJobs:ReminderPeriod"] = "00:00:05",
             // Flushes every 50 ms so that the flush timer keeps interleaving with commands' writes.
-            ["A1Fleet:Fleet:CounterFlushInterval"] = "00:00:00.050",
+            ["A1Fleet:Robots:CounterFlushInterval"] = "00:00:00.050",
             ["A1Fleet:Fleet:MaxAssignmentsKept"] = MaxAssignmentsKept.ToString(System.Globalization.CultureInfo.InvariantCulture),
         }).Build();
 

@@ -143,11 +143,70 @@ public sealed class CliTests
         Assert.Equal(ReferenceModelPresets.Names, output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
     }
 
-    private static (int Code, string Output, string Error) Run(params string[] args)
+    [Fact]
+    public void Run_BuildCancelled_ExitsCancelledAndLeavesNoPackageOrStaging()
+    {
+        using var directory = new TempDirectory();
+        var target = directory.File("package");
+        using var cancelled = new CancellationTokenSource();
+        cancelled.Cancel();
+
+        var (code, _, error) = Run(cancelled.Token, "build", "--preset", "tiny-fm", "--out", target);
+
+        Assert.Equal(BuilderCli.Cancelled, code);
+        Assert.Contains("cancelled", error, StringComparison.Ordinal);
+        Assert.Empty(Directory.EnumerateFileSystemEntries(directory.Path));
+    }
+
+    [Fact]
+    public void Run_BuildCancelledOverAnEarlierPackage_KeepsThatPackage()
+    {
+        using var directory = new TempDirectory();
+        Assert.Equal(0, Run("build", "--preset", "tiny-mlp", "--out", directory.Path, "--seed", "5").Code);
+        using var cancelled = new CancellationTokenSource();
+        cancelled.Cancel();
+
+        var (code, _, _) = Run(cancelled.Token, "build", "--preset", "tiny-mlp", "--out", directory.Path, "--seed", "6");
+
+        Assert.Equal(BuilderCli.Cancelled, code);
+        var manifest = JsonSerializer.Deserialize<ModelManifest>(File.ReadAllText(directory.File(PackageFiles.Manifest)), ReferenceModelJson.Options);
+        Assert.Equal("seed-5", manifest?.ModelVersion);
+        Assert.Empty(Directory.EnumerateDirectories(Path.GetDirectoryName(directory.Path)!, Path.GetFileName(directory.Path) + ".staging-*"));
+    }
+
+    [Fact]
+    public void Run_BuildOverAnEarlierPackage_ReplacesIt()
+    {
+        using var directory = new TempDirectory();
+        Assert.Equal(0, Run("build", "--preset", "tiny-mlp", "--out", directory.Path, "--seed", "5").Code);
+
+        var (code, _, _) = Run("build", "--preset", "tiny-mlp", "--out", directory.Path, "--seed", "6");
+
+        Assert.Equal(0, code);
+        var manifest = JsonSerializer.Deserialize<ModelManifest>(File.ReadAllText(directory.File(PackageFiles.Manifest)), ReferenceModelJson.Options);
+        Assert.Equal("seed-6", manifest?.ModelVersion);
+    }
+
+    [Fact]
+    public void Run_BuildIntoADirectoryWithOtherFiles_IsRefusedAndTouchesNothing()
+    {
+        using var directory = new TempDirectory();
+        File.WriteAllText(directory.File("notes.txt"), "mine");
+
+        var (code, _, error) = Run("build", "--preset", "tiny-mlp", "--out", directory.Path);
+
+        Assert.Equal(BuilderCli.Failed, code);
+        Assert.Contains("--out", error, StringComparison.Ordinal);
+        Assert.Equal(["notes.txt"], Directory.EnumerateFileSystemEntries(directory.Path).Select(Path.GetFileName));
+    }
+
+    private static (int Code, string Output, string Error) Run(params string[] args) => Run(CancellationToken.None, args);
+
+    private static (int Code, string Output, string Error) Run(CancellationToken cancellationToken, params string[] args)
     {
         using var output = new StringWriter();
         using var error = new StringWriter();
-        int code = BuilderCli.Run(args, output, error);
+        int code = BuilderCli.Run(args, output, error, cancellationToken);
         return (code, output.ToString(), error.ToString());
     }
 }

@@ -19,14 +19,14 @@ public sealed record DecodeSettings(ExitMode Mode, int DenoisingSteps, bool Warm
     /// <summary>The A1 default: early exit with 2 warm-started Euler steps per exit.</summary>
     public static readonly DecodeSettings EarlyExitWarmK2 = new(ExitMode.EarlyExit, 2, true);
 
-    public static IReadOnlyDictionary<string, DecodeSettings> Named { get; } = new Dictionary<string, DecodeSettings>(StringComparer.OrdinalIgnoreCase)
+    /// <summary>The settings a named decoding stands for (names in <see cref="Decodings"/>).</summary>
+    public static DecodeSettings Of(Decoding decoding) => decoding switch
     {
-        ["full-k10"] = FullDepthK10,
-        ["exit-cold-k10"] = EarlyExitColdK10,
-        ["exit-cold-k2"] = EarlyExitColdK2,
-        ["exit-warm-k2"] = EarlyExitWarmK2,
-        ["full"] = new(ExitMode.FullDepth, 10, false),
-        ["exit"] = EarlyExitWarmK2,
+        Decoding.ExitWarmK2 => EarlyExitWarmK2,
+        Decoding.ExitColdK2 => EarlyExitColdK2,
+        Decoding.ExitColdK10 => EarlyExitColdK10,
+        Decoding.FullK10 => FullDepthK10,
+        _ => throw new ArgumentOutOfRangeException(nameof(decoding), decoding, "not a decoding"),
     };
 }
 

@@ -52,7 +52,7 @@ public sealed partial class CalibrationJobGrain(
     [PersistentState("calibration", FleetOptions.StorageName)] IPersistentState<CalibrationJobGrainState> state,
     InferenceService inference,
     Diagnostics.FleetInstruments instruments,
-    IOptions<FleetOptions> options,
+    IOptions<CalibrationJobGrainOptions> options,
     ILocalSiloDetails silo,
     IClusterMembershipService membership,
     ISiloMetadataCache siloMetadata,
@@ -85,7 +85,7 @@ public sealed partial class CalibrationJobGrain(
 
     private string JobId => this.GetPrimaryKeyString();
 
-    private TimeSpan ReminderPeriod => options.Value.CalibrationReminderPeriod;
+    private TimeSpan ReminderPeriod => options.Value.ReminderPeriod;
 
     public override Task OnActivateAsync(CancellationToken cancellationToken)
     {

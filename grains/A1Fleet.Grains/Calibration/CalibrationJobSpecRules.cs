@@ -1,4 +1,3 @@
-using A1Fleet.Calibration;
 using A1Fleet.EarlyExit;
 
 namespace A1Fleet.Grains.Calibration;
@@ -15,7 +14,7 @@ internal static class CalibrationJobSpecRules
             errors.Add($"dataset directory '{spec.DatasetDirectory}' does not exist");
         }
 
-        if (CalibrationSettings.ShardsProblem(spec.Shards) is { } shards)
+        if (CalibrationRules.ShardsProblem(spec.Shards) is { } shards)
         {
             errors.Add(shards);
         }
@@ -33,17 +32,17 @@ internal static class CalibrationJobSpecRules
             }
         }
 
-        if (!A1Fleet.Engine.Inference.DecodeSettings.Named.ContainsKey(spec.Decode))
+        if (Decodings.EarlyExitProblem(spec.Decode, out _) is { } decode)
         {
-            errors.Add($"decode '{spec.Decode}' is unknown");
+            errors.Add(decode);
         }
 
-        if (CalibrationSettings.HoldoutShareProblem(spec.HoldoutShare) is { } holdout)
+        if (CalibrationRules.HoldoutShareProblem(spec.HoldoutShare) is { } holdout)
         {
             errors.Add(holdout);
         }
 
-        if (CalibrationSettings.BatchSizeProblem(spec.BatchSize) is { } batch)
+        if (CalibrationRules.BatchSizeProblem(spec.BatchSize) is { } batch)
         {
             errors.Add(batch);
         }

@@ -102,7 +102,7 @@ internal sealed record CalibrationPlan(LeRobotDataset Dataset, DatasetMapping Ma
             Families = [.. spec.Families.Select(ExitDistribution.ParseFamily)],
             Rs = spec.Rs,
             Metric = spec.Metric,
-            Decode = DecodeSettings.Named[spec.Decode],
+            Decode = DecodeSettings.Of(Decodings.Parse(spec.Decode)),
             HoldoutShare = spec.HoldoutShare,
             BatchSize = spec.BatchSize,
             Source = $"{spec.DatasetDirectory} episodes {string.Join(",", calibrationEpisodes)}",

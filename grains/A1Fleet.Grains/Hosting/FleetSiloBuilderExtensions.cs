@@ -1,6 +1,8 @@
+using A1Fleet.Grains.Calibration;
 using A1Fleet.Grains.Diagnostics;
 using A1Fleet.Grains.Inference;
 using A1Fleet.Grains.Placement;
+using A1Fleet.Grains.Robots;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
@@ -23,15 +25,17 @@ public static class FleetSiloBuilderExtensions
     {
         silo.UseSiloMetadata(new Dictionary<string, string> { [SiloMetadataKeys.Gpu] = gpu ? "true" : "false" });
         var services = silo.Services;
-        services.AddOptions<FleetOptions>().Bind(configuration.GetSection(FleetOptions.SectionName)).ValidateOnStart();
-        services.AddSingleton<IValidateOptions<FleetOptions>, FleetOptionsValidator>();
+        services.AddValidatedOptions<FleetOptions, FleetOptionsValidator>(configuration, FleetOptions.SectionName);
+        services.AddValidatedOptions<RobotOptions, RobotOptionsValidator>(configuration, RobotOptions.SectionName);
+        services.AddValidatedOptions<InferenceBatchingOptions, InferenceBatchingOptionsValidator>(configuration, InferenceBatchingOptions.SectionName);
+        services.AddValidatedOptions<CalibrationJobGrainOptions, CalibrationJobGrainOptionsValidator>(configuration, CalibrationJobGrainOptions.SectionName);
         // Orleans refuses reminders shorter than its minimum period (1 minute by default): a shorter
         // calibration reminder period lowers the minimum to match instead of failing every job start.
-        services.AddOptions<ReminderOptions>().Configure<IOptions<FleetOptions>>((reminders, fleet) =>
+        services.AddOptions<ReminderOptions>().Configure<IOptions<CalibrationJobGrainOptions>>((reminders, calibration) =>
         {
-            if (fleet.Value.CalibrationReminderPeriod < reminders.MinimumReminderPeriod)
+            if (calibration.Value.ReminderPeriod < reminders.MinimumReminderPeriod)
             {
-                reminders.MinimumReminderPeriod = fleet.Value.CalibrationReminderPeriod;
+                reminders.MinimumReminderPeriod = calibration.Value.ReminderPeriod;
             }
         });
         services.AddOptions<InferenceServiceOptions>().Bind(configuration.GetSection(InferenceServiceOptions.SectionName))
@@ -54,5 +58,13 @@ public static class FleetSiloBuilderExtensions
         services.AddSingleton<ModelRegistrationStartup>();
         services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>>(sp => sp.GetRequiredService<ModelRegistrationStartup>());
         return silo;
+    }
+
+    private static void AddValidatedOptions<TOptions, TValidator>(this IServiceCollection services, IConfiguration configuration, string section)
+        where TOptions : class
+        where TValidator : class, IValidateOptions<TOptions>
+    {
+        services.AddOptions<TOptions>().Bind(configuration.GetSection(section)).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<TOptions>, TValidator>();
     }
 }

@@ -11,7 +11,7 @@ namespace A1Fleet.Grains.Hosting;
 /// registers each model's spec with its model grain, and publishes the package's shipped threshold
 /// sets if the cluster has none yet for that model. Readiness waits for this.
 /// </summary>
-public sealed partial class ModelRegistrationStartup(InferenceService inference, IGrainFactory grains, IOptions<FleetOptions> fleetOptions, ILogger<ModelRegistrationStartup> logger)
+public sealed partial class ModelRegistrationStartup(InferenceService inference, IGrainFactory grains, IOptions<InferenceBatchingOptions> fleetOptions, ILogger<ModelRegistrationStartup> logger)
     : ILifecycleParticipant<ISiloLifecycle>
 {
     private readonly TaskCompletionSource _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -40,7 +40,7 @@ public sealed partial class ModelRegistrationStartup(InferenceService inference,
 
                 // The cheapest answer this silo can give (batch 1, first exit, the fleet's decode): the floor of any budget.
                 var firstExitMs = new CostModel(inference.PricesOf(modelId), engine.ExitLayers, 1)
-                    .Predict(1, engine.ExitLayers[0], DecodeSettings.Named[fleetOptions.Value.Decode]);
+                    .Predict(1, engine.ExitLayers[0], DecodeSettings.Of(fleetOptions.Value.Decode));
                 await model.ReportFirstExitMs(firstExitMs);
 
                 var info = await model.GetInfo();

@@ -2,7 +2,7 @@ using A1Fleet.Engine.Inference;
 
 namespace A1Fleet.Grains.Inference;
 
-/// <summary>The bounds a <see cref="BatchPolicy{T}"/> works within (from <see cref="FleetOptions"/> and the engine).</summary>
+/// <summary>The bounds a <see cref="BatchPolicy{T}"/> works within (from <see cref="InferenceBatchingOptions"/> and the engine).</summary>
 /// <param name="MaxBatch">Largest batch launched.</param>
 /// <param name="Layers">LM layers of the model (the deepest a request can go is Layers - 1).</param>
 /// <param name="MaxGatherMs">Longest the first request of a batch waits for others while the device is idle.</param>
@@ -95,14 +95,14 @@ public sealed class BatchPolicy<T>
         if (_pending.Count >= Settings.MaxQueued)
         {
             return (null, new Refusal(RefusalReason.QueueFull,
-                $"queue_full: the model's queue holds {_pending.Count} requests, its bound (A1Fleet:Fleet:MaxQueuedRequests)", RetryHint(DrainOneBatchMs(now, decode))));
+                $"queue_full: the model's queue holds {_pending.Count} requests, its bound (A1Fleet:Inference:Batching:MaxQueuedRequests)", RetryHint(DrainOneBatchMs(now, decode))));
         }
 
         var mine = QueuedFor(robotId);
         if (mine >= Settings.MaxQueuedPerRobot)
         {
             return (null, new Refusal(RefusalReason.RobotShare,
-                $"robot_share: robot '{robotId}' already has {mine} requests queued, its share (A1Fleet:Fleet:MaxQueuedPerRobot)", RetryHint(DrainOneBatchMs(now, decode))));
+                $"robot_share: robot '{robotId}' already has {mine} requests queued, its share (A1Fleet:Inference:Batching:MaxQueuedPerRobot)", RetryHint(DrainOneBatchMs(now, decode))));
         }
 
         var finish = PredictedFirstExitFinish(now, deadline, decode);

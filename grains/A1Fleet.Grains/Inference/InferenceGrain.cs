@@ -12,7 +12,7 @@ namespace A1Fleet.Grains.Inference;
 /// <summary>
 /// Batches the concurrent requests of many robots for one model, budget-aware, by <see cref="BatchPolicy{T}"/>:
 /// each request carries a deadline (arrival - the observation's age + its robot's budget); a batch launches when full, when waiting
-/// longer would put the earliest deadline at risk, or after <see cref="FleetOptions.MaxGatherMs"/>; every
+/// longer would put the earliest deadline at risk, or after <see cref="InferenceBatchingOptions.MaxGather"/>; every
 /// request's deepest layer is capped so it finishes in time by the learned cost model. A request that cannot
 /// meet its deadline even at the first exit, given the work ahead of it, is refused at once (or, should the queue
 /// grow ahead of it, when its batch is formed) with a reason and a retry hint: never run late.
@@ -24,7 +24,7 @@ namespace A1Fleet.Grains.Inference;
 public sealed partial class InferenceGrain : Grain, IInferenceGrain
 {
     private readonly InferenceService _service;
-    private readonly FleetOptions _options;
+    private readonly InferenceBatchingOptions _options;
     private readonly FleetInstruments _instruments;
     private readonly TimeProvider _time;
     private readonly ILogger<InferenceGrain> _logger;
@@ -36,7 +36,7 @@ public sealed partial class InferenceGrain : Grain, IInferenceGrain
     private IGrainTimer? _launchTimer;
     private long _launchAtTicks = long.MaxValue;
 
-    public InferenceGrain(InferenceService service, IOptions<FleetOptions> options, FleetInstruments instruments, TimeProvider time, ILogger<InferenceGrain> logger)
+    public InferenceGrain(InferenceService service, IOptions<InferenceBatchingOptions> options, FleetInstruments instruments, TimeProvider time, ILogger<InferenceGrain> logger)
     {
         _service = service;
         _options = options.Value;
@@ -50,12 +50,12 @@ public sealed partial class InferenceGrain : Grain, IInferenceGrain
         var key = this.GetPrimaryKeyString();
         var slash = key.LastIndexOf('/');
         _modelId = slash > 0 ? key[..slash] : key;
-        _decode = DecodeSettings.Named[_options.Decode];
+        _decode = DecodeSettings.Of(_options.Decode);
         if (_service.Catalog.TryGet(_modelId, out var engine))
         {
             var maxBatch = Math.Min(_options.MaxBatchSize, engine.MaxBatchSize);
             _policy = new BatchPolicy<Pending>(new CostModel(_service.PricesOf(_modelId), engine.ExitLayers, maxBatch),
-                new BatchPolicySettings(maxBatch, engine.Layers, _options.MaxGatherMs, _options.DeadlineMarginMs, _options.MaxQueuedRequests, _options.MaxQueuedPerRobot), _time);
+                new BatchPolicySettings(maxBatch, engine.Layers, _options.MaxGather.TotalMilliseconds, _options.DeadlineMargin.TotalMilliseconds, _options.MaxQueuedRequests, _options.MaxQueuedPerRobot), _time);
             await RefreshThresholds();
             this.RegisterGrainTimer(static (grain, _) => grain.RefreshThresholds(), this,
                 new GrainTimerCreationOptions(_options.ThresholdRefreshInterval, _options.ThresholdRefreshInterval) { Interleave = true, KeepAlive = false });

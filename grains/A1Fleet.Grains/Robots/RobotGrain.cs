@@ -1,6 +1,7 @@
 using System.IO.Hashing;
 using System.Text;
 using A1Fleet.Grains.Diagnostics;
+using A1Fleet.Grains.Inference;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using A1Fleet.Grains.Fleet;
@@ -13,7 +14,7 @@ namespace A1Fleet.Grains.Robots;
 /// One per arm. Holds the robot's context (task, budget, e-stop, lease) and forwards each observation
 /// with it to an inference grain of the robot's model. Reentrant so an operator's e-stop is not
 /// queued behind an in-flight inference call: the state it changes is read at the start of each Act.
-/// <para>Lease: the holder keeps the robot while it calls Act or Heartbeat within <see cref="FleetOptions.LeaseTtl"/>;
+/// <para>Lease: the holder keeps the robot while it calls Act or Heartbeat within <see cref="RobotOptions.LeaseTtl"/>;
 /// meanwhile another agent's bind is refused. The last heartbeat lives in memory (a heartbeat is not worth a write);
 /// after a reactivation it is bounded by the persisted <see cref="RobotState.LastSeen"/>, which lags the true last
 /// request by at most one counter flush, so a holder alive through a silo failover keeps its robot.</para>
@@ -23,7 +24,8 @@ namespace A1Fleet.Grains.Robots;
 public sealed partial class RobotGrain : Grain, IRobotGrain
 {
     private readonly IPersistentState<RobotState> _state;
-    private readonly FleetOptions _options;
+    private readonly RobotOptions _options;
+    private readonly int _inferencePartitions;
     private readonly FleetInstruments _instruments;
     private readonly TimeProvider _time;
     private readonly ILogger<RobotGrain> _logger;
@@ -37,7 +39,8 @@ public sealed partial class RobotGrain : Grain, IRobotGrain
 
     public RobotGrain(
         [PersistentState("robot", FleetOptions.StorageName)] IPersistentState<RobotState> state,
-        IOptions<FleetOptions> options,
+        IOptions<RobotOptions> options,
+        IOptions<InferenceBatchingOptions> batching,
         FleetInstruments instruments,
         TimeProvider time,
         IClusterMembershipService membership,
@@ -46,6 +49,7 @@ public sealed partial class RobotGrain : Grain, IRobotGrain
         _membership = membership;
         _state = state;
         _options = options.Value;
+        _inferencePartitions = batching.Value.InferencePartitions;
         _instruments = instruments;
         _time = time;
         _logger = logger;
@@ -53,7 +57,7 @@ public sealed partial class RobotGrain : Grain, IRobotGrain
 
     private RobotState S => _state.State;
     private string RobotId => this.GetPrimaryKeyString();
-    private double BudgetMs => S.LatencyBudgetMs ?? _options.DefaultLatencyBudgetMs;
+    private double BudgetMs => S.LatencyBudgetMs ?? _options.DefaultLatencyBudget.TotalMilliseconds;
 
     public override Task OnActivateAsync(CancellationToken cancellationToken)
     {
@@ -534,7 +538,7 @@ public sealed partial class RobotGrain : Grain, IRobotGrain
     private static readonly TimeSpan PushTimeout = TimeSpan.FromSeconds(2);
 
     private string InferenceGrainKey(string modelId) =>
-        $"{modelId}/{XxHash32.HashToUInt32(Encoding.UTF8.GetBytes(RobotId)) % (uint)_options.InferencePartitions}";
+        $"{modelId}/{XxHash32.HashToUInt32(Encoding.UTF8.GetBytes(RobotId)) % (uint)_inferencePartitions}";
 
     /// <summary>Noise seed per (robot, observation): reproducible, different across robots and steps.</summary>
     private ulong Seed(long sequence) => XxHash64.HashToUInt64(Encoding.UTF8.GetBytes(RobotId)) ^ (ulong)sequence * 0x9E3779B97F4A7C15UL;

@@ -10,22 +10,27 @@ namespace A1Fleet.ModelBuilder.Building;
 /// <summary>
 /// Writes a complete model package: every ONNX graph, samples.json and model.json. Files are written
 /// one graph at a time, so memory stays at one graph plus the weights. Output is a pure function of
-/// the config: two builds of the same config are byte-identical.
+/// the config: two builds of the same config are byte-identical. Cancellation is checked before each file; a
+/// cancelled build leaves the files written so far (callers build into a staging directory, as the CLI does).
 /// </summary>
 public static class ReferenceModelBuilder
 {
-    public static BuildResult Build(ReferenceModelConfig config, string outputDirectory)
+    public static BuildResult Build(ReferenceModelConfig config, string outputDirectory, CancellationToken cancellationToken = default)
     {
         config.Validate();
         Directory.CreateDirectory(outputDirectory);
         var weights = ReferenceWeights.Generate(config);
         var written = new List<WrittenFile>();
 
-        void WriteGraph(string fileName, OnnxModelWriter graph) =>
+        void WriteGraph(string fileName, OnnxModelWriter graph)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
             written.Add(new WrittenFile(fileName, graph.Save(Path.Combine(outputDirectory, fileName))));
+        }
 
         void WriteText(string fileName, string text)
         {
+            cancellationToken.ThrowIfCancellationRequested();
             byte[] bytes = new UTF8Encoding(encoderShouldEmitUTF8Identifier: false).GetBytes(text);
             File.WriteAllBytes(Path.Combine(outputDirectory, fileName), bytes);
             written.Add(new WrittenFile(fileName, bytes.LongLength));

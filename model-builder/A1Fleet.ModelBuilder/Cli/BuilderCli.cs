@@ -13,18 +13,20 @@ namespace A1Fleet.ModelBuilder.Cli;
 /// [--thresholds none|shipped]</c>, <c>presets</c>, <c>config --preset NAME</c> (prints a preset as JSON, a starting point
 /// for --config files) and <c>calibrate --package DIR</c> (adds the shipped threshold sets to any package with samples,
 /// for example one exported by training/). Generated help; unknown options, stray words and bad values refused before
-/// anything is written (exit 2); a failed build or calibration reported without a stack trace (exit 1).
+/// anything is written (exit 2); a failed build or calibration reported without a stack trace (exit 1). A build is
+/// written into a staging directory beside <c>--out</c> and moved into place only when complete, so Ctrl-C (exit 130)
+/// or a failure never leaves a half-written package; <c>--out</c> may be missing, empty or an earlier package.
 /// </summary>
 public static class BuilderCli
 {
-    /// <summary>Exit codes: 0 done, 1 failed (a config that does not validate, a package that cannot be read or written), 2 bad command line.</summary>
-    public const int Ok = 0, Failed = 1, Usage = 2;
+    /// <summary>Exit codes: 0 done, 1 failed (a config that does not validate, a package that cannot be read or written), 2 bad command line, 130 cancelled (Ctrl-C).</summary>
+    public const int Ok = 0, Failed = 1, Usage = 2, Cancelled = 130;
 
     private static readonly ParserConfiguration Parsing = new() { ResponseFileTokenReplacer = null };
 
-    public static int Run(string[] args, TextWriter output, TextWriter error)
+    public static int Run(string[] args, TextWriter output, TextWriter error, CancellationToken cancellationToken = default)
     {
-        var tree = new Tree(output);
+        var tree = new Tree(output, cancellationToken);
         var parsed = tree.Root.Parse(args, Parsing);
         var problems = parsed.Errors.Select(e => e.Message).Concat(tree.Checks(parsed)).ToList();
         if (problems.Count > 0)
@@ -41,8 +43,13 @@ public static class BuilderCli
 
         try
         {
-            // Building is synchronous and local: Ctrl-C ends the process as usual (a half-written --out is left to delete).
+            // Ctrl-C comes in through cancellationToken (Program.cs), checked between the files a build writes.
             return parsed.Invoke(new InvocationConfiguration { Output = output, Error = error, ProcessTerminationTimeout = null, EnableDefaultExceptionHandler = false });
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            error.WriteLine("cancelled: nothing was written to --out");
+            return Cancelled;
         }
         catch (Exception ex) when (ex is ArgumentException or IOException or InvalidDataException or UnauthorizedAccessException or System.Text.Json.JsonException or ModelPackageException)
         {
@@ -73,14 +80,16 @@ public static class BuilderCli
         private readonly Option<string> _package = new("--package") { Description = "a model package with samples", HelpName = "DIR", Required = true };
 
         private readonly TextWriter _output;
+        private readonly CancellationToken _cancellationToken;
         private readonly Command _build;
         private readonly Command _config;
         private readonly Command _calibrate;
 
         /// <summary>The command tree; <paramref name="output"/> gets what the commands print.</summary>
-        public Tree(TextWriter output)
+        public Tree(TextWriter output, CancellationToken cancellationToken)
         {
             _output = output;
+            _cancellationToken = cancellationToken;
             _thresholds.CustomParser = r => r.Tokens[0].Value is "none" or "shipped" ? r.Tokens[0].Value : Error(r, $"--thresholds {r.Tokens[0].Value}: use none or shipped", "none");
             _seed.CustomParser = r => ulong.TryParse(r.Tokens[0].Value, NumberStyles.None, CultureInfo.InvariantCulture, out var seed) ? seed
                 : Error<ulong?>(r, $"--seed {r.Tokens[0].Value}: must be a non-negative whole number", null);
@@ -141,25 +150,63 @@ public static class BuilderCli
         private int Build(ParseResult parsed)
         {
             var config = ResolveConfig(parsed);
-            var directory = parsed.GetValue(_out)!;
-            var stopwatch = Stopwatch.StartNew();
-            var result = ReferenceModelBuilder.Build(config, directory);
-            stopwatch.Stop();
-            BuildReport.Write(_output, config, result, stopwatch.Elapsed);
-            if (parsed.GetValue(_thresholds) == "shipped")
+            var directory = Path.GetFullPath(parsed.GetValue(_out)!);
+            if (ReplaceProblem(directory) is { } problem)
             {
-                stopwatch.Restart();
-                ReferencePackages.CalibrateShippedThresholds(directory);
-                _output.WriteLine($"thresholds: exp r = {string.Join(", ", ReferencePackages.ShippedRs.Select(r => r.ToString("0.0", CultureInfo.InvariantCulture)))} " +
-                                 $"calibrated on the calibration episodes in {stopwatch.Elapsed.TotalSeconds:F1} s (thresholds/*.json)");
+                throw new IOException($"--out {directory}: {problem}");
+            }
+
+            var staging = $"{directory}.staging-{Environment.ProcessId}";
+            DeleteIfPresent(staging);
+            try
+            {
+                var building = Stopwatch.StartNew();
+                var result = ReferenceModelBuilder.Build(config, staging, _cancellationToken);
+                building.Stop();
+                var calibrating = new Stopwatch();
+                var shipped = parsed.GetValue(_thresholds) == "shipped";
+                if (shipped)
+                {
+                    calibrating.Start();
+                    ReferencePackages.CalibrateShippedThresholds(staging, _cancellationToken);
+                    calibrating.Stop();
+                }
+
+                _cancellationToken.ThrowIfCancellationRequested();
+                DeleteIfPresent(directory);
+                Directory.Move(staging, directory);
+                BuildReport.Write(_output, config, result with { Directory = directory }, building.Elapsed);
+                if (shipped)
+                {
+                    _output.WriteLine($"thresholds: exp r = {string.Join(", ", ReferencePackages.ShippedRs.Select(r => r.ToString("0.0", CultureInfo.InvariantCulture)))} " +
+                                     $"calibrated on the calibration episodes in {calibrating.Elapsed.TotalSeconds:F1} s (thresholds/*.json)");
+                }
+            }
+            finally
+            {
+                DeleteIfPresent(staging);
             }
 
             return Ok;
         }
 
+        /// <summary>Null when a finished build may take <paramref name="directory"/>'s place: missing, empty, or an earlier package.</summary>
+        private static string? ReplaceProblem(string directory) =>
+            !Directory.Exists(directory) || !Directory.EnumerateFileSystemEntries(directory).Any() || File.Exists(Path.Combine(directory, ModelPackage.ManifestFileName))
+                ? null
+                : $"the directory holds files and no {ModelPackage.ManifestFileName}; a build replaces --out, so name a new or empty directory or an earlier package";
+
+        private static void DeleteIfPresent(string directory)
+        {
+            if (Directory.Exists(directory))
+            {
+                Directory.Delete(directory, recursive: true);
+            }
+        }
+
         private int Calibrate(string directory)
         {
-            ReferencePackages.CalibrateShippedThresholds(directory);
+            ReferencePackages.CalibrateShippedThresholds(directory, _cancellationToken);
             foreach (var set in ModelPackage.Open(directory).Manifest.ThresholdSets)
             {
                 _output.WriteLine(set);

@@ -15,7 +15,8 @@ namespace A1Fleet.ModelBuilder.Packaging;
 /// </summary>
 public static class ReferencePackages
 {
-    public static readonly double[] ShippedRs = [1.0, 0.7, 0.4, 0.1];
+    /// <summary>The paper's exp sweep, the sets every reference package ships.</summary>
+    public static IReadOnlyList<double> ShippedRs => CalibrationRules.PaperRs;
     private const double CalibrationShare = 0.75;
 
     public static string Ensure(string preset, string modelsRoot, TextWriter? log = null)
@@ -47,8 +48,11 @@ public static class ReferencePackages
         return directory;
     }
 
-    /// <summary>Calibrates exp-family thresholds for the model's default decoding and adds them to the package.</summary>
-    public static void CalibrateShippedThresholds(string packageDirectory)
+    /// <summary>
+    /// Calibrates exp-family thresholds for the model's default decoding and adds them to the package. The manifest
+    /// is written last, so a cancelled calibration leaves the package's manifest as it was.
+    /// </summary>
+    public static void CalibrateShippedThresholds(string packageDirectory, CancellationToken cancellationToken = default)
     {
         var manifest = ModelPackage.Open(packageDirectory).Manifest;
         var names = new List<string>();
@@ -57,10 +61,11 @@ public static class ReferencePackages
             var metric = DiscrepancyMetrics.Parse(manifest.Defaults.Metric);
             var decode = new DecodeSettings(ExitMode.EarlyExit, manifest.Defaults.DenoisingSteps, manifest.Defaults.WarmStart);
             var samples = Calibration(engine.Package);
-            var values = ValuesCollector.Collect(engine, samples, decode, metric);
+            var values = ValuesCollector.Collect(engine, samples, decode, metric, cancellationToken: cancellationToken);
             Directory.CreateDirectory(Path.Combine(packageDirectory, "thresholds"));
             foreach (var r in ShippedRs)
             {
+                cancellationToken.ThrowIfCancellationRequested();
                 var set = ThresholdSet.Calibrate(values, manifest.Defaults.Metric, ExitFamily.Exp, r, manifest.Exits.Layers, manifest.LanguageModel.Layers,
                     manifest.ModelId, manifest.ModelVersion, $"{manifest.SampleData}: calibration episodes ({samples.Count} samples), default decoding",
                     DateTimeOffset.UnixEpoch);
@@ -70,6 +75,7 @@ public static class ReferencePackages
             }
         }
 
+        cancellationToken.ThrowIfCancellationRequested();
         manifest.ThresholdSets = names;
         File.WriteAllText(Path.Combine(packageDirectory, ModelPackage.ManifestFileName), ReferenceModelJson.Serialize(manifest));
     }
@@ -102,7 +108,7 @@ public static class ReferencePackages
         {
             var manifest = ModelPackage.Open(directory).Manifest;
             var expected = ManifestFactory.Create(config).Provenance;
-            return manifest.ThresholdSets.Count == ShippedRs.Length
+            return manifest.ThresholdSets.Count == ShippedRs.Count
                 && expected.All(kv => manifest.Provenance.TryGetValue(kv.Key, out var v) && v == kv.Value);
         }
         catch (ModelPackageException)

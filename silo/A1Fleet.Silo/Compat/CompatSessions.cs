@@ -279,7 +279,7 @@ public sealed partial class CompatSession : IAsyncDisposable
 }
 
 /// <summary>Opens <see cref="CompatSession"/>s: the robot's profile, its model, a bind under the protocol's agent id.</summary>
-public sealed partial class CompatSessions(IGrainFactory grains, IOptions<A1Fleet.Grains.FleetOptions> fleet, TimeProvider time, ILogger<CompatSessions> logger)
+public sealed partial class CompatSessions(IGrainFactory grains, IOptions<A1Fleet.Grains.Robots.RobotOptions> fleet, TimeProvider time, ILogger<CompatSessions> logger)
 {
     /// <summary>The robot's profile for <paramref name="protocol"/>, and its model's spec.</summary>
     public async Task<(CompatProfile Profile, ModelSpec Model)> ProfileAsync(string robotId, CompatProtocol protocol)

@@ -1,19 +1,19 @@
-using A1Fleet.Calibration;
+using A1Fleet.EarlyExit;
 
 namespace A1Fleet.Calibration.Tests.Calibration;
 
-/// <summary>The calibration rules the job CLI, the stand-alone run and the fleet's job grain all ask.</summary>
+/// <summary>The calibration rules the job CLI, the stand-alone run, the HTTP API's bodies, a1ctl and the fleet's job grain all ask.</summary>
 public sealed class CalibrationRulesTests
 {
     [Theory]
     [InlineData(0, false)]
     [InlineData(1, true)]
-    [InlineData(CalibrationSettings.MaxBatchSize, true)]
-    [InlineData(CalibrationSettings.MaxBatchSize + 1, false)]
+    [InlineData(CalibrationRules.MaxBatchSize, true)]
+    [InlineData(CalibrationRules.MaxBatchSize + 1, false)]
     [InlineData(1024, false)]
     public void BatchSize_OneRange_ForEveryEntryPoint(int batchSize, bool allowed)
     {
-        Assert.Equal(allowed, CalibrationSettings.BatchSizeProblem(batchSize) is null);
+        Assert.Equal(allowed, CalibrationRules.BatchSizeProblem(batchSize) is null);
         Assert.Equal(allowed, !new CalibrationSettings { BatchSize = batchSize }.Validate().Any(e => e.StartsWith("batch size", StringComparison.Ordinal)));
     }
 
@@ -26,15 +26,15 @@ public sealed class CalibrationRulesTests
     [InlineData(double.PositiveInfinity, false)]
     public void HoldoutShare_NaNAndOutOfRange_AreRefused(double share, bool allowed)
     {
-        Assert.Equal(allowed, CalibrationSettings.HoldoutShareProblem(share) is null);
+        Assert.Equal(allowed, CalibrationRules.HoldoutShareProblem(share) is null);
         Assert.Equal(allowed, !new CalibrationSettings { HoldoutShare = share }.Validate().Any(e => e.StartsWith("holdout share", StringComparison.Ordinal)));
     }
 
     [Theory]
     [InlineData(0, false)]
     [InlineData(1, true)]
-    [InlineData(CalibrationSettings.MaxShards, true)]
-    [InlineData(CalibrationSettings.MaxShards + 1, false)]
+    [InlineData(CalibrationRules.MaxShards, true)]
+    [InlineData(CalibrationRules.MaxShards + 1, false)]
     public void Shards_WithinTheLimit_AreAllowed(int shards, bool allowed) =>
-        Assert.Equal(allowed, CalibrationSettings.ShardsProblem(shards) is null);
+        Assert.Equal(allowed, CalibrationRules.ShardsProblem(shards) is null);
 }

@@ -90,9 +90,28 @@ public sealed partial class DependencyRuleTests
         const string contracts = "contracts/A1Fleet.Api.Contracts/A1Fleet.Api.Contracts.csproj";
         var project = Graph.Projects.Single(p => p.Path == contracts);
         Assert.Empty(project.OrleansPackages);
-        Assert.All(Graph.Closure(project), p => Assert.Equal("grains/A1Fleet.Grains.Abstractions/A1Fleet.Grains.Abstractions.csproj", p.Path));
+        // Besides the grain contracts, only the early-exit arithmetic: a calibration body's defaults and rules (CalibrationRules).
+        string[] allowed = ["grains/A1Fleet.Grains.Abstractions/A1Fleet.Grains.Abstractions.csproj", "engine/A1Fleet.EarlyExit/A1Fleet.EarlyExit.csproj"];
+        Assert.All(Graph.Closure(project), p => Assert.Contains(p.Path, allowed));
         Assert.Contains(contracts, Graph.Projects.Single(p => p.Path == "silo/A1Fleet.Silo/A1Fleet.Silo.csproj").References);
         Assert.Contains(contracts, Graph.Projects.Single(p => p.Path == "operator-cli/A1Fleet.Operator.Client/A1Fleet.Operator.Client.csproj").References);
+    }
+
+    [Fact]
+    public void OperatorTools_NeverReachTheEngineOrTheCalibration()
+    {
+        // a1ctl checks a calibration's flags with CalibrationRules (pure arithmetic); the engine, ONNX Runtime,
+        // the dataset readers and the calibration library stay on the silos and in the job.
+        string[] allowed = ["operator-cli/", "contracts/", "grains/A1Fleet.Grains.Abstractions/", "engine/A1Fleet.EarlyExit/"];
+        var tools = Graph.Projects.Where(p => p.Path.StartsWith("operator-cli/", StringComparison.Ordinal)).ToList();
+        Assert.NotEmpty(tools);
+        foreach (var project in tools)
+        {
+            foreach (var reached in Graph.Closure(project))
+            {
+                Assert.True(allowed.Any(a => reached.Path.StartsWith(a, StringComparison.Ordinal)), $"{project.Path} reaches {reached.Path}, which an operator's tool does not need");
+            }
+        }
     }
 
     [Fact]

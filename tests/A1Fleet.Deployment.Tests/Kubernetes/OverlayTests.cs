@@ -450,7 +450,7 @@ public sealed class OverlayTests(OverlaysFixture overlays) : IClassFixture<Overl
         var built = overlays["gpu-production"];
         var scaled = built.OfKind("ScaledObject").Single();
         var target = (string)scaled["spec"]!["scaleTargetRef"]!["name"]!;
-        var partitions = int.Parse((string)built.Single("ConfigMap", "a1fleet-silo-config")["data"]!["A1Fleet__Fleet__InferencePartitions"]!, CultureInfo.InvariantCulture);
+        var partitions = int.Parse((string)built.Single("ConfigMap", "a1fleet-silo-config")["data"]!["A1Fleet__Inference__Batching__InferencePartitions"]!, CultureInfo.InvariantCulture);
         var triggers = scaled["spec"]!["triggers"]!.AsArray();
 
         Assert.Equal("a1fleet-silo-gpu", target);

@@ -1,3 +1,4 @@
+using A1Fleet.EarlyExit;
 using A1Fleet.Engine.Inference;
 using A1Fleet.ModelBuilder.Config;
 using A1Fleet.ModelBuilder.Oracle;
@@ -28,7 +29,7 @@ public sealed class A1EngineOracleTests(ReferenceModelsFixture models)
         var engine = preset == "tiny-fm" ? models.TinyFm : models.TinyMlp;
         var oracle = new ReferenceOracle(ReferenceWeights.Generate(ReferenceModelPresets.Get(preset)));
         var pipeline = new OraclePipeline(oracle, engine.Manifest);
-        var decode = DecodeSettings.Named[mode];
+        var decode = DecodeSettings.Of(Decodings.Parse(mode));
         var set = thresholds switch
         {
             "never" => Requests.Never(engine),

@@ -43,6 +43,22 @@ public sealed class CalibrationJobOptionsTests
         Assert.Null(request.Decode);
     }
 
+    [Fact]
+    public void Request_NoFlags_IsTheSameJobAsAnHttpBodyWithNoFields()
+    {
+        // One set of defaults: a1ctl with no flags and a POST /api/calibrations body with only the model and
+        // dataset must describe the same job (bad data included: both fail on it).
+        var (options, parsed) = Parse("");
+
+        var fromFlags = options.Request(parsed, "tiny-fm", "/data/x", null).ToSpec();
+        var fromBody = new StartCalibrationRequest("tiny-fm", "/data/x").ToSpec();
+
+        Assert.Equal(fromBody with { Families = [], Rs = [] }, fromFlags with { Families = [], Rs = [] });
+        Assert.Equal(fromBody.Families, fromFlags.Families);
+        Assert.Equal(fromBody.Rs, fromFlags.Rs);
+        Assert.False(fromBody.SkipBadData);
+    }
+
     [Theory]
     [InlineData("--r 0", "--r: the exp and gamma families need every r > 0")]
     [InlineData("--families gauss --r 0 --make-live exp-r0.0-cosine", "--make-live exp-r0.0-cosine: not a set this sweep publishes (it publishes gauss-r0.0-METRIC")]
