@@ -150,5 +150,61 @@ class TrainingTests(unittest.TestCase):
             self.assertFalse(all(torch.equal(tuned[k], weights[k]) for k in weights), head)
 
 
+class TargetTests(unittest.TestCase):
+    def test_blockCentres_CentroidOfTheColourCarriedForwardWhenHidden(self):
+        from a1fleet_train.targets import COLOURS, block_centres
+        images = np.full((3, 1, 16, 16, 3), 90, dtype=np.uint8)
+        images[0, 0, 2:6, 8:12] = COLOURS["blue"]      # x 8..11, y 2..5 -> centre (10/16, 4/16)
+        images[1, 0, 2:6, 8:12] = COLOURS["blue"]
+        images[1, 0, 2:6, 8:12][:, :] = (30, 30, 30)   # the gripper covers it in frame 1
+        images[2, 0, 2:6, 8:12] = COLOURS["blue"]
+        episode = np.array([0, 0, 1])
+        centres = block_centres(images, episode)
+        blue, red = list(COLOURS).index("blue"), list(COLOURS).index("red")
+        np.testing.assert_allclose(centres[0, blue], [10 / 16, 4 / 16], atol=1e-6)
+        np.testing.assert_allclose(centres[1, blue], centres[0, blue])
+        self.assertTrue(np.isnan(centres[0, red]).all())
+        np.testing.assert_allclose(centres[2, blue], centres[0, blue])
+
+    def test_namedColour_InstructionWithoutAColour_NamesTheColours(self):
+        from a1fleet_train.targets import named_colour
+        self.assertEqual(named_colour("push the yellow block to the left"), "yellow")
+        with self.assertRaisesRegex(ValueError, "purple"):
+            named_colour("touch the block")
+
+
+class AuxTargetTests(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        from a1fleet_train.targets import COLOURS
+        cls.tmp = tempfile.TemporaryDirectory()
+        cls.data = os.path.join(cls.tmp.name, "data")
+        write_synthetic(cls.data, episodes=6, frames_per_episode=8, size=16)
+        # Repaint the synthetic squares in the simulator's block colours (what the targets are read from).
+        path = os.path.join(cls.data, "images.npy")
+        images = np.load(path)
+        for name, old in {"red": (220, 40, 40), "green": (40, 200, 60), "blue": (50, 70, 220)}.items():
+            images[np.all(images == np.array(old, dtype=np.uint8), axis=-1)] = COLOURS[name]
+        np.save(path, images)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.tmp.cleanup()
+
+    def test_train_AuxTarget_LogsItsLossesAndExportsTheSameGraphs(self):
+        for head in ("mlp", "fm"):
+            plain_out, aux_out = os.path.join(self.tmp.name, f"plain-{head}"), os.path.join(self.tmp.name, f"aux-{head}")
+            plain = train(self.data, "smoke", head, 2, plain_out, steps=3, samples=4)
+            aux = train(self.data, "smoke", head, 2, aux_out, steps=3, samples=4, aux_target=0.5)
+            self.assertEqual(plain["aux_log"], [], head)
+            self.assertEqual(set(aux["aux_log"][0]), {"step", "patch_ce", "patch_ce_swapped", "xy_l1"}, head)
+            self.assertTrue(all(np.isfinite(v) for v in aux["aux_log"][0].values()), head)
+            a = torch.load(os.path.join(plain_out, "checkpoint.pt"))["state_dict"]
+            b = torch.load(os.path.join(aux_out, "checkpoint.pt"))["state_dict"]
+            self.assertEqual(set(a), set(b), head)  # the training-only heads are not part of the model
+            self.assertFalse(all(torch.equal(a[k], b[k]) for k in a), head)
+            self.assertEqual(sorted(os.listdir(os.path.join(plain_out, "package"))), sorted(os.listdir(os.path.join(aux_out, "package"))), head)
+
+
 if __name__ == "__main__":
     unittest.main()
