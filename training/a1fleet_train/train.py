@@ -154,17 +154,19 @@ def aux_losses(model: Policy, probe: TargetProbe, streams, batch, target_xy, swa
     return sum(parts.values()), parts
 
 
-def exit_losses(model: Policy, batch, exits: list[int], generator: torch.Generator, keep_streams: list | None = None) -> list[torch.Tensor]:
+def exit_losses(model: Policy, batch, exits: list[int], generator: torch.Generator, keep_streams: list | None = None,
+                weights: torch.Tensor | None = None) -> list[torch.Tensor]:
     """The loss at each of `exits` (one shared head). With `keep_streams` (a list) the backbone's streams are
-    appended to it (for the auxiliary loss)."""
+    appended to it (for the auxiliary loss); with `weights` ([B]) each sample's loss is weighted (mean weight 1)."""
     images, token_ids, counts, state, target = batch
+    w = torch.ones(target.shape[0]) if weights is None else weights / weights.mean()
     bias = model.attention_bias(counts)
     if model.c.head == "mlp":
         # The head at exit l reads the stream entering block l: blocks 0..l-1 suffice.
         streams, _, _ = model.backbone(images, token_ids, state, bias, max(max(exits) - 1, 1 if keep_streams is not None else 0))
         if keep_streams is not None:
             keep_streams.extend(streams)
-        return [torch.mean(torch.abs(model.mlp_at(streams, l) - target)) for l in exits]
+        return [torch.mean(w[:, None, None] * torch.abs(model.mlp_at(streams, l) - target)) for l in exits]
     streams, keys, values = model.backbone(images, token_ids, state, bias, max(exits))
     if keep_streams is not None:
         keep_streams.extend(streams)
@@ -175,7 +177,7 @@ def exit_losses(model: Policy, batch, exits: list[int], generator: torch.Generat
     eps = torch.randn(target.shape, generator=generator)
     x_t = t[:, None, None] * eps + (1.0 - t[:, None, None]) * target
     goal = eps - target
-    return [torch.mean((model.velocity_at(x_t, t, state, keys, values, bias, l) - goal) ** 2) for l in exits]
+    return [torch.mean(w[:, None, None] * (model.velocity_at(x_t, t, state, keys, values, bias, l) - goal) ** 2) for l in exits]
 
 
 def learning_rate(step: int, tc: TrainConfig, time_progress: float = 0.0) -> float:
@@ -208,7 +210,7 @@ def train(data_dir: str, preset_name: str, head: str, seed: int, out: str, steps
           threads: int | None = None, exit_loss: str | None = None, max_seconds: float | None = None,
           export: bool = True, samples: int = 96, init: str | None = None, lr: float | None = None,
           warmup: int | None = None, early_share: float = 0.0, early_frames: int = 8, state_noise: float = 0.0,
-          aux_target: float = 0.0) -> dict:
+          aux_target: float = 0.0, early_weight: float = 1.0) -> dict:
     base, tc = preset(preset_name, head)
     if steps is not None:
         tc.steps = steps
@@ -293,7 +295,10 @@ def train(data_dir: str, preset_name: str, head: str, seed: int, out: str, steps
             images, token_ids, counts, state, target = batch
             batch = (images, token_ids, counts, state + state_noise * torch.randn(state.shape, generator=gen), target)
         streams = [] if probe is not None else None
-        losses = exit_losses(model, batch, chosen, gen, streams)
+        weights = None
+        if early_weight != 1.0:
+            weights = torch.from_numpy(np.where(data.frame[rows] < early_frames, early_weight, 1.0).astype(np.float32))
+        losses = exit_losses(model, batch, chosen, gen, streams, weights)
         loss = torch.stack(losses).mean()
         if probe is not None:
             aux, parts = aux_losses(model, probe, streams, batch, torch.from_numpy(named_xy[rows]), swapped_for(rows))
@@ -318,7 +323,7 @@ def train(data_dir: str, preset_name: str, head: str, seed: int, out: str, steps
         "stopped_at_time_limit": stopped_early, "time_limit_seconds": max_seconds, "batch": tc.batch, "exit_loss": tc.exit_loss,
         "threads": tc.threads, "wall_seconds": round(wall, 1), "initialised_from": init, "lr": tc.lr, "warmup": tc.warmup,
         "early_share": early_share, "early_frames": early_frames, "state_noise": state_noise,
-        "aux_target": aux_target, "aux_log": aux_log,
+        "aux_target": aux_target, "aux_log": aux_log, "early_weight": early_weight,
         "seconds_per_step": round(wall / max(1, steps_done), 4),
         "final_train_loss": log[-1]["loss"] if log else None, "validation_loss_per_exit": val,
         "train_episodes": int(len(episodes) - len(held)), "validation_episodes": int(len(held)),
@@ -363,11 +368,13 @@ def main(argv=None) -> None:
     p.add_argument("--state-noise", type=float, default=0.0, help="std of Gaussian noise on the normalised state input during training")
     p.add_argument("--aux-target", type=float, default=0.0, help="weight of the auxiliary target loss (where the named block "
                    "is; beyond A1's recipe, training-only heads, the package is unchanged in format)")
+    p.add_argument("--early-weight", type=float, default=1.0, help="loss weight of the samples from the first --early-frames frames "
+                   "(their target-dependent motion is small next to the rest of the chunk)")
     a = p.parse_args(argv)
     summary = train(a.data, a.preset, a.head, a.seed, a.out, a.steps, a.threads, a.exit_loss, a.max_seconds,
                     export=not a.no_export, samples=a.samples, init=a.init, lr=a.lr, warmup=a.warmup,
                     early_share=a.early_share, early_frames=a.early_frames, state_noise=a.state_noise,
-                    aux_target=a.aux_target)
+                    aux_target=a.aux_target, early_weight=a.early_weight)
     print(json.dumps({k: v for k, v in summary.items() if k != "loss_log"}, indent=1))
 
 

@@ -132,6 +132,25 @@ class TrainingTests(unittest.TestCase):
         self.assertTrue(set(early.tolist()) <= set(frames.tolist()))
         self.assertEqual(len(plain), 16)
 
+    def test_exitLosses_EarlyWeight_WeightsTheSamplesLoss(self):
+        from a1fleet_train.config import preset
+        from a1fleet_train.model import Policy
+        from a1fleet_train.train import exit_losses, model_config_for
+        data = Dataset(self.data, chunk=4)
+        c = model_config_for(data, preset("smoke", "mlp")[0])
+        torch.manual_seed(0)
+        model = Policy(c)
+        b = 4
+        batch = (torch.rand(b, len(c.cameras), 3, c.image_height, c.image_width), torch.ones(b, c.max_tokens, dtype=torch.int64),
+                 torch.full((b,), 3), torch.zeros(b, c.state_dim), torch.zeros(b, c.chunk, c.action_dim))
+        batch[4][0] += 1.0  # only the first sample is far from the model's output
+        gen = torch.Generator().manual_seed(0)
+        plain = float(exit_losses(model, batch, [1], gen)[0])
+        first = float(exit_losses(model, batch, [1], gen, weights=torch.tensor([10.0, 1.0, 1.0, 1.0]))[0])
+        last = float(exit_losses(model, batch, [1], gen, weights=torch.tensor([1.0, 1.0, 1.0, 10.0]))[0])
+        self.assertGreater(first, plain)
+        self.assertLess(last, plain)
+
     def test_init_FromExportedPackage_SameWeightsThenTrainsOn(self):
         from a1fleet_train.config import preset
         from a1fleet_train.package_weights import load_policy
