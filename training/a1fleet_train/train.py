@@ -138,7 +138,7 @@ class TargetProbe(torch.nn.Module):
         return self.instruction_mean(h, counts)
 
 
-def aux_losses(model: Policy, probe: TargetProbe, streams, batch, target_xy, swapped) -> tuple[torch.Tensor, dict]:
+def aux_losses(model: Policy, probe: TargetProbe, streams, batch, target_xy, swapped, xy_rows=None) -> tuple[torch.Tensor, dict]:
     """Patch classification on stream 1 (the real instruction and, with `swapped`, the same images with the
     colour word swapped to another block of the scene) plus the centre regression at every exit stream."""
     images, token_ids, counts, state, _ = batch
@@ -150,7 +150,10 @@ def aux_losses(model: Policy, probe: TargetProbe, streams, batch, target_xy, swa
         s2, _, _ = model.backbone(images, ids2, state, bias2, 0)
         parts["patch_ce_swapped"] = torch.nn.functional.cross_entropy(probe.patch_logits(s2[1], counts2), probe.patch_of(xy2))
     exits = [l for l in model.c.exit_layers() if l < len(streams)]
-    parts["xy_l1"] = torch.stack([torch.mean(torch.abs(probe.xy(probe.readout(streams[l], counts)) - target_xy)) for l in exits]).mean()
+    # xy_rows: the samples the centre is regressed on (the first frames: later, the arm's pose alone tells it).
+    sel = torch.ones(target_xy.shape[0], dtype=torch.bool) if xy_rows is None else xy_rows
+    if bool(sel.any()):
+        parts["xy_l1"] = torch.stack([torch.mean(torch.abs(probe.xy(probe.readout(streams[l][sel], counts[sel])) - target_xy[sel])) for l in exits]).mean()
     return sum(parts.values()), parts
 
 
@@ -210,7 +213,7 @@ def train(data_dir: str, preset_name: str, head: str, seed: int, out: str, steps
           threads: int | None = None, exit_loss: str | None = None, max_seconds: float | None = None,
           export: bool = True, samples: int = 96, init: str | None = None, lr: float | None = None,
           warmup: int | None = None, early_share: float = 0.0, early_frames: int = 8, state_noise: float = 0.0,
-          aux_target: float = 0.0, early_weight: float = 1.0) -> dict:
+          aux_target: float = 0.0, early_weight: float = 1.0, aux_xy_early: bool = False) -> dict:
     base, tc = preset(preset_name, head)
     if steps is not None:
         tc.steps = steps
@@ -301,7 +304,8 @@ def train(data_dir: str, preset_name: str, head: str, seed: int, out: str, steps
         losses = exit_losses(model, batch, chosen, gen, streams, weights)
         loss = torch.stack(losses).mean()
         if probe is not None:
-            aux, parts = aux_losses(model, probe, streams, batch, torch.from_numpy(named_xy[rows]), swapped_for(rows))
+            xy_rows = torch.from_numpy(data.frame[rows] < early_frames) if aux_xy_early else None
+            aux, parts = aux_losses(model, probe, streams, batch, torch.from_numpy(named_xy[rows]), swapped_for(rows), xy_rows)
             loss = loss + aux_target * aux
             if step % tc.log_every == 0:
                 aux_log.append({"step": step, **{k: round(float(v), 4) for k, v in parts.items()}})
@@ -323,7 +327,7 @@ def train(data_dir: str, preset_name: str, head: str, seed: int, out: str, steps
         "stopped_at_time_limit": stopped_early, "time_limit_seconds": max_seconds, "batch": tc.batch, "exit_loss": tc.exit_loss,
         "threads": tc.threads, "wall_seconds": round(wall, 1), "initialised_from": init, "lr": tc.lr, "warmup": tc.warmup,
         "early_share": early_share, "early_frames": early_frames, "state_noise": state_noise,
-        "aux_target": aux_target, "aux_log": aux_log, "early_weight": early_weight,
+        "aux_target": aux_target, "aux_log": aux_log, "early_weight": early_weight, "aux_xy_early": aux_xy_early,
         "seconds_per_step": round(wall / max(1, steps_done), 4),
         "final_train_loss": log[-1]["loss"] if log else None, "validation_loss_per_exit": val,
         "train_episodes": int(len(episodes) - len(held)), "validation_episodes": int(len(held)),
@@ -370,11 +374,13 @@ def main(argv=None) -> None:
                    "is; beyond A1's recipe, training-only heads, the package is unchanged in format)")
     p.add_argument("--early-weight", type=float, default=1.0, help="loss weight of the samples from the first --early-frames frames "
                    "(their target-dependent motion is small next to the rest of the chunk)")
+    p.add_argument("--aux-xy-early", action="store_true", help="regress the named block's centre on the first --early-frames frames only")
     a = p.parse_args(argv)
     summary = train(a.data, a.preset, a.head, a.seed, a.out, a.steps, a.threads, a.exit_loss, a.max_seconds,
                     export=not a.no_export, samples=a.samples, init=a.init, lr=a.lr, warmup=a.warmup,
                     early_share=a.early_share, early_frames=a.early_frames, state_noise=a.state_noise,
-                    aux_target=a.aux_target, early_weight=a.early_weight)
+                    aux_target=a.aux_target, early_weight=a.early_weight,
+                    aux_xy_early=a.aux_xy_early)
     print(json.dumps({k: v for k, v in summary.items() if k != "loss_log"}, indent=1))
 
 

@@ -224,6 +224,35 @@ class AuxTargetTests(unittest.TestCase):
             self.assertFalse(all(torch.equal(a[k], b[k]) for k in a), head)
             self.assertEqual(sorted(os.listdir(os.path.join(plain_out, "package"))), sorted(os.listdir(os.path.join(aux_out, "package"))), head)
 
+    def test_auxLosses_NoFirstFrameInTheBatch_NoCentreLoss(self):
+        from a1fleet_train.config import preset
+        from a1fleet_train.model import Policy
+        from a1fleet_train.train import TargetProbe, aux_losses, model_config_for
+        data = Dataset(self.data, chunk=4)
+        c = model_config_for(data, preset("smoke", "mlp")[0])
+        model, probe = Policy(c), TargetProbe(c)
+        b = 3
+        batch = (torch.rand(b, len(c.cameras), 3, c.image_height, c.image_width), torch.ones(b, c.max_tokens, dtype=torch.int64),
+                 torch.full((b,), 3), torch.zeros(b, c.state_dim), torch.zeros(b, c.chunk, c.action_dim))
+        streams, _, _ = model.backbone(batch[0], batch[1], batch[3], model.attention_bias(batch[2]), 1)
+        xy = torch.full((b, 2), 0.5)
+        _, some = aux_losses(model, probe, streams, batch, xy, None, torch.tensor([True, False, False]))
+        _, none = aux_losses(model, probe, streams, batch, xy, None, torch.zeros(b, dtype=torch.bool))
+        self.assertEqual(set(some), {"patch_ce", "xy_l1"})
+        self.assertEqual(set(none), {"patch_ce"})
+
+    def test_probe_RunsOnTheFirstFramesAndScoresAgainstChance(self):
+        import contextlib
+        import io
+        from a1fleet_train import probe
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            probe.main(["--data", self.data, "--steps", "2", "--patch", "8", "--layers", "1", "--patch-ce", "--any-block"])
+        text = out.getvalue()
+        result = json.loads(text[text.index("{\n"):])
+        self.assertEqual(result["baseline_random_block"].keys(), {"mean_distance", "nearest_is_named"})
+        self.assertIn("scratch_patch8_layers1", result)
+
 
 if __name__ == "__main__":
     unittest.main()
