@@ -241,6 +241,19 @@ class AuxTargetTests(unittest.TestCase):
         self.assertEqual(set(some), {"patch_ce", "xy_l1"})
         self.assertEqual(set(none), {"patch_ce"})
 
+    def test_firstChunk_ExpertAndPackage_R2PerJointAndColourSwap(self):
+        import contextlib
+        import io
+        from a1fleet_train import first_chunk
+        out = os.path.join(self.tmp.name, "first-chunk")
+        train(self.data, "smoke", "mlp", 3, out, steps=2, samples=4)
+        with contextlib.redirect_stdout(io.StringIO()):
+            result = first_chunk.main(["--data", self.data, "--frames", "0", "--preset", "smoke", "--", os.path.join(out, "package")])
+        # The synthetic actions move joints 0 and 1 towards the named square: the expert's fit explains most of it.
+        self.assertGreater(result["expert/frame0/r2_per_joint"][0], 0.5)
+        self.assertEqual(len(result["package/frame0/r2_per_joint"]), 8)
+        self.assertGreaterEqual(result["package/frame0/change_when_colour_swapped_heldout"], 0.0)
+
     def test_probe_RunsOnTheFirstFramesAndScoresAgainstChance(self):
         import contextlib
         import io
