@@ -95,18 +95,84 @@ class Batches:
         if early:
             pool = self.frames[self.data.frame[self.frames] < early_frames]
             rows = np.concatenate([rows, self.rng.choice(pool, size=early, replace=True)])
+        self.last_rows = rows
         return self.get(rows)
 
 
-def exit_losses(model: Policy, batch, exits: list[int], generator: torch.Generator) -> list[torch.Tensor]:
-    """The loss at each of `exits` (one shared head)."""
+class TargetProbe(torch.nn.Module):
+    """Training-only heads of the auxiliary target loss (`--aux-target`; beyond A1's recipe, not exported):
+    (1) which image patch holds the named block, scored as (Wq mean of the instruction tokens) . (Wk patch
+    token) on the stream entering LM block 1; (2) the named block's centre (x, y in 0..1) regressed from
+    the mean of the tokens the head reads (MLP: the action queries; FM: the instruction tokens) at every
+    exit. Both push the colour word to be tied to the image where the actions are read."""
+
+    def __init__(self, c):
+        super().__init__()
+        self.c = c
+        self.q = torch.nn.Linear(c.hidden, c.hidden)
+        self.k = torch.nn.Linear(c.hidden, c.hidden)
+        self.xy = torch.nn.Linear(c.hidden, 2)
+        cols, rows = c.image_width // c.patch, c.image_height // c.patch
+        self.cols, self.rows = cols, rows
+
+    def instruction_mean(self, h, counts):
+        c = self.c
+        mask = (torch.arange(c.max_tokens)[None] < counts[:, None]).float()
+        part = h[:, c.first_instruction_token:c.first_instruction_token + c.max_tokens]
+        return (part * mask[..., None]).sum(1) / mask.sum(1, keepdim=True)
+
+    def patch_logits(self, h, counts):
+        # The first camera's patches (the data's cameras are in model order; the block centres are read from camera 0).
+        n = self.c.patches_per_camera
+        return torch.einsum("bd,bnd->bn", self.q(self.instruction_mean(h, counts)), self.k(h[:, :n])) / self.c.hidden ** 0.5
+
+    def patch_of(self, xy):
+        col = torch.clamp((xy[:, 0] * self.cols).long(), 0, self.cols - 1)
+        row = torch.clamp((xy[:, 1] * self.rows).long(), 0, self.rows - 1)
+        return row * self.cols + col
+
+    def readout(self, h, counts):
+        c = self.c
+        if c.query_tokens:
+            return h[:, c.sequence_length - c.query_tokens:].mean(1)
+        return self.instruction_mean(h, counts)
+
+
+def aux_losses(model: Policy, probe: TargetProbe, streams, batch, target_xy, swapped, xy_rows=None) -> tuple[torch.Tensor, dict]:
+    """Patch classification on stream 1 (the real instruction and, with `swapped`, the same images with the
+    colour word swapped to another block of the scene) plus the centre regression at every exit stream."""
+    images, token_ids, counts, state, _ = batch
+    ce = torch.nn.functional.cross_entropy(probe.patch_logits(streams[1], counts), probe.patch_of(target_xy))
+    parts = {"patch_ce": ce}
+    if swapped is not None:
+        ids2, counts2, xy2 = swapped
+        bias2 = model.attention_bias(counts2)
+        s2, _, _ = model.backbone(images, ids2, state, bias2, 0)
+        parts["patch_ce_swapped"] = torch.nn.functional.cross_entropy(probe.patch_logits(s2[1], counts2), probe.patch_of(xy2))
+    exits = [l for l in model.c.exit_layers() if l < len(streams)]
+    # xy_rows: the samples the centre is regressed on (the first frames: later, the arm's pose alone tells it).
+    sel = torch.ones(target_xy.shape[0], dtype=torch.bool) if xy_rows is None else xy_rows
+    if bool(sel.any()):
+        parts["xy_l1"] = torch.stack([torch.mean(torch.abs(probe.xy(probe.readout(streams[l][sel], counts[sel])) - target_xy[sel])) for l in exits]).mean()
+    return sum(parts.values()), parts
+
+
+def exit_losses(model: Policy, batch, exits: list[int], generator: torch.Generator, keep_streams: list | None = None,
+                weights: torch.Tensor | None = None) -> list[torch.Tensor]:
+    """The loss at each of `exits` (one shared head). With `keep_streams` (a list) the backbone's streams are
+    appended to it (for the auxiliary loss); with `weights` ([B]) each sample's loss is weighted (mean weight 1)."""
     images, token_ids, counts, state, target = batch
+    w = torch.ones(target.shape[0]) if weights is None else weights / weights.mean()
     bias = model.attention_bias(counts)
     if model.c.head == "mlp":
         # The head at exit l reads the stream entering block l: blocks 0..l-1 suffice.
-        streams, _, _ = model.backbone(images, token_ids, state, bias, max(exits) - 1)
-        return [torch.mean(torch.abs(model.mlp_at(streams, l) - target)) for l in exits]
-    _, keys, values = model.backbone(images, token_ids, state, bias, max(exits))
+        streams, _, _ = model.backbone(images, token_ids, state, bias, max(max(exits) - 1, 1 if keep_streams is not None else 0))
+        if keep_streams is not None:
+            keep_streams.extend(streams)
+        return [torch.mean(w[:, None, None] * torch.abs(model.mlp_at(streams, l) - target)) for l in exits]
+    streams, keys, values = model.backbone(images, token_ids, state, bias, max(exits))
+    if keep_streams is not None:
+        keep_streams.extend(streams)
     b = target.shape[0]
     beta = torch.distributions.Beta(torch.tensor(1.5), torch.tensor(1.0))
     # Beta sampling draws from the global generator, which seed_everything seeded.
@@ -114,7 +180,7 @@ def exit_losses(model: Policy, batch, exits: list[int], generator: torch.Generat
     eps = torch.randn(target.shape, generator=generator)
     x_t = t[:, None, None] * eps + (1.0 - t[:, None, None]) * target
     goal = eps - target
-    return [torch.mean((model.velocity_at(x_t, t, state, keys, values, bias, l) - goal) ** 2) for l in exits]
+    return [torch.mean(w[:, None, None] * (model.velocity_at(x_t, t, state, keys, values, bias, l) - goal) ** 2) for l in exits]
 
 
 def learning_rate(step: int, tc: TrainConfig, time_progress: float = 0.0) -> float:
@@ -146,7 +212,8 @@ def evaluate(model: Policy, batches: Batches, frames: np.ndarray, exits: list[in
 def train(data_dir: str, preset_name: str, head: str, seed: int, out: str, steps: int | None = None,
           threads: int | None = None, exit_loss: str | None = None, max_seconds: float | None = None,
           export: bool = True, samples: int = 96, init: str | None = None, lr: float | None = None,
-          warmup: int | None = None, early_share: float = 0.0, early_frames: int = 8, state_noise: float = 0.0) -> dict:
+          warmup: int | None = None, early_share: float = 0.0, early_frames: int = 8, state_noise: float = 0.0,
+          aux_target: float = 0.0, early_weight: float = 1.0, aux_xy_early: bool = False) -> dict:
     base, tc = preset(preset_name, head)
     if steps is not None:
         tc.steps = steps
@@ -180,9 +247,36 @@ def train(data_dir: str, preset_name: str, head: str, seed: int, out: str, steps
         c = model.c
     batches = Batches(data, c, train_frames, state_bounds, action_bounds, seed)
     exits = c.exit_layers()
+    probe = None
+    if aux_target > 0:
+        from .targets import COLOURS, named_colour, named_targets
+        named_xy, centres = named_targets(data)
+        probe = TargetProbe(c)
+        tok = Tokenizer(c.vocabulary, c.max_tokens)
+        colour_names = list(COLOURS)
+        swapped_ids = {}  # (episode, colour) -> (ids, count)
+        aux_rng = np.random.default_rng(seed + 4)
+
+        def swapped_for(rows):
+            ids, counts, xy = [], [], []
+            for r in rows:
+                present = np.nonzero(~np.isnan(centres[r, :, 0]))[0]
+                k = int(aux_rng.choice(present))
+                key = (int(data.episode[r]), k)
+                if key not in swapped_ids:
+                    text = data.instructions[key[0]]
+                    swapped_ids[key] = tok.encode(text.replace(named_colour(text), colour_names[k]))
+                ids.append(swapped_ids[key][0])
+                counts.append(swapped_ids[key][1])
+                xy.append(centres[r, k])
+            return torch.from_numpy(np.stack(ids)), torch.tensor(counts, dtype=torch.int64), torch.from_numpy(np.stack(xy))
+    aux_log = []
     decay = [p for n, p in model.named_parameters() if p.dim() >= 2 and "position" not in n and "queries" not in n]
     other = [p for n, p in model.named_parameters() if not (p.dim() >= 2 and "position" not in n and "queries" not in n)]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": tc.weight_decay}, {"params": other, "weight_decay": 0.0}], lr=tc.lr)
+    groups = [{"params": decay, "weight_decay": tc.weight_decay}, {"params": other, "weight_decay": 0.0}]
+    if probe is not None:
+        groups.append({"params": list(probe.parameters()), "weight_decay": 0.0})
+    opt = torch.optim.AdamW(groups, lr=tc.lr)
     gen = torch.Generator().manual_seed(seed + 1)
     exit_rng = np.random.default_rng(seed + 2)
     log, started = [], time.time()
@@ -197,20 +291,32 @@ def train(data_dir: str, preset_name: str, head: str, seed: int, out: str, steps
             group["lr"] = learning_rate(step, tc, time_progress)
         chosen = exits if tc.exit_loss == "all" else [int(exit_rng.choice(exits))]
         batch = batches.sample(tc.batch, early_share, early_frames)
+        rows = batches.last_rows
         if state_noise > 0:
             # Noise on the state input only (the targets stay exact): the joints no longer say precisely
             # where the arm is heading, so the image and the instruction have to.
             images, token_ids, counts, state, target = batch
             batch = (images, token_ids, counts, state + state_noise * torch.randn(state.shape, generator=gen), target)
-        losses = exit_losses(model, batch, chosen, gen)
+        streams = [] if probe is not None else None
+        weights = None
+        if early_weight != 1.0:
+            weights = torch.from_numpy(np.where(data.frame[rows] < early_frames, early_weight, 1.0).astype(np.float32))
+        losses = exit_losses(model, batch, chosen, gen, streams, weights)
         loss = torch.stack(losses).mean()
+        if probe is not None:
+            xy_rows = torch.from_numpy(data.frame[rows] < early_frames) if aux_xy_early else None
+            aux, parts = aux_losses(model, probe, streams, batch, torch.from_numpy(named_xy[rows]), swapped_for(rows), xy_rows)
+            loss = loss + aux_target * aux
+            if step % tc.log_every == 0:
+                aux_log.append({"step": step, **{k: round(float(v), 4) for k, v in parts.items()}})
+                print(json.dumps(aux_log[-1]), flush=True)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
         opt.step()
         steps_done = step + 1
         if step % tc.log_every == 0 or step == tc.steps - 1:
-            entry = {"step": step, "loss": round(float(loss), 6), "seconds": round(time.time() - started, 1)}
+            entry = {"step": step, "loss": round(float(torch.stack(losses).mean()), 6), "seconds": round(time.time() - started, 1)}
             log.append(entry)
             print(json.dumps(entry), flush=True)
     wall = time.time() - started
@@ -221,6 +327,7 @@ def train(data_dir: str, preset_name: str, head: str, seed: int, out: str, steps
         "stopped_at_time_limit": stopped_early, "time_limit_seconds": max_seconds, "batch": tc.batch, "exit_loss": tc.exit_loss,
         "threads": tc.threads, "wall_seconds": round(wall, 1), "initialised_from": init, "lr": tc.lr, "warmup": tc.warmup,
         "early_share": early_share, "early_frames": early_frames, "state_noise": state_noise,
+        "aux_target": aux_target, "aux_log": aux_log, "early_weight": early_weight, "aux_xy_early": aux_xy_early,
         "seconds_per_step": round(wall / max(1, steps_done), 4),
         "final_train_loss": log[-1]["loss"] if log else None, "validation_loss_per_exit": val,
         "train_episodes": int(len(episodes) - len(held)), "validation_episodes": int(len(held)),
@@ -263,10 +370,17 @@ def main(argv=None) -> None:
     p.add_argument("--early-share", type=float, default=0.0, help="share of each batch drawn from the first --early-frames frames of the episodes")
     p.add_argument("--early-frames", type=int, default=8)
     p.add_argument("--state-noise", type=float, default=0.0, help="std of Gaussian noise on the normalised state input during training")
+    p.add_argument("--aux-target", type=float, default=0.0, help="weight of the auxiliary target loss (where the named block "
+                   "is; beyond A1's recipe, training-only heads, the package is unchanged in format)")
+    p.add_argument("--early-weight", type=float, default=1.0, help="loss weight of the samples from the first --early-frames frames "
+                   "(their target-dependent motion is small next to the rest of the chunk)")
+    p.add_argument("--aux-xy-early", action="store_true", help="regress the named block's centre on the first --early-frames frames only")
     a = p.parse_args(argv)
     summary = train(a.data, a.preset, a.head, a.seed, a.out, a.steps, a.threads, a.exit_loss, a.max_seconds,
                     export=not a.no_export, samples=a.samples, init=a.init, lr=a.lr, warmup=a.warmup,
-                    early_share=a.early_share, early_frames=a.early_frames, state_noise=a.state_noise)
+                    early_share=a.early_share, early_frames=a.early_frames, state_noise=a.state_noise,
+                    aux_target=a.aux_target, early_weight=a.early_weight,
+                    aux_xy_early=a.aux_xy_early)
     print(json.dumps({k: v for k, v in summary.items() if k != "loss_log"}, indent=1))
 
 

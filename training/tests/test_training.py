@@ -132,6 +132,25 @@ class TrainingTests(unittest.TestCase):
         self.assertTrue(set(early.tolist()) <= set(frames.tolist()))
         self.assertEqual(len(plain), 16)
 
+    def test_exitLosses_EarlyWeight_WeightsTheSamplesLoss(self):
+        from a1fleet_train.config import preset
+        from a1fleet_train.model import Policy
+        from a1fleet_train.train import exit_losses, model_config_for
+        data = Dataset(self.data, chunk=4)
+        c = model_config_for(data, preset("smoke", "mlp")[0])
+        torch.manual_seed(0)
+        model = Policy(c)
+        b = 4
+        batch = (torch.rand(b, len(c.cameras), 3, c.image_height, c.image_width), torch.ones(b, c.max_tokens, dtype=torch.int64),
+                 torch.full((b,), 3), torch.zeros(b, c.state_dim), torch.zeros(b, c.chunk, c.action_dim))
+        batch[4][0] += 1.0  # only the first sample is far from the model's output
+        gen = torch.Generator().manual_seed(0)
+        plain = float(exit_losses(model, batch, [1], gen)[0])
+        first = float(exit_losses(model, batch, [1], gen, weights=torch.tensor([10.0, 1.0, 1.0, 1.0]))[0])
+        last = float(exit_losses(model, batch, [1], gen, weights=torch.tensor([1.0, 1.0, 1.0, 10.0]))[0])
+        self.assertGreater(first, plain)
+        self.assertLess(last, plain)
+
     def test_init_FromExportedPackage_SameWeightsThenTrainsOn(self):
         from a1fleet_train.config import preset
         from a1fleet_train.package_weights import load_policy
@@ -148,6 +167,104 @@ class TrainingTests(unittest.TestCase):
             summary, tuned, _ = self.run_smoke(f"init-{head}-tuned", head, 5, init=package, export=False, steps=2)
             self.assertEqual(summary["initialised_from"], package)
             self.assertFalse(all(torch.equal(tuned[k], weights[k]) for k in weights), head)
+
+
+class TargetTests(unittest.TestCase):
+    def test_blockCentres_CentroidOfTheColourCarriedForwardWhenHidden(self):
+        from a1fleet_train.targets import COLOURS, block_centres
+        images = np.full((3, 1, 16, 16, 3), 90, dtype=np.uint8)
+        images[0, 0, 2:6, 8:12] = COLOURS["blue"]      # x 8..11, y 2..5 -> centre (10/16, 4/16)
+        images[1, 0, 2:6, 8:12] = COLOURS["blue"]
+        images[1, 0, 2:6, 8:12][:, :] = (30, 30, 30)   # the gripper covers it in frame 1
+        images[2, 0, 2:6, 8:12] = COLOURS["blue"]
+        episode = np.array([0, 0, 1])
+        centres = block_centres(images, episode)
+        blue, red = list(COLOURS).index("blue"), list(COLOURS).index("red")
+        np.testing.assert_allclose(centres[0, blue], [10 / 16, 4 / 16], atol=1e-6)
+        np.testing.assert_allclose(centres[1, blue], centres[0, blue])
+        self.assertTrue(np.isnan(centres[0, red]).all())
+        np.testing.assert_allclose(centres[2, blue], centres[0, blue])
+
+    def test_namedColour_InstructionWithoutAColour_NamesTheColours(self):
+        from a1fleet_train.targets import named_colour
+        self.assertEqual(named_colour("push the yellow block to the left"), "yellow")
+        with self.assertRaisesRegex(ValueError, "purple"):
+            named_colour("touch the block")
+
+
+class AuxTargetTests(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        from a1fleet_train.targets import COLOURS
+        cls.tmp = tempfile.TemporaryDirectory()
+        cls.data = os.path.join(cls.tmp.name, "data")
+        write_synthetic(cls.data, episodes=6, frames_per_episode=8, size=16)
+        # Repaint the synthetic squares in the simulator's block colours (what the targets are read from).
+        path = os.path.join(cls.data, "images.npy")
+        images = np.load(path)
+        for name, old in {"red": (220, 40, 40), "green": (40, 200, 60), "blue": (50, 70, 220)}.items():
+            images[np.all(images == np.array(old, dtype=np.uint8), axis=-1)] = COLOURS[name]
+        np.save(path, images)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.tmp.cleanup()
+
+    def test_train_AuxTarget_LogsItsLossesAndExportsTheSameGraphs(self):
+        for head in ("mlp", "fm"):
+            plain_out, aux_out = os.path.join(self.tmp.name, f"plain-{head}"), os.path.join(self.tmp.name, f"aux-{head}")
+            plain = train(self.data, "smoke", head, 2, plain_out, steps=3, samples=4)
+            aux = train(self.data, "smoke", head, 2, aux_out, steps=3, samples=4, aux_target=0.5)
+            self.assertEqual(plain["aux_log"], [], head)
+            self.assertEqual(set(aux["aux_log"][0]), {"step", "patch_ce", "patch_ce_swapped", "xy_l1"}, head)
+            self.assertTrue(all(np.isfinite(v) for v in aux["aux_log"][0].values()), head)
+            a = torch.load(os.path.join(plain_out, "checkpoint.pt"))["state_dict"]
+            b = torch.load(os.path.join(aux_out, "checkpoint.pt"))["state_dict"]
+            self.assertEqual(set(a), set(b), head)  # the training-only heads are not part of the model
+            self.assertFalse(all(torch.equal(a[k], b[k]) for k in a), head)
+            self.assertEqual(sorted(os.listdir(os.path.join(plain_out, "package"))), sorted(os.listdir(os.path.join(aux_out, "package"))), head)
+
+    def test_auxLosses_NoFirstFrameInTheBatch_NoCentreLoss(self):
+        from a1fleet_train.config import preset
+        from a1fleet_train.model import Policy
+        from a1fleet_train.train import TargetProbe, aux_losses, model_config_for
+        data = Dataset(self.data, chunk=4)
+        c = model_config_for(data, preset("smoke", "mlp")[0])
+        model, probe = Policy(c), TargetProbe(c)
+        b = 3
+        batch = (torch.rand(b, len(c.cameras), 3, c.image_height, c.image_width), torch.ones(b, c.max_tokens, dtype=torch.int64),
+                 torch.full((b,), 3), torch.zeros(b, c.state_dim), torch.zeros(b, c.chunk, c.action_dim))
+        streams, _, _ = model.backbone(batch[0], batch[1], batch[3], model.attention_bias(batch[2]), 1)
+        xy = torch.full((b, 2), 0.5)
+        _, some = aux_losses(model, probe, streams, batch, xy, None, torch.tensor([True, False, False]))
+        _, none = aux_losses(model, probe, streams, batch, xy, None, torch.zeros(b, dtype=torch.bool))
+        self.assertEqual(set(some), {"patch_ce", "xy_l1"})
+        self.assertEqual(set(none), {"patch_ce"})
+
+    def test_firstChunk_ExpertAndPackage_R2PerJointAndColourSwap(self):
+        import contextlib
+        import io
+        from a1fleet_train import first_chunk
+        out = os.path.join(self.tmp.name, "first-chunk")
+        train(self.data, "smoke", "mlp", 3, out, steps=2, samples=4)
+        with contextlib.redirect_stdout(io.StringIO()):
+            result = first_chunk.main(["--data", self.data, "--frames", "0", "--preset", "smoke", "--", os.path.join(out, "package")])
+        # The synthetic actions move joints 0 and 1 towards the named square: the expert's fit explains most of it.
+        self.assertGreater(result["expert/frame0/r2_per_joint"][0], 0.5)
+        self.assertEqual(len(result["package/frame0/r2_per_joint"]), 8)
+        self.assertGreaterEqual(result["package/frame0/change_when_colour_swapped_heldout"], 0.0)
+
+    def test_probe_RunsOnTheFirstFramesAndScoresAgainstChance(self):
+        import contextlib
+        import io
+        from a1fleet_train import probe
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            probe.main(["--data", self.data, "--steps", "2", "--patch", "8", "--layers", "1", "--patch-ce", "--any-block"])
+        text = out.getvalue()
+        result = json.loads(text[text.index("{\n"):])
+        self.assertEqual(result["baseline_random_block"].keys(), {"mean_distance", "nearest_is_named"})
+        self.assertIn("scratch_patch8_layers1", result)
 
 
 if __name__ == "__main__":
