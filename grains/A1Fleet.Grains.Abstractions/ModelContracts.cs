@@ -23,3 +23,13 @@ public sealed record CameraInfo(
     [property: Id(0)] string Name,
     [property: Id(1)] int Height,
     [property: Id(2)] int Width);
+
+/// <summary>
+/// Where a model is served: the GPU silos (<c>SiloAddress.ToParsableString()</c>) that loaded it and registered, less those
+/// the cluster has declared dead, and the fastest first-exit time any of them reported (ms; null before the first report).
+/// Robot grains cache it and choose among the silos themselves (see the robot grain's inference router).
+/// </summary>
+[GenerateSerializer, Immutable, Alias("a1.ModelServing")]
+public sealed record ModelServing(
+    [property: Id(0)] string[] Silos,
+    [property: Id(1)] double? FirstExitMs);

@@ -11,9 +11,6 @@ public sealed class FleetOptions
     /// <summary>Latency budget a robot gets until an operator sets one (ms, observation to chunk).</summary>
     public double DefaultLatencyBudgetMs { get; set; } = 200;
 
-    /// <summary>Inference grains per model; robots spread over them by id. Raise it as GPU silos are added.</summary>
-    public int InferencePartitions { get; set; } = 1;
-
     /// <summary>Largest batch an inference grain launches.</summary>
     public int MaxBatchSize { get; set; } = 16;
 
@@ -36,7 +33,10 @@ public sealed class FleetOptions
     /// </summary>
     public int MaxQueuedPerRobot { get; set; } = 2;
 
-    /// <summary>Kept free before a deadline for transport and the robot's own work (ms).</summary>
+    /// <summary>
+    /// Kept free before a deadline for transport and the robot's own work (ms). A robot grain also keeps it when deciding
+    /// to hedge: the next silo is asked once only a first exit there (plus this margin) would still make the deadline.
+    /// </summary>
     public double DeadlineMarginMs { get; set; } = 5;
 
     /// <summary>Decoding for robot requests: "exit-warm-k2" (A1 default), "exit-cold-k2", "exit-cold-k10", "full-k10".</summary>
@@ -78,11 +78,6 @@ public sealed class FleetOptionsValidator : IValidateOptions<FleetOptions>
         if (InputRules.LatencyBudget(o.DefaultLatencyBudgetMs, field: "A1Fleet:Fleet:DefaultLatencyBudgetMs") is { } budget)
         {
             errors.Add(budget + ".");
-        }
-
-        if (o.InferencePartitions is < 1 or > 1024)
-        {
-            errors.Add($"A1Fleet:Fleet:InferencePartitions {o.InferencePartitions} must be within 1..1024.");
         }
 
         if (o.MaxBatchSize is < 1 or > 1024)
