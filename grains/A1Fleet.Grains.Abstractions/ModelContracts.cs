@@ -1,3 +1,6 @@
+using System.IO.Hashing;
+using System.Text;
+
 namespace A1Fleet.Grains;
 
 /// <summary>
@@ -33,3 +36,17 @@ public sealed record CameraInfo(
 public sealed record ModelServing(
     [property: Id(0)] string[] Silos,
     [property: Id(1)] double? FirstExitMs);
+
+/// <summary>
+/// The order in which a robot tries the silos serving its model: rendezvous (highest random weight) hashing of
+/// (robot id, silo). The same on every silo and every run; adding or losing one of N silos moves only the robots whose
+/// first choice it is or becomes (about 1/N), and no option sets it.
+/// </summary>
+public static class ServingOrder
+{
+    public static ulong Score(string robotId, string silo) => XxHash64.HashToUInt64(Encoding.UTF8.GetBytes(robotId + "\n" + silo));
+
+    /// <summary><paramref name="silos"/> best first for <paramref name="robotId"/> (ties, never expected, by name).</summary>
+    public static IOrderedEnumerable<string> Of(string robotId, IEnumerable<string> silos) =>
+        silos.OrderByDescending(s => Score(robotId, s)).ThenBy(s => s, StringComparer.Ordinal);
+}

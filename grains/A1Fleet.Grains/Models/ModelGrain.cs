@@ -89,7 +89,8 @@ public sealed class ModelGrain(
 
     [ReadOnly]
     public Task<ModelInfo> GetInfo() =>
-        Task.FromResult(new ModelInfo(this.GetPrimaryKeyString(), state.State.LiveVersion, state.State.Versions.Select(Info).ToList(), state.State.FirstExitMs));
+        Task.FromResult(new ModelInfo(this.GetPrimaryKeyString(), state.State.LiveVersion, state.State.Versions.Select(Info).ToList(), state.State.FirstExitMs,
+            ServingNow()));
 
     public async Task ReportFirstExitMs(double firstExitMs)
     {
@@ -138,7 +139,9 @@ public sealed class ModelGrain(
     /// </summary>
     [ReadOnly]
     public Task<ModelServing> GetServing() =>
-        Task.FromResult(new ModelServing([.. state.State.ServingSilos.Where(s => !IsDead(s))], state.State.FirstExitMs));
+        Task.FromResult(new ModelServing(ServingNow(), state.State.FirstExitMs));
+
+    private string[] ServingNow() => [.. state.State.ServingSilos.Where(s => !IsDead(s))];
 
     private bool IsDead(string silo) => membership.CurrentSnapshot.GetSiloStatus(SiloAddress.FromParsableString(silo)) == SiloStatus.Dead;
 

@@ -1,6 +1,3 @@
-using System.IO.Hashing;
-using System.Text;
-
 namespace A1Fleet.Grains.Robots;
 
 /// <summary>What became of one routed request: the reply (or the error when no silo answered) and what it took.</summary>
@@ -17,8 +14,8 @@ public sealed record RoutedReply(InferenceReply? Reply, Exception? Error, string
 /// <summary>
 /// A robot grain's choice of inference silo, hedging and failover, without Orleans in it (unit-tested with a fake clock).
 /// <list type="bullet">
-/// <item>Order: the model's serving silos that the cluster lists as active, by rendezvous hashing of (robot id, silo):
-/// stable for a robot, and adding or losing one of N silos moves only about 1/N of the robots. Silos a call recently
+/// <item>Order: the model's serving silos that the cluster lists as active, by <see cref="ServingOrder"/> (rendezvous
+/// hashing of robot id and silo): stable for a robot, and adding or losing one of N silos moves only about 1/N of the robots. Silos a call recently
 /// failed on go last, until <see cref="SuspectFor"/> passes or the cluster declares them dead (then they are gone).</item>
 /// <item>Hedge: when the first silo has not answered by the time a first exit elsewhere would only just make the deadline
 /// (deadline - first-exit time - margin), the request also goes to the next silo; the first answer with actions wins and
@@ -96,16 +93,11 @@ public sealed class InferenceRouter(TimeProvider time, double marginMs)
     public List<string> Order(string robotId)
     {
         var now = time.GetTimestamp();
-        return _serving
-            .Where(_active.Contains)
+        // Stable sort: suspects move last, each group keeps its rendezvous order.
+        return ServingOrder.Of(robotId, _serving.Where(_active.Contains))
             .OrderBy(s => _suspectUntil.TryGetValue(s, out var until) && until > now)
-            .ThenByDescending(s => Score(robotId, s))
-            .ThenBy(s => s, StringComparer.Ordinal)
             .ToList();
     }
-
-    /// <summary>Rendezvous (highest random weight) score of a (robot, silo) pair: the same on every silo and every run.</summary>
-    public static ulong Score(string robotId, string silo) => XxHash64.HashToUInt64(Encoding.UTF8.GetBytes(robotId + "\n" + silo));
 
     /// <summary>
     /// How long to wait on the first silo before asking the next: until a first exit elsewhere (plus the margin kept for
