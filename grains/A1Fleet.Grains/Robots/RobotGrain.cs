@@ -30,7 +30,7 @@ public sealed partial class RobotGrain : Grain, IRobotGrain
     private readonly IClusterMembershipService _membership;
     private readonly LatencyWindow _latencies = new();
     private readonly InferenceRouter _router;
-    private Task? _refreshing;
+    private bool _refreshing;
     private readonly SemaphoreSlim _writes = new(1, 1);
     private IRobotAgentObserver? _observer;
     private DateTimeOffset? _heartbeatAt;
@@ -552,9 +552,10 @@ public sealed partial class RobotGrain : Grain, IRobotGrain
         {
             await RefreshServing(modelId);
         }
-        else if (_router.RefreshDue && _refreshing is null)
+        else if (_router.RefreshDue && !_refreshing)
         {
-            _refreshing = RefreshServingInBackground(modelId);
+            _refreshing = true;
+            _ = RefreshServingInBackground(modelId);
         }
 
         var routed = await _router.SendAsync(RobotId, call.BudgetMs - call.Observation.AgeMs,
@@ -600,7 +601,7 @@ public sealed partial class RobotGrain : Grain, IRobotGrain
         }
         finally
         {
-            _refreshing = null;
+            _refreshing = false;
         }
     }
 
