@@ -114,7 +114,7 @@ public sealed partial class InferenceSpreadTests(ITestOutputHelper output) : IDi
             .Sum(m => double.Parse(m.Groups["value"].Value, CultureInfo.InvariantCulture));
     }
 
-    [GeneratedRegex(@"^(?<name>[a-z_]+)\{(?<labels>[^}]*)\} (?<value>\S+)", RegexOptions.Multiline)]
+    [GeneratedRegex(@"^(?<name>[a-zA-Z0-9_:]+)\{(?<labels>[^}]*)\} (?<value>\S+)", RegexOptions.Multiline)]
     private static partial Regex Series();
 
     private static Task<List<RobotStatus>> Robots(SiloProcess silo) => ProcessCluster.GetJson<List<RobotStatus>>(silo.Url, "/api/robots?selector=all");
