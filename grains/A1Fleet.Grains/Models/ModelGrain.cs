@@ -134,8 +134,8 @@ public sealed class ModelGrain(
     }
 
     /// <summary>
-    /// Persisted, so the list survives this grain's own silo; dead silos are left out here and pruned at the next
-    /// registration. A silo not yet in this silo's membership view is kept: it registered, so it is alive.
+    /// Persisted, so the list survives this grain's own silo; silos this silo's membership view reports dead are left out
+    /// here and pruned at the next registration. Robots also leave out the silos their own view does not list as active.
     /// </summary>
     [ReadOnly]
     public Task<ModelServing> GetServing() =>
