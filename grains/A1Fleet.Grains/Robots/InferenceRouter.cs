@@ -143,6 +143,7 @@ public sealed class InferenceRouter(TimeProvider time, double marginMs)
         var failovers = 0;
         var refusalRetries = 0;
         var hedged = false;
+        var pastDeadline = false;
         Exception? lastError = null;
         (InferenceReply Reply, string Silo)? fallback = null;
 
@@ -168,6 +169,9 @@ public sealed class InferenceRouter(TimeProvider time, double marginMs)
         using var hedgeCancel = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var hedgeDelay = order.Count > 1 ? HedgeDelay(remainingMs, FirstExitMs, marginMs) : null;
         var hedgeTimer = hedgeDelay is { } delay ? Task.Delay(delay, time, hedgeCancel.Token) : null;
+        // Past the deadline a silent silo's answer is of no use (an inference grain refuses rather than runs late):
+        // a refusal already in hand is answered then instead of waiting on a silo that may be gone.
+        var deadlineTimer = remainingMs > 0 ? Task.Delay(TimeSpan.FromMilliseconds(remainingMs), time, hedgeCancel.Token) : null;
         Start(isHedge: false);
         try
         {
@@ -179,7 +183,24 @@ public sealed class InferenceRouter(TimeProvider time, double marginMs)
                     waiting.Add(hedgeTimer);
                 }
 
+                if (deadlineTimer is not null)
+                {
+                    waiting.Add(deadlineTimer);
+                }
+
                 var done = await Task.WhenAny(waiting);
+                if (done == deadlineTimer)
+                {
+                    deadlineTimer = null;
+                    pastDeadline = !hedgeCancel.IsCancellationRequested;
+                    if (pastDeadline && fallback is { } late)
+                    {
+                        return new RoutedReply(late.Reply, null, late.Silo, hedged, failovers, refusalRetries);
+                    }
+
+                    continue;
+                }
+
                 if (done == hedgeTimer)
                 {
                     hedgeTimer = null;
@@ -240,7 +261,7 @@ public sealed class InferenceRouter(TimeProvider time, double marginMs)
                     continue;
                 }
 
-                if (calls.Count == 0)
+                if (calls.Count == 0 || pastDeadline)
                 {
                     return new RoutedReply(reply, null, call.Silo, hedged, failovers, refusalRetries);
                 }

@@ -187,6 +187,25 @@ public sealed class InferenceRouterTests
     }
 
     [Fact]
+    public async Task SendAsync_HedgeRefusedAndFirstSilent_AnswersTheRefusalAtTheDeadline()
+    {
+        var router = Router(FourSilos);
+        var silos = new SiloCalls();
+
+        var routed = router.SendAsync("robot-11", 100, silos.Send, CancellationToken.None);
+        var first = await silos.Next();
+        _time.Advance(TimeSpan.FromMilliseconds(75));
+        (await silos.Next()).Reply.SetResult(Refused(RefusalReason.Deadline));
+        _time.Advance(TimeSpan.FromMilliseconds(24));
+        Assert.False(routed.IsCompleted);
+        _time.Advance(TimeSpan.FromMilliseconds(1));
+        var result = await routed;
+
+        Assert.Equal(RefusalReason.Deadline, result.Reply!.Refusal!.Reason);
+        Assert.True(first.Token.IsCancellationRequested);
+    }
+
+    [Fact]
     public async Task SendAsync_OnlyOneSilo_NeverHedges()
     {
         var router = Router([FourSilos[0]]);
