@@ -23,6 +23,7 @@ public sealed record RoutedReply(InferenceReply? Reply, Exception? Error, string
 /// <item>Failover: a call that fails (the silo is gone) goes at once to the next silo.</item>
 /// <item>A "queue_full" refusal is retried once on the next silo when a first exit there could still make the deadline;
 /// other refusals stand (the robot's fair share and its deadline are the same on every silo).</item>
+/// <item>Past the deadline a refusal in hand is answered instead of waiting on a silo that stays silent.</item>
 /// </list>
 /// The serving list is cached: the grain refreshes it when <see cref="RefreshDue"/> says so, off the request path,
 /// and awaits a refresh only when no silo is known (<see cref="NeedsServing"/>).
