@@ -157,12 +157,14 @@ public sealed record ThresholdVersionInfo(
     [property: Id(4)] double ExpectedLayerFraction,
     [property: Id(5)] bool Live);
 
+/// <param name="ServingSilos">The GPU silos serving the model now (<c>SiloAddress.ToParsableString()</c>); robots spread over them.</param>
 [GenerateSerializer, Immutable, Alias("a1.ModelInfo")]
 public sealed record ModelInfo(
     [property: Id(0)] string ModelId,
     [property: Id(1)] string? LiveVersion,
     [property: Id(2)] IReadOnlyList<ThresholdVersionInfo> Versions,
-    [property: Id(3)] double? FirstExitMs = null);
+    [property: Id(3)] double? FirstExitMs = null,
+    [property: Id(4)] string[]? ServingSilos = null);
 
 /// <summary>A threshold set on the wire: the JSON document of <c>A1Fleet.EarlyExit.ThresholdSet</c>, kept opaque so clients need no engine.</summary>
 [GenerateSerializer, Immutable, Alias("a1.ThresholdDocument")]

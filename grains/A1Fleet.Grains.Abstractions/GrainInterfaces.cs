@@ -178,9 +178,23 @@ public interface IModelGrain : IGrainWithStringKey
 
     [Alias("SetLive")]
     Task<ThresholdVersionInfo> SetLive(string version);
+
+    /// <summary>
+    /// A GPU silo that loaded the model says it serves it (<paramref name="silo"/>: its <c>SiloAddress.ToParsableString()</c>).
+    /// Robots spread their requests over the serving silos; a silo the cluster declares dead drops out by itself.
+    /// </summary>
+    [Alias("RegisterServingSilo")]
+    Task RegisterServingSilo(string silo);
+
+    /// <summary>The silos serving the model now (dead ones left out) and its first-exit time: what a robot grain routes by.</summary>
+    [Alias("GetServing")]
+    Task<ModelServing> GetServing();
 }
 
-/// <summary>GPU silos only. Batches concurrent requests of many robots for one model; key "{modelId}/{partition}".</summary>
+/// <summary>
+/// One per (model, GPU silo serving it), on that silo: key "{modelId}/{SiloAddress.ToParsableString()}". Batches the
+/// concurrent requests of the robots that route to this silo.
+/// </summary>
 [Alias("a1.IInferenceGrain")]
 public interface IInferenceGrain : IGrainWithStringKey
 {

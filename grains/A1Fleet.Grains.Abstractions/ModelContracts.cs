@@ -1,3 +1,6 @@
+using System.IO.Hashing;
+using System.Text;
+
 namespace A1Fleet.Grains;
 
 /// <summary>
@@ -23,3 +26,27 @@ public sealed record CameraInfo(
     [property: Id(0)] string Name,
     [property: Id(1)] int Height,
     [property: Id(2)] int Width);
+
+/// <summary>
+/// Where a model is served: the GPU silos (<c>SiloAddress.ToParsableString()</c>) that loaded it and registered, less those
+/// the cluster has declared dead, and the fastest first-exit time any of them reported (ms; null before the first report).
+/// Robot grains cache it and choose among the silos themselves (see the robot grain's inference router).
+/// </summary>
+[GenerateSerializer, Immutable, Alias("a1.ModelServing")]
+public sealed record ModelServing(
+    [property: Id(0)] string[] Silos,
+    [property: Id(1)] double? FirstExitMs);
+
+/// <summary>
+/// The order in which a robot tries the silos serving its model: rendezvous (highest random weight) hashing of
+/// (robot id, silo). The same on every silo and every run; adding or losing one of N silos moves only the robots whose
+/// first choice it is or becomes (about 1/N), and no option sets it.
+/// </summary>
+public static class ServingOrder
+{
+    public static ulong Score(string robotId, string silo) => XxHash64.HashToUInt64(Encoding.UTF8.GetBytes(robotId + "\n" + silo));
+
+    /// <summary><paramref name="silos"/> best first for <paramref name="robotId"/> (ties, never expected, by name).</summary>
+    public static IOrderedEnumerable<string> Of(string robotId, IEnumerable<string> silos) =>
+        silos.OrderByDescending(s => Score(robotId, s)).ThenBy(s => s, StringComparer.Ordinal);
+}

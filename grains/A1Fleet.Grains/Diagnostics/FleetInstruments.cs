@@ -30,6 +30,8 @@ public sealed class FleetInstruments
     private readonly Counter<long> _refusals;
     private readonly HashSet<string> _taggedRobots = new(StringComparer.Ordinal);
     private readonly Counter<long> _errors;
+    private readonly Counter<long> _hedges;
+    private readonly Counter<long> _failovers;
     private readonly Counter<long> _holds;
     private readonly Counter<long> _operatorCommands;
     private readonly Counter<long> _unconfirmed;
@@ -61,6 +63,10 @@ public sealed class FleetInstruments
         _refusals = meter.CreateCounter<long>("a1fleet.inference.refusals", "{request}",
             "Requests refused at once (not now, with a retry hint) because they could not be answered by their deadline or were over a bound; by model, reason and robot (bounded)");
         _errors = meter.CreateCounter<long>("a1fleet.inference.errors", "{request}", "Requests that failed, by kind");
+        _hedges = meter.CreateCounter<long>("a1fleet.inference.hedges", "{request}",
+            "Requests a robot grain also sent to the next silo serving the model because the first had not answered while a first exit elsewhere could still make the deadline; by model and winner (hedge: the second silo's answer was used)");
+        _failovers = meter.CreateCounter<long>("a1fleet.inference.failovers", "{call}",
+            "Calls a robot grain sent on to the next silo serving the model: the silo was gone or unreachable (silo_unavailable) or its queue was full (queue_full); by model and reason");
         _holds = meter.CreateCounter<long>("a1fleet.robot.holds", "{request}", "Robot requests answered with hold (no task or e-stopped)");
         _operatorCommands = meter.CreateCounter<long>("a1fleet.operator.commands", "{command}", "Operator commands by kind");
         _unconfirmed = meter.CreateCounter<long>("a1fleet.operator.unconfirmed_robots", "{robot}", "Robots an e-stop or resume left unconfirmed at its deadline, by command");
@@ -117,6 +123,14 @@ public sealed class FleetInstruments
             return _taggedRobots.Contains(robotId) || (_taggedRobots.Count < MaxRobotTagValues && _taggedRobots.Add(robotId)) ? robotId : "other";
         }
     }
+
+    /// <summary>Counted on the robot grain's silo, once per hedged request.</summary>
+    public void OnHedged(string model, bool hedgeWon) => _hedges.Add(1,
+        new KeyValuePair<string, object?>("model", model), new KeyValuePair<string, object?>("winner", hedgeWon ? "hedge" : "first"));
+
+    /// <param name="reason">"silo_unavailable" or "queue_full".</param>
+    public void OnFailover(string model, string reason, int calls) => _failovers.Add(calls,
+        new KeyValuePair<string, object?>("model", model), new KeyValuePair<string, object?>("reason", reason));
 
     public void OnBatchLaunched(string model, int size) => _batchSize.Record(size, new KeyValuePair<string, object?>("model", model));
 

@@ -9,9 +9,15 @@ namespace A1Fleet.Grains.Hosting;
 /// <summary>
 /// When a GPU silo becomes active: loads its models (through <see cref="InferenceService"/>),
 /// registers each model's spec with its model grain, and publishes the package's shipped threshold
-/// sets if the cluster has none yet for that model. Readiness waits for this.
+/// sets if the cluster has none yet for that model, then registers this silo as serving it (robots spread their requests
+/// over the serving silos). Readiness waits for this.
 /// </summary>
-public sealed partial class ModelRegistrationStartup(InferenceService inference, IGrainFactory grains, IOptions<InferenceBatchingOptions> fleetOptions, ILogger<ModelRegistrationStartup> logger)
+public sealed partial class ModelRegistrationStartup(
+    InferenceService inference,
+    IGrainFactory grains,
+    ILocalSiloDetails silo,
+    IOptions<InferenceBatchingOptions> fleetOptions,
+    ILogger<ModelRegistrationStartup> logger)
     : ILifecycleParticipant<ISiloLifecycle>
 {
     private readonly TaskCompletionSource _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -54,6 +60,8 @@ public sealed partial class ModelRegistrationStartup(InferenceService inference,
                     }
                 }
 
+                // Last: robots route to this silo from here on, with the spec and thresholds in place.
+                await model.RegisterServingSilo(silo.SiloAddress.ToParsableString());
                 await grains.GetGrain<IFleetGrain>(Fleet.FleetGrainKeys.Default).RegisterModel(modelId);
                 LogRegistered(modelId, m.ThresholdSets.Count);
             }

@@ -8,9 +8,6 @@ public sealed class InferenceBatchingOptions
 {
     public const string SectionName = "A1Fleet:Inference:Batching";
 
-    /// <summary>Inference grains per model; robots spread over them by id. Raise it as GPU silos are added.</summary>
-    public int InferencePartitions { get; set; } = 1;
-
     /// <summary>Largest batch an inference grain launches.</summary>
     public int MaxBatchSize { get; set; } = 16;
 
@@ -33,7 +30,10 @@ public sealed class InferenceBatchingOptions
     /// </summary>
     public int MaxQueuedPerRobot { get; set; } = 2;
 
-    /// <summary>Kept free before a deadline for transport and the robot's own work.</summary>
+    /// <summary>
+    /// Kept free before a deadline for transport and the robot's own work. A robot grain also keeps it when deciding
+    /// to hedge: the next silo is asked once only a first exit there (plus this margin) would still make the deadline.
+    /// </summary>
     public TimeSpan DeadlineMargin { get; set; } = TimeSpan.FromMilliseconds(5);
 
     /// <summary>Decoding for robot requests (configured by name: exit-warm-k2, the A1 default; exit-cold-k2; exit-cold-k10; full-k10).</summary>
@@ -50,11 +50,6 @@ public sealed class InferenceBatchingOptionsValidator : IValidateOptions<Inferen
     public ValidateOptionsResult Validate(string? name, InferenceBatchingOptions o)
     {
         var errors = new List<string>();
-        if (o.InferencePartitions is < 1 or > 1024)
-        {
-            errors.Add($"{Section}:InferencePartitions {o.InferencePartitions} must be within 1..1024.");
-        }
-
         if (o.MaxBatchSize is < 1 or > 1024)
         {
             errors.Add($"{Section}:MaxBatchSize {o.MaxBatchSize} must be within 1..1024.");

@@ -10,6 +10,8 @@ using EngineRequest = A1Fleet.Engine.Inference.InferenceRequest;
 namespace A1Fleet.Grains.Inference;
 
 /// <summary>
+/// One per (model, GPU silo serving it), on that silo (key "{modelId}/{silo}", <see cref="SiloKeyedPlacementFilterAttribute"/>):
+/// robot grains spread a model's requests over its serving silos (see <c>InferenceRouter</c>).
 /// Batches the concurrent requests of many robots for one model, budget-aware, by <see cref="BatchPolicy{T}"/>:
 /// each request carries a deadline (arrival - the observation's age + its robot's budget); a batch launches when full, when waiting
 /// longer would put the earliest deadline at risk, or after <see cref="InferenceBatchingOptions.MaxGather"/>; every
@@ -19,7 +21,7 @@ namespace A1Fleet.Grains.Inference;
 /// Reentrant: requests keep arriving while a batch runs, and the device work happens in
 /// <see cref="InferenceService"/>, never in a grain turn.
 /// </summary>
-[GpuSiloPlacementFilter]
+[SiloKeyedPlacementFilter]
 [Reentrant]
 public sealed partial class InferenceGrain : Grain, IInferenceGrain
 {

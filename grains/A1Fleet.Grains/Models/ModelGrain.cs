@@ -12,6 +12,9 @@ public sealed class ModelState
     [Id(4)] public Dictionary<string, int> SampleCounts { get; set; } = [];
     [Id(5)] public Dictionary<string, double> LayerFractions { get; set; } = [];
     [Id(6)] public double? FirstExitMs { get; set; }
+
+    /// <summary>Silos that registered as serving the model (parsable silo addresses); dead ones are pruned on the next registration.</summary>
+    [Id(7)] public List<string> ServingSilos { get; set; } = [];
 }
 
 /// <summary>
@@ -19,7 +22,9 @@ public sealed class ModelState
 /// between batches; operators roll back with <see cref="SetLive"/>. Threshold documents are small
 /// (one double per exit) so every version stays in state.
 /// </summary>
-public sealed class ModelGrain([PersistentState("model", FleetOptions.StorageName)] IPersistentState<ModelState> state) : Grain, IModelGrain
+public sealed class ModelGrain(
+    [PersistentState("model", FleetOptions.StorageName)] IPersistentState<ModelState> state,
+    IClusterMembershipService membership) : Grain, IModelGrain
 {
     public async Task RegisterSpec(ModelSpec spec)
     {
@@ -84,7 +89,8 @@ public sealed class ModelGrain([PersistentState("model", FleetOptions.StorageNam
 
     [ReadOnly]
     public Task<ModelInfo> GetInfo() =>
-        Task.FromResult(new ModelInfo(this.GetPrimaryKeyString(), state.State.LiveVersion, state.State.Versions.Select(Info).ToList(), state.State.FirstExitMs));
+        Task.FromResult(new ModelInfo(this.GetPrimaryKeyString(), state.State.LiveVersion, state.State.Versions.Select(Info).ToList(), state.State.FirstExitMs,
+            ServingNow()));
 
     public async Task ReportFirstExitMs(double firstExitMs)
     {
@@ -108,6 +114,36 @@ public sealed class ModelGrain([PersistentState("model", FleetOptions.StorageNam
         await state.WriteStateAsync();
         return Info(document);
     }
+
+    public async Task RegisterServingSilo(string silo)
+    {
+        // Parsed to refuse garbage before it is persisted; the string form is the grain key robots use.
+        var key = SiloAddress.FromParsableString(silo).ToParsableString();
+        var serving = state.State.ServingSilos;
+        var removed = serving.RemoveAll(IsDead);
+        var added = !serving.Contains(key);
+        if (added)
+        {
+            serving.Add(key);
+        }
+
+        if (removed > 0 || added)
+        {
+            await state.WriteStateAsync();
+        }
+    }
+
+    /// <summary>
+    /// Persisted, so the list survives this grain's own silo; silos this silo's membership view reports dead are left out
+    /// here and pruned at the next registration. Robots also leave out the silos their own view does not list as active.
+    /// </summary>
+    [ReadOnly]
+    public Task<ModelServing> GetServing() =>
+        Task.FromResult(new ModelServing(ServingNow(), state.State.FirstExitMs));
+
+    private string[] ServingNow() => [.. state.State.ServingSilos.Where(s => !IsDead(s))];
+
+    private bool IsDead(string silo) => membership.CurrentSnapshot.GetSiloStatus(SiloAddress.FromParsableString(silo)) == SiloStatus.Dead;
 
     private ThresholdVersionInfo Info(ThresholdDocument d) => new(
         d.Version,

@@ -25,12 +25,13 @@ public sealed partial class RobotGrain : Grain, IRobotGrain
 {
     private readonly IPersistentState<RobotState> _state;
     private readonly RobotOptions _options;
-    private readonly int _inferencePartitions;
     private readonly FleetInstruments _instruments;
     private readonly TimeProvider _time;
     private readonly ILogger<RobotGrain> _logger;
     private readonly IClusterMembershipService _membership;
     private readonly LatencyWindow _latencies = new();
+    private readonly InferenceRouter _router;
+    private bool _refreshing;
     private readonly SemaphoreSlim _writes = new(1, 1);
     private IRobotAgentObserver? _observer;
     private DateTimeOffset? _heartbeatAt;
@@ -49,10 +50,10 @@ public sealed partial class RobotGrain : Grain, IRobotGrain
         _membership = membership;
         _state = state;
         _options = options.Value;
-        _inferencePartitions = batching.Value.InferencePartitions;
         _instruments = instruments;
         _time = time;
         _logger = logger;
+        _router = new InferenceRouter(time, batching.Value.DeadlineMargin.TotalMilliseconds);
     }
 
     private RobotState S => _state.State;
@@ -175,7 +176,7 @@ public sealed partial class RobotGrain : Grain, IRobotGrain
         InferenceReply reply;
         try
         {
-            reply = await GrainFactory.GetGrain<IInferenceGrain>(InferenceGrainKey(S.ModelId)).Infer(call, cancellationToken);
+            reply = await Infer(S.ModelId, call, cancellationToken);
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
@@ -537,8 +538,74 @@ public sealed partial class RobotGrain : Grain, IRobotGrain
     /// <summary>Longest a push to a live agent may take before the command answers without it.</summary>
     private static readonly TimeSpan PushTimeout = TimeSpan.FromSeconds(2);
 
-    private string InferenceGrainKey(string modelId) =>
-        $"{modelId}/{XxHash32.HashToUInt32(Encoding.UTF8.GetBytes(RobotId)) % (uint)_inferencePartitions}";
+    /// <summary>
+    /// Sends the request to the model's serving silos through <see cref="_router"/> (hedged, failed over). The serving list
+    /// is cached: a request waits on the model grain only when no active serving silo is known; otherwise a due refresh
+    /// runs beside it.
+    /// </summary>
+    private async Task<InferenceReply> Infer(string modelId, InferenceCall call, CancellationToken cancellationToken)
+    {
+        var snapshot = _membership.CurrentSnapshot;
+        _router.SetActive(snapshot.Version.Value, () => snapshot.Members.Values
+            .Where(m => m.Status == SiloStatus.Active)
+            .Select(m => m.SiloAddress.ToParsableString())
+            .ToHashSet(StringComparer.Ordinal));
+        if (_router.NeedsServing(modelId))
+        {
+            await RefreshServing(modelId);
+        }
+        else if (_router.RefreshDue && !_refreshing)
+        {
+            _refreshing = true;
+            _ = RefreshServingInBackground(modelId);
+        }
+
+        var routed = await _router.SendAsync(RobotId, call.BudgetMs - call.Observation.AgeMs,
+            (silo, elapsedMs, ct) => GrainFactory.GetGrain<IInferenceGrain>($"{modelId}/{silo}")
+                .Infer(elapsedMs <= 0 ? call : call with { Observation = call.Observation with { AgeMs = call.Observation.AgeMs + elapsedMs } }, ct),
+            cancellationToken);
+        if (routed.Hedged)
+        {
+            _instruments.OnHedged(modelId, routed.HedgeWon);
+        }
+
+        if (routed.Failovers > 0)
+        {
+            _instruments.OnFailover(modelId, "silo_unavailable", routed.Failovers);
+            LogFailedOver(RobotId, routed.Failovers, routed.Silo ?? "(none answered)");
+        }
+
+        if (routed.RefusalRetries > 0)
+        {
+            _instruments.OnFailover(modelId, "queue_full", routed.RefusalRetries);
+        }
+
+        return routed.Reply ?? throw routed.Error!;
+    }
+
+    private async Task RefreshServing(string modelId)
+    {
+        var version = _membership.CurrentSnapshot.Version.Value;
+        var serving = await GrainFactory.GetGrain<IModelGrain>(modelId).GetServing();
+        _router.SetServing(modelId, serving, version);
+    }
+
+    private async Task RefreshServingInBackground(string modelId)
+    {
+        try
+        {
+            await RefreshServing(modelId);
+        }
+        catch (Exception ex)
+        {
+            // The cached list still routes; the next request tries again.
+            LogServingRefreshFailed(ex, RobotId, modelId);
+        }
+        finally
+        {
+            _refreshing = false;
+        }
+    }
 
     /// <summary>Noise seed per (robot, observation): reproducible, different across robots and steps.</summary>
     private ulong Seed(long sequence) => XxHash64.HashToUInt64(Encoding.UTF8.GetBytes(RobotId)) ^ (ulong)sequence * 0x9E3779B97F4A7C15UL;
@@ -560,6 +627,12 @@ public sealed partial class RobotGrain : Grain, IRobotGrain
 
     [LoggerMessage(EventId = 302, Level = LogLevel.Warning, Message = "Robot {RobotId}: inference unavailable")]
     private partial void LogInferenceUnavailable(Exception exception, string robotId);
+
+    [LoggerMessage(EventId = 310, Level = LogLevel.Information, Message = "Robot {RobotId}: inference failed over {Failovers} time(s), answered by silo {Silo}")]
+    private partial void LogFailedOver(string robotId, int failovers, string silo);
+
+    [LoggerMessage(EventId = 311, Level = LogLevel.Debug, Message = "Robot {RobotId}: could not refresh the silos serving {ModelId}")]
+    private partial void LogServingRefreshFailed(Exception exception, string robotId, string modelId);
 
     [LoggerMessage(EventId = 304, Level = LogLevel.Debug, Message = "Robot {RobotId}: counters not flushed at shutdown")]
     private partial void LogCountersNotFlushed(Exception exception, string robotId);
