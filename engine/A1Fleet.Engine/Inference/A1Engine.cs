@@ -282,7 +282,7 @@ public sealed partial class A1Engine : IDisposable
         b.FirstStepTicks = 0;
         b.BusyTicks = 0;
         b.OrtTicks = 0;
-        b.NextLayer = -1;
+        b.Next = -1;
         b.Completed = false;
         var active = 0;
         for (var i = 0; i < count; i++)
@@ -346,7 +346,7 @@ public sealed partial class A1Engine : IDisposable
         try
         {
             ct.ThrowIfCancellationRequested();
-            if (b.NextLayer < 0)
+            if (b.Next < 0)
             {
                 for (var r = 0; r < b.Active; r++)
                 {
@@ -361,15 +361,15 @@ public sealed partial class A1Engine : IDisposable
                     b.Slots[r].PrefixTicks = prefixTicks;
                 }
 
-                b.NextLayer = 0;
+                b.Next = 0;
             }
             else
             {
-                RunLayer(b, b.NextLayer);
-                b.NextLayer++;
+                RunLayer(b, b.Next);
+                b.Next++;
             }
 
-            if (b.Active == 0 || b.NextLayer > b.Deepest)
+            if (b.Active == 0 || b.Next > b.Deepest)
             {
                 Finish(b);
             }

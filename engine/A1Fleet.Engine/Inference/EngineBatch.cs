@@ -28,6 +28,9 @@ public interface ISteppedBatch : IDisposable
 
     /// <summary>Rows still in the batch (the size the next step runs at).</summary>
     int Rows { get; }
+
+    /// <summary>-1 until the prefix ran; then the LM layer the next step runs.</summary>
+    int NextLayer { get; }
 }
 
 /// <summary>
@@ -67,8 +70,7 @@ public sealed class EngineBatch : ISteppedBatch
     internal long OrtTicks;
     internal int Active;
     internal int EarlyExitRows;
-    /// <summary>-1 until the prefix ran; then the next LM layer to run.</summary>
-    internal int NextLayer;
+    internal int Next;
     internal int Deepest;
     internal int RemainingDeepest;
     internal bool InUse;
@@ -79,7 +81,9 @@ public sealed class EngineBatch : ISteppedBatch
 
     public InferenceResult[] Results => ResultSlots;
 
-    public int RemainingSteps => Completed ? 0 : (NextLayer < 0 ? RemainingDeepest + 2 : Math.Max(0, RemainingDeepest - NextLayer + 1));
+    public int RemainingSteps => Completed ? 0 : (Next < 0 ? RemainingDeepest + 2 : Math.Max(0, RemainingDeepest - Next + 1));
+
+    public int NextLayer => Next;
 
     public int Rows => Completed ? 0 : Active;
 

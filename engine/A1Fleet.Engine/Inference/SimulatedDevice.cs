@@ -143,6 +143,8 @@ public sealed class SimulatedDevice
 
         public int Rows => IsCompleted ? 0 : _active.Count;
 
+        public int NextLayer => _nextLayer;
+
         private int RemainingDeepest => _active.Count == 0 ? -1 : _active.Max(r => r.ExitLayer);
 
         public bool Step()

@@ -37,8 +37,14 @@ public sealed record TakenBatch<T>(List<PlannedRow<T>> Rows, List<(QueuedRequest
 /// <list type="bullet">
 /// <item>Admission: a request's deadline is fixed on arrival (now - its observation's age + its budget). It is refused
 /// at once, with a reason and a retry hint, when even at the first exit it would finish after that deadline given the
-/// batch running and the requests queued ahead of it (earlier deadlines), by the <see cref="CostModel"/>; or when the
+/// batches in flight and the requests queued ahead of it (earlier deadlines), by the <see cref="CostModel"/>; or when the
 /// queue or the robot's share of it is full.</item>
+/// <item>Batches in flight: several may be on the device at once, their layers interleaved earliest deadline first
+/// (<see cref="DeviceSchedule{T}"/>). A request's finish so depends on the deadlines of the others: the work counted
+/// ahead of a deadline is what is left of every batch in flight due no later (each at its predicted time less what the
+/// device has had since; launched work is assumed to run back to back), plus one step of any other (a step is never
+/// interrupted). Counting the deeper layers of earlier batches in full is conservative: the device runs a new batch's
+/// work up to its first exit before them while they have slack.</item>
 /// <item>Launch: when the batch is full, when waiting longer would put the earliest deadline at risk, or after the
 /// gather window.</item>
 /// <item>Batches take the earliest deadlines first and cap each row's depth so it finishes by its deadline: queue wait
@@ -58,7 +64,8 @@ public sealed class BatchPolicy<T>
     private readonly Dictionary<string, int> _perRobot = new(StringComparer.Ordinal);
     private readonly CostModel _cost;
     private readonly TimeProvider _time;
-    private long _busyUntil;
+    private readonly List<InFlightBatch> _inFlight = [];
+    private long _nextBatchId;
     private double _typicalDepth = double.NaN;
     private double _typicalBatch = double.NaN;
 
@@ -171,7 +178,7 @@ public sealed class BatchPolicy<T>
         while (taken < _pending.Count && rows.Count < Settings.MaxBatch)
         {
             var r = _pending[taken];
-            var available = Available(r, now);
+            var available = Available(r, now) - WorkAheadMs(now, r.DeadlineTicks);
             if (abandoned(r.Item))
             {
                 Release(r.RobotId);
@@ -204,11 +211,11 @@ public sealed class BatchPolicy<T>
         }
 
         _pending.RemoveRange(0, taken);
-        var behind = SlackBehind(now, decode);
+        var behind = SlackBehind(now, rows.Count == 0 ? long.MaxValue : rows.Min(r => r.DeadlineTicks), decode);
         var batch = new List<PlannedRow<T>>(rows.Count);
         foreach (var r in rows)
         {
-            batch.Add(new PlannedRow<T>(r, _cost.DeepestExitWithin(rows.Count, Math.Min(Available(r, now), behind), decode) ?? _cost.FirstExit));
+            batch.Add(new PlannedRow<T>(r, _cost.DeepestExitWithin(rows.Count, Math.Min(Available(r, now) - WorkAheadMs(now, r.DeadlineTicks), behind), decode) ?? _cost.FirstExit));
         }
 
         return new TakenBatch<T>(batch, expired);
@@ -218,9 +225,11 @@ public sealed class BatchPolicy<T>
     /// How long the batch about to launch may run and still leave every request queued behind it able to make its
     /// deadline at the first exit (in deadline order, in batches of the size batches run at): depth follows load, so
     /// under load a batch exits earlier instead of making the requests behind it expire. Requests that could not make
-    /// their deadline even if this batch took no time do not count (they will be refused). Unbounded when none wait.
+    /// their deadline even if this batch took no time do not count (they will be refused). Batches in flight due after
+    /// the new one's <paramref name="deadline"/> wait for it too (it runs first): each must still make its own deadline
+    /// after the work due before it. Unbounded when none wait.
     /// </summary>
-    private double SlackBehind(long now, DecodeSettings decode)
+    private double SlackBehind(long now, long deadline, DecodeSettings decode)
     {
         var slack = double.PositiveInfinity;
         var batch = TypicalBatch;
@@ -229,30 +238,59 @@ public sealed class BatchPolicy<T>
         {
             var rows = k + 1;
             var needMs = (rows / batch * fullBatchMs) + (rows % batch == 0 ? 0 : _cost.Predict(rows % batch, _cost.FirstExit, decode));
-            var left = Available(_pending[k], now) - needMs;
+            var left = Available(_pending[k], now) - WorkAheadMs(now, _pending[k].DeadlineTicks) - needMs;
             if (left >= 0)
             {
                 slack = Math.Min(slack, left);
             }
         }
 
+        foreach (var b in _inFlight)
+        {
+            if (b.DeadlineTicks > deadline && b.DeadlineTicks != long.MaxValue)
+            {
+                var left = TicksToMs(b.DeadlineTicks - now) - Settings.DeadlineMarginMs - WorkAheadMs(now, b.DeadlineTicks);
+                if (left >= 0)
+                {
+                    slack = Math.Min(slack, left);
+                }
+            }
+        }
+
         return slack;
     }
 
-    /// <summary>A batch of <paramref name="size"/> rows, the deepest capped at <paramref name="deepestCap"/>, starts now: the work ahead of new arrivals.</summary>
-    public void BatchStarted(int size, int deepestCap, DecodeSettings decode)
+    /// <summary>
+    /// A batch of <paramref name="size"/> rows, the deepest capped at <paramref name="deepestCap"/>, its earliest row due at
+    /// <paramref name="deadlineTicks"/>, goes to the device now (others may be in flight): work ahead of the arrivals due
+    /// after it. Returns the batch's handle for <see cref="BatchFinished"/>.
+    /// </summary>
+    public long BatchStarted(int size, int deepestCap, DecodeSettings decode, long deadlineTicks = long.MaxValue)
     {
-        _busyUntil = _time.GetTimestamp() + MsToTicks(_cost.Predict(size, deepestCap, decode));
+        var now = _time.GetTimestamp();
+        var predicted = _cost.Predict(size, deepestCap, decode);
+        var busyUntil = now;
+        foreach (var b in _inFlight)
+        {
+            busyUntil = Math.Max(busyUntil, b.EndTicks);
+        }
+
+        var id = ++_nextBatchId;
+        _inFlight.Add(new InFlightBatch(id, deadlineTicks, busyUntil + MsToTicks(predicted), predicted));
         _typicalBatch = double.IsNaN(_typicalBatch) ? size : (0.8 * _typicalBatch) + (0.2 * size);
+        return id;
     }
+
+    /// <summary>Batches started and not yet finished.</summary>
+    public int InFlight => _inFlight.Count;
 
     /// <summary>The batch size batches recently launched at (1 until one has): how many rows ahead share a batch.</summary>
     public int TypicalBatch => double.IsNaN(_typicalBatch) ? 1 : Math.Clamp((int)Math.Round(_typicalBatch), 1, Settings.MaxBatch);
 
-    /// <summary>The running batch is done; <paramref name="deepestLayer"/> (null: it failed) teaches how deep batches ahead tend to run.</summary>
-    public void BatchFinished(int? deepestLayer = null)
+    /// <summary>A batch in flight is done; <paramref name="deepestLayer"/> (null: it failed) teaches how deep batches ahead tend to run.</summary>
+    public void BatchFinished(long batch, int? deepestLayer = null)
     {
-        _busyUntil = 0;
+        _inFlight.RemoveAll(b => b.Id == batch);
         if (deepestLayer is { } deepest)
         {
             _typicalDepth = double.IsNaN(_typicalDepth) ? deepest : (0.8 * _typicalDepth) + (0.2 * deepest);
@@ -287,11 +325,48 @@ public sealed class BatchPolicy<T>
         var rowsBefore = Math.Max(0, ahead + 1 - batch);
         var perRow = _cost.Predict(batch, TypicalDepth, decode) / batch;
         var ms = (rowsBefore * perRow) + _cost.Predict(Math.Min(ahead + 1, batch), _cost.FirstExit, decode) + Settings.DeadlineMarginMs;
-        return Math.Max(now, _busyUntil) + MsToTicks(ms);
+        return now + MsToTicks(WorkAheadMs(now, deadline) + ms);
     }
 
-    private double DrainOneBatchMs(long now, DecodeSettings decode) =>
-        Math.Max(TicksToMs(_busyUntil - now), _cost.Predict(Math.Clamp(_pending.Count, 1, Settings.MaxBatch), _cost.FirstExit, decode));
+    /// <summary>
+    /// Device time the batches in flight take before a request due at <paramref name="deadline"/> gets its turn: what is
+    /// left of each due no later (earliest deadline first), and one step if any other is in flight (a step runs to its end).
+    /// </summary>
+    private double WorkAheadMs(long now, long deadline)
+    {
+        var ahead = 0.0;
+        var other = false;
+        foreach (var b in _inFlight)
+        {
+            var left = Math.Clamp(TicksToMs(b.EndTicks - now), 0, b.PredictedMs);
+            if (b.DeadlineTicks <= deadline)
+            {
+                ahead += left;
+            }
+            else
+            {
+                other |= left > 0;
+            }
+        }
+
+        return other ? ahead + _cost.LayerMs(TypicalBatch) : ahead;
+    }
+
+    /// <summary>Until the first batch in flight is predicted to finish, or one batch of the queue at the first exit: before then the queue cannot have changed.</summary>
+    private double DrainOneBatchMs(long now, DecodeSettings decode)
+    {
+        var firstEnd = long.MaxValue;
+        foreach (var b in _inFlight)
+        {
+            firstEnd = Math.Min(firstEnd, b.EndTicks);
+        }
+
+        var inFlightMs = firstEnd == long.MaxValue ? 0 : TicksToMs(firstEnd - now);
+        return Math.Max(inFlightMs, _cost.Predict(Math.Clamp(_pending.Count, 1, Settings.MaxBatch), _cost.FirstExit, decode));
+    }
+
+    /// <summary>A batch on the device as the policy predicted it: due at its earliest row's deadline, done by <paramref name="EndTicks"/> if launched work runs back to back.</summary>
+    private sealed record InFlightBatch(long Id, long DeadlineTicks, long EndTicks, double PredictedMs);
 
     private double Available(QueuedRequest<T> r, long now) => TicksToMs(r.DeadlineTicks - now) - Settings.DeadlineMarginMs;
 

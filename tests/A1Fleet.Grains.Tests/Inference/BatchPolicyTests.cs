@@ -189,28 +189,54 @@ public sealed class BatchPolicyTests
     }
 
     [Fact]
-    public void TryEnqueue_BatchRunning_CountsWhatIsLeftOfIt()
+    public void TryEnqueue_BatchInFlightDueEarlier_CountsWhatIsLeftOfItAndOneDueLaterOnlyOneLayer()
     {
         var policy = Policy(maxBatch: 2);
-        Admit(policy, "a", 1000);
-        Admit(policy, "b", 1000);
+        Admit(policy, "a", 30);
+        Admit(policy, "b", 30);
         var batch = policy.TakeBatch(Decode, _ => false).Rows;
-        // Two rows to the last layer: 2 x 12.5 ms by the prior.
-        policy.BatchStarted(batch.Count, batch.Max(r => r.Cap), Decode);
+        // Two rows to the last layer: 2 x 12.5 ms by the prior, due in 30 ms.
+        Assert.All(batch, r => Assert.Equal(7, r.Cap));
+        var running = policy.BatchStarted(batch.Count, 7, Decode, batch.Min(r => r.Request.DeadlineTicks));
 
-        // Missed by 1 ms, but nothing changes before the running batch ends: the hint is that, not 1 ms.
-        Assert.Equal(25, policy.TryEnqueue("tight", "robot-tight", 29, 0, Decode).Refusal!.RetryAfterMs, 6);
-        Assert.Null(policy.TryEnqueue("roomy", "robot-roomy", 31, 0, Decode).Refusal);
+        // Due after it: all 25 ms of it come first, then its own 5 ms at the first exit.
+        Admit(policy, "x", 31);
+        // Behind it and "x": 25 ms, then a batch of 2 at the first exit (10 ms) is 35 ms: refused until the batch in flight ends.
+        var refused = policy.TryEnqueue("y", "robot-y", 32, 0, Decode).Refusal;
+        Assert.Equal(RefusalReason.Deadline, refused!.Reason);
+        Assert.Equal(25, refused.RetryAfterMs, 6);
+        // Due before it: the device runs it first, after at most the one layer running (2 ms at batch 2), then its 5 ms.
+        Admit(policy, "urgent", 8);
+        Assert.NotNull(policy.TryEnqueue("too-urgent", "robot-too-urgent", 6.5, 0, Decode).Refusal);
 
-        policy.BatchFinished();
+        policy.BatchFinished(running);
+        Assert.Equal(0, policy.InFlight);
         Assert.Null(policy.TryEnqueue("after", "robot-after", 6, 0, Decode).Refusal);
+    }
+
+    [Fact]
+    public void TakeBatch_UrgentBatchWhileADeepOneIsInFlight_CappedSoTheDeepOneStillMakesItsDeadline()
+    {
+        var policy = Policy(maxBatch: 1);
+        Admit(policy, "deep", 20);
+        var deep = Assert.Single(policy.TakeBatch(Decode, _ => false).Rows);
+        Assert.Equal(7, deep.Cap);
+        policy.BatchStarted(1, deep.Cap, Decode, deep.Request.DeadlineTicks);
+
+        // 15 ms left and one layer of the deep batch ahead would allow the last exit (12.5 ms); but the deep batch, due
+        // in 20 ms with 12.5 ms of work, waits for it: 7.5 ms is all it can have, layer 3 (7.5 ms).
+        Admit(policy, "urgent", 15);
+        var urgent = Assert.Single(policy.TakeBatch(Decode, _ => false).Rows);
+
+        Assert.Equal(3, urgent.Cap);
+        Assert.True(policy.Cost.Predict(1, urgent.Cap, Decode) + policy.Cost.Predict(1, deep.Cap, Decode) <= 20);
     }
 
     [Fact]
     public void TryEnqueue_BatchesAheadRanShallow_CountsThemAtTheDepthTheyRun()
     {
         var policy = Policy(maxBatch: 1);
-        policy.BatchFinished(deepestLayer: 1);
+        policy.BatchFinished(policy.BatchStarted(1, 1, Decode), deepestLayer: 1);
         Admit(policy, "first", 8);
 
         // A full batch ahead now costs 5 ms (layer 1), and its own first exit 5 ms: 10 ms fit in 11.
@@ -222,8 +248,7 @@ public sealed class BatchPolicyTests
     public void TryEnqueue_BatchesRunLarge_RowsAheadShareTheBatchAtTheFirstExit()
     {
         var policy = Policy(maxBatch: 4);
-        policy.BatchStarted(4, 7, Decode);
-        policy.BatchFinished(deepestLayer: 7);
+        policy.BatchFinished(policy.BatchStarted(4, 7, Decode), deepestLayer: 7);
         Admit(policy, "a", 20);
         Admit(policy, "b", 20);
         Admit(policy, "c", 20);
@@ -303,7 +328,7 @@ public sealed class BatchPolicyTests
     {
         // Batches of 1 that ran shallow: admission counts rows ahead at 5 ms each, so all three are admitted.
         var policy = Policy(maxBatch: 1);
-        policy.BatchFinished(deepestLayer: 1);
+        policy.BatchFinished(policy.BatchStarted(1, 1, Decode), deepestLayer: 1);
         var start = _time.GetTimestamp();
         Admit(policy, "a", 25);
         Admit(policy, "b", 26);
