@@ -132,7 +132,8 @@ public sealed class BatchPolicy<T>
     /// <summary>
     /// When the next batch should launch (a <see cref="TimeProvider.GetTimestamp"/> value; at or before now: at once):
     /// now if the batch is full; otherwise the latest start that keeps the earliest deadline at full depth, capped by
-    /// the gather window. <see cref="long.MaxValue"/> when nothing is queued.
+    /// the gather window; with batches in flight, see <see cref="LaunchTimeWhileInFlight"/>. <see cref="long.MaxValue"/>
+    /// when nothing is queued (or when the queue waits for a batch in flight to finish).
     /// </summary>
     public long LaunchTime(DecodeSettings decode)
     {
@@ -157,8 +158,45 @@ public sealed class BatchPolicy<T>
 
         var predicted = _cost.Predict(_pending.Count + 1, Settings.Layers - 1, decode) + Settings.DeadlineMarginMs;
         var latestSafeStart = earliestDeadline - MsToTicks(predicted);
+        if (_inFlight.Count > 0)
+        {
+            return LaunchTimeWhileInFlight(now, earliestDeadline, latestSafeStart);
+        }
+
         var gatherEnd = firstArrival + MsToTicks(Settings.MaxGatherMs);
         return Math.Min(latestSafeStart, gatherEnd);
+    }
+
+    /// <summary>
+    /// With batches in flight, another launches (to be interleaved with them on the device) when waiting for them would
+    /// cost the queue: its earliest request is due before a batch in flight (the device runs it first), or cannot reach
+    /// the last layer if it starts when the work in flight is predicted to end. Or when a single batch in flight is past
+    /// its first exit: the device then only deepens answers already possible, and the new batch's first exit comes after
+    /// about one layer. Otherwise the queue keeps gathering until a batch finishes: every batch in flight costs a step of
+    /// its own per layer, so launching at every arrival would trade the device's batching for nothing.
+    /// </summary>
+    private long LaunchTimeWhileInFlight(long now, long earliestDeadline, long latestSafeStart)
+    {
+        var busyUntil = now;
+        var latestInFlightDeadline = long.MinValue;
+        foreach (var b in _inFlight)
+        {
+            busyUntil = Math.Max(busyUntil, b.EndTicks);
+            latestInFlightDeadline = Math.Max(latestInFlightDeadline, b.DeadlineTicks);
+        }
+
+        if (earliestDeadline < latestInFlightDeadline || latestSafeStart <= busyUntil)
+        {
+            return now;
+        }
+
+        if (_inFlight.Count == 1)
+        {
+            var only = _inFlight[0];
+            return Math.Max(now, only.FirstExitTicks);
+        }
+
+        return long.MaxValue;
     }
 
     /// <summary>
@@ -276,7 +314,9 @@ public sealed class BatchPolicy<T>
         }
 
         var id = ++_nextBatchId;
-        _inFlight.Add(new InFlightBatch(id, deadlineTicks, busyUntil + MsToTicks(predicted), predicted));
+        // Its first exit comes first on the device (see DeviceSchedule): after what is left of the work up to the first exits in flight.
+        var firstExit = now + MsToTicks(_cost.Predict(size, _cost.FirstExit, decode));
+        _inFlight.Add(new InFlightBatch(id, deadlineTicks, busyUntil + MsToTicks(predicted), predicted, firstExit));
         _typicalBatch = double.IsNaN(_typicalBatch) ? size : (0.8 * _typicalBatch) + (0.2 * size);
         return id;
     }
@@ -366,7 +406,8 @@ public sealed class BatchPolicy<T>
     }
 
     /// <summary>A batch on the device as the policy predicted it: due at its earliest row's deadline, done by <paramref name="EndTicks"/> if launched work runs back to back.</summary>
-    private sealed record InFlightBatch(long Id, long DeadlineTicks, long EndTicks, double PredictedMs);
+    /// <param name="FirstExitTicks">When its rows can first be answered: its work up to the first exit, from its launch.</param>
+    private sealed record InFlightBatch(long Id, long DeadlineTicks, long EndTicks, double PredictedMs, long FirstExitTicks);
 
     private double Available(QueuedRequest<T> r, long now) => TicksToMs(r.DeadlineTicks - now) - Settings.DeadlineMarginMs;
 

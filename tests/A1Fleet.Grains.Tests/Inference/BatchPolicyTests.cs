@@ -188,6 +188,63 @@ public sealed class BatchPolicyTests
         Assert.Contains("first exit", refusal.Detail, StringComparison.Ordinal);
     }
 
+    /// <summary>A batch of one row due in <paramref name="budgetMs"/>, taken and started: 12.5 ms to the last layer, its first exit after 5 ms.</summary>
+    private static long StartDeep(BatchPolicy<string> policy, string item, double budgetMs)
+    {
+        Admit(policy, item, budgetMs);
+        var row = Assert.Single(policy.TakeBatch(Decode, _ => false).Rows);
+        Assert.Equal(7, row.Cap);
+        return policy.BatchStarted(1, row.Cap, Decode, row.Request.DeadlineTicks);
+    }
+
+    [Fact]
+    public void LaunchTime_OneBatchInFlightWithSlack_LaunchesWhenItsFirstExitIsPredicted()
+    {
+        var policy = Policy();
+        var start = _time.GetTimestamp();
+        StartDeep(policy, "deep", 100);
+        Admit(policy, "next", 100);
+
+        Assert.Equal(start + policy.MsToTicks(5), policy.LaunchTime(Decode));
+        _time.Advance(TimeSpan.FromMilliseconds(6));
+        Assert.Equal(_time.GetTimestamp(), policy.LaunchTime(Decode));
+    }
+
+    [Fact]
+    public void LaunchTime_TwoBatchesInFlightWithSlack_WaitsForOneToFinish()
+    {
+        var policy = Policy();
+        var first = StartDeep(policy, "one", 100);
+        StartDeep(policy, "two", 101);
+        Admit(policy, "next", 102);
+
+        Assert.Equal(long.MaxValue, policy.LaunchTime(Decode));
+        policy.BatchFinished(first, 7);
+        Assert.NotEqual(long.MaxValue, policy.LaunchTime(Decode));
+    }
+
+    [Fact]
+    public void LaunchTime_QueuedDueBeforeABatchInFlight_LaunchesNow()
+    {
+        var policy = Policy();
+        StartDeep(policy, "one", 100);
+        StartDeep(policy, "two", 101);
+        Admit(policy, "urgent", 50);
+
+        Assert.Equal(_time.GetTimestamp(), policy.LaunchTime(Decode));
+    }
+
+    [Fact]
+    public void LaunchTime_WaitingForTheBatchInFlightWouldCostDepth_LaunchesNow()
+    {
+        var policy = Policy();
+        // In flight until 12.5 ms. Queued with a batch of 2 at the last layer costing 25 ms: due at 30 it must start by 5 ms.
+        StartDeep(policy, "deep", 20);
+        Admit(policy, "next", 30);
+
+        Assert.Equal(_time.GetTimestamp(), policy.LaunchTime(Decode));
+    }
+
     [Fact]
     public void TryEnqueue_BatchInFlightDueEarlier_CountsWhatIsLeftOfItAndOneDueLaterOnlyOneLayer()
     {
