@@ -160,7 +160,7 @@ public sealed class BatchPolicy<T>
         var latestSafeStart = earliestDeadline - MsToTicks(predicted);
         if (_inFlight.Count > 0)
         {
-            return LaunchTimeWhileInFlight(now, earliestDeadline, latestSafeStart);
+            return LaunchTimeWhileInFlight(now, earliestDeadline);
         }
 
         var gatherEnd = firstArrival + MsToTicks(Settings.MaxGatherMs);
@@ -168,24 +168,23 @@ public sealed class BatchPolicy<T>
     }
 
     /// <summary>
-    /// With batches in flight, another launches (to be interleaved with them on the device) when waiting for them would
-    /// cost the queue: its earliest request is due before a batch in flight (the device runs it first), or cannot reach
-    /// the last layer if it starts when the work in flight is predicted to end. Or when a single batch in flight is past
-    /// its first exit: the device then only deepens answers already possible, and the new batch's first exit comes after
-    /// about one layer. Otherwise the queue keeps gathering until a batch finishes: every batch in flight costs a step of
-    /// its own per layer, so launching at every arrival would trade the device's batching for nothing.
+    /// With batches in flight, another launches (to be interleaved with them on the device) when its earliest request is
+    /// due before a batch in flight (the device runs it first), or when a single batch in flight is past its first exit:
+    /// the device then only deepens answers already possible, and the new batch's first exit comes after about one layer.
+    /// Otherwise the queue keeps gathering until a batch finishes: every batch in flight costs a step of its own per layer,
+    /// so launching at every arrival would trade the device's batching for nothing (measured: at half the capacity, one
+    /// batch per request saturated the device). A batch running deep does not starve the queue: its cap leaves the
+    /// requests queued behind it time for their first exit (<see cref="SlackBehind"/>).
     /// </summary>
-    private long LaunchTimeWhileInFlight(long now, long earliestDeadline, long latestSafeStart)
+    private long LaunchTimeWhileInFlight(long now, long earliestDeadline)
     {
-        var busyUntil = now;
         var latestInFlightDeadline = long.MinValue;
         foreach (var b in _inFlight)
         {
-            busyUntil = Math.Max(busyUntil, b.EndTicks);
             latestInFlightDeadline = Math.Max(latestInFlightDeadline, b.DeadlineTicks);
         }
 
-        if (earliestDeadline < latestInFlightDeadline || latestSafeStart <= busyUntil)
+        if (earliestDeadline < latestInFlightDeadline)
         {
             return now;
         }
@@ -216,7 +215,8 @@ public sealed class BatchPolicy<T>
         while (taken < _pending.Count && rows.Count < Settings.MaxBatch)
         {
             var r = _pending[taken];
-            var available = Available(r, now) - WorkAheadMs(now, r.DeadlineTicks);
+            // Launched now, its first exit comes after at most one step of the batches in flight (DeviceSchedule).
+            var available = Available(r, now) - (_inFlight.Count > 0 ? _cost.LayerMs(TypicalBatch) : 0);
             if (abandoned(r.Item))
             {
                 Release(r.RobotId);
@@ -365,7 +365,39 @@ public sealed class BatchPolicy<T>
         var rowsBefore = Math.Max(0, ahead + 1 - batch);
         var perRow = _cost.Predict(batch, TypicalDepth, decode) / batch;
         var ms = (rowsBefore * perRow) + _cost.Predict(Math.Min(ahead + 1, batch), _cost.FirstExit, decode) + Settings.DeadlineMarginMs;
-        return now + MsToTicks(WorkAheadMs(now, deadline) + ms);
+        return now + MsToTicks(LaunchWaitMs(now, deadline) + ms);
+    }
+
+    /// <summary>
+    /// How long until a request queued now, due at <paramref name="deadline"/>, has its batch launched and running its
+    /// first step, by the launch rule (<see cref="LaunchTimeWhileInFlight"/>): at once when nothing is in flight or it is
+    /// due before a batch in flight; at the predicted first exit of a single batch in flight; else when the first batch
+    /// in flight is predicted to end. Plus one step when a batch is in flight (a step runs to its end); its own first exit
+    /// then comes before the deeper layers of the batches in flight (<see cref="DeviceSchedule{T}"/>).
+    /// </summary>
+    private double LaunchWaitMs(long now, long deadline)
+    {
+        if (_inFlight.Count == 0)
+        {
+            return 0;
+        }
+
+        var step = _cost.LayerMs(TypicalBatch);
+        var latestInFlightDeadline = long.MinValue;
+        var firstEnd = long.MaxValue;
+        foreach (var b in _inFlight)
+        {
+            latestInFlightDeadline = Math.Max(latestInFlightDeadline, b.DeadlineTicks);
+            firstEnd = Math.Min(firstEnd, b.EndTicks);
+        }
+
+        if (deadline < latestInFlightDeadline)
+        {
+            return step;
+        }
+
+        var launch = _inFlight.Count == 1 ? _inFlight[0].FirstExitTicks : firstEnd;
+        return Math.Max(0, TicksToMs(launch - now)) + step;
     }
 
     /// <summary>

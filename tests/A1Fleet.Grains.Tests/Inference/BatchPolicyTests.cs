@@ -235,40 +235,25 @@ public sealed class BatchPolicyTests
     }
 
     [Fact]
-    public void LaunchTime_WaitingForTheBatchInFlightWouldCostDepth_LaunchesNow()
+    public void TryEnqueue_TwoBatchesInFlight_DueLaterWaitsForTheFirstToEndDueEarlierForOneLayer()
     {
-        var policy = Policy();
-        // In flight until 12.5 ms. Queued with a batch of 2 at the last layer costing 25 ms: due at 30 it must start by 5 ms.
-        StartDeep(policy, "deep", 20);
-        Admit(policy, "next", 30);
+        var policy = Policy(maxBatch: 1);
+        // Both to the last layer (12.5 ms each, back to back): "one" predicted to end at 12.5 ms, "two" at 25 ms.
+        var one = StartDeep(policy, "one", 14);
+        StartDeep(policy, "two", 26);
 
-        Assert.Equal(_time.GetTimestamp(), policy.LaunchTime(Decode));
-    }
-
-    [Fact]
-    public void TryEnqueue_BatchInFlightDueEarlier_CountsWhatIsLeftOfItAndOneDueLaterOnlyOneLayer()
-    {
-        var policy = Policy(maxBatch: 2);
-        Admit(policy, "a", 30);
-        Admit(policy, "b", 30);
-        var batch = policy.TakeBatch(Decode, _ => false).Rows;
-        // Two rows to the last layer: 2 x 12.5 ms by the prior, due in 30 ms.
-        Assert.All(batch, r => Assert.Equal(7, r.Cap));
-        var running = policy.BatchStarted(batch.Count, 7, Decode, batch.Min(r => r.Request.DeadlineTicks));
-
-        // Due after it: all 25 ms of it come first, then its own 5 ms at the first exit.
-        Admit(policy, "x", 31);
-        // Behind it and "x": 25 ms, then a batch of 2 at the first exit (10 ms) is 35 ms: refused until the batch in flight ends.
-        var refused = policy.TryEnqueue("y", "robot-y", 32, 0, Decode).Refusal;
+        // Due after both: its batch launches when "one" ends (12.5 ms), runs after one layer of "two" (1 ms), first exit 5 ms.
+        Admit(policy, "x", 27);
+        // Behind "x" too (a batch of its own, priced as deep as batches run: 12.5 ms): 31 ms, refused until "one" ends.
+        var refused = policy.TryEnqueue("y", "robot-y", 27.5, 0, Decode).Refusal;
         Assert.Equal(RefusalReason.Deadline, refused!.Reason);
-        Assert.Equal(25, refused.RetryAfterMs, 6);
-        // Due before it: the device runs it first, after at most the one layer running (2 ms at batch 2), then its 5 ms.
-        Admit(policy, "urgent", 8);
-        Assert.NotNull(policy.TryEnqueue("too-urgent", "robot-too-urgent", 6.5, 0, Decode).Refusal);
+        Assert.Equal(12.5, refused.RetryAfterMs, 6);
+        // Due before a batch in flight: it launches at once and runs after at most one layer (1 ms), then its 5 ms.
+        Admit(policy, "urgent", 7);
+        Assert.NotNull(policy.TryEnqueue("too-urgent", "robot-too-urgent", 5.5, 0, Decode).Refusal);
 
-        policy.BatchFinished(running);
-        Assert.Equal(0, policy.InFlight);
-        Assert.Null(policy.TryEnqueue("after", "robot-after", 6, 0, Decode).Refusal);
+        policy.BatchFinished(one);
+        Assert.Equal(1, policy.InFlight);
     }
 
     [Fact]
