@@ -23,6 +23,7 @@ public sealed class SimulatedDevice
     private readonly PartTimings _max;
     private readonly float[] _pose;
     private long _schedule;
+    private long _awake;
 
     /// <param name="engine">The loaded model (its shape, exits and action ranges; never run here).</param>
     /// <param name="batchOne">Prices measured at batch 1.</param>
@@ -70,18 +71,24 @@ public sealed class SimulatedDevice
     public ISteppedBatch Begin(IReadOnlyList<InferenceRequest> requests, BatchStatistics? statistics = null, Action<int, InferenceResult>? onResult = null,
         CancellationToken cancellationToken = default) => new SimulatedBatch(this, requests, statistics, onResult, cancellationToken);
 
-    /// <summary>Blocks until <paramref name="ms"/> past the device's running schedule (restarted from now when the device was idle), so sleep overshoot does not accumulate.</summary>
+    /// <summary>
+    /// Blocks until <paramref name="ms"/> past the device's running schedule, so sleep overshoot does not accumulate: steps
+    /// that follow one another at once (whichever batch they belong to) continue the schedule, and a sleep that overshot
+    /// is made up by the next; after the device was idle the schedule restarts from now.
+    /// </summary>
     private double Spend(double ms, CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
         var now = Stopwatch.GetTimestamp();
-        _schedule = Math.Max(_schedule, now) + (long)(Math.Max(0, ms) * Stopwatch.Frequency / 1000.0);
+        var idle = now - _awake > Stopwatch.Frequency / 1000;
+        _schedule = (idle ? Math.Max(_schedule, now) : _schedule) + (long)(Math.Max(0, ms) * Stopwatch.Frequency / 1000.0);
         var wait = Stopwatch.GetElapsedTime(now, _schedule);
         if (wait > TimeSpan.Zero)
         {
             Thread.Sleep(wait);
         }
 
+        _awake = Stopwatch.GetTimestamp();
         return ms;
     }
 

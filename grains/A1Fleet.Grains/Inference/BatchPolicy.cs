@@ -160,7 +160,7 @@ public sealed class BatchPolicy<T>
         var latestSafeStart = earliestDeadline - MsToTicks(predicted);
         if (_inFlight.Count > 0)
         {
-            return LaunchTimeWhileInFlight(now, earliestDeadline);
+            return LaunchTimeWhileInFlight(now, earliestDeadline, _cost.Predict(Math.Min(_pending.Count, Settings.MaxBatch), _cost.FirstExit, decode));
         }
 
         var gatherEnd = firstArrival + MsToTicks(Settings.MaxGatherMs);
@@ -169,14 +169,16 @@ public sealed class BatchPolicy<T>
 
     /// <summary>
     /// With batches in flight, another launches (to be interleaved with them on the device) when its earliest request is
-    /// due before a batch in flight (the device runs it first), or when a single batch in flight is past its first exit:
-    /// the device then only deepens answers already possible, and the new batch's first exit comes after about one layer.
+    /// due before a batch in flight (the device runs it first), or when a single batch in flight is past its first exit
+    /// and has the slack to let the new batch's first exit go before its deeper layers: the device then only deepens
+    /// answers already possible, and the new batch's first exit comes after about one layer.
     /// Otherwise the queue keeps gathering until a batch finishes: every batch in flight costs a step of its own per layer,
     /// so launching at every arrival would trade the device's batching for nothing (measured: at half the capacity, one
     /// batch per request saturated the device). A batch running deep does not starve the queue: its cap leaves the
     /// requests queued behind it time for their first exit (<see cref="SlackBehind"/>).
     /// </summary>
-    private long LaunchTimeWhileInFlight(long now, long earliestDeadline)
+    /// <param name="firstExitMs">The new batch's work up to its first exit, which the device runs before the deeper layers in flight.</param>
+    private long LaunchTimeWhileInFlight(long now, long earliestDeadline, double firstExitMs)
     {
         var latestInFlightDeadline = long.MinValue;
         foreach (var b in _inFlight)
@@ -189,9 +191,10 @@ public sealed class BatchPolicy<T>
             return now;
         }
 
-        if (_inFlight.Count == 1)
+        // The batch in flight must have the slack for the new batch's first exit: its deeper layers wait for it.
+        if (_inFlight.Count == 1 && _inFlight[0] is var only
+            && TicksToMs(only.DeadlineTicks - only.EndTicks) - Settings.DeadlineMarginMs >= firstExitMs)
         {
-            var only = _inFlight[0];
             return Math.Max(now, only.FirstExitTicks);
         }
 

@@ -211,6 +211,19 @@ public sealed class BatchPolicyTests
     }
 
     [Fact]
+    public void LaunchTime_OneBatchInFlightWithoutSlackForTheNextFirstExit_WaitsForItToFinish()
+    {
+        var policy = Policy();
+        // Due in 16 ms, predicted to end at 12.5 ms: 3.5 ms of slack, less than the next batch's first exit (5 ms).
+        var deep = StartDeep(policy, "deep", 16);
+        Admit(policy, "next", 100);
+
+        Assert.Equal(long.MaxValue, policy.LaunchTime(Decode));
+        policy.BatchFinished(deep, 7);
+        Assert.NotEqual(long.MaxValue, policy.LaunchTime(Decode));
+    }
+
+    [Fact]
     public void LaunchTime_TwoBatchesInFlightWithSlack_WaitsForOneToFinish()
     {
         var policy = Policy();
