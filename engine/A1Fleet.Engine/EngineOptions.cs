@@ -17,6 +17,15 @@ public sealed class EngineOptions
     public int MaxBatchSize { get; set; } = 32;
 
     /// <summary>
+    /// Most batches one engine holds in flight at once, advanced a layer at a time in turn (<see cref="Inference.A1Engine.Begin"/>):
+    /// each has its own working buffers and bindings, sized for <see cref="MaxBatchSize"/>, made when first needed and
+    /// kept (for small-fm at batch 32, about 4 MB a row, 128 MB a batch). <see cref="Inference.A1Engine.Begin"/> past the
+    /// bound throws; the silo's device thread stops taking batches from its queue while the bound is reached (the queue
+    /// then fills and the inference grains wait for room).
+    /// </summary>
+    public int MaxBatchesInFlight { get; set; } = 3;
+
+    /// <summary>
     /// Whether graph inputs are bound again before every run. Needed on any device but the CPU, where ONNX Runtime
     /// copies a bound host input when it is bound (so it is on whenever <see cref="ExecutionProvider"/> is not "cpu");
     /// tests turn it on for the CPU to run that path where no GPU is.
@@ -41,6 +50,11 @@ public sealed class EngineOptions
         if (MaxBatchSize is < 1 or > 1024)
         {
             errors.Add($"MaxBatchSize {MaxBatchSize} is outside 1..1024.");
+        }
+
+        if (MaxBatchesInFlight is < 1 or > 64)
+        {
+            errors.Add($"MaxBatchesInFlight {MaxBatchesInFlight} is outside 1..64.");
         }
 
         if (CudaDeviceId < 0)

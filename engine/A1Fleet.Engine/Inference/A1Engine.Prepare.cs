@@ -121,11 +121,12 @@ public sealed partial class A1Engine
         return snapped;
     }
 
-    private void FillInputs(int slot, RowState row)
+    private void FillInputs(EngineBatch b, int slot, RowState row)
     {
+        var buffers = b.Buffers;
         var request = row.Source!;
         var pixels = _dims.ImageHeight * _dims.ImageWidth;
-        var images = _buffers.Images.Row(slot);
+        var images = buffers.Images.Row(slot);
         for (var c = 0; c < _dims.Cameras; c++)
         {
             var source = request.Images[c];
@@ -138,15 +139,15 @@ public sealed partial class A1Engine
             }
         }
 
-        row.Tokens.CopyTo(_buffers.TokenIds.Row(slot));
-        var bias = _buffers.AttentionBias.Row(slot);
+        row.Tokens.CopyTo(buffers.TokenIds.Row(slot));
+        var bias = buffers.AttentionBias.Row(slot);
         bias.Clear();
         for (var t = row.TokenCount; t < _dims.MaxTokens; t++)
         {
             bias[_dims.InstructionPosition(t)] = MaskedBias;
         }
 
-        var state = _buffers.State.Row(slot);
+        var state = buffers.State.Row(slot);
         for (var i = 0; i < _dims.StateDim; i++)
         {
             state[i] = _stateNormalizer.Normalize(i, request.State[i]);

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Microsoft.ML.OnnxRuntime;
 
 namespace A1Fleet.Engine.Inference;
 
@@ -18,7 +19,8 @@ public sealed partial class A1Engine
 {
     /// <summary>
     /// Prices each graph alone through the engine's own bindings (what the benchmark's cost model
-    /// uses). Runs on whatever the buffers hold, so call it after at least one real batch.
+    /// uses). Runs on whatever a free set of buffers holds, so call it after at least one real batch; never on the
+    /// buffers of a batch in flight (with every pooled set in flight it borrows one for the measure).
     /// </summary>
     public PartTimings MeasureParts(int batch, int repetitions = 20)
     {
@@ -29,31 +31,44 @@ public sealed partial class A1Engine
 
         lock (_gate)
         {
-            var prefix = Median(repetitions, () => _graphs.Prefix.Run(_runOptions, _graphs.PrefixBinding(_buffers, batch)));
-            var lm = Median(repetitions, () =>
+            var context = Rent() ?? NewContext(pooled: false);
+            try
             {
-                for (var l = 0; l < _dims.Layers; l++)
-                {
-                    _graphs.LanguageModel[l].Run(_runOptions, _graphs.LanguageModelBinding(_buffers, l, batch));
-                }
-            }) / _dims.Layers;
-            if (!_dims.IsFlowMatching)
-            {
-                var head = Median(repetitions, () => _graphs.MlpHead!.Run(_runOptions, _graphs.MlpHeadBinding(_buffers, _dims.Layers - 1, batch)));
-                return new PartTimings(batch, prefix, lm, head, 0, 0, 0);
+                return Measure(context.Buffers, context.RunOptions, batch, repetitions);
             }
-
-            var suffix = Median(repetitions, () => _graphs.ExpertSuffix!.Run(_runOptions, _graphs.ExpertSuffixBinding(_buffers, batch)));
-            var expert = Median(repetitions, () =>
+            finally
             {
-                for (var l = 0; l < _dims.Layers; l++)
-                {
-                    _graphs.ExpertLayers[l].Run(_runOptions, _graphs.ExpertLayerBinding(_buffers, l, batch));
-                }
-            }) / _dims.Layers;
-            var output = Median(repetitions, () => _graphs.ExpertOutput!.Run(_runOptions, _graphs.ExpertOutputBinding(_buffers, _dims.Layers, batch)));
-            return new PartTimings(batch, prefix, lm, 0, suffix, expert, output);
+                EndLocked(context);
+            }
         }
+    }
+
+    private PartTimings Measure(EngineBuffers buffers, RunOptions runOptions, int batch, int repetitions)
+    {
+        var prefix = Median(repetitions, () => _graphs.Prefix.Run(runOptions, _graphs.PrefixBinding(buffers, batch)));
+        var lm = Median(repetitions, () =>
+        {
+            for (var l = 0; l < _dims.Layers; l++)
+            {
+                _graphs.LanguageModel[l].Run(runOptions, _graphs.LanguageModelBinding(buffers, l, batch));
+            }
+        }) / _dims.Layers;
+        if (!_dims.IsFlowMatching)
+        {
+            var head = Median(repetitions, () => _graphs.MlpHead!.Run(runOptions, _graphs.MlpHeadBinding(buffers, _dims.Layers - 1, batch)));
+            return new PartTimings(batch, prefix, lm, head, 0, 0, 0);
+        }
+
+        var suffix = Median(repetitions, () => _graphs.ExpertSuffix!.Run(runOptions, _graphs.ExpertSuffixBinding(buffers, batch)));
+        var expert = Median(repetitions, () =>
+        {
+            for (var l = 0; l < _dims.Layers; l++)
+            {
+                _graphs.ExpertLayers[l].Run(runOptions, _graphs.ExpertLayerBinding(buffers, l, batch));
+            }
+        }) / _dims.Layers;
+        var output = Median(repetitions, () => _graphs.ExpertOutput!.Run(runOptions, _graphs.ExpertOutputBinding(buffers, _dims.Layers, batch)));
+        return new PartTimings(batch, prefix, lm, 0, suffix, expert, output);
     }
 
     private static double Median(int repetitions, Action run)

@@ -11,15 +11,16 @@ namespace A1Fleet.Engine.Inference;
 /// <summary>
 /// Runs one model package with A1's adaptive inference: the language model layer by layer over a
 /// batch, the head at the exit layers, each request leaving the batch at its own exit while the
-/// rest continue. Not thread-safe by design: one batch at a time owns the preallocated buffers
-/// (callers queue batches; see the silo's inference service).
+/// rest continue. <see cref="Run"/> runs a whole batch; <see cref="Begin"/> starts one that the caller advances a
+/// step (one LM layer) at a time, so one thread can interleave several batches (at most
+/// <see cref="EngineOptions.MaxBatchesInFlight"/>, each on its own pooled buffers and bindings). Calls serialise on
+/// one gate: a step or a whole run at a time (callers queue batches; see the silo's inference service).
 /// </summary>
 public sealed partial class A1Engine : IDisposable
 {
     private const float MaskedBias = -1e9f;
 
     private readonly Lock _gate = new();
-    private readonly RunOptions _runOptions = new();
     private readonly SessionOptions _sessionOptions;
     private readonly ModelDims _dims;
     private readonly Normalizer _stateNormalizer;
@@ -30,12 +31,10 @@ public sealed partial class A1Engine : IDisposable
     private readonly int[] _exitLayers;
     private readonly int[] _exitIndexOfLayer;
     private readonly EngineGraphs _graphs;
-    private readonly EngineBuffers _buffers;
-    private readonly RowState[] _rowPool;
-    private readonly RowState[] _slots;
+    private readonly List<EngineBatch> _contexts = [];
+    private readonly Stack<EngineBatch> _free = new();
     private readonly DiscrepancyMetric _defaultMetric;
-    private long _ortTicks;
-    private Action<int, InferenceResult>? _onResult;
+    private bool _disposed;
 
     private A1Engine(ModelPackage package, EngineOptions options)
     {
@@ -63,9 +62,8 @@ public sealed partial class A1Engine : IDisposable
         _defaultMetric = DiscrepancyMetrics.Parse(m.Defaults.Metric);
         _sessionOptions = OrtRuntime.CreateSessionOptions(options);
         _graphs = EngineGraphs.Load(package, _dims, _sessionOptions, options.InputsCopiedAtBind);
-        _buffers = new EngineBuffers(_dims, options.MaxBatchSize);
-        _rowPool = Enumerable.Range(0, options.MaxBatchSize).Select(_ => new RowState(_dims)).ToArray();
-        _slots = new RowState[options.MaxBatchSize];
+        // The first set of buffers now (a whole-batch run and MeasureParts need one); the others when first in flight.
+        _free.Push(NewContext(pooled: true));
     }
 
     public ModelPackage Package { get; }
@@ -80,6 +78,21 @@ public sealed partial class A1Engine : IDisposable
     internal IReadOnlyList<int> ValidDims => _validDims;
     public bool IsFlowMatching => _dims.IsFlowMatching;
     public int MaxBatchSize => Options.MaxBatchSize;
+
+    /// <summary>Most batches in flight at once (<see cref="EngineOptions.MaxBatchesInFlight"/>).</summary>
+    public int MaxBatchesInFlight => Options.MaxBatchesInFlight;
+
+    /// <summary>Batches begun and not yet disposed.</summary>
+    public int BatchesInFlight
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _contexts.Count(c => c.InUse);
+            }
+        }
+    }
 
     /// <summary>Loads and checks every graph against the manifest; errors name the file and the mismatch.</summary>
     public static A1Engine Load(string packageDirectory, EngineOptions? options = null)
@@ -101,83 +114,278 @@ public sealed partial class A1Engine : IDisposable
     /// beyond <see cref="MaxBatchSize"/> run in further batches. <paramref name="onResult"/>, if given,
     /// hears of each request the moment it leaves the batch, so a caller can answer early exits
     /// without waiting for the deepest request (it runs on the calling thread: keep it short).
+    /// The steps of <see cref="Begin"/> and this, one after the other, give exactly the same results.
     /// </summary>
     public InferenceResult[] Run(IReadOnlyList<InferenceRequest> requests, BatchStatistics? statistics = null, Action<int, InferenceResult>? onResult = null, CancellationToken cancellationToken = default)
     {
         var results = new InferenceResult[requests.Count];
         lock (_gate)
         {
-            // Set under the gate: a caller waiting for it must not replace the callback of the batch that runs.
-            _onResult = onResult;
-            try
+            for (var start = 0; start < requests.Count; start += MaxBatchSize)
             {
-                for (var start = 0; start < requests.Count; start += MaxBatchSize)
+                var count = Math.Min(MaxBatchSize, requests.Count - start);
+                // A whole run does not count against the in-flight bound: with every pooled set in flight it borrows a
+                // set of its own for the run (calibration on a busy device; rare).
+                var batch = Rent() ?? NewContext(pooled: false);
+                try
                 {
-                    var count = Math.Min(MaxBatchSize, requests.Count - start);
-                    RunChunk(requests, start, count, results, statistics, cancellationToken);
+                    BeginChunk(batch, requests, start, count, results, statistics, onResult, cancellationToken);
+                    while (!StepLocked(batch))
+                    {
+                    }
                 }
-            }
-            finally
-            {
-                _onResult = null;
+                finally
+                {
+                    EndLocked(batch);
+                }
             }
         }
 
         return results;
     }
 
-    private void RunChunk(IReadOnlyList<InferenceRequest> requests, int start, int count, InferenceResult[] results, BatchStatistics? stats, CancellationToken ct)
+    /// <summary>
+    /// Starts a batch of at most <see cref="MaxBatchSize"/> requests that the caller advances with
+    /// <see cref="ISteppedBatch.Step"/> and disposes when done with it. Validation happens here (an invalid request
+    /// is answered at once and does not disturb the others); no graph runs until the first step.
+    /// <paramref name="onResult"/> runs on the stepping thread as each request leaves the batch.
+    /// </summary>
+    /// <exception cref="InvalidOperationException"><see cref="MaxBatchesInFlight"/> batches are in flight (see <see cref="CanBegin"/>).</exception>
+    public EngineBatch Begin(IReadOnlyList<InferenceRequest> requests, BatchStatistics? statistics = null, Action<int, InferenceResult>? onResult = null, CancellationToken cancellationToken = default)
     {
-        var batchStart = Stopwatch.GetTimestamp();
-        _ortTicks = 0;
+        if (requests.Count > MaxBatchSize)
+        {
+            throw new ArgumentException($"a stepped batch carries at most {MaxBatchSize} requests (EngineOptions.MaxBatchSize), got {requests.Count}", nameof(requests));
+        }
+
+        lock (_gate)
+        {
+            var batch = Rent() ?? throw new InvalidOperationException(
+                $"model '{ModelId}' already has {MaxBatchesInFlight} batches in flight (EngineOptions.MaxBatchesInFlight): finish or dispose one first");
+            BeginChunk(batch, requests, 0, requests.Count, new InferenceResult[requests.Count], statistics, onResult, cancellationToken);
+            return batch;
+        }
+    }
+
+    /// <summary>Whether <see cref="Begin"/> would find a free set of buffers (fewer than <see cref="MaxBatchesInFlight"/> in flight).</summary>
+    public bool CanBegin
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _free.Count > 0 || _contexts.Count < MaxBatchesInFlight;
+            }
+        }
+    }
+
+    internal bool Step(EngineBatch batch)
+    {
+        lock (_gate)
+        {
+            if (!batch.InUse)
+            {
+                throw new ObjectDisposedException(nameof(EngineBatch), "the batch was disposed; its buffers belong to the engine again");
+            }
+
+            return StepLocked(batch);
+        }
+    }
+
+    internal void End(EngineBatch batch)
+    {
+        lock (_gate)
+        {
+            EndLocked(batch);
+        }
+    }
+
+    private EngineBatch? Rent()
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if (_free.Count == 0 && _contexts.Count < MaxBatchesInFlight)
+        {
+            _free.Push(NewContext(pooled: true));
+        }
+
+        if (!_free.TryPop(out var batch))
+        {
+            return null;
+        }
+
+        batch.InUse = true;
+        batch.Completed = true;
+        batch.Active = 0;
+        return batch;
+    }
+
+    private EngineBatch NewContext(bool pooled)
+    {
+        var batch = new EngineBatch(this, _dims, Options.MaxBatchSize, pooled ? _contexts.Count : MaxBatchesInFlight) { Pooled = pooled };
+        if (pooled)
+        {
+            _contexts.Add(batch);
+        }
+
+        return batch;
+    }
+
+    private void EndLocked(EngineBatch batch)
+    {
+        if (!batch.InUse)
+        {
+            return;
+        }
+
+        if (!batch.Completed)
+        {
+            for (var r = 0; r < batch.Active; r++)
+            {
+                Publish(batch, batch.Slots[r].Request, InferenceResult.Failure(InferenceErrorKind.Canceled, "the batch was abandoned before this request finished"));
+            }
+
+            Finish(batch);
+        }
+
+        batch.InUse = false;
+        batch.OnResult = null;
+        batch.Requests = [];
+        batch.Statistics = null;
+        for (var r = 0; r < batch.RowPool.Length; r++)
+        {
+            batch.RowPool[r].Source = null;
+        }
+
+        if (batch.Pooled && !_disposed)
+        {
+            _free.Push(batch);
+        }
+        else if (!batch.Pooled)
+        {
+            // A borrowed set (see Run) leaves with its bindings: the graphs cache them per key, so they go too.
+            _graphs.ForgetBindings(batch.Buffers);
+            batch.DisposeBuffers();
+        }
+    }
+
+    private void BeginChunk(EngineBatch b, IReadOnlyList<InferenceRequest> requests, int start, int count, InferenceResult[] results, BatchStatistics? stats,
+        Action<int, InferenceResult>? onResult, CancellationToken ct)
+    {
+        var begun = Stopwatch.GetTimestamp();
+        b.Requests = requests;
+        b.Start = start;
+        b.Count = count;
+        b.ResultSlots = results;
+        b.OnResult = onResult;
+        b.Statistics = stats;
+        b.CancellationToken = ct;
+        b.FirstStepTicks = 0;
+        b.BusyTicks = 0;
+        b.OrtTicks = 0;
+        b.Next = -1;
+        b.Completed = false;
         var active = 0;
         for (var i = 0; i < count; i++)
         {
-            var row = _rowPool[active];
+            var row = b.RowPool[active];
             var error = Prepare(requests[start + i], start + i, row);
             if (error is not null)
             {
-                Publish(results, start + i, InferenceResult.Failure(InferenceErrorKind.InvalidInput, error));
+                Publish(b, start + i, InferenceResult.Failure(InferenceErrorKind.InvalidInput, error));
                 continue;
             }
 
-            _slots[active++] = row;
+            b.Slots[active++] = row;
         }
 
+        b.Active = active;
         if (active == 0)
         {
+            b.Completed = true;
             return;
         }
 
         // Early-exit rows first, then full-depth rows by final layer: whoever needs the head at a
         // layer is then always a prefix of the batch, and the graphs run on a prefix view.
-        Array.Sort(_slots, 0, active, RowOrder.Instance);
+        Array.Sort(b.Slots, 0, active, RowOrder.Instance);
         var earlyExitRows = 0;
-        while (earlyExitRows < active && _slots[earlyExitRows].EarlyExit)
+        while (earlyExitRows < active && b.Slots[earlyExitRows].EarlyExit)
         {
             earlyExitRows++;
         }
 
+        b.EarlyExitRows = earlyExitRows;
+        var deepest = 0;
         for (var r = 0; r < active; r++)
         {
-            FillInputs(r, _slots[r]);
+            deepest = Math.Max(deepest, b.Slots[r].FinalLayer);
         }
 
-        var cancel = ct.CanBeCanceled ? ct.Register(static o => ((RunOptions)o!).Terminate = true, _runOptions) : default;
+        b.Deepest = deepest;
+        b.RemainingDeepest = deepest;
+        b.Registration = ct.CanBeCanceled ? ct.Register(static o => ((RunOptions)o!).Terminate = true, b.RunOptions) : default;
+        b.BusyTicks = Stopwatch.GetTimestamp() - begun;
+    }
+
+    /// <summary>Runs the next step of <paramref name="b"/> (the caller holds the gate); returns whether it completed.</summary>
+    private bool StepLocked(EngineBatch b)
+    {
+        if (b.Completed)
+        {
+            return true;
+        }
+
+        var t0 = Stopwatch.GetTimestamp();
+        if (b.FirstStepTicks == 0)
+        {
+            // A request's time in the engine runs from its batch's first step: the wait before it is queueing.
+            b.FirstStepTicks = t0;
+        }
+
+        var ct = b.CancellationToken;
         try
         {
-            RunLayers(ref active, ref earlyExitRows, results, batchStart, stats, ct);
+            ct.ThrowIfCancellationRequested();
+            if (b.Next < 0)
+            {
+                for (var r = 0; r < b.Active; r++)
+                {
+                    FillInputs(b, r, b.Slots[r]);
+                }
+
+                var p0 = Stopwatch.GetTimestamp();
+                RunGraph(b, _graphs.Prefix, _graphs.PrefixBinding(b.Buffers, b.Active));
+                var prefixTicks = Stopwatch.GetTimestamp() - p0;
+                for (var r = 0; r < b.Active; r++)
+                {
+                    b.Slots[r].PrefixTicks = prefixTicks;
+                }
+
+                b.Next = 0;
+            }
+            else
+            {
+                RunLayer(b, b.Next);
+                b.Next++;
+            }
+
+            if (b.Active == 0 || b.Next > b.Deepest)
+            {
+                Finish(b);
+            }
         }
         catch (Exception ex) when (ex is OnnxRuntimeException or OperationCanceledException)
         {
             var canceled = ct.IsCancellationRequested;
-            for (var r = 0; r < active; r++)
+            for (var r = 0; r < b.Active; r++)
             {
-                Publish(results, _slots[r].Request, canceled
+                Publish(b, b.Slots[r].Request, canceled
                     ? InferenceResult.Failure(InferenceErrorKind.Canceled, "the batch was canceled")
                     : InferenceResult.Failure(InferenceErrorKind.Failed, $"ONNX Runtime failed: {ex.Message}"));
             }
 
+            b.Active = 0;
+            Finish(b);
             if (canceled)
             {
                 throw new OperationCanceledException("inference batch canceled", ex, ct);
@@ -185,132 +393,138 @@ public sealed partial class A1Engine : IDisposable
         }
         finally
         {
-            // Unregister first (Dispose waits for a callback already running): a cancel that lands after the
-            // reset would otherwise leave Terminate set and fail the next batch.
-            cancel.Dispose();
-            _runOptions.Terminate = false;
-            if (stats is not null)
-            {
-                stats.Requests += count;
-                stats.OrtMs += TicksToMs(_ortTicks);
-                stats.TotalMs += TicksToMs(Stopwatch.GetTimestamp() - batchStart);
-            }
+            b.BusyTicks += Stopwatch.GetTimestamp() - t0;
+        }
+
+        return b.Completed;
+    }
+
+    private static void Finish(EngineBatch b)
+    {
+        // Unregister first (Dispose waits for a callback already running): a cancel that lands after the
+        // reset would otherwise leave Terminate set and fail the next batch on these buffers.
+        b.Registration.Dispose();
+        b.Registration = default;
+        b.RunOptions.Terminate = false;
+        b.Completed = true;
+        if (b.Statistics is { } stats)
+        {
+            stats.Requests += b.Count;
+            stats.OrtMs += TicksToMs(b.OrtTicks);
+            stats.TotalMs += TicksToMs(b.BusyTicks);
         }
     }
 
-    private void RunLayers(ref int active, ref int earlyExitRows, InferenceResult[] results, long batchStart, BatchStatistics? stats, CancellationToken ct)
+    /// <summary>One LM layer over the rows still in the batch, then the head where that layer needs it and the exit test.</summary>
+    private void RunLayer(EngineBatch b, int layer)
     {
-        var t0 = Stopwatch.GetTimestamp();
-        RunGraph(_graphs.Prefix, _graphs.PrefixBinding(_buffers, active));
-        var prefixTicks = Stopwatch.GetTimestamp() - t0;
-        for (var r = 0; r < active; r++)
-        {
-            _slots[r].PrefixTicks = prefixTicks;
-        }
-
-        var deepest = 0;
-        for (var r = 0; r < active; r++)
-        {
-            deepest = Math.Max(deepest, _slots[r].FinalLayer);
-        }
-
+        var slots = b.Slots;
+        var stats = b.Statistics;
+        var active = b.Active;
+        var earlyExitRows = b.EarlyExitRows;
         var referenceLayer = _exitLayers[0] - 1;
-        for (var layer = 0; layer <= deepest && active > 0; layer++)
+        var t0 = Stopwatch.GetTimestamp();
+        RunGraph(b, _graphs.LanguageModel[layer], _graphs.LanguageModelBinding(b.Buffers, layer, active));
+        var lmTicks = Stopwatch.GetTimestamp() - t0;
+        for (var r = 0; r < active; r++)
         {
-            ct.ThrowIfCancellationRequested();
-            t0 = Stopwatch.GetTimestamp();
-            RunGraph(_graphs.LanguageModel[layer], _graphs.LanguageModelBinding(_buffers, layer, active));
-            var lmTicks = Stopwatch.GetTimestamp() - t0;
-            for (var r = 0; r < active; r++)
-            {
-                _slots[r].LmTicks += lmTicks;
-                _slots[r].LayersRun++;
-            }
+            slots[r].LmTicks += lmTicks;
+            slots[r].LayersRun++;
+        }
 
-            if (stats is not null)
-            {
-                stats.LanguageModelLayerRuns++;
-                stats.LanguageModelRowLayers += active;
-            }
+        if (stats is not null)
+        {
+            stats.LanguageModelLayerRuns++;
+            stats.LanguageModelRowLayers += active;
+        }
 
-            var headRows = _exitIndexOfLayer[layer] >= 0 || layer == referenceLayer ? earlyExitRows : 0;
-            var finishing = 0;
-            while (earlyExitRows + finishing < active && _slots[earlyExitRows + finishing].FinalLayer == layer)
-            {
-                finishing++;
-            }
+        var headRows = _exitIndexOfLayer[layer] >= 0 || layer == referenceLayer ? earlyExitRows : 0;
+        var finishing = 0;
+        while (earlyExitRows + finishing < active && slots[earlyExitRows + finishing].FinalLayer == layer)
+        {
+            finishing++;
+        }
 
-            if (finishing > 0)
-            {
-                headRows = earlyExitRows + finishing;
-            }
+        if (finishing > 0)
+        {
+            headRows = earlyExitRows + finishing;
+        }
 
-            if (headRows == 0)
+        if (headRows == 0)
+        {
+            return;
+        }
+
+        t0 = Stopwatch.GetTimestamp();
+        var headOutput = RunHead(b, layer, headRows);
+        var headTicks = Stopwatch.GetTimestamp() - t0;
+        var anyDone = false;
+        for (var r = 0; r < headRows; r++)
+        {
+            var row = slots[r];
+            row.HeadTicks += headTicks;
+            row.HeadCalls++;
+            var action = headOutput.Row(r);
+            if (row.EarlyExit && layer == referenceLayer)
             {
+                action.CopyTo(row.Previous);
+                row.HasPrevious = true;
                 continue;
             }
 
-            t0 = Stopwatch.GetTimestamp();
-            var headOutput = RunHead(layer, headRows, stats);
-            var headTicks = Stopwatch.GetTimestamp() - t0;
-            var anyDone = false;
-            for (var r = 0; r < headRows; r++)
+            var done = !row.EarlyExit || layer == row.FinalLayer;
+            if (row.EarlyExit)
             {
-                var row = _slots[r];
-                row.HeadTicks += headTicks;
-                row.HeadCalls++;
-                var action = headOutput.Row(r);
-                if (row.EarlyExit && layer == referenceLayer)
+                var exitIndex = _exitIndexOfLayer[layer];
+                var d = DiscrepancyMetrics.ChunkDiscrepancy(row.Metric, action, row.Previous, _dims.Chunk, _dims.ActionDim, _isPaddingDim);
+                if (row.Discrepancies is not null)
                 {
-                    action.CopyTo(row.Previous);
-                    row.HasPrevious = true;
-                    continue;
+                    row.Discrepancies[exitIndex] = d;
                 }
 
-                var done = !row.EarlyExit || layer == row.FinalLayer;
-                if (row.EarlyExit)
+                if (!done && !row.RecordOnly && d <= row.Thresholds![exitIndex])
                 {
-                    var exitIndex = _exitIndexOfLayer[layer];
-                    var d = DiscrepancyMetrics.ChunkDiscrepancy(row.Metric, action, row.Previous, _dims.Chunk, _dims.ActionDim, _isPaddingDim);
-                    if (row.Discrepancies is not null)
-                    {
-                        row.Discrepancies[exitIndex] = d;
-                    }
-
-                    if (!done && !row.RecordOnly && d <= row.Thresholds![exitIndex])
-                    {
-                        done = true;
-                    }
-                    else if (done && layer < _dims.Layers - 1)
-                    {
-                        row.StoppedAtCap = true;
-                    }
+                    done = true;
                 }
-                else if (layer < _dims.Layers - 1)
+                else if (done && layer < _dims.Layers - 1)
                 {
                     row.StoppedAtCap = true;
                 }
-
-                action.CopyTo(row.Previous);
-                row.HasPrevious = true;
-                if (done)
-                {
-                    row.Done = true;
-                    row.ExitLayer = layer;
-                    anyDone = true;
-                    Publish(results, row.Request, Complete(row, batchStart));
-                }
             }
-
-            if (anyDone)
+            else if (layer < _dims.Layers - 1)
             {
-                Compact(layer, ref active, ref earlyExitRows);
+                row.StoppedAtCap = true;
             }
+
+            action.CopyTo(row.Previous);
+            row.HasPrevious = true;
+            if (done)
+            {
+                row.Done = true;
+                row.ExitLayer = layer;
+                anyDone = true;
+                Publish(b, row.Request, Complete(row, b.FirstStepTicks));
+            }
+        }
+
+        if (anyDone)
+        {
+            Compact(b, layer);
+            var deepest = 0;
+            for (var r = 0; r < b.Active; r++)
+            {
+                deepest = Math.Max(deepest, slots[r].FinalLayer);
+            }
+
+            b.RemainingDeepest = deepest;
         }
     }
 
-    private TensorBuffer<float> RunHead(int layer, int rows, BatchStatistics? stats)
+    private TensorBuffer<float> RunHead(EngineBatch b, int layer, int rows)
     {
+        var stats = b.Statistics;
+        var buffers = b.Buffers;
+        var slots = b.Slots;
         if (stats is not null)
         {
             stats.HeadRuns++;
@@ -318,15 +532,15 @@ public sealed partial class A1Engine : IDisposable
 
         if (!_dims.IsFlowMatching)
         {
-            RunGraph(_graphs.MlpHead!, _graphs.MlpHeadBinding(_buffers, layer, rows));
-            return _buffers.HeadActions;
+            RunGraph(b, _graphs.MlpHead!, _graphs.MlpHeadBinding(buffers, layer, rows));
+            return buffers.HeadActions;
         }
 
-        var x = _buffers.NoisyActions;
+        var x = buffers.NoisyActions;
         var maxSteps = 0;
         for (var r = 0; r < rows; r++)
         {
-            var row = _slots[r];
+            var row = slots[r];
             if (row.WarmStart && row.HasPrevious)
             {
                 row.Previous.CopyTo(x.Row(r));
@@ -341,23 +555,23 @@ public sealed partial class A1Engine : IDisposable
 
         // Flow convention: t = 1 is noise, t = 0 the action; Euler with dt = -1/K. Rows with fewer
         // steps than the batch's largest idle through the extra iterations unchanged.
-        var time = _buffers.Time.Data;
-        var velocity = _buffers.Velocity;
+        var time = buffers.Time.Data;
+        var velocity = buffers.Velocity;
         for (var step = 0; step < maxSteps; step++)
         {
             for (var r = 0; r < rows; r++)
             {
-                var k = _slots[r].Steps;
+                var k = slots[r].Steps;
                 time[r] = step < k ? 1f - ((float)step / k) : 0f;
             }
 
-            RunGraph(_graphs.ExpertSuffix!, _graphs.ExpertSuffixBinding(_buffers, rows));
+            RunGraph(b, _graphs.ExpertSuffix!, _graphs.ExpertSuffixBinding(buffers, rows));
             for (var e = 0; e <= layer; e++)
             {
-                RunGraph(_graphs.ExpertLayers[e], _graphs.ExpertLayerBinding(_buffers, e, rows));
+                RunGraph(b, _graphs.ExpertLayers[e], _graphs.ExpertLayerBinding(buffers, e, rows));
             }
 
-            RunGraph(_graphs.ExpertOutput!, _graphs.ExpertOutputBinding(_buffers, layer + 1, rows));
+            RunGraph(b, _graphs.ExpertOutput!, _graphs.ExpertOutputBinding(buffers, layer + 1, rows));
             if (stats is not null)
             {
                 stats.ExpertLayerRuns += layer + 1;
@@ -365,7 +579,7 @@ public sealed partial class A1Engine : IDisposable
 
             for (var r = 0; r < rows; r++)
             {
-                var row = _slots[r];
+                var row = slots[r];
                 if (step >= row.Steps)
                 {
                     continue;
@@ -387,28 +601,31 @@ public sealed partial class A1Engine : IDisposable
         return x;
     }
 
-    private void RunGraph(OnnxGraph graph, OrtIoBinding binding)
+    private static void RunGraph(EngineBatch b, OnnxGraph graph, OrtIoBinding binding)
     {
         var t0 = Stopwatch.GetTimestamp();
-        graph.Run(_runOptions, binding);
-        _ortTicks += Stopwatch.GetTimestamp() - t0;
+        graph.Run(b.RunOptions, binding);
+        b.OrtTicks += Stopwatch.GetTimestamp() - t0;
     }
 
     /// <summary>Removes finished rows. Early-exit rows fill holes from the end of their region
     /// (one row move per exit); full-depth rows keep their order, which the prefix rule needs.</summary>
-    private void Compact(int layer, ref int active, ref int earlyExitRows)
+    private void Compact(EngineBatch b, int layer)
     {
+        var slots = b.Slots;
+        var active = b.Active;
+        var earlyExitRows = b.EarlyExitRows;
         var last = earlyExitRows - 1;
         var i = 0;
         while (i <= last)
         {
-            if (!_slots[i].Done)
+            if (!slots[i].Done)
             {
                 i++;
                 continue;
             }
 
-            while (last > i && _slots[last].Done)
+            while (last > i && slots[last].Done)
             {
                 last--;
             }
@@ -419,8 +636,8 @@ public sealed partial class A1Engine : IDisposable
                 break;
             }
 
-            MoveRow(last, i, layer);
-            (_slots[i], _slots[last]) = (_slots[last], _slots[i]);
+            MoveRow(b.Buffers, last, i, layer);
+            (slots[i], slots[last]) = (slots[last], slots[i]);
             last--;
             i++;
         }
@@ -429,36 +646,36 @@ public sealed partial class A1Engine : IDisposable
         var keptEarlyExit = write;
         for (var r = earlyExitRows; r < active; r++)
         {
-            if (_slots[r].Done)
+            if (slots[r].Done)
             {
                 continue;
             }
 
-            MoveRow(r, write, layer);
-            (_slots[write], _slots[r]) = (_slots[r], _slots[write]);
+            MoveRow(b.Buffers, r, write, layer);
+            (slots[write], slots[r]) = (slots[r], slots[write]);
             write++;
         }
 
-        earlyExitRows = keptEarlyExit;
-        active = write;
+        b.EarlyExitRows = keptEarlyExit;
+        b.Active = write;
     }
 
-    private void MoveRow(int from, int to, int layer)
+    private void MoveRow(EngineBuffers buffers, int from, int to, int layer)
     {
         if (from == to)
         {
             return;
         }
 
-        _buffers.HiddenAfter(layer).MoveRow(from, to);
-        _buffers.State.MoveRow(from, to);
-        _buffers.AttentionBias.MoveRow(from, to);
+        buffers.HiddenAfter(layer).MoveRow(from, to);
+        buffers.State.MoveRow(from, to);
+        buffers.AttentionBias.MoveRow(from, to);
         if (_dims.IsFlowMatching)
         {
             for (var l = 0; l <= layer; l++)
             {
-                _buffers.Keys[l].MoveRow(from, to);
-                _buffers.Values[l].MoveRow(from, to);
+                buffers.Keys[l].MoveRow(from, to);
+                buffers.Values[l].MoveRow(from, to);
             }
         }
     }
@@ -510,19 +727,26 @@ public sealed partial class A1Engine : IDisposable
         };
     }
 
-    private void Publish(InferenceResult[] results, int index, InferenceResult result)
+    private static void Publish(EngineBatch b, int index, InferenceResult result)
     {
-        results[index] = result;
-        _onResult?.Invoke(index, result);
+        b.ResultSlots[index] = result;
+        b.OnResult?.Invoke(index, result);
     }
 
     private static double TicksToMs(long ticks) => ticks * 1000.0 / Stopwatch.Frequency;
 
     public void Dispose()
     {
+        lock (_gate)
+        {
+            _disposed = true;
+            foreach (var batch in _contexts)
+            {
+                batch.DisposeBuffers();
+            }
+        }
+
         _graphs.Dispose();
-        _buffers.Dispose();
-        _runOptions.Dispose();
         _sessionOptions.Dispose();
     }
 

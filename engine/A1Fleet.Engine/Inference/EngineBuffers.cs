@@ -6,11 +6,17 @@ namespace A1Fleet.Engine.Inference;
 /// Every tensor a batch touches, allocated once for the largest batch. The residual stream is
 /// double-buffered by layer parity: layer j reads <c>Hidden[j % 2]</c> and writes the other, so a
 /// layer's binding never changes between batches.
+/// <para>An engine keeps one set per batch in flight (<see cref="EngineOptions.MaxBatchesInFlight"/>); each set has its
+/// own bindings, told apart by <see cref="Slot"/> in the graphs' binding keys.</para>
 /// </summary>
 internal sealed class EngineBuffers : IDisposable
 {
-    public EngineBuffers(ModelDims d, int maxBatch)
+    /// <summary>Binding keys of one set lie below this; a set's keys start at <see cref="Slot"/> times it.</summary>
+    public const int KeysPerSlot = 4096;
+
+    public EngineBuffers(ModelDims d, int maxBatch, int slot = 0)
     {
+        Slot = slot;
         Images = new TensorBuffer<float>(maxBatch, d.Cameras, 3, d.ImageHeight, d.ImageWidth);
         TokenIds = new TensorBuffer<long>(maxBatch, d.MaxTokens);
         State = new TensorBuffer<float>(maxBatch, d.StateDim);
@@ -35,6 +41,12 @@ internal sealed class EngineBuffers : IDisposable
             HeadActions = new TensorBuffer<float>(maxBatch, d.Chunk, d.ActionDim);
         }
     }
+
+    /// <summary>Which of the engine's buffer sets this is (0-based).</summary>
+    public int Slot { get; }
+
+    /// <summary>A graph's binding key for this set: <paramref name="key"/> (batch size and buffer variant, below 4096) made unique per set.</summary>
+    public int BindingKey(int key) => (Slot * KeysPerSlot) + key;
 
     public TensorBuffer<float> Images { get; }
     public TensorBuffer<long> TokenIds { get; }

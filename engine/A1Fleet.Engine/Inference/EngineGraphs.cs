@@ -95,14 +95,14 @@ internal sealed class EngineGraphs : IDisposable
     }
 
     public OrtIoBinding PrefixBinding(EngineBuffers b, int rows) =>
-        Prefix.CachedBinding(rows) ?? Prefix.Bind(rows,
+        Prefix.CachedBinding(b.BindingKey(rows)) ?? Prefix.Bind(b.BindingKey(rows),
             [("images", b.Images.View(rows)), ("token_ids", b.TokenIds.View(rows)), ("state", b.State.View(rows))],
             [("hidden", b.Hidden[0].View(rows))]);
 
     public OrtIoBinding LanguageModelBinding(EngineBuffers b, int layer, int rows)
     {
         var graph = LanguageModel[layer];
-        if (graph.CachedBinding(rows) is { } cached)
+        if (graph.CachedBinding(b.BindingKey(rows)) is { } cached)
         {
             return cached;
         }
@@ -110,29 +110,29 @@ internal sealed class EngineGraphs : IDisposable
         var inputs = new[] { ("hidden", b.Hidden[layer % 2].View(rows)), ("attn_bias", b.AttentionBias.View(rows)) };
         // MLP heads never read K/V, so those outputs stay unbound and ONNX Runtime skips copying them out.
         return b.Keys.Length == 0
-            ? graph.Bind(rows, inputs, [("hidden_out", b.HiddenAfter(layer).View(rows))])
-            : graph.Bind(rows, inputs, [("hidden_out", b.HiddenAfter(layer).View(rows)), ("key", b.Keys[layer].View(rows)), ("value", b.Values[layer].View(rows))]);
+            ? graph.Bind(b.BindingKey(rows), inputs, [("hidden_out", b.HiddenAfter(layer).View(rows))])
+            : graph.Bind(b.BindingKey(rows), inputs, [("hidden_out", b.HiddenAfter(layer).View(rows)), ("key", b.Keys[layer].View(rows)), ("value", b.Values[layer].View(rows))]);
     }
 
     /// <summary>The head at exit <paramref name="layer"/> reads the stream entering that block (A1's
     /// <c>all_hidden_states[layer]</c>), which is still intact after the block ran: it wrote the other buffer.</summary>
     public OrtIoBinding MlpHeadBinding(EngineBuffers b, int layer, int rows)
     {
-        var key = (rows * 2) + (layer % 2);
+        var key = b.BindingKey((rows * 2) + (layer % 2));
         return MlpHead!.CachedBinding(key) ?? MlpHead.Bind(key,
             [("hidden", b.HiddenBefore(layer).View(rows))],
             [("actions", b.HeadActions.View(rows))]);
     }
 
     public OrtIoBinding ExpertSuffixBinding(EngineBuffers b, int rows) =>
-        ExpertSuffix!.CachedBinding(rows) ?? ExpertSuffix.Bind(rows,
+        ExpertSuffix!.CachedBinding(b.BindingKey(rows)) ?? ExpertSuffix.Bind(b.BindingKey(rows),
             [("noisy_actions", b.NoisyActions.View(rows)), ("time", b.Time.View(rows)), ("state", b.State.View(rows))],
             [("suffix_hidden", b.Suffix[0].View(rows))]);
 
     public OrtIoBinding ExpertLayerBinding(EngineBuffers b, int layer, int rows)
     {
         var graph = ExpertLayers[layer];
-        return graph.CachedBinding(rows) ?? graph.Bind(rows,
+        return graph.CachedBinding(b.BindingKey(rows)) ?? graph.Bind(b.BindingKey(rows),
             [("suffix_hidden", b.Suffix[layer % 2].View(rows)), ("prefix_key", b.Keys[layer].View(rows)), ("prefix_value", b.Values[layer].View(rows)), ("attn_bias", b.AttentionBias.View(rows))],
             [("suffix_hidden_out", b.Suffix[(layer + 1) % 2].View(rows))]);
     }
@@ -140,10 +140,19 @@ internal sealed class EngineGraphs : IDisposable
     /// <param name="expertLayersRun">How many expert layers ran this step: their output sits in <c>Suffix[n % 2]</c>.</param>
     public OrtIoBinding ExpertOutputBinding(EngineBuffers b, int expertLayersRun, int rows)
     {
-        var key = (rows * 2) + (expertLayersRun % 2);
+        var key = b.BindingKey((rows * 2) + (expertLayersRun % 2));
         return ExpertOutput!.CachedBinding(key) ?? ExpertOutput.Bind(key,
             [("suffix_hidden", b.Suffix[expertLayersRun % 2].View(rows))],
             [("velocity", b.Velocity.View(rows))]);
+    }
+
+    /// <summary>Drops (and disposes) every binding made for <paramref name="b"/>, a set about to be disposed.</summary>
+    public void ForgetBindings(EngineBuffers b)
+    {
+        foreach (var graph in new[] { Prefix, MlpHead, ExpertSuffix, ExpertOutput }.Concat(LanguageModel).Concat(ExpertLayers))
+        {
+            graph?.ForgetBindings(key => key / EngineBuffers.KeysPerSlot == b.Slot);
+        }
     }
 
     public void Dispose()

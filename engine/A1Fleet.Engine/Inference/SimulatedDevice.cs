@@ -12,7 +12,9 @@ namespace A1Fleet.Engine.Inference;
 /// <see cref="InferenceResult.StoppedAtCap"/>), or in early-exit mode at the exit their seed draws (uniform over the
 /// exits: a stand-in for the exit test), or at the last exit. The answer is well formed and says nothing: every step
 /// of the chunk is the middle of each valid action dim's normalisation range, in robot units.</para>
-/// Runs on the caller's thread (the device thread) and blocks it for the simulated time, as a device call would.
+/// Runs on the caller's thread (the device thread) and blocks it for the simulated time, as a device call would; a
+/// batch may run whole (<see cref="Run"/>) or a step at a time (<see cref="Begin"/>), as the real engine's. One thread
+/// drives one instance.
 /// </summary>
 public sealed class SimulatedDevice
 {
@@ -20,6 +22,8 @@ public sealed class SimulatedDevice
     private readonly PartTimings _one;
     private readonly PartTimings _max;
     private readonly float[] _pose;
+    private long _schedule;
+    private long _awake;
 
     /// <param name="engine">The loaded model (its shape, exits and action ranges; never run here).</param>
     /// <param name="batchOne">Prices measured at batch 1.</param>
@@ -47,79 +51,226 @@ public sealed class SimulatedDevice
         return part(_one) + (w * (part(_max) - part(_one)));
     }
 
+    /// <summary>Runs a whole batch: the steps of <see cref="Begin"/>, one after the other.</summary>
     public InferenceResult[] Run(IReadOnlyList<InferenceRequest> requests, BatchStatistics? statistics = null, Action<int, InferenceResult>? onResult = null,
         CancellationToken cancellationToken = default)
     {
-        var started = Stopwatch.GetTimestamp();
-        var results = new InferenceResult[requests.Count];
-        var exits = _engine.ExitLayers;
-        var active = new List<Row>(requests.Count);
-        for (var i = 0; i < requests.Count; i++)
+        using var batch = Begin(requests, statistics, onResult, cancellationToken);
+        while (!batch.Step())
         {
-            if (Invalid(requests[i]) is { } problem)
-            {
-                results[i] = InferenceResult.Failure(InferenceErrorKind.InvalidInput, problem);
-                onResult?.Invoke(i, results[i]);
-                continue;
-            }
-
-            var r = requests[i];
-            var earlyExit = (r.Decode ?? DecodeSettings.EarlyExitWarmK2).Mode == ExitMode.EarlyExit;
-            var final = _engine.SnapToExit(r.MaxLayer ?? (_engine.Layers - 1));
-            var drawn = earlyExit ? exits[(int)(Mix(r.Seed) % (ulong)exits.Count)] : exits[^1];
-            var steps = _engine.IsFlowMatching ? (r.Decode ?? DecodeSettings.EarlyExitWarmK2).DenoisingSteps : 0;
-            active.Add(new Row(i, Math.Min(final, drawn), final < drawn && final < exits[^1], steps));
         }
 
-        var clock = started;
-        var prefixMs = Spend(ref clock, PriceMs(p => p.PrefixMs, active.Count), cancellationToken);
-        var lmMs = 0.0;
-        var headMs = 0.0;
-        var layersRun = 0;
-        var headRuns = 0;
-        for (var layer = 0; layer < _engine.Layers && active.Count > 0; layer++)
+        return batch.Results;
+    }
+
+    /// <summary>
+    /// Starts a batch that the caller advances a step at a time, as <see cref="A1Engine.Begin"/>: the prefix, then one
+    /// LM layer (with the head where that layer needs it) per step, each spending its price at the rows still in the
+    /// batch. Steps of several batches may interleave: the device's time runs on one schedule for all of them.
+    /// </summary>
+    public ISteppedBatch Begin(IReadOnlyList<InferenceRequest> requests, BatchStatistics? statistics = null, Action<int, InferenceResult>? onResult = null,
+        CancellationToken cancellationToken = default) => new SimulatedBatch(this, requests, statistics, onResult, cancellationToken);
+
+    /// <summary>
+    /// Blocks until <paramref name="ms"/> past the device's running schedule, so sleep overshoot does not accumulate: steps
+    /// that follow one another at once (whichever batch they belong to) continue the schedule, and a sleep that overshot
+    /// is made up by the next; after the device was idle the schedule restarts from now.
+    /// </summary>
+    private double Spend(double ms, CancellationToken cancellationToken)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        var now = Stopwatch.GetTimestamp();
+        var idle = now - _awake > Stopwatch.Frequency / 1000;
+        _schedule = (idle ? Math.Max(_schedule, now) : _schedule) + (long)(Math.Max(0, ms) * Stopwatch.Frequency / 1000.0);
+        var wait = Stopwatch.GetElapsedTime(now, _schedule);
+        if (wait > TimeSpan.Zero)
         {
-            lmMs += Spend(ref clock, PriceMs(p => p.LanguageModelLayerMs, active.Count), cancellationToken);
-            layersRun++;
+            Thread.Sleep(wait);
+        }
+
+        _awake = Stopwatch.GetTimestamp();
+        return ms;
+    }
+
+    private sealed class SimulatedBatch : ISteppedBatch
+    {
+        private readonly SimulatedDevice _device;
+        private readonly BatchStatistics? _statistics;
+        private readonly Action<int, InferenceResult>? _onResult;
+        private readonly CancellationToken _cancellationToken;
+        private readonly List<Row> _active;
+        private readonly int _deepest;
+        private readonly int _count;
+        private long _firstStep;
+        private double _busyMs;
+        private double _prefixMs;
+        private double _lmMs;
+        private double _headMs;
+        private int _nextLayer = -1;
+        private int _layersRun;
+        private int _headRuns;
+
+        public SimulatedBatch(SimulatedDevice device, IReadOnlyList<InferenceRequest> requests, BatchStatistics? statistics, Action<int, InferenceResult>? onResult,
+            CancellationToken cancellationToken)
+        {
+            _device = device;
+            _statistics = statistics;
+            _onResult = onResult;
+            _cancellationToken = cancellationToken;
+            _count = requests.Count;
+            Results = new InferenceResult[requests.Count];
+            var engine = device._engine;
+            var exits = engine.ExitLayers;
+            _active = new List<Row>(requests.Count);
+            for (var i = 0; i < requests.Count; i++)
+            {
+                if (device.Invalid(requests[i]) is { } problem)
+                {
+                    Publish(i, InferenceResult.Failure(InferenceErrorKind.InvalidInput, problem));
+                    continue;
+                }
+
+                var r = requests[i];
+                var earlyExit = (r.Decode ?? DecodeSettings.EarlyExitWarmK2).Mode == ExitMode.EarlyExit;
+                var final = engine.SnapToExit(r.MaxLayer ?? (engine.Layers - 1));
+                var drawn = earlyExit ? exits[(int)(Mix(r.Seed) % (ulong)exits.Count)] : exits[^1];
+                var steps = engine.IsFlowMatching ? (r.Decode ?? DecodeSettings.EarlyExitWarmK2).DenoisingSteps : 0;
+                _active.Add(new Row(i, Math.Min(final, drawn), final < drawn && final < exits[^1], steps));
+            }
+
+            _deepest = _active.Count == 0 ? -1 : _active.Max(r => r.ExitLayer);
+            IsCompleted = _active.Count == 0;
+        }
+
+        public bool IsCompleted { get; private set; }
+
+        public InferenceResult[] Results { get; }
+
+        public int RemainingSteps => IsCompleted ? 0 : (_nextLayer < 0 ? _deepest + 2 : Math.Max(0, RemainingDeepest - _nextLayer + 1));
+
+        public int Rows => IsCompleted ? 0 : _active.Count;
+
+        public int NextLayer => _nextLayer;
+
+        private int RemainingDeepest => _active.Count == 0 ? -1 : _active.Max(r => r.ExitLayer);
+
+        public bool Step()
+        {
+            if (IsCompleted)
+            {
+                return true;
+            }
+
+            var t0 = Stopwatch.GetTimestamp();
+            if (_firstStep == 0)
+            {
+                _firstStep = t0;
+            }
+
+            try
+            {
+                if (_nextLayer < 0)
+                {
+                    _prefixMs = _device.Spend(_device.PriceMs(p => p.PrefixMs, _active.Count), _cancellationToken);
+                    _nextLayer = 0;
+                }
+                else
+                {
+                    RunLayer(_nextLayer++);
+                }
+            }
+            catch (OperationCanceledException)
+            {
+                foreach (var row in _active)
+                {
+                    Publish(row.Index, InferenceResult.Failure(InferenceErrorKind.Canceled, "the batch was canceled"));
+                }
+
+                _active.Clear();
+                Finish(t0);
+                throw;
+            }
+
+            if (_active.Count == 0 || _nextLayer > _deepest)
+            {
+                Finish(t0);
+            }
+            else
+            {
+                _busyMs += Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
+            }
+
+            return IsCompleted;
+        }
+
+        private void RunLayer(int layer)
+        {
+            var engine = _device._engine;
+            var exits = engine.ExitLayers;
+            _lmMs += _device.Spend(_device.PriceMs(p => p.LanguageModelLayerMs, _active.Count), _cancellationToken);
+            _layersRun++;
             var isExit = exits.Contains(layer);
             if (!isExit && layer != exits[0] - 1)
             {
-                continue;
+                return;
             }
 
-            var maxSteps = active.Max(r => r.Steps);
-            headMs += Spend(ref clock, HeadMs(layer, active.Count, maxSteps), cancellationToken);
-            headRuns++;
+            var maxSteps = _active.Max(r => r.Steps);
+            _headMs += _device.Spend(_device.HeadMs(layer, _active.Count, maxSteps), _cancellationToken);
+            _headRuns++;
             if (!isExit)
             {
-                continue;
+                return;
             }
 
-            for (var k = active.Count - 1; k >= 0; k--)
+            for (var k = _active.Count - 1; k >= 0; k--)
             {
-                var row = active[k];
+                var row = _active[k];
                 row.HeadCalls++;
                 if (row.ExitLayer != layer)
                 {
                     continue;
                 }
 
-                active.RemoveAt(k);
-                var result = Result(row, layer, Stopwatch.GetElapsedTime(started).TotalMilliseconds, prefixMs, lmMs, headMs);
-                results[row.Index] = result;
-                onResult?.Invoke(row.Index, result);
+                _active.RemoveAt(k);
+                Publish(row.Index, _device.Result(row, layer, Stopwatch.GetElapsedTime(_firstStep).TotalMilliseconds, _prefixMs, _lmMs, _headMs));
             }
         }
 
-        if (statistics is not null)
+        private void Finish(long stepStarted)
         {
-            statistics.Requests += requests.Count;
-            statistics.LanguageModelLayerRuns += layersRun;
-            statistics.HeadRuns += headRuns;
-            statistics.TotalMs += Stopwatch.GetElapsedTime(started).TotalMilliseconds;
+            _busyMs += Stopwatch.GetElapsedTime(stepStarted).TotalMilliseconds;
+            IsCompleted = true;
+            if (_statistics is not null)
+            {
+                _statistics.Requests += _count;
+                _statistics.LanguageModelLayerRuns += _layersRun;
+                _statistics.HeadRuns += _headRuns;
+                _statistics.TotalMs += _busyMs;
+            }
         }
 
-        return results;
+        private void Publish(int index, InferenceResult result)
+        {
+            Results[index] = result;
+            _onResult?.Invoke(index, result);
+        }
+
+        public void Dispose()
+        {
+            if (IsCompleted)
+            {
+                return;
+            }
+
+            foreach (var row in _active)
+            {
+                Publish(row.Index, InferenceResult.Failure(InferenceErrorKind.Canceled, "the batch was abandoned before this request finished"));
+            }
+
+            _active.Clear();
+            IsCompleted = true;
+        }
     }
 
     private double HeadMs(int layer, int batch, int steps) =>
@@ -168,20 +319,6 @@ public sealed class SimulatedDevice
         }
 
         return r.MaxLayer is < 0 ? $"max layer {r.MaxLayer} is negative" : null;
-    }
-
-    /// <summary>Blocks until <paramref name="ms"/> past the running schedule (so sleep overshoot does not accumulate); returns <paramref name="ms"/>.</summary>
-    private static double Spend(ref long schedule, double ms, CancellationToken cancellationToken)
-    {
-        cancellationToken.ThrowIfCancellationRequested();
-        schedule += (long)(Math.Max(0, ms) * Stopwatch.Frequency / 1000.0);
-        var wait = Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), schedule);
-        if (wait > TimeSpan.Zero)
-        {
-            Thread.Sleep(wait);
-        }
-
-        return ms;
     }
 
     private static ulong Mix(ulong seed)

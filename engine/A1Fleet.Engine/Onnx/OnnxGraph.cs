@@ -115,6 +115,18 @@ internal sealed class OnnxGraph : IDisposable
         return binding;
     }
 
+    /// <summary>Disposes and drops the cached bindings whose key <paramref name="matches"/> (their buffers are going away).</summary>
+    public void ForgetBindings(Func<int, bool> matches)
+    {
+        foreach (var key in _bindings.Keys.Where(matches).ToList())
+        {
+            var binding = _bindings[key];
+            _bindings.Remove(key);
+            _inputs.Remove(binding);
+            binding.Dispose();
+        }
+    }
+
     public void Run(RunOptions runOptions, OrtIoBinding binding)
     {
         if (_inputsCopiedAtBind && _inputs.TryGetValue(binding, out var inputs))

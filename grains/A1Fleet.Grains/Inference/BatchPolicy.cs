@@ -37,8 +37,14 @@ public sealed record TakenBatch<T>(List<PlannedRow<T>> Rows, List<(QueuedRequest
 /// <list type="bullet">
 /// <item>Admission: a request's deadline is fixed on arrival (now - its observation's age + its budget). It is refused
 /// at once, with a reason and a retry hint, when even at the first exit it would finish after that deadline given the
-/// batch running and the requests queued ahead of it (earlier deadlines), by the <see cref="CostModel"/>; or when the
+/// batches in flight and the requests queued ahead of it (earlier deadlines), by the <see cref="CostModel"/>; or when the
 /// queue or the robot's share of it is full.</item>
+/// <item>Batches in flight: several may be on the device at once, their layers interleaved earliest deadline first
+/// (<see cref="DeviceSchedule{T}"/>). A request's finish so depends on the deadlines of the others: the work counted
+/// ahead of a deadline is what is left of every batch in flight due no later (each at its predicted time less what the
+/// device has had since; launched work is assumed to run back to back), plus one step of any other (a step is never
+/// interrupted). Counting the deeper layers of earlier batches in full is conservative: the device runs a new batch's
+/// work up to its first exit before them while they have slack.</item>
 /// <item>Launch: when the batch is full, when waiting longer would put the earliest deadline at risk, or after the
 /// gather window.</item>
 /// <item>Batches take the earliest deadlines first and cap each row's depth so it finishes by its deadline: queue wait
@@ -58,7 +64,8 @@ public sealed class BatchPolicy<T>
     private readonly Dictionary<string, int> _perRobot = new(StringComparer.Ordinal);
     private readonly CostModel _cost;
     private readonly TimeProvider _time;
-    private long _busyUntil;
+    private readonly List<InFlightBatch> _inFlight = [];
+    private long _nextBatchId;
     private double _typicalDepth = double.NaN;
     private double _typicalBatch = double.NaN;
 
@@ -125,7 +132,8 @@ public sealed class BatchPolicy<T>
     /// <summary>
     /// When the next batch should launch (a <see cref="TimeProvider.GetTimestamp"/> value; at or before now: at once):
     /// now if the batch is full; otherwise the latest start that keeps the earliest deadline at full depth, capped by
-    /// the gather window. <see cref="long.MaxValue"/> when nothing is queued.
+    /// the gather window; with batches in flight, see <see cref="LaunchTimeWhileInFlight"/>. <see cref="long.MaxValue"/>
+    /// when nothing is queued (or when the queue waits for a batch in flight to finish).
     /// </summary>
     public long LaunchTime(DecodeSettings decode)
     {
@@ -150,8 +158,47 @@ public sealed class BatchPolicy<T>
 
         var predicted = _cost.Predict(_pending.Count + 1, Settings.Layers - 1, decode) + Settings.DeadlineMarginMs;
         var latestSafeStart = earliestDeadline - MsToTicks(predicted);
+        if (_inFlight.Count > 0)
+        {
+            return LaunchTimeWhileInFlight(now, earliestDeadline, _cost.Predict(Math.Min(_pending.Count, Settings.MaxBatch), _cost.FirstExit, decode));
+        }
+
         var gatherEnd = firstArrival + MsToTicks(Settings.MaxGatherMs);
         return Math.Min(latestSafeStart, gatherEnd);
+    }
+
+    /// <summary>
+    /// With batches in flight, another launches (to be interleaved with them on the device) when its earliest request is
+    /// due before a batch in flight (the device runs it first), or when a single batch in flight is past its first exit
+    /// and has the slack to let the new batch's first exit go before its deeper layers: the device then only deepens
+    /// answers already possible, and the new batch's first exit comes after about one layer.
+    /// Otherwise the queue keeps gathering until a batch finishes: every batch in flight costs a step of its own per layer,
+    /// so launching at every arrival would trade the device's batching for nothing (measured: at half the capacity, one
+    /// batch per request saturated the device). A batch running deep does not starve the queue: its cap leaves the
+    /// requests queued behind it time for their first exit (<see cref="SlackBehind"/>).
+    /// </summary>
+    /// <param name="firstExitMs">The new batch's work up to its first exit, which the device runs before the deeper layers in flight.</param>
+    private long LaunchTimeWhileInFlight(long now, long earliestDeadline, double firstExitMs)
+    {
+        var latestInFlightDeadline = long.MinValue;
+        foreach (var b in _inFlight)
+        {
+            latestInFlightDeadline = Math.Max(latestInFlightDeadline, b.DeadlineTicks);
+        }
+
+        if (earliestDeadline < latestInFlightDeadline)
+        {
+            return now;
+        }
+
+        // The batch in flight must have the slack for the new batch's first exit: its deeper layers wait for it.
+        if (_inFlight.Count == 1 && _inFlight[0] is var only
+            && TicksToMs(only.DeadlineTicks - only.EndTicks) - Settings.DeadlineMarginMs >= firstExitMs)
+        {
+            return Math.Max(now, only.FirstExitTicks);
+        }
+
+        return long.MaxValue;
     }
 
     /// <summary>
@@ -171,7 +218,8 @@ public sealed class BatchPolicy<T>
         while (taken < _pending.Count && rows.Count < Settings.MaxBatch)
         {
             var r = _pending[taken];
-            var available = Available(r, now);
+            // Launched now, its first exit comes after at most one step of the batches in flight (DeviceSchedule).
+            var available = Available(r, now) - (_inFlight.Count > 0 ? _cost.LayerMs(TypicalBatch) : 0);
             if (abandoned(r.Item))
             {
                 Release(r.RobotId);
@@ -204,11 +252,11 @@ public sealed class BatchPolicy<T>
         }
 
         _pending.RemoveRange(0, taken);
-        var behind = SlackBehind(now, decode);
+        var behind = SlackBehind(now, rows.Count == 0 ? long.MaxValue : rows.Min(r => r.DeadlineTicks), decode);
         var batch = new List<PlannedRow<T>>(rows.Count);
         foreach (var r in rows)
         {
-            batch.Add(new PlannedRow<T>(r, _cost.DeepestExitWithin(rows.Count, Math.Min(Available(r, now), behind), decode) ?? _cost.FirstExit));
+            batch.Add(new PlannedRow<T>(r, _cost.DeepestExitWithin(rows.Count, Math.Min(Available(r, now) - WorkAheadMs(now, r.DeadlineTicks), behind), decode) ?? _cost.FirstExit));
         }
 
         return new TakenBatch<T>(batch, expired);
@@ -218,9 +266,11 @@ public sealed class BatchPolicy<T>
     /// How long the batch about to launch may run and still leave every request queued behind it able to make its
     /// deadline at the first exit (in deadline order, in batches of the size batches run at): depth follows load, so
     /// under load a batch exits earlier instead of making the requests behind it expire. Requests that could not make
-    /// their deadline even if this batch took no time do not count (they will be refused). Unbounded when none wait.
+    /// their deadline even if this batch took no time do not count (they will be refused). Batches in flight due after
+    /// the new one's <paramref name="deadline"/> wait for it too (it runs first): each must still make its own deadline
+    /// after the work due before it. Unbounded when none wait.
     /// </summary>
-    private double SlackBehind(long now, DecodeSettings decode)
+    private double SlackBehind(long now, long deadline, DecodeSettings decode)
     {
         var slack = double.PositiveInfinity;
         var batch = TypicalBatch;
@@ -229,30 +279,61 @@ public sealed class BatchPolicy<T>
         {
             var rows = k + 1;
             var needMs = (rows / batch * fullBatchMs) + (rows % batch == 0 ? 0 : _cost.Predict(rows % batch, _cost.FirstExit, decode));
-            var left = Available(_pending[k], now) - needMs;
+            var left = Available(_pending[k], now) - WorkAheadMs(now, _pending[k].DeadlineTicks) - needMs;
             if (left >= 0)
             {
                 slack = Math.Min(slack, left);
             }
         }
 
+        foreach (var b in _inFlight)
+        {
+            if (b.DeadlineTicks > deadline && b.DeadlineTicks != long.MaxValue)
+            {
+                var left = TicksToMs(b.DeadlineTicks - now) - Settings.DeadlineMarginMs - WorkAheadMs(now, b.DeadlineTicks);
+                if (left >= 0)
+                {
+                    slack = Math.Min(slack, left);
+                }
+            }
+        }
+
         return slack;
     }
 
-    /// <summary>A batch of <paramref name="size"/> rows, the deepest capped at <paramref name="deepestCap"/>, starts now: the work ahead of new arrivals.</summary>
-    public void BatchStarted(int size, int deepestCap, DecodeSettings decode)
+    /// <summary>
+    /// A batch of <paramref name="size"/> rows, the deepest capped at <paramref name="deepestCap"/>, its earliest row due at
+    /// <paramref name="deadlineTicks"/>, goes to the device now (others may be in flight): work ahead of the arrivals due
+    /// after it. Returns the batch's handle for <see cref="BatchFinished"/>.
+    /// </summary>
+    public long BatchStarted(int size, int deepestCap, DecodeSettings decode, long deadlineTicks = long.MaxValue)
     {
-        _busyUntil = _time.GetTimestamp() + MsToTicks(_cost.Predict(size, deepestCap, decode));
+        var now = _time.GetTimestamp();
+        var predicted = _cost.Predict(size, deepestCap, decode);
+        var busyUntil = now;
+        foreach (var b in _inFlight)
+        {
+            busyUntil = Math.Max(busyUntil, b.EndTicks);
+        }
+
+        var id = ++_nextBatchId;
+        // Its first exit comes first on the device (see DeviceSchedule): after what is left of the work up to the first exits in flight.
+        var firstExit = now + MsToTicks(_cost.Predict(size, _cost.FirstExit, decode));
+        _inFlight.Add(new InFlightBatch(id, deadlineTicks, busyUntil + MsToTicks(predicted), predicted, firstExit));
         _typicalBatch = double.IsNaN(_typicalBatch) ? size : (0.8 * _typicalBatch) + (0.2 * size);
+        return id;
     }
+
+    /// <summary>Batches started and not yet finished.</summary>
+    public int InFlight => _inFlight.Count;
 
     /// <summary>The batch size batches recently launched at (1 until one has): how many rows ahead share a batch.</summary>
     public int TypicalBatch => double.IsNaN(_typicalBatch) ? 1 : Math.Clamp((int)Math.Round(_typicalBatch), 1, Settings.MaxBatch);
 
-    /// <summary>The running batch is done; <paramref name="deepestLayer"/> (null: it failed) teaches how deep batches ahead tend to run.</summary>
-    public void BatchFinished(int? deepestLayer = null)
+    /// <summary>A batch in flight is done; <paramref name="deepestLayer"/> (null: it failed) teaches how deep batches ahead tend to run.</summary>
+    public void BatchFinished(long batch, int? deepestLayer = null)
     {
-        _busyUntil = 0;
+        _inFlight.RemoveAll(b => b.Id == batch);
         if (deepestLayer is { } deepest)
         {
             _typicalDepth = double.IsNaN(_typicalDepth) ? deepest : (0.8 * _typicalDepth) + (0.2 * deepest);
@@ -287,11 +368,81 @@ public sealed class BatchPolicy<T>
         var rowsBefore = Math.Max(0, ahead + 1 - batch);
         var perRow = _cost.Predict(batch, TypicalDepth, decode) / batch;
         var ms = (rowsBefore * perRow) + _cost.Predict(Math.Min(ahead + 1, batch), _cost.FirstExit, decode) + Settings.DeadlineMarginMs;
-        return Math.Max(now, _busyUntil) + MsToTicks(ms);
+        return now + MsToTicks(LaunchWaitMs(now, deadline) + ms);
     }
 
-    private double DrainOneBatchMs(long now, DecodeSettings decode) =>
-        Math.Max(TicksToMs(_busyUntil - now), _cost.Predict(Math.Clamp(_pending.Count, 1, Settings.MaxBatch), _cost.FirstExit, decode));
+    /// <summary>
+    /// How long until a request queued now, due at <paramref name="deadline"/>, has its batch launched and running its
+    /// first step, by the launch rule (<see cref="LaunchTimeWhileInFlight"/>): at once when nothing is in flight or it is
+    /// due before a batch in flight; at the predicted first exit of a single batch in flight; else when the first batch
+    /// in flight is predicted to end. Plus one step when a batch is in flight (a step runs to its end); its own first exit
+    /// then comes before the deeper layers of the batches in flight (<see cref="DeviceSchedule{T}"/>).
+    /// </summary>
+    private double LaunchWaitMs(long now, long deadline)
+    {
+        if (_inFlight.Count == 0)
+        {
+            return 0;
+        }
+
+        var step = _cost.LayerMs(TypicalBatch);
+        var latestInFlightDeadline = long.MinValue;
+        var firstEnd = long.MaxValue;
+        foreach (var b in _inFlight)
+        {
+            latestInFlightDeadline = Math.Max(latestInFlightDeadline, b.DeadlineTicks);
+            firstEnd = Math.Min(firstEnd, b.EndTicks);
+        }
+
+        if (deadline < latestInFlightDeadline)
+        {
+            return step;
+        }
+
+        var launch = _inFlight.Count == 1 ? _inFlight[0].FirstExitTicks : firstEnd;
+        return Math.Max(0, TicksToMs(launch - now)) + step;
+    }
+
+    /// <summary>
+    /// Device time the batches in flight take before a request due at <paramref name="deadline"/> gets its turn: what is
+    /// left of each due no later (earliest deadline first), and one step if any other is in flight (a step runs to its end).
+    /// </summary>
+    private double WorkAheadMs(long now, long deadline)
+    {
+        var ahead = 0.0;
+        var other = false;
+        foreach (var b in _inFlight)
+        {
+            var left = Math.Clamp(TicksToMs(b.EndTicks - now), 0, b.PredictedMs);
+            if (b.DeadlineTicks <= deadline)
+            {
+                ahead += left;
+            }
+            else
+            {
+                other |= left > 0;
+            }
+        }
+
+        return other ? ahead + _cost.LayerMs(TypicalBatch) : ahead;
+    }
+
+    /// <summary>Until the first batch in flight is predicted to finish, or one batch of the queue at the first exit: before then the queue cannot have changed.</summary>
+    private double DrainOneBatchMs(long now, DecodeSettings decode)
+    {
+        var firstEnd = long.MaxValue;
+        foreach (var b in _inFlight)
+        {
+            firstEnd = Math.Min(firstEnd, b.EndTicks);
+        }
+
+        var inFlightMs = firstEnd == long.MaxValue ? 0 : TicksToMs(firstEnd - now);
+        return Math.Max(inFlightMs, _cost.Predict(Math.Clamp(_pending.Count, 1, Settings.MaxBatch), _cost.FirstExit, decode));
+    }
+
+    /// <summary>A batch on the device as the policy predicted it: due at its earliest row's deadline, done by <paramref name="EndTicks"/> if launched work runs back to back.</summary>
+    /// <param name="FirstExitTicks">When its rows can first be answered: its work up to the first exit, from its launch.</param>
+    private sealed record InFlightBatch(long Id, long DeadlineTicks, long EndTicks, double PredictedMs, long FirstExitTicks);
 
     private double Available(QueuedRequest<T> r, long now) => TicksToMs(r.DeadlineTicks - now) - Settings.DeadlineMarginMs;
 

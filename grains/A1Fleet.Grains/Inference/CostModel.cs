@@ -58,6 +58,9 @@ public sealed class CostModel
     /// <summary>Predicted ms for a batch of <paramref name="batch"/> to finish a request at <paramref name="layer"/>.</summary>
     public double Predict(int batch, int layer, DecodeSettings decode) => Factor(batch) * BatchOneCost(layer, decode);
 
+    /// <summary>Predicted ms of one LM layer (no head) at <paramref name="batch"/> rows: the step a batch in flight never gives up halfway.</summary>
+    public double LayerMs(int batch) => Factor(batch) * _prior.LanguageModelLayerMs;
+
     /// <summary>The deepest exit layer a request can reach within <paramref name="availableMs"/>, or null if even the first exit cannot.</summary>
     public int? DeepestExitWithin(int batch, double availableMs, DecodeSettings decode)
     {

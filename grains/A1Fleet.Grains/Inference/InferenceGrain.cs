@@ -18,7 +18,11 @@ namespace A1Fleet.Grains.Inference;
 /// request's deepest layer is capped so it finishes in time by the learned cost model. A request that cannot
 /// meet its deadline even at the first exit, given the work ahead of it, is refused at once (or, should the queue
 /// grow ahead of it, when its batch is formed) with a reason and a retry hint: never run late.
-/// Reentrant: requests keep arriving while a batch runs, and the device work happens in
+/// Several batches may be in flight at once (up to the engine's <see cref="A1Fleet.Engine.EngineOptions.MaxBatchesInFlight"/>):
+/// the device thread interleaves their layers earliest deadline first, so requests queued while a deep batch runs
+/// launch at once in a batch of their own and wait about one layer, not the whole batch. With the bound reached they
+/// wait here, queued, and go into the next batch launched when one finishes.
+/// Reentrant: requests keep arriving while batches run, and the device work happens in
 /// <see cref="InferenceService"/>, never in a grain turn.
 /// </summary>
 [SiloKeyedPlacementFilter]
@@ -34,7 +38,8 @@ public sealed partial class InferenceGrain : Grain, IInferenceGrain
     private BatchPolicy<Pending>? _policy;
     private ThresholdSet? _thresholds;
     private string _modelId = "";
-    private bool _batchRunning;
+    private int _batchesInFlight;
+    private int _maxBatchesInFlight = 1;
     private IGrainTimer? _launchTimer;
     private long _launchAtTicks = long.MaxValue;
 
@@ -56,6 +61,7 @@ public sealed partial class InferenceGrain : Grain, IInferenceGrain
         if (_service.Catalog.TryGet(_modelId, out var engine))
         {
             var maxBatch = Math.Min(_options.MaxBatchSize, engine.MaxBatchSize);
+            _maxBatchesInFlight = engine.MaxBatchesInFlight;
             _policy = new BatchPolicy<Pending>(new CostModel(_service.PricesOf(_modelId), engine.ExitLayers, maxBatch),
                 new BatchPolicySettings(maxBatch, engine.Layers, _options.MaxGather.TotalMilliseconds, _options.DeadlineMargin.TotalMilliseconds, _options.MaxQueuedRequests, _options.MaxQueuedPerRobot), _time);
             await RefreshThresholds();
@@ -88,7 +94,7 @@ public sealed partial class InferenceGrain : Grain, IInferenceGrain
 
     private void ScheduleLaunch()
     {
-        if (_batchRunning || _policy is null || _policy.Count == 0)
+        if (_batchesInFlight >= _maxBatchesInFlight || _policy is null || _policy.Count == 0)
         {
             return;
         }
@@ -124,8 +130,9 @@ public sealed partial class InferenceGrain : Grain, IInferenceGrain
 
     private async Task LaunchBatch()
     {
-        _batchRunning = true;
+        _batchesInFlight++;
         int? deepest = null;
+        long? started = null;
         _launchTimer?.Dispose();
         _launchTimer = null;
         _launchAtTicks = long.MaxValue;
@@ -142,14 +149,18 @@ public sealed partial class InferenceGrain : Grain, IInferenceGrain
 
             if (taken.Rows.Count > 0)
             {
-                _policy.BatchStarted(taken.Rows.Count, taken.Rows.Max(r => r.Cap), decode);
+                started = _policy.BatchStarted(taken.Rows.Count, taken.Rows.Max(r => r.Cap), decode, taken.Rows.Min(r => r.Request.DeadlineTicks));
                 deepest = await RunBatch(taken.Rows, thresholds, decode);
             }
         }
         finally
         {
-            _policy?.BatchFinished(deepest);
-            _batchRunning = false;
+            if (started is { } id)
+            {
+                _policy?.BatchFinished(id, deepest);
+            }
+
+            _batchesInFlight--;
             ScheduleLaunch();
         }
     }
@@ -159,9 +170,11 @@ public sealed partial class InferenceGrain : Grain, IInferenceGrain
     {
         var requests = new EngineRequest[batch.Count];
         var caps = new int[batch.Count];
+        var deadlines = new long[batch.Count];
         for (var i = 0; i < batch.Count; i++)
         {
             caps[i] = batch[i].Cap;
+            deadlines[i] = batch[i].Request.DeadlineTicks;
             var call = batch[i].Request.Item.Call;
             requests[i] = new EngineRequest
             {
@@ -209,7 +222,10 @@ public sealed partial class InferenceGrain : Grain, IInferenceGrain
         BatchOutcome outcome;
         try
         {
-            outcome = await _service.RunAsync(_modelId, requests, Answer, CancellationToken.None);
+            var running = _service.RunAsync(_modelId, requests, Answer, deadlines, CancellationToken.None);
+            // Queued: requests left out of this batch (or arriving from now on) may form the next at once, interleaved on the device.
+            ScheduleLaunch();
+            outcome = await running;
         }
         catch (Exception ex)
         {

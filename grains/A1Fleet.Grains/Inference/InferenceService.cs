@@ -1,4 +1,6 @@
+using System.Diagnostics;
 using System.Threading.Channels;
+using A1Fleet.Engine;
 using A1Fleet.Engine.Inference;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -7,8 +9,13 @@ namespace A1Fleet.Grains.Inference;
 
 /// <summary>
 /// The silo-local device owner: engines (weights) load once per silo and every inference grain on the
-/// silo shares them. Batches queue in a bounded channel and one worker thread runs them, so no ONNX
-/// run ever happens on an Orleans scheduler thread and the device sees one batch at a time.
+/// silo shares them. Batches queue in a bounded channel and one worker thread (the device thread) runs them, so no ONNX
+/// run ever happens on an Orleans scheduler thread. The device thread keeps up to
+/// <see cref="EngineOptions.MaxBatchesInFlight"/> batches per model in flight and runs, before every step (one LM
+/// layer), the step <see cref="DeviceSchedule{T}"/> picks: earliest deadline first, work up to a batch's first exit
+/// before deeper layers of others. A batch arriving while a deep one runs so waits about one layer, not the whole batch;
+/// rows of different batches never share an ONNX run. With the bound reached it takes no more batches from the queue
+/// (which then fills: <see cref="InferenceServiceOptions.QueueCapacity"/>, and callers wait for room).
 /// </summary>
 public sealed partial class InferenceService : IDisposable
 {
@@ -19,10 +26,17 @@ public sealed partial class InferenceService : IDisposable
     private readonly CancellationTokenSource _stopping = new();
     private readonly Dictionary<string, PartTimings> _prices = [];
     private readonly Dictionary<string, SimulatedDevice> _simulated = [];
+    private readonly Dictionary<string, StepCosts> _stepCosts = [];
+    private readonly Dictionary<string, int> _inFlightPerModel = [];
+    private readonly TimeProvider _time;
+    private readonly DeviceSchedule<InFlight> _schedule;
+    private Work? _waiting;
 
-    public InferenceService(IOptions<InferenceServiceOptions> options, ILogger<InferenceService> logger)
+    /// <param name="time">The clock the deadlines passed to <see cref="RunAsync(string, IReadOnlyList{InferenceRequest}, Action{int, InferenceResult}?, IReadOnlyList{long}?, CancellationToken)"/> are read on (the silo's <see cref="TimeProvider"/>).</param>
+    public InferenceService(IOptions<InferenceServiceOptions> options, ILogger<InferenceService> logger, TimeProvider? time = null)
     {
         _logger = logger;
+        _time = time ?? TimeProvider.System;
         Options = options.Value;
         foreach (var dir in Options.ModelPackages)
         {
@@ -36,8 +50,12 @@ public sealed partial class InferenceService : IDisposable
                 LogSimulated(engine.ModelId);
             }
 
+            _stepCosts[engine.ModelId] = new StepCosts(_prices[engine.ModelId], engine.MaxBatchSize, engine.ExitLayers[0]);
+            _inFlightPerModel[engine.ModelId] = 0;
             LogModelLoaded(engine.ModelId, dir, engine.Layers, Options.Engine.ExecutionProvider);
         }
+
+        _schedule = new DeviceSchedule<InFlight>(Math.Max(1, _catalog.ModelIds.Count * Options.Engine.MaxBatchesInFlight), _time);
 
         _queue = Channel.CreateBounded<Work>(new BoundedChannelOptions(Options.QueueCapacity) { SingleReader = true, FullMode = BoundedChannelFullMode.Wait });
         _worker = new Thread(Drain) { IsBackground = true, Name = "a1fleet-inference" };
@@ -56,29 +74,168 @@ public sealed partial class InferenceService : IDisposable
     /// <summary>Queued batches not yet started (for metrics and launch decisions).</summary>
     public int QueuedBatches => _queue.Reader.Count;
 
+    /// <summary>Runs a batch with no deadlines (it goes after every batch that has one).</summary>
+    public Task<BatchOutcome> RunAsync(string modelId, IReadOnlyList<InferenceRequest> requests, Action<int, InferenceResult>? onResult, CancellationToken cancellationToken) =>
+        RunAsync(modelId, requests, onResult, null, cancellationToken);
+
     /// <param name="onResult">Called on the device thread as each request leaves the batch.</param>
-    public async Task<BatchOutcome> RunAsync(string modelId, IReadOnlyList<InferenceRequest> requests, Action<int, InferenceResult>? onResult, CancellationToken cancellationToken)
+    /// <param name="deadlines">Per request, when its answer is due (<see cref="TimeProvider.GetTimestamp"/> of the silo's clock): the
+    /// batch's place among those in flight follows the earliest deadline of its rows still waiting. Null: none.</param>
+    public async Task<BatchOutcome> RunAsync(string modelId, IReadOnlyList<InferenceRequest> requests, Action<int, InferenceResult>? onResult, IReadOnlyList<long>? deadlines,
+        CancellationToken cancellationToken)
     {
-        var work = new Work(modelId, requests, onResult, cancellationToken);
+        var work = new Work(modelId, requests, onResult, cancellationToken) { Deadlines = deadlines };
         await _queue.Writer.WriteAsync(work, cancellationToken);
         return await work.Completion.Task.WaitAsync(cancellationToken);
     }
+
+    /// <summary>Batches on the device now (begun, not finished), all models.</summary>
+    public int BatchesInFlight => Volatile.Read(ref _inFlightCount);
+
+    private int _inFlightCount;
 
     private void Drain()
     {
         var reader = _queue.Reader;
         try
         {
-            while (reader.WaitToReadAsync(_stopping.Token).AsTask().GetAwaiter().GetResult())
+            while (!_stopping.IsCancellationRequested)
             {
-                while (reader.TryRead(out var work))
+                Admit(reader);
+                if (_schedule.Next() is { } next)
                 {
-                    Execute(work);
+                    StepOnce(next);
+                    continue;
+                }
+
+                if (!reader.WaitToReadAsync(_stopping.Token).AsTask().GetAwaiter().GetResult())
+                {
+                    break;
                 }
             }
         }
         catch (OperationCanceledException)
         {
+        }
+
+        // Stopping: nobody will step what is still in flight.
+        while (_schedule.Next() is { } left)
+        {
+            Finish(left);
+            left.Work.Completion.TrySetCanceled();
+        }
+    }
+
+    /// <summary>Takes batches from the queue while there is room for them (between two steps); exclusive work runs at once.</summary>
+    private void Admit(ChannelReader<Work> reader)
+    {
+        while (true)
+        {
+            var work = _waiting;
+            if (work is null && !reader.TryRead(out work))
+            {
+                return;
+            }
+
+            _waiting = null;
+            if (work.Exclusive is not null || work.CancellationToken.IsCancellationRequested || !_inFlightPerModel.ContainsKey(work.ModelId)
+                || work.Requests.Count > MaxRowsOf(work.ModelId))
+            {
+                // Not a batch to interleave (device work, canceled, unknown model, too large to step): run or answer it now, whole.
+                Execute(work);
+                continue;
+            }
+
+            if (_schedule.IsFull || _inFlightPerModel[work.ModelId] >= Options.Engine.MaxBatchesInFlight)
+            {
+                // No room: it waits here, and the queue behind it fills (back-pressure to the grains).
+                _waiting = work;
+                return;
+            }
+
+            Start(work);
+        }
+    }
+
+    private int MaxRowsOf(string modelId) => _catalog.TryGet(modelId, out var engine) ? engine.MaxBatchSize : 0;
+
+    private void Start(Work work)
+    {
+        var flight = new InFlight(work, _stepCosts[work.ModelId]);
+        try
+        {
+            flight.Batch = _simulated.TryGetValue(work.ModelId, out var simulated)
+                ? simulated.Begin(work.Requests, flight.Statistics, flight.OnResult, work.CancellationToken)
+                : _catalog.TryGet(work.ModelId, out var engine) ? engine.Begin(work.Requests, flight.Statistics, flight.OnResult, work.CancellationToken)
+                : throw new InvalidOperationException($"model '{work.ModelId}' is not loaded");
+        }
+        catch (Exception ex)
+        {
+            LogBatchFailed(ex, work.ModelId, work.Requests.Count);
+            work.Completion.TrySetException(ex);
+            return;
+        }
+
+        _inFlightPerModel[work.ModelId]++;
+        Interlocked.Increment(ref _inFlightCount);
+        if (flight.Batch.IsCompleted)
+        {
+            Complete(flight);
+            return;
+        }
+
+        _schedule.TryAdd(flight, flight.Deadline, flight.RemainingTicks(_time));
+    }
+
+    private void StepOnce(InFlight flight)
+    {
+        var work = flight.Work;
+        var t0 = Stopwatch.GetTimestamp();
+        var rows = flight.Batch!.Rows;
+        bool done;
+        try
+        {
+            done = flight.Batch.Step();
+        }
+        catch (OperationCanceledException ex)
+        {
+            Finish(flight);
+            work.Completion.TrySetCanceled(ex.CancellationToken);
+            return;
+        }
+        catch (Exception ex)
+        {
+            LogBatchFailed(ex, work.ModelId, work.Requests.Count);
+            Finish(flight);
+            work.Completion.TrySetException(ex);
+            return;
+        }
+
+        flight.Costs.Observe(rows, Stopwatch.GetElapsedTime(t0).TotalMilliseconds);
+        if (done)
+        {
+            Complete(flight);
+            return;
+        }
+
+        _schedule.Update(flight, flight.Deadline, flight.BeforeFirstExit, flight.RemainingTicks(_time));
+    }
+
+    private void Complete(InFlight flight)
+    {
+        Finish(flight);
+        flight.Work.Completion.TrySetResult(new BatchOutcome(flight.Batch!.Results, flight.Statistics, flight.StartedAt));
+    }
+
+    /// <summary>Leaves the schedule and hands the batch's buffers back to its engine.</summary>
+    private void Finish(InFlight flight)
+    {
+        _schedule.Remove(flight);
+        if (flight.Batch is { } batch)
+        {
+            batch.Dispose();
+            _inFlightPerModel[flight.Work.ModelId]--;
+            Interlocked.Decrement(ref _inFlightCount);
         }
     }
 
@@ -158,9 +315,100 @@ public sealed partial class InferenceService : IDisposable
     {
         public Action? Exclusive { get; init; }
 
+        public IReadOnlyList<long>? Deadlines { get; init; }
+
         // Continuations of grain code are queued to the activation's scheduler anyway; running them
         // "asynchronously" would only add a thread-pool hop to every reply.
         public TaskCompletionSource<BatchOutcome> Completion { get; } = new();
+    }
+
+    /// <summary>A batch on the device: its stepped run, which rows are still waiting, and what its steps cost.</summary>
+    private sealed class InFlight
+    {
+        private readonly bool[] _answered;
+
+        public InFlight(Work work, StepCosts costs)
+        {
+            Work = work;
+            Costs = costs;
+            _answered = new bool[work.Requests.Count];
+            OnResult = (i, r) =>
+            {
+                _answered[i] = true;
+                work.OnResult?.Invoke(i, r);
+            };
+        }
+
+        public Work Work { get; }
+        public StepCosts Costs { get; }
+        public ISteppedBatch? Batch { get; set; }
+        public BatchStatistics Statistics { get; } = new();
+        public DateTimeOffset StartedAt { get; } = DateTimeOffset.UtcNow;
+        public Action<int, InferenceResult> OnResult { get; }
+
+        /// <summary>The earliest deadline of a row still waiting (none: never).</summary>
+        public long Deadline
+        {
+            get
+            {
+                var deadlines = Work.Deadlines;
+                var earliest = long.MaxValue;
+                if (deadlines is null)
+                {
+                    return earliest;
+                }
+
+                for (var i = 0; i < _answered.Length && i < deadlines.Count; i++)
+                {
+                    if (!_answered[i])
+                    {
+                        earliest = Math.Min(earliest, deadlines[i]);
+                    }
+                }
+
+                return earliest;
+            }
+        }
+
+        public bool BeforeFirstExit => Batch!.NextLayer <= Costs.FirstExit;
+
+        public long RemainingTicks(TimeProvider time) =>
+            (long)(Batch!.RemainingSteps * Costs.StepMs(Math.Max(1, Batch.Rows)) * time.TimestampFrequency / 1000.0);
+    }
+
+    /// <summary>
+    /// What one step of a model costs at each batch size, as the device thread measures it (a moving average over every
+    /// step, heads included), seeded from the batch-1 prices with no batching gain (late beats wrong). Only the device
+    /// thread touches it.
+    /// </summary>
+    private sealed class StepCosts
+    {
+        private const double LearningRate = 0.1;
+        private readonly double[] _ms;
+
+        public StepCosts(PartTimings prices, int maxBatch, int firstExit)
+        {
+            FirstExit = firstExit;
+            _ms = new double[maxBatch + 1];
+            for (var b = 1; b <= maxBatch; b++)
+            {
+                _ms[b] = b * prices.LanguageModelLayerMs;
+            }
+        }
+
+        public int FirstExit { get; }
+
+        public double StepMs(int rows) => _ms[Math.Clamp(rows, 1, _ms.Length - 1)];
+
+        public void Observe(int rows, double ms)
+        {
+            if (rows < 1 || rows >= _ms.Length || !double.IsFinite(ms))
+            {
+                return;
+            }
+
+            _ms[rows] = ((1 - LearningRate) * _ms[rows]) + (LearningRate * ms);
+        }
     }
 
     [LoggerMessage(EventId = 100, Level = LogLevel.Information, Message = "Loaded model {ModelId} from {Directory}: {Layers} LM layers on {Provider}")]

@@ -188,29 +188,110 @@ public sealed class BatchPolicyTests
         Assert.Contains("first exit", refusal.Detail, StringComparison.Ordinal);
     }
 
-    [Fact]
-    public void TryEnqueue_BatchRunning_CountsWhatIsLeftOfIt()
+    /// <summary>A batch of one row due in <paramref name="budgetMs"/>, taken and started: 12.5 ms to the last layer, its first exit after 5 ms.</summary>
+    private static long StartDeep(BatchPolicy<string> policy, string item, double budgetMs)
     {
-        var policy = Policy(maxBatch: 2);
-        Admit(policy, "a", 1000);
-        Admit(policy, "b", 1000);
-        var batch = policy.TakeBatch(Decode, _ => false).Rows;
-        // Two rows to the last layer: 2 x 12.5 ms by the prior.
-        policy.BatchStarted(batch.Count, batch.Max(r => r.Cap), Decode);
+        Admit(policy, item, budgetMs);
+        var row = Assert.Single(policy.TakeBatch(Decode, _ => false).Rows);
+        Assert.Equal(7, row.Cap);
+        return policy.BatchStarted(1, row.Cap, Decode, row.Request.DeadlineTicks);
+    }
 
-        // Missed by 1 ms, but nothing changes before the running batch ends: the hint is that, not 1 ms.
-        Assert.Equal(25, policy.TryEnqueue("tight", "robot-tight", 29, 0, Decode).Refusal!.RetryAfterMs, 6);
-        Assert.Null(policy.TryEnqueue("roomy", "robot-roomy", 31, 0, Decode).Refusal);
+    [Fact]
+    public void LaunchTime_OneBatchInFlightWithSlack_LaunchesWhenItsFirstExitIsPredicted()
+    {
+        var policy = Policy();
+        var start = _time.GetTimestamp();
+        StartDeep(policy, "deep", 100);
+        Admit(policy, "next", 100);
 
-        policy.BatchFinished();
-        Assert.Null(policy.TryEnqueue("after", "robot-after", 6, 0, Decode).Refusal);
+        Assert.Equal(start + policy.MsToTicks(5), policy.LaunchTime(Decode));
+        _time.Advance(TimeSpan.FromMilliseconds(6));
+        Assert.Equal(_time.GetTimestamp(), policy.LaunchTime(Decode));
+    }
+
+    [Fact]
+    public void LaunchTime_OneBatchInFlightWithoutSlackForTheNextFirstExit_WaitsForItToFinish()
+    {
+        var policy = Policy();
+        // Due in 16 ms, predicted to end at 12.5 ms: 3.5 ms of slack, less than the next batch's first exit (5 ms).
+        var deep = StartDeep(policy, "deep", 16);
+        Admit(policy, "next", 100);
+
+        Assert.Equal(long.MaxValue, policy.LaunchTime(Decode));
+        policy.BatchFinished(deep, 7);
+        Assert.NotEqual(long.MaxValue, policy.LaunchTime(Decode));
+    }
+
+    [Fact]
+    public void LaunchTime_TwoBatchesInFlightWithSlack_WaitsForOneToFinish()
+    {
+        var policy = Policy();
+        var first = StartDeep(policy, "one", 100);
+        StartDeep(policy, "two", 101);
+        Admit(policy, "next", 102);
+
+        Assert.Equal(long.MaxValue, policy.LaunchTime(Decode));
+        policy.BatchFinished(first, 7);
+        Assert.NotEqual(long.MaxValue, policy.LaunchTime(Decode));
+    }
+
+    [Fact]
+    public void LaunchTime_QueuedDueBeforeABatchInFlight_LaunchesNow()
+    {
+        var policy = Policy();
+        StartDeep(policy, "one", 100);
+        StartDeep(policy, "two", 101);
+        Admit(policy, "urgent", 50);
+
+        Assert.Equal(_time.GetTimestamp(), policy.LaunchTime(Decode));
+    }
+
+    [Fact]
+    public void TryEnqueue_TwoBatchesInFlight_DueLaterWaitsForTheFirstToEndDueEarlierForOneLayer()
+    {
+        var policy = Policy(maxBatch: 1);
+        // Both to the last layer (12.5 ms each, back to back): "one" predicted to end at 12.5 ms, "two" at 25 ms.
+        var one = StartDeep(policy, "one", 14);
+        StartDeep(policy, "two", 26);
+
+        // Due after both: its batch launches when "one" ends (12.5 ms), runs after one layer of "two" (1 ms), first exit 5 ms.
+        Admit(policy, "x", 27);
+        // Behind "x" too (a batch of its own, priced as deep as batches run: 12.5 ms): 31 ms, refused until "one" ends.
+        var refused = policy.TryEnqueue("y", "robot-y", 27.5, 0, Decode).Refusal;
+        Assert.Equal(RefusalReason.Deadline, refused!.Reason);
+        Assert.Equal(12.5, refused.RetryAfterMs, 6);
+        // Due before a batch in flight: it launches at once and runs after at most one layer (1 ms), then its 5 ms.
+        Admit(policy, "urgent", 7);
+        Assert.NotNull(policy.TryEnqueue("too-urgent", "robot-too-urgent", 5.5, 0, Decode).Refusal);
+
+        policy.BatchFinished(one);
+        Assert.Equal(1, policy.InFlight);
+    }
+
+    [Fact]
+    public void TakeBatch_UrgentBatchWhileADeepOneIsInFlight_CappedSoTheDeepOneStillMakesItsDeadline()
+    {
+        var policy = Policy(maxBatch: 1);
+        Admit(policy, "deep", 20);
+        var deep = Assert.Single(policy.TakeBatch(Decode, _ => false).Rows);
+        Assert.Equal(7, deep.Cap);
+        policy.BatchStarted(1, deep.Cap, Decode, deep.Request.DeadlineTicks);
+
+        // 15 ms left and one layer of the deep batch ahead would allow the last exit (12.5 ms); but the deep batch, due
+        // in 20 ms with 12.5 ms of work, waits for it: 7.5 ms is all it can have, layer 3 (7.5 ms).
+        Admit(policy, "urgent", 15);
+        var urgent = Assert.Single(policy.TakeBatch(Decode, _ => false).Rows);
+
+        Assert.Equal(3, urgent.Cap);
+        Assert.True(policy.Cost.Predict(1, urgent.Cap, Decode) + policy.Cost.Predict(1, deep.Cap, Decode) <= 20);
     }
 
     [Fact]
     public void TryEnqueue_BatchesAheadRanShallow_CountsThemAtTheDepthTheyRun()
     {
         var policy = Policy(maxBatch: 1);
-        policy.BatchFinished(deepestLayer: 1);
+        policy.BatchFinished(policy.BatchStarted(1, 1, Decode), deepestLayer: 1);
         Admit(policy, "first", 8);
 
         // A full batch ahead now costs 5 ms (layer 1), and its own first exit 5 ms: 10 ms fit in 11.
@@ -222,8 +303,7 @@ public sealed class BatchPolicyTests
     public void TryEnqueue_BatchesRunLarge_RowsAheadShareTheBatchAtTheFirstExit()
     {
         var policy = Policy(maxBatch: 4);
-        policy.BatchStarted(4, 7, Decode);
-        policy.BatchFinished(deepestLayer: 7);
+        policy.BatchFinished(policy.BatchStarted(4, 7, Decode), deepestLayer: 7);
         Admit(policy, "a", 20);
         Admit(policy, "b", 20);
         Admit(policy, "c", 20);
@@ -303,7 +383,7 @@ public sealed class BatchPolicyTests
     {
         // Batches of 1 that ran shallow: admission counts rows ahead at 5 ms each, so all three are admitted.
         var policy = Policy(maxBatch: 1);
-        policy.BatchFinished(deepestLayer: 1);
+        policy.BatchFinished(policy.BatchStarted(1, 1, Decode), deepestLayer: 1);
         var start = _time.GetTimestamp();
         Admit(policy, "a", 25);
         Admit(policy, "b", 26);

@@ -86,4 +86,40 @@ public sealed class InferenceServiceTests(FleetClusterFixture fixture)
         Assert.Equal(InferenceErrorKind.InvalidInput, outcome.Results[3].ErrorKind);
         Assert.Equal(requests.Count, outcome.Statistics.Requests);
     }
+
+    [Fact]
+    public async Task RunAsync_TwoBatchesInFlight_TheEarlierDeadlineRunsFirstAndEachEqualsItsWholeRun()
+    {
+        using var service = Service();
+        using var engine = A1Engine.Load(fixture.TinyFmDirectory, new EngineOptions { MaxBatchSize = 4, IntraOpThreads = 1 });
+        var late = Requests(engine, null, null, null);
+        var urgent = Requests(engine, null, engine.ExitLayers[1]);
+        var now = TimeProvider.System.GetTimestamp();
+        var order = new List<string>();
+
+        // Hold the device thread until both batches are queued, so it takes them in together.
+        using var release = new ManualResetEventSlim();
+        var hold = service.RunOnDeviceAsync((_, ct) => release.Wait(TimeSpan.FromMinutes(1), ct), CancellationToken.None);
+        var lateRun = service.RunAsync(engine.ModelId, late, (i, _) => { lock (order) { order.Add("late"); } }, [now + 10_000_000, now + 10_000_000, now + 10_000_000], CancellationToken.None);
+        var urgentRun = service.RunAsync(engine.ModelId, urgent, (i, _) => { lock (order) { order.Add("urgent"); } }, [now + 1_000, now + 1_000], CancellationToken.None);
+        release.Set();
+        Assert.True(await hold);
+        var lateOutcome = await lateRun;
+        var urgentOutcome = await urgentRun;
+
+        Assert.Equal("urgent", order[0]);
+        Assert.Equal(5, order.Count);
+        foreach (var (requests, outcome) in new[] { (late, lateOutcome), (urgent, urgentOutcome) })
+        {
+            var whole = engine.Run(requests);
+            for (var i = 0; i < requests.Count; i++)
+            {
+                Assert.True(outcome.Results[i].Succeeded, outcome.Results[i].Error);
+                Assert.Equal(whole[i].ExitLayer, outcome.Results[i].ExitLayer);
+                Assert.Equal(whole[i].Actions, outcome.Results[i].Actions);
+            }
+        }
+
+        Assert.Equal(0, service.BatchesInFlight);
+    }
 }
