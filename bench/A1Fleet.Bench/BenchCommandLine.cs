@@ -6,8 +6,8 @@ using A1Fleet.Bench.Policy;
 namespace A1Fleet.Bench;
 
 /// <summary>
-/// The bench's command line on System.CommandLine: one command per scenario (engine, fleet, reliability, policy,
-/// demonstrations) with the flags docs/benchmarks.md documents, generated help, and unknown options or bad values
+/// The bench's command line on System.CommandLine: one command per scenario (engine, fleet, reliability, simfleet,
+/// policy, demonstrations) with the flags docs/benchmarks.md documents, generated help, and unknown options or bad values
 /// refused before a scenario starts (exit 2, naming the option). Exit codes: 0 done, 1 a scenario failed, 2 bad
 /// command line.
 /// </summary>
@@ -17,7 +17,7 @@ internal static class BenchCommandLine
 
     private static readonly ParserConfiguration Parsing = new() { ResponseFileTokenReplacer = null };
 
-    /// <summary>Parses; on success runs the scenario with <paramref name="run"/> (given the scenario's name, its flags and, for engine, fleet and reliability, <see cref="BenchArgs"/>).</summary>
+    /// <summary>Parses; on success runs the scenario with <paramref name="run"/> (given the scenario's name, its flags and, for engine, fleet, reliability and simfleet, <see cref="BenchArgs"/>).</summary>
     public static async Task<int> RunAsync(string[] args, TextWriter output, TextWriter error, Func<string, ParseResult, BenchArgs?, Task<int>> run)
     {
         var parsed = Create(run).Parse(args, Parsing);
@@ -65,6 +65,18 @@ internal static class BenchCommandLine
         engine.SetAction(p => run("engine", p, Args(p)));
         var fleet = new Command("fleet", "a fleet in process: robots per silo, budgets, the load section, compatible protocols") { quick, model, models, loadOnly, device, outDirectory, modelsRoot };
         fleet.SetAction(p => run("fleet", p, Args(p)));
+        var timeScale = new Option<double>("--time-scale")
+        {
+            Description = $"simfleet: run the scaled phases this many times slower (simulated device, cadence, budgets; default {SimFleet.SimFleetBenchmark.DefaultTimeScale}; 1 = real time)",
+            HelpName = "K", DefaultValueFactory = _ => SimFleet.SimFleetBenchmark.DefaultTimeScale,
+        };
+        timeScale.CustomParser = r => double.TryParse(r.Tokens[0].Value, NumberStyles.Float, CultureInfo.InvariantCulture, out var k) && k is >= 1 and <= 1000 ? k
+            : Error(r, $"--time-scale {r.Tokens[0].Value}: must be a number within 1..1000", 1.0);
+        var simfleet = new Command("simfleet", "many silo processes on the simulated device, robots through the gateway: scale-out, 1,000 robots, silo failover")
+        {
+            quick, timeScale, outDirectory, modelsRoot,
+        };
+        simfleet.SetAction(p => run("simfleet", p, Args(p) with { TimeScale = p.GetValue(timeScale) }));
         var reliability = new Command("reliability", "identity, fuzz, e-stops through failover, recovery: redis, silos and agents as real processes") { quick, outDirectory };
         reliability.SetAction(p => run("reliability", p, Args(p)));
 
@@ -105,7 +117,7 @@ internal static class BenchCommandLine
         return new RootCommand("A1Fleet.Bench: dotnet run -c Release --project bench/A1Fleet.Bench -- SCENARIO [--quick] ...; results as JSON under --out " +
                                "(docs/benchmarks.md). Exit codes: 0 done, 1 a scenario failed, 2 bad command line.")
         {
-            engine, fleet, reliability, policy, policyEpisodes, demonstrations,
+            engine, fleet, reliability, simfleet, policy, policyEpisodes, demonstrations,
         };
     }
 
