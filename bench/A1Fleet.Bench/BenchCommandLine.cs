@@ -65,18 +65,13 @@ internal static class BenchCommandLine
         engine.SetAction(p => run("engine", p, Args(p)));
         var fleet = new Command("fleet", "a fleet in process: robots per silo, budgets, the load section, compatible protocols") { quick, model, models, loadOnly, device, outDirectory, modelsRoot };
         fleet.SetAction(p => run("fleet", p, Args(p)));
-        var timeScale = new Option<double>("--time-scale")
+        var timeScale = TimeScale("--time-scale", "simfleet: the crowd phase (1,000 robots) runs this many times slower: simulated device, cadence, budgets", SimFleet.SimFleetBenchmark.DefaultTimeScale);
+        var scaleoutTimeScale = TimeScale("--scaleout-time-scale", "simfleet: the same for the scale-out phases", SimFleet.SimFleetBenchmark.DefaultScaleoutTimeScale);
+        var simfleet = new Command("simfleet", "silo processes on the simulated device, robots through the gateway: scale-out, 1,000 robots, silo failover")
         {
-            Description = $"simfleet: run the scaled phases this many times slower (simulated device, cadence, budgets; default {SimFleet.SimFleetBenchmark.DefaultTimeScale}; 1 = real time)",
-            HelpName = "K", DefaultValueFactory = _ => SimFleet.SimFleetBenchmark.DefaultTimeScale,
+            quick, timeScale, scaleoutTimeScale, outDirectory, modelsRoot,
         };
-        timeScale.CustomParser = r => double.TryParse(r.Tokens[0].Value, NumberStyles.Float, CultureInfo.InvariantCulture, out var k) && k is >= 1 and <= 1000 ? k
-            : Error(r, $"--time-scale {r.Tokens[0].Value}: must be a number within 1..1000", 1.0);
-        var simfleet = new Command("simfleet", "many silo processes on the simulated device, robots through the gateway: scale-out, 1,000 robots, silo failover")
-        {
-            quick, timeScale, outDirectory, modelsRoot,
-        };
-        simfleet.SetAction(p => run("simfleet", p, Args(p) with { TimeScale = p.GetValue(timeScale) }));
+        simfleet.SetAction(p => run("simfleet", p, Args(p) with { TimeScale = p.GetValue(timeScale), ScaleoutTimeScale = p.GetValue(scaleoutTimeScale) }));
         var reliability = new Command("reliability", "identity, fuzz, e-stops through failover, recovery: redis, silos and agents as real processes") { quick, outDirectory };
         reliability.SetAction(p => run("reliability", p, Args(p)));
 
@@ -131,6 +126,14 @@ internal static class BenchCommandLine
 
         option.CustomParser = r => int.TryParse(r.Tokens[0].Value, NumberStyles.None, CultureInfo.InvariantCulture, out var n) && n > 0 ? n
             : Error<int?>(r, $"{name} {r.Tokens[0].Value}: must be a positive whole number", null);
+        return option;
+    }
+
+    private static Option<double> TimeScale(string name, string description, double fallback)
+    {
+        var option = new Option<double>(name) { Description = $"{description} (default {fallback.ToString(CultureInfo.InvariantCulture)}; 1 = real time)", HelpName = "K", DefaultValueFactory = _ => fallback };
+        option.CustomParser = r => double.TryParse(r.Tokens[0].Value, NumberStyles.Float, CultureInfo.InvariantCulture, out var k) && k is >= 1 and <= 1000 ? k
+            : Error(r, $"{name} {r.Tokens[0].Value}: must be a number within 1..1000", fallback);
         return option;
     }
 

@@ -29,7 +29,9 @@ internal sealed class SimCluster : IDisposable
 
     public List<SiloProcess> Silos { get; }
 
-    public static async Task<SimCluster> StartAsync(int silos, double timeScale, IReadOnlyList<string> packages, TextWriter log)
+    /// <param name="timeScale">How much slower than real time the fleet runs (budgets, leases).</param>
+    /// <param name="deviceScale">A1Fleet:Inference:SimulatedTimeScale: the measured per-part times times this.</param>
+    public static async Task<SimCluster> StartAsync(int silos, double timeScale, double deviceScale, IReadOnlyList<string> packages, TextWriter log)
     {
         var cluster = new ProcessCluster();
         var started = Stopwatch.GetTimestamp();
@@ -39,12 +41,12 @@ internal sealed class SimCluster : IDisposable
             var list = new List<SiloProcess>();
             for (var i = 0; i < silos; i++)
             {
-                var silo = cluster.StartSilo($"sim-silo-{i + 1}", packages[0], gpu: true, Settings(silos, timeScale, packages));
+                var silo = cluster.StartSilo($"sim-silo-{i + 1}", packages[0], gpu: true, Settings(silos, timeScale, deviceScale, packages));
                 list.Add(silo);
                 await ProcessCluster.WaitReadyAsync(silo, TimeSpan.FromSeconds(180));
             }
 
-            log.WriteLine($"  {silos} silo(s) ready in {Stopwatch.GetElapsedTime(started).TotalSeconds:0.0} s (simulated device x{timeScale}; load average {File.ReadAllText("/proc/loadavg").Split(' ')[0]})");
+            log.WriteLine($"  {silos} silo(s) ready in {Stopwatch.GetElapsedTime(started).TotalSeconds:0.0} s (simulated device x{deviceScale:0.###}; load average {File.ReadAllText("/proc/loadavg").Split(' ')[0]})");
             return new SimCluster(cluster, list);
         }
         catch
@@ -54,14 +56,14 @@ internal sealed class SimCluster : IDisposable
         }
     }
 
-    private static string[] Settings(int silos, double timeScale, IReadOnlyList<string> packages)
+    private static string[] Settings(int silos, double timeScale, double deviceScale, IReadOnlyList<string> packages)
     {
-        var k = timeScale.ToString(CultureInfo.InvariantCulture);
+        var k = deviceScale.ToString(CultureInfo.InvariantCulture);
         var settings = new List<string>
         {
             "--A1Fleet:Inference:Device Simulated",
             $"--A1Fleet:Inference:SimulatedTimeScale {k}",
-            // Every time of the fleet scales with the device: budgets and the lease a robot keeps by asking.
+            // Every time of the fleet scales alike: budgets and the lease a robot keeps by asking.
             $"--A1Fleet:Fleet:DefaultLatencyBudgetMs {(200 * timeScale).ToString(CultureInfo.InvariantCulture)}",
             $"--A1Fleet:Fleet:LeaseTtl {TimeSpan.FromSeconds(Math.Min(300, 5 * timeScale)).ToString("c", CultureInfo.InvariantCulture)}",
             $"--A1Fleet:Fleet:LeaseReservation {TimeSpan.FromSeconds(Math.Min(3600, 30 * timeScale)).ToString("c", CultureInfo.InvariantCulture)}",
@@ -87,7 +89,9 @@ internal sealed class SimCluster : IDisposable
     public async Task<PhaseCounts> RunPhaseAsync(string phase, int count, string model, SimFleetBenchmark.Spec spec, RobotPace pace, double warmupSeconds, double measureSeconds,
         TextWriter log)
     {
+        var setup = Stopwatch.GetTimestamp();
         var robots = await AddRobotsAsync(phase, count, spec, pace);
+        log.WriteLine($"  {phase}: {count} credentials issued, robots bound and assigned in {Stopwatch.GetElapsedTime(setup).TotalSeconds:0.0} s");
         var f = Stopwatch.Frequency;
         var now = Stopwatch.GetTimestamp();
         var countFrom = now + (long)(warmupSeconds * f);

@@ -13,22 +13,28 @@ using P = A1Fleet.RobotGateway.V1;
 namespace A1Fleet.Bench.SimFleet;
 
 /// <summary>
-/// The sizes of one simfleet run. Times are in the fleet's own (unscaled) terms; <see cref="TimeScale"/> stretches the
-/// scaled phases (the simulated device's per-part times, the robots' cadence and budget, the phase lengths alike).
+/// The sizes of one simfleet run. Phase lengths are in the fleet's own (unscaled) seconds; a phase run at time scale K
+/// takes K times as long (the simulated device's per-part times, the robots' cadence and budget, all stretched alike).
 /// </summary>
-/// <param name="Silos">Silo processes of the scale-out and crowd phases (compared with one silo).</param>
+/// <param name="Silos">Silo processes of the scale-out and crowd phases (the scale-out compares them with one silo).</param>
 /// <param name="SaturationFactor">Scale-out load: this many times the full-depth capacity the bench estimates per silo.</param>
+/// <param name="ScaleoutTimeScale">Time scale of the scale-out phases (small-fm).</param>
 /// <param name="CrowdRobots">Robots of the crowd phase (the issue's 1,000).</param>
-/// <param name="Warmup">Unscaled seconds driven before counting (grains activate, cost models learn).</param>
-/// <param name="Measure">Unscaled seconds counted per scaled phase.</param>
-/// <param name="FailoverRobots">Robots of the failover phase (2 silos, unscaled time: failure detection does not scale).</param>
-/// <param name="FailoverWindow">Seconds driven after the kill.</param>
+/// <param name="CrowdTimeScale">Time scale of the crowd phase (tiny-fm, 20 Hz): what keeps its messages within the machine.</param>
+/// <param name="CrowdSpeedup">The crowd's device: this many times faster than the engine measured on this machine.</param>
+/// <param name="FailoverRobots">Most robots of the failover phase (2 silos, real time: failure detection does not scale);
+/// fewer when the estimated capacity of one silo cannot carry them at 60 %.</param>
+/// <param name="FailoverSpeedup">The failover phase's device: this many times faster than the engine measured here.</param>
 internal sealed record SimFleetSizes(
-    int Silos, double SaturationFactor, int CrowdRobots, double TimeScale, double Warmup, double Measure, int FailoverRobots, double FailoverWarmup, double FailoverWindow)
+    int Silos, double SaturationFactor, double ScaleoutTimeScale, double ScaleoutWarmup, double ScaleoutMeasure,
+    int CrowdRobots, double CrowdTimeScale, double CrowdSpeedup, double CrowdWarmup, double CrowdMeasure,
+    int FailoverRobots, double FailoverSpeedup, double FailoverWarmup, double FailoverWindow)
 {
-    public static SimFleetSizes Full(double timeScale) => new(4, 2.0, 1000, timeScale, Warmup: 4, Measure: 12, FailoverRobots: 24, FailoverWarmup: 8, FailoverWindow: 12);
+    public static SimFleetSizes Full(double scaleoutTimeScale, double crowdTimeScale) =>
+        new(4, 3.0, scaleoutTimeScale, 2, 6, 1000, crowdTimeScale, 4, 1, 3, FailoverRobots: 24, FailoverSpeedup: 4, FailoverWarmup: 6, FailoverWindow: 10);
 
-    public static SimFleetSizes Quick(double timeScale) => new(4, 2.0, 1000, timeScale, Warmup: 2, Measure: 3, FailoverRobots: 12, FailoverWarmup: 5, FailoverWindow: 6);
+    public static SimFleetSizes Quick(double scaleoutTimeScale, double crowdTimeScale) =>
+        new(4, 3.0, scaleoutTimeScale, 1, 2, 1000, crowdTimeScale, 4, 0.5, 0.8, FailoverRobots: 12, FailoverSpeedup: 4, FailoverWarmup: 4, FailoverWindow: 6);
 }
 
 /// <summary>
@@ -58,14 +64,17 @@ internal static class SimFleetBenchmark
     private const string Instruction = "pick up the red block";
     private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
 
-    /// <summary>The default <c>--time-scale</c>: what this 2-core machine carries (docs/benchmarks.md).</summary>
-    public const double DefaultTimeScale = 10;
+    /// <summary>The default <c>--time-scale</c> (the crowd phase): 1,000 robots' messages within what this 2-core machine carries (docs/benchmarks.md).</summary>
+    public const double DefaultTimeScale = 50;
+
+    /// <summary>The default <c>--scaleout-time-scale</c>: saturated small-fm silos' messages within the machine, phases of about a minute.</summary>
+    public const double DefaultScaleoutTimeScale = 10;
 
     public static async Task<int> RunAsync(BenchArgs args)
     {
         var command = "dotnet run -c Release --project bench/A1Fleet.Bench -- simfleet" + (args.Quick ? " --quick" : "") +
-                      $" --time-scale {args.TimeScale.ToString(CultureInfo.InvariantCulture)}";
-        var sizes = args.Quick ? SimFleetSizes.Quick(args.TimeScale) : SimFleetSizes.Full(args.TimeScale);
+                      $" --time-scale {args.TimeScale.ToString(CultureInfo.InvariantCulture)} --scaleout-time-scale {args.ScaleoutTimeScale.ToString(CultureInfo.InvariantCulture)}";
+        var sizes = args.Quick ? SimFleetSizes.Quick(args.ScaleoutTimeScale, args.TimeScale) : SimFleetSizes.Full(args.ScaleoutTimeScale, args.TimeScale);
         return await RunAsync(sizes, args.Quick, args.OutputDirectory, args.ModelsRoot, command, Console.Out) is null ? BenchCommandLine.Failed : BenchCommandLine.Ok;
     }
 
@@ -81,47 +90,57 @@ internal static class SimFleetBenchmark
             ["machine"] = $"{Environment.ProcessorCount} cores, {RuntimeInformation.OSDescription}, {RuntimeInformation.ProcessArchitecture}, .NET {Environment.Version}",
             ["started_at"] = DateTimeOffset.UtcNow.ToString("u", CultureInfo.InvariantCulture),
             ["load_average_at_start"] = LoadAverage(),
-            ["time_scale"] = sizes.TimeScale,
+            ["scaleout_time_scale"] = sizes.ScaleoutTimeScale,
+            ["crowd_time_scale"] = sizes.CrowdTimeScale,
             ["silos"] = sizes.Silos,
         };
         var rows = new JsonArray();
         json["rows"] = rows;
         try
         {
-            var k = sizes.TimeScale;
+            var k = sizes.ScaleoutTimeScale;
             var scaleout = Spec.Of(packages[ScaleoutModel]);
             var pace = new RobotPace(scaleout.Chunk, ControlHz / k, BudgetMs * k);
             var capacity = EstimateCapacity(packages[ScaleoutModel], k);
             var perSilo = (int)Math.Ceiling(sizes.SaturationFactor * capacity / pace.RequestsPerSecond);
-            log.WriteLine($"simfleet{(quick ? " --quick" : "")}: time scale {k} (device x{k}, cadence {pace.ControlHz:0.###} Hz, budget {pace.BudgetMs:0} ms); " +
-                          $"{ScaleoutModel} full-depth capacity ~{capacity:0.0} req/s per silo (batch {CapacityBatch}, estimated here), {perSilo} robots per silo saturate it");
+            log.WriteLine($"simfleet{(quick ? " --quick" : "")}: scale-out at time scale {k} (device x{k}, cadence {pace.ControlHz:0.###} Hz, budget {pace.BudgetMs:0} ms); " +
+                          $"{ScaleoutModel} full-depth capacity ~{capacity:0.00} req/s per silo (batch {CapacityBatch}, estimated here); {perSilo} robots per silo offer {sizes.SaturationFactor}x that");
             json["scaleout_model"] = ScaleoutModel;
-            json["estimated_full_depth_capacity_per_silo"] = Math.Round(capacity, 2);
+            json["estimated_full_depth_capacity_per_silo"] = Math.Round(capacity, 3);
+            json["robots_per_silo_scaleout"] = perSilo;
 
             PhaseCounts one;
-            using (var fleet = await SimCluster.StartAsync(1, k, [packages[ScaleoutModel]], log))
+            using (var fleet = await SimCluster.StartAsync(1, k, k, [packages[ScaleoutModel]], log))
             {
-                one = await fleet.RunPhaseAsync("scaleout-1", perSilo, ScaleoutModel, scaleout, pace, sizes.Warmup * k, sizes.Measure * k, log);
-                rows.Add(Row("scaleout", 1, perSilo, ScaleoutModel, pace, one, await fleet.ServedPerSiloAsync()));
+                one = await fleet.RunPhaseAsync("scaleout-1", perSilo, ScaleoutModel, scaleout, pace, sizes.ScaleoutWarmup * k, sizes.ScaleoutMeasure * k, log);
+                rows.Add(Row("scaleout", 1, perSilo, ScaleoutModel, k, pace, one, await fleet.ServedPerSiloAsync()));
             }
 
-            using (var fleet = await SimCluster.StartAsync(sizes.Silos, k, [packages[ScaleoutModel], packages[CrowdModel]], log))
+            using (var fleet = await SimCluster.StartAsync(sizes.Silos, k, k, [packages[ScaleoutModel]], log))
             {
-                var many = await fleet.RunPhaseAsync($"scaleout-{sizes.Silos}", perSilo * sizes.Silos, ScaleoutModel, scaleout, pace, sizes.Warmup * k, sizes.Measure * k, log);
-                rows.Add(Row("scaleout", sizes.Silos, perSilo * sizes.Silos, ScaleoutModel, pace, many, await fleet.ServedPerSiloAsync()));
+                var many = await fleet.RunPhaseAsync($"scaleout-{sizes.Silos}", perSilo * sizes.Silos, ScaleoutModel, scaleout, pace, sizes.ScaleoutWarmup * k, sizes.ScaleoutMeasure * k, log);
+                rows.Add(Row("scaleout", sizes.Silos, perSilo * sizes.Silos, ScaleoutModel, k, pace, many, await fleet.ServedPerSiloAsync()));
                 json["goodput_per_second_1_silo"] = Round(one.GoodputPerSecond);
                 json["goodput_per_second_n_silos"] = Round(many.GoodputPerSecond);
                 // Named for the issue's 4 silos; "silos" says how many this run compared with one.
                 json["scaleout_efficiency_4_silos"] = Round(many.GoodputPerSecond / (sizes.Silos * one.GoodputPerSecond));
-                json["robots_per_silo_scaleout"] = perSilo;
+            }
 
-                var crowd = Spec.Of(packages[CrowdModel]);
-                var crowdPace = new RobotPace(crowd.Chunk, ControlHz / k, BudgetMs * k);
-                var before = await fleet.ServedPerSiloAsync();
-                var counts = await fleet.RunPhaseAsync("crowd", sizes.CrowdRobots, CrowdModel, crowd, crowdPace, sizes.Warmup * k, sizes.Measure * k, log);
-                rows.Add(Row("crowd", sizes.Silos, sizes.CrowdRobots, CrowdModel, crowdPace, counts, Subtract(await fleet.ServedPerSiloAsync(), before)));
+            var kc = sizes.CrowdTimeScale;
+            var crowd = Spec.Of(packages[CrowdModel]);
+            var crowdPace = new RobotPace(crowd.Chunk, ControlHz / kc, BudgetMs * kc);
+            var crowdDevice = kc / sizes.CrowdSpeedup;
+            var crowdCapacity = EstimateCapacity(packages[CrowdModel], crowdDevice);
+            log.WriteLine($"crowd at time scale {kc}, device {sizes.CrowdSpeedup}x this machine's engine: {sizes.CrowdRobots} robots ({CrowdModel}, chunk {crowd.Chunk}) offer " +
+                          $"{sizes.CrowdRobots * crowdPace.RequestsPerSecond:0.0} req/s; full-depth capacity ~{crowdCapacity:0.0} req/s per silo (estimated here)");
+            json["crowd_device_speedup"] = sizes.CrowdSpeedup;
+            using (var fleet = await SimCluster.StartAsync(sizes.Silos, kc, crowdDevice, [packages[CrowdModel]], log))
+            {
+                var counts = await fleet.RunPhaseAsync("crowd", sizes.CrowdRobots, CrowdModel, crowd, crowdPace, sizes.CrowdWarmup * kc, sizes.CrowdMeasure * kc, log);
+                rows.Add(Row("crowd", sizes.Silos, sizes.CrowdRobots, CrowdModel, kc, crowdPace, counts, await fleet.ServedPerSiloAsync()));
                 json["crowd_model"] = CrowdModel;
                 json["robots_simulated"] = sizes.CrowdRobots;
+                json["estimated_full_depth_capacity_per_silo_crowd"] = Math.Round(crowdCapacity, 3);
                 // Named for the issue's 1,000 robots; "robots_simulated" says how many this run drove.
                 json["within_budget_share_1000_robots_simulated"] = Round(counts.WithinBudgetShare);
                 json["answered_share_crowd"] = Round(counts.AnsweredShare);
@@ -132,12 +151,18 @@ internal static class SimFleetBenchmark
             // Failover: unscaled time, since membership's failure detection and the gateways' reconnects do not scale.
             var failover = Spec.Of(packages[FailoverModel]);
             var failoverPace = new RobotPace(failover.Chunk, ControlHz, BudgetMs);
-            using (var fleet = await SimCluster.StartAsync(2, 1, [packages[FailoverModel]], log))
+            var failoverDevice = 1 / sizes.FailoverSpeedup;
+            var failoverCapacity = EstimateCapacity(packages[FailoverModel], failoverDevice);
+            var failoverRobots = Math.Clamp((int)Math.Floor(0.6 * failoverCapacity / failoverPace.RequestsPerSecond), 4, sizes.FailoverRobots);
+            log.WriteLine($"failover in real time, device {sizes.FailoverSpeedup}x this machine's engine: {FailoverModel} full-depth capacity ~{failoverCapacity:0.0} req/s per silo " +
+                          $"(estimated here); {failoverRobots} robots offer {failoverRobots * failoverPace.RequestsPerSecond:0.0} req/s");
+            json["failover_device_speedup"] = sizes.FailoverSpeedup;
+            using (var fleet = await SimCluster.StartAsync(2, 1, failoverDevice, [packages[FailoverModel]], log))
             {
-                var result = await fleet.RunFailoverAsync(sizes.FailoverRobots, FailoverModel, failover, failoverPace, sizes.FailoverWarmup, sizes.FailoverWindow, log);
-                rows.Add(Row("failover", 2, sizes.FailoverRobots, FailoverModel, failoverPace, result.Counts, await fleet.ServedPerSiloAsync()));
+                var result = await fleet.RunFailoverAsync(failoverRobots, FailoverModel, failover, failoverPace, sizes.FailoverWarmup, sizes.FailoverWindow, log);
+                rows.Add(Row("failover", 2, failoverRobots, FailoverModel, 1, failoverPace, result.Counts, await fleet.ServedPerSiloAsync()));
                 json["failover_model"] = FailoverModel;
-                json["failover_robots"] = sizes.FailoverRobots;
+                json["failover_robots"] = failoverRobots;
                 json["failover_gap_ms_p99"] = Round(Percentile(result.GapsMs, 0.99));
                 json["failover_gap_ms_max"] = Round(result.GapsMs.Count == 0 ? double.NaN : result.GapsMs.Max());
                 json["failover_robots_with_a_gap"] = result.GapsMs.Count(g => g > 0);
@@ -201,9 +226,10 @@ internal static class SimFleetBenchmark
         ExpertSuffixMs = p.ExpertSuffixMs * k, ExpertLayerMs = p.ExpertLayerMs * k, ExpertOutputMs = p.ExpertOutputMs * k,
     };
 
-    private static JsonObject Row(string phase, int silos, int robots, string model, RobotPace pace, PhaseCounts c, IReadOnlyList<long> servedPerSilo) => new()
+    private static JsonObject Row(string phase, int silos, int robots, string model, double timeScale, RobotPace pace, PhaseCounts c, List<long> servedPerSilo) => new()
     {
         ["phase"] = phase,
+        ["time_scale"] = timeScale,
         ["silos"] = silos,
         ["robots"] = robots,
         ["model"] = model,
@@ -216,6 +242,7 @@ internal static class SimFleetBenchmark
         ["errors"] = c.Errors,
         ["holds"] = c.Holds,
         ["first_error"] = c.FirstError,
+        ["refusals_by_reason"] = new JsonObject(c.RefusalReasons.OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)kv.Value))),
         ["within_budget_share"] = Round(c.WithinBudgetShare),
         ["answered_share"] = Round(c.AnsweredShare),
         ["goodput_per_second"] = Round(c.GoodputPerSecond),
@@ -227,13 +254,13 @@ internal static class SimFleetBenchmark
     private static void PrintTable(JsonObject json, TextWriter log)
     {
         log.WriteLine();
-        log.WriteLine($"{"phase",-9} {"silos",5} {"robots",6} {"model",-9} {"Hz",6} {"budget",7} {"offered/s",9} {"answered",8} {"in budget",9} {"refused",7} {"errors",6} {"p50 ms",8} {"p99 ms",8} {"goodput/s",9}  served per silo");
+        log.WriteLine($"{"phase",-9} {"K",3} {"silos",5} {"robots",6} {"model",-9} {"Hz",6} {"budget",7} {"offered/s",9} {"answered",8} {"in budget",9} {"refused",7} {"errors",6} {"p50 ms",8} {"p99 ms",8} {"goodput/s",9}  served per silo, refusals by reason");
         foreach (var row in json["rows"]!.AsArray())
         {
             log.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"{(string)row!["phase"]!,-9} {(int)row["silos"]!,5} {(int)row["robots"]!,6} {(string)row["model"]!,-9} {(double?)row["control_hz"],6:0.##} {(double?)row["budget_ms"],7:0} " +
+                $"{(string)row!["phase"]!,-9} {(double)row["time_scale"]!,3} {(int)row["silos"]!,5} {(int)row["robots"]!,6} {(string)row["model"]!,-9} {(double?)row["control_hz"],6:0.##} {(double?)row["budget_ms"],7:0} " +
                 $"{(double?)row["offered_requests_per_second"],9:0.0} {(int)row["answered"]!,8} {(double?)row["within_budget_share"],9:P2} {(int)row["refused"]!,7} {(int)row["errors"]!,6} " +
-                $"{(double?)row["p50_ms"],8:0.0} {(double?)row["p99_ms"],8:0.0} {(double?)row["goodput_per_second"],9:0.00}  {row["served_per_silo"]!.ToJsonString()}"));
+                $"{(double?)row["p50_ms"],8:0.0} {(double?)row["p99_ms"],8:0.0} {(double?)row["goodput_per_second"],9:0.00}  {row["served_per_silo"]!.ToJsonString()} {row["refusals_by_reason"]!.ToJsonString()}"));
         }
 
         log.WriteLine();

@@ -12,7 +12,7 @@ namespace A1Fleet.Bench.SimFleet;
 /// <see cref="Chunk"/> steps at <see cref="ControlHz"/>, counted from the chunk's observation; it asks for the next one
 /// when no more than half a chunk is left (RequestAheadShare 0.5); a request still in flight after a chunk's time is
 /// abandoned (its answer could only arrive stale) and a fresh one goes out; after a refusal it asks again after the
-/// hint; after a failure, one control period later. Budget: observation to answer, measured at the robot.
+/// hint (on a control tick, so at least one period later); after a failure, one control period later. Budget: observation to answer, measured at the robot.
 /// </summary>
 internal sealed record RobotPace(int Chunk, double ControlHz, double BudgetMs)
 {
@@ -47,6 +47,7 @@ internal sealed class PhaseCounts
     public List<double> Latencies { get; } = [];
     public int Within { get; set; }
     public int Refused { get; set; }
+    public Dictionary<string, int> RefusalReasons { get; } = [];
     public int Errors { get; set; }
     public int Holds { get; set; }
     public string? FirstError { get; set; }
@@ -136,7 +137,8 @@ internal static class SimRobots
                 }
                 else if (reply is { Status: P.ChunkStatus.Refused })
                 {
-                    retryAt = now + (long)(reply.RetryAfterMs / 1000.0 * f);
+                    // The agent starts requests on its control ticks: at the earliest one period later.
+                    retryAt = now + Math.Max(periodTicks, (long)(reply.RetryAfterMs / 1000.0 * f));
                 }
                 else if (reply is { Status: P.ChunkStatus.LeaseLost })
                 {
@@ -171,6 +173,8 @@ internal static class SimRobots
                             break;
                         case P.ChunkStatus.Refused:
                             counts.Refused++;
+                            var reason = reply.Error.Split(':')[0];
+                            counts.RefusalReasons[reason] = counts.RefusalReasons.GetValueOrDefault(reason) + 1;
                             break;
                         case P.ChunkStatus.Hold or P.ChunkStatus.LeaseLost:
                             counts.Holds++;

@@ -28,9 +28,9 @@ public sealed class InferenceServiceOptions
 
     /// <summary>
     /// With <see cref="InferenceDevice.Simulated"/> only: every measured per-part time is multiplied by this (default 1,
-    /// the measured time). A slower simulated device lets a small machine run a fleet with every other time scaled by
-    /// the same factor (robot cadence, budgets: the multi-silo bench's <c>--time-scale</c>) at a fraction of the
-    /// messaging load; transport and Orleans costs do not scale. Never for an arm.
+    /// the time measured on this machine). Above 1 a slower device: a small machine can then run a fleet with every other
+    /// time scaled alike (robot cadence, budgets) at a fraction of the messaging load; below 1 a faster one (an
+    /// accelerator). Transport and Orleans costs do not scale. The multi-silo bench (<c>simfleet</c>) sets it; never for an arm.
     /// </summary>
     public double SimulatedTimeScale { get; set; } = 1;
 }
@@ -67,9 +67,9 @@ public sealed class InferenceServiceOptionsValidator : IValidateOptions<Inferenc
             errors.Add($"A1Fleet:Inference:Device {o.Device} is not one of {string.Join(", ", Enum.GetNames<InferenceDevice>())}.");
         }
 
-        if (!double.IsFinite(o.SimulatedTimeScale) || o.SimulatedTimeScale is < 1 or > 1000)
+        if (!double.IsFinite(o.SimulatedTimeScale) || o.SimulatedTimeScale is < 0.01 or > 1000)
         {
-            errors.Add($"A1Fleet:Inference:SimulatedTimeScale {o.SimulatedTimeScale} must be within 1..1000 (1: the measured time).");
+            errors.Add($"A1Fleet:Inference:SimulatedTimeScale {o.SimulatedTimeScale} must be within 0.01..1000 (1: the time measured on this machine).");
         }
         else if (o.SimulatedTimeScale != 1 && o.Device != InferenceDevice.Simulated)
         {
