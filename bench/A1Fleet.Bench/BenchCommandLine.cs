@@ -6,8 +6,8 @@ using A1Fleet.Bench.Policy;
 namespace A1Fleet.Bench;
 
 /// <summary>
-/// The bench's command line on System.CommandLine: one command per scenario (engine, fleet, reliability, policy,
-/// demonstrations) with the flags docs/benchmarks.md documents, generated help, and unknown options or bad values
+/// The bench's command line on System.CommandLine: one command per scenario (engine, fleet, reliability, simfleet,
+/// policy, demonstrations) with the flags docs/benchmarks.md documents, generated help, and unknown options or bad values
 /// refused before a scenario starts (exit 2, naming the option). Exit codes: 0 done, 1 a scenario failed, 2 bad
 /// command line.
 /// </summary>
@@ -17,7 +17,7 @@ internal static class BenchCommandLine
 
     private static readonly ParserConfiguration Parsing = new() { ResponseFileTokenReplacer = null };
 
-    /// <summary>Parses; on success runs the scenario with <paramref name="run"/> (given the scenario's name, its flags and, for engine, fleet and reliability, <see cref="BenchArgs"/>).</summary>
+    /// <summary>Parses; on success runs the scenario with <paramref name="run"/> (given the scenario's name, its flags and, for engine, fleet, reliability and simfleet, <see cref="BenchArgs"/>).</summary>
     public static async Task<int> RunAsync(string[] args, TextWriter output, TextWriter error, Func<string, ParseResult, BenchArgs?, Task<int>> run)
     {
         var parsed = Create(run).Parse(args, Parsing);
@@ -65,6 +65,13 @@ internal static class BenchCommandLine
         engine.SetAction(p => run("engine", p, Args(p)));
         var fleet = new Command("fleet", "a fleet in process: robots per silo, budgets, the load section, compatible protocols") { quick, model, models, loadOnly, device, outDirectory, modelsRoot };
         fleet.SetAction(p => run("fleet", p, Args(p)));
+        var timeScale = TimeScale("--time-scale", "simfleet: the crowd phase (1,000 robots) runs this many times slower: simulated device, cadence, budgets", SimFleet.SimFleetBenchmark.DefaultTimeScale);
+        var scaleoutTimeScale = TimeScale("--scaleout-time-scale", "simfleet: the same for the scale-out phases", SimFleet.SimFleetBenchmark.DefaultScaleoutTimeScale);
+        var simfleet = new Command("simfleet", "silo processes on the simulated device, robots through the gateway: scale-out, 1,000 robots, silo failover")
+        {
+            quick, timeScale, scaleoutTimeScale, outDirectory, modelsRoot,
+        };
+        simfleet.SetAction(p => run("simfleet", p, Args(p) with { TimeScale = p.GetValue(timeScale), ScaleoutTimeScale = p.GetValue(scaleoutTimeScale) }));
         var reliability = new Command("reliability", "identity, fuzz, e-stops through failover, recovery: redis, silos and agents as real processes") { quick, outDirectory };
         reliability.SetAction(p => run("reliability", p, Args(p)));
 
@@ -105,7 +112,7 @@ internal static class BenchCommandLine
         return new RootCommand("A1Fleet.Bench: dotnet run -c Release --project bench/A1Fleet.Bench -- SCENARIO [--quick] ...; results as JSON under --out " +
                                "(docs/benchmarks.md). Exit codes: 0 done, 1 a scenario failed, 2 bad command line.")
         {
-            engine, fleet, reliability, policy, policyEpisodes, demonstrations,
+            engine, fleet, reliability, simfleet, policy, policyEpisodes, demonstrations,
         };
     }
 
@@ -119,6 +126,14 @@ internal static class BenchCommandLine
 
         option.CustomParser = r => int.TryParse(r.Tokens[0].Value, NumberStyles.None, CultureInfo.InvariantCulture, out var n) && n > 0 ? n
             : Error<int?>(r, $"{name} {r.Tokens[0].Value}: must be a positive whole number", null);
+        return option;
+    }
+
+    private static Option<double> TimeScale(string name, string description, double fallback)
+    {
+        var option = new Option<double>(name) { Description = $"{description} (default {fallback.ToString(CultureInfo.InvariantCulture)}; 1 = real time)", HelpName = "K", DefaultValueFactory = _ => fallback };
+        option.CustomParser = r => double.TryParse(r.Tokens[0].Value, NumberStyles.Float, CultureInfo.InvariantCulture, out var k) && k is >= 1 and <= 1000 ? k
+            : Error(r, $"{name} {r.Tokens[0].Value}: must be a number within 1..1000", fallback);
         return option;
     }
 

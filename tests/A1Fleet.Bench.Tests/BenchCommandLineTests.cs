@@ -15,6 +15,9 @@ public sealed class BenchCommandLineTests
     [InlineData("fleet --model tiny-fm --models tiny-fm,small-fm --models-root artifacts/models", "fleet")]
     [InlineData("reliability", "reliability")]
     [InlineData("reliability --quick --out artifacts/bench", "reliability")]
+    [InlineData("simfleet", "simfleet")]
+    [InlineData("simfleet --quick", "simfleet")]
+    [InlineData("simfleet --time-scale 50 --scaleout-time-scale 10 --out artifacts/bench --models-root artifacts/models", "simfleet")]
     [InlineData("policy", "policy")]
     [InlineData("policy --quick --mlp models/trained/franka-tabletop-mlp --fm models/trained/franka-tabletop-fm", "policy")]
     [InlineData("policy --episodes 50 --calibration-episodes 8 --execute-steps 2 --parity artifacts/bench/parity.json --out artifacts/bench --models-root artifacts/models", "policy")]
@@ -49,11 +52,30 @@ public sealed class BenchCommandLineTests
         Assert.Equal(new BenchArgs(true, "tiny-fm", 8, "artifacts/bench-simulated", BenchArgs.DefaultModelsRoot, null, LoadOnly: true, SimulatedDevice: true), seen);
     }
 
+    [Fact]
+    public async Task RunAsync_SimfleetTimeScales_SetTheScenarioArguments()
+    {
+        BenchArgs? seen = null;
+
+        await BenchCommandLine.RunAsync(["simfleet", "--quick", "--time-scale", "40", "--scaleout-time-scale", "5"], TextWriter.Null, TextWriter.Null, (_, _, args) =>
+        {
+            seen = args;
+            return Task.FromResult(BenchCommandLine.Ok);
+        });
+
+        Assert.NotNull(seen);
+        Assert.True(seen.Quick);
+        Assert.Equal(40, seen.TimeScale);
+        Assert.Equal(5, seen.ScaleoutTimeScale);
+    }
+
     [Theory]
     [InlineData("fleet --quick --loadonly", "'--loadonly'")]
     [InlineData("reliability --model small-fm", "'--model'")]
     [InlineData("engine --batch x", "--batch x: must be a positive whole number")]
     [InlineData("fleet --device gpu", "--device gpu: use engine or simulated")]
+    [InlineData("simfleet --time-scale 0.5", "--time-scale 0.5: must be a number within 1..1000")]
+    [InlineData("simfleet --scaleout-time-scale x", "--scaleout-time-scale x: must be a number within 1..1000")]
     [InlineData("policy --episodes 0", "--episodes 0: must be a positive whole number")]
     [InlineData("demonstrations --first-seed -1", "--first-seed")]
     [InlineData("benchmark-everything", "'benchmark-everything'")]
@@ -95,7 +117,7 @@ public sealed class BenchCommandLineTests
         var code = await BenchCommandLine.RunAsync(["--help"], output, TextWriter.Null, (_, _, _) => Task.FromResult(BenchCommandLine.Failed));
 
         Assert.Equal(BenchCommandLine.Ok, code);
-        foreach (var scenario in new[] { "engine", "fleet", "reliability", "policy", "demonstrations" })
+        foreach (var scenario in new[] { "engine", "fleet", "reliability", "simfleet", "policy", "demonstrations" })
         {
             Assert.Matches($@"\n  {scenario}\s", output.ToString());
         }

@@ -45,8 +45,11 @@ public sealed partial class InferenceService : IDisposable
             _prices[engine.ModelId] = engine.MeasureParts(batch: 1, repetitions: 3);
             if (Options.Device == InferenceDevice.Simulated)
             {
-                // Prices at the largest batch too: the simulated device interpolates between the two.
-                _simulated[engine.ModelId] = new SimulatedDevice(engine, _prices[engine.ModelId], engine.MeasureParts(engine.MaxBatchSize, repetitions: 3));
+                // Prices at the largest batch too: the simulated device interpolates between the two. Both (and so the
+                // grains' cost models) times SimulatedTimeScale: the device the simulation stands for.
+                _prices[engine.ModelId] = Scaled(_prices[engine.ModelId], Options.SimulatedTimeScale);
+                _simulated[engine.ModelId] = new SimulatedDevice(engine, _prices[engine.ModelId],
+                    Scaled(engine.MeasureParts(engine.MaxBatchSize, repetitions: 3), Options.SimulatedTimeScale));
                 LogSimulated(engine.ModelId);
             }
 
@@ -67,6 +70,12 @@ public sealed partial class InferenceService : IDisposable
     public bool HasModels => _catalog.ModelIds.Count > 0;
 
     public PartTimings PricesOf(string modelId) => _prices[modelId];
+
+    private static PartTimings Scaled(PartTimings p, double k) => k == 1 ? p : p with
+    {
+        PrefixMs = p.PrefixMs * k, LanguageModelLayerMs = p.LanguageModelLayerMs * k, MlpHeadMs = p.MlpHeadMs * k,
+        ExpertSuffixMs = p.ExpertSuffixMs * k, ExpertLayerMs = p.ExpertLayerMs * k, ExpertOutputMs = p.ExpertOutputMs * k,
+    };
 
     /// <summary>Whether batches of <paramref name="modelId"/> run on the simulated device (tests, benchmarks).</summary>
     public bool IsSimulated(string modelId) => _simulated.ContainsKey(modelId);

@@ -25,6 +25,14 @@ public sealed class InferenceServiceOptions
     /// answers with a neutral pose: for scheduling tests and benchmarks only, never for an arm).
     /// </summary>
     public InferenceDevice Device { get; set; } = InferenceDevice.Engine;
+
+    /// <summary>
+    /// With <see cref="InferenceDevice.Simulated"/> only: every measured per-part time is multiplied by this (default 1,
+    /// the time measured on this machine). Above 1 a slower device: a small machine can then run a fleet with every other
+    /// time scaled alike (robot cadence, budgets) at a fraction of the messaging load; below 1 a faster one (an
+    /// accelerator). Transport and Orleans costs do not scale. The multi-silo bench (<c>simfleet</c>) sets it; never for an arm.
+    /// </summary>
+    public double SimulatedTimeScale { get; set; } = 1;
 }
 
 public enum InferenceDevice
@@ -57,6 +65,15 @@ public sealed class InferenceServiceOptionsValidator : IValidateOptions<Inferenc
         if (!Enum.IsDefined(o.Device))
         {
             errors.Add($"A1Fleet:Inference:Device {o.Device} is not one of {string.Join(", ", Enum.GetNames<InferenceDevice>())}.");
+        }
+
+        if (!double.IsFinite(o.SimulatedTimeScale) || o.SimulatedTimeScale is < 0.01 or > 1000)
+        {
+            errors.Add($"A1Fleet:Inference:SimulatedTimeScale {o.SimulatedTimeScale} must be within 0.01..1000 (1: the time measured on this machine).");
+        }
+        else if (o.SimulatedTimeScale != 1 && o.Device != InferenceDevice.Simulated)
+        {
+            errors.Add($"A1Fleet:Inference:SimulatedTimeScale {o.SimulatedTimeScale} applies to the simulated device only; A1Fleet:Inference:Device is {o.Device}.");
         }
 
         errors.AddRange(o.Engine.Validate().Select(e => "A1Fleet:Inference:Engine: " + e));

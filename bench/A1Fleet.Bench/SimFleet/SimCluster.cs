@@ -1,0 +1,206 @@
+using System.Diagnostics;
+using System.Globalization;
+using A1Fleet.ProcessHarness;
+using Grpc.Net.Client;
+
+namespace A1Fleet.Bench.SimFleet;
+
+/// <summary>What the failover phase measured: per robot the longest time without an executable action since the kill.</summary>
+internal sealed record FailoverResult(PhaseCounts Counts, List<double> GapsMs, int BufferedAtKill, int BufferedThenEmpty);
+
+/// <summary>
+/// redis-server and N silo processes on loopback, every one a GPU silo on the simulated device, started one after the
+/// other (each measures the engine's per-part prices as it starts; started together on a small machine they would
+/// measure each other).
+/// </summary>
+internal sealed class SimCluster : IDisposable
+{
+    private const string Instruction = "pick up the red block";
+    private readonly List<GrpcChannel> _channels = [];
+    private int _robots;
+
+    private SimCluster(ProcessCluster cluster, List<SiloProcess> silos)
+    {
+        Cluster = cluster;
+        Silos = silos;
+    }
+
+    public ProcessCluster Cluster { get; }
+
+    public List<SiloProcess> Silos { get; }
+
+    /// <param name="timeScale">How much slower than real time the fleet runs (budgets, leases).</param>
+    /// <param name="deviceScale">A1Fleet:Inference:SimulatedTimeScale: the measured per-part times times this.</param>
+    public static async Task<SimCluster> StartAsync(int silos, double timeScale, double deviceScale, IReadOnlyList<string> packages, TextWriter log)
+    {
+        var cluster = new ProcessCluster();
+        var started = Stopwatch.GetTimestamp();
+        try
+        {
+            cluster.StartRedis();
+            var list = new List<SiloProcess>();
+            for (var i = 0; i < silos; i++)
+            {
+                var silo = cluster.StartSilo($"sim-silo-{i + 1}", packages[0], gpu: true, Settings(timeScale, deviceScale, packages));
+                list.Add(silo);
+                await ProcessCluster.WaitReadyAsync(silo, TimeSpan.FromSeconds(180));
+            }
+
+            log.WriteLine($"  {silos} silo(s) ready in {Stopwatch.GetElapsedTime(started).TotalSeconds:0.0} s (simulated device x{deviceScale:0.###}; load average {File.ReadAllText("/proc/loadavg").Split(' ')[0]})");
+            return new SimCluster(cluster, list);
+        }
+        catch
+        {
+            cluster.Dispose();
+            throw;
+        }
+    }
+
+    private static string[] Settings(double timeScale, double deviceScale, IReadOnlyList<string> packages)
+    {
+        var k = deviceScale.ToString(CultureInfo.InvariantCulture);
+        var settings = new List<string>
+        {
+            "--A1Fleet:Inference:Device Simulated",
+            $"--A1Fleet:Inference:SimulatedTimeScale {k}",
+            // Every time of the fleet scales alike: budgets and the lease a robot keeps by asking.
+            $"--A1Fleet:Robots:DefaultLatencyBudget {TimeSpan.FromMilliseconds(200 * timeScale).ToString("c", CultureInfo.InvariantCulture)}",
+            $"--A1Fleet:Robots:LeaseTtl {TimeSpan.FromSeconds(Math.Min(300, 5 * timeScale)).ToString("c", CultureInfo.InvariantCulture)}",
+            $"--A1Fleet:Robots:LeaseReservation {TimeSpan.FromSeconds(Math.Min(3600, 30 * timeScale)).ToString("c", CultureInfo.InvariantCulture)}",
+            // The setup issues a credential per robot (a thousand at once): past the operator API's default rate.
+            "--A1Fleet:Api:PermitsPerSecond 5000",
+            "--A1Fleet:Api:Burst 5000",
+        };
+        for (var i = 1; i < packages.Count; i++)
+        {
+            settings.Add($"--A1Fleet:Inference:ModelPackages:{i} \"{packages[i]}\"");
+        }
+
+        return [.. settings];
+    }
+
+    /// <summary>
+    /// <paramref name="count"/> new robots (credentials issued through the operator API, bound through the gateways,
+    /// tagged with <paramref name="phase"/> and given a task), driven for warm-up plus measure seconds.
+    /// </summary>
+    public async Task<PhaseCounts> RunPhaseAsync(string phase, int count, string model, SimFleetBenchmark.Spec spec, RobotPace pace, double warmupSeconds, double measureSeconds,
+        TextWriter log)
+    {
+        var setup = Stopwatch.GetTimestamp();
+        var robots = await AddRobotsAsync(phase, count, spec, pace);
+        log.WriteLine($"  {phase}: {count} credentials issued, robots bound and assigned in {Stopwatch.GetElapsedTime(setup).TotalSeconds:0.0} s");
+        var f = Stopwatch.Frequency;
+        var now = Stopwatch.GetTimestamp();
+        var countFrom = now + (long)(warmupSeconds * f);
+        var end = countFrom + (long)(measureSeconds * f);
+        var counts = await SimRobots.DriveAsync(Channels(), robots, pace, model, spec.StateDim, spec.Cameras, spec.Samples, countFrom, end);
+        log.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"  {phase}: {count} robots, {counts.Answered} answered ({counts.WithinBudgetShare:P2} in budget), {counts.Refused} refused, {counts.Errors} errors, goodput {counts.GoodputPerSecond:0.00}/s{Because(counts)}"));
+        return counts;
+    }
+
+    /// <summary>
+    /// Robots on 2 silos: after <paramref name="warmupSeconds"/> the second silo is SIGKILLed; driven for
+    /// <paramref name="windowSeconds"/> more. Gaps are periods without an executable action that end after the kill.
+    /// </summary>
+    public async Task<FailoverResult> RunFailoverAsync(int count, string model, SimFleetBenchmark.Spec spec, RobotPace pace, double warmupSeconds, double windowSeconds, TextWriter log)
+    {
+        var robots = await AddRobotsAsync("failover", count, spec, pace);
+        var f = Stopwatch.Frequency;
+        var countFrom = Stopwatch.GetTimestamp() + (long)(warmupSeconds * f);
+        var end = countFrom + (long)(windowSeconds * f);
+        var drive = SimRobots.DriveAsync(Channels(), robots, pace, model, spec.StateDim, spec.Cameras, spec.Samples, countFrom, end);
+        await Task.Delay(Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), countFrom));
+        var kill = Stopwatch.GetTimestamp();
+        var buffered = robots.Select(r => Volatile.Read(ref r.ActionsUntil) > kill).ToList();
+        Silos[1].Process.KillHard();
+        var counts = await drive;
+        var gaps = new List<double>();
+        var bufferedThenEmpty = 0;
+        for (var i = 0; i < robots.Count; i++)
+        {
+            var after = robots[i].Empty.Where(e => e.To > kill).ToList();
+            gaps.Add(after.Count == 0 ? 0 : after.Max(e => (e.To - Math.Max(e.From, kill)) * 1000.0 / f));
+            bufferedThenEmpty += buffered[i] && after.Count > 0 ? 1 : 0;
+        }
+
+        log.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"  failover: {count} robots, silo 2 SIGKILLed; {buffered.Count(b => b)} held actions at the kill, {bufferedThenEmpty} of them ran empty; " +
+            $"longest gap p99 {SimFleetBenchmark.Percentile(gaps, 0.99):0} ms, max {gaps.Max():0} ms; {counts.Answered} answered, {counts.Errors} errors{Because(counts)}"));
+        return new FailoverResult(counts, gaps, buffered.Count(b => b), bufferedThenEmpty);
+    }
+
+    /// <summary>Requests the inference grains answered on each silo so far, from its /metrics (-1 for a silo that does not answer).</summary>
+    public async Task<List<long>> ServedPerSiloAsync()
+    {
+        var served = new List<long>();
+        foreach (var silo in Silos)
+        {
+            try
+            {
+                using var http = ProcessCluster.CreateClient(silo, TimeSpan.FromSeconds(5));
+                var text = await http.GetStringAsync("/metrics");
+                served.Add((long)text.Split('\n')
+                    .Where(l => l.StartsWith("a1fleet_inference_requests", StringComparison.Ordinal) && !l.Contains("_bucket", StringComparison.Ordinal))
+                    .Sum(l => double.Parse(l[(l.LastIndexOf(' ') + 1)..], CultureInfo.InvariantCulture)));
+            }
+            catch (Exception e) when (e is HttpRequestException or TaskCanceledException or FormatException)
+            {
+                served.Add(-1);
+            }
+        }
+
+        return served;
+    }
+
+    private List<GrpcChannel> Channels()
+    {
+        if (_channels.Count == 0)
+        {
+            _channels.AddRange(SimFleetBenchmark.Channels(Silos.Select(s => s.RobotGatewayUrl), 4));
+        }
+
+        return _channels;
+    }
+
+    private async Task<List<SimRobot>> AddRobotsAsync(string phase, int count, SimFleetBenchmark.Spec spec, RobotPace pace)
+    {
+        var first = _robots;
+        _robots += count;
+        var robots = new SimRobot[count];
+        using var gate = new SemaphoreSlim(8);
+        await Task.WhenAll(Enumerable.Range(0, count).Select(async i =>
+        {
+            await gate.WaitAsync();
+            try
+            {
+                var id = $"sim-{first + i + 1:D4}";
+                var key = await ProcessCluster.IssueRobotCredential(Silos[i % Silos.Count].Url, id);
+                var robot = new SimRobot(id, phase, key);
+                await SimRobots.BindAsync(SimFleetBenchmark.Client(Channels()[i % Channels().Count]), robot, spec.ModelId, spec.StateDim, spec.Cameras, pace.ControlHz);
+                robots[i] = robot;
+            }
+            finally
+            {
+                gate.Release();
+            }
+        }));
+        using var admin = ProcessCluster.ApiClient(Silos[0].Url, TimeSpan.FromSeconds(60));
+        (await admin.PostAsync("/api/assignments", JsonBody(new { selector = $"tag:{phase}", instruction = Instruction }))).EnsureSuccessStatusCode();
+        return [.. robots];
+    }
+
+    private static string Because(PhaseCounts counts) => counts.FirstError is null ? "" : $" (first error: {counts.FirstError})";
+
+    private static StringContent JsonBody(object body) => new(System.Text.Json.JsonSerializer.Serialize(body), System.Text.Encoding.UTF8, "application/json");
+
+    public void Dispose()
+    {
+        foreach (var channel in _channels)
+        {
+            channel.Dispose();
+        }
+
+        Cluster.Dispose();
+    }
+}
