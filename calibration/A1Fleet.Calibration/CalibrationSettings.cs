@@ -6,7 +6,7 @@ namespace A1Fleet.Calibration;
 /// <summary>What to calibrate and how. Defaults follow the spec and the paper's exp sweep.</summary>
 public sealed class CalibrationSettings
 {
-    public IReadOnlyList<ExitFamily> Families { get; init; } = [ExitFamily.Exp];
+    public IReadOnlyList<ExitFamily> Families { get; init; } = [CalibrationRules.DefaultFamily];
 
     public IReadOnlyList<double> Rs { get; init; } = CalibrationRules.PaperRs;
 

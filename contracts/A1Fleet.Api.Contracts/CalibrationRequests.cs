@@ -24,7 +24,7 @@ public sealed record StartCalibrationRequest(
     string? JobId = null)
 {
     /// <summary>The job spec, with the server's defaults for what the request leaves out.</summary>
-    public CalibrationJobSpec ToSpec() => new(ModelId, Dataset, Families ?? [CalibrationRules.DefaultFamily], Rs ?? [.. CalibrationRules.PaperRs], Metric,
+    public CalibrationJobSpec ToSpec() => new(ModelId, Dataset, Families ?? [ExitDistribution.FamilyName(CalibrationRules.DefaultFamily)], Rs ?? [.. CalibrationRules.PaperRs], Metric,
         Decode ?? Decodings.Name(CalibrationRules.DefaultDecoding), Shards ?? CalibrationRules.DefaultShards, HoldoutShare ?? CalibrationRules.DefaultHoldoutShare,
         SkipBadData ?? CalibrationRules.DefaultSkipBadData, MakeLive, BatchSize ?? CalibrationRules.DefaultBatchSize);
 }

@@ -87,7 +87,7 @@ public sealed class CalibrationJobOptions
         string? metric;
         try
         {
-            families = parsed.GetValue(Families) ?? [ExitFamily.Exp];
+            families = parsed.GetValue(Families) ?? [CalibrationRules.DefaultFamily];
             rs = parsed.GetValue(Rs) ?? CalibrationRules.PaperRs;
             metric = parsed.GetValue(Metric);
         }
@@ -112,7 +112,7 @@ public sealed class CalibrationJobOptions
     public StartCalibrationRequest Request(ParseResult parsed, string modelId, string dataset, string? jobId) => new(
         modelId,
         dataset,
-        Families: [.. (parsed.GetValue(Families) ?? [ExitFamily.Exp]).Select(ExitDistribution.FamilyName)],
+        Families: [.. (parsed.GetValue(Families) ?? [CalibrationRules.DefaultFamily]).Select(ExitDistribution.FamilyName)],
         Rs: [.. parsed.GetValue(Rs) ?? CalibrationRules.PaperRs],
         Metric: parsed.GetValue(Metric),
         Decode: parsed.GetValue(Decode),

@@ -244,7 +244,7 @@ internal sealed class CalibrateCommandLine
             NoWait = parsed.GetValue(_job.NoWait),
             OutDirectoryGiven = parsed.GetValue(_out) is not null,
             MappingFile = parsed.GetValue(_mapping),
-            Families = parsed.GetValue(_job.Families) ?? [ExitFamily.Exp],
+            Families = parsed.GetValue(_job.Families) ?? [CalibrationRules.DefaultFamily],
             Rs = parsed.GetValue(_job.Rs) ?? CalibrationRules.PaperRs,
             Metric = parsed.GetValue(_job.Metric),
             DecodeName = decodeName,

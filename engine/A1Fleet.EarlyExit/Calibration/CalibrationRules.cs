@@ -10,7 +10,7 @@ public static class CalibrationRules
     /// <summary>The paper's exp sweep.</summary>
     public static IReadOnlyList<double> PaperRs { get; } = [1.0, 0.7, 0.4, 0.1];
 
-    public const string DefaultFamily = "exp";
+    public const ExitFamily DefaultFamily = ExitFamily.Exp;
 
     /// <summary>The decoding a fleet calibration uses unless told (stand-alone, the model's default).</summary>
     public const Decoding DefaultDecoding = Decodings.Default;
