@@ -16,13 +16,15 @@ internal sealed record FailoverResult(PhaseCounts Counts, List<double> GapsMs, i
 internal sealed class SimCluster : IDisposable
 {
     private const string Instruction = "pick up the red block";
-    private readonly List<GrpcChannel> _channels = [];
+    private readonly List<GrpcChannel> _channels;
     private int _robots;
 
     private SimCluster(ProcessCluster cluster, List<SiloProcess> silos)
     {
         Cluster = cluster;
         Silos = silos;
+        // Made once here: robots are bound in parallel, and a list filled on first use raced (two AddRanges, a torn list).
+        _channels = SimFleetBenchmark.Channels(silos.Select(s => s.RobotGatewayUrl), 4);
     }
 
     public ProcessCluster Cluster { get; }
@@ -93,7 +95,7 @@ internal sealed class SimCluster : IDisposable
         var now = Stopwatch.GetTimestamp();
         var countFrom = now + (long)(warmupSeconds * f);
         var end = countFrom + (long)(measureSeconds * f);
-        var counts = await SimRobots.DriveAsync(Channels(), robots, pace, model, spec.StateDim, spec.Cameras, spec.Samples, countFrom, end);
+        var counts = await SimRobots.DriveAsync(_channels, robots, pace, model, spec.StateDim, spec.Cameras, spec.Samples, countFrom, end);
         log.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"  {phase}: {count} robots, {counts.Answered} answered ({counts.WithinBudgetShare:P2} in budget), {counts.Refused} refused, {counts.Errors} errors, goodput {counts.GoodputPerSecond:0.00}/s{Because(counts)}"));
         return counts;
@@ -109,7 +111,7 @@ internal sealed class SimCluster : IDisposable
         var f = Stopwatch.Frequency;
         var countFrom = Stopwatch.GetTimestamp() + (long)(warmupSeconds * f);
         var end = countFrom + (long)(windowSeconds * f);
-        var drive = SimRobots.DriveAsync(Channels(), robots, pace, model, spec.StateDim, spec.Cameras, spec.Samples, countFrom, end);
+        var drive = SimRobots.DriveAsync(_channels, robots, pace, model, spec.StateDim, spec.Cameras, spec.Samples, countFrom, end);
         await Task.Delay(Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), countFrom));
         var kill = Stopwatch.GetTimestamp();
         var buffered = robots.Select(r => Volatile.Read(ref r.ActionsUntil) > kill).ToList();
@@ -153,15 +155,6 @@ internal sealed class SimCluster : IDisposable
         return served;
     }
 
-    private List<GrpcChannel> Channels()
-    {
-        if (_channels.Count == 0)
-        {
-            _channels.AddRange(SimFleetBenchmark.Channels(Silos.Select(s => s.RobotGatewayUrl), 4));
-        }
-
-        return _channels;
-    }
 
     private async Task<List<SimRobot>> AddRobotsAsync(string phase, int count, SimFleetBenchmark.Spec spec, RobotPace pace)
     {
@@ -177,7 +170,7 @@ internal sealed class SimCluster : IDisposable
                 var id = $"sim-{first + i + 1:D4}";
                 var key = await ProcessCluster.IssueRobotCredential(Silos[i % Silos.Count].Url, id);
                 var robot = new SimRobot(id, phase, key);
-                await SimRobots.BindAsync(SimFleetBenchmark.Client(Channels()[i % Channels().Count]), robot, spec.ModelId, spec.StateDim, spec.Cameras, pace.ControlHz);
+                await SimRobots.BindAsync(SimFleetBenchmark.Client(_channels[i % _channels.Count]), robot, spec.ModelId, spec.StateDim, spec.Cameras, pace.ControlHz);
                 robots[i] = robot;
             }
             finally

@@ -174,6 +174,8 @@ internal static class SimFleetBenchmark
         {
             log.WriteLine($"simfleet failed: {e.GetType().Name}: {e.Message}");
             json["error"] = $"{e.GetType().Name}: {e.Message}";
+            // The message alone does not say where; a failure in CI must be diagnosable from the JSON it leaves.
+            json["error_detail"] = e.ToString();
             Write(json, outDirectory);
             return null;
         }

@@ -37,7 +37,7 @@ public sealed class SimFleetBenchmarkTests : IDisposable
         var json = await SimFleetBenchmark.RunAsync(sizes, quick: true, output, Path.Combine(_root, "models"), "test", TextWriter.Null);
 
         var written = JsonNode.Parse(await File.ReadAllTextAsync(Path.Combine(output, "simfleet.json")))!.AsObject();
-        Assert.True(json is not null, $"the run failed: {written["error"]}");
+        Assert.True(json is not null, $"the run failed: {written["error_detail"] ?? written["error"]}");
         Assert.All(StableKeys, k => Assert.True(written.ContainsKey(k), $"{k} missing from {written.ToJsonString()}"));
         Assert.False(written.ContainsKey("error"), written.ToJsonString());
         Assert.Equal(2, (int)written["silos"]!);
