@@ -155,7 +155,6 @@ internal sealed class SimCluster : IDisposable
         return served;
     }
 
-
     private async Task<List<SimRobot>> AddRobotsAsync(string phase, int count, SimFleetBenchmark.Spec spec, RobotPace pace)
     {
         var first = _robots;
