@@ -67,11 +67,15 @@ internal static class BenchCommandLine
         fleet.SetAction(p => run("fleet", p, Args(p)));
         var timeScale = TimeScale("--time-scale", "simfleet: the crowd phase (1,000 robots) runs this many times slower: simulated device, cadence, budgets", SimFleet.SimFleetBenchmark.DefaultTimeScale);
         var scaleoutTimeScale = TimeScale("--scaleout-time-scale", "simfleet: the same for the scale-out phases", SimFleet.SimFleetBenchmark.DefaultScaleoutTimeScale);
+        var only = new Option<string?>("--only") { Description = "simfleet: run one phase only (the others' keys are left out of the JSON)", HelpName = "scaleout|crowd|failover" };
+        only.CustomParser = r => SimFleet.SimFleetBenchmark.Phases.Contains(r.Tokens[0].Value.ToLowerInvariant())
+            ? r.Tokens[0].Value.ToLowerInvariant()
+            : Error<string?>(r, $"--only {r.Tokens[0].Value}: use {string.Join(", ", SimFleet.SimFleetBenchmark.Phases)}", null);
         var simfleet = new Command("simfleet", "silo processes on the simulated device, robots through the gateway: scale-out, 1,000 robots, silo failover")
         {
-            quick, timeScale, scaleoutTimeScale, outDirectory, modelsRoot,
+            quick, timeScale, scaleoutTimeScale, only, outDirectory, modelsRoot,
         };
-        simfleet.SetAction(p => run("simfleet", p, Args(p) with { TimeScale = p.GetValue(timeScale), ScaleoutTimeScale = p.GetValue(scaleoutTimeScale) }));
+        simfleet.SetAction(p => run("simfleet", p, Args(p) with { TimeScale = p.GetValue(timeScale), ScaleoutTimeScale = p.GetValue(scaleoutTimeScale), Only = p.GetValue(only) }));
         var reliability = new Command("reliability", "identity, fuzz, e-stops through failover, recovery: redis, silos and agents as real processes") { quick, outDirectory };
         reliability.SetAction(p => run("reliability", p, Args(p)));
 

@@ -1,6 +1,5 @@
 using A1Fleet.RobotAgent.Cluster;
 using A1Fleet.RobotAgent.Hosting;
-using Grpc.Net.Client;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -35,9 +34,9 @@ public static class AgentHostBuilderExtensions
         // First: the local stop must work while no gateway answers.
         builder.AddA1FleetAgentWeb(webHost);
         var credential = host.ResolveCredential(Environment.GetEnvironmentVariable).Credential!;
-        builder.Services.AddSingleton(_ => CreateChannel(GatewayAddresses(host.Gateway), host.GatewayCaFile));
+        builder.Services.AddSingleton(sp => CreateInvoker(GatewayAddresses(host.Gateway), sp.GetRequiredService<TimeProvider>(), host.GatewayCaFile));
         builder.Services.AddSingleton<IChunkSourceFactory>(sp =>
-            new GatewayChunkSourceFactory(sp.GetRequiredService<GrpcChannel>().CreateCallInvoker(), credential, sp.GetRequiredService<TimeProvider>()));
+            new GatewayChunkSourceFactory(sp.GetRequiredService<GatewayCallInvoker>(), credential, sp.GetRequiredService<TimeProvider>()));
 
         builder.Services.AddA1FleetRobotAgent();
         if (!string.IsNullOrWhiteSpace(host.Tags))
@@ -50,8 +49,8 @@ public static class AgentHostBuilderExtensions
         return builder;
     }
 
-    /// <summary>The channel to the gateway(s): see <see cref="GatewayChannel.Create"/>.</summary>
-    public static GrpcChannel CreateChannel(IReadOnlyList<Uri> gateways, string? caFile = null) => GatewayChannel.Create(gateways, caFile);
+    /// <summary>The calls to the gateway(s), moving off a failed one at once: see <see cref="GatewayChannel.CreateInvoker"/>.</summary>
+    public static GatewayCallInvoker CreateInvoker(IReadOnlyList<Uri> gateways, TimeProvider time, string? caFile = null) => GatewayChannel.CreateInvoker(gateways, time, caFile);
 
     /// <summary>The comma-separated gateway addresses of <see cref="AgentHostOptions.Gateway"/>.</summary>
     public static IReadOnlyList<Uri> GatewayAddresses(string gateway) => GatewayChannel.Addresses(gateway);

@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using A1Fleet.ProcessHarness;
-using Grpc.Net.Client;
+using A1Fleet.RobotAgent.Cluster;
 
 namespace A1Fleet.Bench.SimFleet;
 
@@ -16,7 +16,7 @@ internal sealed record FailoverResult(PhaseCounts Counts, List<double> GapsMs, i
 internal sealed class SimCluster : IDisposable
 {
     private const string Instruction = "pick up the red block";
-    private readonly List<GrpcChannel> _channels;
+    private readonly List<GatewayCallInvoker> _channels;
     private int _robots;
 
     private SimCluster(ProcessCluster cluster, List<SiloProcess> silos)
@@ -126,10 +126,25 @@ internal sealed class SimCluster : IDisposable
             bufferedThenEmpty += buffered[i] && after.Count > 0 ? 1 : 0;
         }
 
+        for (var i = 0; i < robots.Count; i++)
+        {
+            // Where a gap came from: what the robot's failed requests after the kill said, and when (ms after the kill).
+            var failures = robots[i].Failures.Where(e => e.At > kill).ToList();
+            if (gaps[i] > 0 || failures.Count > 0)
+            {
+                var kinds = string.Join("; ", failures.GroupBy(e => e.Kind).Select(g =>
+                    string.Create(CultureInfo.InvariantCulture, $"{g.Count()}x [{Ms(g.First().At)}..{Ms(g.Last().At)} ms] {g.Key}")));
+                log.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"    {robots[i].Id}: gap {gaps[i]:0} ms{(buffered[i] ? ", held actions at the kill" : "")}; {failures.Count} failed requests after the kill: {kinds}"));
+            }
+        }
+
         log.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"  failover: {count} robots, silo 2 SIGKILLed; {buffered.Count(b => b)} held actions at the kill, {bufferedThenEmpty} of them ran empty; " +
             $"longest gap p99 {SimFleetBenchmark.Percentile(gaps, 0.99):0} ms, max {gaps.Max():0} ms; {counts.Answered} answered, {counts.Errors} errors{Because(counts)}"));
         return new FailoverResult(counts, gaps, buffered.Count(b => b), bufferedThenEmpty);
+
+        double Ms(long at) => Math.Round((at - kill) * 1000.0 / f);
     }
 
     /// <summary>Requests the inference grains answered on each silo so far, from its /metrics (-1 for a silo that does not answer).</summary>

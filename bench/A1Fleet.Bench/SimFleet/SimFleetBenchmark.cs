@@ -7,7 +7,7 @@ using A1Fleet.ModelBuilder.Packaging;
 using A1Fleet.ModelFormat;
 using A1Fleet.ProcessHarness;
 using A1Fleet.RobotAgent.Cluster;
-using Grpc.Net.Client;
+using Grpc.Core;
 using P = A1Fleet.RobotGateway.V1;
 
 namespace A1Fleet.Bench.SimFleet;
@@ -70,17 +70,26 @@ internal static class SimFleetBenchmark
     /// <summary>The default <c>--scaleout-time-scale</c>: saturated small-fm silos' messages within the machine, phases of about a minute.</summary>
     public const double DefaultScaleoutTimeScale = 10;
 
+    /// <summary>The phases <c>--only</c> picks from, in the order a full run takes them.</summary>
+    public static readonly IReadOnlyList<string> Phases = ["scaleout", "crowd", "failover"];
+
     public static async Task<int> RunAsync(BenchArgs args)
     {
         var command = "dotnet run -c Release --project bench/A1Fleet.Bench -- simfleet" + (args.Quick ? " --quick" : "") +
-                      $" --time-scale {args.TimeScale.ToString(CultureInfo.InvariantCulture)} --scaleout-time-scale {args.ScaleoutTimeScale.ToString(CultureInfo.InvariantCulture)}";
+                      $" --time-scale {args.TimeScale.ToString(CultureInfo.InvariantCulture)} --scaleout-time-scale {args.ScaleoutTimeScale.ToString(CultureInfo.InvariantCulture)}" +
+                      (args.Only is { } only ? $" --only {only}" : "");
         var sizes = args.Quick ? SimFleetSizes.Quick(args.ScaleoutTimeScale, args.TimeScale) : SimFleetSizes.Full(args.ScaleoutTimeScale, args.TimeScale);
-        return await RunAsync(sizes, args.Quick, args.OutputDirectory, args.ModelsRoot, command, Console.Out) is null ? BenchCommandLine.Failed : BenchCommandLine.Ok;
+        return await RunAsync(sizes, args.Quick, args.OutputDirectory, args.ModelsRoot, command, Console.Out, args.Only) is null ? BenchCommandLine.Failed : BenchCommandLine.Ok;
     }
 
-    /// <summary>Runs every phase, writes <c>simfleet.json</c> under <paramref name="outDirectory"/> and returns it (null when a phase failed).</summary>
-    public static async Task<JsonObject?> RunAsync(SimFleetSizes sizes, bool quick, string outDirectory, string modelsRoot, string command, TextWriter log)
+    /// <summary>
+    /// Runs every phase (or only <paramref name="only"/>: one of <see cref="Phases"/>), writes <c>simfleet.json</c> under
+    /// <paramref name="outDirectory"/> and returns it (null when a phase failed).
+    /// </summary>
+    public static async Task<JsonObject?> RunAsync(SimFleetSizes sizes, bool quick, string outDirectory, string modelsRoot, string command, TextWriter log, string? only = null)
     {
+        bool Runs(string phase) => only is null || string.Equals(only, phase, StringComparison.Ordinal);
+
         var started = Stopwatch.GetTimestamp();
         var packages = new[] { ScaleoutModel, CrowdModel }.Distinct().ToDictionary(m => m, m => ReferencePackages.Ensure(m, modelsRoot, log));
         var json = new JsonObject
@@ -94,80 +103,94 @@ internal static class SimFleetBenchmark
             ["crowd_time_scale"] = sizes.CrowdTimeScale,
             ["silos"] = sizes.Silos,
         };
+        if (only is not null)
+        {
+            json["only"] = only;
+        }
+
         var rows = new JsonArray();
         json["rows"] = rows;
         try
         {
-            var k = sizes.ScaleoutTimeScale;
-            var scaleout = Spec.Of(packages[ScaleoutModel]);
-            var pace = new RobotPace(scaleout.Chunk, ControlHz / k, BudgetMs * k);
-            var capacity = EstimateCapacity(packages[ScaleoutModel], k);
-            var perSilo = (int)Math.Ceiling(sizes.SaturationFactor * capacity / pace.RequestsPerSecond);
-            log.WriteLine($"simfleet{(quick ? " --quick" : "")}: scale-out at time scale {k} (device x{k}, cadence {pace.ControlHz:0.###} Hz, budget {pace.BudgetMs:0} ms); " +
-                          $"{ScaleoutModel} full-depth capacity ~{capacity:0.00} req/s per silo (batch {CapacityBatch}, estimated here); {perSilo} robots per silo offer {sizes.SaturationFactor}x that");
-            json["scaleout_model"] = ScaleoutModel;
-            json["estimated_full_depth_capacity_per_silo"] = Math.Round(capacity, 3);
-            json["robots_per_silo_scaleout"] = perSilo;
-
-            PhaseCounts one;
-            using (var fleet = await SimCluster.StartAsync(1, k, k, [packages[ScaleoutModel]], log))
+            if (Runs("scaleout"))
             {
-                one = await fleet.RunPhaseAsync("scaleout-1", perSilo, ScaleoutModel, scaleout, pace, sizes.ScaleoutWarmup * k, sizes.ScaleoutMeasure * k, log);
-                rows.Add(Row("scaleout", 1, perSilo, ScaleoutModel, k, pace, one, await fleet.ServedPerSiloAsync()));
+                var k = sizes.ScaleoutTimeScale;
+                var scaleout = Spec.Of(packages[ScaleoutModel]);
+                var pace = new RobotPace(scaleout.Chunk, ControlHz / k, BudgetMs * k);
+                var capacity = EstimateCapacity(packages[ScaleoutModel], k);
+                var perSilo = (int)Math.Ceiling(sizes.SaturationFactor * capacity / pace.RequestsPerSecond);
+                log.WriteLine($"simfleet{(quick ? " --quick" : "")}: scale-out at time scale {k} (device x{k}, cadence {pace.ControlHz:0.###} Hz, budget {pace.BudgetMs:0} ms); " +
+                              $"{ScaleoutModel} full-depth capacity ~{capacity:0.00} req/s per silo (batch {CapacityBatch}, estimated here); {perSilo} robots per silo offer {sizes.SaturationFactor}x that");
+                json["scaleout_model"] = ScaleoutModel;
+                json["estimated_full_depth_capacity_per_silo"] = Math.Round(capacity, 3);
+                json["robots_per_silo_scaleout"] = perSilo;
+
+                PhaseCounts one;
+                using (var fleet = await SimCluster.StartAsync(1, k, k, [packages[ScaleoutModel]], log))
+                {
+                    one = await fleet.RunPhaseAsync("scaleout-1", perSilo, ScaleoutModel, scaleout, pace, sizes.ScaleoutWarmup * k, sizes.ScaleoutMeasure * k, log);
+                    rows.Add(Row("scaleout", 1, perSilo, ScaleoutModel, k, pace, one, await fleet.ServedPerSiloAsync()));
+                }
+
+                using (var fleet = await SimCluster.StartAsync(sizes.Silos, k, k, [packages[ScaleoutModel]], log))
+                {
+                    var many = await fleet.RunPhaseAsync($"scaleout-{sizes.Silos}", perSilo * sizes.Silos, ScaleoutModel, scaleout, pace, sizes.ScaleoutWarmup * k, sizes.ScaleoutMeasure * k, log);
+                    rows.Add(Row("scaleout", sizes.Silos, perSilo * sizes.Silos, ScaleoutModel, k, pace, many, await fleet.ServedPerSiloAsync()));
+                    json["goodput_per_second_1_silo"] = Round(one.GoodputPerSecond);
+                    json["goodput_per_second_n_silos"] = Round(many.GoodputPerSecond);
+                    // Named for the issue's 4 silos; "silos" says how many this run compared with one.
+                    json["scaleout_efficiency_4_silos"] = Round(many.GoodputPerSecond / (sizes.Silos * one.GoodputPerSecond));
+                }
             }
 
-            using (var fleet = await SimCluster.StartAsync(sizes.Silos, k, k, [packages[ScaleoutModel]], log))
+            if (Runs("crowd"))
             {
-                var many = await fleet.RunPhaseAsync($"scaleout-{sizes.Silos}", perSilo * sizes.Silos, ScaleoutModel, scaleout, pace, sizes.ScaleoutWarmup * k, sizes.ScaleoutMeasure * k, log);
-                rows.Add(Row("scaleout", sizes.Silos, perSilo * sizes.Silos, ScaleoutModel, k, pace, many, await fleet.ServedPerSiloAsync()));
-                json["goodput_per_second_1_silo"] = Round(one.GoodputPerSecond);
-                json["goodput_per_second_n_silos"] = Round(many.GoodputPerSecond);
-                // Named for the issue's 4 silos; "silos" says how many this run compared with one.
-                json["scaleout_efficiency_4_silos"] = Round(many.GoodputPerSecond / (sizes.Silos * one.GoodputPerSecond));
+                var kc = sizes.CrowdTimeScale;
+                var crowd = Spec.Of(packages[CrowdModel]);
+                var crowdPace = new RobotPace(crowd.Chunk, ControlHz / kc, BudgetMs * kc);
+                var crowdDevice = kc / sizes.CrowdSpeedup;
+                var crowdCapacity = EstimateCapacity(packages[CrowdModel], crowdDevice);
+                log.WriteLine($"crowd at time scale {kc}, device {sizes.CrowdSpeedup}x this machine's engine: {sizes.CrowdRobots} robots ({CrowdModel}, chunk {crowd.Chunk}) offer " +
+                              $"{sizes.CrowdRobots * crowdPace.RequestsPerSecond:0.0} req/s; full-depth capacity ~{crowdCapacity:0.0} req/s per silo (estimated here)");
+                json["crowd_device_speedup"] = sizes.CrowdSpeedup;
+                using (var fleet = await SimCluster.StartAsync(sizes.Silos, kc, crowdDevice, [packages[CrowdModel]], log))
+                {
+                    var counts = await fleet.RunPhaseAsync("crowd", sizes.CrowdRobots, CrowdModel, crowd, crowdPace, sizes.CrowdWarmup * kc, sizes.CrowdMeasure * kc, log);
+                    rows.Add(Row("crowd", sizes.Silos, sizes.CrowdRobots, CrowdModel, kc, crowdPace, counts, await fleet.ServedPerSiloAsync()));
+                    json["crowd_model"] = CrowdModel;
+                    json["robots_simulated"] = sizes.CrowdRobots;
+                    json["estimated_full_depth_capacity_per_silo_crowd"] = Math.Round(crowdCapacity, 3);
+                    // Named for the issue's 1,000 robots; "robots_simulated" says how many this run drove.
+                    json["within_budget_share_1000_robots_simulated"] = Round(counts.WithinBudgetShare);
+                    json["answered_share_crowd"] = Round(counts.AnsweredShare);
+                    json["p99_ms_crowd"] = Round(Percentile(counts.Latencies, 0.99));
+                    json["offered_requests_per_second_crowd"] = Round(sizes.CrowdRobots * crowdPace.RequestsPerSecond);
+                }
             }
 
-            var kc = sizes.CrowdTimeScale;
-            var crowd = Spec.Of(packages[CrowdModel]);
-            var crowdPace = new RobotPace(crowd.Chunk, ControlHz / kc, BudgetMs * kc);
-            var crowdDevice = kc / sizes.CrowdSpeedup;
-            var crowdCapacity = EstimateCapacity(packages[CrowdModel], crowdDevice);
-            log.WriteLine($"crowd at time scale {kc}, device {sizes.CrowdSpeedup}x this machine's engine: {sizes.CrowdRobots} robots ({CrowdModel}, chunk {crowd.Chunk}) offer " +
-                          $"{sizes.CrowdRobots * crowdPace.RequestsPerSecond:0.0} req/s; full-depth capacity ~{crowdCapacity:0.0} req/s per silo (estimated here)");
-            json["crowd_device_speedup"] = sizes.CrowdSpeedup;
-            using (var fleet = await SimCluster.StartAsync(sizes.Silos, kc, crowdDevice, [packages[CrowdModel]], log))
+            if (Runs("failover"))
             {
-                var counts = await fleet.RunPhaseAsync("crowd", sizes.CrowdRobots, CrowdModel, crowd, crowdPace, sizes.CrowdWarmup * kc, sizes.CrowdMeasure * kc, log);
-                rows.Add(Row("crowd", sizes.Silos, sizes.CrowdRobots, CrowdModel, kc, crowdPace, counts, await fleet.ServedPerSiloAsync()));
-                json["crowd_model"] = CrowdModel;
-                json["robots_simulated"] = sizes.CrowdRobots;
-                json["estimated_full_depth_capacity_per_silo_crowd"] = Math.Round(crowdCapacity, 3);
-                // Named for the issue's 1,000 robots; "robots_simulated" says how many this run drove.
-                json["within_budget_share_1000_robots_simulated"] = Round(counts.WithinBudgetShare);
-                json["answered_share_crowd"] = Round(counts.AnsweredShare);
-                json["p99_ms_crowd"] = Round(Percentile(counts.Latencies, 0.99));
-                json["offered_requests_per_second_crowd"] = Round(sizes.CrowdRobots * crowdPace.RequestsPerSecond);
-            }
-
-            // Failover: unscaled time, since membership's failure detection and the gateways' reconnects do not scale.
-            var failover = Spec.Of(packages[FailoverModel]);
-            var failoverPace = new RobotPace(failover.Chunk, ControlHz, BudgetMs);
-            var failoverDevice = 1 / sizes.FailoverSpeedup;
-            var failoverCapacity = EstimateCapacity(packages[FailoverModel], failoverDevice);
-            var failoverRobots = Math.Clamp((int)Math.Floor(0.6 * failoverCapacity / failoverPace.RequestsPerSecond), 4, sizes.FailoverRobots);
-            log.WriteLine($"failover in real time, device {sizes.FailoverSpeedup}x this machine's engine: {FailoverModel} full-depth capacity ~{failoverCapacity:0.0} req/s per silo " +
-                          $"(estimated here); {failoverRobots} robots offer {failoverRobots * failoverPace.RequestsPerSecond:0.0} req/s");
-            json["failover_device_speedup"] = sizes.FailoverSpeedup;
-            using (var fleet = await SimCluster.StartAsync(2, 1, failoverDevice, [packages[FailoverModel]], log))
-            {
-                var result = await fleet.RunFailoverAsync(failoverRobots, FailoverModel, failover, failoverPace, sizes.FailoverWarmup, sizes.FailoverWindow, log);
-                rows.Add(Row("failover", 2, failoverRobots, FailoverModel, 1, failoverPace, result.Counts, await fleet.ServedPerSiloAsync()));
-                json["failover_model"] = FailoverModel;
-                json["failover_robots"] = failoverRobots;
-                json["failover_gap_ms_p99"] = Round(Percentile(result.GapsMs, 0.99));
-                json["failover_gap_ms_max"] = Round(result.GapsMs.Count == 0 ? double.NaN : result.GapsMs.Max());
-                json["failover_robots_with_a_gap"] = result.GapsMs.Count(g => g > 0);
-                json["failover_buffered_robots_at_kill"] = result.BufferedAtKill;
-                json["failover_holds_buffered_robots"] = result.BufferedThenEmpty;
+                // Failover: unscaled time, since membership's failure detection and the gateways' reconnects do not scale.
+                var failover = Spec.Of(packages[FailoverModel]);
+                var failoverPace = new RobotPace(failover.Chunk, ControlHz, BudgetMs);
+                var failoverDevice = 1 / sizes.FailoverSpeedup;
+                var failoverCapacity = EstimateCapacity(packages[FailoverModel], failoverDevice);
+                var failoverRobots = Math.Clamp((int)Math.Floor(0.6 * failoverCapacity / failoverPace.RequestsPerSecond), 4, sizes.FailoverRobots);
+                log.WriteLine($"failover in real time, device {sizes.FailoverSpeedup}x this machine's engine: {FailoverModel} full-depth capacity ~{failoverCapacity:0.0} req/s per silo " +
+                              $"(estimated here); {failoverRobots} robots offer {failoverRobots * failoverPace.RequestsPerSecond:0.0} req/s");
+                json["failover_device_speedup"] = sizes.FailoverSpeedup;
+                using (var fleet = await SimCluster.StartAsync(2, 1, failoverDevice, [packages[FailoverModel]], log))
+                {
+                    var result = await fleet.RunFailoverAsync(failoverRobots, FailoverModel, failover, failoverPace, sizes.FailoverWarmup, sizes.FailoverWindow, log);
+                    rows.Add(Row("failover", 2, failoverRobots, FailoverModel, 1, failoverPace, result.Counts, await fleet.ServedPerSiloAsync()));
+                    json["failover_model"] = FailoverModel;
+                    json["failover_robots"] = failoverRobots;
+                    json["failover_gap_ms_p99"] = Round(Percentile(result.GapsMs, 0.99));
+                    json["failover_gap_ms_max"] = Round(result.GapsMs.Count == 0 ? double.NaN : result.GapsMs.Max());
+                    json["failover_robots_with_a_gap"] = result.GapsMs.Count(g => g > 0);
+                    json["failover_buffered_robots_at_kill"] = result.BufferedAtKill;
+                    json["failover_holds_buffered_robots"] = result.BufferedThenEmpty;
+                }
             }
         }
         catch (Exception e)
@@ -312,12 +335,12 @@ internal static class SimFleetBenchmark
         return sorted[Math.Clamp((int)Math.Ceiling(p * sorted.Length) - 1, 0, sorted.Length - 1)];
     }
 
-    /// <summary>Channels to every gateway of a cluster, the agent's kind (round-robin, a dead silo left out).</summary>
-    internal static List<GrpcChannel> Channels(IEnumerable<string> gateways, int count)
+    /// <summary>Calls to every gateway of a cluster, the agent's kind (round-robin, a failed gateway left out and the call sent on at once).</summary>
+    internal static List<GatewayCallInvoker> Channels(IEnumerable<string> gateways, int count)
     {
         var addresses = gateways.Select(g => new Uri(g)).ToList();
-        return [.. Enumerable.Range(0, count).Select(_ => GatewayChannel.Create(addresses))];
+        return [.. Enumerable.Range(0, count).Select(_ => GatewayChannel.CreateInvoker(addresses, TimeProvider.System))];
     }
 
-    internal static P.RobotGateway.RobotGatewayClient Client(GrpcChannel channel) => new(channel);
+    internal static P.RobotGateway.RobotGatewayClient Client(CallInvoker channel) => new(channel);
 }

@@ -2,7 +2,6 @@ using System.Diagnostics;
 using A1Fleet.Grains;
 using A1Fleet.RobotGateway;
 using Grpc.Core;
-using Grpc.Net.Client;
 using P = A1Fleet.RobotGateway.V1;
 
 namespace A1Fleet.Bench.SimFleet;
@@ -38,6 +37,9 @@ internal sealed class SimRobot(string id, string tag, string credential)
 
     /// <summary>Periods without an executable action: [buffer ran out, next chunk arrived) in Stopwatch ticks.</summary>
     public List<(long From, long To)> Empty { get; } = [];
+
+    /// <summary>Requests that failed (neither answered nor refused): when the failure came back (Stopwatch ticks) and what it was.</summary>
+    public List<(long At, string Kind)> Failures { get; } = [];
 }
 
 /// <summary>What a phase's robots saw, counted at the robots.</summary>
@@ -74,7 +76,7 @@ internal static class SimRobots
     /// <paramref name="countFrom"/> on are counted. Each robot starts as if a chunk had just arrived at a random moment of
     /// the last chunk period, so the fleet's requests are spread.
     /// </summary>
-    public static async Task<PhaseCounts> DriveAsync(IReadOnlyList<GrpcChannel> channels, IReadOnlyList<SimRobot> robots, RobotPace pace, string model, int stateDim,
+    public static async Task<PhaseCounts> DriveAsync(IReadOnlyList<CallInvoker> channels, IReadOnlyList<SimRobot> robots, RobotPace pace, string model, int stateDim,
         IReadOnlyList<string> cameras, IReadOnlyList<A1Fleet.ModelFormat.ObservationSample> samples, long countFrom, long end)
     {
         var counts = new PhaseCounts { Seconds = (end - countFrom) / (double)Stopwatch.Frequency };
@@ -155,6 +157,7 @@ internal static class SimRobots
                 else
                 {
                     retryAt = now + periodTicks;
+                    robot.Failures.Add((now, failure is not null ? $"{failure.StatusCode}: {Shorten(failure.Status.Detail)}" : $"{reply?.Status}: {Shorten(reply?.Error)}"));
                 }
 
                 if (!counted)
@@ -194,4 +197,7 @@ internal static class SimRobots
         })));
         return counts;
     }
+
+    /// <summary>Enough of a failure's text to tell its kinds apart in the bench's log.</summary>
+    private static string Shorten(string? detail) => detail is null ? "" : detail.Length <= 90 ? detail : detail[..90];
 }

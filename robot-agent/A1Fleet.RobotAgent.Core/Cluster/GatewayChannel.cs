@@ -12,11 +12,27 @@ namespace A1Fleet.RobotAgent.Cluster;
 public static class GatewayChannel
 {
     /// <summary>
+    /// The agent's way to its gateways: one channel per address (<see cref="Create"/>), and a call moves off a gateway whose
+    /// connection fails at once, to the next one, within the call's own deadline (<see cref="GatewayCallInvoker"/>). A
+    /// failed gateway is left out for a back-off (<see cref="GatewayRotation"/>) instead of waiting for the HTTP/2
+    /// connection's own reconnect to say so: an agent is served through a silo failure without a load balancer in front.
+    /// </summary>
+    /// <param name="time">The back-off's clock.</param>
+    /// <param name="caFile">PEM root(s) an https:// gateway's certificate must chain to, instead of the system's trust store.</param>
+    public static GatewayCallInvoker CreateInvoker(IReadOnlyList<Uri> gateways, TimeProvider time, string? caFile = null)
+    {
+        ArgumentOutOfRangeException.ThrowIfZero(gateways.Count);
+        var channels = gateways.Select(g => Create([g], caFile)).ToList();
+        return new GatewayCallInvoker([.. channels.Select(c => c.CreateCallInvoker())], time, channels);
+    }
+
+    /// <summary>
     /// Kept warm by HTTP/2 pings so a dead silo is noticed within seconds even while the arm holds and sends nothing.
     /// http:// speaks cleartext HTTP/2 (prior knowledge). Several addresses (one per silo) are balanced round-robin,
-    /// and a silo that stops answering is left out until it answers again: an agent is served through a silo failure
-    /// without a load balancer in front. More than one HTTP/2 connection may be opened, so many agents on one channel
-    /// (the demo) are not capped by the server's concurrent-stream limit with their Commands streams.
+    /// and a silo that stops answering is left out until it answers again (the calls that meet the broken connection
+    /// first fail: the agent uses <see cref="CreateInvoker"/>, which sends them on). More than one HTTP/2 connection may
+    /// be opened, so many agents on one channel (the demo) are not capped by the server's concurrent-stream limit with
+    /// their Commands streams.
     /// </summary>
     /// <param name="caFile">PEM root(s) an https:// gateway's certificate must chain to, instead of the system's trust store.</param>
     public static GrpcChannel Create(IReadOnlyList<Uri> gateways, string? caFile = null)
