@@ -72,6 +72,9 @@ internal sealed class SimCluster : IDisposable
             // The setup issues a credential per robot (a thousand at once): past the operator API's default rate.
             "--A1Fleet:Api:PermitsPerSecond 5000",
             "--A1Fleet:Api:Burst 5000",
+            // What the failover phase prints of the survivor's log: how it found the killed silo dead.
+            "--Logging:LogLevel:A1Fleet.Silo.Hosting.RefusedSiloDetector Debug",
+            "--Logging:LogLevel:Orleans.Runtime.MembershipService.MembershipTableManager Information",
         };
         for (var i = 1; i < packages.Count; i++)
         {
@@ -114,7 +117,8 @@ internal sealed class SimCluster : IDisposable
         var drive = SimRobots.DriveAsync(_channels, robots, pace, model, spec.StateDim, spec.Cameras, spec.Samples, countFrom, end);
         await Task.Delay(Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), countFrom));
         var kill = Stopwatch.GetTimestamp();
-        var buffered = robots.Select(r => Volatile.Read(ref r.ActionsUntil) > kill).ToList();
+        var bufferedUntil = robots.Select(r => Volatile.Read(ref r.ActionsUntil)).ToList();
+        var buffered = bufferedUntil.Select(until => until > kill).ToList();
         Silos[1].Process.KillHard();
         var counts = await drive;
         var gaps = new List<double>();
@@ -134,9 +138,19 @@ internal sealed class SimCluster : IDisposable
             {
                 var kinds = string.Join("; ", failures.GroupBy(e => e.Kind).Select(g =>
                     string.Create(CultureInfo.InvariantCulture, $"{g.Count()}x [{Ms(g.First().At)}..{Ms(g.Last().At)} ms] {g.Key}")));
+                var timeline = string.Join(", ", robots[i].Requests.Where(r => r.Done > kill).Take(6).Select(r => string.Create(CultureInfo.InvariantCulture, $"{Ms(r.Sent)}..{Ms(r.Done)} {r.Outcome}")));
                 log.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"    {robots[i].Id}: gap {gaps[i]:0} ms{(buffered[i] ? ", held actions at the kill" : "")}; {failures.Count} failed requests after the kill: {kinds}"));
+                    $"    {robots[i].Id}: gap {gaps[i]:0} ms{(buffered[i] ? $", held actions at the kill until {Ms(bufferedUntil[i])} ms" : "")}; requests after the kill (ms): {timeline}; {failures.Count} failed: {kinds}"));
             }
+        }
+
+        // How the survivor found it dead: its own check of the refused port, or membership's probes.
+        log.WriteLine("    silo 2 SIGKILLed; silo 1 said:");
+        var said = Silos[0].Process.Output.Split('\n');
+        // A console log entry is a header line (timestamp, level, category) and the message on the next.
+        foreach (var i in Enumerable.Range(1, Math.Max(0, said.Length - 1)).Where(i => said[i].Contains("refuses connections", StringComparison.Ordinal) || said[i].Contains("mark silo", StringComparison.Ordinal)).Take(6))
+        {
+            log.WriteLine($"      {said[i - 1].Trim()} {said[i].Trim()[..Math.Min(200, said[i].Trim().Length)]}");
         }
 
         log.WriteLine(string.Create(CultureInfo.InvariantCulture,

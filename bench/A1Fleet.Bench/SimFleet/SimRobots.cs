@@ -40,6 +40,9 @@ internal sealed class SimRobot(string id, string tag, string credential)
 
     /// <summary>Requests that failed (neither answered nor refused): when the failure came back (Stopwatch ticks) and what it was.</summary>
     public List<(long At, string Kind)> Failures { get; } = [];
+
+    /// <summary>Every request: when it was sent and came back (Stopwatch ticks) and how (OK, REFUSED, the status code).</summary>
+    public List<(long Sent, long Done, string Outcome)> Requests { get; } = [];
 }
 
 /// <summary>What a phase's robots saw, counted at the robots.</summary>
@@ -125,6 +128,7 @@ internal static class SimRobots
 
                 var now = Stopwatch.GetTimestamp();
                 var counted = sent >= countFrom;
+                robot.Requests.Add((sent, now, failure is not null ? failure.StatusCode.ToString() : reply!.Status.ToString()));
                 if (reply is { Status: P.ChunkStatus.Ok })
                 {
                     // The chunk's actions run from its observation on; those whose ticks passed while it was in flight are skipped.

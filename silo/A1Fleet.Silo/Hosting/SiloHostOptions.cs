@@ -54,6 +54,13 @@ public sealed class SiloHostOptions
 
     /// <summary>Failure detection: how long until a silo that stopped answering is declared dead (seconds).</summary>
     public int DeathVoteSeconds { get; set; } = 4;
+
+    /// <summary>
+    /// Declare a silo dead as soon as its silo port refuses connections (twice in a row, 20 ms apart) after a silo-to-silo connection closed or a call into the cluster
+    /// failed, instead of waiting <see cref="DeathVoteSeconds"/>: a refused connection means its process is gone, not slow
+    /// (<see cref="RefusedSiloDetector"/>). Robots whose grains lived there are served again within a chunk.
+    /// </summary>
+    public bool DeclareDeadOnRefusedConnection { get; set; } = true;
 }
 
 public sealed class SiloHostOptionsValidator : IValidateOptions<SiloHostOptions>

@@ -48,6 +48,7 @@ public static class SiloHostingExtensions
             .AddCheck<ClusterMembershipHealthCheck>("cluster", tags: ["ready"])
             .AddCheck<ModelsLoadedHealthCheck>("models", tags: ["ready"]);
         builder.Services.AddSafetyCommands(configuration);
+        builder.Services.AddSingleton<RefusedSiloDetector>();
         if (options.Clustering == "redis" || options.Storage == "redis")
         {
             // One instance for the process: it owns the connection the PINGs go over.
@@ -97,6 +98,24 @@ public static class SiloHostingExtensions
         return app;
     }
 
+    /// <summary>Tells <see cref="RefusedSiloDetector"/> when a silo-to-silo connection closes (a SIGKILLed silo's are reset at once).</summary>
+    private static void WatchClosing(Microsoft.AspNetCore.Connections.IConnectionBuilder connection)
+    {
+        var detector = connection.ApplicationServices.GetRequiredService<RefusedSiloDetector>();
+        connection.Use(next => async context =>
+        {
+            var remote = context.RemoteEndPoint;
+            try
+            {
+                await next(context);
+            }
+            finally
+            {
+                detector.ConnectionClosed(remote);
+            }
+        });
+    }
+
     private static void ConfigureSilo(ISiloBuilder silo, SiloHostOptions options, IConfiguration configuration)
     {
         silo.Configure<ClusterOptions>(o =>
@@ -110,6 +129,14 @@ public static class SiloHostingExtensions
             o.ProbeTimeout = TimeSpan.FromSeconds(Math.Max(1, options.DeathVoteSeconds / 2.0));
             o.NumMissedProbesLimit = 2;
             o.NumVotesForDeathDeclaration = 1;
+        });
+        // A connection to another silo that closes may be its process dying: check at once whether it is gone
+        // (RefusedSiloDetector), rather than after the missed probes above.
+        silo.Configure<SiloConnectionOptions>(o =>
+        {
+            // Orleans may carry both directions over the connection either silo opened: watch both kinds.
+            o.ConfigureSiloOutboundConnection(WatchClosing);
+            o.ConfigureSiloInboundConnection(WatchClosing);
         });
 
         if (options.Clustering == "localhost")

@@ -1,6 +1,7 @@
 using System.Threading.Channels;
 using A1Fleet.Grains;
 using A1Fleet.RobotGateway;
+using A1Fleet.Silo.Hosting;
 using A1Fleet.Silo.Security;
 using Grpc.Core;
 using Microsoft.Extensions.Options;
@@ -25,6 +26,9 @@ public sealed partial class RobotGatewayService(
 {
     // Optional so a silo without credentials still starts; then every call is refused (fail closed).
     private readonly IRobotCredentialValidator? _credentials = services.GetService<IRobotCredentialValidator>();
+
+    // Optional: only a silo host has one (a failed call makes it check whether a silo's process is gone).
+    private readonly RefusedSiloDetector? _deadSilos = services.GetService<RefusedSiloDetector>();
 
     public override Task<P.BindReply> Bind(P.BindRequest request, ServerCallContext context) => Observe("Bind", async () =>
     {
@@ -311,7 +315,25 @@ public sealed partial class RobotGatewayService(
     {
         try
         {
-            var result = await call();
+            T result;
+            try
+            {
+                result = await call();
+            }
+            catch (OrleansMessageRejectionException ex) when (_deadSilos is not null)
+            {
+                // The grain may have lived on a silo whose process is gone. Once that silo is declared dead the grain
+                // activates on a live one, so the call goes again at once instead of costing the robot a failure and a
+                // retry. Every gateway call is safe to repeat (a bind takes the lease afresh; the rest carry the epoch).
+                if (!await _deadSilos.SuspectAsync())
+                {
+                    throw;
+                }
+
+                LogSentAgain(ex, method);
+                result = await call();
+            }
+
             instruments.OnCall(method, StatusCode.OK);
             return result;
         }
@@ -330,6 +352,8 @@ public sealed partial class RobotGatewayService(
             // Silo failover, a grain timeout: the agent retries (and binds again when the lease is gone).
             LogFleetUnavailable(ex, method);
             instruments.OnCall(method, StatusCode.Unavailable);
+            // The grain may have lived on a silo whose process is gone: declared dead, it reactivates here on the retry.
+            _deadSilos?.Suspect();
             throw new RpcException(new Status(StatusCode.Unavailable, $"{method}: the fleet could not answer ({ex.GetType().Name}: {ex.Message})"));
         }
     }
@@ -361,6 +385,9 @@ public sealed partial class RobotGatewayService(
 
     [LoggerMessage(EventId = 807, Level = LogLevel.Debug, Message = "Robot gateway: checking the Commands stream of robot {RobotId} (epoch {Epoch}) failed; trying again")]
     private partial void LogStreamCheckFailed(Exception exception, string robotId, long epoch);
+
+    [LoggerMessage(EventId = 808, Level = LogLevel.Information, Message = "Robot gateway: {Method} met a silo just declared dead; sent again")]
+    private partial void LogSentAgain(Exception exception, string method);
 
     [LoggerMessage(EventId = 805, Level = LogLevel.Warning, Message = "Robot gateway: {Method} failed in the fleet")]
     private partial void LogFleetUnavailable(Exception exception, string method);
