@@ -92,7 +92,30 @@ public sealed class ManagedProcess : IDisposable
         }
     }
 
+    /// <summary>
+    /// SIGSTOP: the process stops answering but keeps its sockets (the kernel still accepts connections for it), as a
+    /// silo stalled by a long pause would. <see cref="Resume"/> lets it run on.
+    /// </summary>
+    public void Suspend()
+    {
+        if (SendSignal(_process.Id, SigStop) != 0)
+        {
+            throw new InvalidOperationException($"{Name}: SIGSTOP failed (errno {System.Runtime.InteropServices.Marshal.GetLastPInvokeError()})");
+        }
+    }
+
+    /// <summary>SIGCONT after <see cref="Suspend"/>.</summary>
+    public void Resume()
+    {
+        if (!_process.HasExited)
+        {
+            _ = SendSignal(_process.Id, SigCont);
+        }
+    }
+
     private const int SigTerm = 15;
+    private const int SigStop = 19;
+    private const int SigCont = 18;
 
     [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "kill", SetLastError = true)]
     private static extern int SendSignal(int pid, int signal);

@@ -18,6 +18,7 @@ public sealed class BenchCommandLineTests
     [InlineData("simfleet", "simfleet")]
     [InlineData("simfleet --quick", "simfleet")]
     [InlineData("simfleet --time-scale 50 --scaleout-time-scale 10 --out artifacts/bench --models-root artifacts/models", "simfleet")]
+    [InlineData("simfleet --quick --only failover", "simfleet")]
     [InlineData("policy", "policy")]
     [InlineData("policy --quick --mlp models/trained/franka-tabletop-mlp --fm models/trained/franka-tabletop-fm", "policy")]
     [InlineData("policy --episodes 50 --calibration-episodes 8 --execute-steps 2 --parity artifacts/bench/parity.json --out artifacts/bench --models-root artifacts/models", "policy")]
@@ -70,12 +71,29 @@ public sealed class BenchCommandLineTests
     }
 
     [Theory]
+    [InlineData("failover", "failover")]
+    [InlineData("Crowd", "crowd")]
+    public async Task RunAsync_SimfleetOnly_SetsThePhase(string phase, string expected)
+    {
+        BenchArgs? seen = null;
+
+        await BenchCommandLine.RunAsync(["simfleet", "--quick", "--only", phase], TextWriter.Null, TextWriter.Null, (_, _, args) =>
+        {
+            seen = args;
+            return Task.FromResult(BenchCommandLine.Ok);
+        });
+
+        Assert.Equal(expected, seen?.Only);
+    }
+
+    [Theory]
     [InlineData("fleet --quick --loadonly", "'--loadonly'")]
     [InlineData("reliability --model small-fm", "'--model'")]
     [InlineData("engine --batch x", "--batch x: must be a positive whole number")]
     [InlineData("fleet --device gpu", "--device gpu: use engine or simulated")]
     [InlineData("simfleet --time-scale 0.5", "--time-scale 0.5: must be a number within 1..1000")]
     [InlineData("simfleet --scaleout-time-scale x", "--scaleout-time-scale x: must be a number within 1..1000")]
+    [InlineData("simfleet --only everything", "--only everything: use scaleout, crowd, failover")]
     [InlineData("policy --episodes 0", "--episodes 0: must be a positive whole number")]
     [InlineData("demonstrations --first-seed -1", "--first-seed")]
     [InlineData("benchmark-everything", "'benchmark-everything'")]

@@ -105,7 +105,8 @@ public sealed partial class InferenceSpreadTests(ITestOutputHelper output) : IDi
     /// <summary>Requests the silo's inference grains answered for the model (its own /metrics: one silo's share).</summary>
     private static Task<double> Requests(SiloProcess silo) => Counter(silo, "a1fleet_inference_requests_total");
 
-    private static async Task<double> Counter(SiloProcess silo, string name)
+    /// <summary>The sum of a counter's series for the model on one silo's /metrics (also read by <see cref="InferenceHedgeTests"/>).</summary>
+    internal static async Task<double> Counter(SiloProcess silo, string name)
     {
         using var http = ProcessCluster.CreateClient(silo, TimeSpan.FromSeconds(10));
         var text = await http.GetStringAsync("/metrics");

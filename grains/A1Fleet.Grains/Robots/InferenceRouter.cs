@@ -17,9 +17,9 @@ public sealed record RoutedReply(InferenceReply? Reply, Exception? Error, string
 /// <item>Order: the model's serving silos that the cluster lists as active, by <see cref="ServingOrder"/> (rendezvous
 /// hashing of robot id and silo): stable for a robot, and adding or losing one of N silos moves only about 1/N of the robots. Silos a call recently
 /// failed on go last, until <see cref="SuspectFor"/> passes or the cluster declares them dead (then they are gone).</item>
-/// <item>Hedge: when the first silo has not answered by the time a first exit elsewhere would only just make the deadline
-/// (deadline - first-exit time - margin), the request also goes to the next silo; the first answer with actions wins and
-/// the other call is cancelled.</item>
+/// <item>Hedge: when the first silo has not answered by the time the next could only just serve it with room to spare
+/// (<see cref="HedgeDelay"/>: a few first exits and transport before the deadline), the request also goes to the next
+/// silo; the first answer with actions wins and the other call is cancelled.</item>
 /// <item>Failover: a call that fails (the silo is gone) goes at once to the next silo.</item>
 /// <item>A "queue_full" refusal is retried once on the next silo when a first exit there could still make the deadline;
 /// other refusals stand (the robot's fair share and its deadline are the same on every silo).</item>
@@ -100,10 +100,19 @@ public sealed class InferenceRouter(TimeProvider time, double marginMs)
             .ToList();
     }
 
+    /// <summary>First exits the hedge leaves the next silo time for: one to run, the rest for work queued ahead of it there.</summary>
+    public const double HedgeFirstExits = 4;
+
+    /// <summary>The least time the hedge leaves the next silo on top of one first exit: the call's way there and back.</summary>
+    public const double HedgeTransportMs = 20;
+
     /// <summary>
-    /// How long to wait on the first silo before asking the next: until a first exit elsewhere (plus the margin kept for
-    /// transport) would only just make the deadline. Null when hedging cannot help: no first-exit time known, or even
-    /// asking at once could not make the deadline.
+    /// How long to wait on the first silo before asking the next: until the time left would only just hold a first exit
+    /// elsewhere with room for queued work and transport (<see cref="HedgeFirstExits"/> first exits, at least one plus
+    /// <see cref="HedgeTransportMs"/>, plus the margin). A hedge sent at the very last moment a bare first exit fits is
+    /// refused by the next silo's admission (it predicts with the queue and the call's transport). When even that room
+    /// does not fit, the last moment a bare first exit and the margin fit. Null when hedging cannot help: no first-exit
+    /// time known, or even asking at once could not make the deadline.
     /// </summary>
     public static TimeSpan? HedgeDelay(double remainingMs, double? firstExitMs, double marginMs)
     {
@@ -112,7 +121,8 @@ public sealed class InferenceRouter(TimeProvider time, double marginMs)
             return null;
         }
 
-        var waitMs = remainingMs - firstExit - marginMs;
+        var roomMs = Math.Max(HedgeFirstExits * firstExit, firstExit + HedgeTransportMs) + marginMs;
+        var waitMs = remainingMs - roomMs > 0 ? remainingMs - roomMs : remainingMs - firstExit - marginMs;
         return waitMs > 0 ? TimeSpan.FromMilliseconds(waitMs) : null;
     }
 

@@ -1,0 +1,108 @@
+using A1Fleet.Grains;
+using A1Fleet.ModelBuilder.Packaging;
+using A1Fleet.ModelFormat;
+using A1Fleet.RobotGateway;
+using Grpc.Net.Client;
+using Xunit.Abstractions;
+using P = A1Fleet.RobotGateway.V1;
+
+namespace A1Fleet.Cluster.Tests;
+
+/// <summary>
+/// A hedge with real processes (redis and two GPU silo processes; the test is the robot, through the robot gateway's
+/// gRPC protocol): the silo a robot's requests go to first stops answering (SIGSTOP: its sockets stay open, so no call
+/// fails, it is only silent) and the robot grain, on the other silo, sends the request there too before the deadline.
+/// The request is answered, by the other silo, and the hedge is counted.
+/// </summary>
+[Collection(ProcessClusterCollection.Name)]
+public sealed class InferenceHedgeTests(ITestOutputHelper output) : IDisposable
+{
+    private const string Model = "tiny-fm";
+    private readonly string _models = Path.Combine(Path.GetTempPath(), "a1fleet-cluster-tests-" + Guid.NewGuid().ToString("N"));
+    private readonly ProcessCluster _cluster = new();
+
+    [Fact]
+    public async Task FirstSiloSilent_RequestAnsweredByTheOtherSilo_AndTheHedgeCounted()
+    {
+        var package = ReferencePackages.Ensure(Model, _models);
+        var manifest = ModelPackage.Open(package).Manifest;
+        var sample = ReferencePackages.HeldOut(ModelPackage.Open(package))[0];
+        _cluster.StartRedis();
+        var first = _cluster.StartSilo("silo-1", package);
+        await ProcessCluster.WaitReadyAsync(first, TimeSpan.FromSeconds(90));
+        using var channel = GrpcChannel.ForAddress(first.RobotGatewayUrl);
+        var gateway = new P.RobotGateway.RobotGatewayClient(channel);
+
+        // The robot grain and its credential's grain (the gateway checks the credential on every call) must live on
+        // silo-1 while the robot's requests go to silo-2 first. Robots bound while silo-1 is the only silo have both
+        // there, and they stay; which silo a robot asks first follows from its id (rendezvous hashing), about half
+        // prefer silo-2 once it serves the model.
+        var robots = new List<(string Id, Grpc.Core.Metadata Headers, long Epoch)>();
+        foreach (var id in Enumerable.Range(0, 12).Select(i => $"hedge-{i}-{_cluster.ClusterId[^4..]}"))
+        {
+            var headers = RobotGatewayMetadata.BearerHeaders(await ProcessCluster.IssueRobotCredential(first.Url, id));
+            var registration = new AgentRegistration($"test-{id}", Embodiment.Franka, Model, manifest.State.Dim, 0, [.. manifest.Cameras.Select(c => c.Name)], 20, []);
+            var lease = await gateway.BindAsync(registration.ToProto(id), headers, deadline: DateTime.UtcNow.AddSeconds(30));
+            robots.Add((id, headers, lease.Lease.Epoch));
+        }
+
+        var second = _cluster.StartSilo("silo-2", package);
+        await ProcessCluster.WaitReadyAsync(second, TimeSpan.FromSeconds(90));
+        string[] serving = [];
+        await ProcessCluster.WaitUntilAsync(async () => (serving = (await ProcessCluster.GetJson<ModelInfo>(first.Url, $"/api/models/{Model}")).ServingSilos ?? []).Length == 2,
+            TimeSpan.FromSeconds(60), "both silos did not register as serving the model", first);
+        var silent = serving.Single(s => s.Contains($":{second.SiloPort}", StringComparison.Ordinal));
+        var robot = robots.FirstOrDefault(r => ServingOrder.Of(r.Id, serving).First() == silent);
+        Assert.True(robot.Id is not null, $"none of {robots.Count} robots prefers silo-2 (each does with about even odds)");
+        var assign = await ProcessCluster.PostJson(first.Url, "/api/assignments", new { selector = $"robot:{robot.Id}", instruction = "pick up the red block", by = "test" });
+        Assert.True(assign.IsSuccessStatusCode, await assign.Content.ReadAsStringAsync());
+
+        // Served by silo-2, its first silo, while it answers (the router's serving list is refreshed within seconds of its join).
+        var seq = 0L;
+        Task<P.ActReply> Act() => gateway.ActAsync(new P.ActRequest
+        {
+            RobotId = robot.Id,
+            Epoch = robot.Epoch,
+            Observation = new Observation(++seq, sample.State, [.. sample.Images], DateTimeOffset.UtcNow).ToProto(),
+        }, robot.Headers, deadline: DateTime.UtcNow.AddSeconds(10)).ResponseAsync;
+        await ProcessCluster.WaitUntilAsync(async () => (await Act()).Status == P.ChunkStatus.Ok && await Counter(second, "a1fleet_inference_requests_total") > 0,
+            TimeSpan.FromSeconds(60), "the robot was not served by silo-2, its first silo", first);
+
+        var hedgesBefore = await Counter(first, "a1fleet_inference_hedges_total");
+        var servedBefore = await Counter(first, "a1fleet_inference_requests_total");
+        second.Process.Suspend();
+        P.ActReply reply;
+        try
+        {
+            reply = await Act();
+        }
+        finally
+        {
+            second.Process.Resume();
+        }
+
+        // The counters reach /metrics at the exporter's next collection.
+        Assert.True(reply.Status == P.ChunkStatus.Ok, $"while silo-2 was stopped the robot got {reply.Status} ({reply.Error})");
+        await ProcessCluster.WaitUntilAsync(async () => await Counter(first, "a1fleet_inference_hedges_total") > hedgesBefore, TimeSpan.FromSeconds(10),
+            "the hedge was not counted", first);
+        var hedges = await Counter(first, "a1fleet_inference_hedges_total") - hedgesBefore;
+        var served = await Counter(first, "a1fleet_inference_requests_total") - servedBefore;
+        output.WriteLine($"while silo-2 was stopped: {reply.Status} ({reply.Error}); {hedges} hedge(s) counted on silo-1, which answered {served} request(s)");
+        Assert.Equal(1, hedges);
+        Assert.Equal(1, served);
+    }
+
+    private static Task<double> Counter(SiloProcess silo, string name) => InferenceSpreadTests.Counter(silo, name);
+
+    public void Dispose()
+    {
+        _cluster.Dispose();
+        try
+        {
+            Directory.Delete(_models, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+    }
+}
