@@ -54,21 +54,36 @@ public sealed class InferenceHedgeTests(ITestOutputHelper output) : IDisposable
         var silent = serving.Single(s => s.Contains($":{second.SiloPort}", StringComparison.Ordinal));
         var robot = robots.FirstOrDefault(r => ServingOrder.Of(r.Id, serving).First() == silent);
         Assert.True(robot.Id is not null, $"none of {robots.Count} robots prefers silo-2 (each does with about even odds)");
-        var assign = await ProcessCluster.PostJson(first.Url, "/api/assignments", new { selector = $"robot:{robot.Id}", instruction = "pick up the red block", by = "test" });
+        var other = robots.First(r => ServingOrder.Of(r.Id, serving).First() != silent);
+        var assign = await ProcessCluster.PostJson(first.Url, "/api/assignments", new { selector = "all", instruction = "pick up the red block", by = "test" });
         Assert.True(assign.IsSuccessStatusCode, await assign.Content.ReadAsStringAsync());
 
         // Served by silo-2, its first silo, while it answers (the router's serving list is refreshed within seconds of its join).
         var seq = 0L;
-        Task<P.ActReply> Act() => gateway.ActAsync(new P.ActRequest
+        Task<P.ActReply> ActAs((string Id, Grpc.Core.Metadata Headers, long Epoch) r) => gateway.ActAsync(new P.ActRequest
         {
-            RobotId = robot.Id,
-            Epoch = robot.Epoch,
+            RobotId = r.Id,
+            Epoch = r.Epoch,
             Observation = new Observation(++seq, sample.State, [.. sample.Images], DateTimeOffset.UtcNow).ToProto(),
-        }, robot.Headers, deadline: DateTime.UtcNow.AddSeconds(10)).ResponseAsync;
+        }, r.Headers, deadline: DateTime.UtcNow.AddSeconds(10)).ResponseAsync;
+        Task<P.ActReply> Act() => ActAs(robot);
+
+        // Silo-1's inference grain active before the stop: activating a grain may need the grain directory's owner of its
+        // id, which may be the stopped silo. A robot whose first silo is silo-1 gets it going.
+        await ProcessCluster.WaitUntilAsync(async () => (await ActAs(other)).Status == P.ChunkStatus.Ok, TimeSpan.FromSeconds(60), "silo-1 did not serve a robot that prefers it", first);
         await ProcessCluster.WaitUntilAsync(async () => (await Act()).Status == P.ChunkStatus.Ok && await Counter(second, "a1fleet_inference_requests_total") > 0,
             TimeSpan.FromSeconds(60), "the robot was not served by silo-2, its first silo", first);
 
+        // Hedging needs the model's first-exit time, reported by a serving silo's inference grain when it activates; the
+        // robot grain takes it with its next serving list (within a second while it has none), counted here in requests.
+        await ProcessCluster.WaitUntilAsync(async () => (await ProcessCluster.GetJson<ModelInfo>(first.Url, $"/api/models/{Model}")).FirstExitMs is not null,
+            TimeSpan.FromSeconds(60), "no silo reported the model's first-exit time", first);
+        var known = DateTime.UtcNow;
+        await ProcessCluster.WaitUntilAsync(async () => (await Act()).Status == P.ChunkStatus.Ok && DateTime.UtcNow - known > TimeSpan.FromSeconds(2),
+            TimeSpan.FromSeconds(60), "the robot was not served after the first-exit time was known", first);
+
         var hedgesBefore = await Counter(first, "a1fleet_inference_hedges_total");
+        var failoversBefore = await Counter(first, "a1fleet_inference_failovers_total");
         var servedBefore = await Counter(first, "a1fleet_inference_requests_total");
         second.Process.Suspend();
         P.ActReply reply;
@@ -84,7 +99,8 @@ public sealed class InferenceHedgeTests(ITestOutputHelper output) : IDisposable
         // The counters reach /metrics at the exporter's next collection.
         Assert.True(reply.Status == P.ChunkStatus.Ok, $"while silo-2 was stopped the robot got {reply.Status} ({reply.Error})");
         await ProcessCluster.WaitUntilAsync(async () => await Counter(first, "a1fleet_inference_hedges_total") > hedgesBefore, TimeSpan.FromSeconds(10),
-            "the hedge was not counted", first);
+            $"the hedge was not counted (failovers counted on silo-1: {await Counter(first, "a1fleet_inference_failovers_total")}, before the stop {failoversBefore}; " +
+            $"first-exit time known to the fleet: {(await ProcessCluster.GetJson<ModelInfo>(first.Url, $"/api/models/{Model}")).FirstExitMs} ms)", first);
         var hedges = await Counter(first, "a1fleet_inference_hedges_total") - hedgesBefore;
         var served = await Counter(first, "a1fleet_inference_requests_total") - servedBefore;
         output.WriteLine($"while silo-2 was stopped: {reply.Status} ({reply.Error}); {hedges} hedge(s) counted on silo-1, which answered {served} request(s)");

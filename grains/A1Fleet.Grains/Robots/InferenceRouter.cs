@@ -36,6 +36,12 @@ public sealed class InferenceRouter(TimeProvider time, double marginMs)
     /// <summary>How old the cached serving list may get before a refresh (a silo started later is seen within it).</summary>
     public static readonly TimeSpan RefreshInterval = TimeSpan.FromSeconds(5);
 
+    /// <summary>
+    /// How old a list without a first-exit time may get: it cannot hedge, and the time is only known once a serving silo
+    /// has reported it (its inference grain's first activation), often just after the list was fetched.
+    /// </summary>
+    public static readonly TimeSpan RefreshWithoutFirstExit = TimeSpan.FromSeconds(1);
+
     private readonly Dictionary<string, long> _suspectUntil = new(StringComparer.Ordinal);
     private string[] _serving = [];
     private IReadOnlySet<string> _active = new HashSet<string>(StringComparer.Ordinal);
@@ -82,7 +88,7 @@ public sealed class InferenceRouter(TimeProvider time, double marginMs)
 
     /// <summary>The cached list is old, or the membership changed since it was fetched (a silo joined or left): refresh it in the background.</summary>
     public bool RefreshDue =>
-        _refreshedAt is not { } at || time.GetElapsedTime(at) >= RefreshInterval || _activeVersion != _refreshedAtVersion;
+        _refreshedAt is not { } at || time.GetElapsedTime(at) >= (FirstExitMs is null ? RefreshWithoutFirstExit : RefreshInterval) || _activeVersion != _refreshedAtVersion;
 
     /// <summary>A call to <paramref name="silo"/> failed: try it after the others for a while.</summary>
     public void MarkFailed(string silo) => _suspectUntil[silo] = time.GetTimestamp() + (long)(SuspectFor.TotalSeconds * time.TimestampFrequency);

@@ -107,6 +107,21 @@ public sealed class InferenceRouterTests
         Assert.True(router.RefreshDue);
     }
 
+    [Fact]
+    public void RefreshDue_NoFirstExitTimeYet_AfterASecondRatherThanTheInterval()
+    {
+        var router = Router(FourSilos);
+        router.SetServing("m", new ModelServing(FourSilos, null), 1);
+        Assert.False(router.RefreshDue);
+
+        _time.Advance(InferenceRouter.RefreshWithoutFirstExit);
+        Assert.True(router.RefreshDue);
+
+        router.SetServing("m", new ModelServing(FourSilos, 20), 1);
+        _time.Advance(InferenceRouter.RefreshWithoutFirstExit);
+        Assert.False(router.RefreshDue);
+    }
+
     [Theory]
     [InlineData(200, 20, 115)] // room for 4 first exits and the margin
     [InlineData(200, 3, 172)] // a fast first exit: one, the transport allowance and the margin
