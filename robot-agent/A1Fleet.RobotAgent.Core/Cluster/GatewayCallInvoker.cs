@@ -16,6 +16,7 @@ public sealed class GatewayCallInvoker : CallInvoker, IDisposable
 {
     private readonly IReadOnlyList<CallInvoker> _gateways;
     private readonly IReadOnlyList<IDisposable> _owned;
+    private readonly TimeProvider _time;
 
     /// <param name="gateways">One invoker per gateway address, in the configured order.</param>
     /// <param name="owned">Disposed with this invoker (the gateways' channels).</param>
@@ -24,6 +25,7 @@ public sealed class GatewayCallInvoker : CallInvoker, IDisposable
         ArgumentOutOfRangeException.ThrowIfZero(gateways.Count);
         _gateways = gateways;
         _owned = owned ?? [];
+        _time = time;
         Rotation = new GatewayRotation(gateways.Count, time);
     }
 
@@ -95,7 +97,7 @@ public sealed class GatewayCallInvoker : CallInvoker, IDisposable
             catch (RpcException ex) when (IsConnectionFailure(ex))
             {
                 Rotation.MarkFailed(index);
-                var pastDeadline = options.Deadline is { } deadline && deadline <= DateTime.UtcNow;
+                var pastDeadline = options.Deadline is { } deadline && deadline <= _time.GetUtcNow().UtcDateTime;
                 if (tried.Count >= _gateways.Count || pastDeadline || options.CancellationToken.IsCancellationRequested)
                 {
                     throw;
