@@ -135,14 +135,35 @@ public sealed class BatchPolicy<T>
     /// the gather window; with batches in flight, see <see cref="LaunchTimeWhileInFlight"/>. <see cref="long.MaxValue"/>
     /// when nothing is queued (or when the queue waits for a batch in flight to finish).
     /// </summary>
-    public long LaunchTime(DecodeSettings decode)
+    public long LaunchTime(DecodeSettings decode) => LaunchTime(_time.GetTimestamp(), decode);
+
+    /// <summary>
+    /// How long until the next batch should launch (<see cref="LaunchTime(DecodeSettings)"/>), on one reading of the clock:
+    /// <see cref="TimeSpan.Zero"/> when it is due now; null when nothing is queued or the queue waits for a batch in
+    /// flight to finish. Callers wait this long and ask again. (A launch time compared with a timestamp read before it
+    /// is never due when the rule says "now": the rule's now is later. A grain that did so re-armed a zero timer forever
+    /// once its queue was full or a batch in flight was past its first exit, and launched nothing: every later request
+    /// was refused "deadline" behind a queue that never drained.)
+    /// </summary>
+    public TimeSpan? LaunchDelay(DecodeSettings decode)
+    {
+        var now = _time.GetTimestamp();
+        var at = LaunchTime(now, decode);
+        if (at == long.MaxValue)
+        {
+            return null;
+        }
+
+        return at <= now ? TimeSpan.Zero : TimeSpan.FromSeconds((double)(at - now) / _time.TimestampFrequency);
+    }
+
+    private long LaunchTime(long now, DecodeSettings decode)
     {
         if (_pending.Count == 0)
         {
             return long.MaxValue;
         }
 
-        var now = _time.GetTimestamp();
         if (_pending.Count >= Settings.MaxBatch)
         {
             return now;

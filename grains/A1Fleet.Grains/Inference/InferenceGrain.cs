@@ -99,21 +99,25 @@ public sealed partial class InferenceGrain : Grain, IInferenceGrain
             return;
         }
 
-        var now = _time.GetTimestamp();
-        var launchAt = _policy.LaunchTime(_decode);
-        if (launchAt <= now)
+        // One clock reading decides (BatchPolicy.LaunchDelay): "due now" is never missed by a later reading.
+        if (_policy.LaunchDelay(_decode) is not { } delay)
+        {
+            return;
+        }
+
+        if (delay <= TimeSpan.Zero)
         {
             _ = LaunchBatch();
             return;
         }
 
+        var launchAt = _time.GetTimestamp() + (long)(delay.TotalSeconds * _time.TimestampFrequency);
         if (launchAt < _launchAtTicks)
         {
             _launchAtTicks = launchAt;
             _launchTimer?.Dispose();
-            var due = TimeSpan.FromSeconds((double)(launchAt - now) / _time.TimestampFrequency);
             _launchTimer = this.RegisterGrainTimer(static (grain, _) => grain.OnLaunchTimer(), this,
-                new GrainTimerCreationOptions(due, Timeout.InfiniteTimeSpan) { Interleave = true, KeepAlive = true });
+                new GrainTimerCreationOptions(delay, Timeout.InfiniteTimeSpan) { Interleave = true, KeepAlive = true });
         }
     }
 

@@ -211,6 +211,63 @@ public sealed class BatchPolicyTests
     }
 
     [Fact]
+    public void LaunchDelay_NothingQueued_IsNull()
+    {
+        Assert.Null(Policy().LaunchDelay(Decode));
+    }
+
+    [Fact]
+    public void LaunchDelay_RoomyDeadline_IsWhatIsLeftOfTheGatherWindow()
+    {
+        var policy = Policy(gatherMs: 50);
+        Admit(policy, "a", 1000);
+        _time.Advance(TimeSpan.FromMilliseconds(20));
+
+        Assert.Equal(TimeSpan.FromMilliseconds(30), policy.LaunchDelay(Decode));
+    }
+
+    [Fact]
+    public void LaunchDelay_FullBatchOnAClockThatMovesOnEveryReading_IsNow()
+    {
+        // A real clock moves between two readings. A launch time ("now" when due) compared with a reading taken
+        // before it was never due: the grain re-armed a zero timer forever and its full queue never launched.
+        var clock = new MovingClock();
+        var policy = new BatchPolicy<string>(new CostModel(CostModelTests.Prices, CostModelTests.Exits, 2), new BatchPolicySettings(2, 8, 0, 0), clock);
+        Assert.Null(policy.TryEnqueue("a", "robot-a", 1000, 0, Decode).Refusal);
+        Assert.Null(policy.TryEnqueue("b", "robot-b", 1000, 0, Decode).Refusal);
+
+        Assert.Equal(TimeSpan.Zero, policy.LaunchDelay(Decode));
+    }
+
+    [Fact]
+    public void LaunchDelay_BatchInFlightPastItsFirstExitOnAClockThatMovesOnEveryReading_IsNow()
+    {
+        var clock = new MovingClock();
+        var policy = new BatchPolicy<string>(new CostModel(CostModelTests.Prices, CostModelTests.Exits, 4), new BatchPolicySettings(4, 8, 0, 0), clock);
+        Assert.Null(policy.TryEnqueue("deep", "robot-deep", 100, 0, Decode).Refusal);
+        var row = Assert.Single(policy.TakeBatch(Decode, _ => false).Rows);
+        policy.BatchStarted(1, row.Cap, Decode, row.Request.DeadlineTicks);
+        Assert.Null(policy.TryEnqueue("next", "robot-next", 100, 0, Decode).Refusal);
+
+        // The batch in flight reaches its first exit after 5 ms: the next one launches then, interleaved with it.
+        Assert.InRange(policy.LaunchDelay(Decode)!.Value.TotalMilliseconds, 4.9, 5);
+        clock.Advance(TimeSpan.FromMilliseconds(6));
+        Assert.Equal(TimeSpan.Zero, policy.LaunchDelay(Decode));
+    }
+
+    /// <summary>A clock that moves one tick (1 us) on every reading, besides what a test advances it by, as a real one does between two readings.</summary>
+    private sealed class MovingClock : TimeProvider
+    {
+        private long _ticks = 1_000_000;
+
+        public override long TimestampFrequency => 1_000_000;
+
+        public override long GetTimestamp() => ++_ticks;
+
+        public void Advance(TimeSpan by) => _ticks += (long)(by.TotalSeconds * TimestampFrequency);
+    }
+
+    [Fact]
     public void LaunchTime_OneBatchInFlightWithoutSlackForTheNextFirstExit_WaitsForItToFinish()
     {
         var policy = Policy();
