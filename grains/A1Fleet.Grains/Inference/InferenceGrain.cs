@@ -153,7 +153,8 @@ public sealed partial class InferenceGrain : Grain, IInferenceGrain
 
             if (taken.Rows.Count > 0)
             {
-                started = _policy.BatchStarted(taken.Rows.Count, taken.Rows.Max(r => r.Cap), decode, taken.Rows.Min(r => r.Request.DeadlineTicks));
+                started = _policy.BatchStarted(taken.Rows.Count, taken.Rows.Max(r => r.Cap), decode, taken.Rows.Min(r => r.Request.DeadlineTicks),
+                    [.. taken.Rows.Select(r => (r.Cap, r.Request.DeadlineTicks))]);
                 deepest = await RunBatch(taken.Rows, thresholds, decode);
             }
         }

@@ -10,8 +10,9 @@ public sealed class BatchPolicyTests
     private static readonly DecodeSettings Decode = DecodeSettings.EarlyExitWarmK2;
     private readonly FakeTimeProvider _time = new();
 
-    private BatchPolicy<string> Policy(int maxBatch = 4, double gatherMs = 50, double marginMs = 0, int maxQueued = 256, int perRobot = 2) =>
-        new(new CostModel(CostModelTests.Prices, CostModelTests.Exits, maxBatch), new BatchPolicySettings(maxBatch, 8, gatherMs, marginMs, maxQueued, perRobot), _time);
+    /// <param name="reserve">Whether caps leave time for a batch arriving while they run (tested on its own; off where a test's arithmetic is about another rule with requests arriving together).</param>
+    private BatchPolicy<string> Policy(int maxBatch = 4, double gatherMs = 50, double marginMs = 0, int maxQueued = 256, int perRobot = 2, bool reserve = true) =>
+        new(new CostModel(CostModelTests.Prices, CostModelTests.Exits, maxBatch), new BatchPolicySettings(maxBatch, 8, gatherMs, marginMs, maxQueued, perRobot, reserve), _time);
 
     /// <summary>Queues <paramref name="item"/> for a robot of its own (no share limit in the way), asserting it is admitted.</summary>
     private static QueuedRequest<string> Admit(BatchPolicy<string> policy, string item, double budgetMs, double ageMs = 0)
@@ -106,7 +107,7 @@ public sealed class BatchPolicyTests
     public void TakeBatch_TightestRowCannotAffordALargerBatch_LeavesTheRestForTheNext()
     {
         // At the first exit a batch of 1 costs 5 ms, of 2 costs 10 ms: the tight row's 9 ms allow it no company.
-        var policy = Policy(maxBatch: 4);
+        var policy = Policy(maxBatch: 4, reserve: false);
         Admit(policy, "tight", 9);
         Admit(policy, "roomy-1", 1000);
         Admit(policy, "roomy-2", 1000);
@@ -211,6 +212,54 @@ public sealed class BatchPolicyTests
     }
 
     [Fact]
+    public void TakeBatch_RequestsArrivingFasterThanItsTimeLeft_CapLeavesTheNextBatchItsFirstExit()
+    {
+        var policy = Policy(maxBatch: 2);
+        Admit(policy, "earlier", 1000);
+        var earlier = Assert.Single(policy.TakeBatch(Decode, _ => false).Rows);
+        policy.BatchFinished(policy.BatchStarted(1, earlier.Cap, Decode, earlier.Request.DeadlineTicks), 7);
+        _time.Advance(TimeSpan.FromMilliseconds(2));
+        var start = _time.GetTimestamp();
+        Admit(policy, "a", 16);
+
+        // Requests 2 ms apart, 16 ms left: one is expected while "a" runs. Alone it could reach layer 7 (12.5 ms) and leave
+        // 3.5 ms; its cap keeps a first exit (5 ms) free: layer 5 (10 ms, 11 ms available).
+        var row = Assert.Single(policy.TakeBatch(Decode, _ => false).Rows);
+        Assert.Equal(5, row.Cap);
+        policy.BatchStarted(1, row.Cap, Decode, row.Request.DeadlineTicks, [(row.Cap, row.Request.DeadlineTicks)]);
+
+        // So "b" launches at the first exit of "a" (5 ms) and runs beside it, instead of waiting for all of it.
+        Admit(policy, "b", 100);
+        Assert.Equal(start + policy.MsToTicks(5), policy.LaunchTime(Decode));
+    }
+
+    [Fact]
+    public void TakeBatch_LoneRobot_KeepsItsWholeDeadline()
+    {
+        var policy = Policy(maxBatch: 1);
+        Admit(policy, "a", 14);
+
+        Assert.Equal(7, Assert.Single(policy.TakeBatch(Decode, _ => false).Rows).Cap);
+    }
+
+    [Fact]
+    public void LaunchTime_BatchInFlightWhoseEarlyRowIsCappedShallow_InterleavesAtItsFirstExit()
+    {
+        var policy = Policy(maxBatch: 2, reserve: false);
+        var start = _time.GetTimestamp();
+        Admit(policy, "early", 100);
+        Admit(policy, "late", 100);
+        var rows = policy.TakeBatch(Decode, _ => false).Rows;
+        // The early row capped at the first exit due in 15 ms (10 ms at batch 2: 5 ms slack); the late one at the last layer, due in 100 ms.
+        var due = start + policy.MsToTicks(15);
+        policy.BatchStarted(2, 7, Decode, due, [(1, due), (7, rows[1].Request.DeadlineTicks)]);
+        Admit(policy, "next", 100);
+
+        // Priced by the batch's end (25 ms) against its earliest deadline there would be no slack; each row by its own answer there is.
+        Assert.Equal(start + policy.MsToTicks(10), policy.LaunchTime(Decode));
+    }
+
+    [Fact]
     public void LaunchDelay_NothingQueued_IsNull()
     {
         Assert.Null(Policy().LaunchDelay(Decode));
@@ -307,7 +356,7 @@ public sealed class BatchPolicyTests
     [Fact]
     public void TryEnqueue_TwoBatchesInFlight_DueLaterWaitsForTheFirstToEndDueEarlierForOneLayer()
     {
-        var policy = Policy(maxBatch: 1);
+        var policy = Policy(maxBatch: 1, reserve: false);
         // Both to the last layer (12.5 ms each, back to back): "one" predicted to end at 12.5 ms, "two" at 25 ms.
         var one = StartDeep(policy, "one", 14);
         StartDeep(policy, "two", 26);
@@ -421,7 +470,7 @@ public sealed class BatchPolicyTests
     public void TakeBatch_AfterQueueing_RowsExitEarlierButNeverPastTheirDeadline()
     {
         // The same request alone and fresh reaches the last layer; after 20 ms in the queue its cap is cut to fit.
-        var policy = Policy(maxBatch: 2);
+        var policy = Policy(maxBatch: 2, reserve: false);
         Admit(policy, "fresh", 40);
         Assert.Equal(7, Assert.Single(policy.TakeBatch(Decode, _ => false).Rows).Cap);
 
