@@ -261,9 +261,7 @@ public sealed class BatchPolicy<T>
             {
                 Release(r.RobotId);
                 taken++;
-                expired.Add((r, new Refusal(RefusalReason.ExpiredInQueue,
-                    FormattableString.Invariant($"expired_in_queue: its deadline came too close while it was queued ({TicksToMs(now - r.ArrivedTicks):0.0} ms, {TicksToMs(r.DeadlineTicks - now):0.0} ms left)"),
-                    RetryHint(DrainOneBatchMs(now, decode)))));
+                expired.Add((r, ExpiredRefusal(r, now, decode)));
                 continue;
             }
 
@@ -314,6 +312,58 @@ public sealed class BatchPolicy<T>
 
         _lastArrival = now;
     }
+
+    /// <summary>
+    /// Takes out the queued requests that can no longer make their deadline even alone at the first exit (the test
+    /// <see cref="TakeBatch"/> applies when a batch forms), to be refused now: while batches in flight keep the queue
+    /// waiting, a request is told "not now" when its deadline comes too close, not seconds later when a batch forms.
+    /// </summary>
+    public List<(QueuedRequest<T> Request, Refusal Refusal)> TakeExpired(DecodeSettings decode)
+    {
+        var now = _time.GetTimestamp();
+        var expired = new List<(QueuedRequest<T>, Refusal)>();
+        for (var k = _pending.Count - 1; k >= 0; k--)
+        {
+            var r = _pending[k];
+            if (_cost.Predict(1, _cost.FirstExit, decode) > Available(r, now) - StepAheadMs)
+            {
+                _pending.RemoveAt(k);
+                Release(r.RobotId);
+                expired.Add((r, ExpiredRefusal(r, now, decode)));
+            }
+        }
+
+        return expired;
+    }
+
+    /// <summary>
+    /// How long until a queued request can no longer make its deadline even alone at the first exit (strictly after its
+    /// last possible start, so <see cref="TakeExpired"/> then takes it); null when nothing is queued.
+    /// </summary>
+    public TimeSpan? ExpiryDelay(DecodeSettings decode)
+    {
+        if (_pending.Count == 0)
+        {
+            return null;
+        }
+
+        var now = _time.GetTimestamp();
+        var earliest = long.MaxValue;
+        foreach (var p in _pending)
+        {
+            earliest = Math.Min(earliest, p.DeadlineTicks);
+        }
+
+        var lastStart = earliest - MsToTicks(Settings.DeadlineMarginMs + StepAheadMs + _cost.Predict(1, _cost.FirstExit, decode));
+        return lastStart < now ? TimeSpan.Zero : TimeSpan.FromSeconds((double)(lastStart - now + 1) / _time.TimestampFrequency);
+    }
+
+    /// <summary>With batches in flight a new one's first step waits for the step running (one layer).</summary>
+    private double StepAheadMs => _inFlight.Count > 0 ? _cost.LayerMs(TypicalBatch) : 0;
+
+    private Refusal ExpiredRefusal(QueuedRequest<T> r, long now, DecodeSettings decode) => new(RefusalReason.ExpiredInQueue,
+        FormattableString.Invariant($"expired_in_queue: its deadline came too close while it was queued ({TicksToMs(now - r.ArrivedTicks):0.0} ms, {TicksToMs(r.DeadlineTicks - now):0.0} ms left)"),
+        RetryHint(DrainOneBatchMs(now, decode)));
 
     /// <summary>
     /// How long the batch about to launch may run and still leave every request queued behind it able to make its

@@ -94,30 +94,57 @@ public sealed partial class InferenceGrain : Grain, IInferenceGrain
 
     private void ScheduleLaunch()
     {
-        if (_batchesInFlight >= _maxBatchesInFlight || _policy is null || _policy.Count == 0)
+        if (_policy is null)
+        {
+            return;
+        }
+
+        RefuseExpired();
+        if (_policy.Count == 0)
         {
             return;
         }
 
         // One clock reading decides (BatchPolicy.LaunchDelay): "due now" is never missed by a later reading.
-        if (_policy.LaunchDelay(_decode) is not { } delay)
-        {
-            return;
-        }
-
-        if (delay <= TimeSpan.Zero)
+        var delay = _batchesInFlight < _maxBatchesInFlight ? _policy.LaunchDelay(_decode) : null;
+        if (delay == TimeSpan.Zero)
         {
             _ = LaunchBatch();
             return;
         }
 
-        var launchAt = _time.GetTimestamp() + (long)(delay.TotalSeconds * _time.TimestampFrequency);
+        // Waiting (for the launch time, or for a batch in flight to finish): wake up as well when the earliest queued
+        // request can no longer make its deadline, to refuse it then rather than when a batch finally forms.
+        var expiry = _policy.ExpiryDelay(EffectiveDecode(_thresholds));
+        var wait = delay is { } d && (expiry is not { } e || d < e) ? delay : expiry;
+        if (wait is not { } due)
+        {
+            return;
+        }
+
+        var launchAt = _time.GetTimestamp() + (long)(due.TotalSeconds * _time.TimestampFrequency);
         if (launchAt < _launchAtTicks)
         {
             _launchAtTicks = launchAt;
             _launchTimer?.Dispose();
             _launchTimer = this.RegisterGrainTimer(static (grain, _) => grain.OnLaunchTimer(), this,
-                new GrainTimerCreationOptions(delay, Timeout.InfiniteTimeSpan) { Interleave = true, KeepAlive = true });
+                new GrainTimerCreationOptions(due, Timeout.InfiniteTimeSpan) { Interleave = true, KeepAlive = true });
+        }
+    }
+
+    /// <summary>Refuses the queued requests whose deadline came too close to make even the first exit.</summary>
+    private void RefuseExpired()
+    {
+        foreach (var (request, refusal) in _policy!.TakeExpired(EffectiveDecode(_thresholds)))
+        {
+            if (request.Item.Completion.Task.IsCompleted)
+            {
+                // Nobody waits for it any more (the caller gave up): dropped, not counted.
+                continue;
+            }
+
+            _instruments.OnRefused(_modelId, request.RobotId, refusal.Reason);
+            request.Item.Completion.TrySetResult(InferenceReply.Refused(refusal));
         }
     }
 

@@ -260,6 +260,41 @@ public sealed class BatchPolicyTests
     }
 
     [Fact]
+    public void TakeExpired_DeadlineComesTooCloseWhileABatchInFlightKeepsItWaiting_RefusedWithoutABatchForming()
+    {
+        var policy = Policy(maxBatch: 1);
+        StartDeep(policy, "deep", 100);
+        Admit(policy, "waiting", 30);
+        Assert.Empty(policy.TakeExpired(Decode));
+
+        // 5 ms left: one step of the batch in flight (1 ms) then its own first exit (5 ms) no longer fit.
+        _time.Advance(TimeSpan.FromMilliseconds(25));
+        var (request, refusal) = Assert.Single(policy.TakeExpired(Decode));
+
+        Assert.Equal("waiting", request.Item);
+        Assert.Equal(RefusalReason.ExpiredInQueue, refusal.Reason);
+        Assert.Equal(0, policy.Count);
+        Assert.Equal(0, policy.QueuedFor("robot-waiting"));
+    }
+
+    [Fact]
+    public void ExpiryDelay_QueuedRequest_IsJustPastItsLastStartForTheFirstExit()
+    {
+        var policy = Policy(maxBatch: 1);
+        Assert.Null(policy.ExpiryDelay(Decode));
+        StartDeep(policy, "deep", 100);
+        Admit(policy, "waiting", 30);
+
+        // Due at 30 ms: its first exit (5 ms) after one step in flight (1 ms) must start by 24 ms.
+        Assert.InRange(policy.ExpiryDelay(Decode)!.Value.TotalMilliseconds, 24, 24.01);
+        Assert.Empty(policy.TakeExpired(Decode));
+        _time.Advance(TimeSpan.FromMilliseconds(24.01));
+        Assert.Equal(TimeSpan.Zero, policy.ExpiryDelay(Decode));
+        Assert.Single(policy.TakeExpired(Decode));
+        Assert.Null(policy.ExpiryDelay(Decode));
+    }
+
+    [Fact]
     public void LaunchDelay_NothingQueued_IsNull()
     {
         Assert.Null(Policy().LaunchDelay(Decode));
