@@ -16,8 +16,9 @@ namespace A1Fleet.Grains.Inference;
 /// each request carries a deadline (arrival - the observation's age + its robot's budget); a batch launches when full, when waiting
 /// longer would put the earliest deadline at risk, or after <see cref="InferenceBatchingOptions.MaxGather"/>; every
 /// request's deepest layer is capped so it finishes in time by the learned cost model. A request that cannot
-/// meet its deadline even at the first exit, given the work ahead of it, is refused at once (or, should the queue
-/// grow ahead of it, when its batch is formed) with a reason and a retry hint: never run late.
+/// meet its deadline even at the first exit, given the work ahead of it, is refused at once (or, should it wait longer
+/// than predicted, as soon as its deadline comes too close for a first exit: a timer wakes for it) with a reason and a
+/// retry hint: never run late.
 /// Several batches may be in flight at once (up to the engine's <see cref="A1Fleet.Engine.EngineOptions.MaxBatchesInFlight"/>):
 /// the device thread interleaves their layers earliest deadline first, so requests queued while a deep batch runs
 /// launch at once in a batch of their own and wait about one layer, not the whole batch. With the bound reached they
