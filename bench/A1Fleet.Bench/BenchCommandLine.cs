@@ -63,8 +63,18 @@ internal static class BenchCommandLine
 
         var engine = new Command("engine", "the engine alone: latency and throughput per batch size and exit depth (docs/benchmarks.md)") { quick, model, batch, outDirectory, modelsRoot };
         engine.SetAction(p => run("engine", p, Args(p)));
-        var fleet = new Command("fleet", "a fleet in process: robots per silo, budgets, the load section, compatible protocols") { quick, model, models, loadOnly, device, outDirectory, modelsRoot };
-        fleet.SetAction(p => run("fleet", p, Args(p)));
+        var fleetTimeScale = TimeScale("--time-scale", "fleet, with --device simulated: the load section runs this many times slower: simulated device, cadence, budgets, phases", 1);
+        var fleet = new Command("fleet", "a fleet in process: robots per silo, budgets, the load section, compatible protocols") { quick, model, models, loadOnly, device, fleetTimeScale, outDirectory, modelsRoot };
+        fleet.Validators.Add(r =>
+        {
+            // From the tokens, not the values: a value read here runs the options' parsers before their defaults apply.
+            var simulated = r.GetResult(device) is { Implicit: false, Tokens: [var d] } && string.Equals(d.Value, "simulated", StringComparison.OrdinalIgnoreCase);
+            if (r.GetResult(fleetTimeScale) is { Implicit: false } && (!simulated || r.GetResult(loadOnly) is null or { Implicit: true }))
+            {
+                r.AddError("--time-scale applies to --load-only --device simulated only (the real engine's time does not scale)");
+            }
+        });
+        fleet.SetAction(p => run("fleet", p, Args(p) with { TimeScale = p.GetValue(fleetTimeScale) }));
         var timeScale = TimeScale("--time-scale", "simfleet: the crowd phase (1,000 robots) runs this many times slower: simulated device, cadence, budgets", SimFleet.SimFleetBenchmark.DefaultTimeScale);
         var scaleoutTimeScale = TimeScale("--scaleout-time-scale", "simfleet: the same for the scale-out phases", SimFleet.SimFleetBenchmark.DefaultScaleoutTimeScale);
         var only = new Option<string?>("--only") { Description = "simfleet: run one phase only (the others' keys are left out of the JSON)", HelpName = "scaleout|crowd|failover" };

@@ -45,7 +45,7 @@ internal static class FleetBenchmark
             ["small-fm"] = args.Quick ? [1, 8, 32] : [1, 8, 32, 64],
         };
 
-        using var silo = await StartSiloAsync(dirs.Values.ToList(), args.SimulatedDevice);
+        using var silo = await StartSiloAsync(dirs.Values.ToList(), args.SimulatedDevice, args.TimeScale);
         using var client = await StartClientAsync();
         try
         {
@@ -288,7 +288,8 @@ internal static class FleetBenchmark
         return sorted[Math.Clamp((int)Math.Ceiling(p * sorted.Length) - 1, 0, sorted.Length - 1)];
     }
 
-    private static async Task<IHost> StartSiloAsync(List<string> modelDirs, bool simulatedDevice)
+    /// <param name="timeScale">With the simulated device: its per-part times and the robots' default budget times this.</param>
+    private static async Task<IHost> StartSiloAsync(List<string> modelDirs, bool simulatedDevice, double timeScale)
     {
         var builder = Host.CreateApplicationBuilder();
         builder.Logging.SetMinimumLevel(LogLevel.Error);
@@ -296,9 +297,13 @@ internal static class FleetBenchmark
         {
             ["A1Fleet:Inference:Engine:MaxBatchSize"] = "64",
             ["A1Fleet:Inference:Batching:MaxBatchSize"] = "64",
-            ["A1Fleet:Robots:DefaultLatencyBudget"] = TimeSpan.FromMilliseconds(BudgetMs).ToString("c", CultureInfo.InvariantCulture),
+            ["A1Fleet:Robots:DefaultLatencyBudget"] = TimeSpan.FromMilliseconds(BudgetMs * timeScale).ToString("c", CultureInfo.InvariantCulture),
             ["A1Fleet:Inference:Device"] = simulatedDevice ? "Simulated" : "Engine",
         };
+        if (simulatedDevice && timeScale != 1)
+        {
+            settings["A1Fleet:Inference:SimulatedTimeScale"] = timeScale.ToString(CultureInfo.InvariantCulture);
+        }
         for (var i = 0; i < modelDirs.Count; i++)
         {
             settings[$"A1Fleet:Inference:ModelPackages:{i}"] = modelDirs[i];

@@ -28,27 +28,31 @@ internal static class FleetLoadBenchmark
     {
         using var engine = A1Engine.Load(modelDir, new EngineOptions { MaxBatchSize = CapacityBatch });
         var samples = ReferencePackages.HeldOut(engine.Package);
-        var phase = TimeSpan.FromSeconds(args.Quick ? 4 : 12);
-        var rssPhase = TimeSpan.FromSeconds(args.Quick ? 8 : 60);
-        var chunkSeconds = engine.Manifest.Action.Chunk / ControlHz;
+        // --time-scale K (simulated device only): device, cadence, budget and phases all K times slower, as simfleet runs.
+        var k = args.SimulatedDevice ? args.TimeScale : 1;
+        var budgetMs = BudgetMs * k;
+        var phase = TimeSpan.FromSeconds((args.Quick ? 4 : 12) * k);
+        // The RSS window is wall time (memory does not scale); at least one phase.
+        var rssPhase = TimeSpan.FromSeconds(Math.Max(args.Quick ? 8 : 60, phase.TotalSeconds));
+        var chunkSeconds = engine.Manifest.Action.Chunk / (ControlHz / k);
         var perRobotRate = 1 / (chunkSeconds * (1 - RequestAheadShare));
         // With the simulated device the silo spends the engine's measured time per part; so does the capacity measure.
         var device = args.SimulatedDevice
-            ? new SimulatedDevice(engine, engine.MeasureParts(1, repetitions: 5), engine.MeasureParts(CapacityBatch, repetitions: 5))
+            ? new SimulatedDevice(engine, Scaled(engine.MeasureParts(1, repetitions: 5), k), Scaled(engine.MeasureParts(CapacityBatch, repetitions: 5), k))
             : null;
-        var capacity = FullDepthCapacity(requests => device is null ? engine.Run(requests) : device.Run(requests), samples, phase);
+        var capacity = FullDepthCapacity(requests => device is null ? engine.Run(requests) : device.Run(requests), samples, TimeSpan.FromSeconds(args.Quick ? 4 : 12));
         var nominalRobots = Math.Max(1, (int)Math.Floor(NominalShare * capacity / perRobotRate));
         var robots15 = (int)Math.Ceiling(1.5 * capacity / perRobotRate);
         var robots3 = (int)Math.Ceiling(3 * capacity / perRobotRate);
         Console.WriteLine();
         Console.WriteLine($"deadlines under load ({model}): full-depth capacity {capacity:F1} req/s at batch {CapacityBatch}; a robot asks {perRobotRate:F1} req/s; " +
-                          $"nominal ({NominalShare}x) = {nominalRobots} robots, 1.5x = {robots15} robots, 3x = {robots3} robots; budget {BudgetMs} ms{(device is null ? "" : "; SIMULATED device")}");
+                          $"nominal ({NominalShare}x) = {nominalRobots} robots, 1.5x = {robots15} robots, 3x = {robots3} robots; budget {budgetMs} ms{(device is null ? "" : "; SIMULATED device")}{(k == 1 ? "" : $", time scale {k}")}");
         Console.WriteLine($"{"load",-8} {"N",4} {"answered",9} {"in budget",9} {"refused",8} {"p99 ms",8} {"refuse p99",10} {"forced",7} {"queue p99",9} {"held/buffered",13}");
 
-        var nominal = await RunAsync(grains, model, nominalRobots, samples, chunkSeconds, phase, "nominal");
-        var at15 = await RunAsync(grains, model, robots15, samples, chunkSeconds, phase, "1.5x");
+        var nominal = await RunAsync(grains, model, nominalRobots, samples, chunkSeconds, budgetMs, phase, "nominal");
+        var at15 = await RunAsync(grains, model, robots15, samples, chunkSeconds, budgetMs, phase, "1.5x");
         var rssBefore = Rss();
-        var at3 = await RunAsync(grains, model, robots3, samples, chunkSeconds, rssPhase, "3x");
+        var at3 = await RunAsync(grains, model, robots3, samples, chunkSeconds, budgetMs, rssPhase, "3x");
         var rssGrowth = (Rss() - rssBefore) / (1024.0 * 1024.0);
 
         json["load_model"] = model;
@@ -56,6 +60,7 @@ internal static class FleetLoadBenchmark
         json["robots_nominal"] = nominalRobots;
         json["robots_at_1_5x"] = robots15;
         json["robots_at_3x"] = robots3;
+        json["load_time_scale"] = k;
         json["within_budget_share_at_1_5x"] = Round(at15.WithinBudgetShare);
         json["answered_share_at_1_5x"] = Round(at15.AnsweredShare);
         json["p99_ms_answered_at_3x"] = Round(Percentile(at3.Latencies, 0.99));
@@ -155,7 +160,8 @@ internal static class FleetLoadBenchmark
     /// <paramref name="chunkSeconds"/> from its observation; the next request goes out with half of it left; a refusal's
     /// hint delays the next request; the arm holds when the last chunk's actions have run out before the next arrives.
     /// </summary>
-    private static async Task<Phase> RunAsync(IClusterClient client, string model, int n, List<ObservationSample> samples, double chunkSeconds, TimeSpan duration, string load)
+    private static async Task<Phase> RunAsync(IClusterClient client, string model, int n, List<ObservationSample> samples, double chunkSeconds, double budgetMs, TimeSpan duration,
+        string load)
     {
         var robots = new List<(IRobotGrain Grain, long Epoch)>();
         var tag = load.Replace('.', '_');
@@ -164,7 +170,7 @@ internal static class FleetLoadBenchmark
         {
             var grain = client.GetGrain<IRobotGrain>($"load-{model}-{tag}-{i}");
             var lease = await grain.Bind(new AgentRegistration($"load-{i}", kinds[i % kinds.Length], model, 0, 0, [], ControlHz, ["load"]), null);
-            await grain.SetLatencyBudget(BudgetMs);
+            await grain.SetLatencyBudget(budgetMs);
             await grain.AssignTask(Instruction, "bench");
             lock (robots)
             {
@@ -212,7 +218,7 @@ internal static class FleetLoadBenchmark
                             result.Latencies.Add(ms);
                             result.QueueWaits.Add(stats.QueueMs);
                             result.InverseBatch += 1.0 / stats.BatchSize;
-                            result.Within += ms <= BudgetMs ? 1 : 0;
+                            result.Within += ms <= budgetMs ? 1 : 0;
                             result.Forced += stats.ForcedExit ? 1 : 0;
                             // The chunk's actions run from its observation on.
                             actionsUntil = Math.Max(actionsUntil, sent + chunkTicks);
@@ -255,6 +261,12 @@ internal static class FleetLoadBenchmark
         result.Print();
         return result;
     }
+
+    private static PartTimings Scaled(PartTimings p, double k) => k == 1 ? p : p with
+    {
+        PrefixMs = p.PrefixMs * k, LanguageModelLayerMs = p.LanguageModelLayerMs * k, MlpHeadMs = p.MlpHeadMs * k,
+        ExpertSuffixMs = p.ExpertSuffixMs * k, ExpertLayerMs = p.ExpertLayerMs * k, ExpertOutputMs = p.ExpertOutputMs * k,
+    };
 
     private static long Rss()
     {

@@ -9,7 +9,10 @@ namespace A1Fleet.Grains.Inference;
 /// <param name="DeadlineMarginMs">Kept free before each deadline.</param>
 /// <param name="MaxQueued">Most requests queued at once; past it new ones are refused (<see cref="RefusalReason.QueueFull"/>).</param>
 /// <param name="MaxQueuedPerRobot">Most requests one robot may have queued (<see cref="RefusalReason.RobotShare"/>): one robot cannot crowd out the rest.</param>
-public sealed record BatchPolicySettings(int MaxBatch, int Layers, double MaxGatherMs, double DeadlineMarginMs, int MaxQueued = 256, int MaxQueuedPerRobot = 2);
+/// <param name="ReserveForArrivals">Caps leave time for the first exit of a batch launched while they run when requests arrive
+/// faster than a row has time left (<see cref="BatchPolicy{T}.TakeBatch"/>). Off only to test the other rules alone.</param>
+public sealed record BatchPolicySettings(int MaxBatch, int Layers, double MaxGatherMs, double DeadlineMarginMs, int MaxQueued = 256, int MaxQueuedPerRobot = 2,
+    bool ReserveForArrivals = true);
 
 /// <summary>A request waiting for a batch: what the caller queued, and when it arrived and is due on this process's monotonic clock.</summary>
 public sealed class QueuedRequest<T>(T item, string robotId, long arrivedTicks, long deadlineTicks)
@@ -50,7 +53,9 @@ public sealed record TakenBatch<T>(List<PlannedRow<T>> Rows, List<(QueuedRequest
 /// <item>Batches take the earliest deadlines first and cap each row's depth so it finishes by its deadline: queue wait
 /// already spent comes off what is left, so under load rows exit earlier, never later. The cap also leaves the requests
 /// queued behind time to make their own deadlines at the first exit: a deep batch never makes the queue expire. A row
-/// that cannot make even the first exit any more is refused rather than run late.</item>
+/// that cannot make even the first exit any more is refused rather than run late. When requests arrive faster than a
+/// row has time left, its cap also leaves one first exit free for a batch launched while it runs, so that batch can
+/// interleave at its first exit instead of waiting for all of it.</item>
 /// </list>
 /// Not thread-safe: the grain calls it from its own turns only.
 /// </summary>
@@ -68,6 +73,8 @@ public sealed class BatchPolicy<T>
     private long _nextBatchId;
     private double _typicalDepth = double.NaN;
     private double _typicalBatch = double.NaN;
+    private double _arrivalGapMs = double.PositiveInfinity;
+    private long _lastArrival = long.MinValue;
 
     public BatchPolicy(CostModel cost, BatchPolicySettings settings, TimeProvider time)
     {
@@ -98,6 +105,7 @@ public sealed class BatchPolicy<T>
     public (QueuedRequest<T>? Queued, Refusal? Refusal) TryEnqueue(T item, string robotId, double budgetMs, double ageMs, DecodeSettings decode)
     {
         var now = _time.GetTimestamp();
+        NoteArrival(now);
         var deadline = now + MsToTicks(budgetMs - AgeOrZero(ageMs));
         if (_pending.Count >= Settings.MaxQueued)
         {
@@ -135,14 +143,35 @@ public sealed class BatchPolicy<T>
     /// the gather window; with batches in flight, see <see cref="LaunchTimeWhileInFlight"/>. <see cref="long.MaxValue"/>
     /// when nothing is queued (or when the queue waits for a batch in flight to finish).
     /// </summary>
-    public long LaunchTime(DecodeSettings decode)
+    public long LaunchTime(DecodeSettings decode) => LaunchTime(_time.GetTimestamp(), decode);
+
+    /// <summary>
+    /// How long until the next batch should launch (<see cref="LaunchTime(DecodeSettings)"/>), on one reading of the clock:
+    /// <see cref="TimeSpan.Zero"/> when it is due now; null when nothing is queued or the queue waits for a batch in
+    /// flight to finish. Callers wait this long and ask again. (A launch time compared with a timestamp read before it
+    /// is never due when the rule says "now": the rule's now is later. A grain that did so re-armed a zero timer forever
+    /// once its queue was full or a batch in flight was past its first exit, and launched nothing: every later request
+    /// was refused "deadline" behind a queue that never drained.)
+    /// </summary>
+    public TimeSpan? LaunchDelay(DecodeSettings decode)
+    {
+        var now = _time.GetTimestamp();
+        var at = LaunchTime(now, decode);
+        if (at == long.MaxValue)
+        {
+            return null;
+        }
+
+        return at <= now ? TimeSpan.Zero : TimeSpan.FromSeconds((double)(at - now) / _time.TimestampFrequency);
+    }
+
+    private long LaunchTime(long now, DecodeSettings decode)
     {
         if (_pending.Count == 0)
         {
             return long.MaxValue;
         }
 
-        var now = _time.GetTimestamp();
         if (_pending.Count >= Settings.MaxBatch)
         {
             return now;
@@ -193,7 +222,7 @@ public sealed class BatchPolicy<T>
 
         // The batch in flight must have the slack for the new batch's first exit: its deeper layers wait for it.
         if (_inFlight.Count == 1 && _inFlight[0] is var only
-            && TicksToMs(only.DeadlineTicks - only.EndTicks) - Settings.DeadlineMarginMs >= firstExitMs)
+            && (only.SlackTicks == long.MaxValue || TicksToMs(only.SlackTicks) - Settings.DeadlineMarginMs >= firstExitMs))
         {
             return Math.Max(now, only.FirstExitTicks);
         }
@@ -232,9 +261,7 @@ public sealed class BatchPolicy<T>
             {
                 Release(r.RobotId);
                 taken++;
-                expired.Add((r, new Refusal(RefusalReason.ExpiredInQueue,
-                    FormattableString.Invariant($"expired_in_queue: its deadline came too close while it was queued ({TicksToMs(now - r.ArrivedTicks):0.0} ms, {TicksToMs(r.DeadlineTicks - now):0.0} ms left)"),
-                    RetryHint(DrainOneBatchMs(now, decode)))));
+                expired.Add((r, ExpiredRefusal(r, now, decode)));
                 continue;
             }
 
@@ -256,11 +283,87 @@ public sealed class BatchPolicy<T>
         var batch = new List<PlannedRow<T>>(rows.Count);
         foreach (var r in rows)
         {
-            batch.Add(new PlannedRow<T>(r, _cost.DeepestExitWithin(rows.Count, Math.Min(Available(r, now) - WorkAheadMs(now, r.DeadlineTicks), behind), decode) ?? _cost.FirstExit));
+            var left = Available(r, now) - WorkAheadMs(now, r.DeadlineTicks);
+            batch.Add(new PlannedRow<T>(r, _cost.DeepestExitWithin(rows.Count, Math.Min(left - ArrivalReserveMs(left, decode), behind), decode) ?? _cost.FirstExit));
         }
 
         return new TakenBatch<T>(batch, expired);
     }
+
+    /// <summary>
+    /// Time a row's cap leaves free for the first exit of a batch launched while it runs (a batch of the size batches run
+    /// at), when requests arrive faster than the row has time left: one is then expected while it runs. Its batch then
+    /// keeps the slack the launch rule asks before it interleaves another (<see cref="LaunchTimeWhileInFlight"/>), and
+    /// requests arriving during a deep batch launch at its first exit instead of waiting for all of it (measured before:
+    /// batches capped to their whole deadline left no slack, the queue waited for each, and the next batch met its
+    /// deadlines only at forced shallow exits or late). A lone robot's requests keep their whole deadline.
+    /// </summary>
+    private double ArrivalReserveMs(double leftMs, DecodeSettings decode) =>
+        Settings.ReserveForArrivals && _arrivalGapMs < leftMs ? _cost.Predict(TypicalBatch, _cost.FirstExit, decode) : 0;
+
+    /// <summary>Keeps a moving average of the time between arrivals (admitted or refused).</summary>
+    private void NoteArrival(long now)
+    {
+        if (_lastArrival != long.MinValue)
+        {
+            var gap = Math.Max(0, TicksToMs(now - _lastArrival));
+            _arrivalGapMs = double.IsPositiveInfinity(_arrivalGapMs) ? gap : (0.8 * _arrivalGapMs) + (0.2 * gap);
+        }
+
+        _lastArrival = now;
+    }
+
+    /// <summary>
+    /// Takes out the queued requests that can no longer make their deadline even alone at the first exit (the test
+    /// <see cref="TakeBatch"/> applies when a batch forms), to be refused now: while batches in flight keep the queue
+    /// waiting, a request is told "not now" when its deadline comes too close, not seconds later when a batch forms.
+    /// </summary>
+    public List<(QueuedRequest<T> Request, Refusal Refusal)> TakeExpired(DecodeSettings decode)
+    {
+        var now = _time.GetTimestamp();
+        var expired = new List<(QueuedRequest<T>, Refusal)>();
+        for (var k = _pending.Count - 1; k >= 0; k--)
+        {
+            var r = _pending[k];
+            if (_cost.Predict(1, _cost.FirstExit, decode) > Available(r, now) - StepAheadMs)
+            {
+                _pending.RemoveAt(k);
+                Release(r.RobotId);
+                expired.Add((r, ExpiredRefusal(r, now, decode)));
+            }
+        }
+
+        return expired;
+    }
+
+    /// <summary>
+    /// How long until a queued request can no longer make its deadline even alone at the first exit (strictly after its
+    /// last possible start, so <see cref="TakeExpired"/> then takes it); null when nothing is queued.
+    /// </summary>
+    public TimeSpan? ExpiryDelay(DecodeSettings decode)
+    {
+        if (_pending.Count == 0)
+        {
+            return null;
+        }
+
+        var now = _time.GetTimestamp();
+        var earliest = long.MaxValue;
+        foreach (var p in _pending)
+        {
+            earliest = Math.Min(earliest, p.DeadlineTicks);
+        }
+
+        var lastStart = earliest - MsToTicks(Settings.DeadlineMarginMs + StepAheadMs + _cost.Predict(1, _cost.FirstExit, decode));
+        return lastStart < now ? TimeSpan.Zero : TimeSpan.FromSeconds((double)(lastStart - now + 1) / _time.TimestampFrequency);
+    }
+
+    /// <summary>With batches in flight a new one's first step waits for the step running (one layer).</summary>
+    private double StepAheadMs => _inFlight.Count > 0 ? _cost.LayerMs(TypicalBatch) : 0;
+
+    private Refusal ExpiredRefusal(QueuedRequest<T> r, long now, DecodeSettings decode) => new(RefusalReason.ExpiredInQueue,
+        FormattableString.Invariant($"expired_in_queue: its deadline came too close while it was queued ({TicksToMs(now - r.ArrivedTicks):0.0} ms, {TicksToMs(r.DeadlineTicks - now):0.0} ms left)"),
+        RetryHint(DrainOneBatchMs(now, decode)));
 
     /// <summary>
     /// How long the batch about to launch may run and still leave every request queued behind it able to make its
@@ -306,7 +409,10 @@ public sealed class BatchPolicy<T>
     /// <paramref name="deadlineTicks"/>, goes to the device now (others may be in flight): work ahead of the arrivals due
     /// after it. Returns the batch's handle for <see cref="BatchFinished"/>.
     /// </summary>
-    public long BatchStarted(int size, int deepestCap, DecodeSettings decode, long deadlineTicks = long.MaxValue)
+    /// <param name="rows">Each row's cap and deadline (null: every row at <paramref name="deepestCap"/>, due at
+    /// <paramref name="deadlineTicks"/>): the batch's slack is the least any row has between its own predicted answer and
+    /// its deadline. A row due early and capped shallow does not hold the batch to the deadline of a row capped deeper.</param>
+    public long BatchStarted(int size, int deepestCap, DecodeSettings decode, long deadlineTicks = long.MaxValue, IReadOnlyList<(int Cap, long DeadlineTicks)>? rows = null)
     {
         var now = _time.GetTimestamp();
         var predicted = _cost.Predict(size, deepestCap, decode);
@@ -319,7 +425,21 @@ public sealed class BatchPolicy<T>
         var id = ++_nextBatchId;
         // Its first exit comes first on the device (see DeviceSchedule): after what is left of the work up to the first exits in flight.
         var firstExit = now + MsToTicks(_cost.Predict(size, _cost.FirstExit, decode));
-        _inFlight.Add(new InFlightBatch(id, deadlineTicks, busyUntil + MsToTicks(predicted), predicted, firstExit));
+        var end = busyUntil + MsToTicks(predicted);
+        var slack = deadlineTicks == long.MaxValue ? long.MaxValue : deadlineTicks - end;
+        if (rows is { Count: > 0 })
+        {
+            slack = long.MaxValue;
+            foreach (var (cap, due) in rows)
+            {
+                if (due != long.MaxValue)
+                {
+                    slack = Math.Min(slack, due - (busyUntil + MsToTicks(_cost.Predict(size, cap, decode))));
+                }
+            }
+        }
+
+        _inFlight.Add(new InFlightBatch(id, deadlineTicks, end, predicted, firstExit, slack));
         _typicalBatch = double.IsNaN(_typicalBatch) ? size : (0.8 * _typicalBatch) + (0.2 * size);
         return id;
     }
@@ -442,7 +562,8 @@ public sealed class BatchPolicy<T>
 
     /// <summary>A batch on the device as the policy predicted it: due at its earliest row's deadline, done by <paramref name="EndTicks"/> if launched work runs back to back.</summary>
     /// <param name="FirstExitTicks">When its rows can first be answered: its work up to the first exit, from its launch.</param>
-    private sealed record InFlightBatch(long Id, long DeadlineTicks, long EndTicks, double PredictedMs, long FirstExitTicks);
+    /// <param name="SlackTicks">The least time any of its rows has between its predicted answer and its deadline (<see cref="long.MaxValue"/>: none is due).</param>
+    private sealed record InFlightBatch(long Id, long DeadlineTicks, long EndTicks, double PredictedMs, long FirstExitTicks, long SlackTicks);
 
     private double Available(QueuedRequest<T> r, long now) => TicksToMs(r.DeadlineTicks - now) - Settings.DeadlineMarginMs;
 

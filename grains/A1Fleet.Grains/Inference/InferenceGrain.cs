@@ -16,8 +16,9 @@ namespace A1Fleet.Grains.Inference;
 /// each request carries a deadline (arrival - the observation's age + its robot's budget); a batch launches when full, when waiting
 /// longer would put the earliest deadline at risk, or after <see cref="InferenceBatchingOptions.MaxGather"/>; every
 /// request's deepest layer is capped so it finishes in time by the learned cost model. A request that cannot
-/// meet its deadline even at the first exit, given the work ahead of it, is refused at once (or, should the queue
-/// grow ahead of it, when its batch is formed) with a reason and a retry hint: never run late.
+/// meet its deadline even at the first exit, given the work ahead of it, is refused at once (or, should it wait longer
+/// than predicted, as soon as its deadline comes too close for a first exit: a timer wakes for it) with a reason and a
+/// retry hint: never run late.
 /// Several batches may be in flight at once (up to the engine's <see cref="A1Fleet.Engine.EngineOptions.MaxBatchesInFlight"/>):
 /// the device thread interleaves their layers earliest deadline first, so requests queued while a deep batch runs
 /// launch at once in a batch of their own and wait about one layer, not the whole batch. With the bound reached they
@@ -94,26 +95,57 @@ public sealed partial class InferenceGrain : Grain, IInferenceGrain
 
     private void ScheduleLaunch()
     {
-        if (_batchesInFlight >= _maxBatchesInFlight || _policy is null || _policy.Count == 0)
+        if (_policy is null)
         {
             return;
         }
 
-        var now = _time.GetTimestamp();
-        var launchAt = _policy.LaunchTime(_decode);
-        if (launchAt <= now)
+        RefuseExpired();
+        if (_policy.Count == 0)
+        {
+            return;
+        }
+
+        // One clock reading decides (BatchPolicy.LaunchDelay): "due now" is never missed by a later reading.
+        var delay = _batchesInFlight < _maxBatchesInFlight ? _policy.LaunchDelay(_decode) : null;
+        if (delay == TimeSpan.Zero)
         {
             _ = LaunchBatch();
             return;
         }
 
+        // Waiting (for the launch time, or for a batch in flight to finish): wake up as well when the earliest queued
+        // request can no longer make its deadline, to refuse it then rather than when a batch finally forms.
+        var expiry = _policy.ExpiryDelay(EffectiveDecode(_thresholds));
+        var wait = delay is { } d && (expiry is not { } e || d < e) ? delay : expiry;
+        if (wait is not { } due)
+        {
+            return;
+        }
+
+        var launchAt = _time.GetTimestamp() + (long)(due.TotalSeconds * _time.TimestampFrequency);
         if (launchAt < _launchAtTicks)
         {
             _launchAtTicks = launchAt;
             _launchTimer?.Dispose();
-            var due = TimeSpan.FromSeconds((double)(launchAt - now) / _time.TimestampFrequency);
             _launchTimer = this.RegisterGrainTimer(static (grain, _) => grain.OnLaunchTimer(), this,
                 new GrainTimerCreationOptions(due, Timeout.InfiniteTimeSpan) { Interleave = true, KeepAlive = true });
+        }
+    }
+
+    /// <summary>Refuses the queued requests whose deadline came too close to make even the first exit.</summary>
+    private void RefuseExpired()
+    {
+        foreach (var (request, refusal) in _policy!.TakeExpired(EffectiveDecode(_thresholds)))
+        {
+            if (request.Item.Completion.Task.IsCompleted)
+            {
+                // Nobody waits for it any more (the caller gave up): dropped, not counted.
+                continue;
+            }
+
+            _instruments.OnRefused(_modelId, request.RobotId, refusal.Reason);
+            request.Item.Completion.TrySetResult(InferenceReply.Refused(refusal));
         }
     }
 
@@ -149,7 +181,8 @@ public sealed partial class InferenceGrain : Grain, IInferenceGrain
 
             if (taken.Rows.Count > 0)
             {
-                started = _policy.BatchStarted(taken.Rows.Count, taken.Rows.Max(r => r.Cap), decode, taken.Rows.Min(r => r.Request.DeadlineTicks));
+                started = _policy.BatchStarted(taken.Rows.Count, taken.Rows.Max(r => r.Cap), decode, taken.Rows.Min(r => r.Request.DeadlineTicks),
+                    [.. taken.Rows.Select(r => (r.Cap, r.Request.DeadlineTicks))]);
                 deepest = await RunBatch(taken.Rows, thresholds, decode);
             }
         }

@@ -10,8 +10,9 @@ public sealed class BatchPolicyTests
     private static readonly DecodeSettings Decode = DecodeSettings.EarlyExitWarmK2;
     private readonly FakeTimeProvider _time = new();
 
-    private BatchPolicy<string> Policy(int maxBatch = 4, double gatherMs = 50, double marginMs = 0, int maxQueued = 256, int perRobot = 2) =>
-        new(new CostModel(CostModelTests.Prices, CostModelTests.Exits, maxBatch), new BatchPolicySettings(maxBatch, 8, gatherMs, marginMs, maxQueued, perRobot), _time);
+    /// <param name="reserve">Whether caps leave time for a batch arriving while they run (tested on its own; off where a test's arithmetic is about another rule with requests arriving together).</param>
+    private BatchPolicy<string> Policy(int maxBatch = 4, double gatherMs = 50, double marginMs = 0, int maxQueued = 256, int perRobot = 2, bool reserve = true) =>
+        new(new CostModel(CostModelTests.Prices, CostModelTests.Exits, maxBatch), new BatchPolicySettings(maxBatch, 8, gatherMs, marginMs, maxQueued, perRobot, reserve), _time);
 
     /// <summary>Queues <paramref name="item"/> for a robot of its own (no share limit in the way), asserting it is admitted.</summary>
     private static QueuedRequest<string> Admit(BatchPolicy<string> policy, string item, double budgetMs, double ageMs = 0)
@@ -106,7 +107,7 @@ public sealed class BatchPolicyTests
     public void TakeBatch_TightestRowCannotAffordALargerBatch_LeavesTheRestForTheNext()
     {
         // At the first exit a batch of 1 costs 5 ms, of 2 costs 10 ms: the tight row's 9 ms allow it no company.
-        var policy = Policy(maxBatch: 4);
+        var policy = Policy(maxBatch: 4, reserve: false);
         Admit(policy, "tight", 9);
         Admit(policy, "roomy-1", 1000);
         Admit(policy, "roomy-2", 1000);
@@ -211,6 +212,146 @@ public sealed class BatchPolicyTests
     }
 
     [Fact]
+    public void TakeBatch_RequestsArrivingFasterThanItsTimeLeft_CapLeavesTheNextBatchItsFirstExit()
+    {
+        var policy = Policy(maxBatch: 2);
+        Admit(policy, "earlier", 1000);
+        var earlier = Assert.Single(policy.TakeBatch(Decode, _ => false).Rows);
+        policy.BatchFinished(policy.BatchStarted(1, earlier.Cap, Decode, earlier.Request.DeadlineTicks), 7);
+        _time.Advance(TimeSpan.FromMilliseconds(2));
+        var start = _time.GetTimestamp();
+        Admit(policy, "a", 16);
+
+        // Requests 2 ms apart, 16 ms left: one is expected while "a" runs. Alone it could reach layer 7 (12.5 ms) and leave
+        // 3.5 ms; its cap keeps a first exit (5 ms) free: layer 5 (10 ms, 11 ms available).
+        var row = Assert.Single(policy.TakeBatch(Decode, _ => false).Rows);
+        Assert.Equal(5, row.Cap);
+        policy.BatchStarted(1, row.Cap, Decode, row.Request.DeadlineTicks, [(row.Cap, row.Request.DeadlineTicks)]);
+
+        // So "b" launches at the first exit of "a" (5 ms) and runs beside it, instead of waiting for all of it.
+        Admit(policy, "b", 100);
+        Assert.Equal(start + policy.MsToTicks(5), policy.LaunchTime(Decode));
+    }
+
+    [Fact]
+    public void TakeBatch_LoneRobot_KeepsItsWholeDeadline()
+    {
+        var policy = Policy(maxBatch: 1);
+        Admit(policy, "a", 14);
+
+        Assert.Equal(7, Assert.Single(policy.TakeBatch(Decode, _ => false).Rows).Cap);
+    }
+
+    [Fact]
+    public void LaunchTime_BatchInFlightWhoseEarlyRowIsCappedShallow_InterleavesAtItsFirstExit()
+    {
+        var policy = Policy(maxBatch: 2, reserve: false);
+        var start = _time.GetTimestamp();
+        Admit(policy, "early", 100);
+        Admit(policy, "late", 100);
+        var rows = policy.TakeBatch(Decode, _ => false).Rows;
+        // The early row capped at the first exit due in 15 ms (10 ms at batch 2: 5 ms slack); the late one at the last layer, due in 100 ms.
+        var due = start + policy.MsToTicks(15);
+        policy.BatchStarted(2, 7, Decode, due, [(1, due), (7, rows[1].Request.DeadlineTicks)]);
+        Admit(policy, "next", 100);
+
+        // Priced by the batch's end (25 ms) against its earliest deadline there would be no slack; each row by its own answer there is.
+        Assert.Equal(start + policy.MsToTicks(10), policy.LaunchTime(Decode));
+    }
+
+    [Fact]
+    public void TakeExpired_DeadlineComesTooCloseWhileABatchInFlightKeepsItWaiting_RefusedWithoutABatchForming()
+    {
+        var policy = Policy(maxBatch: 1);
+        StartDeep(policy, "deep", 100);
+        Admit(policy, "waiting", 30);
+        Assert.Empty(policy.TakeExpired(Decode));
+
+        // 5 ms left: one step of the batch in flight (1 ms) then its own first exit (5 ms) no longer fit.
+        _time.Advance(TimeSpan.FromMilliseconds(25));
+        var (request, refusal) = Assert.Single(policy.TakeExpired(Decode));
+
+        Assert.Equal("waiting", request.Item);
+        Assert.Equal(RefusalReason.ExpiredInQueue, refusal.Reason);
+        Assert.Equal(0, policy.Count);
+        Assert.Equal(0, policy.QueuedFor("robot-waiting"));
+    }
+
+    [Fact]
+    public void ExpiryDelay_QueuedRequest_IsJustPastItsLastStartForTheFirstExit()
+    {
+        var policy = Policy(maxBatch: 1);
+        Assert.Null(policy.ExpiryDelay(Decode));
+        StartDeep(policy, "deep", 100);
+        Admit(policy, "waiting", 30);
+
+        // Due at 30 ms: its first exit (5 ms) after one step in flight (1 ms) must start by 24 ms.
+        Assert.InRange(policy.ExpiryDelay(Decode)!.Value.TotalMilliseconds, 24, 24.01);
+        Assert.Empty(policy.TakeExpired(Decode));
+        _time.Advance(TimeSpan.FromMilliseconds(24.01));
+        Assert.Equal(TimeSpan.Zero, policy.ExpiryDelay(Decode));
+        Assert.Single(policy.TakeExpired(Decode));
+        Assert.Null(policy.ExpiryDelay(Decode));
+    }
+
+    [Fact]
+    public void LaunchDelay_NothingQueued_IsNull()
+    {
+        Assert.Null(Policy().LaunchDelay(Decode));
+    }
+
+    [Fact]
+    public void LaunchDelay_RoomyDeadline_IsWhatIsLeftOfTheGatherWindow()
+    {
+        var policy = Policy(gatherMs: 50);
+        Admit(policy, "a", 1000);
+        _time.Advance(TimeSpan.FromMilliseconds(20));
+
+        Assert.Equal(TimeSpan.FromMilliseconds(30), policy.LaunchDelay(Decode));
+    }
+
+    [Fact]
+    public void LaunchDelay_FullBatchOnAClockThatMovesOnEveryReading_IsNow()
+    {
+        // A real clock moves between two readings. A launch time ("now" when due) compared with a reading taken
+        // before it was never due: the grain re-armed a zero timer forever and its full queue never launched.
+        var clock = new MovingClock();
+        var policy = new BatchPolicy<string>(new CostModel(CostModelTests.Prices, CostModelTests.Exits, 2), new BatchPolicySettings(2, 8, 0, 0), clock);
+        Assert.Null(policy.TryEnqueue("a", "robot-a", 1000, 0, Decode).Refusal);
+        Assert.Null(policy.TryEnqueue("b", "robot-b", 1000, 0, Decode).Refusal);
+
+        Assert.Equal(TimeSpan.Zero, policy.LaunchDelay(Decode));
+    }
+
+    [Fact]
+    public void LaunchDelay_BatchInFlightPastItsFirstExitOnAClockThatMovesOnEveryReading_IsNow()
+    {
+        var clock = new MovingClock();
+        var policy = new BatchPolicy<string>(new CostModel(CostModelTests.Prices, CostModelTests.Exits, 4), new BatchPolicySettings(4, 8, 0, 0), clock);
+        Assert.Null(policy.TryEnqueue("deep", "robot-deep", 100, 0, Decode).Refusal);
+        var row = Assert.Single(policy.TakeBatch(Decode, _ => false).Rows);
+        policy.BatchStarted(1, row.Cap, Decode, row.Request.DeadlineTicks);
+        Assert.Null(policy.TryEnqueue("next", "robot-next", 100, 0, Decode).Refusal);
+
+        // The batch in flight reaches its first exit after 5 ms: the next one launches then, interleaved with it.
+        Assert.InRange(policy.LaunchDelay(Decode)!.Value.TotalMilliseconds, 4.9, 5);
+        clock.Advance(TimeSpan.FromMilliseconds(6));
+        Assert.Equal(TimeSpan.Zero, policy.LaunchDelay(Decode));
+    }
+
+    /// <summary>A clock that moves one tick (1 us) on every reading, besides what a test advances it by, as a real one does between two readings.</summary>
+    private sealed class MovingClock : TimeProvider
+    {
+        private long _ticks = 1_000_000;
+
+        public override long TimestampFrequency => 1_000_000;
+
+        public override long GetTimestamp() => ++_ticks;
+
+        public void Advance(TimeSpan by) => _ticks += (long)(by.TotalSeconds * TimestampFrequency);
+    }
+
+    [Fact]
     public void LaunchTime_OneBatchInFlightWithoutSlackForTheNextFirstExit_WaitsForItToFinish()
     {
         var policy = Policy();
@@ -250,7 +391,7 @@ public sealed class BatchPolicyTests
     [Fact]
     public void TryEnqueue_TwoBatchesInFlight_DueLaterWaitsForTheFirstToEndDueEarlierForOneLayer()
     {
-        var policy = Policy(maxBatch: 1);
+        var policy = Policy(maxBatch: 1, reserve: false);
         // Both to the last layer (12.5 ms each, back to back): "one" predicted to end at 12.5 ms, "two" at 25 ms.
         var one = StartDeep(policy, "one", 14);
         StartDeep(policy, "two", 26);
@@ -364,7 +505,7 @@ public sealed class BatchPolicyTests
     public void TakeBatch_AfterQueueing_RowsExitEarlierButNeverPastTheirDeadline()
     {
         // The same request alone and fresh reaches the last layer; after 20 ms in the queue its cap is cut to fit.
-        var policy = Policy(maxBatch: 2);
+        var policy = Policy(maxBatch: 2, reserve: false);
         Admit(policy, "fresh", 40);
         Assert.Equal(7, Assert.Single(policy.TakeBatch(Decode, _ => false).Rows).Cap);
 
