@@ -256,7 +256,7 @@ internal static class FleetBenchmark
     private static void Report(JsonArray rows, string model, int n, string load, Drive d, double serial, TimeSpan period)
     {
         var p50 = Stats.Median(d.Latencies);
-        var p99 = Percentile(d.Latencies, 0.99);
+        var p99 = Stats.Percentile(d.Latencies, 0.99);
         rows.Add(new JsonObject
         {
             ["model"] = model,
@@ -276,17 +276,6 @@ internal static class FleetBenchmark
     }
 
     private static double? Finite(double value) => double.IsFinite(value) ? Math.Round(value, 3) : null;
-
-    private static double Percentile(List<double> values, double p)
-    {
-        if (values.Count == 0)
-        {
-            return double.NaN;
-        }
-
-        var sorted = values.OrderBy(v => v).ToArray();
-        return sorted[Math.Clamp((int)Math.Ceiling(p * sorted.Length) - 1, 0, sorted.Length - 1)];
-    }
 
     /// <param name="timeScale">With the simulated device: its per-part times and the robots' default budget times this.</param>
     private static async Task<IHost> StartSiloAsync(List<string> modelDirs, bool simulatedDevice, double timeScale)

@@ -63,14 +63,14 @@ internal static class FleetLoadBenchmark
         json["load_time_scale"] = k;
         json["within_budget_share_at_1_5x"] = Round(at15.WithinBudgetShare);
         json["answered_share_at_1_5x"] = Round(at15.AnsweredShare);
-        json["p99_ms_answered_at_3x"] = Round(Percentile(at3.Latencies, 0.99));
-        json["refusal_ms_p99_at_3x"] = Round(Percentile(at3.RefusalLatencies, 0.99));
-        json["refusal_ms_p99_at_once_at_3x"] = Round(Percentile(at3.AtOnceRefusalLatencies, 0.99));
+        json["p99_ms_answered_at_3x"] = Round(Stats.Percentile(at3.Latencies, 0.99));
+        json["refusal_ms_p99_at_3x"] = Round(Stats.Percentile(at3.RefusalLatencies, 0.99));
+        json["refusal_ms_p99_at_once_at_3x"] = Round(Stats.Percentile(at3.AtOnceRefusalLatencies, 0.99));
         json["silo_rss_growth_mb_at_3x"] = Math.Round(rssGrowth, 1);
         json["silo_rss_window_seconds"] = rssPhase.TotalSeconds;
         json["hold_share_of_buffered_robots_at_3x"] = Round(at3.HoldShareOfBufferedRobots);
         json["forced_exit_share_nominal"] = Round(nominal.ForcedShare);
-        json["queue_wait_ms_p99_nominal"] = Round(Percentile(nominal.QueueWaits, 0.99));
+        json["queue_wait_ms_p99_nominal"] = Round(Stats.Percentile(nominal.QueueWaits, 0.99));
         var nominalBatch = Math.Clamp((int)Math.Round(nominal.MeanBatch), 1, CapacityBatch);
         json["lm_layer_ms_at_nominal_batch"] = Round(engine.MeasureParts(nominalBatch, repetitions: 5).LanguageModelLayerMs);
         json["load_rows"] = new JsonArray(nominal.Row(), at15.Row(), at3.Row());
@@ -135,21 +135,21 @@ internal static class FleetLoadBenchmark
             ["errors"] = Errors,
             ["answered_share"] = Round(AnsweredShare),
             ["within_budget_share"] = Round(WithinBudgetShare),
-            ["p50_ms"] = Round(Percentile(Latencies, 0.5)),
-            ["p99_ms"] = Round(Percentile(Latencies, 0.99)),
-            ["refusal_ms_p99"] = Round(Percentile(RefusalLatencies, 0.99)),
-            ["refusal_ms_p99_at_once"] = Round(Percentile(AtOnceRefusalLatencies, 0.99)),
+            ["p50_ms"] = Round(Stats.Percentile(Latencies, 0.5)),
+            ["p99_ms"] = Round(Stats.Percentile(Latencies, 0.99)),
+            ["refusal_ms_p99"] = Round(Stats.Percentile(RefusalLatencies, 0.99)),
+            ["refusal_ms_p99_at_once"] = Round(Stats.Percentile(AtOnceRefusalLatencies, 0.99)),
             ["refusals_by_reason"] = new JsonObject(RefusalReasons.Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)kv.Value))),
             ["forced_exit_share"] = Round(ForcedShare),
-            ["queue_wait_ms_p99"] = Round(Percentile(QueueWaits, 0.99)),
+            ["queue_wait_ms_p99"] = Round(Stats.Percentile(QueueWaits, 0.99)),
             ["mean_batch_size"] = Round(MeanBatch),
             ["robots_refused_with_actions_left"] = BufferedRobots,
             ["of_those_held"] = HeldBufferedRobots,
         };
 
         public void Print() => Console.WriteLine(
-            $"{load,-8} {robots,4} {AnsweredShare,9:P1} {WithinBudgetShare,9:P2} {Refused,8} {Percentile(Latencies, 0.99),8:F1} {Percentile(RefusalLatencies, 0.99),10:F2} " +
-            $"{ForcedShare,7:P2} {Percentile(QueueWaits, 0.99),9:F2} {HeldBufferedRobots,6}/{BufferedRobots,-6} " +
+            $"{load,-8} {robots,4} {AnsweredShare,9:P1} {WithinBudgetShare,9:P2} {Refused,8} {Stats.Percentile(Latencies, 0.99),8:F1} {Stats.Percentile(RefusalLatencies, 0.99),10:F2} " +
+            $"{ForcedShare,7:P2} {Stats.Percentile(QueueWaits, 0.99),9:F2} {HeldBufferedRobots,6}/{BufferedRobots,-6} " +
             string.Join(" ", RefusalReasons.Select(kv => $"{kv.Key}={kv.Value}")));
 
         private static double Share(int part, int whole) => whole == 0 ? double.NaN : (double)part / whole;
@@ -276,15 +276,4 @@ internal static class FleetLoadBenchmark
     }
 
     private static double? Round(double value) => double.IsFinite(value) ? Math.Round(value, 4) : null;
-
-    private static double Percentile(List<double> values, double p)
-    {
-        if (values.Count == 0)
-        {
-            return double.NaN;
-        }
-
-        var sorted = values.OrderBy(v => v).ToArray();
-        return sorted[Math.Clamp((int)Math.Ceiling(p * sorted.Length) - 1, 0, sorted.Length - 1)];
-    }
 }

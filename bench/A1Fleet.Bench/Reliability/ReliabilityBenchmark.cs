@@ -344,8 +344,8 @@ internal static class ReliabilityBenchmark
         {
             ["issued"] = issued,
             ["lost"] = lost,
-            ["hold_ms_p99"] = holdMs.Count == 0 ? null : Math.Round(Percentile(holdMs, 0.99), 1),
-            ["hold_ms_p50"] = holdMs.Count == 0 ? null : Math.Round(Percentile(holdMs, 0.50), 1),
+            ["hold_ms_p99"] = holdMs.Count == 0 ? null : Math.Round(Stats.Percentile(holdMs, 0.99), 1),
+            ["hold_ms_p50"] = holdMs.Count == 0 ? null : Math.Round(Stats.Percentile(holdMs, 0.50), 1),
             ["hold_ms_min"] = holdMs.Count == 0 ? null : Math.Round(holdMs.Min(), 1),
             ["hold_samples"] = holdMs.Count,
             ["hold_samples_within_50_ms"] = holdMs.Count(h => h <= 50),
@@ -588,12 +588,5 @@ internal static class ReliabilityBenchmark
             ["offline_after_seconds"] = offlineAfter is { } o ? Math.Round(o.TotalSeconds, 1) : null,
             ["served_means"] = "the replacement process executed 3 chunks (its own count); it is started right after the kill and bound once the dead holder's lease TTL ran out",
         };
-    }
-
-    private static double Percentile(List<double> values, double p)
-    {
-        var sorted = values.OrderBy(v => v).ToArray();
-        var rank = (int)Math.Ceiling(p * sorted.Length) - 1;
-        return sorted[Math.Clamp(rank, 0, sorted.Length - 1)];
     }
 }

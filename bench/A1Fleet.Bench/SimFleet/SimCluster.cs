@@ -155,7 +155,7 @@ internal sealed class SimCluster : IDisposable
 
         log.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"  failover: {count} robots, silo 2 SIGKILLed; {buffered.Count(b => b)} held actions at the kill, {bufferedThenEmpty} of them ran empty; " +
-            $"longest gap p99 {SimFleetBenchmark.Percentile(gaps, 0.99):0} ms, max {gaps.Max():0} ms; {counts.Answered} answered, {counts.Errors} errors{Because(counts)}"));
+            $"longest gap p99 {Stats.Percentile(gaps, 0.99):0} ms, max {gaps.Max():0} ms; {counts.Answered} answered, {counts.Errors} errors{Because(counts)}"));
         return new FailoverResult(counts, gaps, buffered.Count(b => b), bufferedThenEmpty);
 
         double Ms(long at) => Math.Round((at - kill) * 1000.0 / f);

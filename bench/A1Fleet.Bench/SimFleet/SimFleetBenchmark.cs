@@ -163,7 +163,7 @@ internal static class SimFleetBenchmark
                     // Named for the 1,000 robots; "robots_simulated" says how many this run drove.
                     json["within_budget_share_1000_robots_simulated"] = Round(counts.WithinBudgetShare);
                     json["answered_share_crowd"] = Round(counts.AnsweredShare);
-                    json["p99_ms_crowd"] = Round(Percentile(counts.Latencies, 0.99));
+                    json["p99_ms_crowd"] = Round(Stats.Percentile(counts.Latencies, 0.99));
                     json["offered_requests_per_second_crowd"] = Round(sizes.CrowdRobots * crowdPace.RequestsPerSecond);
                 }
             }
@@ -185,7 +185,7 @@ internal static class SimFleetBenchmark
                     rows.Add(Row("failover", 2, failoverRobots, FailoverModel, 1, failoverPace, result.Counts, await fleet.ServedPerSiloAsync()));
                     json["failover_model"] = FailoverModel;
                     json["failover_robots"] = failoverRobots;
-                    json["failover_gap_ms_p99"] = Round(Percentile(result.GapsMs, 0.99));
+                    json["failover_gap_ms_p99"] = Round(Stats.Percentile(result.GapsMs, 0.99));
                     json["failover_gap_ms_max"] = Round(result.GapsMs.Count == 0 ? double.NaN : result.GapsMs.Max());
                     json["failover_robots_with_a_gap"] = result.GapsMs.Count(g => g > 0);
                     json["failover_buffered_robots_at_kill"] = result.BufferedAtKill;
@@ -271,8 +271,8 @@ internal static class SimFleetBenchmark
         ["within_budget_share"] = Round(c.WithinBudgetShare),
         ["answered_share"] = Round(c.AnsweredShare),
         ["goodput_per_second"] = Round(c.GoodputPerSecond),
-        ["p50_ms"] = Round(Percentile(c.Latencies, 0.5)),
-        ["p99_ms"] = Round(Percentile(c.Latencies, 0.99)),
+        ["p50_ms"] = Round(Stats.Percentile(c.Latencies, 0.5)),
+        ["p99_ms"] = Round(Stats.Percentile(c.Latencies, 0.99)),
         ["served_per_silo"] = new JsonArray([.. servedPerSilo.Select(n => (JsonNode)n)]),
     };
 
@@ -323,17 +323,6 @@ internal static class SimFleetBenchmark
     private static List<long> Subtract(List<long> after, List<long> before) => [.. after.Select((n, i) => n - (i < before.Count ? before[i] : 0))];
 
     internal static double? Round(double value) => double.IsFinite(value) ? Math.Round(value, 4) : null;
-
-    internal static double Percentile(IReadOnlyCollection<double> values, double p)
-    {
-        if (values.Count == 0)
-        {
-            return double.NaN;
-        }
-
-        var sorted = values.OrderBy(v => v).ToArray();
-        return sorted[Math.Clamp((int)Math.Ceiling(p * sorted.Length) - 1, 0, sorted.Length - 1)];
-    }
 
     /// <summary>Calls to every gateway of a cluster, the agent's kind (round-robin, a failed gateway left out and the call sent on at once).</summary>
     internal static List<GatewayCallInvoker> Channels(IEnumerable<string> gateways, int count)
