@@ -213,7 +213,8 @@ def train(data_dir: str, preset_name: str, head: str, seed: int, out: str, steps
           threads: int | None = None, exit_loss: str | None = None, max_seconds: float | None = None,
           export: bool = True, samples: int = 96, init: str | None = None, lr: float | None = None,
           warmup: int | None = None, early_share: float = 0.0, early_frames: int = 8, state_noise: float = 0.0,
-          aux_target: float = 0.0, early_weight: float = 1.0, aux_xy_early: bool = False) -> dict:
+          aux_target: float = 0.0, early_weight: float = 1.0, aux_xy_early: bool = False,
+          export_every: int = 0) -> dict:
     base, tc = preset(preset_name, head)
     if steps is not None:
         tc.steps = steps
@@ -315,6 +316,16 @@ def train(data_dir: str, preset_name: str, head: str, seed: int, out: str, steps
         torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
         opt.step()
         steps_done = step + 1
+        if export and export_every > 0 and steps_done % export_every == 0 and steps_done < tc.steps:
+            # A package of the weights so far (the run goes on), for closed-loop checks while it trains.
+            from .export import export_package
+            export_package(model, os.path.join(out, f"package-step-{steps_done}"), state_bounds, action_bounds,
+                           model_id=f"a1fleet-{head}-{preset_name}", model_version=f"seed-{seed}-steps-{steps_done}",
+                           provenance={"trainer": "training/a1fleet_train", "seed": str(seed), "preset": preset_name,
+                                       "steps": str(steps_done), "data": data.meta.get("source_dataset", data_dir),
+                                       "exitLoss": tc.exit_loss, "intermediate": "true"},
+                           samples=[])
+            model.train()
         if step % tc.log_every == 0 or step == tc.steps - 1:
             entry = {"step": step, "loss": round(float(torch.stack(losses).mean()), 6), "seconds": round(time.time() - started, 1)}
             log.append(entry)
@@ -375,12 +386,14 @@ def main(argv=None) -> None:
     p.add_argument("--early-weight", type=float, default=1.0, help="loss weight of the samples from the first --early-frames frames "
                    "(their target-dependent motion is small next to the rest of the chunk)")
     p.add_argument("--aux-xy-early", action="store_true", help="regress the named block's centre on the first --early-frames frames only")
+    p.add_argument("--export-every", type=int, default=0, help="also export a package of the weights so far every N steps "
+                   "(OUT/package-step-N, without samples), to check a long run in closed loop while it goes on")
     a = p.parse_args(argv)
     summary = train(a.data, a.preset, a.head, a.seed, a.out, a.steps, a.threads, a.exit_loss, a.max_seconds,
                     export=not a.no_export, samples=a.samples, init=a.init, lr=a.lr, warmup=a.warmup,
                     early_share=a.early_share, early_frames=a.early_frames, state_noise=a.state_noise,
                     aux_target=a.aux_target, early_weight=a.early_weight,
-                    aux_xy_early=a.aux_xy_early)
+                    aux_xy_early=a.aux_xy_early, export_every=a.export_every)
     print(json.dumps({k: v for k, v in summary.items() if k != "loss_log"}, indent=1))
 
 
