@@ -245,7 +245,7 @@ def train(data_dir: str, preset_name: str, head: str, seed: int, out: str, steps
           export: bool = True, samples: int = 96, init: str | None = None, lr: float | None = None,
           warmup: int | None = None, early_share: float = 0.0, early_frames: int = 8, state_noise: float = 0.0,
           aux_target: float = 0.0, early_weight: float = 1.0, aux_xy_early: bool = False,
-          export_every: int = 0, aux_chain: bool = False, aux_attention: bool = False) -> dict:
+          export_every: int = 0, aux_chain: bool = False, aux_attention: bool = False, position_scale: float = 1.0) -> dict:
     base, tc = preset(preset_name, head)
     if steps is not None:
         tc.steps = steps
@@ -277,6 +277,11 @@ def train(data_dir: str, preset_name: str, head: str, seed: int, out: str, steps
             raise ValueError(f"{init}: a {model.c.head} model of vocabulary {model.c.vocabulary} does not fit --head {head} on this data "
                              f"(vocabulary {c.vocabulary})")
         c = model.c
+    if position_scale != 1.0:
+        # The patches' position embedding scaled (--position-scale): trained for the copycat it stays ~1 % of a patch
+        # token's norm, so an attention head that finds the named block's patch passes on almost nothing of where it is.
+        with torch.no_grad():
+            model.prefix.image_position.mul_(position_scale)
     batches = Batches(data, c, train_frames, state_bounds, action_bounds, seed)
     exits = c.exit_layers()
     probe = None
@@ -376,7 +381,7 @@ def train(data_dir: str, preset_name: str, head: str, seed: int, out: str, steps
         "stopped_at_time_limit": stopped_early, "time_limit_seconds": max_seconds, "batch": tc.batch, "exit_loss": tc.exit_loss,
         "threads": tc.threads, "wall_seconds": round(wall, 1), "initialised_from": init, "lr": tc.lr, "warmup": tc.warmup,
         "early_share": early_share, "early_frames": early_frames, "state_noise": state_noise,
-        "aux_target": aux_target, "aux_chain": aux_chain, "aux_attention": aux_attention, "aux_log": aux_log, "early_weight": early_weight, "aux_xy_early": aux_xy_early,
+        "aux_target": aux_target, "aux_chain": aux_chain, "aux_attention": aux_attention, "position_scale": position_scale, "aux_log": aux_log, "early_weight": early_weight, "aux_xy_early": aux_xy_early,
         "seconds_per_step": round(wall / max(1, steps_done), 4),
         "final_train_loss": log[-1]["loss"] if log else None, "validation_loss_per_exit": val,
         "train_episodes": int(len(episodes) - len(held)), "validation_episodes": int(len(held)),
@@ -428,6 +433,8 @@ def main(argv=None) -> None:
                    "instruction tokens at streams 2.. and from the head's tokens at exits 3.. (one attention step at a time)")
     p.add_argument("--aux-attention", action="store_true", help="with --aux-target: teach head 0 of LM block 1 to look from the "
                    "colour word to the named block's patch and head 0 of block 2 from the action queries to the colour word")
+    p.add_argument("--position-scale", type=float, default=1.0, help="multiply the image patches' position embedding by this "
+                   "before training (e.g. when continuing from a package whose position embedding is tiny next to the patch content)")
     p.add_argument("--export-every", type=int, default=0, help="also export a package of the weights so far every N steps "
                    "(OUT/package-step-N, without samples), to check a long run in closed loop while it goes on")
     a = p.parse_args(argv)
@@ -435,7 +442,7 @@ def main(argv=None) -> None:
                     export=not a.no_export, samples=a.samples, init=a.init, lr=a.lr, warmup=a.warmup,
                     early_share=a.early_share, early_frames=a.early_frames, state_noise=a.state_noise,
                     aux_target=a.aux_target, early_weight=a.early_weight,
-                    aux_xy_early=a.aux_xy_early, export_every=a.export_every, aux_chain=a.aux_chain, aux_attention=a.aux_attention)
+                    aux_xy_early=a.aux_xy_early, export_every=a.export_every, aux_chain=a.aux_chain, aux_attention=a.aux_attention, position_scale=a.position_scale)
     print(json.dumps({k: v for k, v in summary.items() if k != "loss_log"}, indent=1))
 
 

@@ -238,6 +238,16 @@ class AuxTargetTests(unittest.TestCase):
         with open(os.path.join(out, "package-step-2", "model.json")) as f:
             self.assertEqual(json.load(f)["modelVersion"], "seed-2-steps-2")
 
+    def test_train_PositionScale_PatchPositionEmbeddingScaledBeforeTraining(self):
+        outs = {}
+        for scale in (1.0, 10.0):
+            outs[scale] = os.path.join(self.tmp.name, f"scale-{scale}")
+            train(self.data, "smoke", "mlp", 3, outs[scale], steps=1, samples=0, export=False, position_scale=scale)
+        a, b = (torch.load(os.path.join(outs[s], "checkpoint.pt"))["state_dict"]["prefix.image_position"] for s in (1.0, 10.0))
+        # One optimiser step after the scaling: b is 10 a up to the step.
+        self.assertTrue(torch.allclose(b, 10 * a, atol=0.02), float((b - 10 * a).abs().max()))
+        self.assertFalse(torch.allclose(b, a, atol=0.02))
+
     def test_auxLosses_NoFirstFrameInTheBatch_NoCentreLoss(self):
         from a1fleet_train.config import preset
         from a1fleet_train.model import Policy
