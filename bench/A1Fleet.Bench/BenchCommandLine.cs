@@ -108,9 +108,10 @@ internal static class BenchCommandLine
         var demonstrationsOut = new Option<string?>("--out") { Description = "the training folder (default artifacts/training-data/tabletop-franka-N); the LeRobot dataset goes to DIR/lerobot", HelpName = "DIR" };
         var dagger = new Option<string?>("--dagger") { Description = "also record DAgger corrections: this package drives, a labelling expert says what it would command", HelpName = "PKG" };
         var daggerEpisodes = Positive("--dagger-episodes", "episodes the --dagger package drives (default: --episodes)", "M", null);
+        var everyBlock = new Option<bool>("--every-block") { Description = "record each seed's scene once per block, the instruction naming each in turn (contrastive demonstrations)" };
         var demonstrations = new Command("demonstrations", "the scripted expert's solved tabletop episodes as a LeRobot dataset and a numpy training folder")
         {
-            demonstrationEpisodes, imageSize, firstSeed, demonstrationsOut, dagger, daggerEpisodes,
+            demonstrationEpisodes, imageSize, firstSeed, demonstrationsOut, everyBlock, dagger, daggerEpisodes,
         };
         demonstrations.SetAction(p => run("demonstrations", p, null));
 

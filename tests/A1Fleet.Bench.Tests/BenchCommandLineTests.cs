@@ -25,6 +25,7 @@ public sealed class BenchCommandLineTests
     [InlineData("policy --episodes 50 --calibration-episodes 8 --execute-steps 2 --parity artifacts/bench/parity.json --out artifacts/bench --models-root artifacts/models", "policy")]
     [InlineData("demonstrations --episodes 600 --out artifacts/training-data/tabletop-franka-600", "demonstrations")]
     [InlineData("demonstrations --episodes 40 --image-size 64 --first-seed 0", "demonstrations")]
+    [InlineData("demonstrations --episodes 1200 --every-block --out artifacts/training-data/tabletop-franka-every-1200", "demonstrations")]
     public async Task RunAsync_DocumentedInvocation_RunsThatScenario(string commandLine, string scenario)
     {
         string? ran = null;

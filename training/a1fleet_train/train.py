@@ -20,7 +20,7 @@ import torch
 
 from .config import ModelConfig, TrainConfig, preset
 from .data import Dataset, Tokenizer, bounds, build_vocabulary, normalize, split_frames, words
-from .model import Policy
+from .model import Policy, split_heads
 
 
 _INTEROP_SET = False
@@ -112,6 +112,7 @@ class TargetProbe(torch.nn.Module):
         self.q = torch.nn.Linear(c.hidden, c.hidden)
         self.k = torch.nn.Linear(c.hidden, c.hidden)
         self.xy = torch.nn.Linear(c.hidden, 2)
+        self.xy_instruction = torch.nn.Linear(c.hidden, 2)
         cols, rows = c.image_width // c.patch, c.image_height // c.patch
         self.cols, self.rows = cols, rows
 
@@ -138,7 +139,16 @@ class TargetProbe(torch.nn.Module):
         return self.instruction_mean(h, counts)
 
 
-def aux_losses(model: Policy, probe: TargetProbe, streams, batch, target_xy, swapped, xy_rows=None) -> tuple[torch.Tensor, dict]:
+def block_logits(block, x, attn_bias):
+    """A block's attention logits [B, heads, N, N] on its input stream `x` (what Block.forward softmaxes)."""
+    a = block.norm1(x)
+    q = split_heads(block.q(a), block.heads, block.head_dim)
+    k = split_heads(block.k(a), block.heads, block.head_dim)
+    return torch.matmul(q, k.transpose(-1, -2)) * (1.0 / math.sqrt(block.head_dim)) + attn_bias[:, None, None, :]
+
+
+def aux_losses(model: Policy, probe: TargetProbe, streams, batch, target_xy, swapped, xy_rows=None, chain: bool = False,
+               attention: torch.Tensor | None = None) -> tuple[torch.Tensor, dict]:
     """Patch classification on stream 1 (the real instruction and, with `swapped`, the same images with the
     colour word swapped to another block of the scene) plus the centre regression at every exit stream."""
     images, token_ids, counts, state, _ = batch
@@ -152,7 +162,28 @@ def aux_losses(model: Policy, probe: TargetProbe, streams, batch, target_xy, swa
     exits = [l for l in model.c.exit_layers() if l < len(streams)]
     # xy_rows: the samples the centre is regressed on (the first frames: later, the arm's pose alone tells it).
     sel = torch.ones(target_xy.shape[0], dtype=torch.bool) if xy_rows is None else xy_rows
-    if bool(sel.any()):
+    if attention is not None and len(streams) > 2:
+        # Attention supervision (--aux-attention): head 0 of LM block 1 looks from the colour word to the named
+        # block's patch, head 0 of block 2 from every action query to the colour word: the lookup the action
+        # needs, one step per block, taught on the model's own attention logits.
+        colour_pos = attention
+        rows = torch.arange(images.shape[0])
+        logits1 = block_logits(model.blocks[1], streams[1], model.attention_bias(counts))[:, 0]  # [B, N, N]
+        parts["attn_patch_ce"] = torch.nn.functional.cross_entropy(logits1[rows, colour_pos], probe.patch_of(target_xy))
+        c = model.c
+        if c.query_tokens:
+            logits2 = block_logits(model.blocks[2], streams[2], model.attention_bias(counts))[:, 0, c.sequence_length - c.query_tokens:]
+            parts["attn_query_ce"] = torch.nn.functional.cross_entropy(logits2.reshape(-1, logits2.shape[-1]),
+                                                                       colour_pos.repeat_interleave(c.query_tokens))
+    if chain and bool(sel.any()):
+        # Step by step (--aux-chain): the instruction tokens carry the named block's centre from stream 2 on (one
+        # attention step after the patch classification), the tokens the head reads from stream 3 on (one more).
+        instr = [l for l in range(2, len(streams))]
+        parts["xy_instruction_l1"] = torch.stack([torch.mean(torch.abs(probe.xy_instruction(probe.instruction_mean(streams[l][sel], counts[sel])) - target_xy[sel]))
+                                                  for l in instr]).mean()
+    if chain:
+        exits = [l for l in exits if l >= 3]
+    if bool(sel.any()) and exits:
         parts["xy_l1"] = torch.stack([torch.mean(torch.abs(probe.xy(probe.readout(streams[l][sel], counts[sel])) - target_xy[sel])) for l in exits]).mean()
     return sum(parts.values()), parts
 
@@ -213,7 +244,8 @@ def train(data_dir: str, preset_name: str, head: str, seed: int, out: str, steps
           threads: int | None = None, exit_loss: str | None = None, max_seconds: float | None = None,
           export: bool = True, samples: int = 96, init: str | None = None, lr: float | None = None,
           warmup: int | None = None, early_share: float = 0.0, early_frames: int = 8, state_noise: float = 0.0,
-          aux_target: float = 0.0, early_weight: float = 1.0, aux_xy_early: bool = False) -> dict:
+          aux_target: float = 0.0, early_weight: float = 1.0, aux_xy_early: bool = False,
+          export_every: int = 0, aux_chain: bool = False, aux_attention: bool = False, position_scale: float = 1.0) -> dict:
     base, tc = preset(preset_name, head)
     if steps is not None:
         tc.steps = steps
@@ -245,6 +277,11 @@ def train(data_dir: str, preset_name: str, head: str, seed: int, out: str, steps
             raise ValueError(f"{init}: a {model.c.head} model of vocabulary {model.c.vocabulary} does not fit --head {head} on this data "
                              f"(vocabulary {c.vocabulary})")
         c = model.c
+    if position_scale != 1.0:
+        # The patches' position embedding scaled (--position-scale): trained for the copycat it stays ~1 % of a patch
+        # token's norm, so an attention head that finds the named block's patch passes on almost nothing of where it is.
+        with torch.no_grad():
+            model.prefix.image_position.mul_(position_scale)
     batches = Batches(data, c, train_frames, state_bounds, action_bounds, seed)
     exits = c.exit_layers()
     probe = None
@@ -255,6 +292,7 @@ def train(data_dir: str, preset_name: str, head: str, seed: int, out: str, steps
         tok = Tokenizer(c.vocabulary, c.max_tokens)
         colour_names = list(COLOURS)
         swapped_ids = {}  # (episode, colour) -> (ids, count)
+        colour_ids = torch.tensor([tok.ids[name] for name in colour_names if name in tok.ids], dtype=torch.int64)
         aux_rng = np.random.default_rng(seed + 4)
 
         def swapped_for(rows):
@@ -305,7 +343,13 @@ def train(data_dir: str, preset_name: str, head: str, seed: int, out: str, steps
         loss = torch.stack(losses).mean()
         if probe is not None:
             xy_rows = torch.from_numpy(data.frame[rows] < early_frames) if aux_xy_early else None
-            aux, parts = aux_losses(model, probe, streams, batch, torch.from_numpy(named_xy[rows]), swapped_for(rows), xy_rows)
+            colour_pos = None
+            if aux_attention:
+                token_ids = batch[1]
+                is_colour = torch.isin(token_ids, colour_ids)
+                colour_pos = c.first_instruction_token + torch.argmax(is_colour.to(torch.int64), dim=1)
+            aux, parts = aux_losses(model, probe, streams, batch, torch.from_numpy(named_xy[rows]), swapped_for(rows), xy_rows, aux_chain,
+                                    colour_pos)
             loss = loss + aux_target * aux
             if step % tc.log_every == 0:
                 aux_log.append({"step": step, **{k: round(float(v), 4) for k, v in parts.items()}})
@@ -315,6 +359,16 @@ def train(data_dir: str, preset_name: str, head: str, seed: int, out: str, steps
         torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
         opt.step()
         steps_done = step + 1
+        if export and export_every > 0 and steps_done % export_every == 0 and steps_done < tc.steps:
+            # A package of the weights so far (the run goes on), for closed-loop checks while it trains.
+            from .export import export_package
+            export_package(model, os.path.join(out, f"package-step-{steps_done}"), state_bounds, action_bounds,
+                           model_id=f"a1fleet-{head}-{preset_name}", model_version=f"seed-{seed}-steps-{steps_done}",
+                           provenance={"trainer": "training/a1fleet_train", "seed": str(seed), "preset": preset_name,
+                                       "steps": str(steps_done), "data": data.meta.get("source_dataset", data_dir),
+                                       "exitLoss": tc.exit_loss, "intermediate": "true"},
+                           samples=[])
+            model.train()
         if step % tc.log_every == 0 or step == tc.steps - 1:
             entry = {"step": step, "loss": round(float(torch.stack(losses).mean()), 6), "seconds": round(time.time() - started, 1)}
             log.append(entry)
@@ -327,7 +381,7 @@ def train(data_dir: str, preset_name: str, head: str, seed: int, out: str, steps
         "stopped_at_time_limit": stopped_early, "time_limit_seconds": max_seconds, "batch": tc.batch, "exit_loss": tc.exit_loss,
         "threads": tc.threads, "wall_seconds": round(wall, 1), "initialised_from": init, "lr": tc.lr, "warmup": tc.warmup,
         "early_share": early_share, "early_frames": early_frames, "state_noise": state_noise,
-        "aux_target": aux_target, "aux_log": aux_log, "early_weight": early_weight, "aux_xy_early": aux_xy_early,
+        "aux_target": aux_target, "aux_chain": aux_chain, "aux_attention": aux_attention, "position_scale": position_scale, "aux_log": aux_log, "early_weight": early_weight, "aux_xy_early": aux_xy_early,
         "seconds_per_step": round(wall / max(1, steps_done), 4),
         "final_train_loss": log[-1]["loss"] if log else None, "validation_loss_per_exit": val,
         "train_episodes": int(len(episodes) - len(held)), "validation_episodes": int(len(held)),
@@ -375,12 +429,20 @@ def main(argv=None) -> None:
     p.add_argument("--early-weight", type=float, default=1.0, help="loss weight of the samples from the first --early-frames frames "
                    "(their target-dependent motion is small next to the rest of the chunk)")
     p.add_argument("--aux-xy-early", action="store_true", help="regress the named block's centre on the first --early-frames frames only")
+    p.add_argument("--aux-chain", action="store_true", help="with --aux-target: regress the named block's centre from the "
+                   "instruction tokens at streams 2.. and from the head's tokens at exits 3.. (one attention step at a time)")
+    p.add_argument("--aux-attention", action="store_true", help="with --aux-target: teach head 0 of LM block 1 to look from the "
+                   "colour word to the named block's patch and head 0 of block 2 from the action queries to the colour word")
+    p.add_argument("--position-scale", type=float, default=1.0, help="multiply the image patches' position embedding by this "
+                   "before training (e.g. when continuing from a package whose position embedding is tiny next to the patch content)")
+    p.add_argument("--export-every", type=int, default=0, help="also export a package of the weights so far every N steps "
+                   "(OUT/package-step-N, without samples), to check a long run in closed loop while it goes on")
     a = p.parse_args(argv)
     summary = train(a.data, a.preset, a.head, a.seed, a.out, a.steps, a.threads, a.exit_loss, a.max_seconds,
                     export=not a.no_export, samples=a.samples, init=a.init, lr=a.lr, warmup=a.warmup,
                     early_share=a.early_share, early_frames=a.early_frames, state_noise=a.state_noise,
                     aux_target=a.aux_target, early_weight=a.early_weight,
-                    aux_xy_early=a.aux_xy_early)
+                    aux_xy_early=a.aux_xy_early, export_every=a.export_every, aux_chain=a.aux_chain, aux_attention=a.aux_attention, position_scale=a.position_scale)
     print(json.dumps({k: v for k, v in summary.items() if k != "loss_log"}, indent=1))
 
 

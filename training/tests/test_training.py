@@ -224,6 +224,30 @@ class AuxTargetTests(unittest.TestCase):
             self.assertFalse(all(torch.equal(a[k], b[k]) for k in a), head)
             self.assertEqual(sorted(os.listdir(os.path.join(plain_out, "package"))), sorted(os.listdir(os.path.join(aux_out, "package"))), head)
 
+    def test_train_AuxChainAndAttention_LogsTheirLossesAndExportsEveryNSteps(self):
+        out = os.path.join(self.tmp.name, "chain")
+        summary = train(self.data, "smoke", "mlp", 2, out, steps=3, samples=4, aux_target=0.5, aux_chain=True, aux_attention=True,
+                        export_every=2)
+        first = summary["aux_log"][0]
+        self.assertEqual(set(first), {"step", "patch_ce", "patch_ce_swapped", "attn_patch_ce", "attn_query_ce", "xy_instruction_l1", "xy_l1"})
+        self.assertTrue(all(np.isfinite(v) for v in first.values()))
+        # An intermediate package at step 2 (not at the last step: that is the run's own package), the same graphs.
+        self.assertEqual(sorted(d for d in os.listdir(out) if d.startswith("package")), ["package", "package-step-2"])
+        graphs = lambda d: sorted(f for f in os.listdir(os.path.join(out, d)) if f.endswith(".onnx"))
+        self.assertEqual(graphs("package"), graphs("package-step-2"))
+        with open(os.path.join(out, "package-step-2", "model.json")) as f:
+            self.assertEqual(json.load(f)["modelVersion"], "seed-2-steps-2")
+
+    def test_train_PositionScale_PatchPositionEmbeddingScaledBeforeTraining(self):
+        outs = {}
+        for scale in (1.0, 10.0):
+            outs[scale] = os.path.join(self.tmp.name, f"scale-{scale}")
+            train(self.data, "smoke", "mlp", 3, outs[scale], steps=1, samples=0, export=False, position_scale=scale)
+        a, b = (torch.load(os.path.join(outs[s], "checkpoint.pt"))["state_dict"]["prefix.image_position"] for s in (1.0, 10.0))
+        # One optimiser step after the scaling: b is 10 a up to the step.
+        self.assertTrue(torch.allclose(b, 10 * a, atol=0.02), float((b - 10 * a).abs().max()))
+        self.assertFalse(torch.allclose(b, a, atol=0.02))
+
     def test_auxLosses_NoFirstFrameInTheBatch_NoCentreLoss(self):
         from a1fleet_train.config import preset
         from a1fleet_train.model import Policy

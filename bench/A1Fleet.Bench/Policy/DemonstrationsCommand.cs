@@ -14,9 +14,11 @@ using Microsoft.Extensions.Options;
 namespace A1Fleet.Bench.Policy;
 
 /// <summary>
-/// <c>demonstrations --episodes N --out DIR [--image-size 64] [--first-seed 0] [--dagger PKG [--dagger-episodes M]]</c>: the scripted expert's solved
+/// <c>demonstrations --episodes N --out DIR [--image-size 64] [--first-seed 0] [--every-block] [--dagger PKG [--dagger-episodes M]]</c>: the scripted expert's solved
 /// tabletop episodes recorded as a LeRobot dataset (DIR/lerobot/tabletop-franka, the source of truth), then exported
-/// to the numpy training folder DIR (meta.json, *.npy) that the Python trainer reads. With <c>--dagger PKG
+/// to the numpy training folder DIR (meta.json, *.npy) that the Python trainer reads. With <c>--every-block</c> each
+/// seed's scene is recorded once per block, the instruction naming each in turn
+/// (<see cref="TabletopDemonstrations.RecordEveryBlock"/>); seeds are drawn until at least N episodes are solved. With <c>--dagger PKG
 /// [--dagger-episodes M]</c> the same dataset also gets DAgger corrections: the package drives on the first M solved
 /// seeds and the scripted expert labels every frame (<see cref="TabletopDemonstrations.RecordCorrections"/>).
 /// </summary>
@@ -33,6 +35,7 @@ internal static class DemonstrationsCommand
         var episodes = int.Parse(Value("--episodes") ?? "40", CultureInfo.InvariantCulture);
         var imageSize = int.Parse(Value("--image-size") ?? "64", CultureInfo.InvariantCulture);
         var firstSeed = int.Parse(Value("--first-seed") ?? "0", CultureInfo.InvariantCulture);
+        var everyBlock = args.Contains("--every-block");
         var output = Path.GetFullPath(Value("--out") ?? Path.Combine("artifacts", "training-data", $"tabletop-franka-{episodes}"));
         var profile = EmbodimentProfile.For(Embodiment.Franka);
         var lerobotRoot = Path.Combine(output, "lerobot");
@@ -48,12 +51,14 @@ internal static class DemonstrationsCommand
         var options = Options.Create(new EpisodeRecordingOptions { Directory = lerobotRoot, MaxEpisodeSeconds = 60, MinEpisodeFrames = 1 });
         await using (var recorder = new EpisodeRecorder(options, NullLogger<EpisodeRecorder>.Instance))
         {
-            // Seeds are drawn until N episodes are solved, so the dataset has exactly N.
+            // Seeds are drawn until N episodes are solved, so the dataset has exactly N (with --every-block, N to N + 2).
             var solved = 0;
             var list = new List<TabletopEpisodeResult>();
             for (var seed = firstSeed; solved < episodes; seed++)
             {
-                var r = TabletopDemonstrations.Record(recorder, profile, imageSize, [seed]);
+                var r = everyBlock
+                    ? TabletopDemonstrations.RecordEveryBlock(recorder, profile, imageSize, [seed])
+                    : TabletopDemonstrations.Record(recorder, profile, imageSize, [seed]);
                 list.AddRange(r);
                 solved += r.Count(x => x.Succeeded);
             }

@@ -30,19 +30,35 @@ public static class TabletopDemonstrations
     /// thresholds are calibrated on. The same seeds give the same episodes as the training data.
     /// </summary>
     public static IReadOnlyList<TabletopEpisodeResult> Record(EpisodeRecorder recorder, EmbodimentProfile profile, Grains.ModelSpec spec, IEnumerable<int> seeds,
-        CancellationToken cancellationToken = default)
+        CancellationToken cancellationToken = default) =>
+        RecordRuns(recorder, profile, spec, seeds.Select(seed => (seed, (int?)null)), cancellationToken);
+
+    /// <summary>
+    /// Contrastive demonstrations: every seed's scene once per block (<see cref="TabletopWorld.BlockCount"/> runs: the
+    /// same blocks, start pose, texture and seeded skill, the instruction naming each block in turn), so that the same
+    /// first image and state lead to different motions and only the instruction tells them apart. Solved runs are
+    /// recorded as in <see cref="Record(EpisodeRecorder, EmbodimentProfile, int, IEnumerable{int}, CancellationToken)"/>;
+    /// returns every run's result, the seed's blocks in order.
+    /// </summary>
+    public static IReadOnlyList<TabletopEpisodeResult> RecordEveryBlock(EpisodeRecorder recorder, EmbodimentProfile profile, int imageSize, IEnumerable<int> seeds,
+        CancellationToken cancellationToken = default) =>
+        RecordRuns(recorder, profile, TabletopEpisodeRunner.DemonstrationSpec(profile, DatasetId, imageSize),
+            seeds.SelectMany(seed => Enumerable.Range(0, TabletopWorld.BlockCount).Select(block => (seed, (int?)block))), cancellationToken);
+
+    private static List<TabletopEpisodeResult> RecordRuns(EpisodeRecorder recorder, EmbodimentProfile profile, Grains.ModelSpec spec,
+        IEnumerable<(int Seed, int? Target)> runs, CancellationToken cancellationToken)
     {
         var runner = new TabletopEpisodeRunner(profile, spec, MaxEpisodeSeconds, HoldAfterSuccess);
         var recording = new ArmRecording(recorder, "scripted-expert", profile.Embodiment, profile.ControlHz, spec, [.. profile.Joints.Select(j => j.Name)]);
         var results = new List<TabletopEpisodeResult>();
-        foreach (var seed in seeds)
+        foreach (var (seed, target) in runs)
         {
             cancellationToken.ThrowIfCancellationRequested();
-            var dry = runner.Run(seed, new ScriptedExpert(profile));
+            var dry = runner.Run(seed, new ScriptedExpert(profile), target: target);
             results.Add(dry);
             if (dry.Succeeded)
             {
-                runner.Run(seed, new ScriptedExpert(profile), recording);
+                runner.Run(seed, new ScriptedExpert(profile), recording, target: target);
             }
         }
 

@@ -45,6 +45,58 @@ public sealed class TabletopDemonstrationsTests : IDisposable
     }
 
     [Fact]
+    public async Task RecordEveryBlock_OneSeed_OneSolvedEpisodePerBlockSameStartDifferentMotions()
+    {
+        var profile = EmbodimentProfile.For(Embodiment.Franka);
+        IReadOnlyList<TabletopEpisodeResult> results;
+        string directory;
+        await using (var recorder = new EpisodeRecorder(Options.Create(new EpisodeRecordingOptions { Directory = _root, MaxEpisodeSeconds = 60, MinEpisodeFrames = 1 }),
+                         NullLogger<EpisodeRecorder>.Instance))
+        {
+            results = TabletopDemonstrations.RecordEveryBlock(recorder, profile, 32, [7]);
+            directory = recorder.DatasetDirectory(TabletopDemonstrations.DatasetId, profile.Embodiment);
+        }
+
+        // Seed 7's scene three times, the instruction naming each block in turn, the seeded skill kept.
+        Assert.Equal(TabletopWorld.BlockCount, results.Count);
+        Assert.All(results, r => Assert.True(r.Succeeded, $"{r.Instruction}: not solved"));
+        Assert.Equal(TabletopWorld.BlockCount, results.Select(r => r.Instruction).Distinct().Count());
+        Assert.Single(results.Select(r => r.Skill).Distinct());
+        var world = new TabletopWorld(profile, 7, new SimulatedArm(profile, 7).ReadState());
+        Assert.Contains(world.Instruction, results.Select(r => r.Instruction));
+
+        var dataset = LeRobotDataset.Open(directory);
+        var episodes = dataset.Episodes.OrderBy(e => e.EpisodeIndex).ToList();
+        Assert.Equal(results.Select(r => r.Instruction), episodes.Select(e => e.Tasks.Single()));
+        var columns = new List<ColumnRequest>
+        {
+            new(FeatureKeys.State, ColumnKind.Vector), new(FeatureKeys.Action, ColumnKind.Vector), new("observation.images.front", ColumnKind.Image),
+        };
+        var tables = new List<EpisodeTable>();
+        foreach (var e in episodes)
+        {
+            tables.Add(await EpisodeTableReader.ReadAsync(dataset.FullPath(dataset.EpisodeDataPath(e.EpisodeIndex)), columns, CancellationToken.None));
+        }
+
+        // The same first state and image, so only the instruction can tell the motions apart; where the arm is
+        // after eight frames differs between every pair of blocks.
+        var firstState = tables[0].Vectors[FeatureKeys.State][0]!;
+        var firstImage = tables[0].Images["observation.images.front"][0]!.Bytes!;
+        for (var i = 1; i < tables.Count; i++)
+        {
+            Assert.Equal(firstState, tables[i].Vectors[FeatureKeys.State][0]);
+            Assert.Equal(firstImage, tables[i].Images["observation.images.front"][0]!.Bytes);
+            for (var j = 0; j < i; j++)
+            {
+                var a = tables[i].Vectors[FeatureKeys.Action][8]!;
+                var b = tables[j].Vectors[FeatureKeys.Action][8]!;
+                Assert.True(Enumerable.Range(0, 3).Max(k => MathF.Abs(a[k] - b[k])) > 0.02f,
+                    $"blocks {j} and {i}: the same command at frame 8 ({string.Join(", ", a)})");
+            }
+        }
+    }
+
+    [Fact]
     public async Task RecordCorrections_PolicyThatHolds_EveryFrameRecordedWithTheExpertsCommandNotTheHold()
     {
         var profile = EmbodimentProfile.For(Embodiment.Franka);
