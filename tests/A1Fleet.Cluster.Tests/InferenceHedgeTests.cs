@@ -18,6 +18,11 @@ namespace A1Fleet.Cluster.Tests;
 public sealed class InferenceHedgeTests(ITestOutputHelper output) : IDisposable
 {
     private const string Model = "tiny-fm";
+
+    // A 2 s budget and a hedge leaving the other silo 800 ms: on this machine, its two cores shared with the rest of the
+    // suite, a first exit on the idle silo was predicted at 70 ms and a hedge with the default 20 ms allowance arrived
+    // past its deadline. What is tested is that the silent silo is hedged around, not how close to the deadline.
+    private static readonly string[] Settings = ["--A1Fleet:Robots:DefaultLatencyBudget 00:00:02", "--A1Fleet:Robots:HedgeTransport 00:00:00.800"];
     private readonly string _models = Path.Combine(Path.GetTempPath(), "a1fleet-cluster-tests-" + Guid.NewGuid().ToString("N"));
     private readonly ProcessCluster _cluster = new();
 
@@ -28,7 +33,7 @@ public sealed class InferenceHedgeTests(ITestOutputHelper output) : IDisposable
         var manifest = ModelPackage.Open(package).Manifest;
         var sample = ReferencePackages.HeldOut(ModelPackage.Open(package))[0];
         _cluster.StartRedis();
-        var first = _cluster.StartSilo("silo-1", package);
+        var first = _cluster.StartSilo("silo-1", package, gpu: true, Settings);
         await ProcessCluster.WaitReadyAsync(first, TimeSpan.FromSeconds(90));
         using var channel = GrpcChannel.ForAddress(first.RobotGatewayUrl);
         var gateway = new P.RobotGateway.RobotGatewayClient(channel);
@@ -46,7 +51,7 @@ public sealed class InferenceHedgeTests(ITestOutputHelper output) : IDisposable
             robots.Add((id, headers, lease.Lease.Epoch));
         }
 
-        var second = _cluster.StartSilo("silo-2", package);
+        var second = _cluster.StartSilo("silo-2", package, gpu: true, Settings);
         await ProcessCluster.WaitReadyAsync(second, TimeSpan.FromSeconds(90));
         string[] serving = [];
         await ProcessCluster.WaitUntilAsync(async () => (serving = (await ProcessCluster.GetJson<ModelInfo>(first.Url, $"/api/models/{Model}")).ServingSilos ?? []).Length == 2,

@@ -54,6 +54,15 @@ public sealed class FleetOptionsTests(FleetClusterFixture fixture)
     }
 
     [Theory]
+    [InlineData("-00:00:00.001")]
+    [InlineData("00:01:01")]
+    public void Validate_HedgeTransportOutOfRange_NamesTheSetting(string transport)
+    {
+        var result = new RobotOptionsValidator().Validate(null, new RobotOptions { HedgeTransport = TimeSpan.Parse(transport, System.Globalization.CultureInfo.InvariantCulture) });
+        Assert.Contains(result.Failures ?? [], f => f.StartsWith("A1Fleet:Robots:HedgeTransport", StringComparison.Ordinal));
+    }
+
+    [Theory]
     [InlineData("exit-warm-k2", Decoding.ExitWarmK2)]
     [InlineData("EXIT-COLD-K10", Decoding.ExitColdK10)]
     [InlineData("full-k10", Decoding.FullK10)]

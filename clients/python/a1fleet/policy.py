@@ -11,12 +11,23 @@ import requests
 
 
 class A1FleetError(RuntimeError):
-    """The fleet refused or could not serve a request; .status is the HTTP status, .detail the fleet's message."""
+    """The fleet refused or could not serve a request; .status is the HTTP status, .detail the fleet's message,
+    .retry_after the seconds its Retry-After header asks to wait before asking again (None when it sent none): a 503
+    "not now" under load says when a request has a chance; keep executing the actions held until then."""
 
-    def __init__(self, status, detail):
+    def __init__(self, status, detail, retry_after=None):
         super().__init__(f"A1Fleet answered {status}: {detail}")
         self.status = status
         self.detail = detail
+        self.retry_after = retry_after
+
+
+def _retry_after(response):
+    """Retry-After in seconds (the fleet sends delta-seconds), or None."""
+    try:
+        return float(response.headers["Retry-After"])
+    except (KeyError, ValueError):
+        return None
 
 
 def _png(image):
@@ -125,5 +136,5 @@ class A1Policy:
                 detail = response.text
             if isinstance(detail, list) and detail and isinstance(detail[0], dict):
                 detail = "; ".join(d.get("msg", "") for d in detail)
-            raise A1FleetError(response.status_code, detail)
+            raise A1FleetError(response.status_code, detail, _retry_after(response))
         return response.json()

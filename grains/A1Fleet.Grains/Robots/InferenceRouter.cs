@@ -28,7 +28,9 @@ public sealed record RoutedReply(InferenceReply? Reply, Exception? Error, string
 /// The serving list is cached: the grain refreshes it when <see cref="RefreshDue"/> says so, off the request path,
 /// and awaits a refresh only when no silo is known (<see cref="NeedsServing"/>).
 /// </summary>
-public sealed class InferenceRouter(TimeProvider time, double marginMs)
+/// <param name="marginMs">The deadline margin (A1Fleet:Inference:Batching:DeadlineMargin), ms.</param>
+/// <param name="hedgeTransportMs">A1Fleet:Robots:HedgeTransport, ms: see <see cref="HedgeDelay"/>.</param>
+public sealed class InferenceRouter(TimeProvider time, double marginMs, double hedgeTransportMs)
 {
     /// <summary>How long a silo a call failed on is tried only after the others (unless the cluster declares it dead sooner).</summary>
     public static readonly TimeSpan SuspectFor = TimeSpan.FromSeconds(10);
@@ -109,25 +111,23 @@ public sealed class InferenceRouter(TimeProvider time, double marginMs)
     /// <summary>First exits the hedge leaves the next silo time for: one to run, the rest for work queued ahead of it there.</summary>
     public const double HedgeFirstExits = 4;
 
-    /// <summary>The least time the hedge leaves the next silo on top of one first exit: the call's way there and back.</summary>
-    public const double HedgeTransportMs = 20;
-
     /// <summary>
     /// How long to wait on the first silo before asking the next: until the time left would only just hold a first exit
     /// elsewhere with room for queued work and transport (<see cref="HedgeFirstExits"/> first exits, at least one plus
-    /// <see cref="HedgeTransportMs"/>, plus the margin). A hedge sent at the very last moment a bare first exit fits is
+    /// <paramref name="transportMs"/>, plus the margin). A hedge sent at the very last moment a bare first exit fits is
     /// refused by the next silo's admission (it predicts with the queue and the call's transport). When even that room
     /// does not fit, the last moment a bare first exit and the margin fit. Null when hedging cannot help: no first-exit
     /// time known, or even asking at once could not make the deadline.
     /// </summary>
-    public static TimeSpan? HedgeDelay(double remainingMs, double? firstExitMs, double marginMs)
+    /// <param name="transportMs">A1Fleet:Robots:HedgeTransport in ms.</param>
+    public static TimeSpan? HedgeDelay(double remainingMs, double? firstExitMs, double marginMs, double transportMs)
     {
         if (firstExitMs is not { } firstExit)
         {
             return null;
         }
 
-        var roomMs = Math.Max(HedgeFirstExits * firstExit, firstExit + HedgeTransportMs) + marginMs;
+        var roomMs = Math.Max(HedgeFirstExits * firstExit, firstExit + transportMs) + marginMs;
         var waitMs = remainingMs - roomMs > 0 ? remainingMs - roomMs : remainingMs - firstExit - marginMs;
         return waitMs > 0 ? TimeSpan.FromMilliseconds(waitMs) : null;
     }
@@ -184,7 +184,7 @@ public sealed class InferenceRouter(TimeProvider time, double marginMs)
         double ElapsedMs() => time.GetElapsedTime(started).TotalMilliseconds;
 
         using var hedgeCancel = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        var hedgeDelay = order.Count > 1 ? HedgeDelay(remainingMs, FirstExitMs, marginMs) : null;
+        var hedgeDelay = order.Count > 1 ? HedgeDelay(remainingMs, FirstExitMs, marginMs, hedgeTransportMs) : null;
         var hedgeTimer = hedgeDelay is { } delay ? Task.Delay(delay, time, hedgeCancel.Token) : null;
         // Past the deadline a silent silo's answer is of no use (an inference grain refuses rather than runs late):
         // a refusal already in hand is answered then instead of waiting on a silo that may be gone.

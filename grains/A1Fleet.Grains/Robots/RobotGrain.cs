@@ -53,7 +53,7 @@ public sealed partial class RobotGrain : Grain, IRobotGrain
         _instruments = instruments;
         _time = time;
         _logger = logger;
-        _router = new InferenceRouter(time, batching.Value.DeadlineMargin.TotalMilliseconds);
+        _router = new InferenceRouter(time, batching.Value.DeadlineMargin.TotalMilliseconds, _options.HedgeTransport.TotalMilliseconds);
     }
 
     private RobotState S => _state.State;

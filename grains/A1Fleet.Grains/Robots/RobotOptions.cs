@@ -23,6 +23,14 @@ public sealed class RobotOptions
 
     /// <summary>How long a lease released to a named successor (a take) waits for that agent's bind before anyone may bind.</summary>
     public TimeSpan LeaseReservation { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// The least time a hedge leaves the next silo on top of one first exit (the call's way there and back, and its
+    /// queue): a request whose first silo is silent is also sent to the next this long plus a first exit and the
+    /// deadline margin before its deadline (more when a few first exits need longer). Raise it where calls between
+    /// silos are slow or CPUs contended, or the next silo refuses the hedge for the deadline; lower, fewer hedges.
+    /// </summary>
+    public TimeSpan HedgeTransport { get; set; } = TimeSpan.FromMilliseconds(20);
 }
 
 public sealed class RobotOptionsValidator : IValidateOptions<RobotOptions>
@@ -51,6 +59,11 @@ public sealed class RobotOptionsValidator : IValidateOptions<RobotOptions>
         if (o.LeaseReservation < o.LeaseTtl || o.LeaseReservation > TimeSpan.FromHours(1))
         {
             errors.Add($"{Section}:LeaseReservation {o.LeaseReservation} must be within LeaseTtl ({o.LeaseTtl})..01:00:00 (default 00:00:30).");
+        }
+
+        if (o.HedgeTransport < TimeSpan.Zero || o.HedgeTransport > TimeSpan.FromMilliseconds(InputRules.MaxLatencyBudgetMs))
+        {
+            errors.Add($"{Section}:HedgeTransport {o.HedgeTransport.ToString("c", CultureInfo.InvariantCulture)} must be within 0..the largest budget ({InputRules.MaxLatencyBudgetMs} ms) (default 00:00:00.020).");
         }
 
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);

@@ -7,12 +7,13 @@ namespace A1Fleet.Grains.Tests.Robots;
 public sealed class InferenceRouterTests
 {
     private const double MarginMs = 5;
+    private static readonly double TransportMs = new RobotOptions().HedgeTransport.TotalMilliseconds;
     private static readonly string[] FourSilos = ["10.0.0.1:11111@1", "10.0.0.2:11111@1", "10.0.0.3:11111@1", "10.0.0.4:11111@1"];
     private readonly FakeTimeProvider _time = new();
 
     private InferenceRouter Router(string[] silos, double? firstExitMs = 20, IEnumerable<string>? active = null, long version = 1)
     {
-        var router = new InferenceRouter(_time, MarginMs);
+        var router = new InferenceRouter(_time, MarginMs, TransportMs);
         router.SetActive(version, () => (active ?? silos).ToHashSet(StringComparer.Ordinal));
         router.SetServing("m", new ModelServing(silos, firstExitMs), version);
         return router;
@@ -127,15 +128,20 @@ public sealed class InferenceRouterTests
     [InlineData(200, 3, 172)] // a fast first exit: one, the transport allowance and the margin
     [InlineData(100, 40, 55)] // 4 first exits do not fit: the last moment one and the margin do
     public void HedgeDelay_FromTheDeadlineAndFirstExit_LeavesRoomForTheNextSilo(double remainingMs, double firstExitMs, double expectedMs) =>
-        Assert.Equal(expectedMs, InferenceRouter.HedgeDelay(remainingMs, firstExitMs, MarginMs)!.Value.TotalMilliseconds, 6);
+        Assert.Equal(expectedMs, InferenceRouter.HedgeDelay(remainingMs, firstExitMs, MarginMs, TransportMs)!.Value.TotalMilliseconds, 6);
 
     [Fact]
-    public void HedgeDelay_UnknownFirstExit_Null() => Assert.Null(InferenceRouter.HedgeDelay(200, null, MarginMs));
+    public void HedgeDelay_LargerTransportAllowance_HedgesThatMuchEarlier() =>
+        // A1Fleet:Robots:HedgeTransport 800 ms (a contended machine): room 1.5 + 800 + 5 ms of a 2 s budget.
+        Assert.Equal(1193.5, InferenceRouter.HedgeDelay(2000, 1.5, MarginMs, transportMs: 800)!.Value.TotalMilliseconds, 6);
+
+    [Fact]
+    public void HedgeDelay_UnknownFirstExit_Null() => Assert.Null(InferenceRouter.HedgeDelay(200, null, MarginMs, TransportMs));
 
     [Theory]
     [InlineData(25)]
     [InlineData(10)]
-    public void HedgeDelay_NoTimeForAFirstExitElsewhere_Null(double remainingMs) => Assert.Null(InferenceRouter.HedgeDelay(remainingMs, 20, MarginMs));
+    public void HedgeDelay_NoTimeForAFirstExitElsewhere_Null(double remainingMs) => Assert.Null(InferenceRouter.HedgeDelay(remainingMs, 20, MarginMs, TransportMs));
 
     [Fact]
     public async Task SendAsync_FirstSiloSilentPastTheHedgeTime_AsksTheNextAndTheFirstAnswerWins()

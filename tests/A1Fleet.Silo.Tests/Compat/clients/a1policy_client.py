@@ -4,6 +4,7 @@ usage: a1policy_client.py PACKAGE_DIR URL ROBOT KEY CONFIG_JSON
 """
 import json
 import sys
+import time
 
 import numpy as np
 
@@ -11,6 +12,18 @@ import numpy as np
 def fail(message):
     print(json.dumps({"ok": False, "error": message}), flush=True)
     sys.exit(1)
+
+
+def predict(policy, A1FleetError, images, state):
+    """As a robot does: a 503 "not now" (the fleet cannot make the budget under the load it has) is asked again after
+    its Retry-After, a few times; anything else fails."""
+    for attempt in range(5):
+        try:
+            return policy.predict(image=images, instruction="stack the blocks", robot_state=state)
+        except A1FleetError as error:
+            if error.status != 503 or error.retry_after is None or attempt == 4:
+                raise
+            time.sleep(error.retry_after)
 
 
 def main():
@@ -24,7 +37,7 @@ def main():
     for _ in range(3):
         images = [rng.integers(0, 256, size=(30, 40, 3), dtype=np.uint8) for _ in range(cfg["cameras"])]
         state = pose(cfg, rng, cfg["proprio"])
-        actions = policy.predict(image=images, instruction="stack the blocks", robot_state=state)
+        actions = predict(policy, A1FleetError, images, state)
         if actions.shape != (cfg["chunk"], cfg["proprio"]) or actions.dtype != np.float32:
             fail(f"actions {actions.shape} {actions.dtype}")
         broken = violation(actions, state, cfg)
