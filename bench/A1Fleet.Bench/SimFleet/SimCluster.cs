@@ -10,8 +10,8 @@ internal sealed record FailoverResult(PhaseCounts Counts, List<double> GapsMs, i
 
 /// <summary>
 /// redis-server and N silo processes on loopback, every one a GPU silo on the simulated device, started one after the
-/// other (each measures the engine's per-part prices as it starts; started together on a small machine they would
-/// measure each other).
+/// other (each loads its models and warms up as it starts; started together on a small machine they would slow each
+/// other), all simulating the one device the bench priced (<c>A1Fleet:Inference:SimulatedPricesFile</c>).
 /// </summary>
 internal sealed class SimCluster : IDisposable
 {
@@ -32,8 +32,9 @@ internal sealed class SimCluster : IDisposable
     public List<SiloProcess> Silos { get; }
 
     /// <param name="timeScale">How much slower than real time the fleet runs (budgets, leases).</param>
-    /// <param name="deviceScale">A1Fleet:Inference:SimulatedTimeScale: the measured per-part times times this.</param>
-    public static async Task<SimCluster> StartAsync(int silos, double timeScale, double deviceScale, IReadOnlyList<string> packages, TextWriter log)
+    /// <param name="deviceScale">A1Fleet:Inference:SimulatedTimeScale: the per-part prices times this.</param>
+    /// <param name="pricesFile">A1Fleet:Inference:SimulatedPricesFile: the prices every silo simulates (measured once by the bench).</param>
+    public static async Task<SimCluster> StartAsync(int silos, double timeScale, double deviceScale, IReadOnlyList<string> packages, string pricesFile, TextWriter log)
     {
         var cluster = new ProcessCluster();
         var started = Stopwatch.GetTimestamp();
@@ -43,7 +44,7 @@ internal sealed class SimCluster : IDisposable
             var list = new List<SiloProcess>();
             for (var i = 0; i < silos; i++)
             {
-                var silo = cluster.StartSilo($"sim-silo-{i + 1}", packages[0], gpu: true, Settings(timeScale, deviceScale, packages));
+                var silo = cluster.StartSilo($"sim-silo-{i + 1}", packages[0], gpu: true, Settings(timeScale, deviceScale, packages, pricesFile));
                 list.Add(silo);
                 await ProcessCluster.WaitReadyAsync(silo, TimeSpan.FromSeconds(180));
             }
@@ -58,13 +59,14 @@ internal sealed class SimCluster : IDisposable
         }
     }
 
-    private static string[] Settings(double timeScale, double deviceScale, IReadOnlyList<string> packages)
+    private static string[] Settings(double timeScale, double deviceScale, IReadOnlyList<string> packages, string pricesFile)
     {
         var k = deviceScale.ToString(CultureInfo.InvariantCulture);
         var settings = new List<string>
         {
             "--A1Fleet:Inference:Device Simulated",
             $"--A1Fleet:Inference:SimulatedTimeScale {k}",
+            $"--A1Fleet:Inference:SimulatedPricesFile \"{pricesFile}\"",
             // Every time of the fleet scales alike: budgets and the lease a robot keeps by asking.
             $"--A1Fleet:Robots:DefaultLatencyBudget {TimeSpan.FromMilliseconds(200 * timeScale).ToString("c", CultureInfo.InvariantCulture)}",
             $"--A1Fleet:Robots:LeaseTtl {TimeSpan.FromSeconds(Math.Min(300, 5 * timeScale)).ToString("c", CultureInfo.InvariantCulture)}",

@@ -117,7 +117,7 @@ internal static class SimFleetBenchmark
                 var k = sizes.ScaleoutTimeScale;
                 var scaleout = Spec.Of(packages[ScaleoutModel]);
                 var pace = new RobotPace(scaleout.Chunk, ControlHz / k, BudgetMs * k);
-                var capacity = EstimateCapacity(packages[ScaleoutModel], k);
+                var (capacity, scaleoutPrices) = PriceDevice(packages[ScaleoutModel], k, outDirectory);
                 var perSilo = (int)Math.Ceiling(sizes.SaturationFactor * capacity / pace.RequestsPerSecond);
                 log.WriteLine($"simfleet{(quick ? " --quick" : "")}: scale-out at time scale {k} (device x{k}, cadence {pace.ControlHz:0.###} Hz, budget {pace.BudgetMs:0} ms); " +
                               $"{ScaleoutModel} full-depth capacity ~{capacity:0.00} req/s per silo (batch {CapacityBatch}, estimated here); {perSilo} robots per silo offer {sizes.SaturationFactor}x that");
@@ -126,13 +126,13 @@ internal static class SimFleetBenchmark
                 json["robots_per_silo_scaleout"] = perSilo;
 
                 PhaseCounts one;
-                using (var fleet = await SimCluster.StartAsync(1, k, k, [packages[ScaleoutModel]], log))
+                using (var fleet = await SimCluster.StartAsync(1, k, k, [packages[ScaleoutModel]], scaleoutPrices, log))
                 {
                     one = await fleet.RunPhaseAsync("scaleout-1", perSilo, ScaleoutModel, scaleout, pace, sizes.ScaleoutWarmup * k, sizes.ScaleoutMeasure * k, log);
                     rows.Add(Row("scaleout", 1, perSilo, ScaleoutModel, k, pace, one, await fleet.ServedPerSiloAsync()));
                 }
 
-                using (var fleet = await SimCluster.StartAsync(sizes.Silos, k, k, [packages[ScaleoutModel]], log))
+                using (var fleet = await SimCluster.StartAsync(sizes.Silos, k, k, [packages[ScaleoutModel]], scaleoutPrices, log))
                 {
                     var many = await fleet.RunPhaseAsync($"scaleout-{sizes.Silos}", perSilo * sizes.Silos, ScaleoutModel, scaleout, pace, sizes.ScaleoutWarmup * k, sizes.ScaleoutMeasure * k, log);
                     rows.Add(Row("scaleout", sizes.Silos, perSilo * sizes.Silos, ScaleoutModel, k, pace, many, await fleet.ServedPerSiloAsync()));
@@ -149,11 +149,11 @@ internal static class SimFleetBenchmark
                 var crowd = Spec.Of(packages[CrowdModel]);
                 var crowdPace = new RobotPace(crowd.Chunk, ControlHz / kc, BudgetMs * kc);
                 var crowdDevice = kc / sizes.CrowdSpeedup;
-                var crowdCapacity = EstimateCapacity(packages[CrowdModel], crowdDevice);
+                var (crowdCapacity, crowdPrices) = PriceDevice(packages[CrowdModel], crowdDevice, outDirectory);
                 log.WriteLine($"crowd at time scale {kc}, device {sizes.CrowdSpeedup}x this machine's engine: {sizes.CrowdRobots} robots ({CrowdModel}, chunk {crowd.Chunk}) offer " +
                               $"{sizes.CrowdRobots * crowdPace.RequestsPerSecond:0.0} req/s; full-depth capacity ~{crowdCapacity:0.0} req/s per silo (estimated here)");
                 json["crowd_device_speedup"] = sizes.CrowdSpeedup;
-                using (var fleet = await SimCluster.StartAsync(sizes.Silos, kc, crowdDevice, [packages[CrowdModel]], log))
+                using (var fleet = await SimCluster.StartAsync(sizes.Silos, kc, crowdDevice, [packages[CrowdModel]], crowdPrices, log))
                 {
                     var counts = await fleet.RunPhaseAsync("crowd", sizes.CrowdRobots, CrowdModel, crowd, crowdPace, sizes.CrowdWarmup * kc, sizes.CrowdMeasure * kc, log);
                     rows.Add(Row("crowd", sizes.Silos, sizes.CrowdRobots, CrowdModel, kc, crowdPace, counts, await fleet.ServedPerSiloAsync()));
@@ -174,12 +174,12 @@ internal static class SimFleetBenchmark
                 var failover = Spec.Of(packages[FailoverModel]);
                 var failoverPace = new RobotPace(failover.Chunk, ControlHz, BudgetMs);
                 var failoverDevice = 1 / sizes.FailoverSpeedup;
-                var failoverCapacity = EstimateCapacity(packages[FailoverModel], failoverDevice);
+                var (failoverCapacity, failoverPrices) = PriceDevice(packages[FailoverModel], failoverDevice, outDirectory);
                 var failoverRobots = Math.Clamp((int)Math.Floor(0.6 * failoverCapacity / failoverPace.RequestsPerSecond), 4, sizes.FailoverRobots);
                 log.WriteLine($"failover in real time, device {sizes.FailoverSpeedup}x this machine's engine: {FailoverModel} full-depth capacity ~{failoverCapacity:0.0} req/s per silo " +
                               $"(estimated here); {failoverRobots} robots offer {failoverRobots * failoverPace.RequestsPerSecond:0.0} req/s");
                 json["failover_device_speedup"] = sizes.FailoverSpeedup;
-                using (var fleet = await SimCluster.StartAsync(2, 1, failoverDevice, [packages[FailoverModel]], log))
+                using (var fleet = await SimCluster.StartAsync(2, 1, failoverDevice, [packages[FailoverModel]], failoverPrices, log))
                 {
                     var result = await fleet.RunFailoverAsync(failoverRobots, FailoverModel, failover, failoverPace, sizes.FailoverWarmup, sizes.FailoverWindow, log);
                     rows.Add(Row("failover", 2, failoverRobots, FailoverModel, 1, failoverPace, result.Counts, await fleet.ServedPerSiloAsync()));
@@ -222,16 +222,21 @@ internal static class SimFleetBenchmark
     }
 
     /// <summary>
-    /// Full-depth requests per second one silo's simulated device serves in batches of 16: the engine's per-part prices
-    /// measured here (as the silo measures its own at start), times the time scale, one batch run on the simulated device.
+    /// Prices the package's simulated device once, here (batch 1 and the engine's largest batch), into a file every silo
+    /// of the phase is given (<c>A1Fleet:Inference:SimulatedPricesFile</c>): silos started one after another on a shared
+    /// machine would each price their own device under different load, and the 1-silo and N-silo clusters compared
+    /// different devices. Returns the file and the full-depth requests per second that device serves in batches of 16
+    /// (times the time scale, one batch run on it).
     /// </summary>
-    private static double EstimateCapacity(string packageDirectory, double timeScale)
+    private static (double Capacity, string PricesFile) PriceDevice(string packageDirectory, double timeScale, string directory)
     {
-        using var engine = A1Fleet.Engine.Inference.A1Engine.Load(packageDirectory, new A1Fleet.Engine.EngineOptions { MaxBatchSize = CapacityBatch });
+        using var engine = A1Fleet.Engine.Inference.A1Engine.Load(packageDirectory, new A1Fleet.Engine.EngineOptions());
         var samples = ReferencePackages.HeldOut(engine.Package);
-        var one = Scale(engine.MeasureParts(1, repetitions: 3), timeScale);
-        var max = Scale(engine.MeasureParts(CapacityBatch, repetitions: 3), timeScale);
-        var device = new A1Fleet.Engine.Inference.SimulatedDevice(engine, one, max);
+        var prices = new A1Fleet.Engine.Inference.ModelPrices(engine.MeasureParts(1, repetitions: 3), engine.MeasureParts(engine.MaxBatchSize, repetitions: 3));
+        Directory.CreateDirectory(directory);
+        var file = Path.GetFullPath(Path.Combine(directory, $"simulated-prices-{engine.ModelId}.json"));
+        A1Fleet.Engine.Inference.SimulatedPrices.Write(file, new Dictionary<string, A1Fleet.Engine.Inference.ModelPrices> { [engine.ModelId] = prices });
+        var device = new A1Fleet.Engine.Inference.SimulatedDevice(engine, Scale(prices.BatchOne, timeScale), Scale(prices.BatchMax, timeScale));
         var batch = Enumerable.Range(0, CapacityBatch).Select(i => new A1Fleet.Engine.Inference.InferenceRequest
         {
             Instruction = Instruction,
@@ -242,7 +247,7 @@ internal static class SimFleetBenchmark
         }).ToList();
         var t0 = Stopwatch.GetTimestamp();
         device.Run(batch);
-        return CapacityBatch / Stopwatch.GetElapsedTime(t0).TotalSeconds;
+        return (CapacityBatch / Stopwatch.GetElapsedTime(t0).TotalSeconds, file);
     }
 
     private static A1Fleet.Engine.Inference.PartTimings Scale(A1Fleet.Engine.Inference.PartTimings p, double k) => p with

@@ -38,19 +38,25 @@ public sealed partial class InferenceService : IDisposable
         _logger = logger;
         _time = time ?? TimeProvider.System;
         Options = options.Value;
+        var given = Options.Device == InferenceDevice.Simulated && Options.SimulatedPricesFile is { } file ? SimulatedPrices.Read(file) : [];
         foreach (var dir in Options.ModelPackages)
         {
             var engine = _catalog.Add(dir, Options.Engine);
-            // Prices at batch 1 seed each inference grain's cost model before any request has run.
-            _prices[engine.ModelId] = engine.MeasureParts(batch: 1, repetitions: 3);
             if (Options.Device == InferenceDevice.Simulated)
             {
-                // Prices at the largest batch too: the simulated device interpolates between the two. Both (and so the
-                // grains' cost models) times SimulatedTimeScale: the device the simulation stands for.
-                _prices[engine.ModelId] = Scaled(_prices[engine.ModelId], Options.SimulatedTimeScale);
-                _simulated[engine.ModelId] = new SimulatedDevice(engine, _prices[engine.ModelId],
-                    Scaled(engine.MeasureParts(engine.MaxBatchSize, repetitions: 3), Options.SimulatedTimeScale));
-                LogSimulated(engine.ModelId);
+                // Prices at batch 1 and at the largest batch: the simulated device interpolates between the two. Both
+                // (and so the grains' cost models) times SimulatedTimeScale: the device the simulation stands for.
+                var prices = given.TryGetValue(engine.ModelId, out var listed)
+                    ? listed
+                    : new ModelPrices(engine.MeasureParts(batch: 1, repetitions: 3), engine.MeasureParts(engine.MaxBatchSize, repetitions: 3));
+                _prices[engine.ModelId] = Scaled(prices.BatchOne, Options.SimulatedTimeScale);
+                _simulated[engine.ModelId] = new SimulatedDevice(engine, _prices[engine.ModelId], Scaled(prices.BatchMax, Options.SimulatedTimeScale));
+                LogSimulated(engine.ModelId, listed is null ? "measured here" : $"from {Options.SimulatedPricesFile}");
+            }
+            else
+            {
+                // Prices at batch 1 seed each inference grain's cost model before any request has run.
+                _prices[engine.ModelId] = engine.MeasureParts(batch: 1, repetitions: 3);
             }
 
             _stepCosts[engine.ModelId] = new StepCosts(_prices[engine.ModelId], engine.MaxBatchSize, engine.ExitLayers[0]);
@@ -423,8 +429,8 @@ public sealed partial class InferenceService : IDisposable
     [LoggerMessage(EventId = 100, Level = LogLevel.Information, Message = "Loaded model {ModelId} from {Directory}: {Layers} LM layers on {Provider}")]
     private partial void LogModelLoaded(string modelId, string directory, int layers, string provider);
 
-    [LoggerMessage(EventId = 102, Level = LogLevel.Warning, Message = "Model {ModelId}: SIMULATED device (A1Fleet:Inference:Device = Simulated): batches spend the measured time and answer a neutral pose; not for arms")]
-    private partial void LogSimulated(string modelId);
+    [LoggerMessage(EventId = 102, Level = LogLevel.Warning, Message = "Model {ModelId}: SIMULATED device (A1Fleet:Inference:Device = Simulated): batches spend the prices ({Prices}) and answer a neutral pose; not for arms")]
+    private partial void LogSimulated(string modelId, string prices);
 
     [LoggerMessage(EventId = 101, Level = LogLevel.Error, Message = "Batch of {Count} for model {ModelId} failed")]
     private partial void LogBatchFailed(Exception exception, string modelId, int count);

@@ -33,6 +33,14 @@ public sealed class InferenceServiceOptions
     /// accelerator). Transport and Orleans costs do not scale. The multi-silo bench (<c>simfleet</c>) sets it; never for an arm.
     /// </summary>
     public double SimulatedTimeScale { get; set; } = 1;
+
+    /// <summary>
+    /// With <see cref="InferenceDevice.Simulated"/> only: a file of per-part prices per model
+    /// (<see cref="A1Fleet.Engine.Inference.SimulatedPrices"/>) used instead of measuring them at start, still times
+    /// <see cref="SimulatedTimeScale"/>. Models it does not list are measured. For benches that need every silo to
+    /// simulate the same device, or a device measured elsewhere.
+    /// </summary>
+    public string? SimulatedPricesFile { get; set; }
 }
 
 public enum InferenceDevice
@@ -74,6 +82,18 @@ public sealed class InferenceServiceOptionsValidator : IValidateOptions<Inferenc
         else if (o.SimulatedTimeScale != 1 && o.Device != InferenceDevice.Simulated)
         {
             errors.Add($"A1Fleet:Inference:SimulatedTimeScale {o.SimulatedTimeScale} applies to the simulated device only; A1Fleet:Inference:Device is {o.Device}.");
+        }
+
+        if (o.SimulatedPricesFile is { } prices)
+        {
+            if (o.Device != InferenceDevice.Simulated)
+            {
+                errors.Add($"A1Fleet:Inference:SimulatedPricesFile applies to the simulated device only; A1Fleet:Inference:Device is {o.Device}.");
+            }
+            else if (!File.Exists(prices))
+            {
+                errors.Add($"A1Fleet:Inference:SimulatedPricesFile '{prices}' does not exist.");
+            }
         }
 
         errors.AddRange(o.Engine.Validate().Select(e => "A1Fleet:Inference:Engine: " + e));

@@ -34,4 +34,28 @@ public sealed class InferenceServiceOptionsValidatorTests
     {
         Assert.Equal(1, new InferenceServiceOptions().SimulatedTimeScale);
     }
+
+    [Fact]
+    public void Validate_SimulatedPricesFileOnTheEngine_FailsNamingTheKey()
+    {
+        var file = Path.GetTempFileName();
+        try
+        {
+            var result = new InferenceServiceOptionsValidator().Validate(null, new InferenceServiceOptions { Device = InferenceDevice.Engine, SimulatedPricesFile = file });
+
+            Assert.Contains("A1Fleet:Inference:SimulatedPricesFile applies to the simulated device only", result.FailureMessage, StringComparison.Ordinal);
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+    }
+
+    [Fact]
+    public void Validate_SimulatedPricesFileMissing_FailsNamingTheFile()
+    {
+        var result = new InferenceServiceOptionsValidator().Validate(null, new InferenceServiceOptions { Device = InferenceDevice.Simulated, SimulatedPricesFile = "/nonexistent/prices.json" });
+
+        Assert.Contains("A1Fleet:Inference:SimulatedPricesFile '/nonexistent/prices.json' does not exist", result.FailureMessage, StringComparison.Ordinal);
+    }
 }

@@ -10,13 +10,15 @@ namespace A1Fleet.Grains.Tests.Inference;
 [Collection(FleetClusterCollection.Name)]
 public sealed class InferenceServiceTests(FleetClusterFixture fixture)
 {
-    private InferenceService Service(InferenceDevice? device = null)
+    private InferenceService Service(InferenceDevice? device = null, Action<InferenceServiceOptions>? configure = null)
     {
         var options = new InferenceServiceOptions { ModelPackages = [fixture.TinyFmDirectory], Engine = { MaxBatchSize = 4, IntraOpThreads = 1 } };
         if (device is { } d)
         {
             options.Device = d;
         }
+
+        configure?.Invoke(options);
 
         return new InferenceService(Options.Create(options), NullLogger<InferenceService>.Instance);
     }
@@ -85,6 +87,25 @@ public sealed class InferenceServiceTests(FleetClusterFixture fixture)
         Assert.Equal(engine.ExitLayers[0], outcome.Results[1].ExitLayer);
         Assert.Equal(InferenceErrorKind.InvalidInput, outcome.Results[3].ErrorKind);
         Assert.Equal(requests.Count, outcome.Statistics.Requests);
+    }
+
+    [Fact]
+    public void SimulatedDevice_PricesFile_SimulatesThoseTimesScaledInsteadOfMeasuringItsOwn()
+    {
+        using var engine = A1Engine.Load(fixture.TinyFmDirectory, new EngineOptions { MaxBatchSize = 4, IntraOpThreads = 1 });
+        var file = Path.Combine(Path.GetTempPath(), $"a1-prices-{Guid.NewGuid():N}.json");
+        var one = new PartTimings(1, PrefixMs: 7, LanguageModelLayerMs: 3, MlpHeadMs: 0, ExpertSuffixMs: 1, ExpertLayerMs: 0.5, ExpertOutputMs: 0.25);
+        SimulatedPrices.Write(file, new Dictionary<string, ModelPrices> { [engine.ModelId] = new(one, one with { Batch = 4, PrefixMs = 20 }) });
+        try
+        {
+            using var service = Service(InferenceDevice.Simulated, o => { o.SimulatedPricesFile = file; o.SimulatedTimeScale = 2; });
+
+            Assert.Equal(one with { PrefixMs = 14, LanguageModelLayerMs = 6, ExpertSuffixMs = 2, ExpertLayerMs = 1, ExpertOutputMs = 0.5 }, service.PricesOf(engine.ModelId));
+        }
+        finally
+        {
+            File.Delete(file);
+        }
     }
 
     [Fact]
