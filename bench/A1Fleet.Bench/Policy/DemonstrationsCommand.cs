@@ -66,7 +66,7 @@ internal static class DemonstrationsCommand
             results = list;
             if (Value("--dagger") is { } package)
             {
-                // Corrections: the package drives on the first --dagger-episodes of those seeds, the expert labels.
+                // Corrections: the package drives on the first --dagger-episodes solved runs (with --every-block each run's block), the expert labels.
                 var count = int.Parse(Value("--dagger-episodes") ?? episodes.ToString(CultureInfo.InvariantCulture), CultureInfo.InvariantCulture);
                 using var engine = A1Engine.Load(Path.GetFullPath(package), new EngineOptions { MaxBatchSize = 1 });
                 var spec = PolicyBenchmark.SpecOf(engine);
@@ -77,7 +77,8 @@ internal static class DemonstrationsCommand
                 }
 
                 var decode = engine.IsFlowMatching ? DecodeSettings.FullDepthK10 : new DecodeSettings(ExitMode.FullDepth, 1, false);
-                var rollouts = TabletopDemonstrations.RecordCorrections(recorder, profile, imageSize, list.Where(r => r.Succeeded).Take(count).Select(r => r.Seed),
+                var rollouts = TabletopDemonstrations.RecordCorrections(recorder, profile, imageSize, list.Select((r, i) => (Result: r, Target: everyBlock ? i % TabletopWorld.BlockCount : (int?)null))
+                        .Where(x => x.Result.Succeeded).Take(count).Select(x => (x.Result.Seed, x.Target)),
                     () => new EnginePolicy(engine, spec, profile.JointCount, decode, null, int.MaxValue), $"dagger-{engine.ModelId}");
                 Console.WriteLine($"DAgger: {engine.ModelId} drove {rollouts.Count} episodes (success {rollouts.Count(r => r.Succeeded) / (double)rollouts.Count:P1}), " +
                                   $"{rollouts.Sum(r => r.Steps)} frames labelled by the scripted expert");

@@ -74,16 +74,25 @@ public static class TabletopDemonstrations
     /// <see cref="MaxEpisodeSeconds"/>. Returns the driving policy's results.
     /// </summary>
     public static IReadOnlyList<TabletopEpisodeResult> RecordCorrections(EpisodeRecorder recorder, EmbodimentProfile profile, int imageSize, IEnumerable<int> seeds,
-        Func<ITabletopPolicy> createPolicy, string robotId, CancellationToken cancellationToken = default)
+        Func<ITabletopPolicy> createPolicy, string robotId, CancellationToken cancellationToken = default) =>
+        RecordCorrections(recorder, profile, imageSize, seeds.Select(seed => (seed, (int?)null)), createPolicy, robotId, cancellationToken);
+
+    /// <summary>
+    /// <see cref="RecordCorrections(EpisodeRecorder, EmbodimentProfile, int, IEnumerable{int}, Func{ITabletopPolicy}, string, CancellationToken)"/>
+    /// on runs of a seed and the block the instruction names (null: the seed's own), as
+    /// <see cref="RecordEveryBlock"/> runs them: DAgger on contrastive demonstrations.
+    /// </summary>
+    public static IReadOnlyList<TabletopEpisodeResult> RecordCorrections(EpisodeRecorder recorder, EmbodimentProfile profile, int imageSize,
+        IEnumerable<(int Seed, int? Target)> runs, Func<ITabletopPolicy> createPolicy, string robotId, CancellationToken cancellationToken = default)
     {
         var spec = TabletopEpisodeRunner.DemonstrationSpec(profile, DatasetId, imageSize);
         var runner = new TabletopEpisodeRunner(profile, spec, MaxEpisodeSeconds, HoldAfterSuccess);
         var recording = new ArmRecording(recorder, robotId, profile.Embodiment, profile.ControlHz, spec, [.. profile.Joints.Select(j => j.Name)]);
         var results = new List<TabletopEpisodeResult>();
-        foreach (var seed in seeds)
+        foreach (var (seed, target) in runs)
         {
             cancellationToken.ThrowIfCancellationRequested();
-            results.Add(runner.Run(seed, createPolicy(), ScriptedExpert.Labeller(profile), recording));
+            results.Add(runner.Run(seed, createPolicy(), ScriptedExpert.Labeller(profile), recording, target: target));
         }
 
         return results;

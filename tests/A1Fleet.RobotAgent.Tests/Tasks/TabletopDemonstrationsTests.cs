@@ -134,6 +134,30 @@ public sealed class TabletopDemonstrationsTests : IDisposable
             $"the labels never left the start: {string.Join(", ", lastLabel)} vs {string.Join(", ", start)}");
     }
 
+    [Fact]
+    public async Task RecordCorrections_RunsNamingEachBlock_EachEpisodeRecordedWithItsBlocksInstruction()
+    {
+        var profile = EmbodimentProfile.For(Embodiment.Franka);
+        IReadOnlyList<TabletopEpisodeResult> expert;
+        IReadOnlyList<TabletopEpisodeResult> results;
+        string directory;
+        await using (var recorder = new EpisodeRecorder(Options.Create(new EpisodeRecordingOptions { Directory = _root, MaxEpisodeSeconds = 60, MinEpisodeFrames = 1 }),
+                         NullLogger<EpisodeRecorder>.Instance))
+        {
+            // DAgger on contrastive demonstrations: the corrections name the same blocks as the expert's runs did.
+            expert = TabletopDemonstrations.RecordEveryBlock(recorder, profile, 32, [7]);
+            results = TabletopDemonstrations.RecordCorrections(recorder, profile, 32,
+                Enumerable.Range(0, TabletopWorld.BlockCount).Select(block => (7, (int?)block)), () => new HoldPolicy(), "holder");
+            directory = recorder.DatasetDirectory(TabletopDemonstrations.DatasetId, profile.Embodiment);
+        }
+
+        Assert.Equal(TabletopWorld.BlockCount, results.Select(r => r.Instruction).Distinct().Count());
+        Assert.Equal(expert.Select(r => r.Instruction), results.Select(r => r.Instruction));
+        var dataset = LeRobotDataset.Open(directory);
+        var episodes = dataset.Episodes.OrderBy(e => e.EpisodeIndex).ToList();
+        Assert.Equal(expert.Where(r => r.Succeeded).Select(r => r.Instruction).Concat(results.Select(r => r.Instruction)), episodes.Select(e => e.Tasks.Single()));
+    }
+
     private sealed class HoldPolicy : ITabletopPolicy
     {
         private float[] _start = [];
