@@ -76,40 +76,120 @@ public sealed class CostModel
         return best;
     }
 
+    /// <summary>Learns from a batch in which every row ran to <paramref name="deepestLayer"/>.</summary>
     public void Observe(int batch, int deepestLayer, DecodeSettings decode, double actualMs)
     {
         batch = Math.Clamp(batch, 1, _factor.Length - 1);
-        var expected = BatchOneCost(deepestLayer, decode);
-        if (expected <= 0 || !double.IsFinite(actualMs))
+        var rows = new int[batch];
+        Array.Fill(rows, deepestLayer);
+        Observe(rows, decode, actualMs);
+    }
+
+    /// <summary>
+    /// Learns from a finished batch, given the layer each row left at (negative: the row left after the prefix, as a
+    /// failed row does). The engine drops rows as they exit, so a batch whose rows left early cost less than its size
+    /// at its deepest layer: judging it that way taught factors too small, and batches whose rows all ran to their caps
+    /// then overran their predictions (a 1,964 ms run predicted at 1,752). The batch is priced step by step at the rows
+    /// still in it, and only its own size's factor moves by what that price missed.
+    /// </summary>
+    public void Observe(ReadOnlySpan<int> rowExitLayers, DecodeSettings decode, double actualMs)
+    {
+        if (rowExitLayers.IsEmpty || !double.IsFinite(actualMs) || actualMs <= 0)
         {
             return;
         }
 
-        var ratio = actualMs / expected;
-        _factor[batch] = _observed[batch] ? ((1 - LearningRate) * _factor[batch]) + (LearningRate * ratio) : ratio;
+        var batch = Math.Clamp(rowExitLayers.Length, 1, _factor.Length - 1);
+        var predicted = StepwiseCost(rowExitLayers, decode);
+        if (predicted <= 0)
+        {
+            return;
+        }
+
+        var target = Factor(batch) * actualMs / predicted;
+        _factor[batch] = _observed[batch] ? ((1 - LearningRate) * _factor[batch]) + (LearningRate * target) : target;
         _observed[batch] = true;
+    }
+
+    /// <summary>What a batch costs with the current factors when each step runs at the rows still in it.</summary>
+    private double StepwiseCost(ReadOnlySpan<int> rowExitLayers, DecodeSettings decode)
+    {
+        var p = _prior;
+        var deepest = -1;
+        foreach (var layer in rowExitLayers)
+        {
+            deepest = Math.Max(deepest, layer);
+        }
+
+        // Rows still in the batch at each layer: a row stays up to and including the layer it left at.
+        Span<int> active = stackalloc int[deepest + 1];
+        foreach (var exit in rowExitLayers)
+        {
+            for (var layer = 0; layer <= exit; layer++)
+            {
+                active[layer]++;
+            }
+        }
+
+        double At(ReadOnlySpan<int> counts, int layer) => Factor(Math.Min(counts[layer], _factor.Length - 1));
+
+        var cost = Factor(Math.Min(rowExitLayers.Length, _factor.Length - 1)) * p.PrefixMs;
+        for (var layer = 0; layer <= deepest; layer++)
+        {
+            cost += At(active, layer) * p.LanguageModelLayerMs;
+        }
+
+        if (deepest < 0)
+        {
+            return cost;
+        }
+
+        if (decode.Mode == ExitMode.FullDepth)
+        {
+            return cost + (At(active, deepest) * HeadMs(deepest, decode));
+        }
+
+        if (_exitLayers[0] <= deepest)
+        {
+            cost += At(active, _exitLayers[0]) * HeadMs(_exitLayers[0] - 1, decode);
+        }
+
+        foreach (var exit in _exitLayers)
+        {
+            if (exit <= deepest)
+            {
+                cost += At(active, exit) * HeadMs(exit, decode);
+            }
+        }
+
+        return cost;
     }
 
     private double BatchOneCost(int layer, DecodeSettings decode)
     {
         var p = _prior;
         var cost = p.PrefixMs + ((layer + 1) * p.LanguageModelLayerMs);
-        var perStep = p.ExpertSuffixMs + p.ExpertOutputMs;
-        double Head(int at) => p.MlpHeadMs > 0 ? p.MlpHeadMs : decode.DenoisingSteps * (perStep + ((at + 1) * p.ExpertLayerMs));
         if (decode.Mode == ExitMode.FullDepth)
         {
-            return cost + Head(layer);
+            return cost + HeadMs(layer, decode);
         }
 
-        cost += Head(_exitLayers[0] - 1);
+        cost += HeadMs(_exitLayers[0] - 1, decode);
         foreach (var exit in _exitLayers)
         {
             if (exit <= layer)
             {
-                cost += Head(exit);
+                cost += HeadMs(exit, decode);
             }
         }
 
         return cost;
+    }
+
+    /// <summary>Batch-1 price of the head at an exit: the MLP once, or the expert's denoising steps over the K/V of LM blocks 0..at.</summary>
+    private double HeadMs(int at, DecodeSettings decode)
+    {
+        var p = _prior;
+        return p.MlpHeadMs > 0 ? p.MlpHeadMs : decode.DenoisingSteps * (p.ExpertSuffixMs + p.ExpertOutputMs + ((at + 1) * p.ExpertLayerMs));
     }
 }

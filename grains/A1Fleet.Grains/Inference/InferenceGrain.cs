@@ -272,9 +272,14 @@ public sealed partial class InferenceGrain : Grain, IInferenceGrain
             return null;
         }
 
-        var deepest = outcome.Results.Where(r => r.Succeeded).Select(r => r.ExitLayer).DefaultIfEmpty(0).Max();
-        costModel.Observe(batch.Count, deepest, decode, outcome.Statistics.TotalMs);
-        return deepest;
+        var exits = new int[outcome.Results.Length];
+        for (var i = 0; i < exits.Length; i++)
+        {
+            exits[i] = outcome.Results[i].Succeeded ? outcome.Results[i].ExitLayer : -1;
+        }
+
+        costModel.Observe(exits, decode, outcome.Statistics.TotalMs);
+        return Math.Max(0, exits.DefaultIfEmpty(0).Max());
     }
 
     private async Task RefreshThresholds()

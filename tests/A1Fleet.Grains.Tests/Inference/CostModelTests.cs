@@ -43,6 +43,45 @@ public sealed class CostModelTests
         Assert.Equal(1.3, model.Factor(2), 9);
     }
 
+    [Fact]
+    public void Observe_RowsThatLeftEarly_TheBatchIsPricedAtTheRowsStillInItEachStep()
+    {
+        // A device with no batching gain, as the prior assumes: each step costs its batch-1 price times the rows in it.
+        // Four rows, three leaving at exit 1: prefix 4 x 2, layers 0-1 at 4 rows 8, layers 2-7 at 1 row 6, the head before
+        // the first exit and at exit 1 at 4 rows 4, at exits 3, 5, 7 at 1 row 1.5 = 27.5 ms.
+        var model = new CostModel(Prices, Exits, maxBatch: 8);
+
+        model.Observe([1, 1, 1, 7], DecodeSettings.EarlyExitWarmK2, actualMs: 27.5);
+
+        // Judged as four rows at layer 7 (12.5 ms each at batch 1) it would read 2.2 and predict a full batch at 27.5 ms, not 50.
+        Assert.Equal(4.0, model.Factor(4), 9);
+        Assert.Equal(50.0, model.Predict(4, 7, DecodeSettings.EarlyExitWarmK2), 9);
+    }
+
+    [Fact]
+    public void Observe_FailedRow_CountsOnlyForThePrefix()
+    {
+        var model = new CostModel(Prices, Exits, maxBatch: 8);
+
+        // Prefix at 2 rows 4, layers 0-7 at 1 row 8, heads at 1 row 2.5 = 14.5 ms on a device with no batching gain.
+        model.Observe([-1, 7], DecodeSettings.EarlyExitWarmK2, actualMs: 14.5);
+
+        Assert.Equal(2.0, model.Factor(2), 9);
+    }
+
+    [Fact]
+    public void Observe_EveryRowToTheSameLayer_IsTheWholeBatchAtThatLayer()
+    {
+        var byRows = new CostModel(Prices, Exits, maxBatch: 8);
+        var whole = new CostModel(Prices, Exits, maxBatch: 8);
+
+        byRows.Observe([5, 5, 5], DecodeSettings.FullDepthK10, actualMs: 21);
+        whole.Observe(3, 5, DecodeSettings.FullDepthK10, actualMs: 21);
+
+        Assert.Equal(whole.Factor(3), byRows.Factor(3), 9);
+        Assert.Equal(21.0 / (2 + 6 + 0.5), byRows.Factor(3), 9);
+    }
+
     [Theory]
     [InlineData(1, 12.5, 7)]
     [InlineData(1, 9.99, 3)]
