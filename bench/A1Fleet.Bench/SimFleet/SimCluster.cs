@@ -163,19 +163,22 @@ internal sealed class SimCluster : IDisposable
         double Ms(long at) => Math.Round((at - kill) * 1000.0 / f);
     }
 
-    /// <summary>Requests the inference grains answered on each silo so far, from its /metrics (-1 for a silo that does not answer).</summary>
-    public async Task<List<long>> ServedPerSiloAsync()
+    /// <summary>
+    /// From every silo's /metrics so far: the requests its inference grains answered (-1 for a silo that does not answer)
+    /// and the hedges its robot grains sent (summed over the silos).
+    /// </summary>
+    public async Task<SiloCounters> CountersAsync()
     {
         var served = new List<long>();
+        long hedges = 0;
         foreach (var silo in Silos)
         {
             try
             {
                 using var http = ProcessCluster.CreateClient(silo, TimeSpan.FromSeconds(5));
-                var text = await http.GetStringAsync("/metrics");
-                served.Add((long)text.Split('\n')
-                    .Where(l => l.StartsWith("a1fleet_inference_requests", StringComparison.Ordinal) && !l.Contains("_bucket", StringComparison.Ordinal))
-                    .Sum(l => double.Parse(l[(l.LastIndexOf(' ') + 1)..], CultureInfo.InvariantCulture)));
+                var lines = (await http.GetStringAsync("/metrics")).Split('\n');
+                served.Add(Sum(lines, "a1fleet_inference_requests"));
+                hedges += Sum(lines, "a1fleet_inference_hedges");
             }
             catch (Exception e) when (e is HttpRequestException or TaskCanceledException or FormatException)
             {
@@ -183,7 +186,11 @@ internal sealed class SimCluster : IDisposable
             }
         }
 
-        return served;
+        return new SiloCounters(served, hedges);
+
+        static long Sum(string[] lines, string metric) => (long)lines
+            .Where(l => l.StartsWith(metric, StringComparison.Ordinal) && !l.Contains("_bucket", StringComparison.Ordinal))
+            .Sum(l => double.Parse(l[(l.LastIndexOf(' ') + 1)..], CultureInfo.InvariantCulture));
     }
 
     private async Task<List<SimRobot>> AddRobotsAsync(string phase, int count, SimFleetBenchmark.Spec spec, RobotPace pace)
@@ -227,3 +234,6 @@ internal sealed class SimCluster : IDisposable
         Cluster.Dispose();
     }
 }
+
+/// <summary>What the silos' /metrics say of a phase: requests answered per silo (-1: the silo did not answer) and hedges sent.</summary>
+internal sealed record SiloCounters(List<long> ServedPerSilo, long Hedges);

@@ -129,13 +129,13 @@ internal static class SimFleetBenchmark
                 using (var fleet = await SimCluster.StartAsync(1, k, k, [packages[ScaleoutModel]], scaleoutPrices, log))
                 {
                     one = await fleet.RunPhaseAsync("scaleout-1", perSilo, ScaleoutModel, scaleout, pace, sizes.ScaleoutWarmup * k, sizes.ScaleoutMeasure * k, log);
-                    rows.Add(Row("scaleout", 1, perSilo, ScaleoutModel, k, pace, one, await fleet.ServedPerSiloAsync()));
+                    rows.Add(Row("scaleout", 1, perSilo, ScaleoutModel, k, pace, one, await fleet.CountersAsync()));
                 }
 
                 using (var fleet = await SimCluster.StartAsync(sizes.Silos, k, k, [packages[ScaleoutModel]], scaleoutPrices, log))
                 {
                     var many = await fleet.RunPhaseAsync($"scaleout-{sizes.Silos}", perSilo * sizes.Silos, ScaleoutModel, scaleout, pace, sizes.ScaleoutWarmup * k, sizes.ScaleoutMeasure * k, log);
-                    rows.Add(Row("scaleout", sizes.Silos, perSilo * sizes.Silos, ScaleoutModel, k, pace, many, await fleet.ServedPerSiloAsync()));
+                    rows.Add(Row("scaleout", sizes.Silos, perSilo * sizes.Silos, ScaleoutModel, k, pace, many, await fleet.CountersAsync()));
                     json["goodput_per_second_1_silo"] = Round(one.GoodputPerSecond);
                     json["goodput_per_second_n_silos"] = Round(many.GoodputPerSecond);
                     // Named for the issue's 4 silos; "silos" says how many this run compared with one.
@@ -156,7 +156,7 @@ internal static class SimFleetBenchmark
                 using (var fleet = await SimCluster.StartAsync(sizes.Silos, kc, crowdDevice, [packages[CrowdModel]], crowdPrices, log))
                 {
                     var counts = await fleet.RunPhaseAsync("crowd", sizes.CrowdRobots, CrowdModel, crowd, crowdPace, sizes.CrowdWarmup * kc, sizes.CrowdMeasure * kc, log);
-                    rows.Add(Row("crowd", sizes.Silos, sizes.CrowdRobots, CrowdModel, kc, crowdPace, counts, await fleet.ServedPerSiloAsync()));
+                    rows.Add(Row("crowd", sizes.Silos, sizes.CrowdRobots, CrowdModel, kc, crowdPace, counts, await fleet.CountersAsync()));
                     json["crowd_model"] = CrowdModel;
                     json["robots_simulated"] = sizes.CrowdRobots;
                     json["estimated_full_depth_capacity_per_silo_crowd"] = Math.Round(crowdCapacity, 3);
@@ -182,7 +182,7 @@ internal static class SimFleetBenchmark
                 using (var fleet = await SimCluster.StartAsync(2, 1, failoverDevice, [packages[FailoverModel]], failoverPrices, log))
                 {
                     var result = await fleet.RunFailoverAsync(failoverRobots, FailoverModel, failover, failoverPace, sizes.FailoverWarmup, sizes.FailoverWindow, log);
-                    rows.Add(Row("failover", 2, failoverRobots, FailoverModel, 1, failoverPace, result.Counts, await fleet.ServedPerSiloAsync()));
+                    rows.Add(Row("failover", 2, failoverRobots, FailoverModel, 1, failoverPace, result.Counts, await fleet.CountersAsync()));
                     json["failover_model"] = FailoverModel;
                     json["failover_robots"] = failoverRobots;
                     json["failover_gap_ms_p99"] = Round(Stats.Percentile(result.GapsMs, 0.99));
@@ -256,7 +256,7 @@ internal static class SimFleetBenchmark
         ExpertSuffixMs = p.ExpertSuffixMs * k, ExpertLayerMs = p.ExpertLayerMs * k, ExpertOutputMs = p.ExpertOutputMs * k,
     };
 
-    private static JsonObject Row(string phase, int silos, int robots, string model, double timeScale, RobotPace pace, PhaseCounts c, List<long> servedPerSilo) => new()
+    private static JsonObject Row(string phase, int silos, int robots, string model, double timeScale, RobotPace pace, PhaseCounts c, SiloCounters counters) => new()
     {
         ["phase"] = phase,
         ["time_scale"] = timeScale,
@@ -278,19 +278,20 @@ internal static class SimFleetBenchmark
         ["goodput_per_second"] = Round(c.GoodputPerSecond),
         ["p50_ms"] = Round(Stats.Percentile(c.Latencies, 0.5)),
         ["p99_ms"] = Round(Stats.Percentile(c.Latencies, 0.99)),
-        ["served_per_silo"] = new JsonArray([.. servedPerSilo.Select(n => (JsonNode)n)]),
+        ["served_per_silo"] = new JsonArray([.. counters.ServedPerSilo.Select(n => (JsonNode)n)]),
+        ["hedges"] = counters.Hedges,
     };
 
     private static void PrintTable(JsonObject json, TextWriter log)
     {
         log.WriteLine();
-        log.WriteLine($"{"phase",-9} {"K",3} {"silos",5} {"robots",6} {"model",-9} {"Hz",6} {"budget",7} {"offered/s",9} {"answered",8} {"in budget",9} {"refused",7} {"errors",6} {"p50 ms",8} {"p99 ms",8} {"goodput/s",9}  served per silo, refusals by reason");
+        log.WriteLine($"{"phase",-9} {"K",3} {"silos",5} {"robots",6} {"model",-9} {"Hz",6} {"budget",7} {"offered/s",9} {"answered",8} {"in budget",9} {"refused",7} {"errors",6} {"p50 ms",8} {"p99 ms",8} {"goodput/s",9}  served per silo, hedges, refusals by reason");
         foreach (var row in json["rows"]!.AsArray())
         {
             log.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"{(string)row!["phase"]!,-9} {(double)row["time_scale"]!,3} {(int)row["silos"]!,5} {(int)row["robots"]!,6} {(string)row["model"]!,-9} {(double?)row["control_hz"],6:0.##} {(double?)row["budget_ms"],7:0} " +
                 $"{(double?)row["offered_requests_per_second"],9:0.0} {(int)row["answered"]!,8} {(double?)row["within_budget_share"],9:P2} {(int)row["refused"]!,7} {(int)row["errors"]!,6} " +
-                $"{(double?)row["p50_ms"],8:0.0} {(double?)row["p99_ms"],8:0.0} {(double?)row["goodput_per_second"],9:0.00}  {row["served_per_silo"]!.ToJsonString()} {row["refusals_by_reason"]!.ToJsonString()}"));
+                $"{(double?)row["p50_ms"],8:0.0} {(double?)row["p99_ms"],8:0.0} {(double?)row["goodput_per_second"],9:0.00}  {row["served_per_silo"]!.ToJsonString()} hedges {(long?)row["hedges"]} {row["refusals_by_reason"]!.ToJsonString()}"));
         }
 
         log.WriteLine();

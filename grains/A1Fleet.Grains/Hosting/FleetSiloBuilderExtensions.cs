@@ -52,6 +52,7 @@ public static class FleetSiloBuilderExtensions
         services.TryAddSingleton(TimeProvider.System);
         services.AddMetrics();
         services.TryAddSingleton<FleetInstruments>();
+        services.TryAddSingleton<SiloAnswers>();
         services.TryAddSingleton<InferenceService>();
         services.AddPlacementFilter<GpuSiloPlacementFilterStrategy, GpuSiloPlacementFilterDirector>(ServiceLifetime.Singleton);
         services.AddPlacementFilter<SiloKeyedPlacementFilterStrategy, SiloKeyedPlacementFilterDirector>(ServiceLifetime.Singleton);

@@ -18,8 +18,12 @@ public sealed record RoutedReply(InferenceReply? Reply, Exception? Error, string
 /// hashing of robot id and silo): stable for a robot, and adding or losing one of N silos moves only about 1/N of the robots. Silos a call recently
 /// failed on go last, until <see cref="SuspectFor"/> passes or the cluster declares them dead (then they are gone).</item>
 /// <item>Hedge: when the first silo has not answered by the time the next could only just serve it with room to spare
-/// (<see cref="HedgeDelay"/>: a few first exits and transport before the deadline), the request also goes to the next
-/// silo; the first answer with actions wins and the other call is cancelled.</item>
+/// (<see cref="HedgeDelay"/>: a few first exits and transport before the deadline), and it has answered no other call for
+/// the model since this one was sent (<see cref="SiloAnswers"/>), the request also goes to the next silo; the first
+/// answer with actions wins and the other call is cancelled. A silo that is answering others is working through its
+/// queue and admitted this request for its deadline: asking another would only duplicate work, and under overload every
+/// silo is as loaded (hedges outnumbered answers 3:2 on four saturated silos). It is looked at once more at the last
+/// moment a bare first exit fits elsewhere, and hedged then if it fell silent meanwhile.</item>
 /// <item>Failover: a call that fails (the silo is gone) goes at once to the next silo.</item>
 /// <item>A "queue_full" refusal is retried once on the next silo when a first exit there could still make the deadline;
 /// other refusals stand (the robot's fair share and its deadline are the same on every silo).</item>
@@ -28,9 +32,10 @@ public sealed record RoutedReply(InferenceReply? Reply, Exception? Error, string
 /// The serving list is cached: the grain refreshes it when <see cref="RefreshDue"/> says so, off the request path,
 /// and awaits a refresh only when no silo is known (<see cref="NeedsServing"/>).
 /// </summary>
+/// <param name="answers">When each silo last answered, shared by the robot grains of this silo.</param>
 /// <param name="marginMs">The deadline margin (A1Fleet:Inference:Batching:DeadlineMargin), ms.</param>
 /// <param name="hedgeTransportMs">A1Fleet:Robots:HedgeTransport, ms: see <see cref="HedgeDelay"/>.</param>
-public sealed class InferenceRouter(TimeProvider time, double marginMs, double hedgeTransportMs)
+public sealed class InferenceRouter(TimeProvider time, SiloAnswers answers, double marginMs, double hedgeTransportMs)
 {
     /// <summary>How long a silo a call failed on is tried only after the others (unless the cluster declares it dead sooner).</summary>
     public static readonly TimeSpan SuspectFor = TimeSpan.FromSeconds(10);
@@ -186,6 +191,8 @@ public sealed class InferenceRouter(TimeProvider time, double marginMs, double h
         using var hedgeCancel = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var hedgeDelay = order.Count > 1 ? HedgeDelay(remainingMs, FirstExitMs, marginMs, hedgeTransportMs) : null;
         var hedgeTimer = hedgeDelay is { } delay ? Task.Delay(delay, time, hedgeCancel.Token) : null;
+        var silentSince = started;
+        var lastLook = false;
         // Past the deadline a silent silo's answer is of no use (an inference grain refuses rather than runs late):
         // a refusal already in hand is answered then instead of waiting on a silo that may be gone.
         var deadlineTimer = remainingMs > 0 ? Task.Delay(TimeSpan.FromMilliseconds(remainingMs), time, hedgeCancel.Token) : null;
@@ -226,10 +233,24 @@ public sealed class InferenceRouter(TimeProvider time, double marginMs, double h
                         continue;
                     }
 
-                    if (next < order.Count)
+                    if (next >= order.Count)
+                    {
+                        continue;
+                    }
+
+                    var asked = calls.Count > 0 ? calls[^1].Silo : null;
+                    if (asked is null || ModelId is not { } model || !answers.AnsweredSince(model, asked, silentSince))
                     {
                         hedged = true;
                         Start(isHedge: true);
+                    }
+                    else if (!lastLook && FirstExitMs is { } firstExit && remainingMs - ElapsedMs() - firstExit - marginMs is > 0 and var untilLast)
+                    {
+                        // Working: look once more when only a bare first exit would still fit elsewhere.
+                        lastLook = true;
+                        // From when the hedge was due, not when this continuation ran: an answer between the two counts.
+                        silentSince = started + (long)(hedgeDelay!.Value.TotalSeconds * time.TimestampFrequency);
+                        hedgeTimer = Task.Delay(TimeSpan.FromMilliseconds(untilLast), time, hedgeCancel.Token);
                     }
 
                     continue;
@@ -263,6 +284,11 @@ public sealed class InferenceRouter(TimeProvider time, double marginMs, double h
                 }
 
                 var reply = call.Task.Result;
+                if (ModelId is { } answered)
+                {
+                    answers.Answered(answered, call.Silo, time.GetTimestamp());
+                }
+
                 if (reply.Succeeded)
                 {
                     return new RoutedReply(reply, null, call.Silo, hedged, failovers, refusalRetries) { HedgeWon = call.IsHedge };

@@ -43,6 +43,7 @@ public sealed partial class RobotGrain : Grain, IRobotGrain
         IOptions<RobotOptions> options,
         IOptions<InferenceBatchingOptions> batching,
         FleetInstruments instruments,
+        SiloAnswers answers,
         TimeProvider time,
         IClusterMembershipService membership,
         ILogger<RobotGrain> logger)
@@ -53,7 +54,7 @@ public sealed partial class RobotGrain : Grain, IRobotGrain
         _instruments = instruments;
         _time = time;
         _logger = logger;
-        _router = new InferenceRouter(time, batching.Value.DeadlineMargin.TotalMilliseconds, _options.HedgeTransport.TotalMilliseconds);
+        _router = new InferenceRouter(time, answers, batching.Value.DeadlineMargin.TotalMilliseconds, _options.HedgeTransport.TotalMilliseconds);
     }
 
     private RobotState S => _state.State;

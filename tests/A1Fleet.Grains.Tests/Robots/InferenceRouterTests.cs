@@ -10,10 +10,11 @@ public sealed class InferenceRouterTests
     private static readonly double TransportMs = new RobotOptions().HedgeTransport.TotalMilliseconds;
     private static readonly string[] FourSilos = ["10.0.0.1:11111@1", "10.0.0.2:11111@1", "10.0.0.3:11111@1", "10.0.0.4:11111@1"];
     private readonly FakeTimeProvider _time = new();
+    private readonly SiloAnswers _answers = new();
 
     private InferenceRouter Router(string[] silos, double? firstExitMs = 20, IEnumerable<string>? active = null, long version = 1)
     {
-        var router = new InferenceRouter(_time, MarginMs, TransportMs);
+        var router = new InferenceRouter(_time, _answers, MarginMs, TransportMs);
         router.SetActive(version, () => (active ?? silos).ToHashSet(StringComparer.Ordinal));
         router.SetServing("m", new ModelServing(silos, firstExitMs), version);
         return router;
@@ -187,6 +188,76 @@ public sealed class InferenceRouterTests
         Assert.False(result.Hedged);
         Assert.Equal(1, silos.Count);
         Assert.Equal(first.Silo, result.Silo);
+    }
+
+    [Fact]
+    public async Task SendAsync_FirstSiloAnsweringOtherRobots_NotHedgedAndItsLateAnswerWins()
+    {
+        var router = Router(FourSilos);
+        var order = router.Order("robot-4");
+        var silos = new SiloCalls();
+
+        var routed = router.SendAsync("robot-4", 200, silos.Send, CancellationToken.None);
+        var first = await silos.Next();
+        _time.Advance(TimeSpan.FromMilliseconds(40));
+        _answers.Answered("m", order[0], _time.GetTimestamp()); // another robot grain of this silo got its answer
+        _time.Advance(TimeSpan.FromMilliseconds(100));
+        _answers.Answered("m", order[0], _time.GetTimestamp());
+        _time.Advance(TimeSpan.FromMilliseconds(50)); // past the hedge time (115 ms) and the last look (175 ms)
+        Assert.Equal(1, silos.Count);
+
+        first.Reply.SetResult(Ok());
+        var result = await routed;
+
+        Assert.False(result.Hedged);
+        Assert.Equal(first.Silo, result.Silo);
+        Assert.Equal(1, silos.Count);
+    }
+
+    [Fact]
+    public async Task SendAsync_FirstSiloFallsSilentAfterAnsweringOthers_HedgedAtTheLastLook()
+    {
+        var router = Router(FourSilos);
+        var order = router.Order("robot-5");
+        var silos = new SiloCalls();
+
+        var routed = router.SendAsync("robot-5", 200, silos.Send, CancellationToken.None);
+        var first = await silos.Next();
+        _time.Advance(TimeSpan.FromMilliseconds(10));
+        _answers.Answered("m", order[0], _time.GetTimestamp());
+        _time.Advance(TimeSpan.FromMilliseconds(105)); // the hedge time: it answered since, so no hedge yet
+        Assert.Equal(1, silos.Count);
+        _time.Advance(TimeSpan.FromMilliseconds(59));
+        Assert.Equal(1, silos.Count);
+        _time.Advance(TimeSpan.FromMilliseconds(1)); // 175 ms: only a bare first exit (20) and the margin (5) left, silent since 115
+        var hedge = await silos.Next();
+        Assert.Equal(order[1], hedge.Silo);
+        Assert.Equal(175, hedge.ElapsedMs, 6);
+
+        hedge.Reply.SetResult(Ok());
+        var result = await routed;
+
+        Assert.True(result.Hedged);
+        Assert.True(result.HedgeWon);
+        Assert.True(first.Token.IsCancellationRequested);
+    }
+
+    [Fact]
+    public async Task SendAsync_ReplyFromASilo_RecordedForTheOtherRobotsOfThisSilo()
+    {
+        var router = Router(FourSilos);
+        var silos = new SiloCalls();
+        var sent = _time.GetTimestamp();
+
+        var routed = router.SendAsync("robot-6", 200, silos.Send, CancellationToken.None);
+        var first = await silos.Next();
+        _time.Advance(TimeSpan.FromMilliseconds(30));
+        first.Reply.SetResult(Refused(RefusalReason.Deadline));
+        await routed;
+
+        Assert.True(_answers.AnsweredSince("m", first.Silo, sent));
+        Assert.False(_answers.AnsweredSince("m", first.Silo, _time.GetTimestamp()));
+        Assert.False(_answers.AnsweredSince("other-model", first.Silo, sent));
     }
 
     [Fact]
