@@ -6,13 +6,30 @@ namespace A1Fleet.Grains.Inference;
 /// Predicts how long a batch takes to bring a request to a given layer. The shape comes from the
 /// engine's per-part prices at batch 1 (prefix, LM layer, head work at each exit); a per-batch-size
 /// factor, learned online from every finished batch, scales it to the device as it behaves now.
+/// Predictions plan for the device's recent spread, not its average: the factor plus
+/// <see cref="SpreadsPlannedFor"/> times how far batches of that size have recently strayed from it.
 /// </summary>
 public sealed class CostModel
 {
     private const double LearningRate = 0.3;
+
+    /// <summary>
+    /// The spread is averaged over about ten batches: slower than the factor, so that one outlier widens plans for a
+    /// while instead of moving them back and forth.
+    /// </summary>
+    private const double SpreadLearningRate = 0.1;
+
+    /// <summary>
+    /// Mean absolute deviations added to the factor when planning. A plan on the average factor is late for every batch
+    /// slower than average (on a shared CPU, answers planned to the edge of their deadline missed it by the 10-15 % the
+    /// device strayed); two deviations cover about 95 % of a normal spread.
+    /// </summary>
+    public const double SpreadsPlannedFor = 2;
+
     private readonly PartTimings _prior;
     private readonly IReadOnlyList<int> _exitLayers;
     private readonly double[] _factor;
+    private readonly double[] _spread;
     private readonly bool[] _observed;
 
     public CostModel(PartTimings batchOnePrices, IReadOnlyList<int> exitLayers, int maxBatch)
@@ -20,6 +37,7 @@ public sealed class CostModel
         _prior = batchOnePrices;
         _exitLayers = exitLayers;
         _factor = new double[maxBatch + 1];
+        _spread = new double[maxBatch + 1];
         _observed = new bool[maxBatch + 1];
         for (var b = 1; b <= maxBatch; b++)
         {
@@ -55,11 +73,32 @@ public sealed class CostModel
         return _factor[batch];
     }
 
-    /// <summary>Predicted ms for a batch of <paramref name="batch"/> to finish a request at <paramref name="layer"/>.</summary>
-    public double Predict(int batch, int layer, DecodeSettings decode) => Factor(batch) * BatchOneCost(layer, decode);
+    /// <summary>
+    /// How far batches of this size recently strayed from <see cref="Factor"/> (an average of absolute deviations); a
+    /// size not yet run scales the largest smaller size that has, as <see cref="Factor"/> does, or 0 when none has.
+    /// </summary>
+    public double Spread(int batch)
+    {
+        batch = Math.Clamp(batch, 1, _factor.Length - 1);
+        for (var s = batch; s >= 1; s--)
+        {
+            if (_observed[s])
+            {
+                return _spread[s] * batch / s;
+            }
+        }
+
+        return 0;
+    }
+
+    /// <summary>The factor plans use: <see cref="Factor"/> plus <see cref="SpreadsPlannedFor"/> times <see cref="Spread"/>.</summary>
+    public double PlanningFactor(int batch) => Factor(batch) + (SpreadsPlannedFor * Spread(batch));
+
+    /// <summary>Predicted ms for a batch of <paramref name="batch"/> to finish a request at <paramref name="layer"/>, planning for the device's spread.</summary>
+    public double Predict(int batch, int layer, DecodeSettings decode) => PlanningFactor(batch) * BatchOneCost(layer, decode);
 
     /// <summary>Predicted ms of one LM layer (no head) at <paramref name="batch"/> rows: the step a batch in flight never gives up halfway.</summary>
-    public double LayerMs(int batch) => Factor(batch) * _prior.LanguageModelLayerMs;
+    public double LayerMs(int batch) => PlanningFactor(batch) * _prior.LanguageModelLayerMs;
 
     /// <summary>The deepest exit layer a request can reach within <paramref name="availableMs"/>, or null if even the first exit cannot.</summary>
     public int? DeepestExitWithin(int batch, double availableMs, DecodeSettings decode)
@@ -107,7 +146,16 @@ public sealed class CostModel
         }
 
         var target = Factor(batch) * actualMs / predicted;
-        _factor[batch] = _observed[batch] ? ((1 - LearningRate) * _factor[batch]) + (LearningRate * target) : target;
+        if (_observed[batch])
+        {
+            _spread[batch] = ((1 - SpreadLearningRate) * _spread[batch]) + (SpreadLearningRate * Math.Abs(target - _factor[batch]));
+            _factor[batch] = ((1 - LearningRate) * _factor[batch]) + (LearningRate * target);
+        }
+        else
+        {
+            _factor[batch] = target;
+        }
+
         _observed[batch] = true;
     }
 

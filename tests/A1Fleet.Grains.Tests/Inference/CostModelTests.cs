@@ -44,6 +44,34 @@ public sealed class CostModelTests
     }
 
     [Fact]
+    public void Predict_AfterBatchesThatStrayed_PlansForTheirSpread()
+    {
+        var model = new CostModel(Prices, Exits, maxBatch: 8);
+        model.Observe(2, 7, DecodeSettings.EarlyExitWarmK2, actualMs: 12.5);
+
+        model.Observe(2, 7, DecodeSettings.EarlyExitWarmK2, actualMs: 25);
+
+        // Factor 1.3 (part way to 2), spread 0.1 x |2 - 1|: plans use 1.3 + 2 x 0.1.
+        Assert.Equal(0.1, model.Spread(2), 9);
+        Assert.Equal(1.5, model.PlanningFactor(2), 9);
+        Assert.Equal(1.5 * 12.5, model.Predict(2, 7, DecodeSettings.EarlyExitWarmK2), 9);
+        Assert.Equal(0.2, model.Spread(4), 9);
+    }
+
+    [Fact]
+    public void Predict_SteadyDevice_PlansOnTheFactorAlone()
+    {
+        var model = new CostModel(Prices, Exits, maxBatch: 8);
+        for (var i = 0; i < 3; i++)
+        {
+            model.Observe(2, 7, DecodeSettings.EarlyExitWarmK2, actualMs: 20);
+        }
+
+        Assert.Equal(0, model.Spread(2), 9);
+        Assert.Equal(20.0, model.Predict(2, 7, DecodeSettings.EarlyExitWarmK2), 9);
+    }
+
+    [Fact]
     public void Observe_RowsThatLeftEarly_TheBatchIsPricedAtTheRowsStillInItEachStep()
     {
         // A device with no batching gain, as the prior assumes: each step costs its batch-1 price times the rows in it.
