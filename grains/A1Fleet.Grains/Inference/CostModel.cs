@@ -26,6 +26,9 @@ public sealed class CostModel
     /// </summary>
     public const double SpreadsPlannedFor = 2;
 
+    /// <summary>The most one finished batch can change the factor it teaches, either way (a device really this much slower is learned over a few batches).</summary>
+    public const double MaxStepRatio = 4;
+
     private readonly PartTimings _prior;
     private readonly IReadOnlyList<int> _exitLayers;
     private readonly double[] _factor;
@@ -145,7 +148,10 @@ public sealed class CostModel
             return;
         }
 
-        var target = Factor(batch) * actualMs / predicted;
+        // One batch moves the factor at most MaxStepRatio-fold: a batch timed across a stall of the whole process (a
+        // 2.5 s GC pause was seen under a loaded test run) is not the device's speed, and a factor learned from it would
+        // predict every request past its deadline, refuse them all and never run a batch to unlearn it.
+        var target = Factor(batch) * Math.Clamp(actualMs / predicted, 1 / MaxStepRatio, MaxStepRatio);
         if (_observed[batch])
         {
             _spread[batch] = ((1 - SpreadLearningRate) * _spread[batch]) + (SpreadLearningRate * Math.Abs(target - _factor[batch]));

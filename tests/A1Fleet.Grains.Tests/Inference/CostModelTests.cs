@@ -59,6 +59,22 @@ public sealed class CostModelTests
     }
 
     [Fact]
+    public void Observe_BatchTimedAcrossAStall_MovesTheFactorAtMostFourfold()
+    {
+        var model = new CostModel(Prices, Exits, maxBatch: 8);
+        model.Observe(1, 1, DecodeSettings.EarlyExitWarmK2, actualMs: 5);
+
+        // A 2.5 s pause of the whole process inside a 5 ms batch: learned as the device, it would refuse every request.
+        model.Observe(1, 1, DecodeSettings.EarlyExitWarmK2, actualMs: 2505);
+
+        Assert.Equal(0.7 + (0.3 * 4), model.Factor(1), 9);
+        Assert.True(model.Predict(1, 1, DecodeSettings.EarlyExitWarmK2) < 200, $"a first exit now predicted at {model.Predict(1, 1, DecodeSettings.EarlyExitWarmK2)} ms");
+        var assumed = model.Factor(2);
+        model.Observe(2, 1, DecodeSettings.EarlyExitWarmK2, actualMs: 5000);
+        Assert.Equal(4 * assumed, model.Factor(2), 9);
+    }
+
+    [Fact]
     public void Predict_SteadyDevice_PlansOnTheFactorAlone()
     {
         var model = new CostModel(Prices, Exits, maxBatch: 8);
