@@ -1,3 +1,4 @@
+using System.Runtime.ExceptionServices;
 using System.Threading.Channels;
 using A1Fleet.Grains;
 using A1Fleet.RobotGateway;
@@ -322,16 +323,7 @@ public sealed partial class RobotGatewayService(
             }
             catch (OrleansMessageRejectionException ex) when (_deadSilos is not null)
             {
-                // The grain may have lived on a silo whose process is gone. Once that silo is declared dead the grain
-                // activates on a live one, so the call goes again at once instead of costing the robot a failure and a
-                // retry. Every gateway call is safe to repeat (a bind takes the lease afresh; the rest carry the epoch).
-                if (!await _deadSilos.SuspectAsync())
-                {
-                    throw;
-                }
-
-                LogSentAgain(ex, method);
-                result = await call();
+                result = await SendAgainAsync(call, ex, _deadSilos.SuspectAsync, time, rejected => LogSentAgain(rejected, method));
             }
 
             instruments.OnCall(method, StatusCode.OK);
@@ -355,6 +347,48 @@ public sealed partial class RobotGatewayService(
             // The grain may have lived on a silo whose process is gone: declared dead, it reactivates here on the retry.
             _deadSilos?.Suspect();
             throw new RpcException(new Status(StatusCode.Unavailable, $"{method}: the fleet could not answer ({ex.GetType().Name}: {ex.Message})"));
+        }
+    }
+
+    /// <summary>Most times a call rejected for a silo just declared dead is sent again.</summary>
+    internal const int MaxSendsAgain = 3;
+
+    /// <summary>Pause before the second and later sends again (then twice, three times as long).</summary>
+    internal static readonly TimeSpan SendAgainPause = TimeSpan.FromMilliseconds(15);
+
+    /// <summary>
+    /// The grain may have lived on a silo whose process is gone. Once that silo is declared dead the grain activates on a
+    /// live one, so the call goes again at once instead of costing the robot a failure and a retry. Right after the
+    /// verdict the cluster may still route it to the dead silo for a moment (seen: a call sent again at once rejected a
+    /// second time 170 ms after a SIGKILL, and the robot's own retry 50 ms later served), so up to
+    /// <see cref="MaxSendsAgain"/> sends, a short pause apart, while the verdict is recent. Every gateway call is safe to
+    /// repeat (a bind takes the lease afresh; the rest carry the epoch).
+    /// </summary>
+    /// <param name="justDeclaredDead">Whether a silo was declared dead recently (<see cref="RefusedSiloDetector.SuspectAsync"/>).</param>
+    internal static async Task<T> SendAgainAsync<T>(Func<Task<T>> call, OrleansMessageRejectionException rejected, Func<Task<bool>> justDeclaredDead,
+        TimeProvider time, Action<Exception> sendingAgain)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            if (attempt > MaxSendsAgain || !await justDeclaredDead())
+            {
+                ExceptionDispatchInfo.Throw(rejected);
+            }
+
+            sendingAgain(rejected);
+            if (attempt > 1)
+            {
+                await Task.Delay(SendAgainPause * (attempt - 1), time);
+            }
+
+            try
+            {
+                return await call();
+            }
+            catch (OrleansMessageRejectionException again)
+            {
+                rejected = again;
+            }
         }
     }
 
