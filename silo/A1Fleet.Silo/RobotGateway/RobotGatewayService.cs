@@ -6,6 +6,8 @@ using A1Fleet.Silo.Hosting;
 using A1Fleet.Silo.Security;
 using Grpc.Core;
 using Microsoft.Extensions.Options;
+using Polly;
+using Polly.Retry;
 using P = A1Fleet.RobotGateway.V1;
 
 namespace A1Fleet.Silo.RobotGateway;
@@ -353,7 +355,7 @@ public sealed partial class RobotGatewayService(
     /// <summary>Most times a call rejected for a silo just declared dead is sent again.</summary>
     internal const int MaxSendsAgain = 3;
 
-    /// <summary>Pause before the second and later sends again (then twice, three times as long).</summary>
+    /// <summary>Pause before the second send again (the third waits twice as long; the first goes at once).</summary>
     internal static readonly TimeSpan SendAgainPause = TimeSpan.FromMilliseconds(15);
 
     /// <summary>
@@ -362,34 +364,32 @@ public sealed partial class RobotGatewayService(
     /// verdict the cluster may still route it to the dead silo for a moment (seen: a call sent again at once rejected a
     /// second time 170 ms after a SIGKILL, and the robot's own retry 50 ms later served), so up to
     /// <see cref="MaxSendsAgain"/> sends, a short pause apart, while the verdict is recent. Every gateway call is safe to
-    /// repeat (a bind takes the lease afresh; the rest carry the epoch).
+    /// repeat (a bind takes the lease afresh; the rest carry the epoch). Built only when a call was rejected so.
     /// </summary>
     /// <param name="justDeclaredDead">Whether a silo was declared dead recently (<see cref="RefusedSiloDetector.SuspectAsync"/>).</param>
     internal static async Task<T> SendAgainAsync<T>(Func<Task<T>> call, OrleansMessageRejectionException rejected, Func<Task<bool>> justDeclaredDead,
         TimeProvider time, Action<Exception> sendingAgain)
     {
-        for (var attempt = 1; ; attempt++)
+        if (!await justDeclaredDead())
         {
-            if (attempt > MaxSendsAgain || !await justDeclaredDead())
-            {
-                ExceptionDispatchInfo.Throw(rejected);
-            }
-
-            sendingAgain(rejected);
-            if (attempt > 1)
-            {
-                await Task.Delay(SendAgainPause * (attempt - 1), time);
-            }
-
-            try
-            {
-                return await call();
-            }
-            catch (OrleansMessageRejectionException again)
-            {
-                rejected = again;
-            }
+            ExceptionDispatchInfo.Throw(rejected);
         }
+
+        var pipeline = new ResiliencePipelineBuilder { TimeProvider = time }
+            .AddRetry(new RetryStrategyOptions
+            {
+                ShouldHandle = async args => args.Outcome.Exception is OrleansMessageRejectionException && await justDeclaredDead(),
+                MaxRetryAttempts = MaxSendsAgain - 1,
+                DelayGenerator = args => ValueTask.FromResult<TimeSpan?>(SendAgainPause * (args.AttemptNumber + 1)),
+                OnRetry = args =>
+                {
+                    sendingAgain(args.Outcome.Exception!);
+                    return default;
+                },
+            })
+            .Build();
+        sendingAgain(rejected);
+        return await pipeline.ExecuteAsync(static async (send, _) => await send(), call);
     }
 
     private static RpcException Invalid(string field, string message) =>
