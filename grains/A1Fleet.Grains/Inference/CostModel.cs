@@ -122,8 +122,8 @@ public sealed class CostModel
     public void Observe(int batch, int deepestLayer, DecodeSettings decode, double actualMs)
     {
         batch = Math.Clamp(batch, 1, _factor.Length - 1);
-        var rows = new int[batch];
-        Array.Fill(rows, deepestLayer);
+        Span<int> rows = stackalloc int[batch];
+        rows.Fill(deepestLayer);
         Observe(rows, decode, actualMs);
     }
 
@@ -168,14 +168,13 @@ public sealed class CostModel
     /// <summary>What a batch costs with the current factors when each step runs at the rows still in it.</summary>
     private double StepwiseCost(ReadOnlySpan<int> rowExitLayers, DecodeSettings decode)
     {
-        var p = _prior;
         var deepest = -1;
         foreach (var layer in rowExitLayers)
         {
             deepest = Math.Max(deepest, layer);
         }
 
-        // Rows still in the batch at each layer: a row stays up to and including the layer it left at.
+        // Rows still in the batch at each layer (a row stays up to and including the layer it left at), as factors.
         Span<int> active = stackalloc int[deepest + 1];
         foreach (var exit in rowExitLayers)
         {
@@ -185,12 +184,34 @@ public sealed class CostModel
             }
         }
 
-        double At(ReadOnlySpan<int> counts, int layer) => Factor(Math.Min(counts[layer], _factor.Length - 1));
-
-        var cost = Factor(Math.Min(rowExitLayers.Length, _factor.Length - 1)) * p.PrefixMs;
+        Span<double> factors = stackalloc double[deepest + 1];
         for (var layer = 0; layer <= deepest; layer++)
         {
-            cost += At(active, layer) * p.LanguageModelLayerMs;
+            factors[layer] = Factor(Math.Min(active[layer], _factor.Length - 1));
+        }
+
+        return Cost(Factor(Math.Min(rowExitLayers.Length, _factor.Length - 1)), factors, decode);
+    }
+
+    private double BatchOneCost(int layer, DecodeSettings decode)
+    {
+        Span<double> ones = stackalloc double[layer + 1];
+        ones.Fill(1);
+        return Cost(1, ones, decode);
+    }
+
+    /// <summary>
+    /// The batch-1 prices of the prefix, LM layers 0..(length - 1) and the heads they run, each weighed: the prefix by
+    /// <paramref name="prefixWeight"/>, a layer and the head at it by its <paramref name="layerWeights"/>.
+    /// </summary>
+    private double Cost(double prefixWeight, ReadOnlySpan<double> layerWeights, DecodeSettings decode)
+    {
+        var p = _prior;
+        var deepest = layerWeights.Length - 1;
+        var cost = prefixWeight * p.PrefixMs;
+        foreach (var weight in layerWeights)
+        {
+            cost += weight * p.LanguageModelLayerMs;
         }
 
         if (deepest < 0)
@@ -200,40 +221,20 @@ public sealed class CostModel
 
         if (decode.Mode == ExitMode.FullDepth)
         {
-            return cost + (At(active, deepest) * HeadMs(deepest, decode));
+            return cost + (layerWeights[deepest] * HeadMs(deepest, decode));
         }
 
+        // The exit test at the first exit compares with the head on the stream entering it.
         if (_exitLayers[0] <= deepest)
         {
-            cost += At(active, _exitLayers[0]) * HeadMs(_exitLayers[0] - 1, decode);
+            cost += layerWeights[_exitLayers[0]] * HeadMs(_exitLayers[0] - 1, decode);
         }
 
         foreach (var exit in _exitLayers)
         {
             if (exit <= deepest)
             {
-                cost += At(active, exit) * HeadMs(exit, decode);
-            }
-        }
-
-        return cost;
-    }
-
-    private double BatchOneCost(int layer, DecodeSettings decode)
-    {
-        var p = _prior;
-        var cost = p.PrefixMs + ((layer + 1) * p.LanguageModelLayerMs);
-        if (decode.Mode == ExitMode.FullDepth)
-        {
-            return cost + HeadMs(layer, decode);
-        }
-
-        cost += HeadMs(_exitLayers[0] - 1, decode);
-        foreach (var exit in _exitLayers)
-        {
-            if (exit <= layer)
-            {
-                cost += HeadMs(exit, decode);
+                cost += layerWeights[exit] * HeadMs(exit, decode);
             }
         }
 
