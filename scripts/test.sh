@@ -61,6 +61,26 @@ for trx in "$results"/*.trx; do
   skipped=$((skipped + $(grep -o '<UnitTestResult [^>]*outcome="NotExecuted"' "$trx" | wc -l)))
 done
 
+# The CI log keeps only its tail, so name each failed test and its message again just above the summary.
+if [ "$failed" -ne 0 ]; then
+  echo "== failed tests"
+  /usr/bin/python3 - "$results"/*.trx <<'PY' || grep -ho '<UnitTestResult [^>]*outcome="Failed"' "$results"/*.trx | sed -n 's/.*testName="\([^"]*\)".*/  \1/p'
+import sys
+import xml.etree.ElementTree as ET
+ns = {"t": "http://microsoft.com/schemas/VisualStudio/TeamTest/2010"}
+for path in sys.argv[1:]:
+    for result in ET.parse(path).getroot().iterfind(".//t:UnitTestResult", ns):
+        if result.get("outcome") != "Failed":
+            continue
+        message = (result.findtext(".//t:Message", default="", namespaces=ns) or "").strip()
+        stack = (result.findtext(".//t:StackTrace", default="", namespaces=ns) or "").strip().splitlines()
+        print(f"  {result.get('testName')}")
+        print("    " + message[:2000].replace("\n", "\n    "))
+        for line in stack[:6]:
+            print("    " + line.strip())
+PY
+fi
+
 rc=0
 if [ "$test_rc" -ne 0 ] || [ "$failed" -ne 0 ] || [ "$total" -eq 0 ]; then
   rc=1
