@@ -73,8 +73,24 @@ internal static class FleetDemo
 
     public static async Task<int> RunAsync(string[] args)
     {
-        var agents = int.Parse(Option(args, "--agents") ?? "8", CultureInfo.InvariantCulture);
-        var duration = Option(args, "--duration") is { } d ? TimeSpan.FromSeconds(double.Parse(d, CultureInfo.InvariantCulture)) : (TimeSpan?)null;
+        if (!int.TryParse(Option(args, "--agents") ?? "8", NumberStyles.Integer, CultureInfo.InvariantCulture, out var agents))
+        {
+            Console.Error.WriteLine($"--agents '{Option(args, "--agents")}' is not a whole number");
+            return 2;
+        }
+
+        TimeSpan? duration = null;
+        if (Option(args, "--duration") is { } d)
+        {
+            if (!double.TryParse(d, NumberStyles.Float, CultureInfo.InvariantCulture, out var durationSeconds) || !(durationSeconds > 0))
+            {
+                Console.Error.WriteLine($"--duration '{d}' must be a positive number of seconds");
+                return 2;
+            }
+
+            duration = TimeSpan.FromSeconds(durationSeconds);
+        }
+
         // One model for every arm when given (a reference preset, e.g. tiny-fm for quick runs, or a trained package's name).
         var model = Option(args, "--model");
         var urls = Option(args, "--urls") ?? "http://127.0.0.1:8080";
@@ -162,11 +178,6 @@ internal static class FleetDemo
             context.Cancel = true;
             stop.Cancel();
         });
-        if (duration is { } limit)
-        {
-            stop.CancelAfter(limit);
-        }
-
         await app.StartAsync(stop.Token);
         var keyHint = "the configured A1Fleet:Security bootstrap key";
         if (generatedKey)
@@ -231,6 +242,13 @@ internal static class FleetDemo
         foreach (var (arm, i) in arms.Where(a => a.Embodiment == Embodiment.Franka).Select((a, i) => (a, i)))
         {
             await fleet.Assign(new RobotSelector(RobotSelectorKind.Robot, arm.RobotId), FrankaTasks[i % FrankaTasks.Length], "demo");
+        }
+
+        // The duration counts from here, with every arm bound and tasked: a slow start (a busy machine loading models and
+        // starting the silo) must neither eat it nor be cancelled by it.
+        if (duration is { } limit)
+        {
+            stop.CancelAfter(limit);
         }
 
         await LiveViewAsync(fleet, runners, batches, ctlLine + Environment.NewLine + gatewayLine, stop.Token);

@@ -25,4 +25,19 @@ public sealed class DemoShutdownTests
         Assert.DoesNotContain("fail:", demo.Output, StringComparison.Ordinal);
         Assert.DoesNotContain("   at ", demo.Output, StringComparison.Ordinal);
     }
+
+    [Theory]
+    [InlineData("--duration", "abc")]
+    [InlineData("--duration", "-5")]
+    [InlineData("--agents", "four")]
+    public async Task Demo_BadNumber_ExitsTwoNamingTheOptionWithoutAStackTrace(string option, string value)
+    {
+        using var demo = new ChildProcess("fleet-demo", "dotnet", [Repo.BuiltDll("demo/A1Fleet.Demo", "A1Fleet.Demo.dll"), "fleet", option, value]);
+
+        var exit = await demo.WaitForExitAsync(TimeSpan.FromMinutes(1));
+
+        Assert.True(exit == 2, demo.Describe());
+        Assert.Contains($"{option} '{value}'", demo.Output, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", demo.Output, StringComparison.Ordinal);
+    }
 }
