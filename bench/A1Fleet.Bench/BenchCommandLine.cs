@@ -118,9 +118,15 @@ internal static class BenchCommandLine
         var package = new Option<string?>("--package") { Description = $"the package run (default {PolicyArgs.DefaultMlp})", HelpName = "PKG" };
         var episodesFirstSeed = new Option<int?>("--first-seed") { Description = "the first seed (default: the evaluation seeds)", HelpName = "N" };
         episodesFirstSeed.CustomParser = firstSeed.CustomParser;
-        var policyEpisodes = new Command("policy-episodes", "one package at full depth in closed loop, one line per episode saying why it failed (docs/policy.md)")
+        var maxLayer = new Option<int?>("--max-layer")
         {
-            package, episodesFirstSeed, Positive("--episodes", "episodes (default 30)", "N", null), Positive("--execute-steps", "steps of each chunk executed (default: all)", "N", null),
+            Description = "stop every request at this LM layer (0-based, snapped down to an exit) instead of the last: what a fixed early exit costs (default: full depth)",
+            HelpName = "L",
+        };
+        maxLayer.CustomParser = r => int.TryParse(r.Tokens[0].Value, NumberStyles.None, CultureInfo.InvariantCulture, out var n) ? n : Error<int?>(r, $"--max-layer {r.Tokens[0].Value}: must be a non-negative whole number", null);
+        var policyEpisodes = new Command("policy-episodes", "one package at full depth (or a fixed exit) in closed loop, one line per episode saying why it failed (docs/policy.md)")
+        {
+            package, episodesFirstSeed, Positive("--episodes", "episodes (default 30)", "N", null), Positive("--execute-steps", "steps of each chunk executed (default: all)", "N", null), maxLayer,
         };
         policyEpisodes.SetAction(p => run("policy-episodes", p, null));
 

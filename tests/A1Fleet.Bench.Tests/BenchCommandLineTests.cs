@@ -26,6 +26,8 @@ public sealed class BenchCommandLineTests
     [InlineData("demonstrations --episodes 600 --out artifacts/training-data/tabletop-franka-600", "demonstrations")]
     [InlineData("demonstrations --episodes 40 --image-size 64 --first-seed 0", "demonstrations")]
     [InlineData("demonstrations --episodes 1200 --every-block --out artifacts/training-data/tabletop-franka-every-1200", "demonstrations")]
+    [InlineData("policy-episodes --package models/trained/franka-tabletop-fm --first-seed 1000000 --episodes 100", "policy-episodes")]
+    [InlineData("policy-episodes --package models/trained/franka-tabletop-fm --episodes 100 --max-layer 3", "policy-episodes")]
     public async Task RunAsync_DocumentedInvocation_RunsThatScenario(string commandLine, string scenario)
     {
         string? ran = null;
@@ -100,6 +102,8 @@ public sealed class BenchCommandLineTests
     [InlineData("simfleet --only everything", "--only everything: use scaleout, crowd, failover")]
     [InlineData("policy --episodes 0", "--episodes 0: must be a positive whole number")]
     [InlineData("demonstrations --first-seed -1", "--first-seed")]
+    [InlineData("policy-episodes --max-layer -1", "--max-layer")]
+    [InlineData("policy-episodes --max-layer three", "--max-layer three: must be a non-negative whole number")]
     [InlineData("benchmark-everything", "'benchmark-everything'")]
     [InlineData("", "Required command was not provided")]
     public async Task RunAsync_UnknownOptionOrBadValue_ExitsTwoNamingItWithoutRunning(string commandLine, string message)

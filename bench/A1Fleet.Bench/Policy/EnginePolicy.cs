@@ -11,9 +11,10 @@ namespace A1Fleet.Bench.Policy;
 /// A model package driving the tabletop task through the engine, in process: when the plan runs out it sends the
 /// observation (the model's cameras, state and the instruction) as one request, then executes the first
 /// <paramref name="executeSteps"/> steps of the returned chunk, mapped onto joints by <see cref="ModelAdapter"/>
-/// (joints the model has no dim for hold where the episode began). Collects every request's result.
+/// (joints the model has no dim for hold where the episode began); <paramref name="maxLayer"/> caps every request's depth.
+/// Collects every request's result.
 /// </summary>
-internal sealed class EnginePolicy(A1Engine engine, ModelSpec spec, int jointCount, DecodeSettings decode, ThresholdSet? thresholds, int executeSteps) : ITabletopPolicy
+internal sealed class EnginePolicy(A1Engine engine, ModelSpec spec, int jointCount, DecodeSettings decode, ThresholdSet? thresholds, int executeSteps, int? maxLayer = null) : ITabletopPolicy
 {
     private readonly ModelAdapter _adapter = new(jointCount, spec);
     private readonly Queue<float[]> _plan = new();
@@ -41,6 +42,7 @@ internal sealed class EnginePolicy(A1Engine engine, ModelSpec spec, int jointCou
                 Images = observation.Images,
                 Decode = decode,
                 Thresholds = thresholds,
+                MaxLayer = maxLayer,
                 Seed = ((ulong)(uint)_seed << 20) | (uint)observation.Step,
             }])[0];
             if (!result.Succeeded)

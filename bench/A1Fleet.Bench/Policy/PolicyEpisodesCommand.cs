@@ -11,8 +11,8 @@ using A1Fleet.RobotAgent.Tasks;
 namespace A1Fleet.Bench.Policy;
 
 /// <summary>
-/// <c>policy-episodes --package PKG [--first-seed 1000000] [--episodes 30] [--execute-steps 1000]</c>: one model package
-/// at full depth in closed loop, one line per episode saying how it went (for finding out why episodes fail): the
+/// <c>policy-episodes --package PKG [--first-seed 1000000] [--episodes 30] [--execute-steps 1000] [--max-layer L]</c>: one model
+/// package at full depth (or stopped at a fixed exit) in closed loop, one line per episode saying how it went (for finding out why episodes fail): the
 /// skill, success, how close the gripper came to the named block and to the others, whether the named block or
 /// another one moved, and how long the gripper was lowered.
 /// </summary>
@@ -30,16 +30,28 @@ internal static class PolicyEpisodesCommand
         var firstSeed = int.Parse(Value("--first-seed") ?? PolicyBenchmark.FirstEvaluationSeed.ToString(CultureInfo.InvariantCulture), CultureInfo.InvariantCulture);
         var episodes = int.Parse(Value("--episodes") ?? "30", CultureInfo.InvariantCulture);
         var executeSteps = int.Parse(Value("--execute-steps") ?? "1000", CultureInfo.InvariantCulture);
+        int? maxLayer = Value("--max-layer") is { } layer ? int.Parse(layer, CultureInfo.InvariantCulture) : null;
         var profile = EmbodimentProfile.For(Embodiment.Franka);
         using var engine = A1Engine.Load(package, new EngineOptions { MaxBatchSize = 16 });
+        if (maxLayer >= engine.Layers)
+        {
+            Console.Error.WriteLine($"--max-layer {maxLayer}: {package} has LM layers 0..{engine.Layers - 1}");
+            return BenchCommandLine.Usage;
+        }
+
         var spec = PolicyBenchmark.SpecOf(engine);
         var decode = engine.IsFlowMatching ? DecodeSettings.FullDepthK10 : new DecodeSettings(ExitMode.FullDepth, 1, false);
         var runner = new TabletopEpisodeRunner(profile, spec, TabletopDemonstrations.MaxEpisodeSeconds);
         var counts = new Dictionary<string, int>();
+        if (maxLayer is { } cap)
+        {
+            Console.WriteLine($"every request stops at exit layer {engine.SnapToExit(cap)} (--max-layer {cap})");
+        }
+
         Console.WriteLine("seed     skill     ok  steps  minTgt  minOther  tgtMoved  otherMoved  lowered  verdict");
         for (var seed = firstSeed; seed < firstSeed + episodes; seed++)
         {
-            var watch = new Watcher(new EnginePolicy(engine, spec, profile.JointCount, decode, null, executeSteps), profile);
+            var watch = new Watcher(new EnginePolicy(engine, spec, profile.JointCount, decode, null, executeSteps, maxLayer), profile);
             var result = runner.Run(seed, watch);
             var verdict = result.Succeeded ? "success" : watch.Verdict();
             counts[verdict] = counts.GetValueOrDefault(verdict) + 1;

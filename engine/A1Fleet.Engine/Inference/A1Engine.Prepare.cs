@@ -107,7 +107,7 @@ public sealed partial class A1Engine
     }
 
     /// <summary>The deepest exit layer not beyond <paramref name="maxLayer"/>, and never before the first exit.</summary>
-    internal int SnapToExit(int maxLayer)
+    public int SnapToExit(int maxLayer)
     {
         var snapped = _exitLayers[0];
         foreach (var exit in _exitLayers)
