@@ -95,9 +95,10 @@ internal static class BenchCommandLine
         var calibrationEpisodes = Positive("--calibration-episodes", "training-seed episodes the thresholds are calibrated on (default 40; --quick 8)", "N", null);
         var executeSteps = Positive("--execute-steps", "steps of each chunk executed before the next request (default: all of it)", "N", null);
         var parity = new Option<string?>("--parity") { Description = "torch-vs-engine parity file read into the results (default artifacts/bench/parity.json)", HelpName = "FILE" };
+        var forbidFirstExit = new Option<bool>("--forbid-first-exit") { Description = "calibrate with p_1 = 0 (A1's recipe for its 7B/8B models): no request exits at the first exit" };
         var policy = new Command("policy", "a model package in closed loop on the simulator's tabletop task (docs/policy.md)")
         {
-            quick, mlp, fm, episodes, calibrationEpisodes, executeSteps, parity, outDirectory, modelsRoot,
+            quick, mlp, fm, episodes, calibrationEpisodes, executeSteps, parity, forbidFirstExit, outDirectory, modelsRoot,
         };
         policy.SetAction(p => run("policy", p, null));
 

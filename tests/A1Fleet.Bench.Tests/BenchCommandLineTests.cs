@@ -23,6 +23,7 @@ public sealed class BenchCommandLineTests
     [InlineData("policy", "policy")]
     [InlineData("policy --quick --mlp models/trained/franka-tabletop-mlp --fm models/trained/franka-tabletop-fm", "policy")]
     [InlineData("policy --episodes 50 --calibration-episodes 8 --execute-steps 2 --parity artifacts/bench/parity.json --out artifacts/bench --models-root artifacts/models", "policy")]
+    [InlineData("policy --forbid-first-exit --out artifacts/bench-no-first-exit", "policy")]
     [InlineData("demonstrations --episodes 600 --out artifacts/training-data/tabletop-franka-600", "demonstrations")]
     [InlineData("demonstrations --episodes 40 --image-size 64 --first-seed 0", "demonstrations")]
     [InlineData("demonstrations --episodes 1200 --every-block --out artifacts/training-data/tabletop-franka-every-1200", "demonstrations")]

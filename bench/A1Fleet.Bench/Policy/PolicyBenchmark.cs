@@ -24,7 +24,7 @@ namespace A1Fleet.Bench.Policy;
 
 /// <summary>Command line of <c>policy</c>.</summary>
 internal sealed record PolicyArgs(bool Quick, string? Mlp, string? Fm, int Episodes, int CalibrationEpisodes, int ExecuteSteps, string OutputDirectory, string ModelsRoot,
-    string ParityFile)
+    string ParityFile, bool ForbidFirstExit = false)
 {
     public const string DefaultMlp = "models/trained/franka-tabletop-mlp";
     public const string DefaultFm = "models/trained/franka-tabletop-fm";
@@ -44,7 +44,8 @@ internal sealed record PolicyArgs(bool Quick, string? Mlp, string? Fm, int Episo
             int.Parse(Value("--execute-steps") ?? "1000", CultureInfo.InvariantCulture),
             Value("--out") ?? Path.Combine("artifacts", "bench"),
             Value("--models-root") ?? Path.Combine("artifacts", "models"),
-            Value("--parity") ?? Path.Combine("artifacts", "bench", "parity.json"));
+            Value("--parity") ?? Path.Combine("artifacts", "bench", "parity.json"),
+            args.Contains("--forbid-first-exit"));
     }
 }
 
@@ -69,7 +70,7 @@ internal static class PolicyBenchmark
         var profile = EmbodimentProfile.For(Embodiment.Franka);
         var seeds = Enumerable.Range(FirstEvaluationSeed, args.Episodes).ToList();
         var stable = new JsonObject();
-        var details = new JsonObject { ["episodes_per_config"] = args.Episodes, ["quick"] = args.Quick, ["first_evaluation_seed"] = FirstEvaluationSeed,
+        var details = new JsonObject { ["episodes_per_config"] = args.Episodes, ["quick"] = args.Quick, ["first_evaluation_seed"] = FirstEvaluationSeed, ["forbid_first_exit"] = args.ForbidFirstExit,
             ["machine"] = $"{Environment.ProcessorCount} cores, {Environment.OSVersion}", ["measured_at"] = DateTimeOffset.UtcNow.ToString("O", CultureInfo.InvariantCulture) };
 
         var expertRunner = new TabletopEpisodeRunner(profile, TabletopEpisodeRunner.DemonstrationSpec(profile, TabletopDemonstrations.DatasetId, 64), TabletopDemonstrations.MaxEpisodeSeconds);
@@ -91,7 +92,7 @@ internal static class PolicyBenchmark
             Console.WriteLine();
             Console.WriteLine($"MLP head: {engine.ModelId} from {mlp} ({engine.Layers} LM layers, exits {string.Join(",", engine.ExitLayers)}, chunk {spec.Chunk})");
             var decode = new DecodeSettings(ExitMode.EarlyExit, engine.Manifest.Defaults.DenoisingSteps, engine.Manifest.Defaults.WarmStart);
-            var sets = await CalibrateAsync(engine, spec, profile, decode, args.CalibrationEpisodes);
+            var sets = await CalibrateAsync(engine, spec, profile, decode, args.CalibrationEpisodes, args.ForbidFirstExit);
             WarmUp(engine, spec, profile, sets[1.0], args.ExecuteSteps);
             Header();
             var full = Evaluate(engine, spec, profile, seeds, new DecodeSettings(ExitMode.FullDepth, 1, false), null, args.ExecuteSteps);
@@ -117,7 +118,7 @@ internal static class PolicyBenchmark
             var calibrated = new Dictionary<string, IReadOnlyDictionary<double, ThresholdSet>>();
             foreach (var (key, decode) in modes)
             {
-                calibrated[key] = await CalibrateAsync(engine, spec, profile, decode, args.CalibrationEpisodes);
+                calibrated[key] = await CalibrateAsync(engine, spec, profile, decode, args.CalibrationEpisodes, args.ForbidFirstExit);
             }
 
             WarmUp(engine, spec, profile, calibrated["exit_warm_k2"][1.0], args.ExecuteSteps);
@@ -218,7 +219,7 @@ internal static class PolicyBenchmark
     /// training demonstrations recorded in the model's terms.
     /// </summary>
     internal static async Task<IReadOnlyDictionary<double, ThresholdSet>> CalibrateAsync(A1Engine engine, ModelSpec spec, EmbodimentProfile profile, DecodeSettings decode,
-        int episodes)
+        int episodes, bool forbidFirstExit = false)
     {
         var root = Path.Combine(Path.GetTempPath(), $"a1-policy-calibration-{Environment.ProcessId}-{Guid.NewGuid():N}");
         try
@@ -240,11 +241,11 @@ internal static class PolicyBenchmark
             var reader = new LeRobotDatasetReader(dataset, engine.Manifest, DatasetMapping.Default(engine.Manifest, dataset.Info));
             var read = await reader.ReadAllAsync();
             var samples = read.Samples.Where(s => s.Frame % CalibrationFrameStride == 0).ToList();
-            var run = new CalibrationRun(new CalibrationSettings { Rs = Rs, Decode = decode, Source = $"tabletop demonstrations, seeds from 0, {episodes} episodes, every {CalibrationFrameStride}rd frame" });
+            var run = new CalibrationRun(new CalibrationSettings { Rs = Rs, Decode = decode, ForbidFirstExit = forbidFirstExit, Source = $"tabletop demonstrations, seeds from 0, {episodes} episodes, every {CalibrationFrameStride}rd frame" });
             var started = Stopwatch.GetTimestamp();
             var values = run.CollectValues(engine, samples);
             var sets = run.CalibrateSets(engine.Manifest, values);
-            Console.WriteLine($"  calibrated {(engine.IsFlowMatching ? Describe(decode) : "early exit")} on {samples.Count} frames of {episodes} demonstrations in {Stopwatch.GetElapsedTime(started).TotalSeconds:F1} s");
+            Console.WriteLine($"  calibrated {(engine.IsFlowMatching ? Describe(decode) : "early exit")}{(forbidFirstExit ? " (first exit forbidden)" : "")} on {samples.Count} frames of {episodes} demonstrations in {Stopwatch.GetElapsedTime(started).TotalSeconds:F1} s");
             return sets.ToDictionary(s => s.R);
         }
         finally

@@ -6,6 +6,7 @@ using A1Fleet.Grains;
 using A1Fleet.ModelBuilder.Packaging;
 using A1Fleet.Motion;
 using A1Fleet.RobotAgent.Drivers;
+using A1Fleet.RobotAgent.Tasks;
 
 namespace A1Fleet.Bench.Tests.Policy;
 
@@ -69,6 +70,31 @@ public sealed class PolicyBenchmarkTests : IDisposable
         var json = JsonNode.Parse(await File.ReadAllTextAsync(Path.Combine(output, "policy.json")))!.AsObject();
         Assert.True(json.ContainsKey("torch_vs_engine_max_abs_diff"));
         Assert.Null(json["torch_vs_engine_max_abs_diff"]);
+    }
+
+    [Fact]
+    public async Task CalibrateAsync_ForbidFirstExit_EverySetHasItsFirstExitOffAndNoRequestExitsThere()
+    {
+        using var engine = A1Engine.Load(ReferencePackages.Ensure("tiny-mlp", Path.Combine(_root, "models")), new EngineOptions { MaxBatchSize = 4 });
+        var spec = PolicyBenchmark.SpecOf(engine);
+        var profile = EmbodimentProfile.For(Embodiment.Franka);
+        var decode = new DecodeSettings(ExitMode.EarlyExit, 1, false);
+
+        var allowed = await PolicyBenchmark.CalibrateAsync(engine, spec, profile, decode, episodes: 1);
+        var forbidden = await PolicyBenchmark.CalibrateAsync(engine, spec, profile, decode, episodes: 1, forbidFirstExit: true);
+
+        // r = 0.1 sends most calibration frames to the first exit when it is allowed; forbidden, none go there.
+        Assert.True(allowed[0.1].ExpectedExitShares[0] > 0.5, string.Join(", ", allowed[0.1].ExpectedExitShares));
+        Assert.All(forbidden.Values, set =>
+        {
+            Assert.True(set.ForbidFirstExit);
+            Assert.Equal(double.NegativeInfinity, set.Thresholds[0]);
+            Assert.Equal(0, set.ExpectedExitShares[0]);
+        });
+        var policy = new EnginePolicy(engine, spec, profile.JointCount, decode, forbidden[0.1], executeSteps: 1000);
+        new TabletopEpisodeRunner(profile, spec, 2).Run(PolicyBenchmark.FirstEvaluationSeed, policy);
+        Assert.NotEmpty(policy.Results);
+        Assert.All(policy.Results, r => Assert.NotEqual(engine.ExitLayers[0], r.ExitLayer));
     }
 
     [Fact]
