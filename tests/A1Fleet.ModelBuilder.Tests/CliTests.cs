@@ -47,15 +47,18 @@ public sealed class CliTests
         Assert.Equal("custom-fm", manifest?.ModelId);
     }
 
-    [Fact]
-    public async Task Run_CalibratePackageWithoutThresholds_AddsTheShippedSets()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Run_CalibratePackageWithoutThresholds_AddsTheShippedSets(bool forbidFirstExit)
     {
         using var directory = new TempDirectory();
         Assert.Equal(0, Run("build", "--preset", "tiny-mlp", "--out", directory.Path).Code);
         // In its own process: calibration runs the engine, which needs ONNX Runtime's environment with
         // global thread pools, and this test process has already made the default one.
         var info = new System.Diagnostics.ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var arg in new[] { Path.Combine(AppContext.BaseDirectory, "A1Fleet.ModelBuilder.dll"), "calibrate", "--package", directory.Path })
+        foreach (var arg in new[] { Path.Combine(AppContext.BaseDirectory, "A1Fleet.ModelBuilder.dll"), "calibrate", "--package", directory.Path }
+                     .Concat(forbidFirstExit ? ["--forbid-first-exit"] : []))
         {
             info.ArgumentList.Add(arg);
         }
@@ -69,6 +72,12 @@ public sealed class CliTests
         Assert.Equal(4, manifest.ThresholdSets.Count);
         Assert.All(manifest.ThresholdSets, set => Assert.True(File.Exists(Path.Combine(directory.Path, set)), set));
         Assert.Contains("exp-r0.4", output, StringComparison.Ordinal);
+        var sets = manifest.ThresholdSets.Select(set => A1Fleet.EarlyExit.ThresholdSet.Load(Path.Combine(directory.Path, set))).ToList();
+        Assert.All(sets, set => Assert.Equal(forbidFirstExit, set.ForbidFirstExit));
+        // r = 0.1 sends most calibration samples to the first exit unless it is forbidden.
+        var r01 = sets.Single(set => set.R == 0.1);
+        Assert.Equal(forbidFirstExit, double.IsNegativeInfinity(r01.Thresholds[0]));
+        Assert.Equal(forbidFirstExit, r01.ExpectedExitShares[0] == 0);
     }
 
     [Theory]
@@ -118,6 +127,19 @@ public sealed class CliTests
         }
 
         Assert.Contains("Exit codes: 0 done, 1 failed, 2 bad command line", output, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("build", "--preset")]
+    [InlineData("config", "--preset")]
+    [InlineData("calibrate", "--package")]
+    public void Run_CommandHelp_PrintsItsOptionsWithoutAskingForThem(string command, string option)
+    {
+        var (code, output, error) = Run(command, "--help");
+
+        Assert.Equal(BuilderCli.Ok, code);
+        Assert.Contains(option, output, StringComparison.Ordinal);
+        Assert.Empty(error);
     }
 
     [Fact]

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.CommandLine.Help;
 using System.Diagnostics;
 using System.Globalization;
 using A1Fleet.ModelBuilder.Building;
@@ -79,6 +80,12 @@ public static class BuilderCli
 
         private readonly Option<string> _package = new("--package") { Description = "a model package with samples", HelpName = "DIR", Required = true };
 
+        private readonly Option<bool> _forbidFirstExit = new("--forbid-first-exit")
+        {
+            Description = "calibrate with p_1 = 0 so no request exits at the first exit (A1's recipe for its 7B/8B models; for a package whose first exit " +
+                          "cannot tell what the task needs, docs/policy.md)",
+        };
+
         private readonly TextWriter _output;
         private readonly CancellationToken _cancellationToken;
         private readonly Command _build;
@@ -95,10 +102,10 @@ public static class BuilderCli
                 : Error<ulong?>(r, $"--seed {r.Tokens[0].Value}: must be a non-negative whole number", null);
             _build = new Command("build", "build a reference model package from a preset or a JSON config") { _preset, _configFile, _seed, _out, _thresholds };
             _config = new Command("config", "print a preset's config as JSON") { _preset, _configFile, _seed };
-            _calibrate = new Command("calibrate", "calibrate exp r = 1, 0.7, 0.4, 0.1 thresholds on the package's samples and list them in its model.json") { _package };
+            _calibrate = new Command("calibrate", "calibrate exp r = 1, 0.7, 0.4, 0.1 thresholds on the package's samples and list them in its model.json") { _package, _forbidFirstExit };
             _build.SetAction(Build);
             _config.SetAction(p => Print(ReferenceModelJson.Serialize(ResolveConfig(p))));
-            _calibrate.SetAction(p => Calibrate(p.GetValue(_package)!));
+            _calibrate.SetAction(p => Calibrate(p.GetValue(_package)!, p.GetValue(_forbidFirstExit)));
             var presets = new Command("presets", "list preset names");
             presets.SetAction(_ => Print(string.Join(Environment.NewLine, ReferenceModelPresets.Names)));
             Root = new RootCommand("A1Fleet.ModelBuilder: reference model packages (docs/reference-models.md). Exit codes: 0 done, 1 failed, 2 bad command line.")
@@ -119,7 +126,8 @@ public static class BuilderCli
         public IEnumerable<string> Checks(ParseResult parsed)
         {
             var command = parsed.CommandResult.Command;
-            if (parsed.Errors.Count > 0)
+            // Help asks for nothing to be done, so the options a run needs may be missing (reading a missing required one throws).
+            if (parsed.Errors.Count > 0 || parsed.Action is HelpAction)
             {
                 yield break;
             }
@@ -168,7 +176,7 @@ public static class BuilderCli
                 if (shipped)
                 {
                     calibrating.Start();
-                    ReferencePackages.CalibrateShippedThresholds(staging, _cancellationToken);
+                    ReferencePackages.CalibrateShippedThresholds(staging, cancellationToken: _cancellationToken);
                     calibrating.Stop();
                 }
 
@@ -204,9 +212,9 @@ public static class BuilderCli
             }
         }
 
-        private int Calibrate(string directory)
+        private int Calibrate(string directory, bool forbidFirstExit)
         {
-            ReferencePackages.CalibrateShippedThresholds(directory, _cancellationToken);
+            ReferencePackages.CalibrateShippedThresholds(directory, forbidFirstExit, _cancellationToken);
             foreach (var set in ModelPackage.Open(directory).Manifest.ThresholdSets)
             {
                 _output.WriteLine(set);

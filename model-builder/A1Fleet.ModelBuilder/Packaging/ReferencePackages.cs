@@ -52,7 +52,8 @@ public static class ReferencePackages
     /// Calibrates exp-family thresholds for the model's default decoding and adds them to the package. The manifest
     /// is written last, so a cancelled calibration leaves the package's manifest as it was.
     /// </summary>
-    public static void CalibrateShippedThresholds(string packageDirectory, CancellationToken cancellationToken = default)
+    /// <param name="forbidFirstExit">p_1 = 0 in every set (recorded in each set's file).</param>
+    public static void CalibrateShippedThresholds(string packageDirectory, bool forbidFirstExit = false, CancellationToken cancellationToken = default)
     {
         var manifest = ModelPackage.Open(packageDirectory).Manifest;
         var names = new List<string>();
@@ -67,8 +68,8 @@ public static class ReferencePackages
             {
                 cancellationToken.ThrowIfCancellationRequested();
                 var set = ThresholdSet.Calibrate(values, manifest.Defaults.Metric, ExitFamily.Exp, r, manifest.Exits.Layers, manifest.LanguageModel.Layers,
-                    manifest.ModelId, manifest.ModelVersion, $"{manifest.SampleData}: calibration episodes ({samples.Count} samples), default decoding",
-                    DateTimeOffset.UnixEpoch);
+                    manifest.ModelId, manifest.ModelVersion, $"{manifest.SampleData}: calibration episodes ({samples.Count} samples), default decoding{(forbidFirstExit ? ", first exit forbidden" : "")}",
+                    DateTimeOffset.UnixEpoch, forbidFirstExit);
                 var relative = Path.Combine("thresholds", set.Name + ".json");
                 set.Save(Path.Combine(packageDirectory, relative));
                 names.Add(relative);
