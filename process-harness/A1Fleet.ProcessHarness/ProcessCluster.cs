@@ -343,9 +343,12 @@ public sealed class ProcessCluster : IDisposable
     private static readonly HashSet<int> HandedOut = [];
 
     /// <summary>
-    /// A loopback port nobody listens on, never the same twice in this process. Drawn below the kernel's ephemeral
-    /// range (32768+ on Linux): a port bind(0) hands out is released before the process under test binds it, and in
-    /// that gap any outgoing connection of a test run may take it as its source port.
+    /// A loopback port nobody listens on, never the same twice while this process lives, nor handed to another process
+    /// that draws here meanwhile. Drawn below the kernel's ephemeral range (32768+ on Linux): a port bind(0) hands out is
+    /// released before the process under test binds it, and in that gap any outgoing connection of a test run may take
+    /// it as its source port. Test projects run in parallel processes, and a port one of them drew but has not bound yet
+    /// looks free to the others (measured: a silo test failed with "address already in use"), so each port drawn is
+    /// also reserved with a file named after it (<see cref="PortReservations"/>) holding this process's id.
     /// </summary>
     public static int FreePort()
     {
@@ -354,7 +357,7 @@ public sealed class ProcessCluster : IDisposable
             for (var attempt = 0; attempt < 1000; attempt++)
             {
                 var port = Random.Shared.Next(20_000, 32_768);
-                if (HandedOut.Contains(port))
+                if (HandedOut.Contains(port) || !PortReservations.TryReserve(port))
                 {
                     continue;
                 }

@@ -1,15 +1,7 @@
-using System.Net;
-using System.Net.Sockets;
-
 namespace A1Fleet.Deployment.Tests.Support;
 
 public static class Ports
 {
-    /// <summary>A loopback port free right now (the OS picks it; the caller binds it soon after).</summary>
-    public static int Free()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
+    /// <summary>A loopback port free now and reserved for this process (<see cref="A1Fleet.ProcessHarness.ProcessCluster.FreePort"/>).</summary>
+    public static int Free() => A1Fleet.ProcessHarness.ProcessCluster.FreePort();
 }

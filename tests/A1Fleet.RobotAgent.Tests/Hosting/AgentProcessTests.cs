@@ -2,7 +2,6 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Net;
 using System.Net.Http.Json;
-using System.Net.Sockets;
 using A1Fleet.RobotAgent.Host;
 
 namespace A1Fleet.RobotAgent.Tests.Hosting;
@@ -103,10 +102,5 @@ public sealed class AgentProcessTests
         Assert.Equal(0, kill.ExitCode);
     }
 
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
+    private static int FreePort() => A1Fleet.ProcessHarness.ProcessCluster.FreePort();
 }
