@@ -262,10 +262,10 @@ internal static class FleetDemo
         await recorder.DisposeAsync();
         PrintRecording(recorder, package);
 
-        // Robot grains write their counters every CounterFlushInterval, and stay active to the end (the agents' observers
-        // and the silo's own calls keep them from being collected: measured, none deactivated within 30 s). A write left for
-        // the silo's shutdown meets a memory store that is already gone, which Orleans logs as a failure with a stack trace.
-        // One interval after the agents' last reports every robot has written them, and nothing dirties them since.
+        // Robot grains write their counters every CounterFlushInterval and stay active to the end (after a forced
+        // collection none had deactivated 30 s later; why was not found). A write left for the silo's shutdown meets a
+        // memory store that is already gone, which Orleans logs as a failure with a stack trace. One interval after the
+        // agents' last reports every robot has written them, and nothing dirties them since.
         var flush = app.Services.GetRequiredService<IOptions<RobotOptions>>().Value.CounterFlushInterval + TimeSpan.FromSeconds(1);
         Console.WriteLine($"stopping: {flush.TotalSeconds:F0} s for the robots to write their last counters");
         await Task.Delay(flush, CancellationToken.None);
