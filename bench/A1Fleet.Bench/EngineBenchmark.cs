@@ -49,7 +49,7 @@ internal static class EngineBenchmark
             foreach (var r in Rs)
             {
                 thresholds[(mode.Key, r)] = ThresholdSet.Calibrate(values, DiscrepancyMetrics.Name(metric), ExitFamily.Exp, r, engine.ExitLayers.ToList(),
-                    engine.Layers, engine.ModelId, package.Manifest.ModelVersion, $"{package.Manifest.SampleData} calibration episodes, {mode.Key}", DateTimeOffset.UtcNow);
+                    engine.Layers, engine.IsFlowMatching, engine.ModelId, package.Manifest.ModelVersion, $"{package.Manifest.SampleData} calibration episodes, {mode.Key}", DateTimeOffset.UtcNow);
             }
 
             Console.WriteLine($"  calibrated {mode.Key} on {values.Samples} samples in {(DateTime.UtcNow - started).TotalSeconds:F1} s");

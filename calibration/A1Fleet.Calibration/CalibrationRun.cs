@@ -105,7 +105,7 @@ public sealed class CalibrationRun
         {
             foreach (var r in Settings.Rs.Distinct())
             {
-                sets.Add(ThresholdSet.Calibrate(values, metric, family, r, manifest.Exits.Layers, manifest.LanguageModel.Layers,
+                sets.Add(ThresholdSet.Calibrate(values, metric, family, r, manifest.Exits.Layers, manifest.LanguageModel.Layers, manifest.IsFlowMatching,
                     manifest.ModelId, manifest.ModelVersion, Settings.Source, createdAt, Settings.ForbidFirstExit));
             }
         }

@@ -185,11 +185,13 @@ public static class ThresholdCalibrator
     }
 
     /// <summary>
-    /// Expected fraction of LLM layers executed: sum_k share_k * (exitLayers[k] + 1) / totalLayers.
-    /// Exit layers are 0-based, and exiting at layer l means layers 0..l ran.
+    /// Expected fraction of LLM layers executed: sum_k share_k * blocks run at exitLayers[k] / totalLayers. Exit layers
+    /// are 0-based; a request that exits at layer l runs blocks 0..l when <paramref name="exitBlockRuns"/> (a
+    /// flow-matching expert attends to block l's K/V), or blocks 0..l-1 when not (an MLP head reads the stream entering
+    /// block l, A1's convention, so the engine does not run block l).
     /// </summary>
     /// <exception cref="ArgumentException">Lengths differ, totalLayers &lt; 1, or an exit layer outside [0, totalLayers).</exception>
-    public static double ExpectedLayerFraction(ReadOnlySpan<double> shares, IReadOnlyList<int> exitLayers, int totalLayers)
+    public static double ExpectedLayerFraction(ReadOnlySpan<double> shares, IReadOnlyList<int> exitLayers, int totalLayers, bool exitBlockRuns)
     {
         ArgumentNullException.ThrowIfNull(exitLayers);
         if (totalLayers < 1)
@@ -211,7 +213,7 @@ public static class ThresholdCalibrator
                 throw new ArgumentException($"Exit layer {layer} (exit {exit}) is outside [0, {totalLayers}).", nameof(exitLayers));
             }
 
-            layersRun += shares[exit] * (layer + 1);
+            layersRun += shares[exit] * (exitBlockRuns ? layer + 1 : layer);
         }
 
         return layersRun / totalLayers;

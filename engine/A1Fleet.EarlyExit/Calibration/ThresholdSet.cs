@@ -103,6 +103,7 @@ public sealed record ThresholdSet
         double r,
         IReadOnlyList<int> exitLayers,
         int totalLayers,
+        bool exitBlockRuns,
         string modelId,
         string modelVersion,
         string source,
@@ -143,7 +144,7 @@ public sealed record ThresholdSet
             SampleCount = values.Samples,
             Source = source,
             ExpectedExitShares = realised,
-            ExpectedLayerFraction = ThresholdCalibrator.ExpectedLayerFraction(realised, exitLayers, totalLayers),
+            ExpectedLayerFraction = ThresholdCalibrator.ExpectedLayerFraction(realised, exitLayers, totalLayers, exitBlockRuns),
             ForbidFirstExit = forbidFirstExit,
             CreatedAt = createdAt,
         };

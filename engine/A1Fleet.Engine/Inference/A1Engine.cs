@@ -415,14 +415,33 @@ public sealed partial class A1Engine : IDisposable
         }
     }
 
-    /// <summary>One LM layer over the rows still in the batch, then the head where that layer needs it and the exit test.</summary>
+    /// <summary>
+    /// One step at <paramref name="layer"/>: LM block <paramref name="layer"/> over the rows still in the batch, and the
+    /// head where that layer needs it with the exit test. The FM expert at exit l attends to block l's K/V, so the block
+    /// runs first. The MLP head at exit l reads the stream entering block l (A1's convention), so the head runs first and
+    /// the block only for the rows that go deeper: a request that exits at l runs l blocks, and the last block never runs.
+    /// </summary>
     private void RunLayer(EngineBatch b, int layer)
+    {
+        if (_dims.IsFlowMatching)
+        {
+            RunBlock(b, layer);
+            RunHeadAndExitTest(b, layer, streamLayer: layer);
+            return;
+        }
+
+        RunHeadAndExitTest(b, layer, streamLayer: layer - 1);
+        if (b.Active > 0)
+        {
+            RunBlock(b, layer);
+        }
+    }
+
+    private void RunBlock(EngineBatch b, int layer)
     {
         var slots = b.Slots;
         var stats = b.Statistics;
         var active = b.Active;
-        var earlyExitRows = b.EarlyExitRows;
-        var referenceLayer = _exitLayers[0] - 1;
         var t0 = Stopwatch.GetTimestamp();
         RunGraph(b, _graphs.LanguageModel[layer], _graphs.LanguageModelBinding(b.Buffers, layer, active));
         var lmTicks = Stopwatch.GetTimestamp() - t0;
@@ -437,7 +456,15 @@ public sealed partial class A1Engine : IDisposable
             stats.LanguageModelLayerRuns++;
             stats.LanguageModelRowLayers += active;
         }
+    }
 
+    /// <param name="streamLayer">The layer whose output is the live residual stream (-1: the prefix embeddings): finished rows are compacted out of it.</param>
+    private void RunHeadAndExitTest(EngineBatch b, int layer, int streamLayer)
+    {
+        var slots = b.Slots;
+        var active = b.Active;
+        var earlyExitRows = b.EarlyExitRows;
+        var referenceLayer = _exitLayers[0] - 1;
         var headRows = _exitIndexOfLayer[layer] >= 0 || layer == referenceLayer ? earlyExitRows : 0;
         var finishing = 0;
         while (earlyExitRows + finishing < active && slots[earlyExitRows + finishing].FinalLayer == layer)
@@ -455,7 +482,7 @@ public sealed partial class A1Engine : IDisposable
             return;
         }
 
-        t0 = Stopwatch.GetTimestamp();
+        var t0 = Stopwatch.GetTimestamp();
         var headOutput = RunHead(b, layer, headRows);
         var headTicks = Stopwatch.GetTimestamp() - t0;
         var anyDone = false;
@@ -509,7 +536,7 @@ public sealed partial class A1Engine : IDisposable
 
         if (anyDone)
         {
-            Compact(b, layer);
+            Compact(b, streamLayer);
             var deepest = 0;
             for (var r = 0; r < b.Active; r++)
             {
@@ -609,8 +636,9 @@ public sealed partial class A1Engine : IDisposable
     }
 
     /// <summary>Removes finished rows. Early-exit rows fill holes from the end of their region
-    /// (one row move per exit); full-depth rows keep their order, which the prefix rule needs.</summary>
-    private void Compact(EngineBatch b, int layer)
+    /// (one row move per exit); full-depth rows keep their order, which the prefix rule needs.
+    /// <paramref name="streamLayer"/>: the layer whose output is the live stream (FM: also the deepest K/V to move).</summary>
+    private void Compact(EngineBatch b, int streamLayer)
     {
         var slots = b.Slots;
         var active = b.Active;
@@ -636,7 +664,7 @@ public sealed partial class A1Engine : IDisposable
                 break;
             }
 
-            MoveRow(b.Buffers, last, i, layer);
+            MoveRow(b.Buffers, last, i, streamLayer);
             (slots[i], slots[last]) = (slots[last], slots[i]);
             last--;
             i++;
@@ -651,7 +679,7 @@ public sealed partial class A1Engine : IDisposable
                 continue;
             }
 
-            MoveRow(b.Buffers, r, write, layer);
+            MoveRow(b.Buffers, r, write, streamLayer);
             (slots[write], slots[r]) = (slots[r], slots[write]);
             write++;
         }

@@ -203,12 +203,36 @@ public sealed class SimulatedDevice
             return IsCompleted;
         }
 
+        /// <summary>As the engine's step: the FM runs the block before the head (the expert reads its K/V); the MLP runs the head first and the block only for the rows that go deeper.</summary>
         private void RunLayer(int layer)
         {
-            var engine = _device._engine;
-            var exits = engine.ExitLayers;
+            if (_device._engine.IsFlowMatching)
+            {
+                RunBlock();
+                RunHeadAndExits(layer);
+                return;
+            }
+
+            RunHeadAndExits(layer);
+            if (_active.Count > 0)
+            {
+                RunBlock();
+            }
+        }
+
+        private void RunBlock()
+        {
             _lmMs += _device.Spend(_device.PriceMs(p => p.LanguageModelLayerMs, _active.Count), _cancellationToken);
             _layersRun++;
+            foreach (var row in _active)
+            {
+                row.LayersRun++;
+            }
+        }
+
+        private void RunHeadAndExits(int layer)
+        {
+            var exits = _device._engine.ExitLayers;
             var isExit = exits.Contains(layer);
             if (!isExit && layer != exits[0] - 1)
             {
@@ -294,7 +318,7 @@ public sealed class SimulatedDevice
             ActionDim = _pose.Length,
             ExitLayer = layer,
             ExitIndex = _engine.ExitLayers.ToList().IndexOf(layer),
-            LayersRun = layer + 1,
+            LayersRun = row.LayersRun,
             HeadCalls = row.HeadCalls,
             DenoisingSteps = row.Steps * row.HeadCalls,
             StoppedAtCap = row.Capped,
@@ -336,5 +360,6 @@ public sealed class SimulatedDevice
         public bool Capped { get; } = capped;
         public int Steps { get; } = steps;
         public int HeadCalls { get; set; }
+        public int LayersRun { get; set; }
     }
 }

@@ -184,32 +184,50 @@ public sealed class CostModel
             }
         }
 
-        Span<double> factors = stackalloc double[deepest + 1];
+        Span<double> heads = stackalloc double[deepest + 1];
+        Span<double> blocks = stackalloc double[deepest + 1];
         for (var layer = 0; layer <= deepest; layer++)
         {
-            factors[layer] = Factor(Math.Min(active[layer], _factor.Length - 1));
+            heads[layer] = Factor(Math.Min(active[layer], _factor.Length - 1));
+            // The MLP head runs before its block, and that block only for the rows that go deeper.
+            var blockRows = HeadReadsBlockInput ? (layer < deepest ? active[layer + 1] : 0) : active[layer];
+            blocks[layer] = blockRows == 0 ? 0 : Factor(Math.Min(blockRows, _factor.Length - 1));
         }
 
-        return Cost(Factor(Math.Min(rowExitLayers.Length, _factor.Length - 1)), factors, decode);
+        return Cost(Factor(Math.Min(rowExitLayers.Length, _factor.Length - 1)), blocks, heads, decode);
     }
 
     private double BatchOneCost(int layer, DecodeSettings decode)
     {
-        Span<double> ones = stackalloc double[layer + 1];
-        ones.Fill(1);
-        return Cost(1, ones, decode);
+        Span<double> heads = stackalloc double[layer + 1];
+        heads.Fill(1);
+        Span<double> blocks = stackalloc double[layer + 1];
+        blocks.Fill(1);
+        if (HeadReadsBlockInput)
+        {
+            blocks[layer] = 0;
+        }
+
+        return Cost(1, blocks, heads, decode);
     }
 
     /// <summary>
-    /// The batch-1 prices of the prefix, LM layers 0..(length - 1) and the heads they run, each weighed: the prefix by
-    /// <paramref name="prefixWeight"/>, a layer and the head at it by its <paramref name="layerWeights"/>.
+    /// An MLP model: its head at exit l reads the stream entering block l (A1's convention), so a request that exits at l
+    /// runs l LM blocks; the FM expert at exit l needs block l's K/V, so l + 1.
     /// </summary>
-    private double Cost(double prefixWeight, ReadOnlySpan<double> layerWeights, DecodeSettings decode)
+    private bool HeadReadsBlockInput => _prior.MlpHeadMs > 0;
+
+    /// <summary>
+    /// The batch-1 prices of the prefix, LM layers 0..(length - 1) and the heads at them, each weighed: the prefix by
+    /// <paramref name="prefixWeight"/>, a layer's block by its <paramref name="blockWeights"/> and the head at it by its
+    /// <paramref name="headWeights"/>.
+    /// </summary>
+    private double Cost(double prefixWeight, ReadOnlySpan<double> blockWeights, ReadOnlySpan<double> headWeights, DecodeSettings decode)
     {
         var p = _prior;
-        var deepest = layerWeights.Length - 1;
+        var deepest = headWeights.Length - 1;
         var cost = prefixWeight * p.PrefixMs;
-        foreach (var weight in layerWeights)
+        foreach (var weight in blockWeights)
         {
             cost += weight * p.LanguageModelLayerMs;
         }
@@ -221,20 +239,20 @@ public sealed class CostModel
 
         if (decode.Mode == ExitMode.FullDepth)
         {
-            return cost + (layerWeights[deepest] * HeadMs(deepest, decode));
+            return cost + (headWeights[deepest] * HeadMs(deepest, decode));
         }
 
         // The exit test at the first exit compares with the head on the stream entering it.
         if (_exitLayers[0] <= deepest)
         {
-            cost += layerWeights[_exitLayers[0]] * HeadMs(_exitLayers[0] - 1, decode);
+            cost += headWeights[_exitLayers[0]] * HeadMs(_exitLayers[0] - 1, decode);
         }
 
         foreach (var exit in _exitLayers)
         {
             if (exit <= deepest)
             {
-                cost += layerWeights[exit] * HeadMs(exit, decode);
+                cost += headWeights[exit] * HeadMs(exit, decode);
             }
         }
 

@@ -67,7 +67,7 @@ public static class ReferencePackages
             foreach (var r in ShippedRs)
             {
                 cancellationToken.ThrowIfCancellationRequested();
-                var set = ThresholdSet.Calibrate(values, manifest.Defaults.Metric, ExitFamily.Exp, r, manifest.Exits.Layers, manifest.LanguageModel.Layers,
+                var set = ThresholdSet.Calibrate(values, manifest.Defaults.Metric, ExitFamily.Exp, r, manifest.Exits.Layers, manifest.LanguageModel.Layers, manifest.IsFlowMatching,
                     manifest.ModelId, manifest.ModelVersion, $"{manifest.SampleData}: calibration episodes ({samples.Count} samples), default decoding{(forbidFirstExit ? ", first exit forbidden" : "")}",
                     DateTimeOffset.UnixEpoch, forbidFirstExit);
                 var relative = Path.Combine("thresholds", set.Name + ".json");

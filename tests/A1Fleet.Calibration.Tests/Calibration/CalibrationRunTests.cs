@@ -42,7 +42,7 @@ public sealed class CalibrationRunTests(ReferenceModelsFixture models)
         {
             var predicted = ThresholdCalibrator.RealisedShares(heldOutValues, evaluation.Set.Thresholds);
             Assert.Equal(predicted, evaluation.ExitShares.ToArray(), (a, b) => Math.Abs(a - b) < 1e-9);
-            var predictedLayers = ThresholdCalibrator.ExpectedLayerFraction(predicted, models.TinyFm.ExitLayers, models.TinyFm.Layers);
+            var predictedLayers = ThresholdCalibrator.ExpectedLayerFraction(predicted, models.TinyFm.ExitLayers, models.TinyFm.Layers, exitBlockRuns: true);
             Assert.Equal(1 - predictedLayers, evaluation.ComputeReduction, 9);
             Assert.Equal(12, evaluation.Samples);
         }

@@ -80,8 +80,8 @@ public sealed class DatasetShardsTests(ReferenceModelsFixture models)
             }
         }
 
-        var wholeSet = ThresholdSet.Calibrate(wholeMatrix, "cosine", ExitFamily.Exp, 0.4, models.TinyFm.ExitLayers.ToList(), models.TinyFm.Layers, "m", "v", "s", DateTimeOffset.UnixEpoch);
-        var joinedSet = ThresholdSet.Calibrate(joined, "cosine", ExitFamily.Exp, 0.4, models.TinyFm.ExitLayers.ToList(), models.TinyFm.Layers, "m", "v", "s", DateTimeOffset.UnixEpoch);
+        var wholeSet = ThresholdSet.Calibrate(wholeMatrix, "cosine", ExitFamily.Exp, 0.4, models.TinyFm.ExitLayers.ToList(), models.TinyFm.Layers, exitBlockRuns: true, "m", "v", "s", DateTimeOffset.UnixEpoch);
+        var joinedSet = ThresholdSet.Calibrate(joined, "cosine", ExitFamily.Exp, 0.4, models.TinyFm.ExitLayers.ToList(), models.TinyFm.Layers, exitBlockRuns: true, "m", "v", "s", DateTimeOffset.UnixEpoch);
         Assert.Equal(wholeSet.ExpectedExitShares, joinedSet.ExpectedExitShares);
     }
 }

@@ -276,24 +276,34 @@ public sealed class ThresholdCalibratorTests
     }
 
     [Fact]
-    public void ExpectedLayerFraction_HandComputedShares_CountsLayersUpToAndIncludingExit()
+    public void ExpectedLayerFraction_ExitBlockRuns_CountsLayersUpToAndIncludingExit()
     {
         // (0.5 * 2 + 0.25 * 4 + 0.25 * 28) / 28
-        double fraction = ThresholdCalibrator.ExpectedLayerFraction([0.5, 0.25, 0.25], [1, 3, 27], 28);
+        double fraction = ThresholdCalibrator.ExpectedLayerFraction([0.5, 0.25, 0.25], [1, 3, 27], 28, exitBlockRuns: true);
 
         Assert.Equal(9.0 / 28, fraction, 1e-15);
     }
 
     [Fact]
-    public void ExpectedLayerFraction_EverythingAtLastLayer_IsOne()
+    public void ExpectedLayerFraction_HeadReadsTheExitBlocksInput_CountsLayersBeforeExit()
     {
-        Assert.Equal(1.0, ThresholdCalibrator.ExpectedLayerFraction([0, 0, 1], [1, 3, 27], 28), 1e-15);
+        // An MLP head: (0.5 * 1 + 0.25 * 3 + 0.25 * 27) / 28
+        double fraction = ThresholdCalibrator.ExpectedLayerFraction([0.5, 0.25, 0.25], [1, 3, 27], 28, exitBlockRuns: false);
+
+        Assert.Equal(8.0 / 28, fraction, 1e-15);
+    }
+
+    [Fact]
+    public void ExpectedLayerFraction_EverythingAtLastLayer_IsOneOrOneLayerLessForAnMlpHead()
+    {
+        Assert.Equal(1.0, ThresholdCalibrator.ExpectedLayerFraction([0, 0, 1], [1, 3, 27], 28, exitBlockRuns: true), 1e-15);
+        Assert.Equal(27.0 / 28, ThresholdCalibrator.ExpectedLayerFraction([0, 0, 1], [1, 3, 27], 28, exitBlockRuns: false), 1e-15);
     }
 
     [Fact]
     public void ExpectedLayerFraction_LayerOutsideModel_Throws()
     {
-        Assert.Throws<ArgumentException>(() => ThresholdCalibrator.ExpectedLayerFraction([0.5, 0.5], [1, 28], 28));
+        Assert.Throws<ArgumentException>(() => ThresholdCalibrator.ExpectedLayerFraction([0.5, 0.5], [1, 28], 28, exitBlockRuns: true));
     }
 
     [Fact]

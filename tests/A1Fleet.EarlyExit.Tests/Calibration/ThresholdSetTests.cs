@@ -33,7 +33,8 @@ public sealed class ThresholdSetTests : IDisposable
         // Uniform over 4 exits with 8 samples: two per exit, no ties.
         Assert.Equal([0.2, 0.4, 0.6, double.PositiveInfinity], set.Thresholds);
         Assert.Equal([0.25, 0.25, 0.25, 0.25], set.ExpectedExitShares);
-        Assert.Equal(((0.25 * 2) + (0.25 * 4) + (0.25 * 6) + (0.25 * 8)) / 8, set.ExpectedLayerFraction, 1e-15);
+        // An MLP model: the head at exit l reads the stream entering block l, so l blocks run.
+        Assert.Equal(((0.25 * 1) + (0.25 * 3) + (0.25 * 5) + (0.25 * 7)) / 8, set.ExpectedLayerFraction, 1e-15);
         Assert.Matches("^[0-9a-f]{16}$", set.Version);
         set.Validate();
     }
@@ -53,9 +54,9 @@ public sealed class ThresholdSetTests : IDisposable
     {
         var first = Calibrate(SmallMatrix(), "cosine");
         var later = ThresholdSet.Calibrate(
-            SmallMatrix(), "cosine", ExitFamily.Exp, 1.0, FourExitLayers, 8, "a1-libero-mlp", "3", "libero-train/seed0", CreatedAt.AddDays(1));
+            SmallMatrix(), "cosine", ExitFamily.Exp, 1.0, FourExitLayers, 8, false, "a1-libero-mlp", "3", "libero-train/seed0", CreatedAt.AddDays(1));
         var otherSource = ThresholdSet.Calibrate(
-            SmallMatrix(), "cosine", ExitFamily.Exp, 1.0, FourExitLayers, 8, "a1-libero-mlp", "3", "libero-val", CreatedAt);
+            SmallMatrix(), "cosine", ExitFamily.Exp, 1.0, FourExitLayers, 8, false, "a1-libero-mlp", "3", "libero-val", CreatedAt);
 
         Assert.Equal(first.Version, later.Version);
         Assert.NotEqual(first.Version, otherSource.Version);
@@ -65,7 +66,7 @@ public sealed class ThresholdSetTests : IDisposable
     public void Calibrate_ExitLayerCountDiffersFromMatrix_Throws()
     {
         var error = Assert.Throws<ArgumentException>(() => ThresholdSet.Calibrate(
-            SmallMatrix(), "cosine", ExitFamily.Exp, 1.0, [1, 3, 5], 8, "m", "1", "s", CreatedAt));
+            SmallMatrix(), "cosine", ExitFamily.Exp, 1.0, [1, 3, 5], 8, false, "m", "1", "s", CreatedAt));
 
         Assert.Equal("exitLayers", error.ParamName);
     }
@@ -83,7 +84,7 @@ public sealed class ThresholdSetTests : IDisposable
     [InlineData(ExitFamily.Gamma, 0.125, "mean", "gamma-r0.125-mean")]
     public void Name_FamilyRAndMetric_FormatsWithAtLeastOneDecimal(ExitFamily family, double r, string metric, string expected)
     {
-        var set = ThresholdSet.Calibrate(SmallMatrix(), metric, family, r, FourExitLayers, 8, "m", "1", "s", CreatedAt);
+        var set = ThresholdSet.Calibrate(SmallMatrix(), metric, family, r, FourExitLayers, 8, false, "m", "1", "s", CreatedAt);
 
         Assert.Equal(expected, set.Name);
     }
@@ -245,7 +246,7 @@ public sealed class ThresholdSetTests : IDisposable
 
     private static ThresholdSet Calibrate(ValuesMatrix values, string metric, bool forbidFirstExit = false) =>
         ThresholdSet.Calibrate(
-            values, metric, ExitFamily.Exp, 1.0, FourExitLayers, 8, "a1-libero-mlp", "3", "libero-train/seed0", CreatedAt, forbidFirstExit);
+            values, metric, ExitFamily.Exp, 1.0, FourExitLayers, 8, false, "a1-libero-mlp", "3", "libero-train/seed0", CreatedAt, forbidFirstExit);
 
     // Eight samples whose values rise with the sample index at every exit, so exit k's quantile is
     // easy to read off: the uniform target takes samples {0,1} at exit 0 (T = 0.2), {2,3} at exit 1

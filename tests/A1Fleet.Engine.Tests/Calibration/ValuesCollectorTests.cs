@@ -17,7 +17,7 @@ public sealed class ValuesCollectorTests(ReferenceModelsFixture models)
         var samples = ReferenceModelsFixture.Samples(engine).Take(24).ToList();
         var decode = DecodeSettings.EarlyExitWarmK2;
         var values = ValuesCollector.Collect(engine, samples, decode, DiscrepancyMetric.Cosine, seed: 3, batchSize: 5);
-        var set = ThresholdSet.Calibrate(values, "cosine", ExitFamily.Exp, r, engine.ExitLayers.ToList(), engine.Layers, engine.ModelId,
+        var set = ThresholdSet.Calibrate(values, "cosine", ExitFamily.Exp, r, engine.ExitLayers.ToList(), engine.Layers, engine.IsFlowMatching, engine.ModelId,
             engine.Manifest.ModelVersion, "test", DateTimeOffset.UnixEpoch);
 
         var requests = samples.Select((s, i) => Requests.From(s, decode, set, ValuesCollector.SampleSeed(3, i))).ToList();

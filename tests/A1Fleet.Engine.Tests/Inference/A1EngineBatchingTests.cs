@@ -73,6 +73,51 @@ public sealed class A1EngineBatchingTests(ReferenceModelsFixture models)
     }
 
     [Fact]
+    public void Run_MlpFullDepth_NeverRunsTheLastBlock()
+    {
+        // The MLP head at the last exit reads the stream entering the last block (A1's convention): that block's output
+        // would reach no head.
+        var engine = models.TinyMlp;
+        var stats = new BatchStatistics();
+        var result = engine.Run([Requests.From(ReferenceModelsFixture.Samples(engine)[0], DecodeSettings.FullDepthK10)], stats)[0];
+        Assert.True(result.Succeeded, result.Error);
+        Assert.Equal(engine.Layers - 1, result.ExitLayer);
+        Assert.Equal(engine.Layers - 1, result.LayersRun);
+        Assert.Equal(engine.Layers - 1, stats.LanguageModelLayerRuns);
+        Assert.Equal(1, result.HeadCalls);
+    }
+
+    [Fact]
+    public void Run_MlpThresholdsAlwaysMet_ExitsAtFirstExitHavingRunOnlyTheBlocksBeforeIt()
+    {
+        var engine = models.TinyMlp;
+        var result = engine.Run([Requests.From(ReferenceModelsFixture.Samples(engine)[0], DecodeSettings.EarlyExitWarmK2, Requests.Always(engine))])[0];
+        var first = engine.ExitLayers[0];
+        Assert.True(result.Succeeded, result.Error);
+        Assert.Equal(first, result.ExitLayer);
+        Assert.Equal(first, result.LayersRun);
+        Assert.Equal(2, result.HeadCalls);
+    }
+
+    [Fact]
+    public void Run_MlpRowsLeavingAtDifferentExits_EachBlockRunsOnlyForTheRowsGoingPastIt()
+    {
+        var engine = models.TinyMlp;
+        var samples = ReferenceModelsFixture.Samples(engine);
+        var stats = new BatchStatistics();
+        var results = engine.Run(
+        [
+            Requests.From(samples[0], DecodeSettings.EarlyExitWarmK2, Requests.Always(engine), seed: 1),
+            Requests.From(samples[1], DecodeSettings.FullDepthK10, seed: 2),
+            Requests.From(samples[2], DecodeSettings.FullDepthK10, seed: 3, maxLayer: engine.ExitLayers[1]),
+        ], stats);
+        Assert.All(results, r => Assert.True(r.Succeeded, r.Error));
+        Assert.Equal([engine.ExitLayers[0], engine.Layers - 1, engine.ExitLayers[1]], results.Select(r => r.LayersRun));
+        Assert.Equal(engine.Layers - 1, stats.LanguageModelLayerRuns);
+        Assert.Equal(results.Sum(r => r.LayersRun), stats.LanguageModelRowLayers);
+    }
+
+    [Fact]
     public void Run_ThresholdsNeverMet_VisitsEveryExitAndEndsAtTheLastLayer()
     {
         var engine = models.TinyFm;

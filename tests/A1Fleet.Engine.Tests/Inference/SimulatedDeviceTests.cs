@@ -53,4 +53,26 @@ public sealed class SimulatedDeviceTests(ReferenceModelsFixture models)
 
         Assert.All(whole[1], r => Assert.Equal(engine.ExitLayers[1], r.ExitLayer));
     }
+
+    [Theory]
+    [InlineData("fm")]
+    [InlineData("mlp")]
+    public void Run_FullDepthAtEachCap_RunsTheLayersTheEngineRuns(string head)
+    {
+        // The MLP's head reads the stream entering its exit block, so it runs one block fewer than the FM at each exit.
+        var engine = head == "fm" ? models.TinyFm : models.TinyMlp;
+        var device = new SimulatedDevice(engine, Free, Free with { Batch = engine.MaxBatchSize });
+        var sample = ReferenceModelsFixture.Samples(engine)[0];
+        var stats = new BatchStatistics();
+        var requests = engine.ExitLayers.Select(exit => Requests.From(sample, DecodeSettings.FullDepthK10, maxLayer: exit)).ToList();
+        var simulated = device.Run(requests, stats);
+        var real = engine.Run(requests);
+        for (var i = 0; i < requests.Count; i++)
+        {
+            Assert.Equal(real[i].ExitLayer, simulated[i].ExitLayer);
+            Assert.Equal(real[i].LayersRun, simulated[i].LayersRun);
+        }
+
+        Assert.Equal(real.Max(r => r.LayersRun), stats.LanguageModelLayerRuns);
+    }
 }

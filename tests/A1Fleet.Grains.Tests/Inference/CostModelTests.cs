@@ -6,8 +6,9 @@ namespace A1Fleet.Grains.Tests.Inference;
 public sealed class CostModelTests
 {
     // An MLP-head model of 8 layers with exits at 1, 3, 5, 7: at batch 1, layer L at early exit costs
-    // prefix 2 + (L+1) x 1 + a head before the first exit and one per exit passed (0.5 each): 5, 7.5, 10, 12.5 ms.
-    internal static readonly PartTimings Prices = new(1, PrefixMs: 2, LanguageModelLayerMs: 1, MlpHeadMs: 0.5, 0, 0, 0);
+    // prefix 3 + L blocks x 1 (the head at L reads the stream entering block L) + a head before the first exit and one per
+    // exit passed (0.5 each): 5, 7.5, 10, 12.5 ms.
+    internal static readonly PartTimings Prices = new(1, PrefixMs: 3, LanguageModelLayerMs: 1, MlpHeadMs: 0.5, 0, 0, 0);
     internal static readonly int[] Exits = [1, 3, 5, 7];
 
     [Theory]
@@ -91,8 +92,8 @@ public sealed class CostModelTests
     public void Observe_RowsThatLeftEarly_TheBatchIsPricedAtTheRowsStillInItEachStep()
     {
         // A device with no batching gain, as the prior assumes: each step costs its batch-1 price times the rows in it.
-        // Four rows, three leaving at exit 1: prefix 4 x 2, layers 0-1 at 4 rows 8, layers 2-7 at 1 row 6, the head before
-        // the first exit and at exit 1 at 4 rows 4, at exits 3, 5, 7 at 1 row 1.5 = 27.5 ms.
+        // Four rows, three leaving at exit 1: prefix 4 x 3, block 0 at 4 rows 4, blocks 1-6 at 1 row 6 (block 7 never runs),
+        // the head before the first exit and at exit 1 at 4 rows 4, at exits 3, 5, 7 at 1 row 1.5 = 27.5 ms.
         var model = new CostModel(Prices, Exits, maxBatch: 8);
 
         model.Observe([1, 1, 1, 7], DecodeSettings.EarlyExitWarmK2, actualMs: 27.5);
@@ -107,8 +108,8 @@ public sealed class CostModelTests
     {
         var model = new CostModel(Prices, Exits, maxBatch: 8);
 
-        // Prefix at 2 rows 4, layers 0-7 at 1 row 8, heads at 1 row 2.5 = 14.5 ms on a device with no batching gain.
-        model.Observe([-1, 7], DecodeSettings.EarlyExitWarmK2, actualMs: 14.5);
+        // Prefix at 2 rows 6, blocks 0-6 at 1 row 7, heads at 1 row 2.5 = 15.5 ms on a device with no batching gain.
+        model.Observe([-1, 7], DecodeSettings.EarlyExitWarmK2, actualMs: 15.5);
 
         Assert.Equal(2.0, model.Factor(2), 9);
     }
@@ -123,7 +124,7 @@ public sealed class CostModelTests
         whole.Observe(3, 5, DecodeSettings.FullDepthK10, actualMs: 21);
 
         Assert.Equal(whole.Factor(3), byRows.Factor(3), 9);
-        Assert.Equal(21.0 / (2 + 6 + 0.5), byRows.Factor(3), 9);
+        Assert.Equal(21.0 / (3 + 5 + 0.5), byRows.Factor(3), 9);
     }
 
     [Theory]
@@ -147,5 +148,16 @@ public sealed class CostModelTests
 
         Assert.Equal(4.0, model.Factor(8), 9);
         Assert.Equal(1.0, model.Factor(1), 9);
+    }
+
+    [Fact]
+    public void Predict_FlowMatchingHead_RunsTheExitBlockToo()
+    {
+        // The FM expert at exit L attends to block L's K/V: L + 1 blocks. Full depth K=10 at exit 3, batch 1: prefix 3,
+        // blocks 0-3 4, ten steps of suffix + output (0.2) and four expert layers (0.1 each) 6 = 13 ms.
+        var fm = new PartTimings(1, PrefixMs: 3, LanguageModelLayerMs: 1, MlpHeadMs: 0, ExpertSuffixMs: 0.1, ExpertLayerMs: 0.1, ExpertOutputMs: 0.1);
+        var model = new CostModel(fm, Exits, maxBatch: 8);
+
+        Assert.Equal(13.0, model.Predict(1, 3, DecodeSettings.FullDepthK10), 9);
     }
 }
