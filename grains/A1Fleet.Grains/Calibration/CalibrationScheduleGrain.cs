@@ -152,7 +152,8 @@ public sealed partial class CalibrationScheduleGrain(
             return await RecordAsync(new ScheduledRun(now, ScheduledRunOutcome.SkippedUnchanged, S.LastJobId, $"model and dataset unchanged since job {S.LastJobId} ({fingerprint})"));
         }
 
-        var jobId = $"{ModelId}.scheduled.{now:yyyyMMdd-HHmmss}";
+        // The random part keeps two runs started within one second (a tick and an operator's run-now) two jobs.
+        var jobId = $"{ModelId}.scheduled.{now:yyyyMMdd-HHmmss}-{Guid.NewGuid().ToString("N")[..6]}";
         try
         {
             var started = await GrainFactory.GetGrain<ICalibrationJobGrain>(jobId).Start(schedule.Job);
