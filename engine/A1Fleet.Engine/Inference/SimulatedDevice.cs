@@ -224,10 +224,6 @@ public sealed class SimulatedDevice
         {
             _lmMs += _device.Spend(_device.PriceMs(p => p.LanguageModelLayerMs, _active.Count), _cancellationToken);
             _layersRun++;
-            foreach (var row in _active)
-            {
-                row.LayersRun++;
-            }
         }
 
         private void RunHeadAndExits(int layer)
@@ -318,7 +314,8 @@ public sealed class SimulatedDevice
             ActionDim = _pose.Length,
             ExitLayer = layer,
             ExitIndex = _engine.ExitLayers.ToList().IndexOf(layer),
-            LayersRun = row.LayersRun,
+            // Every row runs from block 0 until it leaves; an MLP head reads the stream entering its exit block.
+            LayersRun = _engine.IsFlowMatching ? layer + 1 : layer,
             HeadCalls = row.HeadCalls,
             DenoisingSteps = row.Steps * row.HeadCalls,
             StoppedAtCap = row.Capped,
@@ -360,6 +357,5 @@ public sealed class SimulatedDevice
         public bool Capped { get; } = capped;
         public int Steps { get; } = steps;
         public int HeadCalls { get; set; }
-        public int LayersRun { get; set; }
     }
 }
