@@ -100,3 +100,25 @@ def load_policy(package: str, base: ModelConfig) -> tuple[Policy, tuple, tuple]:
     state_bounds = (f32(m["state"]["q01"]), f32(m["state"]["q99"]))
     action_bounds = (f32(m["action"]["q01"]), f32(m["action"]["q99"]))
     return model, state_bounds, action_bounds
+
+
+def load_backbone(model: Policy, package: str, base: ModelConfig, state_bounds: tuple) -> None:
+    """Copies the prefix encoder and LM blocks of the package at `package` into `model`, whatever its head.
+    An MLP package's action queries have no place in an FM model and are left out; every other
+    parameter must match in name and shape, and the state bounds must be the model's."""
+    donor, donor_state_bounds, _ = load_policy(package, base)
+    c, d = model.c, donor.c
+    mismatch = [f"{name} {getattr(d, name)} (model: {getattr(c, name)})"
+                for name in ("layers", "hidden", "heads", "vocabulary", "max_tokens", "cameras", "image_height", "image_width", "patch", "state_dim")
+                if getattr(d, name) != getattr(c, name)]
+    if mismatch:
+        raise ValueError(f"{package}: its backbone does not fit this model: {'; '.join(mismatch)}")
+    for which, (mine, theirs) in zip(("q01", "q99"), zip(state_bounds, donor_state_bounds)):
+        if not np.allclose(np.asarray(mine), np.asarray(theirs)):
+            raise ValueError(f"{package}: state {which} {np.asarray(theirs).tolist()} differs from the model's {np.asarray(mine).tolist()}")
+    prefix = {k: v for k, v in donor.prefix.state_dict().items() if not k.startswith("action_queries")}
+    own = {k for k in model.prefix.state_dict() if not k.startswith("action_queries")}
+    if set(prefix) != own:
+        raise ValueError(f"{package}: prefix parameters {sorted(set(prefix) ^ own)} are not in both models")
+    model.prefix.load_state_dict({**model.prefix.state_dict(), **prefix})
+    model.blocks.load_state_dict(donor.blocks.state_dict())

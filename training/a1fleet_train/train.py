@@ -245,7 +245,8 @@ def train(data_dir: str, preset_name: str, head: str, seed: int, out: str, steps
           export: bool = True, samples: int = 96, init: str | None = None, lr: float | None = None,
           warmup: int | None = None, early_share: float = 0.0, early_frames: int = 8, state_noise: float = 0.0,
           aux_target: float = 0.0, early_weight: float = 1.0, aux_xy_early: bool = False,
-          export_every: int = 0, aux_chain: bool = False, aux_attention: bool = False, position_scale: float = 1.0) -> dict:
+          export_every: int = 0, aux_chain: bool = False, aux_attention: bool = False, position_scale: float = 1.0,
+          init_backbone: str | None = None) -> dict:
     base, tc = preset(preset_name, head)
     if steps is not None:
         tc.steps = steps
@@ -277,6 +278,11 @@ def train(data_dir: str, preset_name: str, head: str, seed: int, out: str, steps
             raise ValueError(f"{init}: a {model.c.head} model of vocabulary {model.c.vocabulary} does not fit --head {head} on this data "
                              f"(vocabulary {c.vocabulary})")
         c = model.c
+    if init_backbone is not None:
+        # The prefix encoder and LM blocks of another package (for example the MLP's, trained further), under this
+        # model's head; the bounds must agree because the prefix reads the normalised state.
+        from .package_weights import load_backbone
+        load_backbone(model, init_backbone, base, state_bounds)
     if position_scale != 1.0:
         # The patches' position embedding scaled (--position-scale): trained for the copycat it stays ~1 % of a patch
         # token's norm, so an attention head that finds the named block's patch passes on almost nothing of where it is.
@@ -379,7 +385,7 @@ def train(data_dir: str, preset_name: str, head: str, seed: int, out: str, steps
         "data": os.path.abspath(data_dir), "source_dataset": data.meta.get("source_dataset", ""),
         "preset": preset_name, "head": head, "seed": seed, "steps": steps_done, "planned_steps": tc.steps,
         "stopped_at_time_limit": stopped_early, "time_limit_seconds": max_seconds, "batch": tc.batch, "exit_loss": tc.exit_loss,
-        "threads": tc.threads, "wall_seconds": round(wall, 1), "initialised_from": init, "lr": tc.lr, "warmup": tc.warmup,
+        "threads": tc.threads, "wall_seconds": round(wall, 1), "initialised_from": init, "backbone_from": init_backbone, "lr": tc.lr, "warmup": tc.warmup,
         "early_share": early_share, "early_frames": early_frames, "state_noise": state_noise,
         "aux_target": aux_target, "aux_chain": aux_chain, "aux_attention": aux_attention, "position_scale": position_scale, "aux_log": aux_log, "early_weight": early_weight, "aux_xy_early": aux_xy_early,
         "seconds_per_step": round(wall / max(1, steps_done), 4),
@@ -419,6 +425,9 @@ def main(argv=None) -> None:
     p.add_argument("--samples", type=int, default=96, help="held-out frames written to the package's samples.json")
     p.add_argument("--no-export", action="store_true")
     p.add_argument("--init", help="continue from this model package's weights, bounds and vocabulary (fine-tuning, DAgger rounds)")
+    p.add_argument("--init-backbone", help="then take the prefix encoder and LM blocks from this package (same shapes, "
+                   "vocabulary and state bounds; its head, and an MLP package's action queries, are left out), e.g. to start "
+                   "an FM from the MLP's backbone")
     p.add_argument("--lr", type=float, help="peak learning rate (default: the preset's)")
     p.add_argument("--warmup", type=int, help="warm-up steps (default: the preset's)")
     p.add_argument("--early-share", type=float, default=0.0, help="share of each batch drawn from the first --early-frames frames of the episodes")
@@ -442,7 +451,8 @@ def main(argv=None) -> None:
                     export=not a.no_export, samples=a.samples, init=a.init, lr=a.lr, warmup=a.warmup,
                     early_share=a.early_share, early_frames=a.early_frames, state_noise=a.state_noise,
                     aux_target=a.aux_target, early_weight=a.early_weight,
-                    aux_xy_early=a.aux_xy_early, export_every=a.export_every, aux_chain=a.aux_chain, aux_attention=a.aux_attention, position_scale=a.position_scale)
+                    aux_xy_early=a.aux_xy_early, export_every=a.export_every, aux_chain=a.aux_chain, aux_attention=a.aux_attention, position_scale=a.position_scale,
+                    init_backbone=a.init_backbone)
     print(json.dumps({k: v for k, v in summary.items() if k != "loss_log"}, indent=1))
 
 

@@ -168,6 +168,28 @@ class TrainingTests(unittest.TestCase):
             self.assertEqual(summary["initialised_from"], package)
             self.assertFalse(all(torch.equal(tuned[k], weights[k]) for k in weights), head)
 
+    def test_initBackbone_FmFromMlpPackage_PrefixAndBlocksCopiedHeadKept(self):
+        from a1fleet_train.config import preset
+        from a1fleet_train.package_weights import load_backbone, load_policy
+        _, mlp_weights, mlp_out = self.run_smoke("backbone-mlp", "mlp", 6)
+        _, fm_weights, fm_out = self.run_smoke("backbone-fm", "fm", 7)
+        model, state_bounds, _ = load_policy(os.path.join(fm_out, "package"), preset("smoke", "fm")[0])
+        load_backbone(model, os.path.join(mlp_out, "package"), preset("smoke", "fm")[0], state_bounds)
+        got = model.state_dict()
+        backbone = [k for k in got if k.startswith(("prefix.", "blocks."))]
+        self.assertTrue(backbone)
+        self.assertEqual([k for k in backbone if not torch.equal(got[k], mlp_weights[k])], [])
+        head = [k for k in got if not k.startswith(("prefix.", "blocks."))]
+        self.assertTrue(head)
+        self.assertEqual([k for k in head if not torch.equal(got[k], fm_weights[k])], [])
+        # The prefix reads the normalised state: other bounds are refused, naming the package.
+        shifted = (state_bounds[0] - 1, state_bounds[1])
+        with self.assertRaisesRegex(ValueError, "backbone-mlp.*q01"):
+            load_backbone(model, os.path.join(mlp_out, "package"), preset("smoke", "fm")[0], shifted)
+        summary = self.run_smoke("backbone-tuned", "fm", 7, init=os.path.join(fm_out, "package"),
+                                 init_backbone=os.path.join(mlp_out, "package"), export=False, steps=1)[0]
+        self.assertEqual(summary["backbone_from"], os.path.join(mlp_out, "package"))
+
 
 class TargetTests(unittest.TestCase):
     def test_blockCentres_CentroidOfTheColourCarriedForwardWhenHidden(self):
