@@ -39,7 +39,7 @@ internal sealed record PolicyArgs(bool Quick, string? Mlp, string? Fm, int Episo
 
         var quick = args.Contains("--quick");
         return new PolicyArgs(quick, Value("--mlp"), Value("--fm"),
-            int.Parse(Value("--episodes") ?? (quick ? "20" : "100"), CultureInfo.InvariantCulture),
+            int.Parse(Value("--episodes") ?? (quick ? "20" : "300"), CultureInfo.InvariantCulture),
             int.Parse(Value("--calibration-episodes") ?? (quick ? "8" : "40"), CultureInfo.InvariantCulture),
             int.Parse(Value("--execute-steps") ?? "1000", CultureInfo.InvariantCulture),
             Value("--out") ?? Path.Combine("artifacts", "bench"),
