@@ -214,6 +214,13 @@ def exit_losses(model: Policy, batch, exits: list[int], generator: torch.Generat
     return [torch.mean(w[:, None, None] * (model.velocity_at(x_t, t, state, keys, values, bias, l) - goal) ** 2) for l in exits]
 
 
+def combine_exit_losses(losses: list[torch.Tensor], exits: list[int], all_exits: list[int], first_exit_weight: float = 1.0) -> torch.Tensor:
+    """The mean of the exits' losses, the first exit's weighted by `first_exit_weight` (--first-exit-weight: a
+    warm-started FM starts every later exit from the first exit's chunk, so a poor first exit costs them all)."""
+    w = torch.tensor([first_exit_weight if l == all_exits[0] else 1.0 for l in exits])
+    return (torch.stack(losses) * w).sum() / w.sum()
+
+
 def learning_rate(step: int, tc: TrainConfig, time_progress: float = 0.0) -> float:
     """Linear warm-up, then cosine to 10 %. With a time limit the cosine follows whichever of steps
     and time is further along, so a run cut short by the clock still ends annealed."""
@@ -246,7 +253,7 @@ def train(data_dir: str, preset_name: str, head: str, seed: int, out: str, steps
           warmup: int | None = None, early_share: float = 0.0, early_frames: int = 8, state_noise: float = 0.0,
           aux_target: float = 0.0, early_weight: float = 1.0, aux_xy_early: bool = False,
           export_every: int = 0, aux_chain: bool = False, aux_attention: bool = False, position_scale: float = 1.0,
-          init_backbone: str | None = None) -> dict:
+          init_backbone: str | None = None, first_exit_weight: float = 1.0) -> dict:
     base, tc = preset(preset_name, head)
     if steps is not None:
         tc.steps = steps
@@ -346,7 +353,7 @@ def train(data_dir: str, preset_name: str, head: str, seed: int, out: str, steps
         if early_weight != 1.0:
             weights = torch.from_numpy(np.where(data.frame[rows] < early_frames, early_weight, 1.0).astype(np.float32))
         losses = exit_losses(model, batch, chosen, gen, streams, weights)
-        loss = torch.stack(losses).mean()
+        loss = combine_exit_losses(losses, chosen, exits, first_exit_weight)
         if probe is not None:
             xy_rows = torch.from_numpy(data.frame[rows] < early_frames) if aux_xy_early else None
             colour_pos = None
@@ -385,7 +392,7 @@ def train(data_dir: str, preset_name: str, head: str, seed: int, out: str, steps
         "data": os.path.abspath(data_dir), "source_dataset": data.meta.get("source_dataset", ""),
         "preset": preset_name, "head": head, "seed": seed, "steps": steps_done, "planned_steps": tc.steps,
         "stopped_at_time_limit": stopped_early, "time_limit_seconds": max_seconds, "batch": tc.batch, "exit_loss": tc.exit_loss,
-        "threads": tc.threads, "wall_seconds": round(wall, 1), "initialised_from": init, "backbone_from": init_backbone, "lr": tc.lr, "warmup": tc.warmup,
+        "threads": tc.threads, "wall_seconds": round(wall, 1), "initialised_from": init, "backbone_from": init_backbone, "first_exit_weight": first_exit_weight, "lr": tc.lr, "warmup": tc.warmup,
         "early_share": early_share, "early_frames": early_frames, "state_noise": state_noise,
         "aux_target": aux_target, "aux_chain": aux_chain, "aux_attention": aux_attention, "position_scale": position_scale, "aux_log": aux_log, "early_weight": early_weight, "aux_xy_early": aux_xy_early,
         "seconds_per_step": round(wall / max(1, steps_done), 4),
@@ -428,6 +435,8 @@ def main(argv=None) -> None:
     p.add_argument("--init-backbone", help="then take the prefix encoder and LM blocks from this package (same shapes, "
                    "vocabulary and state bounds; its head, and an MLP package's action queries, are left out), e.g. to start "
                    "an FM from the MLP's backbone")
+    p.add_argument("--first-exit-weight", type=float, default=1.0, help="weight of the first exit's loss against the "
+                   "others' 1 (a warm-started FM begins every later exit from the first exit's chunk)")
     p.add_argument("--lr", type=float, help="peak learning rate (default: the preset's)")
     p.add_argument("--warmup", type=int, help="warm-up steps (default: the preset's)")
     p.add_argument("--early-share", type=float, default=0.0, help="share of each batch drawn from the first --early-frames frames of the episodes")
@@ -452,7 +461,7 @@ def main(argv=None) -> None:
                     early_share=a.early_share, early_frames=a.early_frames, state_noise=a.state_noise,
                     aux_target=a.aux_target, early_weight=a.early_weight,
                     aux_xy_early=a.aux_xy_early, export_every=a.export_every, aux_chain=a.aux_chain, aux_attention=a.aux_attention, position_scale=a.position_scale,
-                    init_backbone=a.init_backbone)
+                    init_backbone=a.init_backbone, first_exit_weight=a.first_exit_weight)
     print(json.dumps({k: v for k, v in summary.items() if k != "loss_log"}, indent=1))
 
 

@@ -190,6 +190,17 @@ class TrainingTests(unittest.TestCase):
                                  init_backbone=os.path.join(mlp_out, "package"), export=False, steps=1)[0]
         self.assertEqual(summary["backbone_from"], os.path.join(mlp_out, "package"))
 
+    def test_combineExitLosses_FirstExitWeighted_WeightedMean(self):
+        from a1fleet_train.train import combine_exit_losses
+        losses = [torch.tensor(4.0), torch.tensor(1.0), torch.tensor(1.0), torch.tensor(2.0)]
+        self.assertAlmostEqual(float(combine_exit_losses(losses, [1, 3, 5, 7], [1, 3, 5, 7])), 2.0)
+        self.assertAlmostEqual(float(combine_exit_losses(losses, [1, 3, 5, 7], [1, 3, 5, 7], 3.0)), (12 + 1 + 1 + 2) / 6, places=6)
+        # One exit drawn (--exit-loss random): a weight changes nothing.
+        self.assertAlmostEqual(float(combine_exit_losses([torch.tensor(4.0)], [1], [1, 3, 5, 7], 3.0)), 4.0)
+        summary = self.run_smoke("first-exit-weight", "fm", 8, first_exit_weight=3.0, export=False, steps=2)[0]
+        self.assertEqual(summary["first_exit_weight"], 3.0)
+        self.assertTrue(np.isfinite(summary["final_train_loss"]))
+
 
 class TargetTests(unittest.TestCase):
     def test_blockCentres_CentroidOfTheColourCarriedForwardWhenHidden(self):
