@@ -267,6 +267,8 @@ def train(data_dir: str, preset_name: str, head: str, seed: int, out: str, steps
         tc.exit_loss = exit_loss
     if tc.exit_loss not in ("all", "random"):
         raise ValueError(f"exit loss '{tc.exit_loss}' is neither all nor random")
+    if not first_exit_weight > 0:
+        raise ValueError(f"--first-exit-weight {first_exit_weight} must be > 0 (1 weights every exit alike)")
     seed_everything(seed, tc.threads)
     data = Dataset(data_dir, base.chunk)
     c = model_config_for(data, base)

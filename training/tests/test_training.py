@@ -197,6 +197,8 @@ class TrainingTests(unittest.TestCase):
         self.assertAlmostEqual(float(combine_exit_losses(losses, [1, 3, 5, 7], [1, 3, 5, 7], 3.0)), (12 + 1 + 1 + 2) / 6, places=6)
         # One exit drawn (--exit-loss random): a weight changes nothing.
         self.assertAlmostEqual(float(combine_exit_losses([torch.tensor(4.0)], [1], [1, 3, 5, 7], 3.0)), 4.0)
+        with self.assertRaisesRegex(ValueError, "first-exit-weight 0"):
+            self.run_smoke("first-exit-weight-0", "fm", 8, first_exit_weight=0.0, export=False, steps=1)
         summary = self.run_smoke("first-exit-weight", "fm", 8, first_exit_weight=3.0, export=False, steps=2)[0]
         self.assertEqual(summary["first_exit_weight"], 3.0)
         self.assertTrue(np.isfinite(summary["final_train_loss"]))

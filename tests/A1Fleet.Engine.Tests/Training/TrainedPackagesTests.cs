@@ -48,7 +48,7 @@ public sealed class TrainedPackagesTests
         }
 
         var meanError = total / count;
-        // Measured 2026-12-06: MLP 0.033, FM 0.121 (backbone-seed-1-steps-7200); an untrained model of the same
+        // Measured 2026-12-06: MLP 0.033, FM 0.108 (backbone-seed-1-steps-9600); an untrained model of the same
         // shape misses by about 0.8. The FM's chunk is a sample (K = 10 Euler steps from noise) that spreads around its
         // mean, and its samples are frames of its DAgger data, so it gets more room (docs/training.md, "Where the
         // precision goes").
