@@ -91,7 +91,7 @@ internal static class BenchCommandLine
 
         var mlp = new Option<string?>("--mlp") { Description = $"the MLP package evaluated (default {PolicyArgs.DefaultMlp})", HelpName = "PKG" };
         var fm = new Option<string?>("--fm") { Description = $"the flow-matching package evaluated (default {PolicyArgs.DefaultFm})", HelpName = "PKG" };
-        var episodes = Positive("--episodes", "episodes per configuration (default 300: enough to judge a 5-point difference; --quick 20)", "N", null);
+        var episodes = Positive("--episodes", $"episodes per configuration (default {PolicyArgs.DefaultEpisodes}: enough to judge a 5-point difference; --quick 20)", "N", null);
         var calibrationEpisodes = Positive("--calibration-episodes", "training-seed episodes the thresholds are calibrated on (default 40; --quick 8)", "N", null);
         var executeSteps = Positive("--execute-steps", "steps of each chunk executed before the next request (default: all of it)", "N", null);
         var parity = new Option<string?>("--parity") { Description = "torch-vs-engine parity file read into the results (default artifacts/bench/parity.json)", HelpName = "FILE" };

@@ -29,6 +29,9 @@ internal sealed record PolicyArgs(bool Quick, string? Mlp, string? Fm, int Episo
     public const string DefaultMlp = "models/trained/franka-tabletop-mlp";
     public const string DefaultFm = "models/trained/franka-tabletop-fm";
 
+    /// <summary>Episodes per configuration: enough to judge a 5-point difference near 80 % (docs/policy.md).</summary>
+    public const int DefaultEpisodes = 300;
+
     public static PolicyArgs Parse(IReadOnlyList<string> args)
     {
         string? Value(string name)
@@ -39,7 +42,7 @@ internal sealed record PolicyArgs(bool Quick, string? Mlp, string? Fm, int Episo
 
         var quick = args.Contains("--quick");
         return new PolicyArgs(quick, Value("--mlp"), Value("--fm"),
-            int.Parse(Value("--episodes") ?? (quick ? "20" : "300"), CultureInfo.InvariantCulture),
+            Value("--episodes") is { } episodes ? int.Parse(episodes, CultureInfo.InvariantCulture) : quick ? 20 : DefaultEpisodes,
             int.Parse(Value("--calibration-episodes") ?? (quick ? "8" : "40"), CultureInfo.InvariantCulture),
             int.Parse(Value("--execute-steps") ?? "1000", CultureInfo.InvariantCulture),
             Value("--out") ?? Path.Combine("artifacts", "bench"),

@@ -185,6 +185,13 @@ public static class ThresholdCalibrator
     }
 
     /// <summary>
+    /// LM blocks a request that exits at 0-based <paramref name="exitLayer"/> runs: blocks 0..l when
+    /// <paramref name="exitBlockRuns"/> (a flow-matching expert attends to block l's K/V), 0..l-1 when not (an MLP head
+    /// reads the stream entering block l).
+    /// </summary>
+    public static int BlocksRun(int exitLayer, bool exitBlockRuns) => exitBlockRuns ? exitLayer + 1 : exitLayer;
+
+    /// <summary>
     /// Expected fraction of LLM layers executed: sum_k share_k * blocks run at exitLayers[k] / totalLayers. Exit layers
     /// are 0-based; a request that exits at layer l runs blocks 0..l when <paramref name="exitBlockRuns"/> (a
     /// flow-matching expert attends to block l's K/V), or blocks 0..l-1 when not (an MLP head reads the stream entering
@@ -213,7 +220,7 @@ public static class ThresholdCalibrator
                 throw new ArgumentException($"Exit layer {layer} (exit {exit}) is outside [0, {totalLayers}).", nameof(exitLayers));
             }
 
-            layersRun += shares[exit] * (exitBlockRuns ? layer + 1 : layer);
+            layersRun += shares[exit] * BlocksRun(layer, exitBlockRuns);
         }
 
         return layersRun / totalLayers;

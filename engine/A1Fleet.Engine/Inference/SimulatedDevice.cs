@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using A1Fleet.EarlyExit;
 
 namespace A1Fleet.Engine.Inference;
 
@@ -314,8 +315,8 @@ public sealed class SimulatedDevice
             ActionDim = _pose.Length,
             ExitLayer = layer,
             ExitIndex = _engine.ExitLayers.ToList().IndexOf(layer),
-            // Every row runs from block 0 until it leaves; an MLP head reads the stream entering its exit block.
-            LayersRun = _engine.IsFlowMatching ? layer + 1 : layer,
+            // Every row runs from block 0 until it leaves.
+            LayersRun = ThresholdCalibrator.BlocksRun(layer, exitBlockRuns: _engine.IsFlowMatching),
             HeadCalls = row.HeadCalls,
             DenoisingSteps = row.Steps * row.HeadCalls,
             StoppedAtCap = row.Capped,
