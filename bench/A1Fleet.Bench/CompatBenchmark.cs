@@ -30,7 +30,7 @@ namespace A1Fleet.Bench;
 /// through the native gRPC gateway). The clients are C# (System.Net.WebSockets with the silo's msgpack_numpy codec,
 /// HttpClient, Grpc.Net.Client); the endpoints' tests use independent Python clients.
 /// </summary>
-internal static class CompatBenchmark
+internal static partial class CompatBenchmark
 {
     private const string AdminKey = "a1k_00000000000000be_0000000000000000000000000000000000000000000000000000000000000bec";
     private const string Instruction = "pick up the red block";
@@ -99,7 +99,10 @@ internal static class CompatBenchmark
             json["openpi_requests_per_second_32"] = Math.Round(openPi.RequestsPerSecond, 2);
             json["native_gateway_requests_per_second_32"] = Math.Round(native.RequestsPerSecond, 2);
             json["ratio_openpi_vs_native_throughput"] = Math.Round(openPi.RequestsPerSecond / native.RequestsPerSecond, 3);
-            foreach (var key in new[] { "openpi_overhead_ms_p50", "a1_http_overhead_ms_p50", "openpi_requests_per_second_32", "native_gateway_requests_per_second_32", "ratio_openpi_vs_native_throughput" })
+            json["openpi_refused_32"] = openPi.Refused;
+            json["native_gateway_refused_32"] = native.Refused;
+            foreach (var key in new[] { "openpi_overhead_ms_p50", "a1_http_overhead_ms_p50", "openpi_requests_per_second_32", "native_gateway_requests_per_second_32", "ratio_openpi_vs_native_throughput",
+                         "openpi_refused_32", "native_gateway_refused_32" })
             {
                 Console.WriteLine($"{key} = {json[key]}");
             }
@@ -110,7 +113,8 @@ internal static class CompatBenchmark
         }
     }
 
-    private sealed record Drive(double RequestsPerSecond, List<double> Overheads);
+    /// <param name="Refused">Requests answered "not now" (deadline admission), left out of the rate and the overheads.</param>
+    private sealed record Drive(double RequestsPerSecond, List<double> Overheads, int Refused = 0);
 
     private static async Task WaitReadyAsync(HttpClient http)
     {
@@ -153,36 +157,64 @@ internal static class CompatBenchmark
 
     private static async Task<Drive> DriveOpenPiAsync(Uri url, List<(string Id, string Key)> robots, List<ObservationSample> samples, TimeSpan phase)
     {
-        var sockets = new List<ClientWebSocket>();
-        foreach (var (_, key) in robots)
+        var sockets = new ClientWebSocket[robots.Count];
+        for (var i = 0; i < robots.Count; i++)
         {
-            var socket = new ClientWebSocket();
-            socket.Options.SetRequestHeader("Authorization", $"Api-Key {key}");
-            await socket.ConnectAsync(url, CancellationToken.None);
-            await ReceiveAsync(socket);
-            sockets.Add(socket);
+            sockets[i] = await ConnectOpenPiAsync(url, robots[i].Key);
         }
 
+        var refused = 0;
         try
         {
-            return await ClosedLoopAsync(robots.Count, phase, async (i, seq) =>
+            var drive = await ClosedLoopAsync(robots.Count, phase, async (i, seq) =>
             {
                 var sample = samples[(int)((i * 7 + seq) % samples.Count)];
                 var t0 = Stopwatch.GetTimestamp();
                 await sockets[i].SendAsync(OpenPiObservation(sample), WebSocketMessageType.Binary, true, CancellationToken.None);
                 var reply = await ReceiveAsync(sockets[i]);
                 var ms = Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
-                return EngineMs(reply) is { } engineMs ? ms - engineMs : null;
+                if (reply.Refusal is { } refusal)
+                {
+                    // As an openpi client does after a failed request (docs/compatible-protocols.md): the server
+                    // closes, the client connects again and sends its next observation, here after the hint.
+                    Interlocked.Increment(ref refused);
+                    sockets[i].Dispose();
+                    await Task.Delay(refusal.RetryAfter);
+                    sockets[i] = await ConnectOpenPiAsync(url, robots[i].Key);
+                    return null;
+                }
+
+                return EngineMs(reply.Frame) is { } engineMs ? ms - engineMs : null;
             });
+            return drive with { Refused = refused };
         }
         finally
         {
             foreach (var socket in sockets)
             {
-                await socket.CloseAsync(WebSocketCloseStatus.NormalClosure, "", CancellationToken.None);
+                if (socket.State == WebSocketState.Open)
+                {
+                    await socket.CloseAsync(WebSocketCloseStatus.NormalClosure, "", CancellationToken.None);
+                }
+
                 socket.Dispose();
             }
         }
+    }
+
+    private static async Task<ClientWebSocket> ConnectOpenPiAsync(Uri url, string key)
+    {
+        var socket = new ClientWebSocket();
+        socket.Options.SetRequestHeader("Authorization", $"Api-Key {key}");
+        await socket.ConnectAsync(url, CancellationToken.None);
+        // The server's metadata frame comes first on every connection.
+        var metadata = await ReceiveAsync(socket);
+        if (metadata.Refusal is not null)
+        {
+            throw new InvalidOperationException($"openpi endpoint answered its metadata with a refusal: {metadata.Refusal.Text}");
+        }
+
+        return socket;
     }
 
     private static byte[] OpenPiObservation(ObservationSample sample)
@@ -203,7 +235,17 @@ internal static class CompatBenchmark
         return buffer.WrittenSpan.ToArray();
     }
 
-    private static async Task<byte[]> ReceiveAsync(WebSocket socket)
+    /// <summary>The server's "not now" (a text frame naming the deadline, then close 1011) and its retry hint.</summary>
+    internal sealed record OpenPiRefusal(string Text, TimeSpan RetryAfter);
+
+    private sealed record OpenPiReply(byte[] Frame, OpenPiRefusal? Refusal);
+
+    /// <summary>The refusal in an openpi text frame (docs/compatible-protocols.md), or null for any other failure.</summary>
+    internal static OpenPiRefusal? ParseRefusal(string text) => NotNowPattern().Match(text) is { Success: true } hint
+        ? new OpenPiRefusal(text, TimeSpan.FromMilliseconds(int.Parse(hint.Groups["ms"].Value, CultureInfo.InvariantCulture)))
+        : null;
+
+    private static async Task<OpenPiReply> ReceiveAsync(WebSocket socket)
     {
         var buffer = new byte[64 * 1024];
         var length = 0;
@@ -213,12 +255,16 @@ internal static class CompatBenchmark
             length += result.Count;
             if (result.MessageType != WebSocketMessageType.Binary)
             {
-                throw new InvalidOperationException($"openpi endpoint answered a {result.MessageType} frame: {System.Text.Encoding.UTF8.GetString(buffer, 0, length)}");
+                var text = System.Text.Encoding.UTF8.GetString(buffer, 0, length);
+                // Only a deadline refusal is part of the load; any other failure is the bench's or the server's fault.
+                return ParseRefusal(text) is { } refusal
+                    ? new OpenPiReply([], refusal)
+                    : throw new InvalidOperationException($"openpi endpoint answered a {result.MessageType} frame: {text}");
             }
 
             if (result.EndOfMessage)
             {
-                return buffer[..length];
+                return new OpenPiReply(buffer[..length], null);
             }
 
             if (length == buffer.Length)
@@ -227,6 +273,9 @@ internal static class CompatBenchmark
             }
         }
     }
+
+    [System.Text.RegularExpressions.GeneratedRegex(@"not now, .*; ask again after (?<ms>\d+) ms")]
+    private static partial System.Text.RegularExpressions.Regex NotNowPattern();
 
     private static double? EngineMs(byte[] reply)
     {
@@ -254,6 +303,13 @@ internal static class CompatBenchmark
             using var response = await http.PostAsync("/inference", new StringContent(bodies[(int)(seq % bodies.Count)], System.Text.Encoding.UTF8, "application/json"));
             var body = await response.Content.ReadFromJsonAsync<JsonObject>();
             var ms = Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
+            if (response.StatusCode == System.Net.HttpStatusCode.ServiceUnavailable && response.Headers.RetryAfter?.Delta is { } retryAfter)
+            {
+                // Not now (deadline admission): ask again after the hint, as the openpi and native clients do.
+                await Task.Delay(retryAfter);
+                return null;
+            }
+
             return response.IsSuccessStatusCode ? ms - (double)body!["model_info"]!["inference_stats"]!["engine_ms"]! : throw new InvalidOperationException($"A1 endpoint answered {(int)response.StatusCode}: {body}");
         });
     }
@@ -271,13 +327,23 @@ internal static class CompatBenchmark
             leases.Add((headers, lease.Epoch));
         }
 
-        return await ClosedLoopAsync(robots.Count, phase, async (i, seq) =>
+        var refused = 0;
+        var drive = await ClosedLoopAsync(robots.Count, phase, async (i, seq) =>
         {
             var sample = samples[(int)((i * 7 + seq) % samples.Count)];
             var t0 = Stopwatch.GetTimestamp();
             var reply = await client.ActAsync(new P.ActRequest { Epoch = leases[i].Epoch, Observation = new Observation(seq, sample.State, [.. sample.Images], DateTimeOffset.UtcNow).ToProto() }, leases[i].Headers);
             var ms = Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
+            if (reply.Status == P.ChunkStatus.Refused)
+            {
+                // The same courtesy as the openpi clients: ask again after the hint.
+                Interlocked.Increment(ref refused);
+                await Task.Delay(TimeSpan.FromMilliseconds(reply.RetryAfterMs));
+                return null;
+            }
+
             return reply.Stats is { } stats && reply.Status == P.ChunkStatus.Ok ? ms - stats.EngineMs : null;
         });
+        return drive with { Refused = refused };
     }
 }

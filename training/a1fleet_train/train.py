@@ -14,6 +14,7 @@ import math
 import os
 import random
 import time
+from contextlib import contextmanager, nullcontext
 
 import numpy as np
 import torch
@@ -221,6 +222,43 @@ def combine_exit_losses(losses: list[torch.Tensor], exits: list[int], all_exits:
     return (torch.stack(losses) * w).sum() / w.sum()
 
 
+class WeightAverage:
+    """An exponential moving average of the model's weights (--ema), the usual companion of flow-matching and
+    diffusion training: the sampler integrates the velocity field over many steps, and the average smooths the
+    step-to-step noise of small batches out of it. The decay warms up as (1 + n) / (10 + n) so the first updates
+    do not keep the starting weights for long."""
+
+    def __init__(self, model: torch.nn.Module, decay: float):
+        if not 0.0 < decay < 1.0:
+            raise ValueError(f"--ema {decay} must be in (0, 1), e.g. 0.999 (0 turns the average off)")
+        self.decay = decay
+        self.updates = 0
+        self.shadow = {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+    def current_decay(self) -> float:
+        return min(self.decay, (1.0 + self.updates) / (10.0 + self.updates))
+
+    @torch.no_grad()
+    def update(self, model: torch.nn.Module) -> None:
+        self.updates += 1
+        d = self.current_decay()
+        for k, v in model.state_dict().items():
+            if v.dtype.is_floating_point:
+                self.shadow[k].mul_(d).add_(v.detach(), alpha=1.0 - d)
+            else:
+                self.shadow[k].copy_(v)
+
+    @contextmanager
+    def applied(self, model: torch.nn.Module):
+        """The model holds the averaged weights inside the block and its trained ones again after it."""
+        trained = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        model.load_state_dict(self.shadow)
+        try:
+            yield model
+        finally:
+            model.load_state_dict(trained)
+
+
 def learning_rate(step: int, tc: TrainConfig, time_progress: float = 0.0) -> float:
     """Linear warm-up, then cosine to 10 %. With a time limit the cosine follows whichever of steps
     and time is further along, so a run cut short by the clock still ends annealed."""
@@ -253,7 +291,7 @@ def train(data_dir: str, preset_name: str, head: str, seed: int, out: str, steps
           warmup: int | None = None, early_share: float = 0.0, early_frames: int = 8, state_noise: float = 0.0,
           aux_target: float = 0.0, early_weight: float = 1.0, aux_xy_early: bool = False,
           export_every: int = 0, aux_chain: bool = False, aux_attention: bool = False, position_scale: float = 1.0,
-          init_backbone: str | None = None, first_exit_weight: float = 1.0) -> dict:
+          init_backbone: str | None = None, first_exit_weight: float = 1.0, ema: float = 0.0) -> dict:
     base, tc = preset(preset_name, head)
     if steps is not None:
         tc.steps = steps
@@ -330,6 +368,7 @@ def train(data_dir: str, preset_name: str, head: str, seed: int, out: str, steps
     if probe is not None:
         groups.append({"params": list(probe.parameters()), "weight_decay": 0.0})
     opt = torch.optim.AdamW(groups, lr=tc.lr)
+    average = WeightAverage(model, ema) if ema != 0.0 else None
     gen = torch.Generator().manual_seed(seed + 1)
     exit_rng = np.random.default_rng(seed + 2)
     log, started = [], time.time()
@@ -373,28 +412,34 @@ def train(data_dir: str, preset_name: str, head: str, seed: int, out: str, steps
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
         opt.step()
+        if average is not None:
+            average.update(model)
         steps_done = step + 1
         if export and export_every > 0 and steps_done % export_every == 0 and steps_done < tc.steps:
             # A package of the weights so far (the run goes on), for closed-loop checks while it trains.
             from .export import export_package
-            export_package(model, os.path.join(out, f"package-step-{steps_done}"), state_bounds, action_bounds,
-                           model_id=f"a1fleet-{head}-{preset_name}", model_version=f"seed-{seed}-steps-{steps_done}",
-                           provenance={"trainer": "training/a1fleet_train", "seed": str(seed), "preset": preset_name,
-                                       "steps": str(steps_done), "data": data.meta.get("source_dataset", data_dir),
-                                       "exitLoss": tc.exit_loss, "intermediate": "true"},
-                           samples=[])
+            with average.applied(model) if average is not None else nullcontext():
+                export_package(model, os.path.join(out, f"package-step-{steps_done}"), state_bounds, action_bounds,
+                               model_id=f"a1fleet-{head}-{preset_name}", model_version=f"seed-{seed}-steps-{steps_done}",
+                               provenance={"trainer": "training/a1fleet_train", "seed": str(seed), "preset": preset_name,
+                                           "steps": str(steps_done), "data": data.meta.get("source_dataset", data_dir),
+                                           "exitLoss": tc.exit_loss, "ema": str(ema), "intermediate": "true"},
+                               samples=[])
             model.train()
         if step % tc.log_every == 0 or step == tc.steps - 1:
             entry = {"step": step, "loss": round(float(torch.stack(losses).mean()), 6), "seconds": round(time.time() - started, 1)}
             log.append(entry)
             print(json.dumps(entry), flush=True)
     wall = time.time() - started
+    if average is not None:
+        # From here on the model is the average: it is what is evaluated, saved and exported.
+        model.load_state_dict(average.shadow)
     val = evaluate(model, batches, val_frames, exits, seed + 3)
     summary = {
         "data": os.path.abspath(data_dir), "source_dataset": data.meta.get("source_dataset", ""),
         "preset": preset_name, "head": head, "seed": seed, "steps": steps_done, "planned_steps": tc.steps,
         "stopped_at_time_limit": stopped_early, "time_limit_seconds": max_seconds, "batch": tc.batch, "exit_loss": tc.exit_loss,
-        "threads": tc.threads, "wall_seconds": round(wall, 1), "initialised_from": init, "backbone_from": init_backbone, "first_exit_weight": first_exit_weight, "lr": tc.lr, "warmup": tc.warmup,
+        "threads": tc.threads, "wall_seconds": round(wall, 1), "initialised_from": init, "backbone_from": init_backbone, "first_exit_weight": first_exit_weight, "ema": ema, "lr": tc.lr, "warmup": tc.warmup,
         "early_share": early_share, "early_frames": early_frames, "state_noise": state_noise,
         "aux_target": aux_target, "aux_chain": aux_chain, "aux_attention": aux_attention, "position_scale": position_scale, "aux_log": aux_log, "early_weight": early_weight, "aux_xy_early": aux_xy_early,
         "seconds_per_step": round(wall / max(1, steps_done), 4),
@@ -414,7 +459,7 @@ def train(data_dir: str, preset_name: str, head: str, seed: int, out: str, steps
                        model_id=f"a1fleet-{head}-{preset_name}", model_version=f"seed-{seed}-steps-{steps_done}",
                        provenance={"trainer": "training/a1fleet_train", "seed": str(seed), "preset": preset_name,
                                    "steps": str(steps_done), "data": data.meta.get("source_dataset", data_dir),
-                                   "exitLoss": tc.exit_loss},
+                                   "exitLoss": tc.exit_loss, "ema": str(ema)},
                        samples=samples_from(data, val_frames, samples))
     return summary
 
@@ -439,6 +484,8 @@ def main(argv=None) -> None:
                    "an FM from the MLP's backbone")
     p.add_argument("--first-exit-weight", type=float, default=1.0, help="weight of the first exit's loss against the "
                    "others' 1 (a warm-started FM begins every later exit from the first exit's chunk)")
+    p.add_argument("--ema", type=float, default=0.0, help="keep an exponential moving average of the weights with this "
+                   "decay (e.g. 0.999) and evaluate, save and export the average (0: off)")
     p.add_argument("--lr", type=float, help="peak learning rate (default: the preset's)")
     p.add_argument("--warmup", type=int, help="warm-up steps (default: the preset's)")
     p.add_argument("--early-share", type=float, default=0.0, help="share of each batch drawn from the first --early-frames frames of the episodes")
@@ -463,7 +510,7 @@ def main(argv=None) -> None:
                     early_share=a.early_share, early_frames=a.early_frames, state_noise=a.state_noise,
                     aux_target=a.aux_target, early_weight=a.early_weight,
                     aux_xy_early=a.aux_xy_early, export_every=a.export_every, aux_chain=a.aux_chain, aux_attention=a.aux_attention, position_scale=a.position_scale,
-                    init_backbone=a.init_backbone, first_exit_weight=a.first_exit_weight)
+                    init_backbone=a.init_backbone, first_exit_weight=a.first_exit_weight, ema=a.ema)
     print(json.dumps({k: v for k, v in summary.items() if k != "loss_log"}, indent=1))
 
 

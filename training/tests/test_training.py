@@ -204,6 +204,37 @@ class TrainingTests(unittest.TestCase):
         self.assertTrue(np.isfinite(summary["final_train_loss"]))
 
 
+    def test_weightAverage_DecayWarmsUpThenAveragesAndRestoresTheTrainedWeights(self):
+        from a1fleet_train.train import WeightAverage
+        model = torch.nn.Linear(2, 1, bias=False)
+        with torch.no_grad():
+            model.weight.fill_(1.0)
+        average = WeightAverage(model, 0.9)
+        with torch.no_grad():
+            model.weight.fill_(3.0)
+        average.update(model)
+        # First update: the warm-up decay (1 + 1) / (10 + 1), not 0.9.
+        d = 2.0 / 11.0
+        self.assertTrue(torch.allclose(average.shadow["weight"], torch.full((1, 2), d * 1.0 + (1 - d) * 3.0)))
+        for _ in range(200):
+            average.update(model)
+        self.assertAlmostEqual(average.current_decay(), 0.9)
+        with average.applied(model):
+            self.assertTrue(torch.allclose(model.weight, average.shadow["weight"]))
+        self.assertTrue(torch.equal(model.weight, torch.full((1, 2), 3.0)))
+        with self.assertRaisesRegex(ValueError, "--ema 1.5"):
+            WeightAverage(model, 1.5)
+
+    def test_train_Ema_SavesTheAverageNotTheLastStep(self):
+        plain, plain_weights, _ = self.run_smoke("ema-off", "fm", 9, steps=3, export=False)
+        averaged, averaged_weights, out = self.run_smoke("ema-on", "fm", 9, steps=3, ema=0.9)
+        self.assertEqual(plain["ema"], 0.0)
+        self.assertEqual(averaged["ema"], 0.9)
+        self.assertTrue(any(not torch.equal(plain_weights[k], averaged_weights[k]) for k in plain_weights))
+        with open(os.path.join(out, "package", "model.json")) as f:
+            self.assertEqual(json.load(f)["provenance"]["ema"], "0.9")
+
+
 class TargetTests(unittest.TestCase):
     def test_blockCentres_CentroidOfTheColourCarriedForwardWhenHidden(self):
         from a1fleet_train.targets import COLOURS, block_centres
