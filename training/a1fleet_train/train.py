@@ -190,9 +190,10 @@ def aux_losses(model: Policy, probe: TargetProbe, streams, batch, target_xy, swa
 
 
 def exit_losses(model: Policy, batch, exits: list[int], generator: torch.Generator, keep_streams: list | None = None,
-                weights: torch.Tensor | None = None) -> list[torch.Tensor]:
+                weights: torch.Tensor | None = None, warm_share: float = 0.0, warm_sigma: float = 0.0) -> list[torch.Tensor]:
     """The loss at each of `exits` (one shared head). With `keep_streams` (a list) the backbone's streams are
-    appended to it (for the auxiliary loss); with `weights` ([B]) each sample's loss is weighted (mean weight 1)."""
+    appended to it (for the auxiliary loss); with `weights` ([B]) each sample's loss is weighted (mean weight 1).
+    FM only: `warm_share` of the samples start from near the action instead of from noise (see --warm-share)."""
     images, token_ids, counts, state, target = batch
     w = torch.ones(target.shape[0]) if weights is None else weights / weights.mean()
     bias = model.attention_bias(counts)
@@ -210,6 +211,13 @@ def exit_losses(model: Policy, batch, exits: list[int], generator: torch.Generat
     # Beta sampling draws from the global generator, which seed_everything seeded.
     t = beta.sample((b,)) * 0.999 + 0.001
     eps = torch.randn(target.shape, generator=generator)
+    if warm_share > 0:
+        # A warm-started exit integrates from t = 1 starting at the previous exit's chunk, a point near the action that
+        # Gaussian noise never comes near. The same straight path and target from a source eps = a + sigma n keeps
+        # the ideal field unchanged (v = eps - a) and teaches it there; sigma ~ U(0, warm_sigma).
+        warm = torch.rand(b, generator=generator) < warm_share
+        sigma = warm_sigma * torch.rand(b, generator=generator)
+        eps = torch.where(warm[:, None, None], target + sigma[:, None, None] * eps, eps)
     x_t = t[:, None, None] * eps + (1.0 - t[:, None, None]) * target
     goal = eps - target
     return [torch.mean(w[:, None, None] * (model.velocity_at(x_t, t, state, keys, values, bias, l) - goal) ** 2) for l in exits]
@@ -291,7 +299,8 @@ def train(data_dir: str, preset_name: str, head: str, seed: int, out: str, steps
           warmup: int | None = None, early_share: float = 0.0, early_frames: int = 8, state_noise: float = 0.0,
           aux_target: float = 0.0, early_weight: float = 1.0, aux_xy_early: bool = False,
           export_every: int = 0, aux_chain: bool = False, aux_attention: bool = False, position_scale: float = 1.0,
-          init_backbone: str | None = None, first_exit_weight: float = 1.0, ema: float = 0.0) -> dict:
+          init_backbone: str | None = None, first_exit_weight: float = 1.0, ema: float = 0.0,
+          warm_share: float = 0.0, warm_sigma: float = 0.3) -> dict:
     base, tc = preset(preset_name, head)
     if steps is not None:
         tc.steps = steps
@@ -307,6 +316,10 @@ def train(data_dir: str, preset_name: str, head: str, seed: int, out: str, steps
         raise ValueError(f"exit loss '{tc.exit_loss}' is neither all nor random")
     if not first_exit_weight > 0:
         raise ValueError(f"--first-exit-weight {first_exit_weight} must be > 0 (1 weights every exit alike)")
+    if not 0.0 <= warm_share <= 1.0:
+        raise ValueError(f"--warm-share {warm_share} must be within 0..1")
+    if warm_share > 0 and (head != "fm" or not warm_sigma > 0):
+        raise ValueError(f"--warm-share needs --head fm and --warm-sigma > 0 (got head {head}, warm sigma {warm_sigma})")
     seed_everything(seed, tc.threads)
     data = Dataset(data_dir, base.chunk)
     c = model_config_for(data, base)
@@ -393,7 +406,7 @@ def train(data_dir: str, preset_name: str, head: str, seed: int, out: str, steps
         weights = None
         if early_weight != 1.0:
             weights = torch.from_numpy(np.where(data.frame[rows] < early_frames, early_weight, 1.0).astype(np.float32))
-        losses = exit_losses(model, batch, chosen, gen, streams, weights)
+        losses = exit_losses(model, batch, chosen, gen, streams, weights, warm_share, warm_sigma)
         loss = combine_exit_losses(losses, chosen, exits, first_exit_weight)
         if probe is not None:
             xy_rows = torch.from_numpy(data.frame[rows] < early_frames) if aux_xy_early else None
@@ -439,7 +452,7 @@ def train(data_dir: str, preset_name: str, head: str, seed: int, out: str, steps
         "data": os.path.abspath(data_dir), "source_dataset": data.meta.get("source_dataset", ""),
         "preset": preset_name, "head": head, "seed": seed, "steps": steps_done, "planned_steps": tc.steps,
         "stopped_at_time_limit": stopped_early, "time_limit_seconds": max_seconds, "batch": tc.batch, "exit_loss": tc.exit_loss,
-        "threads": tc.threads, "wall_seconds": round(wall, 1), "initialised_from": init, "backbone_from": init_backbone, "first_exit_weight": first_exit_weight, "ema": ema, "lr": tc.lr, "warmup": tc.warmup,
+        "threads": tc.threads, "wall_seconds": round(wall, 1), "initialised_from": init, "backbone_from": init_backbone, "first_exit_weight": first_exit_weight, "ema": ema, "warm_share": warm_share, "warm_sigma": warm_sigma, "lr": tc.lr, "warmup": tc.warmup,
         "early_share": early_share, "early_frames": early_frames, "state_noise": state_noise,
         "aux_target": aux_target, "aux_chain": aux_chain, "aux_attention": aux_attention, "position_scale": position_scale, "aux_log": aux_log, "early_weight": early_weight, "aux_xy_early": aux_xy_early,
         "seconds_per_step": round(wall / max(1, steps_done), 4),
@@ -486,6 +499,9 @@ def main(argv=None) -> None:
                    "others' 1 (a warm-started FM begins every later exit from the first exit's chunk)")
     p.add_argument("--ema", type=float, default=0.0, help="keep an exponential moving average of the weights with this "
                    "decay (e.g. 0.999) and evaluate, save and export the average (0: off)")
+    p.add_argument("--warm-share", type=float, default=0.0, help="FM: share of the samples whose flow starts near the action "
+                   "(eps = a + sigma n) instead of from noise, as a warm-started exit's does (training-only; 0: A1's recipe alone)")
+    p.add_argument("--warm-sigma", type=float, default=0.3, help="with --warm-share: sigma ~ U(0, this), in normalised action units")
     p.add_argument("--lr", type=float, help="peak learning rate (default: the preset's)")
     p.add_argument("--warmup", type=int, help="warm-up steps (default: the preset's)")
     p.add_argument("--early-share", type=float, default=0.0, help="share of each batch drawn from the first --early-frames frames of the episodes")
@@ -510,7 +526,8 @@ def main(argv=None) -> None:
                     early_share=a.early_share, early_frames=a.early_frames, state_noise=a.state_noise,
                     aux_target=a.aux_target, early_weight=a.early_weight,
                     aux_xy_early=a.aux_xy_early, export_every=a.export_every, aux_chain=a.aux_chain, aux_attention=a.aux_attention, position_scale=a.position_scale,
-                    init_backbone=a.init_backbone, first_exit_weight=a.first_exit_weight, ema=a.ema)
+                    init_backbone=a.init_backbone, first_exit_weight=a.first_exit_weight, ema=a.ema,
+                    warm_share=a.warm_share, warm_sigma=a.warm_sigma)
     print(json.dumps({k: v for k, v in summary.items() if k != "loss_log"}, indent=1))
 
 

@@ -132,17 +132,21 @@ class TrainingTests(unittest.TestCase):
         self.assertTrue(set(early.tolist()) <= set(frames.tolist()))
         self.assertEqual(len(plain), 16)
 
-    def test_exitLosses_EarlyWeight_WeightsTheSamplesLoss(self):
+    def smoke_model_and_batch(self, head, target=None, b=4):
+        """A seeded smoke-size model of `head` and a batch of b random samples (actions `target`, default zeros)."""
         from a1fleet_train.config import preset
         from a1fleet_train.model import Policy
-        from a1fleet_train.train import exit_losses, model_config_for
-        data = Dataset(self.data, chunk=4)
-        c = model_config_for(data, preset("smoke", "mlp")[0])
+        from a1fleet_train.train import model_config_for
+        c = model_config_for(Dataset(self.data, chunk=4), preset("smoke", head)[0])
         torch.manual_seed(0)
         model = Policy(c)
-        b = 4
         batch = (torch.rand(b, len(c.cameras), 3, c.image_height, c.image_width), torch.ones(b, c.max_tokens, dtype=torch.int64),
-                 torch.full((b,), 3), torch.zeros(b, c.state_dim), torch.zeros(b, c.chunk, c.action_dim))
+                 torch.full((b,), 3), torch.zeros(b, c.state_dim), torch.zeros(b, c.chunk, c.action_dim) if target is None else target(c))
+        return model, batch
+
+    def test_exitLosses_EarlyWeight_WeightsTheSamplesLoss(self):
+        from a1fleet_train.train import exit_losses
+        model, batch = self.smoke_model_and_batch("mlp")
         batch[4][0] += 1.0  # only the first sample is far from the model's output
         gen = torch.Generator().manual_seed(0)
         plain = float(exit_losses(model, batch, [1], gen)[0])
@@ -203,6 +207,28 @@ class TrainingTests(unittest.TestCase):
         self.assertEqual(summary["first_exit_weight"], 3.0)
         self.assertTrue(np.isfinite(summary["final_train_loss"]))
 
+
+    def test_exitLosses_WarmShare_FlowStartsAtTheActionAndTargetsItsOffset(self):
+        from a1fleet_train.train import exit_losses
+        model, batch = self.smoke_model_and_batch("fm", lambda c: torch.rand(4, c.chunk, c.action_dim) * 2 - 1)
+        b, target = 4, batch[4]
+        # Every sample warm with a vanishing sigma: x_t is the action itself at every t and the target velocity is 0.
+        torch.manual_seed(7)
+        warm = float(exit_losses(model, batch, [1], torch.Generator().manual_seed(0), warm_share=1.0, warm_sigma=1e-9)[0])
+        torch.manual_seed(7)
+        t = torch.distributions.Beta(torch.tensor(1.5), torch.tensor(1.0)).sample((b,)) * 0.999 + 0.001
+        with torch.no_grad():
+            bias = model.attention_bias(batch[2])
+            _, keys, values = model.backbone(batch[0], batch[1], batch[3], bias, 1)
+            expected = float(torch.mean(model.velocity_at(target, t, batch[3], keys, values, bias, 1) ** 2))
+        self.assertAlmostEqual(warm, expected, places=5)
+        torch.manual_seed(7)
+        cold = float(exit_losses(model, batch, [1], torch.Generator().manual_seed(0))[0])
+        self.assertNotAlmostEqual(cold, expected, places=3)
+        with self.assertRaisesRegex(ValueError, "--warm-share needs --head fm"):
+            self.run_smoke("warm-mlp", "mlp", 8, warm_share=0.5, export=False, steps=1)
+        with self.assertRaisesRegex(ValueError, "--warm-share 1.5"):
+            self.run_smoke("warm-over", "fm", 8, warm_share=1.5, export=False, steps=1)
 
     def test_weightAverage_DecayWarmsUpThenAveragesAndRestoresTheTrainedWeights(self):
         from a1fleet_train.train import WeightAverage
