@@ -48,18 +48,18 @@ public sealed class TrainedPackagesTests
         }
 
         var meanError = total / count;
-        // Measured 2026-12-06: MLP 0.033, FM 0.108 (backbone-seed-1-steps-9600); an untrained model of the same
+        // Measured 2026-12-06: MLP 0.033, FM 0.086 (warm-seed-1-steps-19200; 0.108 before it); an untrained model of the same
         // shape misses by about 0.8. The FM's chunk is a sample (K = 10 Euler steps from noise) that spreads around its
         // mean, and its samples are frames of its DAgger data, so it gets more room (docs/training.md, "Where the
         // precision goes").
-        var bound = m.HeadKind == HeadKinds.FlowMatching ? 0.15 : 0.1;
+        var bound = m.HeadKind == HeadKinds.FlowMatching ? 0.12 : 0.1;
         Assert.True(meanError < bound, $"{name}: mean normalised error {meanError:F3} against its demonstrations (bound {bound})");
 
         var thresholds = ThresholdSet.Load(engine.Package.PathOf(m.ThresholdSets.Single(s => s.Contains("exp-r0.4", StringComparison.Ordinal))));
         var early = engine.Run(samples.Select((s, i) => Requests.From(s, DecodeSettings.EarlyExitWarmK2, thresholds, (ulong)i)).ToList());
         Assert.All(early, r => Assert.True(r.Succeeded, r.Error));
-        // The first exit cannot tell which block the instruction names (alone it solves 13-15 of 100 episodes, against
-        // 61 and 36 at the second; docs/benchmarks.md, "Policy"), so the shipped sets never exit there.
+        // The first exit is the weakest (held there the MLP solves 13-15 of 100 episodes, the FM 42, against 75-80 at
+        // the second; docs/policy.md), so the shipped sets never exit there.
         Assert.True(thresholds.ForbidFirstExit, $"{name}: the shipped sets must be calibrated with --forbid-first-exit");
         Assert.All(early, r => Assert.NotEqual(engine.ExitLayers[0], r.ExitLayer));
         Assert.True(early.Average(r => r.LayersRun) < full.Average(r => r.LayersRun), $"{name}: early exit ran {early.Average(r => r.LayersRun):F2} layers, full depth {full.Average(r => r.LayersRun):F2}");
