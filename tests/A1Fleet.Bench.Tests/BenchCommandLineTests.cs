@@ -29,6 +29,7 @@ public sealed class BenchCommandLineTests
     [InlineData("demonstrations --episodes 1200 --every-block --out artifacts/training-data/tabletop-franka-every-1200", "demonstrations")]
     [InlineData("policy-episodes --package models/trained/franka-tabletop-fm --first-seed 1000000 --episodes 100", "policy-episodes")]
     [InlineData("policy-episodes --package models/trained/franka-tabletop-fm --episodes 100 --max-layer 3", "policy-episodes")]
+    [InlineData("policy-episodes --package models/trained/franka-tabletop-fm --episodes 100 --decoding exit-warm-k2", "policy-episodes")]
     public async Task RunAsync_DocumentedInvocation_RunsThatScenario(string commandLine, string scenario)
     {
         string? ran = null;
@@ -105,6 +106,7 @@ public sealed class BenchCommandLineTests
     [InlineData("demonstrations --first-seed -1", "--first-seed")]
     [InlineData("policy-episodes --max-layer -1", "--max-layer")]
     [InlineData("policy-episodes --max-layer three", "--max-layer three: must be a non-negative whole number")]
+    [InlineData("policy-episodes --decoding warm", "--decoding warm: use exit-warm-k2, exit-cold-k2, exit-cold-k10, full-k10")]
     [InlineData("benchmark-everything", "'benchmark-everything'")]
     [InlineData("", "Required command was not provided")]
     public async Task RunAsync_UnknownOptionOrBadValue_ExitsTwoNamingItWithoutRunning(string commandLine, string message)

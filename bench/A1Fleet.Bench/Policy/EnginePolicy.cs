@@ -12,6 +12,8 @@ namespace A1Fleet.Bench.Policy;
 /// observation (the model's cameras, state and the instruction) as one request, then executes the first
 /// <paramref name="executeSteps"/> steps of the returned chunk, mapped onto joints by <see cref="ModelAdapter"/>
 /// (joints the model has no dim for hold where the episode began); <paramref name="maxLayer"/> caps every request's depth.
+/// An early-exit <paramref name="decode"/> without <paramref name="thresholds"/> runs the head at every exit and never
+/// exits before the last (the discrepancies are recorded): what that decoding's chain gives when no exit is taken.
 /// Collects every request's result.
 /// </summary>
 internal sealed class EnginePolicy(A1Engine engine, ModelSpec spec, int jointCount, DecodeSettings decode, ThresholdSet? thresholds, int executeSteps, int? maxLayer = null) : ITabletopPolicy
@@ -42,6 +44,7 @@ internal sealed class EnginePolicy(A1Engine engine, ModelSpec spec, int jointCou
                 Images = observation.Images,
                 Decode = decode,
                 Thresholds = thresholds,
+                RecordDiscrepancies = thresholds is null && decode.Mode == ExitMode.EarlyExit,
                 MaxLayer = maxLayer,
                 Seed = ((ulong)(uint)_seed << 20) | (uint)observation.Step,
             }])[0];

@@ -11,8 +11,8 @@ using A1Fleet.RobotAgent.Tasks;
 namespace A1Fleet.Bench.Policy;
 
 /// <summary>
-/// <c>policy-episodes --package PKG [--first-seed 1000000] [--episodes 30] [--execute-steps 1000] [--max-layer L]</c>: one model
-/// package at full depth (or stopped at a fixed exit) in closed loop, one line per episode saying how it went (for finding out why episodes fail): the
+/// <c>policy-episodes --package PKG [--first-seed 1000000] [--episodes 30] [--execute-steps 1000] [--max-layer L] [--decoding NAME]</c>:
+/// one model package at full depth (or stopped at a fixed exit; an FM with another decoding's chain, no exit taken) in closed loop, one line per episode saying how it went (for finding out why episodes fail): the
 /// skill, success, how close the gripper came to the named block and to the others, whether the named block or
 /// another one moved, and how long the gripper was lowered.
 /// </summary>
@@ -39,13 +39,25 @@ internal static class PolicyEpisodesCommand
             return BenchCommandLine.Usage;
         }
 
+        var decoding = Value("--decoding") is { } name && Decodings.TryParse(name, out var parsed) ? parsed : Decoding.FullK10;
+        if (!engine.IsFlowMatching && decoding != Decoding.FullK10)
+        {
+            Console.Error.WriteLine($"--decoding {Decodings.Name(decoding)}: {package} has an MLP head; decodings choose the flow-matching expert's steps");
+            return BenchCommandLine.Usage;
+        }
+
         var spec = PolicyBenchmark.SpecOf(engine);
-        var decode = engine.IsFlowMatching ? DecodeSettings.FullDepthK10 : new DecodeSettings(ExitMode.FullDepth, 1, false);
+        var decode = engine.IsFlowMatching ? DecodeSettings.Of(decoding) : new DecodeSettings(ExitMode.FullDepth, 1, false);
         var runner = new TabletopEpisodeRunner(profile, spec, TabletopDemonstrations.MaxEpisodeSeconds);
         var counts = new Dictionary<string, int>();
         if (maxLayer is { } cap)
         {
             Console.WriteLine($"every request stops at exit layer {engine.SnapToExit(cap)} (--max-layer {cap})");
+        }
+
+        if (decode.Mode == ExitMode.EarlyExit)
+        {
+            Console.WriteLine($"{Decodings.Name(decoding)}: the head runs at every exit, no exit is taken before the last");
         }
 
         Console.WriteLine("seed     skill     ok  steps  minTgt  minOther  tgtMoved  otherMoved  lowered  verdict");

@@ -8,7 +8,8 @@ using A1Fleet.RobotAgent.Tasks;
 
 namespace A1Fleet.Bench.Tests.Policy;
 
-/// <summary><c>policy-episodes --max-layer</c>: every request stops at the exit the cap snaps to; a cap past the model is refused.</summary>
+/// <summary><c>policy-episodes --max-layer</c>: every request stops at the exit the cap snaps to; a cap past the model is refused.
+/// <c>--decoding</c>: an FM's early-exit chain runs to the last exit; an MLP package is refused.</summary>
 public sealed class PolicyEpisodesCommandTests : IDisposable
 {
     private readonly string _root = Path.Combine(Path.GetTempPath(), $"a1-policy-episodes-{Guid.NewGuid():N}");
@@ -41,7 +42,28 @@ public sealed class PolicyEpisodesCommandTests : IDisposable
     }
 
     [Fact]
-    public void Run_MaxLayerPastTheModel_ExitsTwoNamingTheLayers()
+    public void EnginePolicy_EarlyExitDecodingWithoutThresholds_RunsTheWholeChainToTheLastExit()
+    {
+        var package = ReferencePackages.Ensure("tiny-fm", Path.Combine(_root, "models"));
+        using var engine = A1Engine.Load(package, new EngineOptions { MaxBatchSize = 4 });
+        var profile = EmbodimentProfile.For(Embodiment.Franka);
+        var spec = PolicyBenchmark.SpecOf(engine);
+        var policy = new EnginePolicy(engine, spec, profile.JointCount, DecodeSettings.EarlyExitWarmK2, null, 1000);
+
+        new TabletopEpisodeRunner(profile, spec, 1).Run(PolicyBenchmark.FirstEvaluationSeed, policy);
+
+        Assert.NotEmpty(policy.Results);
+        Assert.All(policy.Results, r => Assert.Equal(engine.ExitLayers[^1], r.ExitLayer));
+        // The head ran at every exit and at the reference before the first; one discrepancy per exit (the first's
+        // against the reference), none of them ending the request.
+        Assert.All(policy.Results, r => Assert.Equal(engine.ExitLayers.Count + 1, r.HeadCalls));
+        Assert.All(policy.Results, r => Assert.Equal(engine.ExitLayers.Count, r.Discrepancies!.Length));
+    }
+
+    [Theory]
+    [InlineData("--max-layer", "99", "has LM layers 0..")]
+    [InlineData("--decoding", "exit-cold-k2", "MLP head")]
+    public void Run_OptionTheMlpPackageCannotTake_ExitsTwoNamingIt(string option, string value, string why)
     {
         var package = ReferencePackages.Ensure("tiny-mlp", Path.Combine(_root, "models"));
         var error = new StringWriter();
@@ -49,14 +71,14 @@ public sealed class PolicyEpisodesCommandTests : IDisposable
         Console.SetError(error);
         try
         {
-            Assert.Equal(BenchCommandLine.Usage, PolicyEpisodesCommand.Run(["--package", package, "--episodes", "1", "--max-layer", "99"]));
+            Assert.Equal(BenchCommandLine.Usage, PolicyEpisodesCommand.Run(["--package", package, "--episodes", "1", option, value]));
         }
         finally
         {
             Console.SetError(previous);
         }
 
-        Assert.Contains("--max-layer 99", error.ToString(), StringComparison.Ordinal);
-        Assert.Contains("has LM layers 0..", error.ToString(), StringComparison.Ordinal);
+        Assert.Contains($"{option} {value}", error.ToString(), StringComparison.Ordinal);
+        Assert.Contains(why, error.ToString(), StringComparison.Ordinal);
     }
 }
