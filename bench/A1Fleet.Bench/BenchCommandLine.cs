@@ -126,15 +126,16 @@ internal static class BenchCommandLine
             HelpName = "L",
         };
         maxLayer.CustomParser = r => int.TryParse(r.Tokens[0].Value, NumberStyles.None, CultureInfo.InvariantCulture, out var n) ? n : Error<int?>(r, $"--max-layer {r.Tokens[0].Value}: must be a non-negative whole number", null);
+        var decodingNames = Decodings.All.Select(Decodings.Name).ToList();
         var decoding = new Option<string?>("--decoding")
         {
             Description = "FM: decode every request this way; an early-exit decoding runs the head at every exit and takes no exit before the last, "
                           + $"what its chain gives on its own (default {Decodings.Name(Decoding.FullK10)})",
-            HelpName = string.Join("|", Decodings.All.Select(Decodings.Name)),
+            HelpName = string.Join("|", decodingNames),
         };
         decoding.CustomParser = r => Decodings.TryParse(r.Tokens[0].Value, out var d)
             ? Decodings.Name(d)
-            : Error<string?>(r, $"--decoding {r.Tokens[0].Value}: use {string.Join(", ", Decodings.All.Select(Decodings.Name))}", null);
+            : Error<string?>(r, $"--decoding {r.Tokens[0].Value}: use {string.Join(", ", decodingNames)}", null);
         var policyEpisodes = new Command("policy-episodes", "one package at full depth (or a fixed exit) in closed loop, one line per episode saying why it failed (docs/policy.md)")
         {
             package, episodesFirstSeed, Positive("--episodes", "episodes (default 30)", "N", null), Positive("--execute-steps", "steps of each chunk executed (default: all)", "N", null), maxLayer,

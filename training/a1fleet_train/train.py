@@ -26,6 +26,10 @@ from .model import Policy, split_heads
 
 _INTEROP_SET = False
 
+# --warm-sigma's default: sigma ~ U(0, this) in normalised action units, wide enough to cover how far an earlier exit's
+# chunk (the start of a warm-started exit) lies from the action.
+WARM_SIGMA = 0.3
+
 
 def seed_everything(seed: int, threads: int) -> None:
     random.seed(seed)
@@ -190,7 +194,7 @@ def aux_losses(model: Policy, probe: TargetProbe, streams, batch, target_xy, swa
 
 
 def exit_losses(model: Policy, batch, exits: list[int], generator: torch.Generator, keep_streams: list | None = None,
-                weights: torch.Tensor | None = None, warm_share: float = 0.0, warm_sigma: float = 0.0) -> list[torch.Tensor]:
+                weights: torch.Tensor | None = None, warm_share: float = 0.0, warm_sigma: float = WARM_SIGMA) -> list[torch.Tensor]:
     """The loss at each of `exits` (one shared head). With `keep_streams` (a list) the backbone's streams are
     appended to it (for the auxiliary loss); with `weights` ([B]) each sample's loss is weighted (mean weight 1).
     FM only: `warm_share` of the samples start from near the action instead of from noise (see --warm-share)."""
@@ -300,7 +304,7 @@ def train(data_dir: str, preset_name: str, head: str, seed: int, out: str, steps
           aux_target: float = 0.0, early_weight: float = 1.0, aux_xy_early: bool = False,
           export_every: int = 0, aux_chain: bool = False, aux_attention: bool = False, position_scale: float = 1.0,
           init_backbone: str | None = None, first_exit_weight: float = 1.0, ema: float = 0.0,
-          warm_share: float = 0.0, warm_sigma: float = 0.3) -> dict:
+          warm_share: float = 0.0, warm_sigma: float = WARM_SIGMA) -> dict:
     base, tc = preset(preset_name, head)
     if steps is not None:
         tc.steps = steps
@@ -501,7 +505,7 @@ def main(argv=None) -> None:
                    "decay (e.g. 0.999) and evaluate, save and export the average (0: off)")
     p.add_argument("--warm-share", type=float, default=0.0, help="FM: share of the samples whose flow starts near the action "
                    "(eps = a + sigma n) instead of from noise, as a warm-started exit's does (training-only; 0: A1's recipe alone)")
-    p.add_argument("--warm-sigma", type=float, default=0.3, help="with --warm-share: sigma ~ U(0, this), in normalised action units")
+    p.add_argument("--warm-sigma", type=float, default=WARM_SIGMA, help="with --warm-share: sigma ~ U(0, this), in normalised action units")
     p.add_argument("--lr", type=float, help="peak learning rate (default: the preset's)")
     p.add_argument("--warmup", type=int, help="warm-up steps (default: the preset's)")
     p.add_argument("--early-share", type=float, default=0.0, help="share of each batch drawn from the first --early-frames frames of the episodes")
