@@ -164,13 +164,14 @@ internal sealed class SimCluster : IDisposable
     }
 
     /// <summary>
-    /// From every silo's /metrics so far: the requests its inference grains answered (-1 for a silo that does not answer)
-    /// and the hedges its robot grains sent (summed over the silos).
+    /// From every silo's /metrics so far: the requests its inference grains answered (-1 for a silo that does not answer),
+    /// the hedges its robot grains sent and the requests its inference grains answered after their deadline (both summed
+    /// over the silos): answers a robot got late that its silo sent in time were late on the way back.
     /// </summary>
     public async Task<SiloCounters> CountersAsync()
     {
         var served = new List<long>();
-        long hedges = 0;
+        long hedges = 0, late = 0;
         foreach (var silo in Silos)
         {
             try
@@ -179,6 +180,7 @@ internal sealed class SimCluster : IDisposable
                 var lines = (await http.GetStringAsync("/metrics")).Split('\n');
                 served.Add(Sum(lines, "a1fleet_inference_requests"));
                 hedges += Sum(lines, "a1fleet_inference_hedges");
+                late += Sum(lines, "a1fleet_inference_budget_misses");
             }
             catch (Exception e) when (e is HttpRequestException or TaskCanceledException or FormatException)
             {
@@ -186,7 +188,7 @@ internal sealed class SimCluster : IDisposable
             }
         }
 
-        return new SiloCounters(served, hedges);
+        return new SiloCounters(served, hedges, late);
 
         static long Sum(string[] lines, string metric) => (long)lines
             .Where(l => l.StartsWith(metric, StringComparison.Ordinal) && !l.Contains("_bucket", StringComparison.Ordinal))
@@ -235,5 +237,5 @@ internal sealed class SimCluster : IDisposable
     }
 }
 
-/// <summary>What the silos' /metrics say of a phase: requests answered per silo (-1: the silo did not answer) and hedges sent.</summary>
-internal sealed record SiloCounters(List<long> ServedPerSilo, long Hedges);
+/// <summary>What the silos' /metrics say of a phase: requests answered per silo (-1: the silo did not answer), hedges sent, and answers the silos sent after their deadline.</summary>
+internal sealed record SiloCounters(List<long> ServedPerSilo, long Hedges, long LateAtSilos);

@@ -280,18 +280,19 @@ internal static class SimFleetBenchmark
         ["p99_ms"] = Round(Stats.Percentile(c.Latencies, 0.99)),
         ["served_per_silo"] = new JsonArray([.. counters.ServedPerSilo.Select(n => (JsonNode)n)]),
         ["hedges"] = counters.Hedges,
+        ["late_at_silos"] = counters.LateAtSilos,
     };
 
     private static void PrintTable(JsonObject json, TextWriter log)
     {
         log.WriteLine();
-        log.WriteLine($"{"phase",-9} {"K",3} {"silos",5} {"robots",6} {"model",-9} {"Hz",6} {"budget",7} {"offered/s",9} {"answered",8} {"in budget",9} {"refused",7} {"errors",6} {"p50 ms",8} {"p99 ms",8} {"goodput/s",9}  served per silo, hedges, refusals by reason");
+        log.WriteLine($"{"phase",-9} {"K",3} {"silos",5} {"robots",6} {"model",-9} {"Hz",6} {"budget",7} {"offered/s",9} {"answered",8} {"in budget",9} {"refused",7} {"errors",6} {"p50 ms",8} {"p99 ms",8} {"goodput/s",9}  served per silo, hedges, late at silos, refusals by reason");
         foreach (var row in json["rows"]!.AsArray())
         {
             log.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"{(string)row!["phase"]!,-9} {(double)row["time_scale"]!,3} {(int)row["silos"]!,5} {(int)row["robots"]!,6} {(string)row["model"]!,-9} {(double?)row["control_hz"],6:0.##} {(double?)row["budget_ms"],7:0} " +
                 $"{(double?)row["offered_requests_per_second"],9:0.0} {(int)row["answered"]!,8} {(double?)row["within_budget_share"],9:P2} {(int)row["refused"]!,7} {(int)row["errors"]!,6} " +
-                $"{(double?)row["p50_ms"],8:0.0} {(double?)row["p99_ms"],8:0.0} {(double?)row["goodput_per_second"],9:0.00}  {row["served_per_silo"]!.ToJsonString()} hedges {(long?)row["hedges"]} {row["refusals_by_reason"]!.ToJsonString()}"));
+                $"{(double?)row["p50_ms"],8:0.0} {(double?)row["p99_ms"],8:0.0} {(double?)row["goodput_per_second"],9:0.00}  {row["served_per_silo"]!.ToJsonString()} hedges {(long?)row["hedges"]} late {(long?)row["late_at_silos"]} {row["refusals_by_reason"]!.ToJsonString()}"));
         }
 
         log.WriteLine();

@@ -23,7 +23,8 @@ public sealed record RoutedReply(InferenceReply? Reply, Exception? Error, string
 /// answer with actions wins and the other call is cancelled. A silo that is answering others is working through its
 /// queue and admitted this request for its deadline: asking another would only duplicate work, and under overload every
 /// silo is as loaded (hedges outnumbered answers 3:2 on four saturated silos). It is looked at once more at the last
-/// moment a bare first exit fits elsewhere, and hedged then if it fell silent meanwhile.</item>
+/// moment a bare first exit fits elsewhere, and hedged then if it fell silent meanwhile for longer than its own rhythm
+/// (<see cref="SiloAnswers.SilentPastItsRhythm"/>: a working silo answers in bursts, a batch's exits at a time).</item>
 /// <item>Failover: a call that fails (the silo is gone) goes at once to the next silo.</item>
 /// <item>A "queue_full" refusal is retried once on the next silo when a first exit there could still make the deadline;
 /// other refusals stand (the robot's fair share and its deadline are the same on every silo).</item>
@@ -160,7 +161,7 @@ public sealed class InferenceRouter(TimeProvider time, SiloAnswers answers, doub
         }
 
         var started = time.GetTimestamp();
-        var calls = new List<(Task<InferenceReply> Task, string Silo, CancellationTokenSource Cancel, bool IsHedge)>(2);
+        var calls = new List<(Task<InferenceReply> Task, string Silo, CancellationTokenSource Cancel, bool IsHedge, long SentAt)>(2);
         var next = 0;
         var failovers = 0;
         var refusalRetries = 0;
@@ -172,6 +173,7 @@ public sealed class InferenceRouter(TimeProvider time, SiloAnswers answers, doub
         void Start(bool isHedge)
         {
             var silo = order[next++];
+            var sentAt = time.GetTimestamp();
             var cancel = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             Task<InferenceReply> task;
             try
@@ -183,7 +185,7 @@ public sealed class InferenceRouter(TimeProvider time, SiloAnswers answers, doub
                 task = Task.FromException<InferenceReply>(ex);
             }
 
-            calls.Add((task, silo, cancel, isHedge));
+            calls.Add((task, silo, cancel, isHedge, sentAt));
         }
 
         double ElapsedMs() => time.GetElapsedTime(started).TotalMilliseconds;
@@ -239,7 +241,10 @@ public sealed class InferenceRouter(TimeProvider time, SiloAnswers answers, doub
                     }
 
                     var asked = calls.Count > 0 ? calls[^1].Silo : null;
-                    if (asked is null || ModelId is not { } model || !answers.AnsweredSince(model, asked, silentSince))
+                    // At the last look the silence must also outlast the silo's own rhythm: a working silo answers in
+                    // bursts, and the gap between two is no sign of trouble.
+                    if (asked is null || ModelId is not { } model
+                        || (!answers.AnsweredSince(model, asked, silentSince) && (!lastLook || answers.SilentPastItsRhythm(model, asked, started))))
                     {
                         hedged = true;
                         Start(isHedge: true);
@@ -286,7 +291,7 @@ public sealed class InferenceRouter(TimeProvider time, SiloAnswers answers, doub
                 var reply = call.Task.Result;
                 if (ModelId is { } answered)
                 {
-                    answers.Answered(answered, call.Silo, time.GetTimestamp());
+                    answers.Answered(answered, call.Silo, call.SentAt, time.GetTimestamp());
                 }
 
                 if (reply.Succeeded)
@@ -314,7 +319,7 @@ public sealed class InferenceRouter(TimeProvider time, SiloAnswers answers, doub
         {
             // Whatever is still out lost the race (or the caller gave up): cancel it and never leave its fault unobserved.
             hedgeCancel.Cancel();
-            foreach (var (task, _, cancel, _) in calls)
+            foreach (var (task, _, cancel, _, _) in calls)
             {
                 cancel.Cancel();
                 _ = task.ContinueWith(static (t, c) =>

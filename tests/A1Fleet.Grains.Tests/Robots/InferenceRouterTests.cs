@@ -10,7 +10,13 @@ public sealed class InferenceRouterTests
     private static readonly double TransportMs = new RobotOptions().HedgeTransport.TotalMilliseconds;
     private static readonly string[] FourSilos = ["10.0.0.1:11111@1", "10.0.0.2:11111@1", "10.0.0.3:11111@1", "10.0.0.4:11111@1"];
     private readonly FakeTimeProvider _time = new();
-    private readonly SiloAnswers _answers = new();
+    private readonly SiloAnswers _answers;
+
+    public InferenceRouterTests() => _answers = new SiloAnswers(_time);
+
+    /// <summary>Another robot grain of this silo got its answer from <paramref name="silo"/> now, its call sent <paramref name="waitedMs"/> ago.</summary>
+    private void OtherRobotAnswered(string silo, double waitedMs = 10) =>
+        _answers.Answered("m", silo, _time.GetTimestamp() - (long)(waitedMs * _time.TimestampFrequency / 1000), _time.GetTimestamp());
 
     private InferenceRouter Router(string[] silos, double? firstExitMs = 20, IEnumerable<string>? active = null, long version = 1)
     {
@@ -200,9 +206,9 @@ public sealed class InferenceRouterTests
         var routed = router.SendAsync("robot-4", 200, silos.Send, CancellationToken.None);
         var first = await silos.Next();
         _time.Advance(TimeSpan.FromMilliseconds(40));
-        _answers.Answered("m", order[0], _time.GetTimestamp()); // another robot grain of this silo got its answer
+        OtherRobotAnswered(order[0]);
         _time.Advance(TimeSpan.FromMilliseconds(100));
-        _answers.Answered("m", order[0], _time.GetTimestamp());
+        OtherRobotAnswered(order[0]);
         _time.Advance(TimeSpan.FromMilliseconds(50)); // past the hedge time (115 ms) and the last look (175 ms)
         Assert.Equal(1, silos.Count);
 
@@ -214,22 +220,40 @@ public sealed class InferenceRouterTests
         Assert.Equal(1, silos.Count);
     }
 
-    [Fact]
-    public async Task SendAsync_FirstSiloFallsSilentAfterAnsweringOthers_HedgedAtTheLastLook()
+    [Theory]
+    [InlineData(null, true)] // no wait of its calls known: silent since the hedge time is silent
+    [InlineData(150.0, false)] // its calls have waited 150 ms between bursts: 165 ms of silence is within 1.5 x that
+    public async Task SendAsync_FirstSiloFallsSilentAfterAnsweringOthers_HedgedAtTheLastLookOnlyPastItsRhythm(double? burstGapMs, bool hedged)
     {
         var router = Router(FourSilos);
         var order = router.Order("robot-5");
         var silos = new SiloCalls();
+        if (burstGapMs is { } gap)
+        {
+            OtherRobotAnswered(order[0], waitedMs: gap);
+        }
 
         var routed = router.SendAsync("robot-5", 200, silos.Send, CancellationToken.None);
         var first = await silos.Next();
         _time.Advance(TimeSpan.FromMilliseconds(10));
-        _answers.Answered("m", order[0], _time.GetTimestamp());
+        OtherRobotAnswered(order[0]);
         _time.Advance(TimeSpan.FromMilliseconds(105)); // the hedge time: it answered since, so no hedge yet
         Assert.Equal(1, silos.Count);
         _time.Advance(TimeSpan.FromMilliseconds(59));
         Assert.Equal(1, silos.Count);
         _time.Advance(TimeSpan.FromMilliseconds(1)); // 175 ms: only a bare first exit (20) and the margin (5) left, silent since 115
+        if (!hedged)
+        {
+            _time.Advance(TimeSpan.FromMilliseconds(5));
+            first.Reply.SetResult(Ok());
+            var answered = await routed;
+
+            Assert.False(answered.Hedged);
+            Assert.Equal(first.Silo, answered.Silo);
+            Assert.Equal(1, silos.Count);
+            return;
+        }
+
         var hedge = await silos.Next();
         Assert.Equal(order[1], hedge.Silo);
         Assert.Equal(175, hedge.ElapsedMs, 6);
@@ -240,6 +264,53 @@ public sealed class InferenceRouterTests
         Assert.True(result.Hedged);
         Assert.True(result.HedgeWon);
         Assert.True(first.Token.IsCancellationRequested);
+    }
+
+    [Fact]
+    public void SilentPastItsRhythm_NeverHeardFrom_Silent() =>
+        Assert.True(_answers.SilentPastItsRhythm("m", FourSilos[0], _time.GetTimestamp()));
+
+    [Fact]
+    public void SilentPastItsRhythm_WaitCountedFromTheLaterOfTheCallAndThePreviousAnswer()
+    {
+        // A call sent 6 s before the silo's previous answer waited 1 s of silence, not 6 s.
+        var silo = FourSilos[0];
+        OtherRobotAnswered(silo);
+        _time.Advance(TimeSpan.FromMilliseconds(1000));
+        OtherRobotAnswered(silo, waitedMs: 6000);
+        var sent = _time.GetTimestamp();
+        _time.Advance(TimeSpan.FromMilliseconds(1000));
+
+        Assert.False(_answers.SilentPastItsRhythm("m", silo, sent));
+        _time.Advance(TimeSpan.FromMilliseconds(700));
+        Assert.True(_answers.SilentPastItsRhythm("m", silo, sent));
+
+        // A call sent long after the previous answer waited its own 20 ms, not the 1 s since that answer.
+        silo = FourSilos[1];
+        OtherRobotAnswered(silo);
+        _time.Advance(TimeSpan.FromMilliseconds(1000));
+        OtherRobotAnswered(silo, waitedMs: 20);
+        sent = _time.GetTimestamp();
+        _time.Advance(TimeSpan.FromMilliseconds(40));
+
+        Assert.True(_answers.SilentPastItsRhythm("m", silo, sent));
+    }
+
+    [Fact]
+    public void SilentPastItsRhythm_ALongWaitFades()
+    {
+        var silo = FourSilos[0];
+        OtherRobotAnswered(silo, waitedMs: 1000);
+        _time.Advance(SiloAnswers.RhythmHalfLife * 2);
+        OtherRobotAnswered(silo, waitedMs: 1); // the longest wait has faded to a quarter: 250 ms
+        var sent = _time.GetTimestamp();
+        _time.Advance(TimeSpan.FromMilliseconds(340));
+
+        Assert.False(_answers.SilentPastItsRhythm("m", silo, sent)); // 340 < 1.5 x 250, faded on a little since (358)
+        _time.Advance(TimeSpan.FromMilliseconds(40));
+
+        Assert.True(_answers.SilentPastItsRhythm("m", silo, sent)); // 380 > 356
+        Assert.True(_answers.SilentPastItsRhythm("other-model", silo, sent)); // never heard from for that model
     }
 
     [Fact]
