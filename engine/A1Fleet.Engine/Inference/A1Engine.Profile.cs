@@ -43,6 +43,14 @@ public sealed partial class A1Engine
         }
     }
 
+    /// <summary>
+    /// Runs every graph at <see cref="MaxBatchSize"/> rows, so that ONNX Runtime's arenas take a full batch's working
+    /// memory at start instead of under the first heavy load. A silo that first met full batches under 3x load grew
+    /// 140-270 MB in the next minute; warmed up at start, about 40 MB (docs/benchmarks.md, "The real engine on a quiet
+    /// machine"). Leaves no trace in later results (buffers hold inputs only while a batch runs).
+    /// </summary>
+    public void WarmUp() => MeasureParts(MaxBatchSize, repetitions: 1);
+
     private PartTimings Measure(EngineBuffers buffers, RunOptions runOptions, int batch, int repetitions)
     {
         var prefix = Median(repetitions, () => _graphs.Prefix.Run(runOptions, _graphs.PrefixBinding(buffers, batch)));

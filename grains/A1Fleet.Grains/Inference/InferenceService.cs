@@ -55,8 +55,10 @@ public sealed partial class InferenceService : IDisposable
             }
             else
             {
-                // Prices at batch 1 seed each inference grain's cost model before any request has run.
+                // Prices at batch 1 seed each inference grain's cost model before any request has run; a full batch's
+                // working memory is taken now, not under the first heavy load.
                 _prices[engine.ModelId] = engine.MeasureParts(batch: 1, repetitions: 3);
+                engine.WarmUp();
             }
 
             _stepCosts[engine.ModelId] = new StepCosts(_prices[engine.ModelId], engine.MaxBatchSize, engine.ExitLayers[0]);

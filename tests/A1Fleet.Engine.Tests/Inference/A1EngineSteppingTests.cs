@@ -63,6 +63,29 @@ public sealed class A1EngineSteppingTests(ReferenceModelsFixture models)
         AssertSame(whole[0], engine.Run(batches[0]), "batch 0 again");
     }
 
+    [Theory]
+    [InlineData("fm")]
+    [InlineData("mlp")]
+    public void WarmUp_BeforeAndAfterBatches_LeavesTheirResultsAsTheyWereAndTheBuffersFree(string head)
+    {
+        var reference = head == "fm" ? models.TinyFm : models.TinyMlp;
+        using var engine = A1Engine.Load(reference.Package.Directory, new EngineOptions { MaxBatchSize = 16, IntraOpThreads = 1, MaxBatchesInFlight = 2 });
+        var batches = Batches(engine);
+
+        engine.WarmUp();
+        var afterWarmUp = batches.Select(b => engine.Run(b)).ToArray();
+        engine.WarmUp();
+
+        for (var b = 0; b < batches.Length; b++)
+        {
+            AssertSame(afterWarmUp[b], engine.Run(batches[b]), $"batch {b} after a second warm-up");
+            AssertSame(reference.Run(batches[b]), afterWarmUp[b], $"batch {b} against an engine never warmed up");
+        }
+
+        Assert.Equal(0, engine.BatchesInFlight);
+        Assert.True(engine.CanBegin);
+    }
+
     [Fact]
     public void Begin_PastMaxBatchesInFlight_ThrowsUntilOneIsDisposed()
     {
