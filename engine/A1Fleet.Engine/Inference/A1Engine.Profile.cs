@@ -45,9 +45,9 @@ public sealed partial class A1Engine
 
     /// <summary>
     /// Runs every graph at <see cref="MaxBatchSize"/> rows, so that ONNX Runtime's arenas take a full batch's working
-    /// memory at start instead of under the first heavy load. A silo that first met full batches under 3x load grew
-    /// 140-270 MB in the next minute; warmed up at start, about 40 MB (docs/benchmarks.md, "The real engine on a quiet
-    /// machine"). Leaves no trace in later results (buffers hold inputs only while a batch runs).
+    /// memory at start instead of under the first heavy load. A silo that first met full batches under 3x load grew its
+    /// RSS by 142-267 MB in the next minute; warmed up at start, by 42-55 MB (docs/benchmarks.md, "The real engine on a
+    /// quiet machine"). Later results are the same as without it, bit for bit.
     /// </summary>
     public void WarmUp() => MeasureParts(MaxBatchSize, repetitions: 1);
 
