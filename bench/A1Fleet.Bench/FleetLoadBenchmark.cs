@@ -47,7 +47,7 @@ internal static class FleetLoadBenchmark
         Console.WriteLine();
         Console.WriteLine($"deadlines under load ({model}): full-depth capacity {capacity:F1} req/s at batch {CapacityBatch}; a robot asks {perRobotRate:F1} req/s; " +
                           $"nominal ({NominalShare}x) = {nominalRobots} robots, 1.5x = {robots15} robots, 3x = {robots3} robots; budget {budgetMs} ms{(device is null ? "" : "; SIMULATED device")}{(k == 1 ? "" : $", time scale {k}")}");
-        Console.WriteLine($"{"load",-8} {"N",4} {"answered",9} {"in budget",9} {"refused",8} {"p99 ms",8} {"refuse p99",10} {"forced",7} {"queue p99",9} {"held/buffered",13}");
+        Console.WriteLine($"{"load",-8} {"N",4} {"answered",9} {"in budget",9} {"refused",8} {"p99 ms",8} {"refuse p99",10} {"forced",7} {"queue p99",9} {"held/buffered",13} {"late",5} {"outside",8}");
 
         var nominal = await RunAsync(grains, model, nominalRobots, samples, chunkSeconds, budgetMs, phase, "nominal");
         var at15 = await RunAsync(grains, model, robots15, samples, chunkSeconds, budgetMs, phase, "1.5x");
@@ -112,6 +112,8 @@ internal static class FleetLoadBenchmark
         public List<double> AtOnceRefusalLatencies { get; } = [];
         public Dictionary<string, int> RefusalReasons { get; } = [];
         public List<double> QueueWaits { get; } = [];
+        public List<double> OutsideSiloMs { get; } = [];
+        public int LateAtSilo { get; set; }
         public int Within { get; set; }
         public int Refused { get; set; }
         public int Errors { get; set; }
@@ -142,6 +144,8 @@ internal static class FleetLoadBenchmark
             ["refusals_by_reason"] = new JsonObject(RefusalReasons.Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)kv.Value))),
             ["forced_exit_share"] = Round(ForcedShare),
             ["queue_wait_ms_p99"] = Round(Stats.Percentile(QueueWaits, 0.99)),
+            ["late_at_silo"] = LateAtSilo,
+            ["outside_inference_grain_ms_p99"] = Round(Stats.Percentile(OutsideSiloMs, 0.99)),
             ["mean_batch_size"] = Round(MeanBatch),
             ["robots_refused_with_actions_left"] = BufferedRobots,
             ["of_those_held"] = HeldBufferedRobots,
@@ -149,7 +153,7 @@ internal static class FleetLoadBenchmark
 
         public void Print() => Console.WriteLine(
             $"{load,-8} {robots,4} {AnsweredShare,9:P1} {WithinBudgetShare,9:P2} {Refused,8} {Stats.Percentile(Latencies, 0.99),8:F1} {Stats.Percentile(RefusalLatencies, 0.99),10:F2} " +
-            $"{ForcedShare,7:P2} {Stats.Percentile(QueueWaits, 0.99),9:F2} {HeldBufferedRobots,6}/{BufferedRobots,-6} " +
+            $"{ForcedShare,7:P2} {Stats.Percentile(QueueWaits, 0.99),9:F2} {HeldBufferedRobots,6}/{BufferedRobots,-6} {LateAtSilo,5} {Stats.Percentile(OutsideSiloMs, 0.99),8:F1} " +
             string.Join(" ", RefusalReasons.Select(kv => $"{kv.Key}={kv.Value}")));
 
         private static double Share(int part, int whole) => whole == 0 ? double.NaN : (double)part / whole;
@@ -217,6 +221,8 @@ internal static class FleetLoadBenchmark
                         case ChunkStatus.Ok when chunk.Stats is { } stats:
                             result.Latencies.Add(ms);
                             result.QueueWaits.Add(stats.QueueMs);
+                            result.OutsideSiloMs.Add(ms - stats.TotalMs);
+                            result.LateAtSilo += stats.BudgetMissed ? 1 : 0;
                             result.InverseBatch += 1.0 / stats.BatchSize;
                             result.Within += ms <= budgetMs ? 1 : 0;
                             result.Forced += stats.ForcedExit ? 1 : 0;

@@ -45,11 +45,12 @@ public sealed partial class A1Engine
 
     /// <summary>
     /// Runs every graph at <see cref="MaxBatchSize"/> rows, so that ONNX Runtime's arenas take a full batch's working
-    /// memory at start instead of under the first heavy load. A silo that first met full batches under 3x load grew its
-    /// RSS by 142-267 MB in the next minute; warmed up at start, by 42-55 MB (docs/benchmarks.md, "The real engine on a
-    /// quiet machine"). Later results are the same as without it, bit for bit.
+    /// memory at start instead of under the first heavy load, and returns what the parts cost there (three runs each:
+    /// a silo's cost models take the shape of batching from it). A silo that first met full batches under 3x load grew
+    /// its RSS by 142-267 MB in the next minute; warmed up at start, by 42-55 MB (docs/benchmarks.md, "The real engine on
+    /// a quiet machine"). Later results are the same as without it, bit for bit.
     /// </summary>
-    public void WarmUp() => MeasureParts(MaxBatchSize, repetitions: 1);
+    public PartTimings WarmUp() => MeasureParts(MaxBatchSize, repetitions: 3);
 
     private PartTimings Measure(EngineBuffers buffers, RunOptions runOptions, int batch, int repetitions)
     {

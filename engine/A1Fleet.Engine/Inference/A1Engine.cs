@@ -343,6 +343,9 @@ public sealed partial class A1Engine : IDisposable
         }
 
         var ct = b.CancellationToken;
+        // Finished only once this step's time is in the batch's: the statistics of a batch that missed its last step
+        // taught the silo's cost model batches shorter than they were (a first exit's last step is a third of it).
+        var finished = false;
         try
         {
             ct.ThrowIfCancellationRequested();
@@ -369,10 +372,7 @@ public sealed partial class A1Engine : IDisposable
                 b.Next++;
             }
 
-            if (b.Active == 0 || b.Next > b.Deepest)
-            {
-                Finish(b);
-            }
+            finished = b.Active == 0 || b.Next > b.Deepest;
         }
         catch (Exception ex) when (ex is OnnxRuntimeException or OperationCanceledException)
         {
@@ -385,7 +385,7 @@ public sealed partial class A1Engine : IDisposable
             }
 
             b.Active = 0;
-            Finish(b);
+            finished = true;
             if (canceled)
             {
                 throw new OperationCanceledException("inference batch canceled", ex, ct);
@@ -394,6 +394,10 @@ public sealed partial class A1Engine : IDisposable
         finally
         {
             b.BusyTicks += Stopwatch.GetTimestamp() - t0;
+            if (finished)
+            {
+                Finish(b);
+            }
         }
 
         return b.Completed;

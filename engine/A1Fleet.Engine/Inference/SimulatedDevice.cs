@@ -20,8 +20,7 @@ namespace A1Fleet.Engine.Inference;
 public sealed class SimulatedDevice
 {
     private readonly A1Engine _engine;
-    private readonly PartTimings _one;
-    private readonly PartTimings _max;
+    private readonly ModelPrices _prices;
     private readonly float[] _pose;
     private long _schedule;
     private long _awake;
@@ -32,8 +31,7 @@ public sealed class SimulatedDevice
     public SimulatedDevice(A1Engine engine, PartTimings batchOne, PartTimings batchMax)
     {
         _engine = engine;
-        _one = batchOne;
-        _max = batchMax;
+        _prices = new ModelPrices(batchOne, batchMax);
         var action = engine.Manifest.Action;
         _pose = [.. engine.ValidDims.Select(d => (action.Q01[d] + action.Q99[d]) / 2)];
     }
@@ -41,16 +39,7 @@ public sealed class SimulatedDevice
     public string ModelId => _engine.ModelId;
 
     /// <summary>The price of one part at <paramref name="batch"/> rows.</summary>
-    public double PriceMs(Func<PartTimings, double> part, int batch)
-    {
-        if (batch <= 1 || _max.Batch <= _one.Batch)
-        {
-            return part(_one);
-        }
-
-        var w = Math.Min(1.0, (double)(batch - _one.Batch) / (_max.Batch - _one.Batch));
-        return part(_one) + (w * (part(_max) - part(_one)));
-    }
+    public double PriceMs(Func<PartTimings, double> part, int batch) => _prices.PriceMs(part, batch);
 
     /// <summary>Runs a whole batch: the steps of <see cref="Begin"/>, one after the other.</summary>
     public InferenceResult[] Run(IReadOnlyList<InferenceRequest> requests, BatchStatistics? statistics = null, Action<int, InferenceResult>? onResult = null,

@@ -4,10 +4,40 @@ using System.Text.Json;
 namespace A1Fleet.Engine.Inference;
 
 /// <summary>
-/// Per-part prices a <see cref="SimulatedDevice"/> spends for one model, at batch 1 and at a larger batch (sizes in
-/// between interpolated), as <see cref="A1Engine.MeasureParts"/> gives them.
+/// Per-part prices of one model, at batch 1 and at a larger batch (sizes in between interpolated), as
+/// <see cref="A1Engine.MeasureParts"/> gives them: what a <see cref="SimulatedDevice"/> spends, and the shape an
+/// inference grain's cost model scales.
 /// </summary>
-public sealed record ModelPrices(PartTimings BatchOne, PartTimings BatchMax);
+public sealed record ModelPrices(PartTimings BatchOne, PartTimings BatchMax)
+{
+    /// <summary>
+    /// Prices known at batch 1 only, assumed to gain nothing from batching up to <paramref name="maxBatch"/> rows (each
+    /// part costs its batch-1 price per row): a plan on them is late rather than wrong.
+    /// </summary>
+    public static ModelPrices WithoutBatchingGain(PartTimings batchOne, int maxBatch)
+    {
+        var n = Math.Max(1, maxBatch);
+        return new ModelPrices(batchOne, new PartTimings(n, n * batchOne.PrefixMs, n * batchOne.LanguageModelLayerMs, n * batchOne.MlpHeadMs,
+            n * batchOne.ExpertSuffixMs, n * batchOne.ExpertLayerMs, n * batchOne.ExpertOutputMs));
+    }
+
+    /// <summary>The price of one part at <paramref name="batch"/> rows: linear between the two measured sizes, the larger one's beyond it.</summary>
+    public double PriceMs(Func<PartTimings, double> part, int batch)
+    {
+        if (batch <= BatchOne.Batch || BatchMax.Batch <= BatchOne.Batch)
+        {
+            return part(BatchOne);
+        }
+
+        var w = Math.Min(1.0, (double)(batch - BatchOne.Batch) / (BatchMax.Batch - BatchOne.Batch));
+        return part(BatchOne) + (w * (part(BatchMax) - part(BatchOne)));
+    }
+
+    /// <summary>Every part's price at <paramref name="batch"/> rows (<see cref="PriceMs"/>).</summary>
+    public PartTimings At(int batch) => new(batch, PriceMs(static p => p.PrefixMs, batch), PriceMs(static p => p.LanguageModelLayerMs, batch),
+        PriceMs(static p => p.MlpHeadMs, batch), PriceMs(static p => p.ExpertSuffixMs, batch), PriceMs(static p => p.ExpertLayerMs, batch),
+        PriceMs(static p => p.ExpertOutputMs, batch));
+}
 
 /// <summary>
 /// A file of simulated-device prices per model id (<c>A1Fleet:Inference:SimulatedPricesFile</c>): prices measured once

@@ -3,24 +3,34 @@ using A1Fleet.Engine.Inference;
 namespace A1Fleet.Grains.Inference;
 
 /// <summary>
-/// Predicts how long a batch takes to bring a request to a given layer. The shape comes from the
-/// engine's per-part prices at batch 1 (prefix, LM layer, head work at each exit); a per-batch-size
-/// factor, learned online from every finished batch, scales it to the device as it behaves now.
-/// Predictions plan for the device's recent spread, not its average: the factor plus
-/// <see cref="SpreadsPlannedFor"/> times how far batches of that size have recently strayed from it.
+/// Predicts how long a batch takes to bring a request to a given layer. The shape comes from the engine's per-part
+/// prices at batch 1 and at its largest batch (<see cref="ModelPrices"/>: prefix, LM layer, head work at each exit, at
+/// any number of rows); a factor, learned online from every finished batch, scales it to the device as it behaves now.
+/// The factor has two parts: the device's <see cref="Speed"/>, which every batch teaches whatever its size (a device
+/// slowed by other work is slower at every size, and sizes seen rarely would otherwise be planned on what the device
+/// did minutes ago), and a slower correction per batch size for where the device's batching departs from the measured
+/// shape. Predictions plan for the device's recent spread, not its average: the factor times one plus
+/// <see cref="SpreadsPlannedFor"/> relative deviations of recent batches from their predictions.
 /// </summary>
 public sealed class CostModel
 {
-    private const double LearningRate = 0.3;
+    /// <summary>How far one batch moves <see cref="Speed"/> towards what it showed.</summary>
+    private const double SpeedLearningRate = 0.3;
 
     /// <summary>
-    /// The spread is averaged over about ten batches: slower than the factor, so that one outlier widens plans for a
+    /// How far one batch moves its own size's correction: slower than the speed, so that a slow phase of the device is
+    /// learned as the device and not as a shape of one size.
+    /// </summary>
+    private const double SizeLearningRate = 0.1;
+
+    /// <summary>
+    /// The spread is averaged over about ten batches: slower than the speed, so that one outlier widens plans for a
     /// while instead of moving them back and forth.
     /// </summary>
     private const double SpreadLearningRate = 0.1;
 
     /// <summary>
-    /// Mean absolute deviations added to the factor when planning. A plan on the average factor is late for every batch
+    /// Mean relative deviations added to the factor when planning. A plan on the average factor is late for every batch
     /// slower than average (on a shared CPU, answers planned to the edge of their deadline missed it by the 10-15 % the
     /// device strayed); two deviations cover about 95 % of a normal spread.
     /// </summary>
@@ -29,79 +39,48 @@ public sealed class CostModel
     /// <summary>The most one finished batch can change the factor it teaches, either way (a device really this much slower is learned over a few batches).</summary>
     public const double MaxStepRatio = 4;
 
-    private readonly PartTimings _prior;
+    private readonly ModelPrices _prices;
     private readonly IReadOnlyList<int> _exitLayers;
-    private readonly double[] _factor;
-    private readonly double[] _spread;
-    private readonly bool[] _observed;
+    private readonly double[] _size;
+    private double _speed = 1;
+    private double _spread;
 
-    public CostModel(PartTimings batchOnePrices, IReadOnlyList<int> exitLayers, int maxBatch)
+    /// <param name="prices">The prices the shape comes from; with batch-1 prices only, see <see cref="ModelPrices.WithoutBatchingGain"/>.</param>
+    public CostModel(ModelPrices prices, IReadOnlyList<int> exitLayers, int maxBatch)
     {
-        _prior = batchOnePrices;
+        _prices = prices;
         _exitLayers = exitLayers;
-        _factor = new double[maxBatch + 1];
-        _spread = new double[maxBatch + 1];
-        _observed = new bool[maxBatch + 1];
-        for (var b = 1; b <= maxBatch; b++)
-        {
-            // Until a batch of this size has run, assume no batching gain: late beats wrong.
-            _factor[b] = b;
-        }
+        _size = new double[maxBatch + 1];
+        Array.Fill(_size, 1.0);
+    }
+
+    /// <summary>A model priced at batch 1 only, assuming no batching gain until batches teach it otherwise: late beats wrong.</summary>
+    public CostModel(PartTimings batchOnePrices, IReadOnlyList<int> exitLayers, int maxBatch)
+        : this(ModelPrices.WithoutBatchingGain(batchOnePrices, maxBatch), exitLayers, maxBatch)
+    {
     }
 
     public int FirstExit => _exitLayers[0];
 
     public int LastExit => _exitLayers[^1];
 
-    /// <summary>
-    /// Observed time over batch-1 prices at this batch size. A size not yet run scales the largest smaller size that
-    /// has (no batching gain beyond it), or the size itself when none has: late beats wrong.
-    /// </summary>
-    public double Factor(int batch)
-    {
-        batch = Math.Clamp(batch, 1, _factor.Length - 1);
-        if (_observed[batch])
-        {
-            return _factor[batch];
-        }
+    /// <summary>How the device runs now against its measured prices (1: as measured; 2: twice as slow), learned from every batch.</summary>
+    public double Speed => _speed;
 
-        for (var s = batch - 1; s >= 1; s--)
-        {
-            if (_observed[s])
-            {
-                return _factor[s] * batch / s;
-            }
-        }
+    /// <summary>Observed time over the measured prices at this batch size: <see cref="Speed"/> times the size's own correction.</summary>
+    public double Factor(int batch) => _speed * _size[Math.Clamp(batch, 1, _size.Length - 1)];
 
-        return _factor[batch];
-    }
+    /// <summary>How far batches recently strayed from their predictions, relative to them (an average of absolute deviations).</summary>
+    public double Spread => _spread;
 
-    /// <summary>
-    /// How far batches of this size recently strayed from <see cref="Factor"/> (an average of absolute deviations); a
-    /// size not yet run scales the largest smaller size that has, as <see cref="Factor"/> does, or 0 when none has.
-    /// </summary>
-    public double Spread(int batch)
-    {
-        batch = Math.Clamp(batch, 1, _factor.Length - 1);
-        for (var s = batch; s >= 1; s--)
-        {
-            if (_observed[s])
-            {
-                return _spread[s] * batch / s;
-            }
-        }
-
-        return 0;
-    }
-
-    /// <summary>The factor plans use: <see cref="Factor"/> plus <see cref="SpreadsPlannedFor"/> times <see cref="Spread"/>.</summary>
-    public double PlanningFactor(int batch) => Factor(batch) + (SpreadsPlannedFor * Spread(batch));
+    /// <summary>The factor plans use: <see cref="Factor"/> times one plus <see cref="SpreadsPlannedFor"/> times <see cref="Spread"/>.</summary>
+    public double PlanningFactor(int batch) => Factor(batch) * (1 + (SpreadsPlannedFor * _spread));
 
     /// <summary>Predicted ms for a batch of <paramref name="batch"/> to finish a request at <paramref name="layer"/>, planning for the device's spread.</summary>
-    public double Predict(int batch, int layer, DecodeSettings decode) => PlanningFactor(batch) * BatchOneCost(layer, decode);
+    public double Predict(int batch, int layer, DecodeSettings decode) => PlanningFactor(batch) * WholeBatchCost(Math.Clamp(batch, 1, _size.Length - 1), layer, decode);
 
     /// <summary>Predicted ms of one LM layer (no head) at <paramref name="batch"/> rows: the step a batch in flight never gives up halfway.</summary>
-    public double LayerMs(int batch) => PlanningFactor(batch) * _prior.LanguageModelLayerMs;
+    public double LayerMs(int batch) => PlanningFactor(batch) * _prices.PriceMs(static p => p.LanguageModelLayerMs, batch);
 
     /// <summary>The deepest exit layer a request can reach within <paramref name="availableMs"/>, or null if even the first exit cannot.</summary>
     public int? DeepestExitWithin(int batch, double availableMs, DecodeSettings decode)
@@ -121,7 +100,7 @@ public sealed class CostModel
     /// <summary>Learns from a batch in which every row ran to <paramref name="deepestLayer"/>.</summary>
     public void Observe(int batch, int deepestLayer, DecodeSettings decode, double actualMs)
     {
-        batch = Math.Clamp(batch, 1, _factor.Length - 1);
+        batch = Math.Clamp(batch, 1, _size.Length - 1);
         Span<int> rows = stackalloc int[batch];
         rows.Fill(deepestLayer);
         Observe(rows, decode, actualMs);
@@ -132,7 +111,7 @@ public sealed class CostModel
     /// failed row does). The engine drops rows as they exit, so a batch whose rows left early cost less than its size
     /// at its deepest layer: judging it that way taught factors too small, and batches whose rows all ran to their caps
     /// then overran their predictions (a 1,964 ms run predicted at 1,752). The batch is priced step by step at the rows
-    /// still in it, and only its own size's factor moves by what that price missed.
+    /// still in it; what that price missed by moves the speed, the size's correction and the spread.
     /// </summary>
     public void Observe(ReadOnlySpan<int> rowExitLayers, DecodeSettings decode, double actualMs)
     {
@@ -141,7 +120,7 @@ public sealed class CostModel
             return;
         }
 
-        var batch = Math.Clamp(rowExitLayers.Length, 1, _factor.Length - 1);
+        var batch = Math.Clamp(rowExitLayers.Length, 1, _size.Length - 1);
         var predicted = StepwiseCost(rowExitLayers, decode);
         if (predicted <= 0)
         {
@@ -151,18 +130,10 @@ public sealed class CostModel
         // One batch moves the factor at most MaxStepRatio-fold: a batch timed across a stall of the whole process (a
         // 2.5 s GC pause was seen under a loaded test run) is not the device's speed, and a factor learned from it would
         // predict every request past its deadline, refuse them all and never run a batch to unlearn it.
-        var target = Factor(batch) * Math.Clamp(actualMs / predicted, 1 / MaxStepRatio, MaxStepRatio);
-        if (_observed[batch])
-        {
-            _spread[batch] = ((1 - SpreadLearningRate) * _spread[batch]) + (SpreadLearningRate * Math.Abs(target - _factor[batch]));
-            _factor[batch] = ((1 - LearningRate) * _factor[batch]) + (LearningRate * target);
-        }
-        else
-        {
-            _factor[batch] = target;
-        }
-
-        _observed[batch] = true;
+        var ratio = Math.Clamp(actualMs / predicted, 1 / MaxStepRatio, MaxStepRatio);
+        _spread = ((1 - SpreadLearningRate) * _spread) + (SpreadLearningRate * Math.Abs(ratio - 1));
+        _speed *= 1 + (SpeedLearningRate * (ratio - 1));
+        _size[batch] *= 1 + (SizeLearningRate * (ratio - 1));
     }
 
     /// <summary>What a batch costs with the current factors when each step runs at the rows still in it.</summary>
@@ -174,7 +145,7 @@ public sealed class CostModel
             deepest = Math.Max(deepest, layer);
         }
 
-        // Rows still in the batch at each layer (a row stays up to and including the layer it left at), as factors.
+        // Rows still in the batch at each layer (a row stays up to and including the layer it left at).
         Span<int> active = stackalloc int[deepest + 1];
         foreach (var exit in rowExitLayers)
         {
@@ -184,52 +155,52 @@ public sealed class CostModel
             }
         }
 
-        Span<double> heads = stackalloc double[deepest + 1];
-        Span<double> blocks = stackalloc double[deepest + 1];
+        Span<int> blocks = stackalloc int[deepest + 1];
         for (var layer = 0; layer <= deepest; layer++)
         {
-            heads[layer] = Factor(Math.Min(active[layer], _factor.Length - 1));
             // The MLP head runs before its block, and that block only for the rows that go deeper.
-            var blockRows = HeadReadsBlockInput ? (layer < deepest ? active[layer + 1] : 0) : active[layer];
-            blocks[layer] = blockRows == 0 ? 0 : Factor(Math.Min(blockRows, _factor.Length - 1));
+            blocks[layer] = HeadReadsBlockInput ? (layer < deepest ? active[layer + 1] : 0) : active[layer];
         }
 
-        return Cost(Factor(Math.Min(rowExitLayers.Length, _factor.Length - 1)), blocks, heads, decode);
+        return Cost(Math.Clamp(rowExitLayers.Length, 1, _size.Length - 1), blocks, active, decode, weighed: true);
     }
 
-    private double BatchOneCost(int layer, DecodeSettings decode)
+    /// <summary>Every row of a batch of <paramref name="batch"/> to <paramref name="layer"/>, at the measured prices.</summary>
+    private double WholeBatchCost(int batch, int layer, DecodeSettings decode)
     {
-        Span<double> heads = stackalloc double[layer + 1];
-        heads.Fill(1);
-        Span<double> blocks = stackalloc double[layer + 1];
-        blocks.Fill(1);
+        Span<int> heads = stackalloc int[layer + 1];
+        heads.Fill(batch);
+        Span<int> blocks = stackalloc int[layer + 1];
+        blocks.Fill(batch);
         if (HeadReadsBlockInput)
         {
             blocks[layer] = 0;
         }
 
-        return Cost(1, blocks, heads, decode);
+        return Cost(batch, blocks, heads, decode, weighed: false);
     }
 
     /// <summary>
     /// An MLP model: its head at exit l reads the stream entering block l (A1's convention), so a request that exits at l
     /// runs l LM blocks; the FM expert at exit l needs block l's K/V, so l + 1.
     /// </summary>
-    private bool HeadReadsBlockInput => _prior.MlpHeadMs > 0;
+    private bool HeadReadsBlockInput => _prices.BatchOne.MlpHeadMs > 0;
 
     /// <summary>
-    /// The batch-1 prices of the prefix, LM layers 0..(length - 1) and the heads at them, each weighed: the prefix by
-    /// <paramref name="prefixWeight"/>, a layer's block by its <paramref name="blockWeights"/> and the head at it by its
-    /// <paramref name="headWeights"/>.
+    /// The prefix at <paramref name="prefixRows"/> rows, LM layers 0..(length - 1) at <paramref name="blockRows"/> rows each
+    /// and the heads at them at <paramref name="headRows"/> rows, at the measured prices for those row counts; each step
+    /// <paramref name="weighed"/> by its row count's <see cref="Factor"/>, or (a whole batch, whose factor the caller applies) not.
     /// </summary>
-    private double Cost(double prefixWeight, ReadOnlySpan<double> blockWeights, ReadOnlySpan<double> headWeights, DecodeSettings decode)
+    private double Cost(int prefixRows, ReadOnlySpan<int> blockRows, ReadOnlySpan<int> headRows, DecodeSettings decode, bool weighed)
     {
-        var p = _prior;
-        var deepest = headWeights.Length - 1;
-        var cost = prefixWeight * p.PrefixMs;
-        foreach (var weight in blockWeights)
+        var deepest = headRows.Length - 1;
+        var cost = Weight(prefixRows, weighed) * _prices.PriceMs(static p => p.PrefixMs, prefixRows);
+        foreach (var rows in blockRows)
         {
-            cost += weight * p.LanguageModelLayerMs;
+            if (rows > 0)
+            {
+                cost += Weight(rows, weighed) * _prices.PriceMs(static p => p.LanguageModelLayerMs, rows);
+            }
         }
 
         if (deepest < 0)
@@ -239,30 +210,40 @@ public sealed class CostModel
 
         if (decode.Mode == ExitMode.FullDepth)
         {
-            return cost + (headWeights[deepest] * HeadMs(deepest, decode));
+            return cost + HeadCost(deepest, headRows[deepest], decode, weighed);
         }
 
         // The exit test at the first exit compares with the head on the stream entering it.
         if (_exitLayers[0] <= deepest)
         {
-            cost += headWeights[_exitLayers[0]] * HeadMs(_exitLayers[0] - 1, decode);
+            cost += HeadCost(_exitLayers[0] - 1, headRows[_exitLayers[0]], decode, weighed);
         }
 
         foreach (var exit in _exitLayers)
         {
             if (exit <= deepest)
             {
-                cost += headWeights[exit] * HeadMs(exit, decode);
+                cost += HeadCost(exit, headRows[exit], decode, weighed);
             }
         }
 
         return cost;
     }
 
-    /// <summary>Batch-1 price of the head at an exit: the MLP once, or the expert's denoising steps over the K/V of LM blocks 0..at.</summary>
-    private double HeadMs(int at, DecodeSettings decode)
+    private double Weight(int rows, bool weighed) => weighed ? Factor(rows) : 1;
+
+    /// <summary>The head at an exit for <paramref name="rows"/> rows: the MLP once, or the expert's denoising steps over the K/V of LM blocks 0..at.</summary>
+    private double HeadCost(int at, int rows, DecodeSettings decode, bool weighed)
     {
-        var p = _prior;
-        return p.MlpHeadMs > 0 ? p.MlpHeadMs : decode.DenoisingSteps * (p.ExpertSuffixMs + p.ExpertOutputMs + ((at + 1) * p.ExpertLayerMs));
+        if (rows <= 0)
+        {
+            return 0;
+        }
+
+        var p = _prices;
+        var ms = HeadReadsBlockInput
+            ? p.PriceMs(static t => t.MlpHeadMs, rows)
+            : decode.DenoisingSteps * (p.PriceMs(static t => t.ExpertSuffixMs, rows) + p.PriceMs(static t => t.ExpertOutputMs, rows) + ((at + 1) * p.PriceMs(static t => t.ExpertLayerMs, rows)));
+        return Weight(rows, weighed) * ms;
     }
 }

@@ -24,7 +24,7 @@ public sealed partial class InferenceService : IDisposable
     private readonly ILogger<InferenceService> _logger;
     private readonly Thread _worker;
     private readonly CancellationTokenSource _stopping = new();
-    private readonly Dictionary<string, PartTimings> _prices = [];
+    private readonly Dictionary<string, ModelPrices> _prices = [];
     private readonly Dictionary<string, SimulatedDevice> _simulated = [];
     private readonly Dictionary<string, StepCosts> _stepCosts = [];
     private readonly Dictionary<string, int> _inFlightPerModel = [];
@@ -49,19 +49,18 @@ public sealed partial class InferenceService : IDisposable
                 var prices = given.TryGetValue(engine.ModelId, out var listed)
                     ? listed
                     : new ModelPrices(engine.MeasureParts(batch: 1, repetitions: 3), engine.MeasureParts(engine.MaxBatchSize, repetitions: 3));
-                _prices[engine.ModelId] = Scaled(prices.BatchOne, Options.SimulatedTimeScale);
-                _simulated[engine.ModelId] = new SimulatedDevice(engine, _prices[engine.ModelId], Scaled(prices.BatchMax, Options.SimulatedTimeScale));
+                _prices[engine.ModelId] = new ModelPrices(Scaled(prices.BatchOne, Options.SimulatedTimeScale), Scaled(prices.BatchMax, Options.SimulatedTimeScale));
+                _simulated[engine.ModelId] = new SimulatedDevice(engine, _prices[engine.ModelId].BatchOne, _prices[engine.ModelId].BatchMax);
                 LogSimulated(engine.ModelId, listed is null ? "measured here" : $"from {Options.SimulatedPricesFile}");
             }
             else
             {
-                // Prices at batch 1 seed each inference grain's cost model before any request has run; a full batch's
-                // working memory is taken now, not under the first heavy load.
-                _prices[engine.ModelId] = engine.MeasureParts(batch: 1, repetitions: 3);
-                engine.WarmUp();
+                // Prices at batch 1 and at the largest batch shape each inference grain's cost model before any request
+                // has run; measuring the largest batch also takes its working memory now, not under the first heavy load.
+                _prices[engine.ModelId] = new ModelPrices(engine.MeasureParts(batch: 1, repetitions: 3), engine.WarmUp());
             }
 
-            _stepCosts[engine.ModelId] = new StepCosts(_prices[engine.ModelId], engine.MaxBatchSize, engine.ExitLayers[0]);
+            _stepCosts[engine.ModelId] = new StepCosts(_prices[engine.ModelId].BatchOne, engine.MaxBatchSize, engine.ExitLayers[0]);
             _inFlightPerModel[engine.ModelId] = 0;
             LogModelLoaded(engine.ModelId, dir, engine.Layers, Options.Engine.ExecutionProvider);
         }
@@ -77,7 +76,8 @@ public sealed partial class InferenceService : IDisposable
     public ModelCatalog Catalog => _catalog;
     public bool HasModels => _catalog.ModelIds.Count > 0;
 
-    public PartTimings PricesOf(string modelId) => _prices[modelId];
+    /// <summary>The part prices of a loaded model at batch 1 and at its largest batch, as the device runs them (simulated: scaled).</summary>
+    public ModelPrices PricesOf(string modelId) => _prices[modelId];
 
     private static PartTimings Scaled(PartTimings p, double k) => k == 1 ? p : p with
     {

@@ -51,6 +51,10 @@ public sealed class InferenceServiceTests(FleetClusterFixture fixture)
         var expected = engine.Run(requests);
 
         Assert.False(service.IsSimulated(engine.ModelId));
+        // Priced at batch 1 and at its largest batch (the warm-up), the shape its grains' cost models scale.
+        var prices = service.PricesOf(engine.ModelId);
+        Assert.Equal((1, 4), (prices.BatchOne.Batch, prices.BatchMax.Batch));
+        Assert.True(prices.BatchOne.PrefixMs > 0 && prices.BatchMax.PrefixMs > 0, $"{prices}");
         for (var i = 0; i < requests.Count; i++)
         {
             Assert.True(outcome.Results[i].Succeeded, outcome.Results[i].Error);
@@ -100,7 +104,9 @@ public sealed class InferenceServiceTests(FleetClusterFixture fixture)
         {
             using var service = Service(InferenceDevice.Simulated, o => { o.SimulatedPricesFile = file; o.SimulatedTimeScale = 2; });
 
-            Assert.Equal(one with { PrefixMs = 14, LanguageModelLayerMs = 6, ExpertSuffixMs = 2, ExpertLayerMs = 1, ExpertOutputMs = 0.5 }, service.PricesOf(engine.ModelId));
+            var prices = service.PricesOf(engine.ModelId);
+            Assert.Equal(one with { PrefixMs = 14, LanguageModelLayerMs = 6, ExpertSuffixMs = 2, ExpertLayerMs = 1, ExpertOutputMs = 0.5 }, prices.BatchOne);
+            Assert.Equal(one with { Batch = 4, PrefixMs = 40, LanguageModelLayerMs = 6, ExpertSuffixMs = 2, ExpertLayerMs = 1, ExpertOutputMs = 0.5 }, prices.BatchMax);
         }
         finally
         {
