@@ -203,6 +203,10 @@ public interface IInferenceGrain : IGrainWithStringKey
 }
 
 /// <summary>A robot grain's request: the observation with the robot's context.</summary>
+/// <param name="ActionsLeftMs">How long the arm can still move on the actions it holds when the call was handed on (its
+/// robot grain's estimate: the last chunk ran from its observation at the robot's control rate; 0 when they have run
+/// out), measured like <see cref="Observation.AgeMs"/>; null when unknown (no chunk yet, or no control rate). An
+/// inference grain serves the requests of arms about to run out first.</param>
 [GenerateSerializer, Immutable, Alias("a1.InferenceCall")]
 public sealed record InferenceCall(
     [property: Id(0)] string RobotId,
@@ -210,7 +214,8 @@ public sealed record InferenceCall(
     [property: Id(2)] Observation Observation,
     [property: Id(3)] double BudgetMs,
     [property: Id(4)] DateTimeOffset ArrivedAt,
-    [property: Id(5)] ulong Seed);
+    [property: Id(5)] ulong Seed,
+    [property: Id(6)] double? ActionsLeftMs = null);
 
 [GenerateSerializer, Immutable, Alias("a1.InferenceReply")]
 public sealed record InferenceReply(

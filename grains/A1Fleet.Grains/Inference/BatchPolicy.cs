@@ -15,7 +15,7 @@ public sealed record BatchPolicySettings(int MaxBatch, int Layers, double MaxGat
     bool ReserveForArrivals = true);
 
 /// <summary>A request waiting for a batch: what the caller queued, and when it arrived and is due on this process's monotonic clock.</summary>
-public sealed class QueuedRequest<T>(T item, string robotId, long arrivedTicks, long deadlineTicks)
+public sealed class QueuedRequest<T>(T item, string robotId, long arrivedTicks, long deadlineTicks, long needTicks)
 {
     public T Item { get; } = item;
 
@@ -24,8 +24,14 @@ public sealed class QueuedRequest<T>(T item, string robotId, long arrivedTicks, 
     /// <summary><see cref="TimeProvider.GetTimestamp"/> when the request reached the policy.</summary>
     public long ArrivedTicks { get; } = arrivedTicks;
 
-    /// <summary><see cref="TimeProvider.GetTimestamp"/> by which its answer is due.</summary>
+    /// <summary><see cref="TimeProvider.GetTimestamp"/> by which its answer is due (the robot's budget).</summary>
     public long DeadlineTicks { get; } = deadlineTicks;
+
+    /// <summary>
+    /// When the robot needs the answer: its deadline, or sooner when the arm's actions run out before it. Requests are
+    /// served in this order (earliest first); whether one can be served still depends on its deadline.
+    /// </summary>
+    public long NeedTicks { get; } = Math.Min(needTicks, deadlineTicks);
 }
 
 /// <summary>One row of a batch about to launch: the request and the deepest layer it may run to (at least the first exit).</summary>
@@ -40,8 +46,8 @@ public sealed record TakenBatch<T>(List<PlannedRow<T>> Rows, List<(QueuedRequest
 /// <list type="bullet">
 /// <item>Admission: a request's deadline is fixed on arrival (now - its observation's age + its budget). It is refused
 /// at once, with a reason and a retry hint, when even at the first exit it would finish after that deadline given the
-/// batches in flight and the requests queued ahead of it (earlier deadlines), by the <see cref="CostModel"/>; or when the
-/// queue or the robot's share of it is full.</item>
+/// batches in flight and the requests queued ahead of it (needed no later: see <see cref="QueuedRequest{T}.NeedTicks"/>), by
+/// the <see cref="CostModel"/>; or when the queue or the robot's share of it is full.</item>
 /// <item>Batches in flight: several may be on the device at once, their layers interleaved earliest deadline first
 /// (<see cref="DeviceSchedule{T}"/>). A request's finish so depends on the deadlines of the others: the work counted
 /// ahead of a deadline is what is left of every batch in flight due no later (each at its predicted time less what the
@@ -50,8 +56,9 @@ public sealed record TakenBatch<T>(List<PlannedRow<T>> Rows, List<(QueuedRequest
 /// work up to its first exit before them while they have slack.</item>
 /// <item>Launch: when the batch is full, when waiting longer would put the earliest deadline at risk, or after the
 /// gather window.</item>
-/// <item>Batches take the earliest deadlines first and cap each row's depth so it finishes by its deadline: queue wait
-/// already spent comes off what is left, so under load rows exit earlier, never later. The cap also leaves the requests
+/// <item>Batches take the earliest needs first (a request's deadline, or sooner when its arm's actions run out before it:
+/// under overload the arms about to stop are served before those that can still wait) and cap each row's depth so it
+/// finishes by its deadline: queue wait already spent comes off what is left, so under load rows exit earlier, never later. The cap also leaves the requests
 /// queued behind time to make their own deadlines at the first exit: a deep batch never makes the queue expire. A row
 /// that cannot make even the first exit any more is refused rather than run late. When requests arrive faster than a
 /// row has time left, its cap also leaves one first exit free for a batch launched while it runs, so that batch can
@@ -102,11 +109,14 @@ public sealed class BatchPolicy<T>
     /// on their own clocks), due <paramref name="budgetMs"/> after the observation on this process's clock; or refuses
     /// it at once. Exactly one of the two results is set.
     /// </summary>
-    public (QueuedRequest<T>? Queued, Refusal? Refusal) TryEnqueue(T item, string robotId, double budgetMs, double ageMs, DecodeSettings decode)
+    /// <param name="actionsLeftMs">How long the arm can still move on what it holds (null: unknown): when that is less than
+    /// its budget, the request goes ahead of those due before its own deadline but needed after its arm runs out.</param>
+    public (QueuedRequest<T>? Queued, Refusal? Refusal) TryEnqueue(T item, string robotId, double budgetMs, double ageMs, DecodeSettings decode, double? actionsLeftMs = null)
     {
         var now = _time.GetTimestamp();
         NoteArrival(now);
         var deadline = now + MsToTicks(budgetMs - AgeOrZero(ageMs));
+        var need = actionsLeftMs is { } left && double.IsFinite(left) ? Math.Min(deadline, now + MsToTicks(Math.Max(0, left))) : deadline;
         if (_pending.Count >= Settings.MaxQueued)
         {
             return (null, new Refusal(RefusalReason.QueueFull,
@@ -120,7 +130,7 @@ public sealed class BatchPolicy<T>
                 $"robot_share: robot '{robotId}' already has {mine} requests queued, its share (A1Fleet:Inference:Batching:MaxQueuedPerRobot)", RetryHint(DrainOneBatchMs(now, decode))));
         }
 
-        var finish = PredictedFirstExitFinish(now, deadline, decode);
+        var finish = PredictedFirstExitFinish(now, deadline, need, decode);
         if (finish > deadline)
         {
             // Asked again after the overshoot, a fresh observation meets a queue drained by as much; and never before the
@@ -131,7 +141,7 @@ public sealed class BatchPolicy<T>
                 RetryHint(over)));
         }
 
-        var queued = new QueuedRequest<T>(item, robotId, now, deadline);
+        var queued = new QueuedRequest<T>(item, robotId, now, deadline, need);
         _pending.Add(queued);
         _perRobot[robotId] = mine + 1;
         return (queued, null);
@@ -231,7 +241,7 @@ public sealed class BatchPolicy<T>
     }
 
     /// <summary>
-    /// Takes the next batch: up to <see cref="BatchPolicySettings.MaxBatch"/> requests, earliest deadline first, leaving
+    /// Takes the next batch: up to <see cref="BatchPolicySettings.MaxBatch"/> requests, earliest need first, leaving
     /// out those <paramref name="abandoned"/> says nobody waits for any more; each row capped at the deepest exit the
     /// cost model says finishes by its deadline (less the margin) in a batch of this size launched now. Requests that
     /// cannot make even the first exit come back as <see cref="TakenBatch{T}.Expired"/>, to be refused.
@@ -239,7 +249,7 @@ public sealed class BatchPolicy<T>
     public TakenBatch<T> TakeBatch(DecodeSettings decode, Func<T, bool> abandoned)
     {
         var now = _time.GetTimestamp();
-        _pending.Sort(static (a, b) => a.DeadlineTicks.CompareTo(b.DeadlineTicks));
+        _pending.Sort(static (a, b) => a.NeedTicks.CompareTo(b.NeedTicks));
         var expired = new List<(QueuedRequest<T>, Refusal)>();
         var rows = new List<QueuedRequest<T>>(Math.Min(_pending.Count, Settings.MaxBatch));
         var tightest = double.PositiveInfinity;
@@ -469,13 +479,16 @@ public sealed class BatchPolicy<T>
     /// </summary>
     public bool IsForcedExit(bool stoppedAtCap, int cap) => stoppedAtCap && cap < _cost.LastExit;
 
-    /// <summary>When a request due at <paramref name="deadline"/> would finish at the first exit behind the running batch and the earlier deadlines queued.</summary>
-    private long PredictedFirstExitFinish(long now, long deadline, DecodeSettings decode)
+    /// <summary>
+    /// When a request due at <paramref name="deadline"/> and needed at <paramref name="need"/> would finish at the first exit
+    /// behind the running batch and the requests queued that are needed no later.
+    /// </summary>
+    private long PredictedFirstExitFinish(long now, long deadline, long need, DecodeSettings decode)
     {
         var ahead = 0;
         foreach (var p in _pending)
         {
-            if (p.DeadlineTicks <= deadline)
+            if (p.NeedTicks <= need)
             {
                 ahead++;
             }

@@ -80,7 +80,7 @@ public sealed partial class InferenceGrain : Grain, IInferenceGrain
         }
 
         var pending = new Pending(call);
-        var (queued, refusal) = _policy.TryEnqueue(pending, call.RobotId, call.BudgetMs, call.Observation.AgeMs, EffectiveDecode(_thresholds));
+        var (queued, refusal) = _policy.TryEnqueue(pending, call.RobotId, call.BudgetMs, call.Observation.AgeMs, EffectiveDecode(_thresholds), call.ActionsLeftMs);
         if (refusal is not null || queued is null)
         {
             // Refused at once, before any work: the robot keeps executing what it holds and asks again after the hint.

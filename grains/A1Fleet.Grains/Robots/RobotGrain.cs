@@ -27,6 +27,7 @@ public sealed partial class RobotGrain : Grain, IRobotGrain
     private readonly RobotOptions _options;
     private readonly FleetInstruments _instruments;
     private readonly TimeProvider _time;
+    private readonly ArmActions _armActions;
     private readonly ILogger<RobotGrain> _logger;
     private readonly IClusterMembershipService _membership;
     private readonly LatencyWindow _latencies = new();
@@ -53,6 +54,7 @@ public sealed partial class RobotGrain : Grain, IRobotGrain
         _options = options.Value;
         _instruments = instruments;
         _time = time;
+        _armActions = new ArmActions(time);
         _logger = logger;
         _router = new InferenceRouter(time, answers, batching.Value.DeadlineMargin.TotalMilliseconds, _options.HedgeTransport.TotalMilliseconds);
     }
@@ -113,6 +115,7 @@ public sealed partial class RobotGrain : Grain, IRobotGrain
         S.ModelId = registration.ModelId;
         S.Tags = [.. registration.Tags];
         S.ControlHz = registration.ControlHz;
+        _armActions.Bound(_time.GetTimestamp(), registration.ControlHz);
         S.LastSeen = now;
         S.ReservedFor = null;
         S.ReservedUntil = null;
@@ -172,8 +175,10 @@ public sealed partial class RobotGrain : Grain, IRobotGrain
         }
 
         // Handed on with its age: the inference grain, maybe on another silo, anchors the deadline on its own clock.
-        var aged = observation with { AgeMs = observation.AgeMs + _time.GetElapsedTime(arrived).TotalMilliseconds };
-        var call = new InferenceCall(RobotId, instruction, aged, BudgetMs, _time.GetUtcNow(), Seed(observation.Sequence));
+        var handedOn = _time.GetTimestamp();
+        var aged = observation with { AgeMs = observation.AgeMs + _time.GetElapsedTime(arrived, handedOn).TotalMilliseconds };
+        var actionsLeftMs = _armActions.LeftMs(handedOn);
+        var call = new InferenceCall(RobotId, instruction, aged, BudgetMs, _time.GetUtcNow(), Seed(observation.Sequence), actionsLeftMs);
         InferenceReply reply;
         try
         {
@@ -213,6 +218,7 @@ public sealed partial class RobotGrain : Grain, IRobotGrain
         }
 
         S.Chunks++;
+        _armActions.Issued(arrived, observation.AgeMs, reply.Chunk, S.ControlHz);
         if (reply.Stats is { } stats)
         {
             S.ExitLayerSum += stats.ExitLayer;
@@ -563,7 +569,11 @@ public sealed partial class RobotGrain : Grain, IRobotGrain
 
         var routed = await _router.SendAsync(RobotId, call.BudgetMs - call.Observation.AgeMs,
             (silo, elapsedMs, ct) => GrainFactory.GetGrain<IInferenceGrain>($"{modelId}/{silo}")
-                .Infer(elapsedMs <= 0 ? call : call with { Observation = call.Observation with { AgeMs = call.Observation.AgeMs + elapsedMs } }, ct),
+                .Infer(elapsedMs <= 0 ? call : call with
+                {
+                    Observation = call.Observation with { AgeMs = call.Observation.AgeMs + elapsedMs },
+                    ActionsLeftMs = call.ActionsLeftMs is { } left ? Math.Max(0, left - elapsedMs) : null,
+                }, ct),
             cancellationToken);
         if (routed.Hedged)
         {

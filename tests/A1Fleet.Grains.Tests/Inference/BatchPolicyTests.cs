@@ -189,6 +189,26 @@ public sealed class BatchPolicyTests
         Assert.Contains("first exit", refusal.Detail, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public void TryEnqueue_ArmRunningOutBeforeItsDeadline_GoesAheadOfRequestsNeededLater()
+    {
+        // Batches of 1, each row ahead priced as deep as batches run (12.5 ms) and its own first exit 5 ms.
+        var policy = Policy(maxBatch: 1);
+        for (var i = 0; i < 4; i++)
+        {
+            Admit(policy, $"ahead-{i}", 50);
+        }
+
+        // Behind all four: 4 x 12.5 + 5 = 55 ms, past its 50.
+        Assert.Equal(RefusalReason.Deadline, policy.TryEnqueue("fresh", "robot-fresh", 50, 0, Decode).Refusal?.Reason);
+        // Its arm stops in 10 ms: it is needed before all of them, so it goes first and makes its deadline.
+        var (urgent, refusal) = policy.TryEnqueue("urgent", "robot-urgent", 50, 0, Decode, actionsLeftMs: 10);
+        Assert.Null(refusal);
+        Assert.Equal(urgent!.DeadlineTicks, urgent.NeedTicks + policy.MsToTicks(40));
+
+        Assert.Equal(["urgent"], policy.TakeBatch(Decode, _ => false).Rows.Select(r => r.Request.Item));
+    }
+
     /// <summary>A batch of one row due in <paramref name="budgetMs"/>, taken and started: 12.5 ms to the last layer, its first exit after 5 ms.</summary>
     private static long StartDeep(BatchPolicy<string> policy, string item, double budgetMs)
     {
