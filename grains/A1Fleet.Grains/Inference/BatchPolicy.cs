@@ -72,6 +72,7 @@ public sealed class BatchPolicy<T>
     public const double MinRetryAfterMs = 1;
     public const double MaxRetryAfterMs = 1000;
 
+    /// <summary>Queued requests in order of need, ties in order of arrival (<see cref="TryEnqueue"/> inserts each in its place).</summary>
     private readonly List<QueuedRequest<T>> _pending = [];
     private readonly Dictionary<string, int> _perRobot = new(StringComparer.Ordinal);
     private readonly CostModel _cost;
@@ -130,7 +131,14 @@ public sealed class BatchPolicy<T>
                 $"robot_share: robot '{robotId}' already has {mine} requests queued, its share (A1Fleet:Inference:Batching:MaxQueuedPerRobot)", RetryHint(DrainOneBatchMs(now, decode))));
         }
 
-        var finish = PredictedFirstExitFinish(now, deadline, need, decode);
+        // The queue is kept in order of need (ties in order of arrival): this request goes after every one needed no later.
+        var at = _pending.Count;
+        while (at > 0 && _pending[at - 1].NeedTicks > need)
+        {
+            at--;
+        }
+
+        var finish = PredictedFirstExitFinish(now, deadline, ahead: at, decode);
         if (finish > deadline)
         {
             // Asked again after the overshoot, a fresh observation meets a queue drained by as much; and never before the
@@ -141,8 +149,18 @@ public sealed class BatchPolicy<T>
                 RetryHint(over)));
         }
 
+        // Admission is a promise: a request that goes ahead of admitted ones (an earlier need) is refused rather than make
+        // one of them miss its deadline, which would refuse that one late, after it waited (expired_in_queue).
+        var broken = PromisesBrokenBehind(now, at, decode);
+        if (broken > 0)
+        {
+            return (null, new Refusal(RefusalReason.Deadline,
+                FormattableString.Invariant($"deadline: going ahead of the queue it would make {broken} admitted request(s) miss their deadlines at the first exit"),
+                RetryHint(DrainOneBatchMs(now, decode))));
+        }
+
         var queued = new QueuedRequest<T>(item, robotId, now, deadline, need);
-        _pending.Add(queued);
+        _pending.Insert(at, queued);
         _perRobot[robotId] = mine + 1;
         return (queued, null);
     }
@@ -249,7 +267,6 @@ public sealed class BatchPolicy<T>
     public TakenBatch<T> TakeBatch(DecodeSettings decode, Func<T, bool> abandoned)
     {
         var now = _time.GetTimestamp();
-        _pending.Sort(static (a, b) => a.NeedTicks.CompareTo(b.NeedTicks));
         var expired = new List<(QueuedRequest<T>, Refusal)>();
         var rows = new List<QueuedRequest<T>>(Math.Min(_pending.Count, Settings.MaxBatch));
         var tightest = double.PositiveInfinity;
@@ -480,19 +497,27 @@ public sealed class BatchPolicy<T>
     public bool IsForcedExit(bool stoppedAtCap, int cap) => stoppedAtCap && cap < _cost.LastExit;
 
     /// <summary>
-    /// When a request due at <paramref name="deadline"/> and needed at <paramref name="need"/> would finish at the first exit
-    /// behind the running batch and the requests queued that are needed no later.
+    /// How many queued requests from position <paramref name="at"/> on would, with one more request ahead of them, no
+    /// longer make their deadlines at the first exit although they would without it.
     /// </summary>
-    private long PredictedFirstExitFinish(long now, long deadline, long need, DecodeSettings decode)
+    private int PromisesBrokenBehind(long now, int at, DecodeSettings decode)
     {
-        var ahead = 0;
-        foreach (var p in _pending)
+        var broken = 0;
+        for (var k = at; k < _pending.Count; k++)
         {
-            if (p.NeedTicks <= need)
+            var due = _pending[k].DeadlineTicks;
+            if (PredictedFirstExitFinish(now, due, ahead: k, decode) <= due && PredictedFirstExitFinish(now, due, ahead: k + 1, decode) > due)
             {
-                ahead++;
+                broken++;
             }
         }
+
+        return broken;
+    }
+
+    /// <summary>When a request due at <paramref name="deadline"/> would finish at the first exit behind the running batch and <paramref name="ahead"/> queued requests.</summary>
+    private long PredictedFirstExitFinish(long now, long deadline, int ahead, DecodeSettings decode)
+    {
 
         // Rows ahead share batches of the size batches run at now; those that do not fit in this request's own batch
         // go in earlier batches, which run as deep as batches do (their rows' caps, not this request's first exit),

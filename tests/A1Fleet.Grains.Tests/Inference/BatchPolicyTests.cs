@@ -192,21 +192,44 @@ public sealed class BatchPolicyTests
     [Fact]
     public void TryEnqueue_ArmRunningOutBeforeItsDeadline_GoesAheadOfRequestsNeededLater()
     {
-        // Batches of 1, each row ahead priced as deep as batches run (12.5 ms) and its own first exit 5 ms.
+        // Batches of 1, each row ahead priced as deep as batches run (12.5 ms) and its own first exit 5 ms. Three due in
+        // 60 ms whose arms stop in 40: needed then.
+        var policy = Policy(maxBatch: 1);
+        for (var i = 0; i < 3; i++)
+        {
+            Assert.Null(policy.TryEnqueue($"ahead-{i}", $"robot-ahead-{i}", 60, 0, Decode, actionsLeftMs: 40).Refusal);
+        }
+
+        // Due in 40 ms with a quarter-second of actions left: needed no earlier than they are, so behind all three
+        // (3 x 12.5 + 5 = 42.5 ms), past its 40.
+        Assert.Equal(RefusalReason.Deadline, policy.TryEnqueue("fresh", "robot-fresh", 40, 0, Decode, actionsLeftMs: 250).Refusal?.Reason);
+        // Its arm stops in 10 ms: it is needed before all of them, goes first and makes its deadline, and they still make
+        // theirs (the last at 42.5 ms instead of 30, within its 60).
+        var (urgent, refusal) = policy.TryEnqueue("urgent", "robot-urgent", 40, 0, Decode, actionsLeftMs: 10);
+        Assert.Null(refusal);
+        Assert.Equal(urgent!.DeadlineTicks, urgent.NeedTicks + policy.MsToTicks(30));
+
+        Assert.Equal(["urgent"], policy.TakeBatch(Decode, _ => false).Rows.Select(r => r.Request.Item));
+        Assert.Equal(["ahead-0"], policy.TakeBatch(Decode, _ => false).Rows.Select(r => r.Request.Item));
+    }
+
+    [Fact]
+    public void TryEnqueue_GoingAheadWouldMakeAnAdmittedRequestMissItsDeadline_RefusedInsteadAtOnce()
+    {
+        // As above, but the last of the four has only 50 ms: 42.5 ms as queued, 55 with one more ahead of it.
         var policy = Policy(maxBatch: 1);
         for (var i = 0; i < 4; i++)
         {
             Admit(policy, $"ahead-{i}", 50);
         }
 
-        // Behind all four: 4 x 12.5 + 5 = 55 ms, past its 50.
-        Assert.Equal(RefusalReason.Deadline, policy.TryEnqueue("fresh", "robot-fresh", 50, 0, Decode).Refusal?.Reason);
-        // Its arm stops in 10 ms: it is needed before all of them, so it goes first and makes its deadline.
-        var (urgent, refusal) = policy.TryEnqueue("urgent", "robot-urgent", 50, 0, Decode, actionsLeftMs: 10);
-        Assert.Null(refusal);
-        Assert.Equal(urgent!.DeadlineTicks, urgent.NeedTicks + policy.MsToTicks(40));
+        var (queued, refusal) = policy.TryEnqueue("urgent", "robot-urgent", 50, 0, Decode, actionsLeftMs: 10);
 
-        Assert.Equal(["urgent"], policy.TakeBatch(Decode, _ => false).Rows.Select(r => r.Request.Item));
+        Assert.Null(queued);
+        Assert.Equal(RefusalReason.Deadline, refusal!.Reason);
+        Assert.True(refusal.Detail.Contains("1 admitted request", StringComparison.Ordinal), refusal.Detail);
+        Assert.Equal(4, policy.Count);
+        Assert.Empty(policy.TakeExpired(Decode));
     }
 
     /// <summary>A batch of one row due in <paramref name="budgetMs"/>, taken and started: 12.5 ms to the last layer, its first exit after 5 ms.</summary>
@@ -422,12 +445,23 @@ public sealed class BatchPolicyTests
         var refused = policy.TryEnqueue("y", "robot-y", 27.5, 0, Decode).Refusal;
         Assert.Equal(RefusalReason.Deadline, refused!.Reason);
         Assert.Equal(12.5, refused.RetryAfterMs, 6);
-        // Due before a batch in flight: it launches at once and runs after at most one layer (1 ms), then its 5 ms.
-        Admit(policy, "urgent", 7);
-        Assert.NotNull(policy.TryEnqueue("too-urgent", "robot-too-urgent", 5.5, 0, Decode).Refusal);
+        // Due before "x", it would go first and make "x" finish at 31 ms: refused at once instead.
+        Assert.Contains("1 admitted request", policy.TryEnqueue("urgent", "robot-urgent", 7, 0, Decode).Refusal!.Detail, StringComparison.Ordinal);
 
         policy.BatchFinished(one);
         Assert.Equal(1, policy.InFlight);
+    }
+
+    [Fact]
+    public void TryEnqueue_DueBeforeABatchInFlight_LaunchesAtOnceAfterOneLayer()
+    {
+        var policy = Policy(maxBatch: 1, reserve: false);
+        StartDeep(policy, "one", 14);
+        StartDeep(policy, "two", 26);
+
+        // Due before a batch in flight: it launches at once and runs after at most one layer (1 ms), then its 5 ms.
+        Admit(policy, "urgent", 7);
+        Assert.NotNull(policy.TryEnqueue("too-urgent", "robot-too-urgent", 5.5, 0, Decode).Refusal);
     }
 
     [Fact]
