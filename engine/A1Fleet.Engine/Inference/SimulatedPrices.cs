@@ -32,11 +32,6 @@ public sealed record ModelPrices(PartTimings BatchOne, PartTimings BatchMax)
         var w = Math.Min(1.0, (double)(batch - BatchOne.Batch) / (BatchMax.Batch - BatchOne.Batch));
         return part(BatchOne) + (w * (part(BatchMax) - part(BatchOne)));
     }
-
-    /// <summary>Every part's price at <paramref name="batch"/> rows (<see cref="PriceMs"/>).</summary>
-    public PartTimings At(int batch) => new(batch, PriceMs(static p => p.PrefixMs, batch), PriceMs(static p => p.LanguageModelLayerMs, batch),
-        PriceMs(static p => p.MlpHeadMs, batch), PriceMs(static p => p.ExpertSuffixMs, batch), PriceMs(static p => p.ExpertLayerMs, batch),
-        PriceMs(static p => p.ExpertOutputMs, batch));
 }
 
 /// <summary>

@@ -47,7 +47,8 @@ public sealed record TakenBatch<T>(List<PlannedRow<T>> Rows, List<(QueuedRequest
 /// <item>Admission: a request's deadline is fixed on arrival (now - its observation's age + its budget). It is refused
 /// at once, with a reason and a retry hint, when even at the first exit it would finish after that deadline given the
 /// batches in flight and the requests queued ahead of it (needed no later: see <see cref="QueuedRequest{T}.NeedTicks"/>), by
-/// the <see cref="CostModel"/>; or when the queue or the robot's share of it is full.</item>
+/// the <see cref="CostModel"/>; or when the queue or the robot's share of it is full; or when it would go ahead of admitted
+/// requests and make one of them miss its deadline (admission is a promise).</item>
 /// <item>Batches in flight: several may be on the device at once, their layers interleaved earliest deadline first
 /// (<see cref="DeviceSchedule{T}"/>). A request's finish so depends on the deadlines of the others: the work counted
 /// ahead of a deadline is what is left of every batch in flight due no later (each at its predicted time less what the
@@ -58,11 +59,11 @@ public sealed record TakenBatch<T>(List<PlannedRow<T>> Rows, List<(QueuedRequest
 /// gather window.</item>
 /// <item>Batches take the earliest needs first (a request's deadline, or sooner when its arm's actions run out before it:
 /// under overload the arms about to stop are served before those that can still wait) and cap each row's depth so it
-/// finishes by its deadline: queue wait already spent comes off what is left, so under load rows exit earlier, never later. The cap also leaves the requests
-/// queued behind time to make their own deadlines at the first exit: a deep batch never makes the queue expire. A row
-/// that cannot make even the first exit any more is refused rather than run late. When requests arrive faster than a
-/// row has time left, its cap also leaves one first exit free for a batch launched while it runs, so that batch can
-/// interleave at its first exit instead of waiting for all of it.</item>
+/// finishes by its deadline: queue wait already spent comes off what is left, so under load rows exit earlier, never
+/// later. The cap also leaves the requests queued behind time to make their own deadlines at the first exit: a deep
+/// batch never makes the queue expire. A row that cannot make even the first exit any more is refused rather than run
+/// late. When requests arrive faster than a row has time left, its cap also leaves one first exit free for a batch
+/// launched while it runs, so that batch can interleave at its first exit instead of waiting for all of it.</item>
 /// </list>
 /// Not thread-safe: the grain calls it from its own turns only.
 /// </summary>
@@ -518,7 +519,6 @@ public sealed class BatchPolicy<T>
     /// <summary>When a request due at <paramref name="deadline"/> would finish at the first exit behind the running batch and <paramref name="ahead"/> queued requests.</summary>
     private long PredictedFirstExitFinish(long now, long deadline, int ahead, DecodeSettings decode)
     {
-
         // Rows ahead share batches of the size batches run at now; those that do not fit in this request's own batch
         // go in earlier batches, which run as deep as batches do (their rows' caps, not this request's first exit),
         // priced per row. Its own batch answers it at the first exit, whatever the others in it go on to do.
