@@ -29,9 +29,10 @@ public sealed class QueuedRequest<T>(T item, string robotId, long arrivedTicks, 
 
     /// <summary>
     /// When the robot needs the answer: its deadline, or sooner when the arm's actions run out before it. Requests are
-    /// served in this order (earliest first); whether one can be served still depends on its deadline.
+    /// served in this order (earliest first); whether one can be served still depends on its deadline. Never after the
+    /// deadline (<see cref="BatchPolicy{T}.TryEnqueue"/> sets it).
     /// </summary>
-    public long NeedTicks { get; } = Math.Min(needTicks, deadlineTicks);
+    public long NeedTicks { get; } = needTicks;
 }
 
 /// <summary>One row of a batch about to launch: the request and the deepest layer it may run to (at least the first exit).</summary>
