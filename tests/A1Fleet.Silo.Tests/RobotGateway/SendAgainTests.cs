@@ -19,7 +19,7 @@ public sealed class SendAgainTests
         var answered = RobotGatewayService.SendAgainAsync(Call, Rejection(), () => Task.FromResult(true), _time, _sentAgain.Add);
         await WaitUntil(() => calls == 1);
         Assert.False(answered.IsCompleted);
-        _time.Advance(RobotGatewayService.SendAgainPause);
+        await AdvanceUntil(() => calls == 2, RobotGatewayService.SendAgainPause);
 
         Assert.Equal(42, await answered);
         Assert.Equal(2, calls);
@@ -51,7 +51,7 @@ public sealed class SendAgainTests
         for (var pause = 1; pause < RobotGatewayService.MaxSendsAgain; pause++)
         {
             await WaitUntil(() => calls == pause);
-            _time.Advance(RobotGatewayService.SendAgainPause * pause);
+            await AdvanceUntil(() => calls == pause + 1, RobotGatewayService.SendAgainPause * pause);
         }
 
         var thrown = await Assert.ThrowsAsync<OrleansMessageRejectionException>(() => answered);
@@ -63,6 +63,21 @@ public sealed class SendAgainTests
     private static OrleansMessageRejectionException Rejection() => (OrleansMessageRejectionException)Activator.CreateInstance(
         typeof(OrleansMessageRejectionException), BindingFlags.Instance | BindingFlags.NonPublic | BindingFlags.Public, null,
         ["Exception while sending message: the target silo is dead"], null)!;
+
+    /// <summary>
+    /// Moves the fake clock on by <paramref name="step"/> until <paramref name="condition"/> holds. The call counted before
+    /// the retry's pause was armed: a single step taken in between would pass before the pause exists and never end it
+    /// (this test once hung CI so).
+    /// </summary>
+    private async Task AdvanceUntil(Func<bool> condition, TimeSpan step)
+    {
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        while (!condition())
+        {
+            _time.Advance(step);
+            await Task.Delay(1, timeout.Token);
+        }
+    }
 
     private static async Task WaitUntil(Func<bool> condition)
     {
