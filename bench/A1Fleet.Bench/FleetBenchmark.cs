@@ -6,6 +6,7 @@ using A1Fleet.Engine;
 using A1Fleet.Engine.Inference;
 using A1Fleet.Grains;
 using A1Fleet.Grains.Hosting;
+using A1Fleet.Grains.Inference;
 using A1Fleet.ModelBuilder.Packaging;
 using A1Fleet.ModelFormat;
 using Microsoft.Extensions.Configuration;
@@ -49,7 +50,7 @@ internal static class FleetBenchmark
         using var client = await StartClientAsync();
         try
         {
-            return await MeasureAsync(args, models, dirs, phase, fleetSizes, client.Services.GetRequiredService<IClusterClient>());
+            return await MeasureAsync(args, models, dirs, phase, fleetSizes, client.Services.GetRequiredService<IClusterClient>(), silo.Services.GetRequiredService<InferenceService>());
         }
         finally
         {
@@ -58,7 +59,8 @@ internal static class FleetBenchmark
         }
     }
 
-    private static async Task<int> MeasureAsync(BenchArgs args, string[] models, Dictionary<string, string> dirs, TimeSpan phase, Dictionary<string, int[]> fleetSizes, IClusterClient grains)
+    private static async Task<int> MeasureAsync(BenchArgs args, string[] models, Dictionary<string, string> dirs, TimeSpan phase, Dictionary<string, int[]> fleetSizes, IClusterClient grains,
+        InferenceService device)
     {
         var json = new JsonObject
         {
@@ -107,7 +109,7 @@ internal static class FleetBenchmark
             json[$"serial_requests_per_second_{model.Replace('-', '_')}"] = Math.Round(serial, 2);
         }
 
-        await FleetLoadBenchmark.MeasureAsync(args, args.Model, dirs[args.Model], grains, json);
+        await FleetLoadBenchmark.MeasureAsync(args, args.Model, dirs[args.Model], grains, () => device.BatchesJoined, json);
 
         var tinyNominal = rows.OfType<JsonObject>().Where(r => (string?)r["model"] == "tiny-fm" && (string?)r["load"] == "nominal").ToList();
         json["within_budget_share"] = tinyNominal.Count == 0 ? null : tinyNominal.Min(r => (double)r["within_budget_share"]!);

@@ -24,7 +24,8 @@ internal static class FleetLoadBenchmark
     private const int CapacityBatch = 16;
     private const string Instruction = "pick up the red block";
 
-    public static async Task MeasureAsync(BenchArgs args, string model, string modelDir, IClusterClient grains, JsonObject json)
+    /// <param name="batchesJoined">The silo's count of batches joined on its device so far (<c>InferenceService.BatchesJoined</c>).</param>
+    public static async Task MeasureAsync(BenchArgs args, string model, string modelDir, IClusterClient grains, Func<long> batchesJoined, JsonObject json)
     {
         using var engine = A1Engine.Load(modelDir, new EngineOptions { MaxBatchSize = CapacityBatch });
         var samples = ReferencePackages.HeldOut(engine.Package);
@@ -47,12 +48,14 @@ internal static class FleetLoadBenchmark
         Console.WriteLine();
         Console.WriteLine($"deadlines under load ({model}): full-depth capacity {capacity:F1} req/s at batch {CapacityBatch}; a robot asks {perRobotRate:F1} req/s; " +
                           $"nominal ({NominalShare}x) = {nominalRobots} robots, 1.5x = {robots15} robots, 3x = {robots3} robots; budget {budgetMs} ms{(device is null ? "" : "; SIMULATED device")}{(k == 1 ? "" : $", time scale {k}")}");
-        Console.WriteLine($"{"load",-8} {"N",4} {"answered",9} {"in budget",9} {"refused",8} {"p99 ms",8} {"refuse p99",10} {"forced",7} {"queue p99",9} {"held/buffered",13} {"late",5} {"outside",8}");
+        Console.WriteLine($"{"load",-8} {"N",4} {"answered",9} {"in budget",9} {"refused",8} {"p99 ms",8} {"refuse p99",10} {"forced",7} {"queue p99",9} {"held/buffered",13} {"late",5} {"outside",8} {"joined",6}");
 
-        var nominal = await RunAsync(grains, model, nominalRobots, samples, chunkSeconds, budgetMs, phase, "nominal");
-        var at15 = await RunAsync(grains, model, robots15, samples, chunkSeconds, budgetMs, phase, "1.5x");
+        // Not recorded: the silo's first requests run code paths for the first time (JIT) and activate its grains.
+        await RunAsync(grains, model, nominalRobots, samples, chunkSeconds, budgetMs, TimeSpan.FromSeconds(1), "warm-up", batchesJoined);
+        var nominal = await RunAsync(grains, model, nominalRobots, samples, chunkSeconds, budgetMs, phase, "nominal", batchesJoined);
+        var at15 = await RunAsync(grains, model, robots15, samples, chunkSeconds, budgetMs, phase, "1.5x", batchesJoined);
         var rssBefore = Rss();
-        var at3 = await RunAsync(grains, model, robots3, samples, chunkSeconds, budgetMs, rssPhase, "3x");
+        var at3 = await RunAsync(grains, model, robots3, samples, chunkSeconds, budgetMs, rssPhase, "3x", batchesJoined);
         var rssGrowth = (Rss() - rssBefore) / (1024.0 * 1024.0);
 
         json["load_model"] = model;
@@ -121,6 +124,7 @@ internal static class FleetLoadBenchmark
         public double InverseBatch { get; set; }
         public int BufferedRobots { get; set; }
         public int HeldBufferedRobots { get; set; }
+        public long BatchesJoined { get; set; }
 
         public double AnsweredShare => Share(Latencies.Count, Latencies.Count + Refused + Errors);
         public double WithinBudgetShare => Share(Within, Latencies.Count);
@@ -149,11 +153,12 @@ internal static class FleetLoadBenchmark
             ["mean_batch_size"] = Round(MeanBatch),
             ["robots_refused_with_actions_left"] = BufferedRobots,
             ["of_those_held"] = HeldBufferedRobots,
+            ["batches_joined"] = BatchesJoined,
         };
 
         public void Print() => Console.WriteLine(
             $"{load,-8} {robots,4} {AnsweredShare,9:P1} {WithinBudgetShare,9:P2} {Refused,8} {Stats.Percentile(Latencies, 0.99),8:F1} {Stats.Percentile(RefusalLatencies, 0.99),10:F2} " +
-            $"{ForcedShare,7:P2} {Stats.Percentile(QueueWaits, 0.99),9:F2} {HeldBufferedRobots,6}/{BufferedRobots,-6} {LateAtSilo,5} {Stats.Percentile(OutsideSiloMs, 0.99),8:F1} " +
+            $"{ForcedShare,7:P2} {Stats.Percentile(QueueWaits, 0.99),9:F2} {HeldBufferedRobots,6}/{BufferedRobots,-6} {LateAtSilo,5} {Stats.Percentile(OutsideSiloMs, 0.99),8:F1} {BatchesJoined,6} " +
             string.Join(" ", RefusalReasons.Select(kv => $"{kv.Key}={kv.Value}")));
 
         private static double Share(int part, int whole) => whole == 0 ? double.NaN : (double)part / whole;
@@ -165,7 +170,7 @@ internal static class FleetLoadBenchmark
     /// hint delays the next request; the arm holds when the last chunk's actions have run out before the next arrives.
     /// </summary>
     private static async Task<Phase> RunAsync(IClusterClient client, string model, int n, List<ObservationSample> samples, double chunkSeconds, double budgetMs, TimeSpan duration,
-        string load)
+        string load, Func<long> batchesJoined)
     {
         var robots = new List<(IRobotGrain Grain, long Epoch)>();
         var tag = load.Replace('.', '_');
@@ -186,6 +191,7 @@ internal static class FleetLoadBenchmark
         var frequency = Stopwatch.Frequency;
         var chunkTicks = (long)(chunkSeconds * frequency);
         var aheadTicks = (long)(chunkSeconds * RequestAheadShare * frequency);
+        var joinedBefore = batchesJoined();
         var started = Stopwatch.GetTimestamp();
         var end = started + (long)(duration.TotalSeconds * frequency);
         await Task.WhenAll(robots.Select((robot, index) => Task.Run(async () =>
@@ -264,6 +270,7 @@ internal static class FleetLoadBenchmark
 
         // Unbind: the next phase's robots are new ones, and these must not hold queue share.
         await Task.WhenAll(robots.Select(r => r.Grain.ClearTask("bench")));
+        result.BatchesJoined = batchesJoined() - joinedBefore;
         result.Print();
         return result;
     }

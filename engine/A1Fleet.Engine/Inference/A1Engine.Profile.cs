@@ -38,19 +38,33 @@ public sealed partial class A1Engine
             }
             finally
             {
-                EndLocked(context);
+                Release(context);
             }
         }
     }
 
     /// <summary>
-    /// Runs every graph at <see cref="MaxBatchSize"/> rows, so that ONNX Runtime's arenas take a full batch's working
-    /// memory at start instead of under the first heavy load, and returns what the parts cost there (three runs each:
+    /// Makes every buffer set of <see cref="MaxBatchesInFlight"/> and runs every graph at <see cref="MaxBatchSize"/> rows,
+    /// so that the sets and ONNX Runtime's arenas take a full batch's working memory at start instead of under the first
+    /// heavy load, and returns what the parts cost there (three runs each:
     /// a silo's cost models take the shape of batching from it). A silo that first met full batches under 3x load grew
     /// its RSS by 142-267 MB in the next minute; warmed up at start, by 42-55 MB (docs/benchmarks.md, "The real engine on
     /// a quiet machine"). Later results are the same as without it, bit for bit.
     /// </summary>
-    public PartTimings WarmUp() => MeasureParts(MaxBatchSize, repetitions: 3);
+    public PartTimings WarmUp()
+    {
+        lock (_gate)
+        {
+            // Every buffer set a batch in flight may need, made now: a silo's first concurrent batches then do not wait
+            // for theirs to be allocated (about 4 MB a row for small-fm) under its first load.
+            while (_contexts.Count < MaxBatchesInFlight)
+            {
+                _free.Push(NewContext(pooled: true));
+            }
+        }
+
+        return MeasureParts(MaxBatchSize, repetitions: 3);
+    }
 
     private PartTimings Measure(EngineBuffers buffers, RunOptions runOptions, int batch, int repetitions)
     {

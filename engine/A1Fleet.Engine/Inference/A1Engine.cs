@@ -31,8 +31,8 @@ public sealed partial class A1Engine : IDisposable
     private readonly int[] _exitLayers;
     private readonly int[] _exitIndexOfLayer;
     private readonly EngineGraphs _graphs;
-    private readonly List<EngineBatch> _contexts = [];
-    private readonly Stack<EngineBatch> _free = new();
+    private readonly List<BatchContext> _contexts = [];
+    private readonly Stack<BatchContext> _free = new();
     private readonly DiscrepancyMetric _defaultMetric;
     private bool _disposed;
 
@@ -126,7 +126,7 @@ public sealed partial class A1Engine : IDisposable
                 var count = Math.Min(MaxBatchSize, requests.Count - start);
                 // A whole run does not count against the in-flight bound: with every pooled set in flight it borrows a
                 // set of its own for the run (calibration on a busy device; rare).
-                var batch = Rent() ?? NewContext(pooled: false);
+                var batch = Open(Rent() ?? NewContext(pooled: false));
                 try
                 {
                     BeginChunk(batch, requests, start, count, results, statistics, onResult, cancellationToken);
@@ -160,8 +160,8 @@ public sealed partial class A1Engine : IDisposable
 
         lock (_gate)
         {
-            var batch = Rent() ?? throw new InvalidOperationException(
-                $"model '{ModelId}' already has {MaxBatchesInFlight} batches in flight (EngineOptions.MaxBatchesInFlight): finish or dispose one first");
+            var batch = Open(Rent() ?? throw new InvalidOperationException(
+                $"model '{ModelId}' already has {MaxBatchesInFlight} batches in flight (EngineOptions.MaxBatchesInFlight): finish or dispose one first"));
             BeginChunk(batch, requests, 0, requests.Count, new InferenceResult[requests.Count], statistics, onResult, cancellationToken);
             return batch;
         }
@@ -200,7 +200,7 @@ public sealed partial class A1Engine : IDisposable
         }
     }
 
-    private EngineBatch? Rent()
+    private BatchContext? Rent()
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         if (_free.Count == 0 && _contexts.Count < MaxBatchesInFlight)
@@ -208,26 +208,48 @@ public sealed partial class A1Engine : IDisposable
             _free.Push(NewContext(pooled: true));
         }
 
-        if (!_free.TryPop(out var batch))
+        if (!_free.TryPop(out var context))
         {
             return null;
         }
 
-        batch.InUse = true;
-        batch.Completed = true;
-        batch.Active = 0;
-        return batch;
+        context.InUse = true;
+        return context;
     }
 
-    private EngineBatch NewContext(bool pooled)
+    private EngineBatch Open(BatchContext context) => new(this, context) { InUse = true, Completed = true };
+
+    private BatchContext NewContext(bool pooled)
     {
-        var batch = new EngineBatch(this, _dims, Options.MaxBatchSize, pooled ? _contexts.Count : MaxBatchesInFlight) { Pooled = pooled };
+        var context = new BatchContext(_dims, Options.MaxBatchSize, pooled ? _contexts.Count : MaxBatchesInFlight) { Pooled = pooled, InUse = !pooled };
         if (pooled)
         {
-            _contexts.Add(batch);
+            _contexts.Add(context);
         }
 
-        return batch;
+        return context;
+    }
+
+    /// <summary>A context is free again (its batch ended or joined another): back to the pool, or gone if it was borrowed.</summary>
+    private void Release(BatchContext context)
+    {
+        context.InUse = false;
+        foreach (var row in context.RowPool)
+        {
+            row.Source = null;
+            row.Owner = null;
+        }
+
+        if (context.Pooled && !_disposed)
+        {
+            _free.Push(context);
+        }
+        else if (!context.Pooled)
+        {
+            // A borrowed set (see Run) leaves with its bindings: the graphs cache them per key, so they go too.
+            _graphs.ForgetBindings(context.Buffers);
+            context.DisposeBuffers();
+        }
     }
 
     private void EndLocked(EngineBatch batch)
@@ -237,34 +259,30 @@ public sealed partial class A1Engine : IDisposable
             return;
         }
 
+        if (!batch.Completed && batch.JoinedInto is { } host)
+        {
+            LeaveJoined(host, batch);
+        }
+
         if (!batch.Completed)
         {
             for (var r = 0; r < batch.Active; r++)
             {
-                Publish(batch, batch.Slots[r].Request, InferenceResult.Failure(InferenceErrorKind.Canceled, "the batch was abandoned before this request finished"));
+                Publish(batch.Slots[r], InferenceResult.Failure(InferenceErrorKind.Canceled, "the batch was abandoned before this request finished"));
             }
 
             Finish(batch);
         }
 
+        batch.JoinedInto = null;
         batch.InUse = false;
         batch.OnResult = null;
         batch.Requests = [];
         batch.Statistics = null;
-        for (var r = 0; r < batch.RowPool.Length; r++)
+        if (batch.Context is { } context)
         {
-            batch.RowPool[r].Source = null;
-        }
-
-        if (batch.Pooled && !_disposed)
-        {
-            _free.Push(batch);
-        }
-        else if (!batch.Pooled)
-        {
-            // A borrowed set (see Run) leaves with its bindings: the graphs cache them per key, so they go too.
-            _graphs.ForgetBindings(batch.Buffers);
-            batch.DisposeBuffers();
+            batch.Context = null;
+            Release(context);
         }
     }
 
@@ -284,10 +302,14 @@ public sealed partial class A1Engine : IDisposable
         b.OrtTicks = 0;
         b.Next = -1;
         b.Completed = false;
+        b.JoinedInto = null;
+        b.Outstanding = 0;
+        b.Guests = 0;
         var active = 0;
         for (var i = 0; i < count; i++)
         {
             var row = b.RowPool[active];
+            row.Owner = b;
             var error = Prepare(requests[start + i], start + i, row);
             if (error is not null)
             {
@@ -330,9 +352,10 @@ public sealed partial class A1Engine : IDisposable
     /// <summary>Runs the next step of <paramref name="b"/> (the caller holds the gate); returns whether it completed.</summary>
     private bool StepLocked(EngineBatch b)
     {
-        if (b.Completed)
+        if (b.Completed || b.JoinedInto is not null)
         {
-            return true;
+            // Joined: its rows run in the other batch's steps.
+            return b.Completed;
         }
 
         var t0 = Stopwatch.GetTimestamp();
@@ -379,7 +402,7 @@ public sealed partial class A1Engine : IDisposable
             var canceled = ct.IsCancellationRequested;
             for (var r = 0; r < b.Active; r++)
             {
-                Publish(b, b.Slots[r].Request, canceled
+                Publish(b.Slots[r], canceled
                     ? InferenceResult.Failure(InferenceErrorKind.Canceled, "the batch was canceled")
                     : InferenceResult.Failure(InferenceErrorKind.Failed, $"ONNX Runtime failed: {ex.Message}"));
             }
@@ -409,7 +432,11 @@ public sealed partial class A1Engine : IDisposable
         // reset would otherwise leave Terminate set and fail the next batch on these buffers.
         b.Registration.Dispose();
         b.Registration = default;
-        b.RunOptions.Terminate = false;
+        if (b.Context is { } context)
+        {
+            context.RunOptions.Terminate = false;
+        }
+
         b.Completed = true;
         if (b.Statistics is { } stats)
         {
@@ -534,7 +561,7 @@ public sealed partial class A1Engine : IDisposable
                 row.Done = true;
                 row.ExitLayer = layer;
                 anyDone = true;
-                Publish(b, row.Request, Complete(row, b.FirstStepTicks));
+                Publish(row, Complete(row, row.Owner!.FirstStepTicks));
             }
         }
 
@@ -694,21 +721,124 @@ public sealed partial class A1Engine : IDisposable
 
     private void MoveRow(EngineBuffers buffers, int from, int to, int layer)
     {
-        if (from == to)
+        if (from != to)
         {
-            return;
+            CopyRow(buffers, from, buffers, to, layer);
         }
+    }
 
-        buffers.HiddenAfter(layer).MoveRow(from, to);
-        buffers.State.MoveRow(from, to);
-        buffers.AttentionBias.MoveRow(from, to);
+    /// <summary>Everything a row still needs after <paramref name="layer"/> has run (the stream, its inputs the heads read, FM: every K/V so far).</summary>
+    private void CopyRow(EngineBuffers source, int from, EngineBuffers target, int to, int layer)
+    {
+        source.HiddenAfter(layer).Row(from).CopyTo(target.HiddenAfter(layer).Row(to));
+        source.State.Row(from).CopyTo(target.State.Row(to));
+        source.AttentionBias.Row(from).CopyTo(target.AttentionBias.Row(to));
         if (_dims.IsFlowMatching)
         {
             for (var l = 0; l <= layer; l++)
             {
-                buffers.Keys[l].MoveRow(from, to);
-                buffers.Values[l].MoveRow(from, to);
+                source.Keys[l].Row(from).CopyTo(target.Keys[l].Row(to));
+                source.Values[l].Row(from).CopyTo(target.Values[l].Row(to));
             }
+        }
+    }
+
+    /// <summary>
+    /// Moves <paramref name="from"/>'s rows to the end of <paramref name="into"/> (see <see cref="ISteppedBatch.TryJoin"/>).
+    /// Both stand between two steps at the same layer, so the live stream and every K/V a later head reads are at the
+    /// same places; rows that all decide by the exit test need no order among them (full-depth rows do, by final layer).
+    /// </summary>
+    internal bool Join(EngineBatch into, EngineBatch from)
+    {
+        lock (_gate)
+        {
+            if (ReferenceEquals(into, from) || !into.InUse || !from.InUse || into.Completed || from.Completed
+                || into.JoinedInto is not null || from.JoinedInto is not null || from.Guests > 0 || into.Next < 0 || into.Next != from.Next
+                || into.EarlyExitRows != into.Active || from.EarlyExitRows != from.Active || into.Active + from.Active > Options.MaxBatchSize)
+            {
+                return false;
+            }
+
+            var t0 = Stopwatch.GetTimestamp();
+            var streamLayer = into.Next - 1;
+            var free = 0;
+            for (var r = 0; r < from.Active; r++)
+            {
+                CopyRow(from.Buffers, r, into.Buffers, into.Active + r, streamLayer);
+                // The row's state moves to a row state of the host's own: the guest's context goes back to the pool now.
+                var state = NextFreeRowState(into, ref free);
+                state.CopyFrom(from.Slots[r]);
+                into.Slots[into.Active + r] = state;
+            }
+
+            into.Active += from.Active;
+            into.EarlyExitRows += from.Active;
+            into.Deepest = Math.Max(into.Deepest, from.RemainingDeepest);
+            into.RemainingDeepest = Math.Max(into.RemainingDeepest, from.RemainingDeepest);
+            from.Outstanding = from.Active;
+            from.Active = 0;
+            from.EarlyExitRows = 0;
+            from.JoinedInto = into;
+            into.Guests++;
+            into.Statistics?.Joined = true;
+            from.Statistics?.Joined = true;
+            // Its cancellation would stop the runs of whichever batch takes its context next.
+            from.Registration.Dispose();
+            from.Registration = default;
+            var context = from.Context!;
+            from.Context = null;
+            Release(context);
+            into.BusyTicks += Stopwatch.GetTimestamp() - t0;
+            return true;
+        }
+    }
+
+    /// <summary>A row state of <paramref name="batch"/>'s pool that none of its active rows uses, searching from <paramref name="from"/> on.</summary>
+    private static RowState NextFreeRowState(EngineBatch batch, ref int from)
+    {
+        var pool = batch.RowPool;
+        for (; from < pool.Length; from++)
+        {
+            var candidate = pool[from];
+            if (Array.IndexOf(batch.Slots, candidate, 0, batch.Active) < 0)
+            {
+                return pool[from++];
+            }
+        }
+
+        throw new InvalidOperationException("no free row state although the joined batch fits the largest batch");
+    }
+
+    /// <summary>A joined batch is disposed before its rows finished: they are answered canceled and leave the batch running them.</summary>
+    private void LeaveJoined(EngineBatch host, EngineBatch joined)
+    {
+        if (host.InUse && !host.Completed)
+        {
+            for (var r = 0; r < host.Active; r++)
+            {
+                var row = host.Slots[r];
+                if (ReferenceEquals(row.Owner, joined))
+                {
+                    row.Done = true;
+                    Publish(row, InferenceResult.Failure(InferenceErrorKind.Canceled, "the batch was abandoned before this request finished"));
+                }
+            }
+
+            Compact(host, host.Next - 1);
+            var deepest = 0;
+            for (var r = 0; r < host.Active; r++)
+            {
+                deepest = Math.Max(deepest, host.Slots[r].FinalLayer);
+            }
+
+            host.RemainingDeepest = deepest;
+        }
+
+        if (!joined.Completed)
+        {
+            // Every row it had was in its host, and the host has answered them all (a host ends only so).
+            Finish(joined);
+            host.Guests--;
         }
     }
 
@@ -763,7 +893,15 @@ public sealed partial class A1Engine : IDisposable
     {
         b.ResultSlots[index] = result;
         b.OnResult?.Invoke(index, result);
+        if (b.JoinedInto is { } host && --b.Outstanding == 0)
+        {
+            Finish(b);
+            host.Guests--;
+        }
     }
+
+    /// <summary>Answers a row through the batch it was submitted with, whichever batch it runs in.</summary>
+    private static void Publish(RowState row, InferenceResult result) => Publish(row.Owner!, row.Request, result);
 
     private static double TicksToMs(long ticks) => ticks * 1000.0 / Stopwatch.Frequency;
 
@@ -772,9 +910,9 @@ public sealed partial class A1Engine : IDisposable
         lock (_gate)
         {
             _disposed = true;
-            foreach (var batch in _contexts)
+            foreach (var context in _contexts)
             {
-                batch.DisposeBuffers();
+                context.DisposeBuffers();
             }
         }
 

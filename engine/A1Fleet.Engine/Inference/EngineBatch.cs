@@ -31,32 +31,50 @@ public interface ISteppedBatch : IDisposable
 
     /// <summary>-1 until the prefix ran; then the LM layer the next step runs.</summary>
     int NextLayer { get; }
+
+    /// <summary>
+    /// Takes the rows of <paramref name="other"/> into this batch, so one ONNX run per step serves both from here on
+    /// (continuous batching at layer granularity). Only batches of the same model at the same point (both past the
+    /// prefix, the same <see cref="NextLayer"/>), every row deciding its exit by the exit test, and together within the
+    /// largest batch, can join; false otherwise, and nothing changed. Afterwards <paramref name="other"/> runs no step of
+    /// its own: its rows answer through its own callback and results as this batch's steps finish them, and it completes
+    /// with its last row. Disposing it first answers those rows canceled and takes them out of this batch.
+    /// </summary>
+    bool TryJoin(ISteppedBatch other);
+
+    /// <summary>Whether this batch could take part in <see cref="TryJoin"/> (at a layer it shares with another): every row left decides by the exit test, and it has not joined another.</summary>
+    bool Joinable { get; }
+
+    /// <summary>Whether batches joined this one and are not complete yet: it can take more, but join no other itself.</summary>
+    bool HasGuests { get; }
 }
 
 /// <summary>
-/// A batch in flight on an <see cref="A1Engine"/> (<see cref="A1Engine.Begin"/>): its own working buffers, bindings
-/// and row states, pooled by the engine (at most <see cref="EngineOptions.MaxBatchesInFlight"/>, made when first
-/// needed). Disposing it hands them back; a batch disposed before it completed answers its remaining rows
-/// <see cref="InferenceErrorKind.Canceled"/>. Do not touch it after disposing it: the engine reuses it.
+/// A batch in flight on an <see cref="A1Engine"/> (<see cref="A1Engine.Begin"/>): its rows' progress and answers, stepped
+/// on a pooled <see cref="BatchContext"/> (working buffers, bindings and row states; at most
+/// <see cref="EngineOptions.MaxBatchesInFlight"/>, made when first needed). Disposing it hands the context back; a batch
+/// disposed before it completed answers its remaining rows <see cref="InferenceErrorKind.Canceled"/>. A batch that joined
+/// another (<see cref="TryJoin"/>) hands its context back at once: its rows run on the other's. Do not step it after
+/// disposing it.
 /// </summary>
 public sealed class EngineBatch : ISteppedBatch
 {
     private readonly A1Engine _engine;
 
-    internal EngineBatch(A1Engine engine, ModelDims dims, int maxBatch, int slot)
+    internal EngineBatch(A1Engine engine, BatchContext context)
     {
         _engine = engine;
-        Buffers = new EngineBuffers(dims, maxBatch, slot);
-        RowPool = Enumerable.Range(0, maxBatch).Select(_ => new RowState(dims)).ToArray();
-        Slots = new RowState[maxBatch];
+        Context = context;
     }
 
-    internal EngineBuffers Buffers { get; }
-    internal RowState[] RowPool { get; }
-    internal RowState[] Slots { get; }
-    internal RunOptions RunOptions { get; } = new();
+    /// <summary>Where its rows run; null once it joined another (they run on that one's) or was disposed.</summary>
+    internal BatchContext? Context;
 
-    // The batch running on these buffers (reset by A1Engine.Begin).
+    internal EngineBuffers Buffers => Context!.Buffers;
+    internal RowState[] RowPool => Context!.RowPool;
+    internal RowState[] Slots => Context!.Slots;
+    internal RunOptions RunOptions => Context!.RunOptions;
+
     internal IReadOnlyList<InferenceRequest> Requests = [];
     internal int Start;
     internal int Count;
@@ -73,9 +91,19 @@ public sealed class EngineBatch : ISteppedBatch
     internal int Next;
     internal int Deepest;
     internal int RemainingDeepest;
+
+    /// <summary>The batch this one's rows joined (<see cref="TryJoin"/>); it steps them from then on.</summary>
+    internal EngineBatch? JoinedInto;
+
+    /// <summary>After joining another: rows not yet answered (the batch completes when the last is).</summary>
+    internal int Outstanding;
+
+    /// <summary>Batches joined into this one and not completed: a batch with guests joins no other (its guests' rows would lose their host).</summary>
+    internal int Guests;
+
+    /// <summary>Begun and not disposed.</summary>
     internal bool InUse;
     internal bool Completed;
-    internal bool Pooled = true;
 
     public bool IsCompleted => Completed;
 
@@ -89,9 +117,33 @@ public sealed class EngineBatch : ISteppedBatch
 
     public bool Step() => _engine.Step(this);
 
-    public void Dispose() => _engine.End(this);
+    public bool TryJoin(ISteppedBatch other) => other is EngineBatch batch && _engine.Join(this, batch);
 
-    internal void DisposeBuffers()
+    public bool Joinable => InUse && !Completed && JoinedInto is null && Active > 0 && EarlyExitRows == Active;
+
+    public bool HasGuests => Guests > 0;
+
+    public void Dispose() => _engine.End(this);
+}
+
+/// <summary>
+/// One set of working buffers, bindings (told apart by <see cref="EngineBuffers.Slot"/>) and row states, pooled by the
+/// engine: a batch runs on one from its first step until it completes, is disposed, or joins another.
+/// </summary>
+internal sealed class BatchContext(ModelDims dims, int maxBatch, int slot)
+{
+    public EngineBuffers Buffers { get; } = new(dims, maxBatch, slot);
+    public RowState[] RowPool { get; } = Enumerable.Range(0, maxBatch).Select(_ => new RowState(dims)).ToArray();
+    public RowState[] Slots { get; } = new RowState[maxBatch];
+    public RunOptions RunOptions { get; } = new();
+
+    /// <summary>Lent to a batch.</summary>
+    public bool InUse;
+
+    /// <summary>One of the engine's <see cref="EngineOptions.MaxBatchesInFlight"/> (false: borrowed for one whole run, disposed after it).</summary>
+    public bool Pooled = true;
+
+    public void DisposeBuffers()
     {
         Buffers.Dispose();
         RunOptions.Dispose();

@@ -58,4 +58,10 @@ public sealed class BatchStatistics
     public int ExpertLayerRuns { get; set; }
     public double OrtMs { get; set; }
     public double TotalMs { get; set; }
+
+    /// <summary>
+    /// Rows of this batch ran in another's steps, or another's rows in this one's (<see cref="ISteppedBatch.TryJoin"/>):
+    /// <see cref="TotalMs"/> is then not this batch's own work at its own size.
+    /// </summary>
+    public bool Joined { get; set; }
 }

@@ -11,6 +11,8 @@ internal sealed class RowState
         Tokens = new long[dims.MaxTokens];
     }
 
+    /// <summary>The batch the row was submitted with: it answers through that batch's callback, in whichever batch it runs.</summary>
+    public EngineBatch? Owner;
     public int Request;
     public bool EarlyExit;
     public bool RecordOnly;
@@ -39,6 +41,37 @@ internal sealed class RowState
     public long LmTicks;
     public long HeadTicks;
     public double[]? Discrepancies;
+
+    /// <summary>Takes over every field of <paramref name="other"/> (a row moving to another batch's row states).</summary>
+    public void CopyFrom(RowState other)
+    {
+        Owner = other.Owner;
+        Request = other.Request;
+        EarlyExit = other.EarlyExit;
+        RecordOnly = other.RecordOnly;
+        FinalLayer = other.FinalLayer;
+        Steps = other.Steps;
+        WarmStart = other.WarmStart;
+        Thresholds = other.Thresholds;
+        Metric = other.Metric;
+        Seed = other.Seed;
+        Source = other.Source;
+        TokenCount = other.TokenCount;
+        other.Tokens.CopyTo(Tokens, 0);
+        other.Previous.CopyTo(Previous, 0);
+        HasPrevious = other.HasPrevious;
+        Done = other.Done;
+        StoppedAtCap = other.StoppedAtCap;
+        ExitLayer = other.ExitLayer;
+        LayersRun = other.LayersRun;
+        HeadCalls = other.HeadCalls;
+        DenoisingSteps = other.DenoisingSteps;
+        ExpertLayerSteps = other.ExpertLayerSteps;
+        PrefixTicks = other.PrefixTicks;
+        LmTicks = other.LmTicks;
+        HeadTicks = other.HeadTicks;
+        Discrepancies = other.Discrepancies;
+    }
 
     public void Reset(int request, InferenceRequest source)
     {

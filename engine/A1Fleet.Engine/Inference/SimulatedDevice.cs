@@ -142,6 +142,13 @@ public sealed class SimulatedDevice
 
         public int NextLayer => _nextLayer;
 
+        /// <summary>The simulated device does not join batches: each runs its own steps, as on the device before joining.</summary>
+        public bool TryJoin(ISteppedBatch other) => false;
+
+        public bool Joinable => false;
+
+        public bool HasGuests => false;
+
         private int RemainingDeepest => _active.Count == 0 ? -1 : _active.Max(r => r.ExitLayer);
 
         public bool Step()

@@ -11,8 +11,11 @@ namespace A1Fleet.Grains.Inference;
 /// <param name="MaxQueuedPerRobot">Most requests one robot may have queued (<see cref="RefusalReason.RobotShare"/>): one robot cannot crowd out the rest.</param>
 /// <param name="ReserveForArrivals">Caps leave time for the first exit of a batch launched while they run when requests arrive
 /// faster than a row has time left (<see cref="BatchPolicy{T}.TakeBatch"/>). Off only to test the other rules alone.</param>
+/// <param name="JoinsInFlight">The device joins a batch launched beside one in flight once it has caught up with it
+/// (<c>InferenceService.JoinsBatches</c>): a batch that fits beside the one in flight then launches at once instead of
+/// at its first exit (<see cref="BatchPolicy{T}.LaunchTime(DecodeSettings)"/>).</param>
 public sealed record BatchPolicySettings(int MaxBatch, int Layers, double MaxGatherMs, double DeadlineMarginMs, int MaxQueued = 256, int MaxQueuedPerRobot = 2,
-    bool ReserveForArrivals = true);
+    bool ReserveForArrivals = true, bool JoinsInFlight = false);
 
 /// <summary>A request waiting for a batch: what the caller queued, and when it arrived and is due on this process's monotonic clock.</summary>
 public sealed class QueuedRequest<T>(T item, string robotId, long arrivedTicks, long deadlineTicks, long needTicks)
@@ -60,7 +63,8 @@ public sealed record TakenBatch<T>(List<PlannedRow<T>> Rows, List<(QueuedRequest
 /// gather window.</item>
 /// <item>Batches take the earliest needs first (a request's deadline, or sooner when its arm's actions run out before it:
 /// under overload the arms about to stop are served before those that can still wait) and cap each row's depth so it
-/// finishes by its deadline: queue wait already spent comes off what is left, so under load rows exit earlier, never
+/// finishes by its need (an arm about to stop gets a shallower answer rather than hold while its row deepens, as long as
+/// the first exit can still come before it stops; otherwise by its deadline): queue wait already spent comes off what is left, so under load rows exit earlier, never
 /// later. The cap also leaves the requests queued behind time to make their own deadlines at the first exit: a deep
 /// batch never makes the queue expire. A row that cannot make even the first exit any more is refused rather than run
 /// late. When requests arrive faster than a row has time left, its cap also leaves one first exit free for a batch
@@ -250,14 +254,52 @@ public sealed class BatchPolicy<T>
             return now;
         }
 
-        // The batch in flight must have the slack for the new batch's first exit: its deeper layers wait for it.
-        if (_inFlight.Count == 1 && _inFlight[0] is var only
-            && (only.SlackTicks == long.MaxValue || TicksToMs(only.SlackTicks) - Settings.DeadlineMarginMs >= firstExitMs))
+        if (JoinsBeside(firstExitMs))
         {
-            return Math.Max(now, only.FirstExitTicks);
+            return now;
+        }
+
+        // The batch in flight must have the slack for the new batch's first exit: its deeper layers wait for it.
+        if (_inFlight.Count == 1 && HasSlackFor(_inFlight[0], firstExitMs))
+        {
+            return Math.Max(now, _inFlight[0].FirstExitTicks);
         }
 
         return long.MaxValue;
+    }
+
+    private bool HasSlackFor(InFlightBatch b, double ms) => b.SlackTicks == long.MaxValue || TicksToMs(b.SlackTicks) - Settings.DeadlineMarginMs >= ms;
+
+    /// <summary>
+    /// Whether the queue, launched now, fits beside the batches in flight in one batch on a device that joins them
+    /// (<see cref="BatchPolicySettings.JoinsInFlight"/>), and each of those has the slack to wait for it to catch up (its
+    /// work to the layer they stand at, priced as its first exit's, <paramref name="firstExitMs"/>). The device then steps
+    /// them as one, so launching costs no steps of its own and the queue need not wait for a first exit.
+    /// Only while requests arrive less often than a catch-up takes: each catch-up holds the batches in flight for a
+    /// prefix and the layers to where they stand, at a small batch, and under load that is the device's time better
+    /// spent on batches gathered meanwhile (measured: launching every arrival at 1.5x held the batches in flight so often
+    /// that their answers came late).
+    /// </summary>
+    /// <param name="arriving">Rows not queued yet that would launch with the queue (a request being admitted).</param>
+    private bool JoinsBeside(double firstExitMs, int arriving = 0)
+    {
+        if (!Settings.JoinsInFlight || _arrivalGapMs < firstExitMs)
+        {
+            return false;
+        }
+
+        var rows = _pending.Count + arriving;
+        foreach (var b in _inFlight)
+        {
+            if (!HasSlackFor(b, firstExitMs))
+            {
+                return false;
+            }
+
+            rows += b.Rows;
+        }
+
+        return rows <= Settings.MaxBatch;
     }
 
     /// <summary>
@@ -312,7 +354,12 @@ public sealed class BatchPolicy<T>
         var batch = new List<PlannedRow<T>>(rows.Count);
         foreach (var r in rows)
         {
-            var left = Available(r, now) - WorkAheadMs(now, r.DeadlineTicks);
+            // Depth up to when the answer is needed, while its first exit can still come by then: an arm that stops before
+            // the deadline would hold while its row deepened. One that stops anyway (or holds already) gains a few
+            // milliseconds of hold from a shallower answer and loses the depth: capped by its deadline.
+            var ahead = WorkAheadMs(now, r.DeadlineTicks);
+            var untilNeeded = AvailableUntilNeeded(r, now) - ahead;
+            var left = _cost.Predict(rows.Count, _cost.FirstExit, decode) <= untilNeeded ? untilNeeded : Available(r, now) - ahead;
             batch.Add(new PlannedRow<T>(r, _cost.DeepestExitWithin(rows.Count, Math.Min(left - ArrivalReserveMs(left, decode), behind), decode) ?? _cost.FirstExit));
         }
 
@@ -468,7 +515,7 @@ public sealed class BatchPolicy<T>
             }
         }
 
-        _inFlight.Add(new InFlightBatch(id, deadlineTicks, end, predicted, firstExit, slack));
+        _inFlight.Add(new InFlightBatch(id, deadlineTicks, end, predicted, firstExit, slack, size));
         _typicalBatch = double.IsNaN(_typicalBatch) ? size : (0.8 * _typicalBatch) + (0.2 * size);
         return id;
     }
@@ -527,7 +574,7 @@ public sealed class BatchPolicy<T>
         var rowsBefore = Math.Max(0, ahead + 1 - batch);
         var perRow = _cost.Predict(batch, TypicalDepth, decode) / batch;
         var ms = (rowsBefore * perRow) + _cost.Predict(Math.Min(ahead + 1, batch), _cost.FirstExit, decode) + Settings.DeadlineMarginMs;
-        return now + MsToTicks(LaunchWaitMs(now, deadline) + ms);
+        return now + MsToTicks(LaunchWaitMs(now, deadline, _cost.Predict(Math.Clamp(_pending.Count + 1, 1, Settings.MaxBatch), _cost.FirstExit, decode)) + ms);
     }
 
     /// <summary>
@@ -537,7 +584,8 @@ public sealed class BatchPolicy<T>
     /// in flight is predicted to end. Plus one step when a batch is in flight (a step runs to its end); its own first exit
     /// then comes before the deeper layers of the batches in flight (<see cref="DeviceSchedule{T}"/>).
     /// </summary>
-    private double LaunchWaitMs(long now, long deadline)
+    /// <param name="firstExitMs">The queue's work to its first exit at the size it would launch at (the catch-up a join asks of the batches in flight).</param>
+    private double LaunchWaitMs(long now, long deadline, double firstExitMs)
     {
         if (_inFlight.Count == 0)
         {
@@ -558,7 +606,7 @@ public sealed class BatchPolicy<T>
             return step;
         }
 
-        var launch = _inFlight.Count == 1 ? _inFlight[0].FirstExitTicks : firstEnd;
+        var launch = JoinsBeside(firstExitMs, arriving: 1) ? now : _inFlight.Count == 1 ? _inFlight[0].FirstExitTicks : firstEnd;
         return Math.Max(0, TicksToMs(launch - now)) + step;
     }
 
@@ -602,9 +650,13 @@ public sealed class BatchPolicy<T>
     /// <summary>A batch on the device as the policy predicted it: due at its earliest row's deadline, done by <paramref name="EndTicks"/> if launched work runs back to back.</summary>
     /// <param name="FirstExitTicks">When its rows can first be answered: its work up to the first exit, from its launch.</param>
     /// <param name="SlackTicks">The least time any of its rows has between its predicted answer and its deadline (<see cref="long.MaxValue"/>: none is due).</param>
-    private sealed record InFlightBatch(long Id, long DeadlineTicks, long EndTicks, double PredictedMs, long FirstExitTicks, long SlackTicks);
+    /// <param name="Rows">Rows it launched with.</param>
+    private sealed record InFlightBatch(long Id, long DeadlineTicks, long EndTicks, double PredictedMs, long FirstExitTicks, long SlackTicks, int Rows);
 
     private double Available(QueuedRequest<T> r, long now) => TicksToMs(r.DeadlineTicks - now) - Settings.DeadlineMarginMs;
+
+    /// <summary>As <see cref="Available"/>, up to the request's need (its arm's run-out when that comes before its deadline).</summary>
+    private double AvailableUntilNeeded(QueuedRequest<T> r, long now) => TicksToMs(r.NeedTicks - now) - Settings.DeadlineMarginMs;
 
     private void Release(string robotId)
     {

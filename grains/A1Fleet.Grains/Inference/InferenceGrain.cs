@@ -64,7 +64,8 @@ public sealed partial class InferenceGrain : Grain, IInferenceGrain
             var maxBatch = Math.Min(_options.MaxBatchSize, engine.MaxBatchSize);
             _maxBatchesInFlight = engine.MaxBatchesInFlight;
             _policy = new BatchPolicy<Pending>(new CostModel(_service.PricesOf(_modelId), engine.ExitLayers, maxBatch),
-                new BatchPolicySettings(maxBatch, engine.Layers, _options.MaxGather.TotalMilliseconds, _options.DeadlineMargin.TotalMilliseconds, _options.MaxQueuedRequests, _options.MaxQueuedPerRobot), _time);
+                new BatchPolicySettings(maxBatch, engine.Layers, _options.MaxGather.TotalMilliseconds, _options.DeadlineMargin.TotalMilliseconds, _options.MaxQueuedRequests, _options.MaxQueuedPerRobot,
+                    JoinsInFlight: _service.JoinsBatches(_modelId)), _time);
             await RefreshThresholds();
             this.RegisterGrainTimer(static (grain, _) => grain.RefreshThresholds(), this,
                 new GrainTimerCreationOptions(_options.ThresholdRefreshInterval, _options.ThresholdRefreshInterval) { Interleave = true, KeepAlive = false });
@@ -165,6 +166,7 @@ public sealed partial class InferenceGrain : Grain, IInferenceGrain
         _batchesInFlight++;
         int? deepest = null;
         long? started = null;
+        var joined = false;
         _launchTimer?.Dispose();
         _launchTimer = null;
         _launchAtTicks = long.MaxValue;
@@ -183,7 +185,14 @@ public sealed partial class InferenceGrain : Grain, IInferenceGrain
             {
                 started = _policy.BatchStarted(taken.Rows.Count, taken.Rows.Max(r => r.Cap), decode, taken.Rows.Min(r => r.Request.DeadlineTicks),
                     [.. taken.Rows.Select(r => (r.Cap, r.Request.DeadlineTicks))]);
-                deepest = await RunBatch(taken.Rows, thresholds, decode);
+                deepest = await RunBatch(taken.Rows, thresholds, decode, () =>
+                {
+                    // Its rows joined a batch in flight: it holds no place on the device any more. Its work is still the
+                    // device's (in the other's steps), so the policy counts it until its rows are answered.
+                    joined = true;
+                    _batchesInFlight--;
+                    ScheduleLaunch();
+                });
             }
         }
         finally
@@ -193,13 +202,18 @@ public sealed partial class InferenceGrain : Grain, IInferenceGrain
                 _policy?.BatchFinished(id, deepest);
             }
 
-            _batchesInFlight--;
+            if (!joined)
+            {
+                _batchesInFlight--;
+            }
+
             ScheduleLaunch();
         }
     }
 
     /// <returns>The deepest exit layer a row of the batch reached (null when the batch failed).</returns>
-    private async Task<int?> RunBatch(List<PlannedRow<Pending>> batch, ThresholdSet? thresholds, DecodeSettings decode)
+    /// <param name="onJoined">Runs in a turn of this grain when the batch's rows join another batch in flight (InferenceService.JoinsBatches).</param>
+    private async Task<int?> RunBatch(List<PlannedRow<Pending>> batch, ThresholdSet? thresholds, DecodeSettings decode, Action onJoined)
     {
         var requests = new EngineRequest[batch.Count];
         var caps = new int[batch.Count];
@@ -255,9 +269,15 @@ public sealed partial class InferenceGrain : Grain, IInferenceGrain
         BatchOutcome outcome;
         try
         {
-            var running = _service.RunAsync(_modelId, requests, Answer, deadlines, CancellationToken.None);
+            var joined = new TaskCompletionSource();
+            var running = _service.RunAsync(_modelId, requests, Answer, deadlines, CancellationToken.None, joined);
             // Queued: requests left out of this batch (or arriving from now on) may form the next at once, interleaved on the device.
             ScheduleLaunch();
+            if (await Task.WhenAny(running, joined.Task) == joined.Task)
+            {
+                onJoined();
+            }
+
             outcome = await running;
         }
         catch (Exception ex)
@@ -278,7 +298,12 @@ public sealed partial class InferenceGrain : Grain, IInferenceGrain
             exits[i] = outcome.Results[i].Succeeded ? outcome.Results[i].ExitLayer : -1;
         }
 
-        costModel.Observe(exits, decode, outcome.Statistics.TotalMs);
+        if (!outcome.Statistics.Joined)
+        {
+            // A joined batch's time is not its own rows' at its own size (ISteppedBatch.TryJoin): it would teach a wrong price.
+            costModel.Observe(exits, decode, outcome.Statistics.TotalMs);
+        }
+
         return Math.Max(0, exits.DefaultIfEmpty(0).Max());
     }
 

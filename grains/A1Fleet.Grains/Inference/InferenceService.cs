@@ -30,7 +30,11 @@ public sealed partial class InferenceService : IDisposable
     private readonly Dictionary<string, int> _inFlightPerModel = [];
     private readonly TimeProvider _time;
     private readonly DeviceSchedule<InFlight> _schedule;
+
+    /// <summary>Batches on the device that step (those that joined another are not here: their host steps their rows).</summary>
+    private readonly List<InFlight> _stepping = [];
     private Work? _waiting;
+    private long _joined;
 
     /// <param name="time">The clock the deadlines passed to <see cref="RunAsync(string, IReadOnlyList{InferenceRequest}, Action{int, InferenceResult}?, IReadOnlyList{long}?, CancellationToken)"/> are read on (the silo's <see cref="TimeProvider"/>).</param>
     public InferenceService(IOptions<InferenceServiceOptions> options, ILogger<InferenceService> logger, TimeProvider? time = null)
@@ -88,6 +92,15 @@ public sealed partial class InferenceService : IDisposable
     /// <summary>Whether batches of <paramref name="modelId"/> run on the simulated device (tests, benchmarks).</summary>
     public bool IsSimulated(string modelId) => _simulated.ContainsKey(modelId);
 
+    /// <summary>
+    /// Whether the device thread joins batches of <paramref name="modelId"/> in flight (<see cref="ISteppedBatch.TryJoin"/>):
+    /// the engine does; the simulated device does not (each batch there spends its own steps).
+    /// </summary>
+    public bool JoinsBatches(string modelId) => _catalog.TryGet(modelId, out _) && !IsSimulated(modelId);
+
+    /// <summary>Batches whose rows joined another batch in flight since the service started.</summary>
+    public long BatchesJoined => Interlocked.Read(ref _joined);
+
     /// <summary>Queued batches not yet started (for metrics and launch decisions).</summary>
     public int QueuedBatches => _queue.Reader.Count;
 
@@ -98,10 +111,13 @@ public sealed partial class InferenceService : IDisposable
     /// <param name="onResult">Called on the device thread as each request leaves the batch.</param>
     /// <param name="deadlines">Per request, when its answer is due (<see cref="TimeProvider.GetTimestamp"/> of the silo's clock): the
     /// batch's place among those in flight follows the earliest deadline of its rows still waiting. Null: none.</param>
+    /// <param name="joined">Set when the batch's rows join another batch in flight (<see cref="JoinsBatches"/>): from then
+    /// on it holds none of the device's <see cref="EngineOptions.MaxBatchesInFlight"/> places, and its rows answer as the
+    /// other's steps reach them.</param>
     public async Task<BatchOutcome> RunAsync(string modelId, IReadOnlyList<InferenceRequest> requests, Action<int, InferenceResult>? onResult, IReadOnlyList<long>? deadlines,
-        CancellationToken cancellationToken)
+        CancellationToken cancellationToken, TaskCompletionSource? joined = null)
     {
-        var work = new Work(modelId, requests, onResult, cancellationToken) { Deadlines = deadlines };
+        var work = new Work(modelId, requests, onResult, cancellationToken) { Deadlines = deadlines, Joined = joined };
         await _queue.Writer.WriteAsync(work, cancellationToken);
         return await work.Completion.Task.WaitAsync(cancellationToken);
     }
@@ -121,7 +137,7 @@ public sealed partial class InferenceService : IDisposable
                 Admit(reader);
                 if (_schedule.Next() is { } next)
                 {
-                    StepOnce(next);
+                    StepOnce(CatchingUp(next) ?? next);
                     continue;
                 }
 
@@ -140,6 +156,11 @@ public sealed partial class InferenceService : IDisposable
         {
             Finish(left);
             left.Work.Completion.TrySetCanceled();
+            foreach (var joined in left.Joined)
+            {
+                Finish(joined);
+                joined.Work.Completion.TrySetCanceled();
+            }
         }
     }
 
@@ -202,7 +223,120 @@ public sealed partial class InferenceService : IDisposable
         }
 
         _schedule.TryAdd(flight, flight.Deadline, flight.RemainingTicks(_time));
+        _stepping.Add(flight);
     }
+
+    /// <summary>
+    /// A batch behind <paramref name="next"/> that can catch up with it and join it, to step instead: when both can join
+    /// and fit in one batch, and <paramref name="next"/> can wait for the catch-up (its steps up to where
+    /// <paramref name="next"/> stands) and then run at the joined size with every row of both still within its deadline.
+    /// Each joined step then serves both, where interleaved each would have run its own (a batch launched while another
+    /// runs so waits about one step instead of the other's first exit). Among several, the one closest behind.
+    /// </summary>
+    private InFlight? CatchingUp(InFlight next)
+    {
+        var ahead = next.Batch!;
+        if (!ahead.Joinable || ahead.NextLayer < 0)
+        {
+            return null;
+        }
+
+        var now = _time.GetTimestamp();
+        var maxRows = MaxRowsOf(next.Work.ModelId);
+        InFlight? best = null;
+        var bestSteps = int.MaxValue;
+        foreach (var behind in _stepping)
+        {
+            var b = behind.Batch!;
+            // From the prefix (NextLayer -1) or a layer: this many steps to stand where the batch ahead stands.
+            var steps = ahead.NextLayer - b.NextLayer;
+            if (ReferenceEquals(behind, next) || behind.Work.ModelId != next.Work.ModelId || !b.Joinable || steps <= 0 || steps >= bestSteps
+                || b.Rows + ahead.Rows > maxRows || b.NextLayer + b.RemainingSteps - 1 < ahead.NextLayer)
+            {
+                continue;
+            }
+
+            var catchUp = steps * behind.Costs.StepMs(b.Rows);
+            var joined = Math.Max(ahead.RemainingSteps, b.RemainingSteps - steps) * next.Costs.StepMs(b.Rows + ahead.Rows);
+            if (now + MsToTicks(JoinSafety * (catchUp + joined)) <= Math.Min(next.Deadline, behind.Deadline))
+            {
+                best = behind;
+                bestSteps = steps;
+            }
+        }
+
+        return best;
+    }
+
+    /// <summary>
+    /// After a step of <paramref name="flight"/>: joins it with a batch of the same model standing at the same layer when
+    /// both can and every row of both stays within its deadline at the joined size. The one with more rows keeps
+    /// stepping (fewer rows copied).
+    /// </summary>
+    private void JoinAtSameLayer(InFlight flight)
+    {
+        var batch = flight.Batch!;
+        if (!batch.Joinable || batch.NextLayer < 0)
+        {
+            return;
+        }
+
+        var maxRows = MaxRowsOf(flight.Work.ModelId);
+        foreach (var other in _stepping)
+        {
+            var o = other.Batch!;
+            if (ReferenceEquals(other, flight) || other.Work.ModelId != flight.Work.ModelId || !o.Joinable || o.NextLayer != batch.NextLayer
+                || o.Rows + batch.Rows > maxRows)
+            {
+                continue;
+            }
+
+            var joinedMs = Math.Max(batch.RemainingSteps, o.RemainingSteps) * flight.Costs.StepMs(o.Rows + batch.Rows);
+            if (_time.GetTimestamp() + MsToTicks(JoinSafety * joinedMs) > Math.Min(flight.Deadline, other.Deadline))
+            {
+                continue;
+            }
+
+            // A batch with guests stays their host (the engine joins it into no other).
+            var (host, guest) = o.HasGuests || (!batch.HasGuests && o.Rows > batch.Rows) ? (other, flight) : (flight, other);
+            if (host.Batch!.TryJoin(guest.Batch!))
+            {
+                _schedule.Remove(guest);
+                _stepping.Remove(guest);
+                host.Joined.Add(guest);
+                // Its context went back to the engine: a place for the next batch.
+                guest.HoldsContext = false;
+                _inFlightPerModel[guest.Work.ModelId]--;
+                Interlocked.Increment(ref _joined);
+                guest.Work.Joined?.TrySetResult();
+                _schedule.Update(host, host.Deadline, host.BeforeFirstExit, host.RemainingTicks(_time));
+            }
+
+            return;
+        }
+    }
+
+    /// <summary>Completes the batches that joined <paramref name="host"/> once their last row has been answered in its steps.</summary>
+    private void CompleteJoined(InFlight host)
+    {
+        for (var i = host.Joined.Count - 1; i >= 0; i--)
+        {
+            var joined = host.Joined[i];
+            if (joined.Batch!.IsCompleted)
+            {
+                host.Joined.RemoveAt(i);
+                Complete(joined);
+            }
+        }
+    }
+
+    private long MsToTicks(double ms) => (long)(ms * _time.TimestampFrequency / 1000.0);
+
+    /// <summary>
+    /// How much longer than their average steps a join plans for: the rows' caps were set before anyone knew of the join
+    /// and its catch-up, steps on a loaded device vary, and an answer due at its deadline must still travel back.
+    /// </summary>
+    private const double JoinSafety = 1.25;
 
     private void StepOnce(InFlight flight)
     {
@@ -218,6 +352,7 @@ public sealed partial class InferenceService : IDisposable
         {
             Finish(flight);
             work.Completion.TrySetCanceled(ex.CancellationToken);
+            CompleteJoined(flight);
             return;
         }
         catch (Exception ex)
@@ -225,10 +360,12 @@ public sealed partial class InferenceService : IDisposable
             LogBatchFailed(ex, work.ModelId, work.Requests.Count);
             Finish(flight);
             work.Completion.TrySetException(ex);
+            CompleteJoined(flight);
             return;
         }
 
         flight.Costs.Observe(rows, Stopwatch.GetElapsedTime(t0).TotalMilliseconds);
+        CompleteJoined(flight);
         if (done)
         {
             Complete(flight);
@@ -236,6 +373,7 @@ public sealed partial class InferenceService : IDisposable
         }
 
         _schedule.Update(flight, flight.Deadline, flight.BeforeFirstExit, flight.RemainingTicks(_time));
+        JoinAtSameLayer(flight);
     }
 
     private void Complete(InFlight flight)
@@ -248,10 +386,15 @@ public sealed partial class InferenceService : IDisposable
     private void Finish(InFlight flight)
     {
         _schedule.Remove(flight);
+        _stepping.Remove(flight);
         if (flight.Batch is { } batch)
         {
             batch.Dispose();
-            _inFlightPerModel[flight.Work.ModelId]--;
+            if (flight.HoldsContext)
+            {
+                _inFlightPerModel[flight.Work.ModelId]--;
+            }
+
             Interlocked.Decrement(ref _inFlightCount);
         }
     }
@@ -334,6 +477,8 @@ public sealed partial class InferenceService : IDisposable
 
         public IReadOnlyList<long>? Deadlines { get; init; }
 
+        public TaskCompletionSource? Joined { get; init; }
+
         // Continuations of grain code are queued to the activation's scheduler anyway; running them
         // "asynchronously" would only add a thread-pool hop to every reply.
         public TaskCompletionSource<BatchOutcome> Completion { get; } = new();
@@ -363,13 +508,24 @@ public sealed partial class InferenceService : IDisposable
         public DateTimeOffset StartedAt { get; } = DateTimeOffset.UtcNow;
         public Action<int, InferenceResult> OnResult { get; }
 
-        /// <summary>The earliest deadline of a row still waiting (none: never).</summary>
+        /// <summary>Batches whose rows joined this one's (<see cref="ISteppedBatch.TryJoin"/>) and are not complete yet: its steps run their rows.</summary>
+        public List<InFlight> Joined { get; } = [];
+
+        /// <summary>Holds one of the model's places on the device (until it joins another batch or finishes).</summary>
+        public bool HoldsContext { get; set; } = true;
+
+        /// <summary>The earliest deadline of a row still waiting, joined rows included (none: never).</summary>
         public long Deadline
         {
             get
             {
                 var deadlines = Work.Deadlines;
                 var earliest = long.MaxValue;
+                foreach (var joined in Joined)
+                {
+                    earliest = Math.Min(earliest, joined.Deadline);
+                }
+
                 if (deadlines is null)
                 {
                     return earliest;

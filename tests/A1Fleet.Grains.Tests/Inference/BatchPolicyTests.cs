@@ -11,8 +11,8 @@ public sealed class BatchPolicyTests
     private readonly FakeTimeProvider _time = new();
 
     /// <param name="reserve">Whether caps leave time for a batch arriving while they run (tested on its own; off where a test's arithmetic is about another rule with requests arriving together).</param>
-    private BatchPolicy<string> Policy(int maxBatch = 4, double gatherMs = 50, double marginMs = 0, int maxQueued = 256, int perRobot = 2, bool reserve = true) =>
-        new(new CostModel(CostModelTests.Prices, CostModelTests.Exits, maxBatch), new BatchPolicySettings(maxBatch, 8, gatherMs, marginMs, maxQueued, perRobot, reserve), _time);
+    private BatchPolicy<string> Policy(int maxBatch = 4, double gatherMs = 50, double marginMs = 0, int maxQueued = 256, int perRobot = 2, bool reserve = true, bool joins = false) =>
+        new(new CostModel(CostModelTests.Prices, CostModelTests.Exits, maxBatch), new BatchPolicySettings(maxBatch, 8, gatherMs, marginMs, maxQueued, perRobot, reserve, joins), _time);
 
     /// <summary>Queues <paramref name="item"/> for a robot of its own (no share limit in the way), asserting it is admitted.</summary>
     private static QueuedRequest<string> Admit(BatchPolicy<string> policy, string item, double budgetMs, double ageMs = 0)
@@ -252,6 +252,75 @@ public sealed class BatchPolicyTests
         Assert.Equal(start + policy.MsToTicks(5), policy.LaunchTime(Decode));
         _time.Advance(TimeSpan.FromMilliseconds(6));
         Assert.Equal(_time.GetTimestamp(), policy.LaunchTime(Decode));
+    }
+
+    [Fact]
+    public void LaunchTime_DeviceThatJoinsAndRequestsArrivingSeldom_LaunchesAtOnceWhileTheQueueFitsBesideTheBatchInFlight()
+    {
+        var policy = Policy(maxBatch: 4, joins: true);
+        ArriveEvery(policy, TimeSpan.FromMilliseconds(50));
+        var start = _time.GetTimestamp();
+        policy.BatchStarted(2, 7, Decode, start + policy.MsToTicks(100));
+        Admit(policy, "next", 100);
+        Admit(policy, "after", 100);
+
+        // 2 in flight + 2 queued fit in a batch of 4: the device lets the new batch catch up and steps both as one.
+        Assert.Equal(start, policy.LaunchTime(Decode));
+
+        // One more would not fit beside it: that batch would run steps of its own, so it waits for the first exit (10 ms
+        // at batch 2) as on a device that does not join.
+        Admit(policy, "third", 100);
+        Assert.Equal(start + policy.MsToTicks(10), policy.LaunchTime(Decode));
+    }
+
+    [Fact]
+    public void LaunchTime_DeviceThatJoinsAndRequestsArrivingOften_WaitsForTheFirstExitToGatherABatch()
+    {
+        // Arrivals 2 ms apart, more often than a catch-up (a first exit, 5 ms) takes: launching each would hold the batch
+        // in flight for one catch-up after another.
+        var policy = Policy(maxBatch: 4, joins: true);
+        ArriveEvery(policy, TimeSpan.FromMilliseconds(2));
+        var start = _time.GetTimestamp();
+        policy.BatchStarted(1, 7, Decode, start + policy.MsToTicks(100));
+        Admit(policy, "next", 100);
+
+        Assert.Equal(start + policy.MsToTicks(5), policy.LaunchTime(Decode));
+    }
+
+    /// <summary>Requests that arrived <paramref name="gap"/> apart for a while, each taken at once (the policy's view of the arrival rate).</summary>
+    private void ArriveEvery(BatchPolicy<string> policy, TimeSpan gap)
+    {
+        for (var i = 0; i < 20; i++)
+        {
+            Admit(policy, $"earlier-{i}", 1000);
+            Assert.Single(policy.TakeBatch(Decode, _ => false).Rows);
+            _time.Advance(gap);
+        }
+    }
+
+    [Fact]
+    public void TakeBatch_ArmRunningOutBeforeItsDeadline_IsCappedToAnswerBeforeItStops()
+    {
+        var policy = Policy(maxBatch: 1);
+        var (queued, refusal) = policy.TryEnqueue("urgent", "robot-urgent", 14, 0, Decode, actionsLeftMs: 8);
+        Assert.Null(refusal);
+
+        // By its deadline (14 ms) it could reach layer 7 (12.5 ms); its arm stops in 8 ms: layer 3 (7.5 ms), not a hold.
+        Assert.Equal(3, Assert.Single(policy.TakeBatch(Decode, _ => false).Rows).Cap);
+        Assert.Equal(queued!.NeedTicks + policy.MsToTicks(6), queued.DeadlineTicks);
+    }
+
+    [Fact]
+    public void TakeBatch_ArmStoppingBeforeEvenItsFirstExit_IsCappedByItsDeadline()
+    {
+        var policy = Policy(maxBatch: 1, reserve: false);
+        // Its arm stops in 3 ms (or holds already: 0), before any answer (5 ms at the first exit): it holds anyway, and
+        // a shallower answer would not spare it that; its row runs as deep as its deadline allows.
+        foreach (var left in new[] { 3.0, 0.0 })
+        {
+            Assert.Null(policy.TryEnqueue($"left-{left}", $"robot-{left}", 14, 0, Decode, actionsLeftMs: left).Refusal);
+            Assert.Equal(7, Assert.Single(policy.TakeBatch(Decode, _ => false).Rows).Cap);
+        }
     }
 
     [Fact]

@@ -149,4 +149,83 @@ public sealed class InferenceServiceTests(FleetClusterFixture fixture)
 
         Assert.Equal(0, service.BatchesInFlight);
     }
+    [Fact]
+    public async Task RunAsync_TwoBatchesThatFitInOne_TheSecondCatchesUpJoinsAndEachAnswersAsItsWholeRun()
+    {
+        using var service = Service();
+        using var engine = A1Engine.Load(fixture.TinyFmDirectory, new EngineOptions { MaxBatchSize = 4, IntraOpThreads = 1 });
+        var first = Requests(engine, null, null);
+        var second = Requests(engine, engine.ExitLayers[1], null);
+        Assert.True(service.JoinsBatches(engine.ModelId));
+
+        var (firstOutcome, secondOutcome, joined) = await RunTogether(service, engine, first, second, deadlineTicks: long.MaxValue);
+
+        Assert.Equal(1, service.BatchesJoined);
+        // The guest was told, the host was not.
+        Assert.Equal(1, joined.Count(j => j));
+        Assert.True(firstOutcome.Statistics.Joined && secondOutcome.Statistics.Joined);
+        AssertAsWholeRun(engine, first, firstOutcome);
+        AssertAsWholeRun(engine, second, secondOutcome);
+        Assert.Equal(0, service.BatchesInFlight);
+    }
+
+    [Fact]
+    public async Task RunAsync_BatchesWithoutTheSlackToJoin_RunInterleavedEachOnItsOwn()
+    {
+        // Due at once: neither can wait for the other to catch up, nor run at the joined size within its deadline.
+        using var service = Service();
+        using var engine = A1Engine.Load(fixture.TinyFmDirectory, new EngineOptions { MaxBatchSize = 4, IntraOpThreads = 1 });
+        var first = Requests(engine, null, null);
+        var second = Requests(engine, null, null);
+
+        var (firstOutcome, secondOutcome, joined) = await RunTogether(service, engine, first, second, deadlineTicks: TimeProvider.System.GetTimestamp());
+
+        Assert.Equal(0, service.BatchesJoined);
+        Assert.DoesNotContain(true, joined);
+        Assert.False(firstOutcome.Statistics.Joined || secondOutcome.Statistics.Joined);
+        AssertAsWholeRun(engine, first, firstOutcome);
+        AssertAsWholeRun(engine, second, secondOutcome);
+    }
+
+    [Fact]
+    public void JoinsBatches_SimulatedDevice_DoesNot()
+    {
+        using var service = Service(InferenceDevice.Simulated);
+        using var engine = A1Engine.Load(fixture.TinyFmDirectory, new EngineOptions { MaxBatchSize = 4, IntraOpThreads = 1 });
+
+        Assert.False(service.JoinsBatches(engine.ModelId));
+        Assert.False(service.JoinsBatches("no-such-model"));
+    }
+
+    /// <summary>Both batches queued while the device thread is held, so it takes them in together, every row due at <paramref name="deadlineTicks"/>.</summary>
+    /// <returns>Both outcomes, and whether each batch was told it joined the other.</returns>
+    private static async Task<(BatchOutcome First, BatchOutcome Second, bool[] Joined)> RunTogether(InferenceService service, A1Engine engine, List<InferenceRequest> first,
+        List<InferenceRequest> second, long deadlineTicks)
+    {
+        using var release = new ManualResetEventSlim();
+        var joined = new[] { new TaskCompletionSource(), new TaskCompletionSource() };
+        var hold = service.RunOnDeviceAsync((_, ct) => release.Wait(TimeSpan.FromMinutes(1), ct), CancellationToken.None);
+        var firstRun = service.RunAsync(engine.ModelId, first, null, [.. first.Select(_ => deadlineTicks)], CancellationToken.None, joined[0]);
+        var secondRun = service.RunAsync(engine.ModelId, second, null, [.. second.Select(_ => deadlineTicks)], CancellationToken.None, joined[1]);
+        release.Set();
+        Assert.True(await hold);
+        return (await firstRun, await secondRun, [.. joined.Select(j => j.Task.IsCompleted)]);
+    }
+
+    /// <summary>The same exits, and actions equal to float rounding (a joined batch runs its rows at a larger size, which may take other kernels).</summary>
+    private static void AssertAsWholeRun(A1Engine engine, List<InferenceRequest> requests, BatchOutcome outcome)
+    {
+        var whole = engine.Run(requests);
+        for (var i = 0; i < requests.Count; i++)
+        {
+            Assert.True(outcome.Results[i].Succeeded, outcome.Results[i].Error);
+            Assert.Equal(whole[i].ExitLayer, outcome.Results[i].ExitLayer);
+            Assert.Equal(whole[i].Actions.Length, outcome.Results[i].Actions.Length);
+            for (var k = 0; k < whole[i].Actions.Length; k++)
+            {
+                Assert.True(Math.Abs(whole[i].Actions[k] - outcome.Results[i].Actions[k]) <= 1e-4 * Math.Max(1, Math.Abs(whole[i].Actions[k])),
+                    $"request {i} action value {k}: {outcome.Results[i].Actions[k]} against {whole[i].Actions[k]}");
+            }
+        }
+    }
 }
