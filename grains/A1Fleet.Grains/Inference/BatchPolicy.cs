@@ -60,7 +60,8 @@ public sealed record TakenBatch<T>(List<PlannedRow<T>> Rows, List<(QueuedRequest
 /// interrupted). Counting the deeper layers of earlier batches in full is conservative: the device runs a new batch's
 /// work up to its first exit before them while they have slack.</item>
 /// <item>Launch: when the batch is full, when waiting longer would put the earliest deadline at risk, or after the
-/// gather window.</item>
+/// gather window; with batches in flight, see <see cref="LaunchTime(DecodeSettings)"/> (on a device that joins batches,
+/// at once while the queue fits beside them and requests arrive seldom).</item>
 /// <item>Batches take the earliest needs first (a request's deadline, or sooner when its arm's actions run out before it:
 /// under overload the arms about to stop are served before those that can still wait) and cap each row's depth so it
 /// finishes by its need (an arm about to stop gets a shallower answer rather than hold while its row deepens, as long as
@@ -223,7 +224,7 @@ public sealed class BatchPolicy<T>
         var latestSafeStart = earliestDeadline - MsToTicks(predicted);
         if (_inFlight.Count > 0)
         {
-            return LaunchTimeWhileInFlight(now, earliestDeadline, _cost.Predict(Math.Min(_pending.Count, Settings.MaxBatch), _cost.FirstExit, decode));
+            return LaunchTimeWhileInFlight(now, earliestDeadline, _cost.Predict(Math.Min(_pending.Count, Settings.MaxBatch), _cost.FirstExit, decode), decode);
         }
 
         var gatherEnd = firstArrival + MsToTicks(Settings.MaxGatherMs);
@@ -232,16 +233,17 @@ public sealed class BatchPolicy<T>
 
     /// <summary>
     /// With batches in flight, another launches (to be interleaved with them on the device) when its earliest request is
-    /// due before a batch in flight (the device runs it first), or when a single batch in flight is past its first exit
+    /// due before a batch in flight (the device runs it first); at once when it would join them (<see cref="JoinsBeside"/>);
+    /// or when a single batch in flight is past its first exit
     /// and has the slack to let the new batch's first exit go before its deeper layers: the device then only deepens
     /// answers already possible, and the new batch's first exit comes after about one layer.
-    /// Otherwise the queue keeps gathering until a batch finishes: every batch in flight costs a step of its own per layer,
+    /// Otherwise the queue keeps gathering until a batch finishes: every batch in flight that does not join costs a step of its own per layer,
     /// so launching at every arrival would trade the device's batching for nothing (measured: at half the capacity, one
     /// batch per request saturated the device). A batch running deep does not starve the queue: its cap leaves the
     /// requests queued behind it time for their first exit (<see cref="SlackBehind"/>).
     /// </summary>
     /// <param name="firstExitMs">The new batch's work up to its first exit, which the device runs before the deeper layers in flight.</param>
-    private long LaunchTimeWhileInFlight(long now, long earliestDeadline, double firstExitMs)
+    private long LaunchTimeWhileInFlight(long now, long earliestDeadline, double firstExitMs, DecodeSettings decode)
     {
         var latestInFlightDeadline = long.MinValue;
         foreach (var b in _inFlight)
@@ -254,7 +256,7 @@ public sealed class BatchPolicy<T>
             return now;
         }
 
-        if (JoinsBeside(firstExitMs))
+        if (JoinsBeside(firstExitMs, decode))
         {
             return now;
         }
@@ -267,6 +269,12 @@ public sealed class BatchPolicy<T>
 
         return long.MaxValue;
     }
+
+    /// <summary>
+    /// Whether requests arrive seldom enough for launches beside the batches in flight (<see cref="JoinsBeside"/>), on a
+    /// device that joins batches: less often than a batch of one takes to its first exit, about what a catch-up takes.
+    /// </summary>
+    public bool ArrivalsAllowJoining(DecodeSettings decode) => Settings.JoinsInFlight && _arrivalGapMs >= _cost.Predict(1, _cost.FirstExit, decode);
 
     private bool HasSlackFor(InFlightBatch b, double ms) => b.SlackTicks == long.MaxValue || TicksToMs(b.SlackTicks) - Settings.DeadlineMarginMs >= ms;
 
@@ -281,9 +289,9 @@ public sealed class BatchPolicy<T>
     /// that their answers came late).
     /// </summary>
     /// <param name="arriving">Rows not queued yet that would launch with the queue (a request being admitted).</param>
-    private bool JoinsBeside(double firstExitMs, int arriving = 0)
+    private bool JoinsBeside(double firstExitMs, DecodeSettings decode, int arriving = 0)
     {
-        if (!Settings.JoinsInFlight || _arrivalGapMs < firstExitMs)
+        if (!ArrivalsAllowJoining(decode))
         {
             return false;
         }
@@ -574,18 +582,18 @@ public sealed class BatchPolicy<T>
         var rowsBefore = Math.Max(0, ahead + 1 - batch);
         var perRow = _cost.Predict(batch, TypicalDepth, decode) / batch;
         var ms = (rowsBefore * perRow) + _cost.Predict(Math.Min(ahead + 1, batch), _cost.FirstExit, decode) + Settings.DeadlineMarginMs;
-        return now + MsToTicks(LaunchWaitMs(now, deadline, _cost.Predict(Math.Clamp(_pending.Count + 1, 1, Settings.MaxBatch), _cost.FirstExit, decode)) + ms);
+        return now + MsToTicks(LaunchWaitMs(now, deadline, _cost.Predict(Math.Clamp(_pending.Count + 1, 1, Settings.MaxBatch), _cost.FirstExit, decode), decode) + ms);
     }
 
     /// <summary>
     /// How long until a request queued now, due at <paramref name="deadline"/>, has its batch launched and running its
-    /// first step, by the launch rule (<see cref="LaunchTimeWhileInFlight"/>): at once when nothing is in flight or it is
-    /// due before a batch in flight; at the predicted first exit of a single batch in flight; else when the first batch
+    /// first step, by the launch rule (<see cref="LaunchTimeWhileInFlight"/>): at once when nothing is in flight, it is
+    /// due before a batch in flight, or it would join them; at the predicted first exit of a single batch in flight; else when the first batch
     /// in flight is predicted to end. Plus one step when a batch is in flight (a step runs to its end); its own first exit
     /// then comes before the deeper layers of the batches in flight (<see cref="DeviceSchedule{T}"/>).
     /// </summary>
     /// <param name="firstExitMs">The queue's work to its first exit at the size it would launch at (the catch-up a join asks of the batches in flight).</param>
-    private double LaunchWaitMs(long now, long deadline, double firstExitMs)
+    private double LaunchWaitMs(long now, long deadline, double firstExitMs, DecodeSettings decode)
     {
         if (_inFlight.Count == 0)
         {
@@ -606,7 +614,7 @@ public sealed class BatchPolicy<T>
             return step;
         }
 
-        var launch = JoinsBeside(firstExitMs, arriving: 1) ? now : _inFlight.Count == 1 ? _inFlight[0].FirstExitTicks : firstEnd;
+        var launch = JoinsBeside(firstExitMs, decode, arriving: 1) ? now : _inFlight.Count == 1 ? _inFlight[0].FirstExitTicks : firstEnd;
         return Math.Max(0, TicksToMs(launch - now)) + step;
     }
 

@@ -187,11 +187,16 @@ public sealed partial class InferenceGrain : Grain, IInferenceGrain
                     [.. taken.Rows.Select(r => (r.Cap, r.Request.DeadlineTicks))]);
                 deepest = await RunBatch(taken.Rows, thresholds, decode, () =>
                 {
-                    // Its rows joined a batch in flight: it holds no place on the device any more. Its work is still the
-                    // device's (in the other's steps), so the policy counts it until its rows are answered.
-                    joined = true;
-                    _batchesInFlight--;
-                    ScheduleLaunch();
+                    // Its rows joined a batch in flight: it holds no place on the device any more, and while requests
+                    // arrive seldom another may launch beside. Under load the place stays counted until its rows are
+                    // answered, so the queue gathers a batch rather than launch more to interleave beside the joined
+                    // one. Its work is the device's either way (in the other's steps): the policy counts it until then.
+                    if (_policy.ArrivalsAllowJoining(decode))
+                    {
+                        joined = true;
+                        _batchesInFlight--;
+                        ScheduleLaunch();
+                    }
                 });
             }
         }

@@ -13,9 +13,11 @@ namespace A1Fleet.Grains.Inference;
 /// run ever happens on an Orleans scheduler thread. The device thread keeps up to
 /// <see cref="EngineOptions.MaxBatchesInFlight"/> batches per model in flight and runs, before every step (one LM
 /// layer), the step <see cref="DeviceSchedule{T}"/> picks: earliest deadline first, work up to a batch's first exit
-/// before deeper layers of others. A batch arriving while a deep one runs so waits about one layer, not the whole batch;
-/// rows of different batches never share an ONNX run. With the bound reached it takes no more batches from the queue
-/// (which then fills: <see cref="InferenceServiceOptions.QueueCapacity"/>, and callers wait for room).
+/// before deeper layers of others. A batch arriving while a deep one runs so waits about one layer, not the whole batch.
+/// On the engine, a batch behind another catches up with it when both have the slack, and the two then run as one
+/// (<see cref="ISteppedBatch.TryJoin"/>; otherwise rows of different batches never share an ONNX run), the joined one
+/// holding no place any more. With the bound reached it takes no more batches from the queue (which then fills:
+/// <see cref="InferenceServiceOptions.QueueCapacity"/>, and callers wait for room).
 /// </summary>
 public sealed partial class InferenceService : IDisposable
 {
