@@ -256,7 +256,7 @@ public sealed class BatchPolicy<T>
             return now;
         }
 
-        if (JoinsBeside(firstExitMs, decode))
+        if (JoinsBeside(firstExitMs, decode, launching: _pending.Count))
         {
             return now;
         }
@@ -288,15 +288,15 @@ public sealed class BatchPolicy<T>
     /// spent on batches gathered meanwhile (measured: launching every arrival at 1.5x held the batches in flight so often
     /// that their answers came late).
     /// </summary>
-    /// <param name="arriving">Rows not queued yet that would launch with the queue (a request being admitted).</param>
-    private bool JoinsBeside(double firstExitMs, DecodeSettings decode, int arriving = 0)
+    /// <param name="launching">Rows that would launch.</param>
+    private bool JoinsBeside(double firstExitMs, DecodeSettings decode, int launching)
     {
         if (!ArrivalsAllowJoining(decode))
         {
             return false;
         }
 
-        var rows = _pending.Count + arriving;
+        var rows = launching;
         foreach (var b in _inFlight)
         {
             if (!HasSlackFor(b, firstExitMs))
@@ -359,13 +359,17 @@ public sealed class BatchPolicy<T>
 
         _pending.RemoveRange(0, taken);
         var behind = SlackBehind(now, rows.Count == 0 ? long.MaxValue : rows.Min(r => r.DeadlineTicks), decode);
+        // Launched to join the batches in flight, its rows run in their steps once caught up: the work ahead of them is
+        // the step running, not those batches' remaining layers one after the other (counted so, rows launched beside a
+        // deep batch at nominal load were capped short of the depth their exit test asked for: forced exits).
+        var joining = rows.Count > 0 && _inFlight.Count > 0 && JoinsBeside(_cost.Predict(rows.Count, _cost.FirstExit, decode), decode, launching: rows.Count);
         var batch = new List<PlannedRow<T>>(rows.Count);
         foreach (var r in rows)
         {
             // Depth up to when the answer is needed, while its first exit can still come by then: an arm that stops before
             // the deadline would hold while its row deepened. One that stops anyway (or holds already) gains a few
             // milliseconds of hold from a shallower answer and loses the depth: capped by its deadline.
-            var ahead = WorkAheadMs(now, r.DeadlineTicks);
+            var ahead = joining ? StepAheadMs : WorkAheadMs(now, r.DeadlineTicks);
             var untilNeeded = AvailableUntilNeeded(r, now) - ahead;
             var left = _cost.Predict(rows.Count, _cost.FirstExit, decode) <= untilNeeded ? untilNeeded : Available(r, now) - ahead;
             batch.Add(new PlannedRow<T>(r, _cost.DeepestExitWithin(rows.Count, Math.Min(left - ArrivalReserveMs(left, decode), behind), decode) ?? _cost.FirstExit));
@@ -614,7 +618,7 @@ public sealed class BatchPolicy<T>
             return step;
         }
 
-        var launch = JoinsBeside(firstExitMs, decode, arriving: 1) ? now : _inFlight.Count == 1 ? _inFlight[0].FirstExitTicks : firstEnd;
+        var launch = JoinsBeside(firstExitMs, decode, launching: _pending.Count + 1) ? now : _inFlight.Count == 1 ? _inFlight[0].FirstExitTicks : firstEnd;
         return Math.Max(0, TicksToMs(launch - now)) + step;
     }
 

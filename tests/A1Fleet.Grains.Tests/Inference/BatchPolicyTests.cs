@@ -274,6 +274,27 @@ public sealed class BatchPolicyTests
     }
 
     [Fact]
+    public void TakeBatch_LaunchedToJoinTheBatchInFlight_CapsCountTheStepRunningNotItsRemainingLayers()
+    {
+        // A batch of one in flight, due in 18 ms and 12.5 ms from its last layer (5.5 ms of slack: room for a first exit
+        // of 5 ms); the next request is due in 19 ms, after it.
+        var joining = Policy(maxBatch: 4, reserve: false, joins: true);
+        var apart = Policy(maxBatch: 4, reserve: false, joins: false);
+        ArriveEvery(joining, TimeSpan.FromMilliseconds(50));
+        ArriveEvery(apart, TimeSpan.FromMilliseconds(50));
+        foreach (var policy in new[] { joining, apart })
+        {
+            policy.BatchStarted(1, 7, Decode, _time.GetTimestamp() + policy.MsToTicks(18));
+            Admit(policy, policy == joining ? "next-joining" : "next-apart", 19);
+        }
+
+        // Apart it runs after the other's 12.5 ms: 6.5 ms reach only the first exit (5 ms). Joined it runs in the other's
+        // steps after the one running (2.5 ms): 16.5 ms reach the last layer (12.5 ms).
+        Assert.Equal(1, Assert.Single(apart.TakeBatch(Decode, _ => false).Rows).Cap);
+        Assert.Equal(7, Assert.Single(joining.TakeBatch(Decode, _ => false).Rows).Cap);
+    }
+
+    [Fact]
     public void LaunchTime_DeviceThatJoinsAndRequestsArrivingOften_WaitsForTheFirstExitToGatherABatch()
     {
         // Arrivals 2 ms apart, more often than a catch-up (a first exit, 5 ms) takes: launching each would hold the batch
