@@ -12,7 +12,8 @@ namespace A1Fleet.Bench;
 /// Deadlines under load (issue 11), on the silo the fleet bench started: the device's full-depth capacity is measured
 /// first in the same run, then robots that behave like agents (ask for the next chunk with half a chunk left, after a
 /// refusal ask again after its hint, hold only when the actions they hold run out) offer a nominal load, 1.5x and 3x
-/// that capacity. Nominal is half the capacity. With <c>--device simulated</c> the silo and the capacity measure use
+/// that capacity. Nominal is half the capacity, after a second of it not recorded (a silo's first requests run code for
+/// the first time and activate its grains). With <c>--device simulated</c> the silo and the capacity measure use
 /// the simulated device (the engine's measured time per part, no computation), which leaves the CPU to Orleans.
 /// </summary>
 internal static class FleetLoadBenchmark
