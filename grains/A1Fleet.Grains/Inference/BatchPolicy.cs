@@ -11,9 +11,9 @@ namespace A1Fleet.Grains.Inference;
 /// <param name="MaxQueuedPerRobot">Most requests one robot may have queued (<see cref="RefusalReason.RobotShare"/>): one robot cannot crowd out the rest.</param>
 /// <param name="ReserveForArrivals">Caps leave time for the first exit of a batch launched while they run when requests arrive
 /// faster than a row has time left (<see cref="BatchPolicy{T}.TakeBatch"/>). Off only to test the other rules alone.</param>
-/// <param name="JoinsInFlight">The device joins a batch launched beside one in flight once it has caught up with it
-/// (<c>InferenceService.JoinsBatches</c>): a batch that fits beside the one in flight then launches at once instead of
-/// at its first exit (<see cref="BatchPolicy{T}.LaunchTime(DecodeSettings)"/>).</param>
+/// <param name="JoinsInFlight">The device joins a batch launched beside those in flight once it has caught up with them
+/// (<c>InferenceService.JoinsBatches</c>): while requests arrive seldom, a queue that fits beside them then launches at
+/// once instead of at a first exit (<see cref="BatchPolicy{T}.LaunchTime(DecodeSettings)"/>).</param>
 public sealed record BatchPolicySettings(int MaxBatch, int Layers, double MaxGatherMs, double DeadlineMarginMs, int MaxQueued = 256, int MaxQueuedPerRobot = 2,
     bool ReserveForArrivals = true, bool JoinsInFlight = false);
 
