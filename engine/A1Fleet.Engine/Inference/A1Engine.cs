@@ -337,14 +337,8 @@ public sealed partial class A1Engine : IDisposable
         }
 
         b.EarlyExitRows = earlyExitRows;
-        var deepest = 0;
-        for (var r = 0; r < active; r++)
-        {
-            deepest = Math.Max(deepest, b.Slots[r].FinalLayer);
-        }
-
-        b.Deepest = deepest;
-        b.RemainingDeepest = deepest;
+        b.Deepest = DeepestFinalLayer(b);
+        b.RemainingDeepest = b.Deepest;
         b.Registration = ct.CanBeCanceled ? ct.Register(static o => ((RunOptions)o!).Terminate = true, b.RunOptions) : default;
         b.BusyTicks = Stopwatch.GetTimestamp() - begun;
     }
@@ -568,13 +562,7 @@ public sealed partial class A1Engine : IDisposable
         if (anyDone)
         {
             Compact(b, streamLayer);
-            var deepest = 0;
-            for (var r = 0; r < b.Active; r++)
-            {
-                deepest = Math.Max(deepest, slots[r].FinalLayer);
-            }
-
-            b.RemainingDeepest = deepest;
+            b.RemainingDeepest = DeepestFinalLayer(b);
         }
     }
 
@@ -793,6 +781,18 @@ public sealed partial class A1Engine : IDisposable
         }
     }
 
+    /// <summary>The deepest layer a row still in <paramref name="b"/> may run to (0 when none is).</summary>
+    private static int DeepestFinalLayer(EngineBatch b)
+    {
+        var deepest = 0;
+        for (var r = 0; r < b.Active; r++)
+        {
+            deepest = Math.Max(deepest, b.Slots[r].FinalLayer);
+        }
+
+        return deepest;
+    }
+
     /// <summary>A row state of <paramref name="batch"/>'s pool that none of its active rows uses, searching from <paramref name="from"/> on.</summary>
     private static RowState NextFreeRowState(EngineBatch batch, ref int from)
     {
@@ -825,13 +825,7 @@ public sealed partial class A1Engine : IDisposable
             }
 
             Compact(host, host.Next - 1);
-            var deepest = 0;
-            for (var r = 0; r < host.Active; r++)
-            {
-                deepest = Math.Max(deepest, host.Slots[r].FinalLayer);
-            }
-
-            host.RemainingDeepest = deepest;
+            host.RemainingDeepest = DeepestFinalLayer(host);
         }
 
         if (!joined.Completed)

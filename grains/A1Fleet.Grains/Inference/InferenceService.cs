@@ -252,15 +252,14 @@ public sealed partial class InferenceService : IDisposable
             var b = behind.Batch!;
             // From the prefix (NextLayer -1) or a layer: this many steps to stand where the batch ahead stands.
             var steps = ahead.NextLayer - b.NextLayer;
-            if (ReferenceEquals(behind, next) || behind.Work.ModelId != next.Work.ModelId || !b.Joinable || steps <= 0 || steps >= bestSteps
-                || b.Rows + ahead.Rows > maxRows || b.NextLayer + b.RemainingSteps - 1 < ahead.NextLayer)
+            if (!MayJoin(next, behind, maxRows) || steps <= 0 || steps >= bestSteps || b.NextLayer + b.RemainingSteps - 1 < ahead.NextLayer)
             {
                 continue;
             }
 
             var catchUp = steps * behind.Costs.StepMs(b.Rows);
             var joined = Math.Max(ahead.RemainingSteps, b.RemainingSteps - steps) * next.Costs.StepMs(b.Rows + ahead.Rows);
-            if (now + MsToTicks(JoinSafety * (catchUp + joined)) <= Math.Min(next.Deadline, behind.Deadline))
+            if (InTime(now, catchUp + joined, next, behind))
             {
                 best = behind;
                 bestSteps = steps;
@@ -287,14 +286,13 @@ public sealed partial class InferenceService : IDisposable
         foreach (var other in _stepping)
         {
             var o = other.Batch!;
-            if (ReferenceEquals(other, flight) || other.Work.ModelId != flight.Work.ModelId || !o.Joinable || o.NextLayer != batch.NextLayer
-                || o.Rows + batch.Rows > maxRows)
+            if (!MayJoin(flight, other, maxRows) || o.NextLayer != batch.NextLayer)
             {
                 continue;
             }
 
             var joinedMs = Math.Max(batch.RemainingSteps, o.RemainingSteps) * flight.Costs.StepMs(o.Rows + batch.Rows);
-            if (_time.GetTimestamp() + MsToTicks(JoinSafety * joinedMs) > Math.Min(flight.Deadline, other.Deadline))
+            if (!InTime(_time.GetTimestamp(), joinedMs, flight, other))
             {
                 continue;
             }
@@ -331,6 +329,13 @@ public sealed partial class InferenceService : IDisposable
             }
         }
     }
+
+    /// <summary>Two different batches of one model, both able to join, that fit in one batch together.</summary>
+    private static bool MayJoin(InFlight a, InFlight b, int maxRows) =>
+        !ReferenceEquals(a, b) && a.Work.ModelId == b.Work.ModelId && b.Batch!.Joinable && a.Batch!.Rows + b.Batch.Rows <= maxRows;
+
+    /// <summary>Whether <paramref name="ms"/> of device work from <paramref name="now"/>, planned <see cref="JoinSafety"/> times over, ends by every deadline of both batches.</summary>
+    private bool InTime(long now, double ms, InFlight a, InFlight b) => now + MsToTicks(JoinSafety * ms) <= Math.Min(a.Deadline, b.Deadline);
 
     private long MsToTicks(double ms) => (long)(ms * _time.TimestampFrequency / 1000.0);
 
