@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Text.Json.Nodes;
+using A1Fleet.EarlyExit;
 using A1Fleet.Engine;
 using A1Fleet.Engine.Inference;
 using A1Fleet.Grains;
@@ -76,7 +77,15 @@ internal static class FleetLoadBenchmark
         json["forced_exit_share_nominal"] = Round(nominal.ForcedShare);
         json["queue_wait_ms_p99_nominal"] = Round(Stats.Percentile(nominal.QueueWaits, 0.99));
         var nominalBatch = Math.Clamp((int)Math.Round(nominal.MeanBatch), 1, CapacityBatch);
-        json["lm_layer_ms_at_nominal_batch"] = Round(engine.MeasureParts(nominalBatch, repetitions: 5).LanguageModelLayerMs);
+        var parts = engine.MeasureParts(nominalBatch, repetitions: 5);
+        json["lm_layer_ms_at_nominal_batch"] = Round(parts.LanguageModelLayerMs);
+        // A request launched beside a batch in flight waits for the step running, which is never cut short: a prefix
+        // step (the whole prefix, or one of its stages), or an LM block with the head at an exit (the silo's default
+        // decoding; the deepest exit's head is the longest).
+        var prefixSteps = engine.MeasurePrefixSteps(nominalBatch, repetitions: 5);
+        json["prefix_ms_at_nominal_batch"] = Round(parts.PrefixMs);
+        json["prefix_steps"] = prefixSteps.Count;
+        json["longest_step_ms_at_nominal_batch"] = Round(Math.Max(prefixSteps.Max(), parts.LanguageModelLayerMs + parts.HeadMs(engine.ExitLayers[^1], DecodeSettings.Of(Decodings.Default).DenoisingSteps)));
         json["load_rows"] = new JsonArray(nominal.Row(), at15.Row(), at3.Row());
     }
 

@@ -23,6 +23,7 @@ public static class ManifestValidator
         var lm = m.LanguageModel;
         Check(lm.Layers >= 2, $"languageModel.layers is {lm.Layers}; at least 2 are needed (the first exit compares with the layer before it)");
         Check(lm.Hidden > 0 && lm.KvHeads > 0 && lm.HeadDim > 0, "languageModel.hidden, kvHeads and headDim must be positive");
+        Check(m.Files.PrefixStages.Count != 1, "files.prefixStages lists one graph: a split prefix has two stages or more (none: the prefix runs whole)");
         Check(m.Files.LanguageModelLayers.Count == lm.Layers, $"files.languageModelLayers lists {m.Files.LanguageModelLayers.Count} graphs for {lm.Layers} layers");
 
         var exits = m.Exits.Layers;

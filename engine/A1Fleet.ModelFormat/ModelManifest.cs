@@ -136,6 +136,13 @@ public sealed class MlpHeadSpec
 public sealed class ModelFiles
 {
     public string Prefix { get; set; } = "";
+    /// <summary>
+    /// Optional: the prefix split at its vision blocks, in order (stage 0 reads images and writes vision_out; a middle
+    /// stage reads vision and writes vision_out; the last reads vision, token_ids and state and writes hidden, as
+    /// <see cref="Prefix"/> does). Chained they compute what <see cref="Prefix"/> does; an engine runs each as a step of
+    /// its own, so a batch arriving meanwhile waits for one stage rather than the whole prefix. Empty: the prefix runs whole.
+    /// </summary>
+    public List<string> PrefixStages { get; set; } = [];
     public List<string> LanguageModelLayers { get; set; } = [];
     /// <summary>MLP models: the MLP head graph.</summary>
     public string? MlpHead { get; set; }

@@ -86,6 +86,11 @@ public sealed class ModelPackage
     {
         var files = Manifest.Files;
         yield return files.Prefix;
+        foreach (var stage in files.PrefixStages)
+        {
+            yield return stage;
+        }
+
         foreach (var layer in files.LanguageModelLayers)
         {
             yield return layer;

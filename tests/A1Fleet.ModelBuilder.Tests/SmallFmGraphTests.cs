@@ -24,6 +24,21 @@ public sealed class SmallFmGraphTests : IDisposable
     }
 
     [Fact]
+    public void PrefixStages_OnePerVisionBlock_ChainedMatchOracle()
+    {
+        int stages = PrefixGraph.Stages(SmallFm.Config);
+        Assert.Equal(SmallFm.Config.VisionLayers, stages);
+        var paths = Enumerable.Range(0, stages).Select(k =>
+        {
+            string path = directory.File(PackageFiles.PrefixStage(k));
+            PrefixGraph.BuildStage(SmallFm, k).Save(path);
+            return path;
+        }).ToList();
+
+        GraphChecks.PrefixStages(paths, new ReferenceOracle(SmallFm), new RandomInputs(SmallFm.Config));
+    }
+
+    [Fact]
     public void LmLayer_LastLayerWithPadding_MatchesOracle()
     {
         int layer = SmallFm.Config.LmLayers - 1;

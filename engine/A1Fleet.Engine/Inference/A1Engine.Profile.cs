@@ -13,6 +13,13 @@ public sealed record PartTimings(int Batch, double PrefixMs, double LanguageMode
         + (r.ExpertLayerSteps * ExpertLayerMs)
         + (r.DenoisingSteps * (ExpertSuffixMs + ExpertOutputMs))
         + (MlpHeadMs > 0 ? r.HeadCalls * MlpHeadMs : 0);
+
+    /// <summary>
+    /// One head call at exit <paramref name="layer"/>: the MLP once, or (a flow-matching model, which prices no MLP head)
+    /// <paramref name="denoisingSteps"/> passes of the expert over the K/V of LM blocks 0..<paramref name="layer"/>.
+    /// </summary>
+    public double HeadMs(int layer, int denoisingSteps) =>
+        MlpHeadMs > 0 ? MlpHeadMs : denoisingSteps * (ExpertSuffixMs + ExpertOutputMs + ((layer + 1) * ExpertLayerMs));
 }
 
 public sealed partial class A1Engine
@@ -66,9 +73,53 @@ public sealed partial class A1Engine
         return MeasureParts(MaxBatchSize, repetitions: 3);
     }
 
+    /// <summary>
+    /// Prices each step the prefix runs as (<see cref="PrefixSteps"/>: its stages, or the whole prefix) at
+    /// <paramref name="batch"/> rows, in order: a batch arriving while another's prefix runs waits for at most the longest.
+    /// </summary>
+    public IReadOnlyList<double> MeasurePrefixSteps(int batch, int repetitions = 20)
+    {
+        if (batch < 1 || batch > MaxBatchSize)
+        {
+            throw new ArgumentOutOfRangeException(nameof(batch), batch, $"batch must be within 1..{MaxBatchSize}");
+        }
+
+        lock (_gate)
+        {
+            var context = Rent() ?? NewContext(pooled: false);
+            try
+            {
+                var stages = _graphs.PrefixStages;
+                return stages.Length == 0
+                    ? [Median(repetitions, () => _graphs.Prefix.Run(context.RunOptions, _graphs.PrefixBinding(context.Buffers, batch)))]
+                    : [.. stages.Select((graph, k) => Median(repetitions, () => graph.Run(context.RunOptions, _graphs.PrefixStageBinding(context.Buffers, k, batch))))];
+            }
+            finally
+            {
+                Release(context);
+            }
+        }
+    }
+
+    /// <summary>How many steps a batch's prefix takes: its stages (<c>ModelFiles.PrefixStages</c>), or 1 when it runs whole.</summary>
+    public int PrefixSteps => Math.Max(1, _graphs.PrefixStages.Length);
+
     private PartTimings Measure(EngineBuffers buffers, RunOptions runOptions, int batch, int repetitions)
     {
-        var prefix = Median(repetitions, () => _graphs.Prefix.Run(runOptions, _graphs.PrefixBinding(buffers, batch)));
+        // The prefix as batches run it: whole, or its stages one after the other.
+        var prefix = Median(repetitions, () =>
+        {
+            if (_graphs.PrefixStages.Length == 0)
+            {
+                _graphs.Prefix.Run(runOptions, _graphs.PrefixBinding(buffers, batch));
+                return;
+            }
+
+            for (var k = 0; k < _graphs.PrefixStages.Length; k++)
+            {
+                _graphs.PrefixStages[k].Run(runOptions, _graphs.PrefixStageBinding(buffers, k, batch));
+            }
+        });
         var lm = Median(repetitions, () =>
         {
             for (var l = 0; l < _dims.Layers; l++)

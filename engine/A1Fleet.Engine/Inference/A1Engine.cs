@@ -301,6 +301,8 @@ public sealed partial class A1Engine : IDisposable
         b.BusyTicks = 0;
         b.OrtTicks = 0;
         b.Next = -1;
+        b.PrefixSteps = Math.Max(1, _graphs.PrefixStages.Length);
+        b.PrefixStage = 0;
         b.Completed = false;
         b.JoinedInto = null;
         b.Outstanding = 0;
@@ -368,20 +370,7 @@ public sealed partial class A1Engine : IDisposable
             ct.ThrowIfCancellationRequested();
             if (b.Next < 0)
             {
-                for (var r = 0; r < b.Active; r++)
-                {
-                    FillInputs(b, r, b.Slots[r]);
-                }
-
-                var p0 = Stopwatch.GetTimestamp();
-                RunGraph(b, _graphs.Prefix, _graphs.PrefixBinding(b.Buffers, b.Active));
-                var prefixTicks = Stopwatch.GetTimestamp() - p0;
-                for (var r = 0; r < b.Active; r++)
-                {
-                    b.Slots[r].PrefixTicks = prefixTicks;
-                }
-
-                b.Next = 0;
+                RunPrefixStep(b);
             }
             else
             {
@@ -418,6 +407,43 @@ public sealed partial class A1Engine : IDisposable
         }
 
         return b.Completed;
+    }
+
+    /// <summary>
+    /// The whole prefix, or the next of its stages (<see cref="EngineGraphs.PrefixStages"/>): a batch arriving while
+    /// this one's prefix runs waits for one stage, not for all of it. The rows are the same through every stage.
+    /// </summary>
+    private void RunPrefixStep(EngineBatch b)
+    {
+        var stages = _graphs.PrefixStages;
+        if (b.PrefixStage == 0)
+        {
+            for (var r = 0; r < b.Active; r++)
+            {
+                FillInputs(b, r, b.Slots[r]);
+            }
+        }
+
+        var p0 = Stopwatch.GetTimestamp();
+        if (stages.Length == 0)
+        {
+            RunGraph(b, _graphs.Prefix, _graphs.PrefixBinding(b.Buffers, b.Active));
+        }
+        else
+        {
+            RunGraph(b, stages[b.PrefixStage], _graphs.PrefixStageBinding(b.Buffers, b.PrefixStage, b.Active));
+        }
+
+        var prefixTicks = Stopwatch.GetTimestamp() - p0;
+        for (var r = 0; r < b.Active; r++)
+        {
+            b.Slots[r].PrefixTicks += prefixTicks;
+        }
+
+        if (++b.PrefixStage >= b.PrefixSteps)
+        {
+            b.Next = 0;
+        }
     }
 
     private static void Finish(EngineBatch b)

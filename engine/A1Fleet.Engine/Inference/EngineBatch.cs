@@ -14,7 +14,8 @@ public interface ISteppedBatch : IDisposable
     bool IsCompleted { get; }
 
     /// <summary>
-    /// Runs the next step: the prefix (with the batch's inputs) first, then one LM layer with the head and exit test
+    /// Runs the next step: the prefix (with the batch's inputs) first, whole or one stage a step (a package that splits
+    /// it, <c>ModelFiles.PrefixStages</c>), then one LM layer with the head and exit test
     /// that layer needs. Returns <see cref="IsCompleted"/> after it. A canceled batch fails its remaining rows and
     /// throws <see cref="OperationCanceledException"/>.
     /// </summary>
@@ -23,7 +24,7 @@ public interface ISteppedBatch : IDisposable
     /// <summary>One result per request, in request order; a row's slot is set the moment it leaves the batch.</summary>
     InferenceResult[] Results { get; }
 
-    /// <summary>Steps still to run at most: the prefix if not run yet, and the LM layers up to the deepest cap of the rows still in the batch.</summary>
+    /// <summary>Steps still to run at most: what is left of the prefix, and the LM layers up to the deepest cap of the rows still in the batch.</summary>
     int RemainingSteps { get; }
 
     /// <summary>Rows still in the batch (the size the next step runs at).</summary>
@@ -31,6 +32,12 @@ public interface ISteppedBatch : IDisposable
 
     /// <summary>-1 until the prefix ran; then the LM layer the next step runs.</summary>
     int NextLayer { get; }
+
+    /// <summary>
+    /// Steps to run before the next one is LM layer <paramref name="layer"/>: what is left of the prefix (one step, or
+    /// one per stage of a split prefix) and the layers before it; 0 at that layer, negative past it.
+    /// </summary>
+    int StepsUntil(int layer);
 
     /// <summary>
     /// Takes the rows of <paramref name="other"/> into this batch, so one ONNX run per step serves both from here on
@@ -89,6 +96,10 @@ public sealed class EngineBatch : ISteppedBatch
     internal int Active;
     internal int EarlyExitRows;
     internal int Next;
+
+    /// <summary>While <see cref="Next"/> is -1: the prefix steps there are (its stages, or 1 when it runs whole) and the next to run.</summary>
+    internal int PrefixSteps = 1;
+    internal int PrefixStage;
     internal int Deepest;
     internal int RemainingDeepest;
 
@@ -109,9 +120,11 @@ public sealed class EngineBatch : ISteppedBatch
 
     public InferenceResult[] Results => ResultSlots;
 
-    public int RemainingSteps => Completed ? 0 : (Next < 0 ? RemainingDeepest + 2 : Math.Max(0, RemainingDeepest - Next + 1));
+    public int RemainingSteps => Completed ? 0 : (Next < 0 ? PrefixSteps - PrefixStage + RemainingDeepest + 1 : Math.Max(0, RemainingDeepest - Next + 1));
 
     public int NextLayer => Next;
+
+    public int StepsUntil(int layer) => Next < 0 ? PrefixSteps - PrefixStage + layer : layer - Next;
 
     public int Rows => Completed ? 0 : Active;
 

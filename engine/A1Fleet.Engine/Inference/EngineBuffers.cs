@@ -22,6 +22,7 @@ internal sealed class EngineBuffers : IDisposable
         State = new TensorBuffer<float>(maxBatch, d.StateDim);
         AttentionBias = new TensorBuffer<float>(maxBatch, d.SequenceLength);
         Hidden = [new(maxBatch, d.SequenceLength, d.Hidden), new(maxBatch, d.SequenceLength, d.Hidden)];
+        Vision = d.PrefixStages == 0 ? [] : [new(maxBatch, d.ImageTokens, d.Hidden), new(maxBatch, d.ImageTokens, d.Hidden)];
         if (d.IsFlowMatching)
         {
             Keys = Enumerable.Range(0, d.Layers).Select(_ => new TensorBuffer<float>(maxBatch, d.KvHeads, d.SequenceLength, d.HeadDim)).ToArray();
@@ -53,6 +54,9 @@ internal sealed class EngineBuffers : IDisposable
     public TensorBuffer<float> State { get; }
     public TensorBuffer<float> AttentionBias { get; }
     public TensorBuffer<float>[] Hidden { get; }
+
+    /// <summary>The vision tokens between prefix stages, double-buffered by stage parity: stage k writes <c>Vision[k % 2]</c> (none when the prefix runs whole).</summary>
+    public TensorBuffer<float>[] Vision { get; }
     public TensorBuffer<float>[] Keys { get; }
     public TensorBuffer<float>[] Values { get; }
     public TensorBuffer<float> NoisyActions { get; }
@@ -73,7 +77,7 @@ internal sealed class EngineBuffers : IDisposable
         TokenIds.Dispose();
         State.Dispose();
         AttentionBias.Dispose();
-        foreach (var b in Hidden.Concat(Keys).Concat(Values).Concat(Suffix))
+        foreach (var b in Hidden.Concat(Vision).Concat(Keys).Concat(Values).Concat(Suffix))
         {
             b.Dispose();
         }

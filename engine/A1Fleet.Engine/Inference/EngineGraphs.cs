@@ -10,9 +10,10 @@ internal sealed class EngineGraphs : IDisposable
 {
     private const TensorElementType F32 = TensorElementType.Float;
 
-    private EngineGraphs(OnnxGraph prefix, OnnxGraph[] lm, OnnxGraph? mlpHead, OnnxGraph? suffix, OnnxGraph[] expert, OnnxGraph? output)
+    private EngineGraphs(OnnxGraph prefix, OnnxGraph[] prefixStages, OnnxGraph[] lm, OnnxGraph? mlpHead, OnnxGraph? suffix, OnnxGraph[] expert, OnnxGraph? output)
     {
         Prefix = prefix;
+        PrefixStages = prefixStages;
         LanguageModel = lm;
         MlpHead = mlpHead;
         ExpertSuffix = suffix;
@@ -21,6 +22,9 @@ internal sealed class EngineGraphs : IDisposable
     }
 
     public OnnxGraph Prefix { get; }
+
+    /// <summary>The prefix split at its vision blocks (<see cref="ModelFiles.PrefixStages"/>); empty: it runs whole.</summary>
+    public OnnxGraph[] PrefixStages { get; }
     public OnnxGraph[] LanguageModel { get; }
     public OnnxGraph? MlpHead { get; }
     public OnnxGraph? ExpertSuffix { get; }
@@ -51,6 +55,20 @@ internal sealed class EngineGraphs : IDisposable
                 [new("images", F32, [B, d.Cameras, 3, d.ImageHeight, d.ImageWidth]), new("token_ids", TensorElementType.Int64, [B, d.MaxTokens]), new("state", F32, [B, d.StateDim])],
                 [hidden]);
 
+            var vision = new long[] { B, d.ImageTokens, d.Hidden };
+            var stages = files.PrefixStages.Select((f, k) =>
+            {
+                var g = Open(f);
+                var last = k == files.PrefixStages.Count - 1;
+                var input = k == 0
+                    ? new TensorSignature("images", F32, [B, d.Cameras, 3, d.ImageHeight, d.ImageWidth])
+                    : new TensorSignature("vision", F32, vision);
+                g.Expect(
+                    last ? [input, new("token_ids", TensorElementType.Int64, [B, d.MaxTokens]), new("state", F32, [B, d.StateDim])] : [input],
+                    [last ? hidden : new TensorSignature("vision_out", F32, vision)]);
+                return g;
+            }).ToArray();
+
             var lm = files.LanguageModelLayers.Select(f =>
             {
                 var g = Open(f);
@@ -63,7 +81,7 @@ internal sealed class EngineGraphs : IDisposable
             {
                 var head = Open(files.MlpHead!);
                 head.Expect([hidden], [new("actions", F32, actions)]);
-                return new EngineGraphs(prefix, lm, head, null, [], null);
+                return new EngineGraphs(prefix, stages, lm, head, null, [], null);
             }
 
             var suffixShape = new long[] { B, d.SuffixTokens, d.ExpertHidden };
@@ -81,7 +99,7 @@ internal sealed class EngineGraphs : IDisposable
             }).ToArray();
             var output = Open(files.ExpertOutput!);
             output.Expect([new("suffix_hidden", F32, suffixShape)], [new("velocity", F32, actions)]);
-            return new EngineGraphs(prefix, lm, null, suffix, expert, output);
+            return new EngineGraphs(prefix, stages, lm, null, suffix, expert, output);
         }
         catch
         {
@@ -98,6 +116,21 @@ internal sealed class EngineGraphs : IDisposable
         Prefix.CachedBinding(b.BindingKey(rows)) ?? Prefix.Bind(b.BindingKey(rows),
             [("images", b.Images.View(rows)), ("token_ids", b.TokenIds.View(rows)), ("state", b.State.View(rows))],
             [("hidden", b.Hidden[0].View(rows))]);
+
+    /// <summary>Stage <paramref name="stage"/> of the split prefix: the first reads the images, a later one the vision tokens the stage before wrote; the last writes the stream layer 0 reads.</summary>
+    public OrtIoBinding PrefixStageBinding(EngineBuffers b, int stage, int rows)
+    {
+        var graph = PrefixStages[stage];
+        if (graph.CachedBinding(b.BindingKey(rows)) is { } cached)
+        {
+            return cached;
+        }
+
+        var input = stage == 0 ? ("images", b.Images.View(rows)) : ("vision", b.Vision[(stage - 1) % 2].View(rows));
+        return stage == PrefixStages.Length - 1
+            ? graph.Bind(b.BindingKey(rows), [input, ("token_ids", b.TokenIds.View(rows)), ("state", b.State.View(rows))], [("hidden", b.Hidden[0].View(rows))])
+            : graph.Bind(b.BindingKey(rows), [input], [("vision_out", b.Vision[stage % 2].View(rows))]);
+    }
 
     public OrtIoBinding LanguageModelBinding(EngineBuffers b, int layer, int rows)
     {
@@ -149,7 +182,7 @@ internal sealed class EngineGraphs : IDisposable
     /// <summary>Drops (and disposes) every binding made for <paramref name="b"/>, a set about to be disposed.</summary>
     public void ForgetBindings(EngineBuffers b)
     {
-        foreach (var graph in new[] { Prefix, MlpHead, ExpertSuffix, ExpertOutput }.Concat(LanguageModel).Concat(ExpertLayers))
+        foreach (var graph in new[] { Prefix, MlpHead, ExpertSuffix, ExpertOutput }.Concat(PrefixStages).Concat(LanguageModel).Concat(ExpertLayers))
         {
             graph?.ForgetBindings(key => key / EngineBuffers.KeysPerSlot == b.Slot);
         }
@@ -158,7 +191,7 @@ internal sealed class EngineGraphs : IDisposable
     public void Dispose()
     {
         Prefix.Dispose();
-        foreach (var g in LanguageModel.Concat(ExpertLayers))
+        foreach (var g in PrefixStages.Concat(LanguageModel).Concat(ExpertLayers))
         {
             g.Dispose();
         }

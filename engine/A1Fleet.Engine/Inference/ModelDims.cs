@@ -19,7 +19,8 @@ internal sealed record ModelDims(
     int ImageTokens,
     int MaxTokens,
     int SuffixTokens,
-    int ExpertHidden)
+    int ExpertHidden,
+    int PrefixStages)
 {
     public static ModelDims From(ModelManifest m)
     {
@@ -45,7 +46,8 @@ internal sealed record ModelDims(
             m.Cameras.Sum(c => c.Tokens),
             m.Tokenizer.MaxTokens,
             m.FlowMatching?.SuffixTokens ?? 0,
-            m.FlowMatching?.ExpertHidden ?? 0);
+            m.FlowMatching?.ExpertHidden ?? 0,
+            m.Files.PrefixStages.Count);
     }
 
     public int ImageBytes => ImageHeight * ImageWidth * 3;

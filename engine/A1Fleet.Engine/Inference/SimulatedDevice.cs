@@ -142,6 +142,8 @@ public sealed class SimulatedDevice
 
         public int NextLayer => _nextLayer;
 
+        public int StepsUntil(int layer) => _nextLayer < 0 ? 1 + layer : layer - _nextLayer;
+
         /// <summary>The simulated device does not join batches: each runs its own steps, as on the device before joining.</summary>
         public bool TryJoin(ISteppedBatch other) => false;
 
@@ -290,10 +292,7 @@ public sealed class SimulatedDevice
         }
     }
 
-    private double HeadMs(int layer, int batch, int steps) =>
-        _engine.IsFlowMatching
-            ? steps * (PriceMs(p => p.ExpertSuffixMs + p.ExpertOutputMs, batch) + ((layer + 1) * PriceMs(p => p.ExpertLayerMs, batch)))
-            : PriceMs(p => p.MlpHeadMs, batch);
+    private double HeadMs(int layer, int batch, int steps) => _prices.HeadMs(layer, batch, steps);
 
     private InferenceResult Result(Row row, int layer, double totalMs, double prefixMs, double lmMs, double headMs)
     {

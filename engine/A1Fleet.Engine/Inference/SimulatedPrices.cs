@@ -32,6 +32,9 @@ public sealed record ModelPrices(PartTimings BatchOne, PartTimings BatchMax)
         var w = Math.Min(1.0, (double)(batch - BatchOne.Batch) / (BatchMax.Batch - BatchOne.Batch));
         return part(BatchOne) + (w * (part(BatchMax) - part(BatchOne)));
     }
+
+    /// <summary>One head call at exit <paramref name="layer"/> for <paramref name="batch"/> rows (<see cref="PartTimings.HeadMs"/>).</summary>
+    public double HeadMs(int layer, int batch, int denoisingSteps) => PriceMs(p => p.HeadMs(layer, denoisingSteps), batch);
 }
 
 /// <summary>

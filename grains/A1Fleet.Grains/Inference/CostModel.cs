@@ -240,10 +240,6 @@ public sealed class CostModel
             return 0;
         }
 
-        var p = _prices;
-        var ms = HeadReadsBlockInput
-            ? p.PriceMs(static t => t.MlpHeadMs, rows)
-            : decode.DenoisingSteps * (p.PriceMs(static t => t.ExpertSuffixMs, rows) + p.PriceMs(static t => t.ExpertOutputMs, rows) + ((at + 1) * p.PriceMs(static t => t.ExpertLayerMs, rows)));
-        return Weight(rows, weighed) * ms;
+        return Weight(rows, weighed) * _prices.HeadMs(at, rows, decode.DenoisingSteps);
     }
 }

@@ -250,9 +250,9 @@ public sealed partial class InferenceService : IDisposable
         foreach (var behind in _stepping)
         {
             var b = behind.Batch!;
-            // From the prefix (NextLayer -1) or a layer: this many steps to stand where the batch ahead stands.
-            var steps = ahead.NextLayer - b.NextLayer;
-            if (!MayJoin(next, behind, maxRows) || steps <= 0 || steps >= bestSteps || b.NextLayer + b.RemainingSteps - 1 < ahead.NextLayer)
+            // From the prefix or a layer: this many steps to stand where the batch ahead stands (and it must go that deep).
+            var steps = b.StepsUntil(ahead.NextLayer);
+            if (!MayJoin(next, behind, maxRows) || steps <= 0 || steps >= bestSteps || steps >= b.RemainingSteps)
             {
                 continue;
             }

@@ -11,7 +11,7 @@ public static class ManifestFactory
 {
     /// <summary>Bumped when the builder changes what a given config produces (2: MLP heads read the
     /// stream entering the exit block, so thresholds calibrated under revision 1 are stale).</summary>
-    public const string BuilderRevision = "2";
+    public const string BuilderRevision = "3";
 
     public static ModelManifest Create(ReferenceModelConfig config)
     {
@@ -79,6 +79,7 @@ public static class ManifestFactory
         {
             Prefix = PackageFiles.Prefix,
             LanguageModelLayers = Enumerable.Range(0, config.LmLayers).Select(PackageFiles.LmLayer).ToList(),
+            PrefixStages = Enumerable.Range(0, PrefixGraph.Stages(config)).Select(PackageFiles.PrefixStage).ToList(),
         };
         if (config.IsFlowMatching)
         {

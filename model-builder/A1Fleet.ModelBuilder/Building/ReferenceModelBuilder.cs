@@ -37,6 +37,11 @@ public static class ReferenceModelBuilder
         }
 
         WriteGraph(PackageFiles.Prefix, PrefixGraph.Build(weights));
+        for (int stage = 0; stage < PrefixGraph.Stages(config); stage++)
+        {
+            WriteGraph(PackageFiles.PrefixStage(stage), PrefixGraph.BuildStage(weights, stage));
+        }
+
         for (int layer = 0; layer < config.LmLayers; layer++)
         {
             WriteGraph(PackageFiles.LmLayer(layer), LmLayerGraph.Build(weights, layer));

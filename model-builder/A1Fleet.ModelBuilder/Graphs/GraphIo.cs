@@ -19,6 +19,9 @@ public static class GraphIo
     public const string PrefixValue = "prefix_value";
     public const string SuffixHiddenOut = "suffix_hidden_out";
     public const string Velocity = "velocity";
+    /// <summary>The vision tokens between prefix stages (<see cref="PrefixGraph.BuildStage"/>).</summary>
+    public const string Vision = "vision";
+    public const string VisionOut = "vision_out";
 
     /// <summary>attn_bias value for padded key positions (valid ones are 0).</summary>
     public const float MaskedBias = -1e9f;
@@ -35,5 +38,6 @@ public static class PackageFiles
     public const string ExpertOut = "expert_out.onnx";
 
     public static string LmLayer(int layer) => $"lm_layer_{layer:D2}.onnx";
+    public static string PrefixStage(int stage) => $"prefix_stage_{stage:D2}.onnx";
     public static string ExpertLayer(int layer) => $"expert_layer_{layer:D2}.onnx";
 }

@@ -21,6 +21,27 @@ public sealed class SimulatedPricesTests : IDisposable
         Assert.Equal(written["small-mlp"], read["small-mlp"]);
     }
 
+    [Fact]
+    public void HeadMs_Mlp_OneCallWhateverTheExitAndSteps()
+    {
+        Assert.Equal(0.5, One.HeadMs(layer: 11, denoisingSteps: 2));
+        Assert.Equal(0.5, One.HeadMs(layer: 1, denoisingSteps: 0));
+    }
+
+    [Fact]
+    public void HeadMs_FlowMatching_EachDenoisingStepPassesTheExpertOverBlocksUpToTheExit()
+    {
+        var fm = new PartTimings(1, PrefixMs: 8, LanguageModelLayerMs: 3.5, MlpHeadMs: 0, ExpertSuffixMs: 0.25, ExpertLayerMs: 0.5, ExpertOutputMs: 0.125);
+
+        // Exit 11 of a 12-layer model: two steps of suffix, 12 expert layers and output.
+        Assert.Equal(2 * (0.25 + 0.125 + (12 * 0.5)), fm.HeadMs(layer: 11, denoisingSteps: 2), 10);
+        Assert.Equal(0.25 + 0.125 + (2 * 0.5), fm.HeadMs(layer: 1, denoisingSteps: 1), 10);
+
+        // Between the measured sizes the head is priced as its parts are: linearly.
+        var prices = new ModelPrices(fm, fm with { Batch = 9, ExpertSuffixMs = 0.5, ExpertLayerMs = 1.5, ExpertOutputMs = 0.375 });
+        Assert.Equal(2 * (0.375 + 0.25 + (2 * 1.0)), prices.HeadMs(layer: 1, batch: 5, denoisingSteps: 2), 10);
+    }
+
     [Theory]
     [InlineData("not json", "not a JSON object")]
     [InlineData("{}", "no model's prices")]

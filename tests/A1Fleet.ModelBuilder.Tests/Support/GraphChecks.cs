@@ -21,6 +21,28 @@ internal static class GraphChecks
         Close.Assert(oracle.Prefix(images, tokenIds, state), outputs[GraphIo.Hidden], [B, c.SequenceLength, c.Hidden], GraphIo.Hidden);
     }
 
+    /// <summary>The prefix split at its vision blocks (<see cref="PrefixGraph.BuildStage"/>), each stage fed what the one before wrote, ends where the whole prefix does.</summary>
+    public static void PrefixStages(IReadOnlyList<string> paths, ReferenceOracle oracle, RandomInputs inputs)
+    {
+        var c = oracle.Config;
+        float[] images = inputs.Images();
+        long[] tokenIds = inputs.TokenIds();
+        float[] state = inputs.State();
+        long[] visionShape = [B, c.ImageTokens, c.Hidden];
+        var vision = OnnxRunner.Run(paths[0], new NamedInput(GraphIo.Images, images, [B, c.Cameras.Count, 3, c.ImageSize, c.ImageSize]))[GraphIo.VisionOut];
+        Xunit.Assert.Equal(visionShape, vision.Shape);
+        for (int stage = 1; stage < paths.Count - 1; stage++)
+        {
+            vision = OnnxRunner.Run(paths[stage], new NamedInput(GraphIo.Vision, vision.Data, visionShape))[GraphIo.VisionOut];
+        }
+
+        var outputs = OnnxRunner.Run(paths[^1],
+            new(GraphIo.Vision, vision.Data, visionShape),
+            new(GraphIo.TokenIds, tokenIds, [B, c.MaxTokens]),
+            new(GraphIo.State, state, [B, c.StateDim]));
+        Close.Assert(oracle.Prefix(images, tokenIds, state), outputs[GraphIo.Hidden], [B, c.SequenceLength, c.Hidden], $"{GraphIo.Hidden} after {paths.Count} prefix stages");
+    }
+
     public static void LmLayer(string path, ReferenceOracle oracle, int layer, RandomInputs inputs)
     {
         var c = oracle.Config;
