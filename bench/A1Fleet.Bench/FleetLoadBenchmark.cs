@@ -80,12 +80,20 @@ internal static class FleetLoadBenchmark
         var parts = engine.MeasureParts(nominalBatch, repetitions: 5);
         json["lm_layer_ms_at_nominal_batch"] = Round(parts.LanguageModelLayerMs);
         // A request launched beside a batch in flight waits for the step running, which is never cut short: a prefix
-        // step (the whole prefix, or one of its stages), or an LM block with the head at an exit (the silo's default
-        // decoding; the deepest exit's head is the longest).
+        // step (the whole prefix, or one of its stages); an LM block; a part of a head (the silo's engine splits a
+        // flow-matching head into steps of about one layer once warmed up, as this one now is), or, unsplit, the block
+        // with its whole head at the deepest exit (the silo's default decoding).
+        engine.WarmUp();
         var prefixSteps = engine.MeasurePrefixSteps(nominalBatch, repetitions: 5);
+        var lastExit = engine.ExitLayers[^1];
+        var expertLayers = engine.ExpertLayersPerStep;
+        var layerStepMs = expertLayers == 0
+            ? parts.LanguageModelLayerMs + parts.HeadMs(lastExit, DecodeSettings.Of(Decodings.Default).DenoisingSteps)
+            : Math.Max(parts.LanguageModelLayerMs, parts.ExpertSuffixMs + parts.ExpertOutputMs + (Math.Min(expertLayers, lastExit + 1) * parts.ExpertLayerMs));
         json["prefix_ms_at_nominal_batch"] = Round(parts.PrefixMs);
         json["prefix_steps"] = prefixSteps.Count;
-        json["longest_step_ms_at_nominal_batch"] = Round(Math.Max(prefixSteps.Max(), parts.LanguageModelLayerMs + parts.HeadMs(engine.ExitLayers[^1], DecodeSettings.Of(Decodings.Default).DenoisingSteps)));
+        json["expert_layers_per_step"] = expertLayers;
+        json["longest_step_ms_at_nominal_batch"] = Round(Math.Max(prefixSteps.Max(), layerStepMs));
         json["load_rows"] = new JsonArray(nominal.Row(), at15.Row(), at3.Row());
     }
 

@@ -26,6 +26,13 @@ public sealed class EngineOptions
     public int MaxBatchesInFlight { get; set; } = 3;
 
     /// <summary>
+    /// Expert layers of a flow-matching head's denoising pass run in one step of a batch (<see cref="Inference.A1Engine.ExpertLayersPerStep"/>);
+    /// 0: the head runs whole in its layer's step. Not set (the default): whole until <see cref="Inference.A1Engine.WarmUp"/>
+    /// (which a silo runs at start) prices the parts, then as many as take about one LM layer.
+    /// </summary>
+    public int? ExpertLayersPerStep { get; set; }
+
+    /// <summary>
     /// Whether graph inputs are bound again before every run. Needed on any device but the CPU, where ONNX Runtime
     /// copies a bound host input when it is bound (so it is on whenever <see cref="ExecutionProvider"/> is not "cpu");
     /// tests turn it on for the CPU to run that path where no GPU is.
@@ -50,6 +57,11 @@ public sealed class EngineOptions
         if (MaxBatchSize is < 1 or > 1024)
         {
             errors.Add($"MaxBatchSize {MaxBatchSize} is outside 1..1024.");
+        }
+
+        if (ExpertLayersPerStep is < 0)
+        {
+            errors.Add($"ExpertLayersPerStep {ExpertLayersPerStep} is negative: use 0 for the whole head in one step, or leave it unset to size it at warm-up.");
         }
 
         if (MaxBatchesInFlight is < 1 or > 64)

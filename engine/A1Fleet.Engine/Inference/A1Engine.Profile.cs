@@ -56,7 +56,8 @@ public sealed partial class A1Engine
     /// heavy load, and returns what the parts cost there (three runs each:
     /// a silo's cost models take the shape of batching from it). A silo that first met full batches under 3x load grew
     /// its RSS by 142-267 MB in the next minute; warmed up at start, by 42-55 MB (docs/benchmarks.md, "The real engine on
-    /// a quiet machine"). Later results are the same as without it, bit for bit.
+    /// a quiet machine"). Later results are the same as without it, bit for bit. Unless <see cref="EngineOptions.ExpertLayersPerStep"/>
+    /// is set, it also sizes the steps a flow-matching head runs in from these prices (<see cref="ExpertLayersPerStep"/>).
     /// </summary>
     public PartTimings WarmUp()
     {
@@ -70,8 +71,26 @@ public sealed partial class A1Engine
             }
         }
 
-        return MeasureParts(MaxBatchSize, repetitions: 3);
+        var parts = MeasureParts(MaxBatchSize, repetitions: 3);
+        if (Options.ExpertLayersPerStep is null && _dims.IsFlowMatching)
+        {
+            // About one LM layer of expert work a step, at the size where an expert layer costs the most against an LM
+            // layer: a lone row (ONNX Runtime's cost per run weighs most there; at 16 rows small-fm's whole pass took
+            // less than a layer, at 1 row about 1.6 layers). A head under way goes on from the expert layer it reached.
+            var one = MeasureParts(1, repetitions: 3);
+            var perStep = Math.Min(LayersWorth(one), LayersWorth(parts));
+            lock (_gate)
+            {
+                _expertLayersPerStep = perStep;
+            }
+        }
+
+        return parts;
     }
+
+    /// <summary>Expert layers that take about one LM layer at the size <paramref name="p"/> was measured at (1..Layers).</summary>
+    private int LayersWorth(PartTimings p) =>
+        p.ExpertLayerMs > 0 ? Math.Clamp((int)Math.Floor(p.LanguageModelLayerMs / p.ExpertLayerMs), 1, _dims.Layers) : _dims.Layers;
 
     /// <summary>
     /// Prices each step the prefix runs as (<see cref="PrefixSteps"/>: its stages, or the whole prefix) at

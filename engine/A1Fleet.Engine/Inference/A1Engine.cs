@@ -40,6 +40,7 @@ public sealed partial class A1Engine : IDisposable
     {
         Package = package;
         Options = options;
+        _expertLayersPerStep = options.ExpertLayersPerStep ?? 0;
         var m = package.Manifest;
         _dims = ModelDims.From(m);
         _stateNormalizer = new Normalizer(m.State.Q01, m.State.Q99);
@@ -81,6 +82,17 @@ public sealed partial class A1Engine : IDisposable
 
     /// <summary>Most batches in flight at once (<see cref="EngineOptions.MaxBatchesInFlight"/>).</summary>
     public int MaxBatchesInFlight => Options.MaxBatchesInFlight;
+
+    /// <summary>
+    /// How many expert layers of a flow-matching head's denoising pass run in one step (<see cref="ISteppedBatch.Step"/>);
+    /// 0: the head runs whole, in its layer's step. <see cref="EngineOptions.ExpertLayersPerStep"/>, or when that is not
+    /// set, from <see cref="WarmUp"/>'s prices: as many as take about one LM layer, so that a batch arriving while another's
+    /// head runs waits about one layer (at the deepest exit of small-fm the whole head took about three LM layers). The
+    /// answers do not depend on it: the same graphs run in the same order, split between steps.
+    /// </summary>
+    public int ExpertLayersPerStep => _expertLayersPerStep;
+
+    private int _expertLayersPerStep;
 
     /// <summary>Batches begun and not yet disposed.</summary>
     public int BatchesInFlight
@@ -303,6 +315,8 @@ public sealed partial class A1Engine : IDisposable
         b.Next = -1;
         b.PrefixSteps = Math.Max(1, _graphs.PrefixStages.Length);
         b.PrefixStage = 0;
+        b.HeadPending = false;
+        b.CompactAfterHead = false;
         b.Completed = false;
         b.JoinedInto = null;
         b.Outstanding = 0;
@@ -374,8 +388,10 @@ public sealed partial class A1Engine : IDisposable
             }
             else
             {
-                RunLayer(b, b.Next);
-                b.Next++;
+                if (RunLayer(b, b.Next))
+                {
+                    b.Next++;
+                }
             }
 
             finished = b.Active == 0 || b.Next > b.Deepest;
@@ -385,6 +401,12 @@ public sealed partial class A1Engine : IDisposable
             var canceled = ct.IsCancellationRequested;
             for (var r = 0; r < b.Active; r++)
             {
+                if (b.Slots[r].Done)
+                {
+                    // Answered already: a guest that left while this batch's head was under way (LeaveJoined).
+                    continue;
+                }
+
                 Publish(b.Slots[r], canceled
                     ? InferenceResult.Failure(InferenceErrorKind.Canceled, "the batch was canceled")
                     : InferenceResult.Failure(InferenceErrorKind.Failed, $"ONNX Runtime failed: {ex.Message}"));
@@ -472,13 +494,80 @@ public sealed partial class A1Engine : IDisposable
     /// runs first. The MLP head at exit l reads the stream entering block l (A1's convention), so the head runs first and
     /// the block only for the rows that go deeper: a request that exits at l runs l blocks, and the last block never runs.
     /// </summary>
-    private void RunLayer(EngineBatch b, int layer)
+    /// <summary>Steps <paramref name="b"/> still runs at most: what is left of the prefix, of a head under way, and every layer to its deepest row's with the heads that may run there.</summary>
+    internal int RemainingSteps(EngineBatch b) => StepsBefore(b, b.RemainingDeepest + 1);
+
+    /// <summary>Steps before the next one of <paramref name="b"/> is LM layer <paramref name="layer"/> (negative: past it).</summary>
+    internal int StepsUntil(EngineBatch b, int layer) => b.Next >= 0 && layer < b.Next ? layer - b.Next : StepsBefore(b, layer);
+
+    private int StepsBefore(EngineBatch b, int layer)
+    {
+        var steps = b.Next < 0 ? b.PrefixSteps - b.PrefixStage : 0;
+        var from = Math.Max(b.Next, 0);
+        var passes = 0;
+        for (var r = 0; r < b.Active; r++)
+        {
+            passes = Math.Max(passes, b.Slots[r].Steps);
+        }
+
+        if (b.HeadPending)
+        {
+            var done = b.HeadExpert < 0 ? 0 : (b.HeadExpert + _expertLayersPerStep - 1) / _expertLayersPerStep;
+            steps += ((b.HeadPasses - b.HeadPass) * HeadChunks(b.Next)) - done;
+            from = b.Next + 1;
+        }
+
+        for (var l = from; l < layer; l++)
+        {
+            steps += 1 + (HeadRunsAt(l) ? passes * HeadChunks(l) : 0);
+        }
+
+        return Math.Max(0, steps);
+    }
+
+    /// <summary>Whether a head may run at <paramref name="layer"/> in steps of its own (an exit or the first exit's reference, with the head split).</summary>
+    private bool HeadRunsAt(int layer) => _expertLayersPerStep > 0 && _dims.IsFlowMatching && (_exitIndexOfLayer[layer] >= 0 || layer == _exitLayers[0] - 1);
+
+    /// <summary>Steps one denoising pass takes at exit <paramref name="layer"/> (expert layers 0..layer).</summary>
+    private int HeadChunks(int layer) => (layer + _expertLayersPerStep) / _expertLayersPerStep;
+
+    /// <returns>Whether layer <paramref name="layer"/> is done (false: a flow-matching head there is still under way, <see cref="ExpertLayersPerStep"/>).</returns>
+    private bool RunLayer(EngineBatch b, int layer)
     {
         if (_dims.IsFlowMatching)
         {
+            if (b.HeadPending)
+            {
+                return ContinueHead(b);
+            }
+
             RunBlock(b, layer);
-            RunHeadAndExitTest(b, layer, streamLayer: layer);
-            return;
+            if (_expertLayersPerStep == 0)
+            {
+                RunHeadAndExitTest(b, layer, streamLayer: layer);
+                return true;
+            }
+
+            // The head in steps of its own after the block's: a batch arriving meanwhile waits for one of them.
+            var headRows = HeadRowsAt(b, layer);
+            if (headRows == 0)
+            {
+                return true;
+            }
+
+            if (b.Statistics is { } stats)
+            {
+                stats.HeadRuns++;
+            }
+
+            var t0 = Stopwatch.GetTimestamp();
+            b.HeadRows = headRows;
+            b.HeadPasses = BeginDenoising(b, layer, headRows);
+            b.HeadPass = 0;
+            b.HeadExpert = -1;
+            b.HeadPending = true;
+            b.HeadTicks = Stopwatch.GetTimestamp() - t0;
+            return b.HeadPasses == 0 && ContinueHead(b);
         }
 
         RunHeadAndExitTest(b, layer, streamLayer: layer - 1);
@@ -486,6 +575,34 @@ public sealed partial class A1Engine : IDisposable
         {
             RunBlock(b, layer);
         }
+
+        return true;
+    }
+
+    /// <summary>
+    /// The next part of the head under way at <see cref="EngineBatch.Next"/>: up to <see cref="ExpertLayersPerStep"/>
+    /// expert layers of the denoising pass running (with its suffix before, its output and Euler step after), and the
+    /// exit test once the last pass is done. Returns whether the layer is done.
+    /// </summary>
+    private bool ContinueHead(EngineBatch b)
+    {
+        var layer = b.Next;
+        var t0 = Stopwatch.GetTimestamp();
+        if (b.HeadPass < b.HeadPasses && RunDenoisingPart(b, layer, b.HeadRows, b.HeadPass, ref b.HeadExpert, _expertLayersPerStep))
+        {
+            b.HeadPass++;
+            b.HeadExpert = -1;
+        }
+
+        b.HeadTicks += Stopwatch.GetTimestamp() - t0;
+        if (b.HeadPass < b.HeadPasses)
+        {
+            return false;
+        }
+
+        b.HeadPending = false;
+        ExitTest(b, layer, b.HeadRows, b.Buffers.NoisyActions, b.HeadTicks, streamLayer: layer);
+        return true;
     }
 
     private void RunBlock(EngineBatch b, int layer)
@@ -512,6 +629,20 @@ public sealed partial class A1Engine : IDisposable
     /// <param name="streamLayer">The layer whose output is the live residual stream (-1: the prefix embeddings): finished rows are compacted out of it.</param>
     private void RunHeadAndExitTest(EngineBatch b, int layer, int streamLayer)
     {
+        var headRows = HeadRowsAt(b, layer);
+        if (headRows == 0)
+        {
+            return;
+        }
+
+        var t0 = Stopwatch.GetTimestamp();
+        var headOutput = RunHead(b, layer, headRows);
+        ExitTest(b, layer, headRows, headOutput, Stopwatch.GetTimestamp() - t0, streamLayer);
+    }
+
+    /// <summary>How many rows (a prefix of the batch) need the head at <paramref name="layer"/>: the early-exit rows at an exit (or the first exit's reference), and the full-depth rows that end there.</summary>
+    private int HeadRowsAt(EngineBatch b, int layer)
+    {
         var slots = b.Slots;
         var active = b.Active;
         var earlyExitRows = b.EarlyExitRows;
@@ -523,23 +654,25 @@ public sealed partial class A1Engine : IDisposable
             finishing++;
         }
 
-        if (finishing > 0)
-        {
-            headRows = earlyExitRows + finishing;
-        }
+        return finishing > 0 ? earlyExitRows + finishing : headRows;
+    }
 
-        if (headRows == 0)
-        {
-            return;
-        }
-
-        var t0 = Stopwatch.GetTimestamp();
-        var headOutput = RunHead(b, layer, headRows);
-        var headTicks = Stopwatch.GetTimestamp() - t0;
-        var anyDone = false;
+    /// <summary>The exit test at <paramref name="layer"/> on the head's output for the first <paramref name="headRows"/> rows: rows that are done answer and leave the batch.</summary>
+    private void ExitTest(EngineBatch b, int layer, int headRows, TensorBuffer<float> headOutput, long headTicks, int streamLayer)
+    {
+        var slots = b.Slots;
+        var referenceLayer = _exitLayers[0] - 1;
+        // Rows a guest took with it while the head was under way (LeaveJoined) answered already; they leave now.
+        var anyDone = b.CompactAfterHead;
+        b.CompactAfterHead = false;
         for (var r = 0; r < headRows; r++)
         {
             var row = slots[r];
+            if (row.Done)
+            {
+                continue;
+            }
+
             row.HeadTicks += headTicks;
             row.HeadCalls++;
             var action = headOutput.Row(r);
@@ -608,7 +741,21 @@ public sealed partial class A1Engine : IDisposable
             return buffers.HeadActions;
         }
 
-        var x = buffers.NoisyActions;
+        var passes = BeginDenoising(b, layer, rows);
+        for (var pass = 0; pass < passes; pass++)
+        {
+            var expert = -1;
+            RunDenoisingPart(b, layer, rows, pass, ref expert, int.MaxValue);
+        }
+
+        return buffers.NoisyActions;
+    }
+
+    /// <summary>The flow-matching head's start at exit <paramref name="layer"/>: each row's action from noise, or warm from its previous exit's. Returns the denoising passes to run (the rows' most).</summary>
+    private static int BeginDenoising(EngineBatch b, int layer, int rows)
+    {
+        var slots = b.Slots;
+        var x = b.Buffers.NoisyActions;
         var maxSteps = 0;
         for (var r = 0; r < rows; r++)
         {
@@ -625,12 +772,27 @@ public sealed partial class A1Engine : IDisposable
             maxSteps = Math.Max(maxSteps, row.Steps);
         }
 
+        return maxSteps;
+    }
+
+    /// <summary>
+    /// Part of denoising pass <paramref name="step"/> at exit <paramref name="layer"/>: its suffix first (when
+    /// <paramref name="expert"/> is -1), then up to <paramref name="maxExpertLayers"/> expert layers from
+    /// <paramref name="expert"/> on, and after the last (<paramref name="layer"/>) the output and each row's Euler step.
+    /// Returns whether the pass is done; <paramref name="expert"/> is the next expert layer to run.
+    /// </summary>
+    private bool RunDenoisingPart(EngineBatch b, int layer, int rows, int step, ref int expert, int maxExpertLayers)
+    {
+        var stats = b.Statistics;
+        var buffers = b.Buffers;
+        var slots = b.Slots;
+        var x = buffers.NoisyActions;
+
         // Flow convention: t = 1 is noise, t = 0 the action; Euler with dt = -1/K. Rows with fewer
         // steps than the batch's largest idle through the extra iterations unchanged.
-        var time = buffers.Time.Data;
-        var velocity = buffers.Velocity;
-        for (var step = 0; step < maxSteps; step++)
+        if (expert < 0)
         {
+            var time = buffers.Time.Data;
             for (var r = 0; r < rows; r++)
             {
                 var k = slots[r].Steps;
@@ -638,39 +800,48 @@ public sealed partial class A1Engine : IDisposable
             }
 
             RunGraph(b, _graphs.ExpertSuffix!, _graphs.ExpertSuffixBinding(buffers, rows));
-            for (var e = 0; e <= layer; e++)
-            {
-                RunGraph(b, _graphs.ExpertLayers[e], _graphs.ExpertLayerBinding(buffers, e, rows));
-            }
-
-            RunGraph(b, _graphs.ExpertOutput!, _graphs.ExpertOutputBinding(buffers, layer + 1, rows));
-            if (stats is not null)
-            {
-                stats.ExpertLayerRuns += layer + 1;
-            }
-
-            for (var r = 0; r < rows; r++)
-            {
-                var row = slots[r];
-                if (step >= row.Steps)
-                {
-                    continue;
-                }
-
-                var dt = -1f / row.Steps;
-                var xr = x.Row(r);
-                var vr = velocity.Row(r);
-                for (var i = 0; i < xr.Length; i++)
-                {
-                    xr[i] += dt * vr[i];
-                }
-
-                row.DenoisingSteps++;
-                row.ExpertLayerSteps += layer + 1;
-            }
+            expert = 0;
         }
 
-        return x;
+        var end = (int)Math.Min(layer + 1L, (long)expert + maxExpertLayers);
+        for (; expert < end; expert++)
+        {
+            RunGraph(b, _graphs.ExpertLayers[expert], _graphs.ExpertLayerBinding(buffers, expert, rows));
+        }
+
+        if (expert <= layer)
+        {
+            return false;
+        }
+
+        RunGraph(b, _graphs.ExpertOutput!, _graphs.ExpertOutputBinding(buffers, layer + 1, rows));
+        if (stats is not null)
+        {
+            stats.ExpertLayerRuns += layer + 1;
+        }
+
+        var velocity = buffers.Velocity;
+        for (var r = 0; r < rows; r++)
+        {
+            var row = slots[r];
+            if (step >= row.Steps)
+            {
+                continue;
+            }
+
+            var dt = -1f / row.Steps;
+            var xr = x.Row(r);
+            var vr = velocity.Row(r);
+            for (var i = 0; i < xr.Length; i++)
+            {
+                xr[i] += dt * vr[i];
+            }
+
+            row.DenoisingSteps++;
+            row.ExpertLayerSteps += layer + 1;
+        }
+
+        return true;
     }
 
     private static void RunGraph(EngineBatch b, OnnxGraph graph, OrtIoBinding binding)
@@ -768,6 +939,7 @@ public sealed partial class A1Engine : IDisposable
         {
             if (ReferenceEquals(into, from) || !into.InUse || !from.InUse || into.Completed || from.Completed
                 || into.JoinedInto is not null || from.JoinedInto is not null || from.Guests > 0 || into.Next < 0 || into.Next != from.Next
+                || into.HeadPending || from.HeadPending
                 || into.EarlyExitRows != into.Active || from.EarlyExitRows != from.Active || into.Active + from.Active > Options.MaxBatchSize)
             {
                 return false;
@@ -850,8 +1022,16 @@ public sealed partial class A1Engine : IDisposable
                 }
             }
 
-            Compact(host, host.Next - 1);
-            host.RemainingDeepest = DeepestFinalLayer(host);
+            if (host.HeadPending)
+            {
+                // The head under way holds its rows' actions by position: they leave after its exit test.
+                host.CompactAfterHead = true;
+            }
+            else
+            {
+                Compact(host, host.Next - 1);
+                host.RemainingDeepest = DeepestFinalLayer(host);
+            }
         }
 
         if (!joined.Completed)

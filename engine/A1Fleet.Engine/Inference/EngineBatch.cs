@@ -100,6 +100,21 @@ public sealed class EngineBatch : ISteppedBatch
     /// <summary>While <see cref="Next"/> is -1: the prefix steps there are (its stages, or 1 when it runs whole) and the next to run.</summary>
     internal int PrefixSteps = 1;
     internal int PrefixStage;
+
+    /// <summary>
+    /// A flow-matching head at <see cref="Next"/> under way across steps (<see cref="A1Engine.ExpertLayersPerStep"/>): the
+    /// rows it serves (a prefix of the batch), its denoising passes, the pass running and that pass's next expert layer
+    /// (-1: its suffix first), and its time so far. The batch joins no other meanwhile.
+    /// </summary>
+    internal bool HeadPending;
+    internal int HeadRows;
+    internal int HeadPasses;
+    internal int HeadPass;
+    internal int HeadExpert;
+    internal long HeadTicks;
+
+    /// <summary>Rows answered while the head was under way (a guest left) wait for its exit test to leave the batch.</summary>
+    internal bool CompactAfterHead;
     internal int Deepest;
     internal int RemainingDeepest;
 
@@ -120,11 +135,11 @@ public sealed class EngineBatch : ISteppedBatch
 
     public InferenceResult[] Results => ResultSlots;
 
-    public int RemainingSteps => Completed ? 0 : (Next < 0 ? PrefixSteps - PrefixStage + RemainingDeepest + 1 : Math.Max(0, RemainingDeepest - Next + 1));
+    public int RemainingSteps => Completed ? 0 : _engine.RemainingSteps(this);
 
     public int NextLayer => Next;
 
-    public int StepsUntil(int layer) => Next < 0 ? PrefixSteps - PrefixStage + layer : layer - Next;
+    public int StepsUntil(int layer) => _engine.StepsUntil(this, layer);
 
     public int Rows => Completed ? 0 : Active;
 
@@ -132,7 +147,7 @@ public sealed class EngineBatch : ISteppedBatch
 
     public bool TryJoin(ISteppedBatch other) => other is EngineBatch batch && _engine.Join(this, batch);
 
-    public bool Joinable => InUse && !Completed && JoinedInto is null && Active > 0 && EarlyExitRows == Active;
+    public bool Joinable => InUse && !Completed && JoinedInto is null && Active > 0 && EarlyExitRows == Active && !HeadPending;
 
     public bool HasGuests => Guests > 0;
 
