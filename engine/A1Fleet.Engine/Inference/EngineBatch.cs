@@ -49,7 +49,10 @@ public interface ISteppedBatch : IDisposable
     /// </summary>
     bool TryJoin(ISteppedBatch other);
 
-    /// <summary>Whether this batch could take part in <see cref="TryJoin"/> (at a layer it shares with another): every row left decides by the exit test, and it has not joined another.</summary>
+    /// <summary>
+    /// Whether this batch could take part in <see cref="TryJoin"/> once it stands at a layer another stands at (between
+    /// layers: past the prefix, no head under way): every row left decides by the exit test, and it has not joined another.
+    /// </summary>
     bool Joinable { get; }
 
     /// <summary>Whether batches joined this one and are not complete yet: it can take more, but join no other itself.</summary>
@@ -147,7 +150,7 @@ public sealed class EngineBatch : ISteppedBatch
 
     public bool TryJoin(ISteppedBatch other) => other is EngineBatch batch && _engine.Join(this, batch);
 
-    public bool Joinable => InUse && !Completed && JoinedInto is null && Active > 0 && EarlyExitRows == Active && !HeadPending;
+    public bool Joinable => InUse && !Completed && JoinedInto is null && Active > 0 && EarlyExitRows == Active;
 
     public bool HasGuests => Guests > 0;
 

@@ -88,8 +88,17 @@ public sealed class BatchPolicy<T>
     private long _nextBatchId;
     private double _typicalDepth = double.NaN;
     private double _typicalBatch = double.NaN;
-    private double _arrivalGapMs = double.PositiveInfinity;
-    private long _lastArrival = long.MinValue;
+    /// <summary>The last <see cref="ArrivalWindow"/> arrivals (a ring; <see cref="_arrivals"/> counts them all).</summary>
+    private readonly long[] _arrivalTimes = new long[ArrivalWindow];
+    private long _arrivals;
+
+    /// <summary>
+    /// Arrivals the time between arrivals is averaged over. A moving average of single gaps (weight 0.2) swung with how a
+    /// few robots' periods happened to line up: at half the capacity (4 robots, a request every 62 ms on average) it fell
+    /// below a first exit's time now and then, the queue then waited for the batch in flight instead of launching beside
+    /// it, and those waits (11-64 ms) set the nominal queue p99 (docs/benchmarks.md).
+    /// </summary>
+    private const int ArrivalWindow = 16;
 
     public BatchPolicy(CostModel cost, BatchPolicySettings settings, TimeProvider time)
     {
@@ -274,7 +283,24 @@ public sealed class BatchPolicy<T>
     /// Whether requests arrive seldom enough for launches beside the batches in flight (<see cref="JoinsBeside"/>), on a
     /// device that joins batches: less often than a batch of one takes to its first exit, about what a catch-up takes.
     /// </summary>
-    public bool ArrivalsAllowJoining(DecodeSettings decode) => Settings.JoinsInFlight && _arrivalGapMs >= _cost.Predict(1, _cost.FirstExit, decode);
+    public bool ArrivalsAllowJoining(DecodeSettings decode) => Settings.JoinsInFlight && ArrivalGapMs >= _cost.Predict(1, _cost.FirstExit, decode);
+
+    /// <summary>The mean time between the last <see cref="ArrivalWindow"/> arrivals (admitted or refused); unbounded before two.</summary>
+    public double ArrivalGapMs
+    {
+        get
+        {
+            var n = (int)Math.Min(_arrivals, ArrivalWindow);
+            if (n < 2)
+            {
+                return double.PositiveInfinity;
+            }
+
+            var newest = _arrivalTimes[(_arrivals - 1) % ArrivalWindow];
+            var oldest = _arrivalTimes[(_arrivals - n) % ArrivalWindow];
+            return Math.Max(0, TicksToMs(newest - oldest)) / (n - 1);
+        }
+    }
 
     private bool HasSlackFor(InFlightBatch b, double ms) => b.SlackTicks == long.MaxValue || TicksToMs(b.SlackTicks) - Settings.DeadlineMarginMs >= ms;
 
@@ -387,18 +413,13 @@ public sealed class BatchPolicy<T>
     /// deadlines only at forced shallow exits or late). A lone robot's requests keep their whole deadline.
     /// </summary>
     private double ArrivalReserveMs(double leftMs, DecodeSettings decode) =>
-        Settings.ReserveForArrivals && _arrivalGapMs < leftMs ? _cost.Predict(TypicalBatch, _cost.FirstExit, decode) : 0;
+        Settings.ReserveForArrivals && ArrivalGapMs < leftMs ? _cost.Predict(TypicalBatch, _cost.FirstExit, decode) : 0;
 
-    /// <summary>Keeps a moving average of the time between arrivals (admitted or refused).</summary>
+    /// <summary>Records an arrival (admitted or refused) for <see cref="ArrivalGapMs"/>.</summary>
     private void NoteArrival(long now)
     {
-        if (_lastArrival != long.MinValue)
-        {
-            var gap = Math.Max(0, TicksToMs(now - _lastArrival));
-            _arrivalGapMs = double.IsPositiveInfinity(_arrivalGapMs) ? gap : (0.8 * _arrivalGapMs) + (0.2 * gap);
-        }
-
-        _lastArrival = now;
+        _arrivalTimes[_arrivals % ArrivalWindow] = now;
+        _arrivals++;
     }
 
     /// <summary>

@@ -238,7 +238,17 @@ public sealed partial class InferenceService : IDisposable
     private InFlight? CatchingUp(InFlight next)
     {
         var ahead = next.Batch!;
-        if (!ahead.Joinable || ahead.NextLayer < 0)
+        if (!ahead.Joinable)
+        {
+            return null;
+        }
+
+        // Batches join only between layers: where the batch ahead stands is the next layer it reaches with no step of
+        // the prefix or of a head left (layer 0 while its prefix runs, in stages or whole: a batch just arrived otherwise
+        // waited for the other's prefix and first layers; the layer after one whose head is under way).
+        var meet = ahead.NextLayer < 0 ? 0 : ahead.StepsUntil(ahead.NextLayer) > 0 ? ahead.NextLayer + 1 : ahead.NextLayer;
+        var aheadSteps = ahead.StepsUntil(meet);
+        if (aheadSteps >= ahead.RemainingSteps)
         {
             return null;
         }
@@ -250,15 +260,16 @@ public sealed partial class InferenceService : IDisposable
         foreach (var behind in _stepping)
         {
             var b = behind.Batch!;
-            // From the prefix or a layer: this many steps to stand where the batch ahead stands (and it must go that deep).
-            var steps = b.StepsUntil(ahead.NextLayer);
-            if (!MayJoin(next, behind, maxRows) || steps <= 0 || steps >= bestSteps || steps >= b.RemainingSteps)
+            // This many steps more than the batch ahead to stand where it will (and it must go that deep).
+            var behindSteps = b.StepsUntil(meet);
+            var steps = behindSteps - aheadSteps;
+            if (!MayJoin(next, behind, maxRows) || steps <= 0 || steps >= bestSteps || behindSteps >= b.RemainingSteps)
             {
                 continue;
             }
 
-            var catchUp = steps * behind.Costs.StepMs(b.Rows);
-            var joined = Math.Max(ahead.RemainingSteps, b.RemainingSteps - steps) * next.Costs.StepMs(b.Rows + ahead.Rows);
+            var catchUp = (behindSteps * behind.Costs.StepMs(b.Rows)) + (aheadSteps * next.Costs.StepMs(ahead.Rows));
+            var joined = Math.Max(ahead.RemainingSteps - aheadSteps, b.RemainingSteps - behindSteps) * next.Costs.StepMs(b.Rows + ahead.Rows);
             if (InTime(now, catchUp + joined, next, behind))
             {
                 best = behind;

@@ -308,6 +308,35 @@ public sealed class BatchPolicyTests
         Assert.Equal(start + policy.MsToTicks(5), policy.LaunchTime(Decode));
     }
 
+    [Fact]
+    public void ArrivalsAllowJoining_RobotsWhosePeriodsLineUp_JudgedByTheMeanGapNotTheLastFew()
+    {
+        // Five robots asking every 27 ms, four of them within 2 ms: gaps of 0.5, 0.5, 0.5, 0.5 and 25 ms, 5.4 ms on
+        // average, more than a catch-up (a first exit, 5 ms) takes. Right after the bunched ones a moving average of
+        // single gaps read 3.5 ms and held the queue back from launching beside the batch in flight.
+        var policy = Policy(maxBatch: 4, joins: true);
+        for (var cycle = 0; cycle < 6; cycle++)
+        {
+            foreach (var gap in new[] { 0.5, 0.5, 0.5, 0.5, 25 })
+            {
+                Admit(policy, $"r-{cycle}-{gap}-{_time.GetTimestamp()}", 1000);
+                Assert.Single(policy.TakeBatch(Decode, _ => false).Rows);
+                _time.Advance(TimeSpan.FromMilliseconds(gap));
+            }
+        }
+
+        // The next five, the last four of them bunched.
+        Admit(policy, "bunched-0", 1000);
+        for (var i = 1; i <= 4; i++)
+        {
+            _time.Advance(TimeSpan.FromMilliseconds(0.5));
+            Admit(policy, $"bunched-{i}", 1000);
+        }
+
+        Assert.InRange(policy.ArrivalGapMs, 5.3, 5.5);
+        Assert.True(policy.ArrivalsAllowJoining(Decode));
+    }
+
     /// <summary>Requests that arrived <paramref name="gap"/> apart for a while, each taken at once (the policy's view of the arrival rate).</summary>
     private void ArriveEvery(BatchPolicy<string> policy, TimeSpan gap)
     {

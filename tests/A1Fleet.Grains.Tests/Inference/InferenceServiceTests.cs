@@ -149,10 +149,14 @@ public sealed class InferenceServiceTests(FleetClusterFixture fixture)
 
         Assert.Equal(0, service.BatchesInFlight);
     }
-    [Fact]
-    public async Task RunAsync_TwoBatchesThatFitInOne_TheSecondCatchesUpJoinsAndEachAnswersAsItsWholeRun()
+    [Theory]
+    [InlineData(null)]
+    [InlineData(0)]
+    [InlineData(1)]
+    public async Task RunAsync_TwoBatchesThatFitInOne_TheSecondCatchesUpJoinsAndEachAnswersAsItsWholeRun(int? expertLayersPerStep)
     {
-        using var service = Service();
+        // Heads whole, in parts of one expert layer (the second catches up across the first's heads), and as warm-up sizes them.
+        using var service = Service(configure: o => o.Engine.ExpertLayersPerStep = expertLayersPerStep);
         using var engine = A1Engine.Load(fixture.TinyFmDirectory, new EngineOptions { MaxBatchSize = 4, IntraOpThreads = 1 });
         var first = Requests(engine, null, null);
         var second = Requests(engine, engine.ExitLayers[1], null);
