@@ -502,6 +502,8 @@ public sealed partial class A1Engine : IDisposable
 
     private int StepsBefore(EngineBatch b, int layer)
     {
+        // Past the last layer there is nothing more to count.
+        layer = Math.Min(layer, _dims.Layers);
         var steps = b.Next < 0 ? b.PrefixSteps - b.PrefixStage : 0;
         var from = Math.Max(b.Next, 0);
         var passes = 0;

@@ -35,7 +35,8 @@ public interface ISteppedBatch : IDisposable
 
     /// <summary>
     /// Steps to run before the next one is LM layer <paramref name="layer"/>: what is left of the prefix (one step, or
-    /// one per stage of a split prefix) and the layers before it; 0 at that layer, negative past it.
+    /// one per stage of a split prefix) and the layers before it; 0 at that layer, negative past it. A layer past the
+    /// model's last counts the steps to its end.
     /// </summary>
     int StepsUntil(int layer);
 

@@ -260,10 +260,16 @@ public sealed partial class InferenceService : IDisposable
         foreach (var behind in _stepping)
         {
             var b = behind.Batch!;
+            if (!MayJoin(next, behind, maxRows))
+            {
+                // Another model's batch among them: its layers are not this one's.
+                continue;
+            }
+
             // This many steps more than the batch ahead to stand where it will (and it must go that deep).
             var behindSteps = b.StepsUntil(meet);
             var steps = behindSteps - aheadSteps;
-            if (!MayJoin(next, behind, maxRows) || steps <= 0 || steps >= bestSteps || behindSteps >= b.RemainingSteps)
+            if (steps <= 0 || steps >= bestSteps || behindSteps >= b.RemainingSteps)
             {
                 continue;
             }

@@ -34,6 +34,8 @@ public sealed class A1EngineHeadStepsTests(ReferenceModelsFixture models)
         // Never agreeing, every row runs the head at the reference layer and every exit: the count is exact.
         using var batch = split.Begin([Requests.From(samples[0], DecodeSettings.EarlyExitWarmK2, Requests.Never(split), seed: 3)]);
         var counted = batch.RemainingSteps;
+        // A layer past the model's last (another model's, asked by a scheduler) counts to the end.
+        Assert.Equal(counted, batch.StepsUntil(split.Layers + 5));
         // Prefix, one step per layer, and per head 2 passes of (exit + 1) expert layers one at a time.
         var heads = split.ExitLayers.Prepend(split.ExitLayers[0] - 1).Sum(exit => 2 * (exit + 1));
         Assert.Equal(1 + split.Layers + heads, counted);
@@ -47,6 +49,7 @@ public sealed class A1EngineHeadStepsTests(ReferenceModelsFixture models)
         while (!batch.Step());
 
         Assert.Equal(counted, steps);
+        Assert.Equal(0, batch.RemainingSteps);
         Assert.True(batch.Results[0].Succeeded, batch.Results[0].Error);
         Assert.Equal(split.Layers - 1, batch.Results[0].ExitLayer);
     }
