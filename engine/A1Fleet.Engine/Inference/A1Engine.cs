@@ -488,12 +488,6 @@ public sealed partial class A1Engine : IDisposable
         }
     }
 
-    /// <summary>
-    /// One step at <paramref name="layer"/>: LM block <paramref name="layer"/> over the rows still in the batch, and the
-    /// head where that layer needs it with the exit test. The FM expert at exit l attends to block l's K/V, so the block
-    /// runs first. The MLP head at exit l reads the stream entering block l (A1's convention), so the head runs first and
-    /// the block only for the rows that go deeper: a request that exits at l runs l blocks, and the last block never runs.
-    /// </summary>
     /// <summary>Steps <paramref name="b"/> still runs at most: what is left of the prefix, of a head under way, and every layer to its deepest row's with the heads that may run there.</summary>
     internal int RemainingSteps(EngineBatch b) => StepsBefore(b, b.RemainingDeepest + 1);
 
@@ -533,6 +527,12 @@ public sealed partial class A1Engine : IDisposable
     /// <summary>Steps one denoising pass takes at exit <paramref name="layer"/> (expert layers 0..layer).</summary>
     private int HeadChunks(int layer) => (layer + _expertLayersPerStep) / _expertLayersPerStep;
 
+    /// <summary>
+    /// One step at <paramref name="layer"/>: LM block <paramref name="layer"/> over the rows still in the batch, and the
+    /// head where that layer needs it with the exit test. The FM expert at exit l attends to block l's K/V, so the block
+    /// runs first. The MLP head at exit l reads the stream entering block l (A1's convention), so the head runs first and
+    /// the block only for the rows that go deeper: a request that exits at l runs l blocks, and the last block never runs.
+    /// </summary>
     /// <returns>Whether layer <paramref name="layer"/> is done (false: a flow-matching head there is still under way, <see cref="ExpertLayersPerStep"/>).</returns>
     private bool RunLayer(EngineBatch b, int layer)
     {
