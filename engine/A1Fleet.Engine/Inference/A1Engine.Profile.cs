@@ -29,7 +29,11 @@ public sealed partial class A1Engine
     /// uses). Runs on whatever a free set of buffers holds, so call it after at least one real batch; never on the
     /// buffers of a batch in flight (with every pooled set in flight it borrows one for the measure).
     /// </summary>
-    public PartTimings MeasureParts(int batch, int repetitions = 20)
+    public PartTimings MeasureParts(int batch, int repetitions = 20) =>
+        OnFreeContext(batch, context => Measure(context.Buffers, context.RunOptions, batch, repetitions));
+
+    /// <summary>Runs <paramref name="measure"/> under the gate on a free set of buffers (or one borrowed for it), for <paramref name="batch"/> rows.</summary>
+    private T OnFreeContext<T>(int batch, Func<BatchContext, T> measure)
     {
         if (batch < 1 || batch > MaxBatchSize)
         {
@@ -41,7 +45,7 @@ public sealed partial class A1Engine
             var context = Rent() ?? NewContext(pooled: false);
             try
             {
-                return Measure(context.Buffers, context.RunOptions, batch, repetitions);
+                return measure(context);
             }
             finally
             {
@@ -96,29 +100,10 @@ public sealed partial class A1Engine
     /// Prices each step the prefix runs as (<see cref="PrefixSteps"/>: its stages, or the whole prefix) at
     /// <paramref name="batch"/> rows, in order: a batch arriving while another's prefix runs waits for at most the longest.
     /// </summary>
-    public IReadOnlyList<double> MeasurePrefixSteps(int batch, int repetitions = 20)
-    {
-        if (batch < 1 || batch > MaxBatchSize)
-        {
-            throw new ArgumentOutOfRangeException(nameof(batch), batch, $"batch must be within 1..{MaxBatchSize}");
-        }
-
-        lock (_gate)
-        {
-            var context = Rent() ?? NewContext(pooled: false);
-            try
-            {
-                var stages = _graphs.PrefixStages;
-                return stages.Length == 0
-                    ? [Median(repetitions, () => _graphs.Prefix.Run(context.RunOptions, _graphs.PrefixBinding(context.Buffers, batch)))]
-                    : [.. stages.Select((graph, k) => Median(repetitions, () => graph.Run(context.RunOptions, _graphs.PrefixStageBinding(context.Buffers, k, batch))))];
-            }
-            finally
-            {
-                Release(context);
-            }
-        }
-    }
+    public IReadOnlyList<double> MeasurePrefixSteps(int batch, int repetitions = 20) =>
+        OnFreeContext<IReadOnlyList<double>>(batch, context => _graphs.PrefixStages.Length == 0
+            ? [Median(repetitions, () => _graphs.Prefix.Run(context.RunOptions, _graphs.PrefixBinding(context.Buffers, batch)))]
+            : [.. _graphs.PrefixStages.Select((graph, k) => Median(repetitions, () => graph.Run(context.RunOptions, _graphs.PrefixStageBinding(context.Buffers, k, batch))))]);
 
     /// <summary>How many steps a batch's prefix takes: its stages (<c>ModelFiles.PrefixStages</c>), or 1 when it runs whole.</summary>
     public int PrefixSteps => Math.Max(1, _graphs.PrefixStages.Length);

@@ -313,7 +313,6 @@ public sealed partial class A1Engine : IDisposable
         b.BusyTicks = 0;
         b.OrtTicks = 0;
         b.Next = -1;
-        b.PrefixSteps = Math.Max(1, _graphs.PrefixStages.Length);
         b.PrefixStage = 0;
         b.HeadPending = false;
         b.CompactAfterHead = false;
@@ -462,7 +461,7 @@ public sealed partial class A1Engine : IDisposable
             b.Slots[r].PrefixTicks += prefixTicks;
         }
 
-        if (++b.PrefixStage >= b.PrefixSteps)
+        if (++b.PrefixStage >= PrefixSteps)
         {
             b.Next = 0;
         }
@@ -498,7 +497,7 @@ public sealed partial class A1Engine : IDisposable
     {
         // Past the last layer there is nothing more to count.
         layer = Math.Min(layer, _dims.Layers);
-        var steps = b.Next < 0 ? b.PrefixSteps - b.PrefixStage : 0;
+        var steps = b.Next < 0 ? PrefixSteps - b.PrefixStage : 0;
         var from = Math.Max(b.Next, 0);
         var passes = 0;
         for (var r = 0; r < b.Active; r++)

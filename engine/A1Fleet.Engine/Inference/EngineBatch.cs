@@ -101,8 +101,7 @@ public sealed class EngineBatch : ISteppedBatch
     internal int EarlyExitRows;
     internal int Next;
 
-    /// <summary>While <see cref="Next"/> is -1: the prefix steps there are (its stages, or 1 when it runs whole) and the next to run.</summary>
-    internal int PrefixSteps = 1;
+    /// <summary>While <see cref="Next"/> is -1: the prefix step to run next (<see cref="A1Engine.PrefixSteps"/> in all).</summary>
     internal int PrefixStage;
 
     /// <summary>

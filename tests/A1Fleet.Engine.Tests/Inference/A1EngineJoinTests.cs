@@ -45,8 +45,8 @@ public sealed class A1EngineJoinTests(ReferenceModelsFixture models)
         Assert.True(joining.IsCompleted);
         Assert.Equal(first.Count, answered.first.Distinct().Count());
         Assert.Equal(second.Count, answered.second.Distinct().Count());
-        AssertClose(alone.first, host.Results, "host");
-        AssertClose(alone.second, joining.Results, "joined");
+        Answers.AssertClose(alone.first, host.Results, "host");
+        Answers.AssertClose(alone.second, joining.Results, "joined");
         Assert.True(firstStats.Joined && secondStats.Joined);
         Assert.Equal(first.Count, firstStats.Requests);
         Assert.Equal(second.Count, secondStats.Requests);
@@ -134,7 +134,7 @@ public sealed class A1EngineJoinTests(ReferenceModelsFixture models)
         {
         }
 
-        AssertClose(alone, host.Results, "host after the joined batch left");
+        Answers.AssertClose(alone, host.Results, "host after the joined batch left");
         Assert.Equal(1, engine.BatchesInFlight);
     }
 
@@ -149,32 +149,5 @@ public sealed class A1EngineJoinTests(ReferenceModelsFixture models)
                 Requests.From(samples[3], DecodeSettings.EarlyExitWarmK2, Requests.Never(engine), seed: 11),
                 Requests.From(samples[4], DecodeSettings.EarlyExitWarmK2, mid, seed: 12, maxLayer: engine.ExitLayers[1]),
             ]);
-    }
-
-    /// <summary>
-    /// The same exits and work, and actions equal to float rounding: a row's numbers do not depend on the rows beside it,
-    /// but a larger batch may take other kernels.
-    /// </summary>
-    private static void AssertClose(InferenceResult[] expected, InferenceResult[] actual, string what)
-    {
-        Assert.Equal(expected.Length, actual.Length);
-        for (var r = 0; r < expected.Length; r++)
-        {
-            var want = expected[r];
-            var got = actual[r];
-            Assert.NotNull(got);
-            Assert.True(got.Succeeded, $"{what} request {r}: {got.Error}");
-            Assert.Equal(want.ExitLayer, got.ExitLayer);
-            Assert.Equal(want.LayersRun, got.LayersRun);
-            Assert.Equal(want.HeadCalls, got.HeadCalls);
-            Assert.Equal(want.DenoisingSteps, got.DenoisingSteps);
-            Assert.Equal(want.StoppedAtCap, got.StoppedAtCap);
-            Assert.Equal(want.Actions.Length, got.Actions.Length);
-            for (var i = 0; i < want.Actions.Length; i++)
-            {
-                Assert.True(Math.Abs(want.Actions[i] - got.Actions[i]) <= 1e-4 * Math.Max(1, Math.Abs(want.Actions[i])),
-                    $"{what} request {r} action value {i}: {got.Actions[i]} against {want.Actions[i]} alone");
-            }
-        }
     }
 }

@@ -42,17 +42,7 @@ public sealed class A1EnginePrefixStagesTests : IDisposable
         var expected = wholeEngine.Run(requests);
         var actual = stagedEngine.Run(requests);
 
-        for (var r = 0; r < requests.Count; r++)
-        {
-            Assert.True(actual[r].Succeeded, actual[r].Error);
-            Assert.Equal(expected[r].LayersRun, actual[r].LayersRun);
-            Assert.Equal(expected[r].Actions.Length, actual[r].Actions.Length);
-            for (var i = 0; i < expected[r].Actions.Length; i++)
-            {
-                Assert.True(Math.Abs(expected[r].Actions[i] - actual[r].Actions[i]) <= 1e-4 * Math.Max(1, Math.Abs(expected[r].Actions[i])),
-                    $"request {r} action value {i}: {actual[r].Actions[i]} staged against {expected[r].Actions[i]} whole");
-            }
-        }
+        Answers.AssertClose(expected, actual, "prefix in stages");
     }
 
     [Fact]
