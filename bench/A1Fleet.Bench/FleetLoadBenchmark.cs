@@ -53,11 +53,11 @@ internal static class FleetLoadBenchmark
         Console.WriteLine($"{"load",-8} {"N",4} {"answered",9} {"in budget",9} {"refused",8} {"p99 ms",8} {"refuse p99",10} {"forced",7} {"queue p99",9} {"held/buffered",13} {"late",5} {"outside",8} {"joined",6}");
 
         // Not recorded: the silo's first requests run code paths for the first time (JIT) and activate its grains.
-        await RunAsync(grains, model, nominalRobots, samples, chunkSeconds, budgetMs, TimeSpan.FromSeconds(1), "warm-up", batchesJoined);
-        var nominal = await RunAsync(grains, model, nominalRobots, samples, chunkSeconds, budgetMs, phase, "nominal", batchesJoined);
-        var at15 = await RunAsync(grains, model, robots15, samples, chunkSeconds, budgetMs, phase, "1.5x", batchesJoined);
+        await RunAsync(grains, model, nominalRobots, samples, engine.Manifest.Action.Chunk, chunkSeconds, budgetMs, TimeSpan.FromSeconds(1), "warm-up", batchesJoined);
+        var nominal = await RunAsync(grains, model, nominalRobots, samples, engine.Manifest.Action.Chunk, chunkSeconds, budgetMs, phase, "nominal", batchesJoined);
+        var at15 = await RunAsync(grains, model, robots15, samples, engine.Manifest.Action.Chunk, chunkSeconds, budgetMs, phase, "1.5x", batchesJoined);
         var rssBefore = Rss();
-        var at3 = await RunAsync(grains, model, robots3, samples, chunkSeconds, budgetMs, rssPhase, "3x", batchesJoined);
+        var at3 = await RunAsync(grains, model, robots3, samples, engine.Manifest.Action.Chunk, chunkSeconds, budgetMs, rssPhase, "3x", batchesJoined);
         var rssGrowth = (Rss() - rssBefore) / (1024.0 * 1024.0);
 
         json["load_model"] = model;
@@ -183,11 +183,12 @@ internal static class FleetLoadBenchmark
     }
 
     /// <summary>
-    /// <paramref name="n"/> robots for <paramref name="duration"/>, each as its agent would: a chunk covers
-    /// <paramref name="chunkSeconds"/> from its observation; the next request goes out with half of it left; a refusal's
-    /// hint delays the next request; the arm holds when the last chunk's actions have run out before the next arrives.
+    /// <paramref name="n"/> robots for <paramref name="duration"/>, each as its agent would: a chunk of
+    /// <paramref name="chunkSteps"/> actions covers <paramref name="chunkSeconds"/> from its observation; the next request
+    /// goes out with half of it left and reports the actions still held; a refusal's hint delays the next request; the arm
+    /// holds when the last chunk's actions have run out before the next arrives.
     /// </summary>
-    private static async Task<Phase> RunAsync(IClusterClient client, string model, int n, List<ObservationSample> samples, double chunkSeconds, double budgetMs, TimeSpan duration,
+    private static async Task<Phase> RunAsync(IClusterClient client, string model, int n, List<ObservationSample> samples, int chunkSteps, double chunkSeconds, double budgetMs, TimeSpan duration,
         string load, Func<long> batchesJoined)
     {
         var robots = new List<(IRobotGrain Grain, long Epoch)>();
@@ -209,6 +210,7 @@ internal static class FleetLoadBenchmark
         var frequency = Stopwatch.Frequency;
         var chunkTicks = (long)(chunkSeconds * frequency);
         var aheadTicks = (long)(chunkSeconds * RequestAheadShare * frequency);
+        var periodTicks = chunkTicks / chunkSteps;
         var joinedBefore = batchesJoined();
         var started = Stopwatch.GetTimestamp();
         var end = started + (long)(duration.TotalSeconds * frequency);
@@ -234,7 +236,9 @@ internal static class FleetLoadBenchmark
                 }
 
                 var s = samples[(int)((index * 7 + seq) % samples.Count)];
-                var chunk = await robot.Grain.Act(robot.Epoch, new Observation(seq, s.State, [.. s.Images], DateTimeOffset.UtcNow));
+                // The arm reports the actions it still holds, as an agent does (whole control periods).
+                var heldActions = (int)Math.Clamp(Math.Floor((actionsUntil - sent) / (double)periodTicks), 0, chunkSteps);
+                var chunk = await robot.Grain.Act(robot.Epoch, new Observation(seq, s.State, [.. s.Images], DateTimeOffset.UtcNow, ActionsHeld: heldActions));
                 var now = Stopwatch.GetTimestamp();
                 var ms = Stopwatch.GetElapsedTime(sent, now).TotalMilliseconds;
                 held |= buffered && now > actionsUntil;

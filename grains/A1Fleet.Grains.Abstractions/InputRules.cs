@@ -43,6 +43,15 @@ public static class InputRules
             ? null
             : $"{field} {ageMs.ToString(CultureInfo.InvariantCulture)} ms is invalid: use a finite value within [0, {MaxLatencyBudgetMs.ToString(CultureInfo.InvariantCulture)}] ms, measured on the agent's monotonic clock from capture to send";
 
+    /// <summary>
+    /// The actions an agent reports it held at capture (<see cref="Observation.ActionsHeld"/>): within [0, the model's
+    /// chunk]; an arm never holds more than one chunk, and the count orders its request ahead of others.
+    /// </summary>
+    public static string? ActionsHeld(int held, int chunk, string field = "observation.actions_held") =>
+        held >= 0 && held <= chunk
+            ? null
+            : $"{field} {held} is invalid: an arm holds at most one chunk of the model's actions, so use a count within [0, {chunk}]";
+
     /// <summary>A task instruction: not empty, at most <see cref="MaxInstructionLength"/> characters, no control or bidi-override characters.</summary>
     public static string? Instruction(string? instruction, string field = "instruction")
     {

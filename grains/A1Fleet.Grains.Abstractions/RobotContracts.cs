@@ -58,6 +58,9 @@ public sealed record RobotTask(
 /// on its own monotonic clock since it received it (the agent: since capture). Each hop re-anchors it on arrival
 /// (arrival - age), so a deadline never compares wall clocks of two machines; <see cref="CapturedAt"/> is for people
 /// and recordings only. What no hop can measure, the transit between two machines, is not counted (docs/fleet.md).</para>
+/// <para><see cref="ActionsHeld"/> is what the agent reports it still had to execute when it captured the observation:
+/// the actions of its last chunk after the tick it captured on. Null (a compatible client, an agent from before the
+/// field): the robot grain estimates it from the chunks it issued (<c>ArmActions</c>).</para>
 /// </summary>
 [GenerateSerializer, Immutable, Alias("a1.Observation")]
 public sealed record Observation(
@@ -66,7 +69,8 @@ public sealed record Observation(
     [property: Id(2)] byte[][] Images,
     [property: Id(3)] DateTimeOffset CapturedAt,
     [property: Id(4)] string? Instruction = null,
-    [property: Id(5)] double AgeMs = 0)
+    [property: Id(5)] double AgeMs = 0,
+    [property: Id(6)] int? ActionsHeld = null)
 {
     /// <summary>The capturing process's <see cref="TimeProvider.GetTimestamp"/> at capture (0: unknown). Never on the wire: it means nothing elsewhere.</summary>
     [field: NonSerialized]

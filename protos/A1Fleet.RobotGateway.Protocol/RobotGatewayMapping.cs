@@ -102,11 +102,17 @@ public static class RobotGatewayMapping
             proto.Images.Add(UnsafeByteOperations.UnsafeWrap(image));
         }
 
+        if (observation.ActionsHeld is { } held)
+        {
+            proto.ActionsHeld = held;
+        }
+
         return proto;
     }
 
     public static G.Observation FromProto(this P.Observation observation) => new(observation.Sequence, [.. observation.State],
-        [.. observation.Images.Select(i => i.ToByteArray())], observation.CapturedAt?.ToDateTimeOffset() ?? DateTimeOffset.UnixEpoch);
+        [.. observation.Images.Select(i => i.ToByteArray())], observation.CapturedAt?.ToDateTimeOffset() ?? DateTimeOffset.UnixEpoch,
+        ActionsHeld: observation.HasActionsHeld ? observation.ActionsHeld : null);
 
     public static P.ActReply ToProto(this G.ActionChunk chunk)
     {

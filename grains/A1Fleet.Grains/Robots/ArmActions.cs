@@ -3,8 +3,10 @@ namespace A1Fleet.Grains.Robots;
 /// <summary>
 /// When the actions a robot grain last issued run out at the arm, on the grain's clock: the agent executes action k of
 /// a chunk on the k-th control tick after the chunk's observation, so a chunk of H actions lasts H periods from that
-/// observation's capture (its arrival here less the age it arrived with); an agent that just bound holds nothing. Kept in
-/// memory only: after a reactivation, or for a robot with no control rate, it is unknown until the next chunk.
+/// observation's capture (its arrival here less the age it arrived with); an agent that just bound holds nothing. What
+/// the agent reports it held at a capture (<see cref="Reported"/>) replaces the estimate: it knows of chunks it dropped,
+/// and of those it held before this grain issued any. Kept in memory only: after a reactivation, or for a robot with no
+/// control rate, it is unknown until the next chunk or report.
 /// </summary>
 public sealed class ArmActions(TimeProvider time)
 {
@@ -22,6 +24,21 @@ public sealed class ArmActions(TimeProvider time)
         // A chunk answered after a newer one (a hedge's loser) never shortens what the arm holds.
         var runOut = capturedAt + (long)(steps / controlHz * time.TimestampFrequency);
         _runOutAt = _runOutAt is { } known ? Math.Max(known, runOut) : runOut;
+    }
+
+    /// <summary>
+    /// The agent held <paramref name="actions"/> actions to execute, one per period of <paramref name="controlHz"/>, when it
+    /// captured an observation that arrived at <paramref name="arrivedTicks"/>, <paramref name="ageMs"/> old.
+    /// </summary>
+    public void Reported(long arrivedTicks, double ageMs, int actions, double controlHz)
+    {
+        if (!(controlHz > 0) || actions < 0 || !double.IsFinite(ageMs))
+        {
+            return;
+        }
+
+        var capturedAt = arrivedTicks - (long)(Math.Max(0, ageMs) / 1000.0 * time.TimestampFrequency);
+        _runOutAt = capturedAt + (long)(actions / controlHz * time.TimestampFrequency);
     }
 
     /// <summary>

@@ -165,6 +165,17 @@ public sealed partial class RobotGrain : Grain, IRobotGrain
             return Issued(ActionChunk.Holding(observation.Sequence, task, S.EStopped, ChunkStatus.Error, badPrompt));
         }
 
+        if (observation.ActionsHeld is { } held)
+        {
+            if (InputRules.ActionsHeld(held, _model?.Chunk ?? int.MaxValue) is { } badHeld)
+            {
+                S.Errors++;
+                return Issued(ActionChunk.Holding(observation.Sequence, task, S.EStopped, ChunkStatus.Error, badHeld));
+            }
+
+            _armActions.Reported(arrived, observation.AgeMs, held, S.ControlHz);
+        }
+
         // A compatible client's prompt (set only where the robot's profile lets it win) stands in for the assigned task.
         var instruction = observation.Instruction ?? task?.Instruction;
         if (S.EStopped || instruction is null)

@@ -779,7 +779,8 @@ public sealed partial class ControlLoop
 
         var capturedAt = _time.GetTimestamp();
         _driver.ReadState(_state);
-        var observation = new Observation(++_sequence, _adapter.CreateState(_state), _camera.Capture(_state), _time.GetUtcNow()) { CapturedTimestamp = capturedAt };
+        // What the arm holds from the next tick on: the fleet serves arms about to run out first.
+        var observation = new Observation(++_sequence, _adapter.CreateState(_state), _camera.Capture(_state), _time.GetUtcNow(), ActionsHeld: _plan.Remaining) { CapturedTimestamp = capturedAt };
 
         // Action 0 of the answer belongs to the next tick: the observation shows the arm after this tick's command.
         _inflightBaseTick = tick + 1;

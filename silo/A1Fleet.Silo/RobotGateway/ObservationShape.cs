@@ -14,7 +14,9 @@ public static class ObservationShape
 
     /// <summary>The first problem as (field, message), or null when the observation fits <paramref name="model"/>.</summary>
     public static (string Field, string Message)? Check(P.Observation observation, ModelSpec model) =>
-        Check(observation.State, observation.Images.Count, c => observation.Images[c].Length, model);
+        observation.HasActionsHeld && InputRules.ActionsHeld(observation.ActionsHeld, model.Chunk) is { } badHeld
+            ? ("observation.actions_held", badHeld)
+            : Check(observation.State, observation.Images.Count, c => observation.Images[c].Length, model);
 
     /// <summary>The same check for an observation a compatible endpoint built (images RGB8 HWC, already resized).</summary>
     public static (string Field, string Message)? Check(IReadOnlyList<float> state, byte[][] images, ModelSpec model) =>

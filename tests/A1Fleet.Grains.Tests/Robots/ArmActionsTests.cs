@@ -41,6 +41,44 @@ public sealed class ArmActionsTests
         Assert.Equal(500, arm.LeftMs(_time.GetTimestamp())!.Value, 6);
     }
 
+    [Fact]
+    public void Reported_ByTheAgent_ReplacesTheEstimateEvenWhenShorter()
+    {
+        var arm = new ArmActions(_time);
+        arm.Issued(_time.GetTimestamp(), ageMs: 0, steps: 10, controlHz: 20);
+
+        // The agent dropped that chunk (say, it came too late to splice): it holds 2 actions at a capture 10 ms old.
+        arm.Reported(_time.GetTimestamp(), ageMs: 10, actions: 2, controlHz: 20);
+
+        Assert.Equal(90, arm.LeftMs(_time.GetTimestamp())!.Value, 6);
+    }
+
+    [Fact]
+    public void Reported_BeforeAnyChunkWasIssued_IsWhatTheArmHolds()
+    {
+        var arm = new ArmActions(_time);
+        arm.Bound(_time.GetTimestamp(), controlHz: 20);
+
+        arm.Reported(_time.GetTimestamp(), ageMs: 0, actions: 5, controlHz: 20);
+        _time.Advance(TimeSpan.FromMilliseconds(100));
+
+        Assert.Equal(150, arm.LeftMs(_time.GetTimestamp())!.Value, 6);
+    }
+
+    [Theory]
+    [InlineData(0, 3)]
+    [InlineData(20, -1)]
+    [InlineData(double.NaN, 3)]
+    public void Reported_NoControlRateOrANegativeCount_KeepsTheEstimate(double controlHz, int actions)
+    {
+        var arm = new ArmActions(_time);
+        arm.Issued(_time.GetTimestamp(), ageMs: 0, steps: 10, controlHz: 20);
+
+        arm.Reported(_time.GetTimestamp(), ageMs: 0, actions, controlHz);
+
+        Assert.Equal(500, arm.LeftMs(_time.GetTimestamp())!.Value, 6);
+    }
+
     [Theory]
     [InlineData(0, 10)]
     [InlineData(20, 0)]

@@ -192,6 +192,38 @@ public sealed class RobotGrainTests(FleetClusterFixture fixture)
         Assert.Contains("no-such-model", ex.Message, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData(-1)]
+    [InlineData(int.MaxValue)]
+    public async Task Act_ActionsHeldOutsideOneChunk_ErrorNamingTheFieldAndNothingRuns(int held)
+    {
+        var agent = new TestAgent(fixture.Client, NewId());
+        var lease = await agent.BindAsync();
+        await agent.Robot.AssignTask("pick up the red block", "test");
+
+        var chunk = await agent.Robot.Act(lease.Epoch, agent.Observation() with { ActionsHeld = held });
+
+        Assert.Equal(ChunkStatus.Error, chunk.Status);
+        Assert.Empty(chunk.Actions);
+        Assert.Contains("observation.actions_held", chunk.Error, StringComparison.Ordinal);
+        Assert.Contains($"[0, {lease.Model.Chunk}]", chunk.Error, StringComparison.Ordinal);
+        var counters = (await agent.Robot.GetStatus()).Counters;
+        Assert.Equal(1, counters.Errors);
+        Assert.Equal(0, counters.Chunks);
+    }
+
+    [Fact]
+    public async Task Act_ActionsHeldWithinOneChunk_Answered()
+    {
+        var agent = new TestAgent(fixture.Client, NewId());
+        var lease = await agent.BindAsync();
+        await agent.Robot.AssignTask("pick up the red block", "test");
+
+        var chunk = await agent.Robot.Act(lease.Epoch, agent.Observation() with { ActionsHeld = lease.Model.Chunk });
+
+        Assert.Equal(ChunkStatus.Ok, chunk.Status);
+    }
+
     [Fact]
     public async Task Act_BudgetTooSmallForAnyExit_RefusedAtOnceWithAHintAndCounted()
     {

@@ -489,6 +489,20 @@ public sealed class ControlLoopTests
     }
 
     [Fact]
+    public void RunAsync_EachRequest_ReportsTheActionsTheArmStillHeld()
+    {
+        using var h = new LoopHarness();
+
+        h.Start().Step(60);
+
+        // The first goes out holding nothing; each later one when the chunk is down to the request-ahead window (5 of 10).
+        var held = h.Source.Observations.Select(o => o.ActionsHeld).ToArray();
+        Assert.True(held.Length > 3, $"{held.Length} requests");
+        Assert.Equal(0, held[0]);
+        Assert.All(held.Skip(1), n => Assert.Equal(Chunk / 2, n));
+    }
+
+    [Fact]
     public async Task RunAsync_Cancelled_StopsAndHolds()
     {
         var h = new LoopHarness();

@@ -261,6 +261,8 @@ public sealed class RobotGatewayTests : IAsyncLifetime
             ("observation.state[0]", o => o.State[0] = float.NaN),
             ("observation.images", o => o.Images.RemoveAt(o.Images.Count - 1)),
             ($"observation.images[{model.Cameras.Count - 1}]", o => o.Images[^1] = ByteString.CopyFrom(new byte[7])),
+            ("observation.actions_held", o => o.ActionsHeld = -1),
+            ("observation.actions_held", o => o.ActionsHeld = model.Chunk + 1),
         };
         foreach (var (field, breakIt) in cases)
         {
@@ -270,7 +272,10 @@ public sealed class RobotGatewayTests : IAsyncLifetime
             Assert.Equal(StatusCode.InvalidArgument, error.StatusCode);
             Assert.StartsWith(field + ":", error.Status.Detail, StringComparison.Ordinal);
 
-            var served = await _gateway.Client.ActAsync(new P.ActRequest { Epoch = goodLease.Epoch, Observation = GoodObservation(model) }, goodHeaders);
+            // A whole chunk still held is what an agent that asks early reports.
+            var goodObservation = GoodObservation(model);
+            goodObservation.ActionsHeld = model.Chunk;
+            var served = await _gateway.Client.ActAsync(new P.ActRequest { Epoch = goodLease.Epoch, Observation = goodObservation }, goodHeaders);
             Assert.Equal(P.ChunkStatus.Ok, served.Status);
             Assert.Equal(served.Chunk * served.ActionDim, served.Actions.Count);
         }
