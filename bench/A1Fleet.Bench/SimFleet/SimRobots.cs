@@ -117,7 +117,9 @@ internal static class SimRobots
                     {
                         RobotId = robot.Id,
                         Epoch = robot.Epoch,
-                        Observation = new Observation(seq, s.State, [.. s.Images], DateTimeOffset.UtcNow).ToProto(),
+                        // The arm reports the actions it still holds, as an agent does (whole control periods).
+                        Observation = new Observation(seq, s.State, [.. s.Images], DateTimeOffset.UtcNow,
+                            ActionsHeld: (int)Math.Clamp((robot.ActionsUntil - sent) / periodTicks, 0, pace.Chunk)).ToProto(),
                         ObservationAgeMs = Stopwatch.GetElapsedTime(sent).TotalMilliseconds,
                     }, robot.Headers, deadline: DateTime.UtcNow + chunkTime);
                 }
