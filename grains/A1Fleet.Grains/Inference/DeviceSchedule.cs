@@ -77,6 +77,14 @@ public sealed class DeviceSchedule<T> where T : class
         return entry is not null && _entries.Remove(entry);
     }
 
+    /// <summary>Takes every batch out, in the order they were admitted: the device starts over with none in flight.</summary>
+    public List<T> TakeAll()
+    {
+        var all = _entries.Select(e => e.Batch).ToList();
+        _entries.Clear();
+        return all;
+    }
+
     private static bool Before(Entry a, Entry b, long now)
     {
         var ua = a.Urgent(now);

@@ -132,9 +132,9 @@ public sealed partial class InferenceService : IDisposable
     private void Drain()
     {
         var reader = _queue.Reader;
-        try
+        while (!_stopping.IsCancellationRequested)
         {
-            while (!_stopping.IsCancellationRequested)
+            try
             {
                 Admit(reader);
                 if (_schedule.Next() is { } next)
@@ -148,9 +148,18 @@ public sealed partial class InferenceService : IDisposable
                     break;
                 }
             }
-        }
-        catch (OperationCanceledException)
-        {
+            catch (OperationCanceledException) when (_stopping.IsCancellationRequested)
+            {
+                break;
+            }
+            catch (Exception ex)
+            {
+                // A fault of the device thread's own scheduling (a batch's failure is answered in StepOnce): escaping, it
+                // would end this thread and the silo process with it, every robot served here left without answers until
+                // the silo is replaced (it did once: docs/benchmarks.md). The batches on the device are failed instead,
+                // their requests answered with the error, and the device goes on with the next.
+                AbandonInFlight(ex);
+            }
         }
 
         // Stopping: nobody will step what is still in flight.
@@ -164,6 +173,40 @@ public sealed partial class InferenceService : IDisposable
                 joined.Work.Completion.TrySetCanceled();
             }
         }
+    }
+
+    /// <summary>
+    /// Fails every batch on the device (joined ones included) with <paramref name="fault"/> and starts over with none in
+    /// flight: after a fault mid-step their bookkeeping cannot be trusted, and a request answered with an error is asked
+    /// again by its robot, where one never answered is waited on until its deadline.
+    /// </summary>
+    private void AbandonInFlight(Exception fault)
+    {
+        var flights = _stepping.Union(_schedule.TakeAll()).ToList();
+        var abandoned = 0;
+        foreach (var flight in flights.Concat(flights.SelectMany(f => f.Joined)).ToList())
+        {
+            abandoned++;
+            try
+            {
+                Finish(flight);
+            }
+            catch (Exception ex)
+            {
+                LogAbandonFailed(ex, flight.Work.ModelId);
+            }
+
+            flight.Work.Completion.TrySetException(fault);
+        }
+
+        _stepping.Clear();
+        foreach (var model in _inFlightPerModel.Keys.ToList())
+        {
+            _inFlightPerModel[model] = 0;
+        }
+
+        Volatile.Write(ref _inFlightCount, 0);
+        LogDeviceFault(fault, abandoned);
     }
 
     /// <summary>Takes batches from the queue while there is room for them (between two steps); exclusive work runs at once.</summary>
@@ -218,6 +261,8 @@ public sealed partial class InferenceService : IDisposable
 
         _inFlightPerModel[work.ModelId]++;
         Interlocked.Increment(ref _inFlightCount);
+        // Listed before anything else can fail: a fault from here on finds it to answer (AbandonInFlight).
+        _stepping.Add(flight);
         if (flight.Batch.IsCompleted)
         {
             Complete(flight);
@@ -225,7 +270,6 @@ public sealed partial class InferenceService : IDisposable
         }
 
         _schedule.TryAdd(flight, flight.Deadline, flight.RemainingTicks(_time));
-        _stepping.Add(flight);
     }
 
     /// <summary>
@@ -613,6 +657,12 @@ public sealed partial class InferenceService : IDisposable
 
     [LoggerMessage(EventId = 102, Level = LogLevel.Warning, Message = "Model {ModelId}: SIMULATED device (A1Fleet:Inference:Device = Simulated): batches spend the prices ({Prices}) and answer a neutral pose; not for arms")]
     private partial void LogSimulated(string modelId, string prices);
+
+    [LoggerMessage(EventId = 103, Level = LogLevel.Critical, Message = "The device thread's scheduling failed; the {Batches} batch(es) on the device were failed with it and the device goes on")]
+    private partial void LogDeviceFault(Exception exception, int batches);
+
+    [LoggerMessage(EventId = 104, Level = LogLevel.Error, Message = "A batch of model {ModelId} abandoned after a device fault did not release cleanly")]
+    private partial void LogAbandonFailed(Exception exception, string modelId);
 
     [LoggerMessage(EventId = 101, Level = LogLevel.Error, Message = "Batch of {Count} for model {ModelId} failed")]
     private partial void LogBatchFailed(Exception exception, string modelId, int count);

@@ -133,6 +133,21 @@ public sealed class DeviceScheduleTests
         Assert.Null(new DeviceSchedule<FakeBatch>(1, _time).Next());
     }
 
+    [Fact]
+    public void TakeAll_TakesEveryBatchInTheOrderAdmittedAndLeavesRoom()
+    {
+        var schedule = new DeviceSchedule<FakeBatch>(2, _time);
+        var late = new FakeBatch("late", 12, 1, In(100));
+        var soon = new FakeBatch("soon", 12, 1, In(10));
+        schedule.TryAdd(late, late.Deadline);
+        schedule.TryAdd(soon, soon.Deadline);
+
+        Assert.Equal([late, soon], schedule.TakeAll());
+        Assert.Equal(0, schedule.Count);
+        Assert.Null(schedule.Next());
+        Assert.True(schedule.TryAdd(soon, soon.Deadline));
+    }
+
     /// <summary>Picks, runs one step (one layer of fake time), tells the schedule; removes the batch when done.</summary>
     private FakeBatch RunStep(DeviceSchedule<FakeBatch> schedule)
     {

@@ -174,6 +174,72 @@ public sealed class InferenceServiceTests(FleetClusterFixture fixture)
     }
 
     [Fact]
+    public async Task RunAsync_JoinedBatchWhoseStepFails_BothAreAnsweredAndTheDeviceGoesOn()
+    {
+        using var service = Service();
+        using var engine = A1Engine.Load(fixture.TinyFmDirectory, new EngineOptions { MaxBatchSize = 4, IntraOpThreads = 1 });
+        var first = Requests(engine, null, null);
+        var second = Requests(engine, null, null);
+        // The first answer of either batch throws in the step that delivers it: by then the two have joined, and that
+        // step is the host's, carrying the guest's rows too.
+        var answers = 0;
+        void Fail(int row, InferenceResult result)
+        {
+            if (Interlocked.Increment(ref answers) == 1)
+            {
+                throw new InvalidOperationException("the answer's consumer failed");
+            }
+        }
+
+        var (outcomes, _) = await RunTogether(service, engine, first, second, deadlineTicks: long.MaxValue, onResult: Fail, waitFor: run => run.ContinueWith(t => t));
+
+        Assert.Equal(1, service.BatchesJoined);
+        // The host's run fails with the step; the guest's rows, abandoned with it, are answered as failures, not left waiting.
+        var failed = Assert.Single(outcomes, o => o.IsFaulted);
+        Assert.Equal("the answer's consumer failed", failed.Exception!.InnerException!.Message);
+        var guest = await Assert.Single(outcomes, o => o.IsCompletedSuccessfully);
+        Assert.All(guest.Results, r => Assert.False(r.Succeeded));
+        Assert.Equal(0, service.BatchesInFlight);
+        AssertAsWholeRun(engine, first, await service.RunAsync(engine.ModelId, first, null, CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(60)));
+    }
+
+    [Fact]
+    public async Task RunAsync_FaultInTheDeviceThreadsScheduling_FailsTheBatchesOnTheDeviceAndGoesOn()
+    {
+        using var service = Service();
+        using var engine = A1Engine.Load(fixture.TinyFmDirectory, new EngineOptions { MaxBatchSize = 4, IntraOpThreads = 1 });
+        var requests = Requests(engine, null, null);
+        using var release = new ManualResetEventSlim();
+        var hold = service.RunOnDeviceAsync((_, ct) => release.Wait(TimeSpan.FromMinutes(1), ct), CancellationToken.None);
+        var bystander = service.RunAsync(engine.ModelId, requests, null, [long.MaxValue, long.MaxValue], CancellationToken.None);
+        // Deadlines the device thread cannot read stand in for any fault of its own bookkeeping: it reads them to place
+        // the batch among those in flight, outside any one batch's step.
+        var faulty = service.RunAsync(engine.ModelId, requests, null, new UnreadableDeadlines(requests.Count), CancellationToken.None);
+        release.Set();
+        Assert.True(await hold);
+
+        var fault = await Assert.ThrowsAsync<InvalidOperationException>(() => faulty.WaitAsync(TimeSpan.FromMinutes(1)));
+        Assert.Equal(UnreadableDeadlines.Message, fault.Message);
+        // Already on the device when the fault came: failed with it (its bookkeeping is the same as the faulty one's).
+        Assert.Same(fault, await Assert.ThrowsAsync<InvalidOperationException>(() => bystander.WaitAsync(TimeSpan.FromMinutes(1))));
+        Assert.Equal(0, service.BatchesInFlight);
+        AssertAsWholeRun(engine, requests, await service.RunAsync(engine.ModelId, requests, null, [long.MaxValue, long.MaxValue], CancellationToken.None).WaitAsync(TimeSpan.FromMinutes(1)));
+    }
+
+    private sealed class UnreadableDeadlines(int count) : IReadOnlyList<long>
+    {
+        public const string Message = "deadline unreadable";
+
+        public int Count => count;
+
+        public long this[int index] => throw new InvalidOperationException(Message);
+
+        public IEnumerator<long> GetEnumerator() => throw new InvalidOperationException(Message);
+
+        System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
+    }
+
+    [Fact]
     public async Task RunAsync_BatchesWithoutTheSlackToJoin_RunInterleavedEachOnItsOwn()
     {
         // Due at once: neither can wait for the other to catch up, nor run at the joined size within its deadline.
@@ -206,14 +272,23 @@ public sealed class InferenceServiceTests(FleetClusterFixture fixture)
     private static async Task<(BatchOutcome First, BatchOutcome Second, bool[] Joined)> RunTogether(InferenceService service, A1Engine engine, List<InferenceRequest> first,
         List<InferenceRequest> second, long deadlineTicks)
     {
+        var (outcomes, joined) = await RunTogether(service, engine, first, second, deadlineTicks, onResult: null, waitFor: run => run);
+        return (outcomes[0], outcomes[1], joined);
+    }
+
+    /// <param name="waitFor">What of each run to wait for (at most a minute each: a batch never answered fails the test instead of hanging it).</param>
+    private static async Task<(T[] Outcomes, bool[] Joined)> RunTogether<T>(InferenceService service, A1Engine engine, List<InferenceRequest> first,
+        List<InferenceRequest> second, long deadlineTicks, Action<int, InferenceResult>? onResult, Func<Task<BatchOutcome>, Task<T>> waitFor)
+    {
         using var release = new ManualResetEventSlim();
         var joined = new[] { new TaskCompletionSource(), new TaskCompletionSource() };
         var hold = service.RunOnDeviceAsync((_, ct) => release.Wait(TimeSpan.FromMinutes(1), ct), CancellationToken.None);
-        var firstRun = service.RunAsync(engine.ModelId, first, null, [.. first.Select(_ => deadlineTicks)], CancellationToken.None, joined[0]);
-        var secondRun = service.RunAsync(engine.ModelId, second, null, [.. second.Select(_ => deadlineTicks)], CancellationToken.None, joined[1]);
+        var firstRun = service.RunAsync(engine.ModelId, first, onResult, [.. first.Select(_ => deadlineTicks)], CancellationToken.None, joined[0]);
+        var secondRun = service.RunAsync(engine.ModelId, second, onResult, [.. second.Select(_ => deadlineTicks)], CancellationToken.None, joined[1]);
         release.Set();
         Assert.True(await hold);
-        return (await firstRun, await secondRun, [.. joined.Select(j => j.Task.IsCompleted)]);
+        T[] outcomes = [await waitFor(firstRun).WaitAsync(TimeSpan.FromMinutes(1)), await waitFor(secondRun).WaitAsync(TimeSpan.FromMinutes(1))];
+        return (outcomes, [.. joined.Select(j => j.Task.IsCompleted)]);
     }
 
     /// <summary>The same exits, and actions equal to float rounding (a joined batch runs its rows at a larger size, which may take other kernels).</summary>
