@@ -779,8 +779,10 @@ public sealed partial class ControlLoop
 
         var capturedAt = _time.GetTimestamp();
         _driver.ReadState(_state);
-        // What the arm holds from the next tick on: the fleet serves arms about to run out first.
-        var observation = new Observation(++_sequence, _adapter.CreateState(_state), _camera.Capture(_state), _time.GetUtcNow(), ActionsHeld: _plan.Remaining) { CapturedTimestamp = capturedAt };
+        // What the arm holds from the next tick on: the fleet serves arms about to run out first. Never more than a chunk
+        // of the model (the fleet refuses that), whatever the plan was spliced from.
+        var held = Math.Min(_plan.Remaining, _chunkSteps);
+        var observation = new Observation(++_sequence, _adapter.CreateState(_state), _camera.Capture(_state), _time.GetUtcNow(), ActionsHeld: held) { CapturedTimestamp = capturedAt };
 
         // Action 0 of the answer belongs to the next tick: the observation shows the arm after this tick's command.
         _inflightBaseTick = tick + 1;
