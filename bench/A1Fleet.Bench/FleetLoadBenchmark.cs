@@ -50,7 +50,7 @@ internal static class FleetLoadBenchmark
         Console.WriteLine();
         Console.WriteLine($"deadlines under load ({model}): full-depth capacity {capacity:F1} req/s at batch {CapacityBatch}; a robot asks {perRobotRate:F1} req/s; " +
                           $"nominal ({NominalShare}x) = {nominalRobots} robots, 1.5x = {robots15} robots, 3x = {robots3} robots; budget {budgetMs} ms{(device is null ? "" : "; SIMULATED device")}{(k == 1 ? "" : $", time scale {k}")}");
-        Console.WriteLine($"{"load",-8} {"N",4} {"answered",9} {"in budget",9} {"refused",8} {"p99 ms",8} {"refuse p99",10} {"forced",7} {"queue p99",9} {"held/buffered",13} {"late",5} {"outside",8} {"joined",6}");
+        Console.WriteLine($"{"load",-8} {"N",4} {"answered",9} {"in budget",9} {"refused",8} {"p99 ms",8} {"refuse p99",10} {"forced",7} {"queue p99",9} {"held/buffered",13} {"held time",9} {"late",5} {"outside",8} {"joined",6}");
 
         // Not recorded: the silo's first requests run code paths for the first time (JIT) and activate its grains.
         await RunAsync(grains, model, nominalRobots, samples, engine.Manifest.Action.Chunk, chunkSeconds, budgetMs, TimeSpan.FromSeconds(1), "warm-up", batchesJoined);
@@ -74,6 +74,7 @@ internal static class FleetLoadBenchmark
         json["silo_rss_growth_mb_at_3x"] = Math.Round(rssGrowth, 1);
         json["silo_rss_window_seconds"] = rssPhase.TotalSeconds;
         json["hold_share_of_buffered_robots_at_3x"] = Round(at3.HoldShareOfBufferedRobots);
+        json["held_time_share_at_3x"] = Round(at3.HeldTimeShare);
         json["forced_exit_share_nominal"] = Round(nominal.ForcedShare);
         json["queue_wait_ms_p99_nominal"] = Round(Stats.Percentile(nominal.QueueWaits, 0.99));
         var nominalBatch = Math.Clamp((int)Math.Round(nominal.MeanBatch), 1, CapacityBatch);
@@ -142,6 +143,9 @@ internal static class FleetLoadBenchmark
         public double InverseBatch { get; set; }
         public int BufferedRobots { get; set; }
         public int HeldBufferedRobots { get; set; }
+
+        /// <summary>Time arms spent holding for want of actions (all robots), over the robots' time in the phase.</summary>
+        public double HeldTimeShare { get; set; }
         public long BatchesJoined { get; set; }
 
         public double AnsweredShare => Share(Latencies.Count, Latencies.Count + Refused + Errors);
@@ -171,12 +175,13 @@ internal static class FleetLoadBenchmark
             ["mean_batch_size"] = Round(MeanBatch),
             ["robots_refused_with_actions_left"] = BufferedRobots,
             ["of_those_held"] = HeldBufferedRobots,
+            ["held_time_share"] = Round(HeldTimeShare),
             ["batches_joined"] = BatchesJoined,
         };
 
         public void Print() => Console.WriteLine(
             $"{load,-8} {robots,4} {AnsweredShare,9:P1} {WithinBudgetShare,9:P2} {Refused,8} {Stats.Percentile(Latencies, 0.99),8:F1} {Stats.Percentile(RefusalLatencies, 0.99),10:F2} " +
-            $"{ForcedShare,7:P2} {Stats.Percentile(QueueWaits, 0.99),9:F2} {HeldBufferedRobots,6}/{BufferedRobots,-6} {LateAtSilo,5} {Stats.Percentile(OutsideSiloMs, 0.99),8:F1} {BatchesJoined,6} " +
+            $"{ForcedShare,7:P2} {Stats.Percentile(QueueWaits, 0.99),9:F2} {HeldBufferedRobots,6}/{BufferedRobots,-6} {HeldTimeShare,9:P2} {LateAtSilo,5} {Stats.Percentile(OutsideSiloMs, 0.99),8:F1} {BatchesJoined,6} " +
             string.Join(" ", RefusalReasons.Select(kv => $"{kv.Key}={kv.Value}")));
 
         private static double Share(int part, int whole) => whole == 0 ? double.NaN : (double)part / whole;
@@ -220,6 +225,8 @@ internal static class FleetLoadBenchmark
             var actionsUntil = Stopwatch.GetTimestamp() + (long)(Random.Shared.NextDouble() * (chunkTicks - aheadTicks)) + aheadTicks;
             var retryAt = 0L;
             bool buffered = false, held = false;
+            // Holding time within the phase: from when the actions ran out until an answer brought new ones.
+            long heldTicks = 0, countedUntil = started;
             for (var seq = 1L; ; seq++)
             {
                 var next = Math.Max(actionsUntil - aheadTicks, retryAt);
@@ -247,6 +254,12 @@ internal static class FleetLoadBenchmark
                     switch (chunk.Status)
                     {
                         case ChunkStatus.Ok when chunk.Stats is { } stats:
+                            if (now > actionsUntil)
+                            {
+                                heldTicks += Math.Max(0, Math.Min(now, end) - Math.Max(actionsUntil, countedUntil));
+                                countedUntil = now;
+                            }
+
                             result.Latencies.Add(ms);
                             result.QueueWaits.Add(stats.QueueMs);
                             result.OutsideSiloMs.Add(ms - stats.TotalMs);
@@ -287,6 +300,9 @@ internal static class FleetLoadBenchmark
             {
                 result.BufferedRobots += buffered ? 1 : 0;
                 result.HeldBufferedRobots += buffered && held ? 1 : 0;
+                // Still holding when the phase ended.
+                heldTicks += Math.Max(0, end - Math.Max(actionsUntil, countedUntil));
+                result.HeldTimeShare += heldTicks / (double)(n * (end - started));
             }
         })));
 
