@@ -156,8 +156,9 @@ public sealed partial class InferenceService : IDisposable
             {
                 // A fault of the device thread's own scheduling (a batch's failure is answered in StepOnce): escaping, it
                 // would end this thread and the silo process with it, every robot served here left without answers until
-                // the silo is replaced (it did once: docs/benchmarks.md). The batches on the device are failed instead,
-                // their requests answered with the error, and the device goes on with the next.
+                // the silo is replaced (a bug in the catch-up once did so in the demo). The batches on the device (a batch is
+                // listed there as soon as it is begun) are failed instead, their requests answered with the error, and the
+                // device goes on with the next.
                 AbandonInFlight(ex);
             }
         }
