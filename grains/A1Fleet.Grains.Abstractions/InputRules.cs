@@ -45,12 +45,15 @@ public static class InputRules
 
     /// <summary>
     /// The actions an agent reports it held at capture (<see cref="Observation.ActionsHeld"/>): within [0, the model's
-    /// chunk]; an arm never holds more than one chunk, and the count orders its request ahead of others.
+    /// chunk]; an arm never holds more than one chunk, and the count orders its request ahead of others. With the chunk
+    /// unknown (null: a robot grain reactivated since its agent bound), only the lower bound is checked.
     /// </summary>
-    public static string? ActionsHeld(int held, int chunk, string field = "observation.actions_held") =>
-        held >= 0 && held <= chunk
+    public static string? ActionsHeld(int held, int? chunk, string field = "observation.actions_held") =>
+        held >= 0 && held <= (chunk ?? int.MaxValue)
             ? null
-            : $"{field} {held} is invalid: an arm holds at most one chunk of the model's actions, so use a count within [0, {chunk}]";
+            : chunk is { } c
+                ? $"{field} {held} is invalid: an arm holds at most one chunk of the model's actions, so use a count within [0, {c}]"
+                : $"{field} {held} is invalid: use a count of actions of 0 or more";
 
     /// <summary>A task instruction: not empty, at most <see cref="MaxInstructionLength"/> characters, no control or bidi-override characters.</summary>
     public static string? Instruction(string? instruction, string field = "instruction")

@@ -167,7 +167,7 @@ public sealed partial class RobotGrain : Grain, IRobotGrain
 
         if (observation.ActionsHeld is { } held)
         {
-            if (InputRules.ActionsHeld(held, _model?.Chunk ?? int.MaxValue) is { } badHeld)
+            if (InputRules.ActionsHeld(held, _model?.Chunk) is { } badHeld)
             {
                 S.Errors++;
                 return Issued(ActionChunk.Holding(observation.Sequence, task, S.EStopped, ChunkStatus.Error, badHeld));

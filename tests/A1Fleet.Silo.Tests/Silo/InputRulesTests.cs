@@ -22,6 +22,25 @@ public sealed class InputRulesTests
     public void LatencyBudget_WithinBounds_IsFine(double budget) => Assert.Null(InputRules.LatencyBudget(budget, floorMs: 5));
 
     [Theory]
+    [InlineData(0, 10)]
+    [InlineData(10, 10)]
+    [InlineData(0, null)]
+    [InlineData(int.MaxValue, null)]
+    public void ActionsHeld_WithinOneChunkOrChunkUnknown_IsFine(int held, int? chunk) => Assert.Null(InputRules.ActionsHeld(held, chunk));
+
+    [Theory]
+    [InlineData(-1, 10, "[0, 10]")]
+    [InlineData(11, 10, "[0, 10]")]
+    [InlineData(-1, null, "0 or more")]
+    public void ActionsHeld_OutsideOneChunk_NamesTheFieldAndTheBounds(int held, int? chunk, string bounds)
+    {
+        var problem = InputRules.ActionsHeld(held, chunk);
+
+        Assert.StartsWith($"observation.actions_held {held} ", problem);
+        Assert.Contains(bounds, problem, StringComparison.Ordinal);
+    }
+
+    [Theory]
     [InlineData("wave\u001b[2J", 4)]
     [InlineData("tab\there", 3)]
     [InlineData("abc\u202Edcba", 3)]
