@@ -184,10 +184,9 @@ public sealed partial class InferenceService : IDisposable
     private void AbandonInFlight(Exception fault)
     {
         var flights = _stepping.Union(_schedule.TakeAll()).ToList();
-        var abandoned = 0;
-        foreach (var flight in flights.Concat(flights.SelectMany(f => f.Joined)).ToList())
+        var abandoned = flights.Concat(flights.SelectMany(f => f.Joined)).ToList();
+        foreach (var flight in abandoned)
         {
-            abandoned++;
             try
             {
                 Finish(flight);
@@ -207,7 +206,7 @@ public sealed partial class InferenceService : IDisposable
         }
 
         Volatile.Write(ref _inFlightCount, 0);
-        LogDeviceFault(fault, abandoned);
+        LogDeviceFault(fault, abandoned.Count);
     }
 
     /// <summary>Takes batches from the queue while there is room for them (between two steps); exclusive work runs at once.</summary>

@@ -20,9 +20,8 @@ public sealed class ArmActions(TimeProvider time)
             return;
         }
 
-        var capturedAt = arrivedTicks - (long)(Math.Max(0, ageMs) / 1000.0 * time.TimestampFrequency);
         // A chunk answered after a newer one (a hedge's loser) never shortens what the arm holds.
-        var runOut = capturedAt + (long)(steps / controlHz * time.TimestampFrequency);
+        var runOut = RunOut(arrivedTicks, ageMs, steps, controlHz);
         _runOutAt = _runOutAt is { } known ? Math.Max(known, runOut) : runOut;
     }
 
@@ -37,9 +36,12 @@ public sealed class ArmActions(TimeProvider time)
             return;
         }
 
-        var capturedAt = arrivedTicks - (long)(Math.Max(0, ageMs) / 1000.0 * time.TimestampFrequency);
-        _runOutAt = capturedAt + (long)(actions / controlHz * time.TimestampFrequency);
+        _runOutAt = RunOut(arrivedTicks, ageMs, actions, controlHz);
     }
+
+    /// <summary>When <paramref name="actions"/> at <paramref name="controlHz"/> run out, counted from the capture of an observation that arrived at <paramref name="arrivedTicks"/>, <paramref name="ageMs"/> old.</summary>
+    private long RunOut(long arrivedTicks, double ageMs, int actions, double controlHz) =>
+        arrivedTicks - (long)(Math.Max(0, ageMs) / 1000.0 * time.TimestampFrequency) + (long)(actions / controlHz * time.TimestampFrequency);
 
     /// <summary>
     /// An agent bound at <paramref name="nowTicks"/>: it holds no chunk of this grain's yet, so with a control rate its arm
