@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using A1Fleet.Bench.SimFleet;
 using System.Text.Json.Nodes;
 using A1Fleet.EarlyExit;
 using A1Fleet.Engine;
@@ -37,8 +38,9 @@ internal static class FleetLoadBenchmark
         var phase = TimeSpan.FromSeconds((args.Quick ? 4 : 12) * k);
         // The RSS window is wall time (memory does not scale); at least one phase.
         var rssPhase = TimeSpan.FromSeconds(Math.Max(args.Quick ? 8 : 60, phase.TotalSeconds));
-        var chunkSeconds = engine.Manifest.Action.Chunk / (ControlHz / k);
-        var perRobotRate = 1 / (chunkSeconds * (1 - RequestAheadShare));
+        // The robots' control rate is scaled with the rest: their grains count the actions an arm holds in its periods.
+        var pace = new RobotPace(engine.Manifest.Action.Chunk, ControlHz / k, budgetMs);
+        var perRobotRate = 1 / (pace.ChunkSeconds * (1 - RequestAheadShare));
         // With the simulated device the silo spends the engine's measured time per part; so does the capacity measure.
         var device = args.SimulatedDevice
             ? new SimulatedDevice(engine, Scaled(engine.MeasureParts(1, repetitions: 5), k), Scaled(engine.MeasureParts(CapacityBatch, repetitions: 5), k))
@@ -53,11 +55,11 @@ internal static class FleetLoadBenchmark
         Console.WriteLine($"{"load",-8} {"N",4} {"answered",9} {"in budget",9} {"refused",8} {"p99 ms",8} {"refuse p99",10} {"forced",7} {"queue p99",9} {"held/buffered",13} {"held time",9} {"late",5} {"outside",8} {"joined",6}");
 
         // Not recorded: the silo's first requests run code paths for the first time (JIT) and activate its grains.
-        await RunAsync(grains, model, nominalRobots, samples, engine.Manifest.Action.Chunk, chunkSeconds, budgetMs, TimeSpan.FromSeconds(1), "warm-up", batchesJoined);
-        var nominal = await RunAsync(grains, model, nominalRobots, samples, engine.Manifest.Action.Chunk, chunkSeconds, budgetMs, phase, "nominal", batchesJoined);
-        var at15 = await RunAsync(grains, model, robots15, samples, engine.Manifest.Action.Chunk, chunkSeconds, budgetMs, phase, "1.5x", batchesJoined);
+        await RunAsync(grains, model, nominalRobots, samples, pace, TimeSpan.FromSeconds(1), "warm-up", batchesJoined);
+        var nominal = await RunAsync(grains, model, nominalRobots, samples, pace, phase, "nominal", batchesJoined);
+        var at15 = await RunAsync(grains, model, robots15, samples, pace, phase, "1.5x", batchesJoined);
         var rssBefore = Rss();
-        var at3 = await RunAsync(grains, model, robots3, samples, engine.Manifest.Action.Chunk, chunkSeconds, budgetMs, rssPhase, "3x", batchesJoined);
+        var at3 = await RunAsync(grains, model, robots3, samples, pace, rssPhase, "3x", batchesJoined);
         var rssGrowth = (Rss() - rssBefore) / (1024.0 * 1024.0);
 
         json["load_model"] = model;
@@ -189,20 +191,21 @@ internal static class FleetLoadBenchmark
 
     /// <summary>
     /// <paramref name="n"/> robots for <paramref name="duration"/>, each as its agent would: a chunk of
-    /// <paramref name="chunkSteps"/> actions covers <paramref name="chunkSeconds"/> from its observation; the next request
+    /// <paramref name="pace"/>'s steps covers its time at its control rate from its observation; the next request
     /// goes out with half of it left and reports the actions still held; a refusal's hint delays the next request; the arm
     /// holds when the last chunk's actions have run out before the next arrives.
     /// </summary>
-    private static async Task<Phase> RunAsync(IClusterClient client, string model, int n, List<ObservationSample> samples, int chunkSteps, double chunkSeconds, double budgetMs, TimeSpan duration,
+    private static async Task<Phase> RunAsync(IClusterClient client, string model, int n, List<ObservationSample> samples, RobotPace pace, TimeSpan duration,
         string load, Func<long> batchesJoined)
     {
+        var (chunkSteps, chunkSeconds, budgetMs) = (pace.Chunk, pace.ChunkSeconds, pace.BudgetMs);
         var robots = new List<(IRobotGrain Grain, long Epoch)>();
         var tag = load.Replace('.', '_');
         var kinds = Enum.GetValues<Embodiment>();
         await Task.WhenAll(Enumerable.Range(0, n).Select(async i =>
         {
             var grain = client.GetGrain<IRobotGrain>($"load-{model}-{tag}-{i}");
-            var lease = await grain.Bind(new AgentRegistration($"load-{i}", kinds[i % kinds.Length], model, 0, 0, [], ControlHz, ["load"]), null);
+            var lease = await grain.Bind(new AgentRegistration($"load-{i}", kinds[i % kinds.Length], model, 0, 0, [], pace.ControlHz, ["load"]), null);
             await grain.SetLatencyBudget(budgetMs);
             await grain.AssignTask(Instruction, "bench");
             lock (robots)
