@@ -1,6 +1,6 @@
 using System.Diagnostics;
-using A1Fleet.Bench.SimFleet;
 using System.Text.Json.Nodes;
+using A1Fleet.Bench.SimFleet;
 using A1Fleet.EarlyExit;
 using A1Fleet.Engine;
 using A1Fleet.Engine.Inference;
