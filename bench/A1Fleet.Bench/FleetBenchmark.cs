@@ -109,7 +109,7 @@ internal static class FleetBenchmark
             json[$"serial_requests_per_second_{model.Replace('-', '_')}"] = Math.Round(serial, 2);
         }
 
-        await FleetLoadBenchmark.MeasureAsync(args, args.Model, dirs[args.Model], grains, () => device.BatchesJoined, json);
+        await FleetLoadBenchmark.MeasureAsync(args, args.Model, dirs[args.Model], grains, () => device.BatchesJoined, json, args.SimulatedDevice ? device.PricesOf(args.Model) : null);
 
         var tinyNominal = rows.OfType<JsonObject>().Where(r => (string?)r["model"] == "tiny-fm" && (string?)r["load"] == "nominal").ToList();
         json["within_budget_share"] = tinyNominal.Count == 0 ? null : tinyNominal.Min(r => (double)r["within_budget_share"]!);

@@ -28,7 +28,9 @@ internal static class FleetLoadBenchmark
     private const string Instruction = "pick up the red block";
 
     /// <param name="batchesJoined">The silo's count of batches joined on its device so far (<c>InferenceService.BatchesJoined</c>).</param>
-    public static async Task MeasureAsync(BenchArgs args, string model, string modelDir, IClusterClient grains, Func<long> batchesJoined, JsonObject json)
+    /// <param name="simulatedPrices">With the simulated device: the prices the silo's device runs at (already times the time scale).</param>
+    public static async Task MeasureAsync(BenchArgs args, string model, string modelDir, IClusterClient grains, Func<long> batchesJoined, JsonObject json,
+        ModelPrices? simulatedPrices)
     {
         using var engine = A1Engine.Load(modelDir, new EngineOptions { MaxBatchSize = CapacityBatch });
         var samples = ReferencePackages.HeldOut(engine.Package);
@@ -41,10 +43,10 @@ internal static class FleetLoadBenchmark
         // The robots' control rate is scaled with the rest: their grains count the actions an arm holds in its periods.
         var pace = new RobotPace(engine.Manifest.Action.Chunk, ControlHz / k, budgetMs);
         var perRobotRate = 1 / (pace.ChunkSeconds * (1 - RequestAheadShare));
-        // With the simulated device the silo spends the engine's measured time per part; so does the capacity measure.
-        var device = args.SimulatedDevice
-            ? new SimulatedDevice(engine, Scaled(engine.MeasureParts(1, repetitions: 5), k), Scaled(engine.MeasureParts(CapacityBatch, repetitions: 5), k))
-            : null;
+        // With the simulated device the capacity is measured on the silo's own device, at the prices it priced at start:
+        // pricing another here measured another device (the machine's speed swings from minute to minute), and a "3x"
+        // phase met a silo slower or faster than it was sized by.
+        var device = simulatedPrices is { } prices ? new SimulatedDevice(engine, prices.BatchOne, prices.BatchMax) : null;
         var capacity = FullDepthCapacity(requests => device is null ? engine.Run(requests) : device.Run(requests), samples, TimeSpan.FromSeconds(args.Quick ? 4 : 12));
         var nominalRobots = Math.Max(1, (int)Math.Floor(NominalShare * capacity / perRobotRate));
         var robots15 = (int)Math.Ceiling(1.5 * capacity / perRobotRate);
@@ -315,12 +317,6 @@ internal static class FleetLoadBenchmark
         result.Print();
         return result;
     }
-
-    private static PartTimings Scaled(PartTimings p, double k) => k == 1 ? p : p with
-    {
-        PrefixMs = p.PrefixMs * k, LanguageModelLayerMs = p.LanguageModelLayerMs * k, MlpHeadMs = p.MlpHeadMs * k,
-        ExpertSuffixMs = p.ExpertSuffixMs * k, ExpertLayerMs = p.ExpertLayerMs * k, ExpertOutputMs = p.ExpertOutputMs * k,
-    };
 
     private static long Rss()
     {

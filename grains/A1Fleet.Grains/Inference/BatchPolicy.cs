@@ -91,6 +91,8 @@ public sealed class BatchPolicy<T>
     /// <summary>The last <see cref="ArrivalWindow"/> arrivals (a ring; <see cref="_arrivals"/> counts them all).</summary>
     private readonly long[] _arrivalTimes = new long[ArrivalWindow];
     private long _arrivals;
+    /// <summary>Places kept for arms refused that would hold if they asked again later than their hint (<see cref="TryEnqueue"/>), by robot.</summary>
+    private readonly Dictionary<string, Reservation> _reserved = new(StringComparer.Ordinal);
 
     /// <summary>
     /// Arrivals the time between arrivals is averaged over. A moving average of single gaps (weight 0.2) swung with how a
@@ -132,6 +134,9 @@ public sealed class BatchPolicy<T>
     {
         var now = _time.GetTimestamp();
         NoteArrival(now);
+        // Back (or not back in time): its place is its own request now, or nobody's.
+        var hadPlace = _reserved.Remove(robotId);
+        DropLapsedReservations(now);
         var deadline = now + MsToTicks(budgetMs - AgeOrZero(ageMs));
         var need = actionsLeftMs is { } left && double.IsFinite(left) ? Math.Min(deadline, now + MsToTicks(Math.Max(0, left))) : deadline;
         if (_pending.Count >= Settings.MaxQueued)
@@ -154,15 +159,21 @@ public sealed class BatchPolicy<T>
             at--;
         }
 
-        var finish = PredictedFirstExitFinish(now, deadline, ahead: at, decode);
+        var finish = PredictedFirstExitFinish(now, deadline, ahead: at + ReservedAhead(need), decode);
         if (finish > deadline)
         {
             // Asked again after the overshoot, a fresh observation meets a queue drained by as much; and never before the
             // queue can have changed (one batch): sooner, the same robots would be refused again and again.
-            var over = Math.Max(TicksToMs(finish - deadline), DrainOneBatchMs(now, decode));
+            var overshootMs = TicksToMs(finish - deadline);
+            var retryMs = Math.Max(overshootMs, DrainOneBatchMs(now, decode));
+            if (!hadPlace && TryReserve(robotId, now, deadline, finish, actionsLeftMs, retryMs, decode) is { } soonMs)
+            {
+                retryMs = soonMs;
+            }
+
             return (null, new Refusal(RefusalReason.Deadline,
                 FormattableString.Invariant($"deadline: cannot finish by the deadline even at the first exit: {TicksToMs(deadline - now):0.0} ms left, {TicksToMs(finish - now):0.0} ms predicted with the work queued ahead"),
-                RetryHint(over)));
+                RetryHint(retryMs)));
         }
 
         // Admission is a promise: a request that goes ahead of admitted ones (an earlier need) is refused rather than make
@@ -579,6 +590,77 @@ public sealed class BatchPolicy<T>
     public bool IsForcedExit(bool stoppedAtCap, int cap) => stoppedAtCap && cap < _cost.LastExit;
 
     /// <summary>
+    /// An arm refused that would hold if it asked again after one batch (back with less than an answer as slow as this one
+    /// takes: measured, robots refused with half a chunk left came back after 67-136 ms with about 110 ms of actions, were
+    /// answered 117-136 ms later, and held) is told to ask again once the queue can have drained by the overshoot, and
+    /// its place is kept until then: requests admitted meanwhile count it ahead of them where it is needed first, so the
+    /// arm is not refused again by those that came in between, nor for the promises it would break going ahead of them.
+    /// A place is kept only where taking it later breaks no promise already made, and once per refusal: an arm refused
+    /// again on coming back gets the plain hint, so that a crowd refused together does not come back every few
+    /// milliseconds, each one counted ahead of the others. Returns the hint, or null (no place).
+    /// </summary>
+    private double? TryReserve(string robotId, long now, long deadline, long finish, double? actionsLeftMs, double retryMs, DecodeSettings decode)
+    {
+        if (actionsLeftMs is not { } heldMs || !double.IsFinite(heldMs) || heldMs - retryMs >= TicksToMs(finish - now))
+        {
+            return null;
+        }
+
+        var soonMs = TicksToMs(finish - deadline) + _cost.LayerMs(TypicalBatch);
+        var back = now + MsToTicks(soonMs);
+        var need = Math.Min(deadline + MsToTicks(soonMs), now + MsToTicks(Math.Max(0, heldMs)));
+        var at = _pending.Count;
+        while (at > 0 && _pending[at - 1].NeedTicks > need)
+        {
+            at--;
+        }
+
+        if (PromisesBrokenBehind(now, at, decode) > 0)
+        {
+            return null;
+        }
+
+        // Kept until the plain hint would have had it back, and at least as long again as the hint: an agent asks on its
+        // next control tick after the hint.
+        _reserved[robotId] = new Reservation(need, back + MsToTicks(Math.Max(retryMs - soonMs, soonMs)));
+        return soonMs;
+    }
+
+    /// <summary>Places kept (<see cref="TryReserve"/>) for arms needed no later than <paramref name="need"/>: rows ahead of a request needed then.</summary>
+    private int ReservedAhead(long need)
+    {
+        var n = 0;
+        foreach (var r in _reserved.Values)
+        {
+            n += r.NeedTicks <= need ? 1 : 0;
+        }
+
+        return n;
+    }
+
+    private void DropLapsedReservations(long now)
+    {
+        if (_reserved.Count == 0)
+        {
+            return;
+        }
+
+        foreach (var (robot, r) in _reserved)
+        {
+            if (r.LapsesTicks < now)
+            {
+                _reserved.Remove(robot);
+            }
+        }
+    }
+
+    /// <summary>Places kept for an arm's next request: it is expected needed by <paramref name="NeedTicks"/>, and back before <paramref name="LapsesTicks"/>.</summary>
+    private readonly record struct Reservation(long NeedTicks, long LapsesTicks);
+
+    /// <summary>Places kept for arms refused for now (<see cref="TryReserve"/>).</summary>
+    public int Reserved => _reserved.Count;
+
+    /// <summary>
     /// How many queued requests from position <paramref name="at"/> on would, with one more request ahead of them, no
     /// longer make their deadlines at the first exit although they would without it.
     /// </summary>
@@ -588,7 +670,8 @@ public sealed class BatchPolicy<T>
         for (var k = at; k < _pending.Count; k++)
         {
             var due = _pending[k].DeadlineTicks;
-            if (PredictedFirstExitFinish(now, due, ahead: k, decode) <= due && PredictedFirstExitFinish(now, due, ahead: k + 1, decode) > due)
+            var ahead = k + ReservedAhead(_pending[k].NeedTicks);
+            if (PredictedFirstExitFinish(now, due, ahead: ahead, decode) <= due && PredictedFirstExitFinish(now, due, ahead: ahead + 1, decode) > due)
             {
                 broken++;
             }

@@ -232,6 +232,82 @@ public sealed class BatchPolicyTests
         Assert.Empty(policy.TakeExpired(Decode));
     }
 
+    /// <summary>
+    /// Batches of 1; three queued ahead due (and needed) in 30 ms, each priced as deep as batches run (12.5 ms). An arm due
+    /// in 40 ms, with 45 ms of actions, would finish at 3 x 12.5 + 5 = 42.5 ms: refused, 2.5 ms over.
+    /// </summary>
+    private (BatchPolicy<string> Policy, Refusal Refusal) RefuseArmBehindThree(double actionsLeftMs, double? behindBudgetMs = null)
+    {
+        var policy = Policy(maxBatch: 1);
+        for (var i = 0; i < 3; i++)
+        {
+            Admit(policy, $"ahead-{i}", 30);
+        }
+
+        if (behindBudgetMs is { } budget)
+        {
+            Admit(policy, "behind", budget);
+        }
+
+        var (queued, refusal) = policy.TryEnqueue("arm", "robot-arm", 40, 0, Decode, actionsLeftMs);
+        Assert.Null(queued);
+        Assert.Equal(RefusalReason.Deadline, refusal!.Reason);
+        return (policy, refusal);
+    }
+
+    [Fact]
+    public void TryEnqueue_RefusedArmThatWouldHoldAfterABatch_AsksAgainAfterTheOvershootAndItsPlaceIsKept()
+    {
+        // Back after the plain hint (a batch at the first exit, 5 ms) it would hold 40 ms, less than the 42.5 an answer
+        // takes: told to come back after the overshoot and a layer (2.5 + 1 ms), its place kept, needed by 43.5 ms.
+        var (policy, refusal) = RefuseArmBehindThree(actionsLeftMs: 45);
+
+        Assert.Equal(3.5, refusal.RetryAfterMs, 6);
+        Assert.Equal(1, policy.Reserved);
+        // Due in 50 ms, it would finish at 42.5 behind the three; the place kept ahead of it makes that 55: refused.
+        Assert.Equal(RefusalReason.Deadline, policy.TryEnqueue("later", "robot-later", 50, 0, Decode).Refusal?.Reason);
+
+        // The queue drained meanwhile (here: nobody waits for it any more); the arm comes back and takes its place.
+        Assert.Empty(policy.TakeBatch(Decode, _ => true).Rows);
+        _time.Advance(TimeSpan.FromMilliseconds(3.5));
+        Assert.Null(policy.TryEnqueue("arm-again", "robot-arm", 40, 0, Decode, actionsLeftMs: 41.5).Refusal);
+        Assert.Equal(0, policy.Reserved);
+        Assert.Null(policy.TryEnqueue("later-again", "robot-later", 50, 0, Decode).Refusal);
+    }
+
+    [Fact]
+    public void TryEnqueue_KeptPlaceNotTakenInTime_Lapses()
+    {
+        // Kept until the plain hint (5 ms) or as long again as its own (3.5 ms): lapsed after 7 ms.
+        var (policy, _) = RefuseArmBehindThree(actionsLeftMs: 45);
+
+        // Due 50 ms after it arrives: 42.5 behind the three, in time without the kept place, 55 with it.
+        _time.Advance(TimeSpan.FromMilliseconds(6));
+        Assert.Equal(RefusalReason.Deadline, policy.TryEnqueue("later", "robot-later", 50, 0, Decode).Refusal?.Reason);
+        _time.Advance(TimeSpan.FromMilliseconds(2));
+        Assert.Null(policy.TryEnqueue("later", "robot-later", 50, 0, Decode).Refusal);
+        Assert.Equal(0, policy.Reserved);
+    }
+
+    [Fact]
+    public void TryEnqueue_RefusedArmWithActionsToSpare_GetsThePlainHintAndNoPlace()
+    {
+        var (policy, refusal) = RefuseArmBehindThree(actionsLeftMs: 1000);
+
+        Assert.Equal(5, refusal.RetryAfterMs, 6);
+        Assert.Equal(0, policy.Reserved);
+    }
+
+    [Fact]
+    public void TryEnqueue_KeepingThePlaceWouldBreakAPromise_NoPlaceAndThePlainHint()
+    {
+        // "behind" (due in 50 ms) finishes at 42.5 behind the three, and at 55 with the arm ahead of it: no place kept.
+        var (policy, refusal) = RefuseArmBehindThree(actionsLeftMs: 45, behindBudgetMs: 50);
+
+        Assert.Equal(5, refusal.RetryAfterMs, 6);
+        Assert.Equal(0, policy.Reserved);
+    }
+
     /// <summary>A batch of one row due in <paramref name="budgetMs"/>, taken and started: 12.5 ms to the last layer, its first exit after 5 ms.</summary>
     private static long StartDeep(BatchPolicy<string> policy, string item, double budgetMs)
     {
