@@ -152,18 +152,14 @@ public sealed class BatchPolicy<T>
                 $"robot_share: robot '{robotId}' already has {mine} requests queued, its share (A1Fleet:Inference:Batching:MaxQueuedPerRobot)", RetryHint(DrainOneBatchMs(now, decode))));
         }
 
-        // The queue is kept in order of need (ties in order of arrival): this request goes after every one needed no later.
-        var at = _pending.Count;
-        while (at > 0 && _pending[at - 1].NeedTicks > need)
-        {
-            at--;
-        }
+        var at = PositionByNeed(need);
 
         var finish = PredictedFirstExitFinish(now, deadline, ahead: at + ReservedAhead(need), decode);
         if (finish > deadline)
         {
             // Asked again after the overshoot, a fresh observation meets a queue drained by as much; and never before the
-            // queue can have changed (one batch): sooner, the same robots would be refused again and again.
+            // queue can have changed (one batch): sooner, the same robots would be refused again and again. Except for an
+            // arm that would then hold (TryReserve).
             var overshootMs = TicksToMs(finish - deadline);
             var retryMs = Math.Max(overshootMs, DrainOneBatchMs(now, decode));
             if (!hadPlace && TryReserve(robotId, now, deadline, finish, actionsLeftMs, retryMs, decode) is { } soonMs)
@@ -609,13 +605,7 @@ public sealed class BatchPolicy<T>
         var soonMs = TicksToMs(finish - deadline) + _cost.LayerMs(TypicalBatch);
         var back = now + MsToTicks(soonMs);
         var need = Math.Min(deadline + MsToTicks(soonMs), now + MsToTicks(Math.Max(0, heldMs)));
-        var at = _pending.Count;
-        while (at > 0 && _pending[at - 1].NeedTicks > need)
-        {
-            at--;
-        }
-
-        if (PromisesBrokenBehind(now, at, decode) > 0)
+        if (PromisesBrokenBehind(now, PositionByNeed(need), decode) > 0)
         {
             return null;
         }
@@ -624,6 +614,18 @@ public sealed class BatchPolicy<T>
         // next control tick after the hint.
         _reserved[robotId] = new Reservation(need, back + MsToTicks(Math.Max(retryMs - soonMs, soonMs)));
         return soonMs;
+    }
+
+    /// <summary>Where a request needed at <paramref name="need"/> goes in the queue, kept in order of need (ties in order of arrival): after every one needed no later.</summary>
+    private int PositionByNeed(long need)
+    {
+        var at = _pending.Count;
+        while (at > 0 && _pending[at - 1].NeedTicks > need)
+        {
+            at--;
+        }
+
+        return at;
     }
 
     /// <summary>Places kept (<see cref="TryReserve"/>) for arms needed no later than <paramref name="need"/>: rows ahead of a request needed then.</summary>
