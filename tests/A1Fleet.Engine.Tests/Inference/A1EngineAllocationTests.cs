@@ -31,10 +31,22 @@ public sealed class A1EngineAllocationTests(ReferenceModelsFixture models)
         Assert.True(deepBytes < 4 * 2048, $"a batch of 4 allocated {deepBytes} B");
     }
 
+    /// <summary>
+    /// The least of three runs: garbage made per layer or per head call comes back every run, while a one-off lazy
+    /// initialisation on this thread does not (once in a full CI run, with the other test collections running beside this
+    /// one, one measured deep batch of the MLP model allocated 6,016 B against 1,272 B for the shallow one; this test had
+    /// passed in every CI run before and in isolation).
+    /// </summary>
     private static long Allocated(Action action)
     {
-        var before = GC.GetAllocatedBytesForCurrentThread();
-        action();
-        return GC.GetAllocatedBytesForCurrentThread() - before;
+        var least = long.MaxValue;
+        for (var i = 0; i < 3; i++)
+        {
+            var before = GC.GetAllocatedBytesForCurrentThread();
+            action();
+            least = Math.Min(least, GC.GetAllocatedBytesForCurrentThread() - before);
+        }
+
+        return least;
     }
 }
