@@ -65,7 +65,15 @@ internal static class BenchCommandLine
         var engine = new Command("engine", "the engine alone: latency and throughput per batch size and exit depth (docs/benchmarks.md)") { quick, model, batch, outDirectory, modelsRoot };
         engine.SetAction(p => run("engine", p, Args(p)));
         var fleetTimeScale = TimeScale("--time-scale", "fleet, with --device simulated: the load section runs this many times slower: simulated device, cadence, budgets, phases", 1);
-        var fleet = new Command("fleet", "a fleet in process: robots per silo, budgets, the load section, compatible protocols") { quick, model, models, loadOnly, device, fleetTimeScale, outDirectory, modelsRoot };
+        var deviceSpeedup = new Option<double>("--device-speedup")
+        {
+            Description = "fleet, with --load-only --device simulated: the simulated device runs this many times faster than the engine measured here, the robots' cadence and budgets unchanged (default 1)",
+            HelpName = "S",
+            DefaultValueFactory = _ => 1,
+        };
+        deviceSpeedup.CustomParser = r => double.TryParse(r.Tokens[0].Value, NumberStyles.Float, CultureInfo.InvariantCulture, out var s) && s is >= 1 and <= 100 ? s
+            : Error(r, $"--device-speedup {r.Tokens[0].Value}: must be a number within 1..100", 1.0);
+        var fleet = new Command("fleet", "a fleet in process: robots per silo, budgets, the load section, compatible protocols") { quick, model, models, loadOnly, device, fleetTimeScale, deviceSpeedup, outDirectory, modelsRoot };
         fleet.Validators.Add(r =>
         {
             // From the tokens, not the values: a value read here runs the options' parsers before their defaults apply.
@@ -74,8 +82,13 @@ internal static class BenchCommandLine
             {
                 r.AddError("--time-scale applies to --load-only --device simulated only (the real engine's time does not scale)");
             }
+
+            if (r.GetResult(deviceSpeedup) is { Implicit: false } && (!simulated || r.GetResult(loadOnly) is null or { Implicit: true }))
+            {
+                r.AddError("--device-speedup applies to --load-only --device simulated only (the real engine runs at this machine's speed)");
+            }
         });
-        fleet.SetAction(p => run("fleet", p, Args(p) with { TimeScale = p.GetValue(fleetTimeScale) }));
+        fleet.SetAction(p => run("fleet", p, Args(p) with { TimeScale = p.GetValue(fleetTimeScale), DeviceSpeedup = p.GetValue(deviceSpeedup) }));
         var timeScale = TimeScale("--time-scale", "simfleet: the crowd phase (1,000 robots) runs this many times slower: simulated device, cadence, budgets", SimFleet.SimFleetBenchmark.DefaultTimeScale);
         var scaleoutTimeScale = TimeScale("--scaleout-time-scale", "simfleet: the same for the scale-out phases", SimFleet.SimFleetBenchmark.DefaultScaleoutTimeScale);
         var only = new Option<string?>("--only") { Description = "simfleet: run one phase only (the others' keys are left out of the JSON)", HelpName = "scaleout|crowd|failover" };

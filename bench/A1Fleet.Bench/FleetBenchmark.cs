@@ -46,7 +46,7 @@ internal static class FleetBenchmark
             ["small-fm"] = args.Quick ? [1, 8, 32] : [1, 8, 32, 64],
         };
 
-        using var silo = await StartSiloAsync(dirs.Values.ToList(), args.SimulatedDevice, args.TimeScale);
+        using var silo = await StartSiloAsync(dirs.Values.ToList(), args.SimulatedDevice, args.TimeScale, args.DeviceSpeedup);
         using var client = await StartClientAsync();
         try
         {
@@ -281,7 +281,8 @@ internal static class FleetBenchmark
     private static double? Finite(double value) => double.IsFinite(value) ? Math.Round(value, 3) : null;
 
     /// <param name="timeScale">With the simulated device: its per-part times and the robots' default budget times this.</param>
-    private static async Task<IHost> StartSiloAsync(List<string> modelDirs, bool simulatedDevice, double timeScale)
+    /// <param name="deviceSpeedup">With the simulated device: its per-part times divided by this (a faster device, the budgets as they are).</param>
+    private static async Task<IHost> StartSiloAsync(List<string> modelDirs, bool simulatedDevice, double timeScale, double deviceSpeedup)
     {
         var builder = Host.CreateApplicationBuilder();
         builder.Logging.SetMinimumLevel(LogLevel.Error);
@@ -292,9 +293,9 @@ internal static class FleetBenchmark
             ["A1Fleet:Robots:DefaultLatencyBudget"] = TimeSpan.FromMilliseconds(BudgetMs * timeScale).ToString("c", CultureInfo.InvariantCulture),
             ["A1Fleet:Inference:Device"] = simulatedDevice ? "Simulated" : "Engine",
         };
-        if (simulatedDevice && timeScale != 1)
+        if (simulatedDevice && timeScale / deviceSpeedup != 1)
         {
-            settings["A1Fleet:Inference:SimulatedTimeScale"] = timeScale.ToString(CultureInfo.InvariantCulture);
+            settings["A1Fleet:Inference:SimulatedTimeScale"] = (timeScale / deviceSpeedup).ToString(CultureInfo.InvariantCulture);
         }
         for (var i = 0; i < modelDirs.Count; i++)
         {

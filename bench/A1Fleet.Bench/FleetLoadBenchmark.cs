@@ -53,7 +53,7 @@ internal static class FleetLoadBenchmark
         var robots3 = (int)Math.Ceiling(3 * capacity / perRobotRate);
         Console.WriteLine();
         Console.WriteLine($"deadlines under load ({model}): full-depth capacity {capacity:F1} req/s at batch {CapacityBatch}; a robot asks {perRobotRate:F1} req/s; " +
-                          $"nominal ({NominalShare}x) = {nominalRobots} robots, 1.5x = {robots15} robots, 3x = {robots3} robots; budget {budgetMs} ms{(device is null ? "" : "; SIMULATED device")}{(k == 1 ? "" : $", time scale {k}")}");
+                          $"nominal ({NominalShare}x) = {nominalRobots} robots, 1.5x = {robots15} robots, 3x = {robots3} robots; budget {budgetMs} ms{(device is null ? "" : "; SIMULATED device")}{(k == 1 ? "" : $", time scale {k}")}{(args.DeviceSpeedup == 1 ? "" : $", {args.DeviceSpeedup}x faster than this machine's engine")}");
         Console.WriteLine($"{"load",-8} {"N",4} {"answered",9} {"in budget",9} {"refused",8} {"p99 ms",8} {"refuse p99",10} {"forced",7} {"queue p99",9} {"held/buffered",13} {"held time",9} {"late",5} {"outside",8} {"joined",6}");
 
         // Not recorded: the silo's first requests run code paths for the first time (JIT) and activate its grains.
@@ -70,6 +70,7 @@ internal static class FleetLoadBenchmark
         json["robots_at_1_5x"] = robots15;
         json["robots_at_3x"] = robots3;
         json["load_time_scale"] = k;
+        json["load_device_speedup"] = args.SimulatedDevice ? args.DeviceSpeedup : 1;
         json["within_budget_share_at_1_5x"] = Round(at15.WithinBudgetShare);
         json["answered_share_at_1_5x"] = Round(at15.AnsweredShare);
         json["p99_ms_answered_at_3x"] = Round(Stats.Percentile(at3.Latencies, 0.99));
