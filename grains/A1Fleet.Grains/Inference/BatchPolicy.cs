@@ -135,10 +135,15 @@ public sealed class BatchPolicy<T>
         var now = _time.GetTimestamp();
         NoteArrival(now);
         // Back (or not back in time): its place is its own request now, or nobody's.
-        var hadPlace = _reserved.Remove(robotId);
+        var hadPlace = _reserved.Remove(robotId, out var place);
         DropLapsedReservations(now);
         var deadline = now + MsToTicks(budgetMs - AgeOrZero(ageMs));
         var need = actionsLeftMs is { } left && double.IsFinite(left) ? Math.Min(deadline, now + MsToTicks(Math.Max(0, left))) : deadline;
+        if (hadPlace)
+        {
+            // Its place is where the refused request stood in need order: requests admitted since counted it there.
+            need = Math.Min(need, place.NeedTicks);
+        }
         if (_pending.Count >= Settings.MaxQueued)
         {
             return (null, new Refusal(RefusalReason.QueueFull,
@@ -604,7 +609,10 @@ public sealed class BatchPolicy<T>
 
         var soonMs = TicksToMs(finish - deadline) + _cost.LayerMs(TypicalBatch);
         var back = now + MsToTicks(soonMs);
-        var need = Math.Min(deadline + MsToTicks(soonMs), now + MsToTicks(Math.Max(0, heldMs)));
+        // Where the refused request stood, not where it comes back due: counted from its return, the requests arriving
+        // until then (due after this deadline, before the next) went ahead of the place and, when it was short of its
+        // deadline by less than they took, refused the arm again (measured: a third of the returns, a tenth since).
+        var need = Math.Min(deadline, now + MsToTicks(Math.Max(0, heldMs)));
         if (PromisesBrokenBehind(now, PositionByNeed(need), decode) > 0)
         {
             return null;

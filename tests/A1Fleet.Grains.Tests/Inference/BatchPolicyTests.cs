@@ -259,7 +259,7 @@ public sealed class BatchPolicyTests
     public void TryEnqueue_RefusedArmThatWouldHoldAfterABatch_AsksAgainAfterTheOvershootAndItsPlaceIsKept()
     {
         // Back after the plain hint (a batch at the first exit, 5 ms) it would hold 40 ms, less than the 42.5 an answer
-        // takes: told to come back after the overshoot and a layer (2.5 + 1 ms), its place kept, needed by 43.5 ms.
+        // takes: told to come back after the overshoot and a layer (2.5 + 1 ms), its place kept where it was needed (40 ms).
         var (policy, refusal) = RefuseArmBehindThree(actionsLeftMs: 45);
 
         Assert.Equal(3.5, refusal.RetryAfterMs, 6);
@@ -273,6 +273,26 @@ public sealed class BatchPolicyTests
         Assert.Null(policy.TryEnqueue("arm-again", "robot-arm", 40, 0, Decode, actionsLeftMs: 41.5).Refusal);
         Assert.Equal(0, policy.Reserved);
         Assert.Null(policy.TryEnqueue("later-again", "robot-later", 50, 0, Decode).Refusal);
+    }
+
+    [Fact]
+    public void TryEnqueue_KeptPlace_StandsWhereTheRefusedRequestWasNeeded()
+    {
+        // Refused due at 40 ms (2.5 over): its place stands at 40 in need order, not at 43.5, where it comes back due.
+        var start = _time.GetTimestamp();
+        var (policy, _) = RefuseArmBehindThree(actionsLeftMs: 45);
+
+        // Due at 43, after the arm's deadline: behind the three alone it would finish at 42.5, in time; behind the place
+        // kept ahead of it, at 55. (Counted behind it, requests that came in meanwhile refused the arm again on its return.)
+        Assert.Equal(RefusalReason.Deadline, policy.TryEnqueue("between", "robot-between", 43, 0, Decode).Refusal?.Reason);
+
+        // Back after its hint, due at 43.5, it is queued where it was needed.
+        Assert.Empty(policy.TakeBatch(Decode, _ => true).Rows);
+        _time.Advance(TimeSpan.FromMilliseconds(3.5));
+        var (queued, refusal) = policy.TryEnqueue("arm-again", "robot-arm", 40, 0, Decode, actionsLeftMs: 41.5);
+        Assert.Null(refusal);
+        Assert.Equal(start + policy.MsToTicks(40), queued!.NeedTicks);
+        Assert.Equal(start + policy.MsToTicks(43.5), queued.DeadlineTicks);
     }
 
     [Fact]
