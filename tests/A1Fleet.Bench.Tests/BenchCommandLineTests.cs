@@ -13,6 +13,7 @@ public sealed class BenchCommandLineTests
     [InlineData("fleet --quick --load-only", "fleet")]
     [InlineData("fleet --quick --load-only --device simulated --out artifacts/bench-simulated", "fleet")]
     [InlineData("fleet --quick --load-only --device simulated --time-scale 10", "fleet")]
+    [InlineData("fleet --load-only --device simulated --device-speedup 4", "fleet")]
     [InlineData("fleet --model tiny-fm --models tiny-fm,small-fm --models-root artifacts/models", "fleet")]
     [InlineData("reliability", "reliability")]
     [InlineData("reliability --quick --out artifacts/bench", "reliability")]
@@ -60,6 +61,23 @@ public sealed class BenchCommandLineTests
     }
 
     [Fact]
+    public async Task RunAsync_FleetDeviceSpeedup_SetsTheScenarioArgument()
+    {
+        BenchArgs? seen = null;
+
+        await BenchCommandLine.RunAsync(["fleet", "--load-only", "--device", "simulated", "--device-speedup", "4"], TextWriter.Null, TextWriter.Null, (_, _, args) =>
+        {
+            seen = args;
+            return Task.FromResult(BenchCommandLine.Ok);
+        });
+
+        Assert.NotNull(seen);
+        Assert.True(seen.SimulatedDevice);
+        Assert.Equal(4, seen.DeviceSpeedup);
+        Assert.Equal(1, seen.TimeScale);
+    }
+
+    [Fact]
     public async Task RunAsync_SimfleetTimeScales_SetTheScenarioArguments()
     {
         BenchArgs? seen = null;
@@ -99,6 +117,8 @@ public sealed class BenchCommandLineTests
     [InlineData("fleet --device gpu", "--device gpu: use engine or simulated")]
     [InlineData("fleet --quick --load-only --time-scale 10", "--time-scale applies to --load-only --device simulated only")]
     [InlineData("fleet --quick --device simulated --time-scale 10", "--time-scale applies to --load-only --device simulated only")]
+    [InlineData("fleet --quick --load-only --device-speedup 4", "--device-speedup applies to --load-only --device simulated only")]
+    [InlineData("fleet --load-only --device simulated --device-speedup 0.5", "--device-speedup 0.5: must be a number within 1..100")]
     [InlineData("simfleet --time-scale 0.5", "--time-scale 0.5: must be a number within 1..1000")]
     [InlineData("simfleet --scaleout-time-scale x", "--scaleout-time-scale x: must be a number within 1..1000")]
     [InlineData("simfleet --only everything", "--only everything: use scaleout, crowd, failover")]
