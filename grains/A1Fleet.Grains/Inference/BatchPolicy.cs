@@ -139,7 +139,7 @@ public sealed class BatchPolicy<T>
         DropLapsedReservations(now);
         var deadline = now + MsToTicks(budgetMs - AgeOrZero(ageMs));
         var need = actionsLeftMs is { } left && double.IsFinite(left) ? Math.Min(deadline, now + MsToTicks(Math.Max(0, left))) : deadline;
-        if (hadPlace)
+        if (hadPlace && place.LapsesTicks >= now)
         {
             // Its place is where the refused request stood in need order: requests admitted since counted it there.
             need = Math.Min(need, place.NeedTicks);

@@ -310,6 +310,21 @@ public sealed class BatchPolicyTests
     }
 
     [Fact]
+    public void TryEnqueue_ArmBackAfterItsPlaceLapsed_IsQueuedByItsOwnNeed()
+    {
+        var (policy, _) = RefuseArmBehindThree(actionsLeftMs: 45);
+
+        // Lapsed after 7 ms: back at 8, due at 48, it is needed then, not where the refused request was (40).
+        _time.Advance(TimeSpan.FromMilliseconds(8));
+        Assert.Empty(policy.TakeBatch(Decode, _ => true).Rows);
+        var back = _time.GetTimestamp();
+        var (queued, refusal) = policy.TryEnqueue("arm-again", "robot-arm", 40, 0, Decode, actionsLeftMs: 100);
+
+        Assert.Null(refusal);
+        Assert.Equal(back + policy.MsToTicks(40), queued!.NeedTicks);
+    }
+
+    [Fact]
     public void TryEnqueue_RefusedArmWithActionsToSpare_GetsThePlainHintAndNoPlace()
     {
         var (policy, refusal) = RefuseArmBehindThree(actionsLeftMs: 1000);
