@@ -45,17 +45,22 @@ public sealed class BenchCommandLineTests
         Assert.Equal(scenario, ran);
     }
 
+    /// <summary>The arguments the scenario named on <paramref name="commandLine"/> is run with (null: none ran).</summary>
+    private static async Task<BenchArgs?> ArgumentsOf(params string[] commandLine)
+    {
+        BenchArgs? seen = null;
+        await BenchCommandLine.RunAsync(commandLine, TextWriter.Null, TextWriter.Null, (_, _, args) =>
+        {
+            seen = args;
+            return Task.FromResult(BenchCommandLine.Ok);
+        });
+        return seen;
+    }
+
     [Fact]
     public async Task RunAsync_FleetFlags_SetTheScenarioArguments()
     {
-        BenchArgs? seen = null;
-
-        await BenchCommandLine.RunAsync(["fleet", "--quick", "--load-only", "--device", "simulated", "--out", "artifacts/bench-simulated", "--model", "tiny-fm"], TextWriter.Null, TextWriter.Null,
-            (_, _, args) =>
-            {
-                seen = args;
-                return Task.FromResult(BenchCommandLine.Ok);
-            });
+        var seen = await ArgumentsOf("fleet", "--quick", "--load-only", "--device", "simulated", "--out", "artifacts/bench-simulated", "--model", "tiny-fm");
 
         Assert.Equal(new BenchArgs(true, "tiny-fm", 8, "artifacts/bench-simulated", BenchArgs.DefaultModelsRoot, null, LoadOnly: true, SimulatedDevice: true), seen);
     }
@@ -63,13 +68,7 @@ public sealed class BenchCommandLineTests
     [Fact]
     public async Task RunAsync_FleetDeviceSpeedup_SetsTheScenarioArgument()
     {
-        BenchArgs? seen = null;
-
-        await BenchCommandLine.RunAsync(["fleet", "--load-only", "--device", "simulated", "--device-speedup", "4"], TextWriter.Null, TextWriter.Null, (_, _, args) =>
-        {
-            seen = args;
-            return Task.FromResult(BenchCommandLine.Ok);
-        });
+        var seen = await ArgumentsOf("fleet", "--load-only", "--device", "simulated", "--device-speedup", "4");
 
         Assert.NotNull(seen);
         Assert.True(seen.SimulatedDevice);
@@ -80,13 +79,7 @@ public sealed class BenchCommandLineTests
     [Fact]
     public async Task RunAsync_SimfleetTimeScales_SetTheScenarioArguments()
     {
-        BenchArgs? seen = null;
-
-        await BenchCommandLine.RunAsync(["simfleet", "--quick", "--time-scale", "40", "--scaleout-time-scale", "5"], TextWriter.Null, TextWriter.Null, (_, _, args) =>
-        {
-            seen = args;
-            return Task.FromResult(BenchCommandLine.Ok);
-        });
+        var seen = await ArgumentsOf("simfleet", "--quick", "--time-scale", "40", "--scaleout-time-scale", "5");
 
         Assert.NotNull(seen);
         Assert.True(seen.Quick);
@@ -99,13 +92,7 @@ public sealed class BenchCommandLineTests
     [InlineData("Crowd", "crowd")]
     public async Task RunAsync_SimfleetOnly_SetsThePhase(string phase, string expected)
     {
-        BenchArgs? seen = null;
-
-        await BenchCommandLine.RunAsync(["simfleet", "--quick", "--only", phase], TextWriter.Null, TextWriter.Null, (_, _, args) =>
-        {
-            seen = args;
-            return Task.FromResult(BenchCommandLine.Ok);
-        });
+        var seen = await ArgumentsOf("simfleet", "--quick", "--only", phase);
 
         Assert.Equal(expected, seen?.Only);
     }
