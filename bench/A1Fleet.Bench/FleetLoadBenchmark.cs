@@ -14,8 +14,8 @@ namespace A1Fleet.Bench;
 /// Deadlines under load (issue 11), on the silo the fleet bench started: the device's full-depth capacity is measured
 /// first in the same run, then robots that behave like agents (ask for the next chunk with half a chunk left, after a
 /// refusal ask again after its hint, hold only when the actions they hold run out) offer a nominal load, 1.5x and 3x
-/// that capacity. Nominal is half the capacity, after a second of it not recorded (a silo's first requests run code for
-/// the first time and activate its grains). With <c>--device simulated</c> the silo and the capacity measure use
+/// that capacity. Nominal is half the capacity, after a warm-up of it not recorded that lasts until the JIT is quiet (a
+/// silo's first requests run code for the first time and activate its grains; then its hot paths are recompiled). With <c>--device simulated</c> the silo and the capacity measure use
 /// the simulated device (the engine's measured time per part, no computation), which leaves the CPU to Orleans.
 /// </summary>
 internal static class FleetLoadBenchmark
@@ -26,6 +26,9 @@ internal static class FleetLoadBenchmark
     private const double NominalShare = 0.5;
     private const int CapacityBatch = 16;
     private const string Instruction = "pick up the red block";
+
+    /// <summary>The longest the warm-up waits for the JIT to settle before the nominal phase starts anyway.</summary>
+    private static readonly TimeSpan WarmUpLimit = TimeSpan.FromSeconds(30);
 
     /// <param name="batchesJoined">The silo's count of batches joined on its device so far (<c>InferenceService.BatchesJoined</c>).</param>
     /// <param name="simulatedPrices">With the simulated device: the prices the silo's device runs at (already times the time scale).</param>
@@ -56,8 +59,11 @@ internal static class FleetLoadBenchmark
                           $"nominal ({NominalShare}x) = {nominalRobots} robots, 1.5x = {robots15} robots, 3x = {robots3} robots; budget {budgetMs} ms{(device is null ? "" : "; SIMULATED device")}{(k == 1 ? "" : $", time scale {k}")}{(args.DeviceSpeedup == 1 ? "" : $", {args.DeviceSpeedup}x faster than this machine's engine")}");
         Console.WriteLine($"{"load",-8} {"N",4} {"answered",9} {"in budget",9} {"refused",8} {"p99 ms",8} {"refuse p99",10} {"forced",7} {"queue p99",9} {"held/buffered",13} {"held time",9} {"late",5} {"outside",8} {"joined",6}");
 
-        // Not recorded: the silo's first requests run code paths for the first time (JIT) and activate its grains.
-        await RunAsync(grains, model, nominalRobots, samples, pace, TimeSpan.FromSeconds(1), "warm-up", batchesJoined);
+        // Not recorded: the silo's first requests run code paths for the first time and activate its grains, and for
+        // seconds after that the runtime recompiles the hot ones optimised (tiered JIT): here up to a core's worth of
+        // compiling, which stalls the device thread by tens of ms. The nominal phase measures the scheduler, not that.
+        var jitQuiet = new JitQuiet();
+        var warmUp = await RunAsync(grains, model, nominalRobots, samples, pace, WarmUpLimit, "warm-up", batchesJoined, jitQuiet.IsQuiet);
         var nominal = await RunAsync(grains, model, nominalRobots, samples, pace, phase, "nominal", batchesJoined);
         var at15 = await RunAsync(grains, model, robots15, samples, pace, phase, "1.5x", batchesJoined);
         var rssBefore = Rss();
@@ -71,6 +77,7 @@ internal static class FleetLoadBenchmark
         json["robots_at_3x"] = robots3;
         json["load_time_scale"] = k;
         json["load_device_speedup"] = args.SimulatedDevice ? args.DeviceSpeedup : 1;
+        json["load_warmup_seconds"] = Math.Round(warmUp.Seconds, 1);
         json["within_budget_share_at_1_5x"] = Round(at15.WithinBudgetShare);
         json["answered_share_at_1_5x"] = Round(at15.AnsweredShare);
         json["p99_ms_answered_at_3x"] = Round(Stats.Percentile(at3.Latencies, 0.99));
@@ -96,6 +103,8 @@ internal static class FleetLoadBenchmark
         var layerStepMs = expertLayers == 0
             ? parts.LanguageModelLayerMs + parts.HeadMs(lastExit, DecodeSettings.Of(Decodings.Default).DenoisingSteps)
             : Math.Max(parts.LanguageModelLayerMs, parts.ExpertSuffixMs + parts.ExpertOutputMs + (Math.Min(expertLayers, lastExit + 1) * parts.ExpertLayerMs));
+        Console.WriteLine($"steps at the nominal batch of {nominalBatch}: LM layer {parts.LanguageModelLayerMs:F2} ms; prefix {string.Join(" + ", prefixSteps.Select(ms => ms.ToString("F2")))} ms; " +
+                          $"head part {(expertLayers == 0 ? "(whole, with the last block)" : $"of {expertLayers} expert layers")} {layerStepMs:F2} ms");
         json["prefix_ms_at_nominal_batch"] = Round(parts.PrefixMs);
         json["prefix_steps"] = prefixSteps.Count;
         json["expert_layers_per_step"] = expertLayers;
@@ -153,6 +162,9 @@ internal static class FleetLoadBenchmark
         public double HeldTimeShare { get; set; }
         public long BatchesJoined { get; set; }
 
+        /// <summary>How long the phase ran: its duration, or less where it was ended once settled.</summary>
+        public double Seconds { get; set; }
+
         public double AnsweredShare => Share(Latencies.Count, Latencies.Count + Refused + Errors);
         public double WithinBudgetShare => Share(Within, Latencies.Count);
         public double ForcedShare => Share(Forced, Latencies.Count);
@@ -198,8 +210,9 @@ internal static class FleetLoadBenchmark
     /// goes out with half of it left and reports the actions still held; a refusal's hint delays the next request; the arm
     /// holds when the last chunk's actions have run out before the next arrives.
     /// </summary>
+    /// <param name="settled">Checked once a second: true ends the phase early (the warm-up, once the JIT is quiet).</param>
     private static async Task<Phase> RunAsync(IClusterClient client, string model, int n, List<ObservationSample> samples, RobotPace pace, TimeSpan duration,
-        string load, Func<long> batchesJoined)
+        string load, Func<long> batchesJoined, Func<bool>? settled = null)
     {
         var (chunkSteps, chunkSeconds, budgetMs) = (pace.Chunk, pace.ChunkSeconds, pace.BudgetMs);
         var robots = new List<(IRobotGrain Grain, long Epoch)>();
@@ -225,6 +238,8 @@ internal static class FleetLoadBenchmark
         var joinedBefore = batchesJoined();
         var started = Stopwatch.GetTimestamp();
         var end = started + (long)(duration.TotalSeconds * frequency);
+        using var robotsDone = new CancellationTokenSource();
+        var watching = settled is null ? Task.CompletedTask : EndOnceSettledAsync();
         await Task.WhenAll(robots.Select((robot, index) => Task.Run(async () =>
         {
             // Spread the first requests over one period; the arm starts as if a chunk had just arrived.
@@ -243,7 +258,7 @@ internal static class FleetLoadBenchmark
                 }
 
                 var sent = Stopwatch.GetTimestamp();
-                if (sent >= end)
+                if (sent >= Volatile.Read(ref end))
                 {
                     break;
                 }
@@ -311,12 +326,54 @@ internal static class FleetLoadBenchmark
                 result.HeldTimeShare += heldTicks / (double)(n * (end - started));
             }
         })));
+        await robotsDone.CancelAsync();
+        await watching;
+        result.Seconds = Stopwatch.GetElapsedTime(started, end).TotalSeconds;
 
         // Unbind: the next phase's robots are new ones, and these must not hold queue share.
         await Task.WhenAll(robots.Select(r => r.Grain.ClearTask("bench")));
         result.BatchesJoined = batchesJoined() - joinedBefore;
         result.Print();
         return result;
+
+        async Task EndOnceSettledAsync()
+        {
+            using var timer = new PeriodicTimer(TimeSpan.FromSeconds(1));
+            try
+            {
+                while (await timer.WaitForNextTickAsync(robotsDone.Token))
+                {
+                    if (settled())
+                    {
+                        Volatile.Write(ref end, Stopwatch.GetTimestamp());
+                        return;
+                    }
+                }
+            }
+            catch (OperationCanceledException)
+            {
+                // The phase ran its whole duration.
+            }
+        }
+    }
+
+    /// <summary>
+    /// Whether the runtime compiled for less than <see cref="QuietShare"/> of the time since it was last asked: the silo's
+    /// hot paths have been recompiled optimised and compiling no longer competes with the device thread for the cores.
+    /// </summary>
+    private sealed class JitQuiet
+    {
+        private const double QuietShare = 0.01;
+        private TimeSpan compiled = System.Runtime.JitInfo.GetCompilationTime();
+        private long asked = Stopwatch.GetTimestamp();
+
+        public bool IsQuiet()
+        {
+            var (compiledNow, now) = (System.Runtime.JitInfo.GetCompilationTime(), Stopwatch.GetTimestamp());
+            var share = (compiledNow - compiled) / Stopwatch.GetElapsedTime(asked, now);
+            (compiled, asked) = (compiledNow, now);
+            return share < QuietShare;
+        }
     }
 
     private static long Rss()
