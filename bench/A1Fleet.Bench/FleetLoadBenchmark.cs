@@ -358,21 +358,25 @@ internal static class FleetLoadBenchmark
     }
 
     /// <summary>
-    /// Whether the runtime compiled for less than <see cref="QuietShare"/> of the time since it was last asked: the silo's
-    /// hot paths have been recompiled optimised and compiling no longer competes with the device thread for the cores.
+    /// Whether the runtime compiled for less than <see cref="QuietShare"/> of the time between each of the last
+    /// <see cref="QuietChecks"/> times it was asked: the silo's hot paths have been recompiled optimised, and compiling no
+    /// longer competes with the device thread for the cores. (One quiet second alone was seen followed by more compiling.)
     /// </summary>
     private sealed class JitQuiet
     {
         private const double QuietShare = 0.01;
+        private const int QuietChecks = 2;
         private TimeSpan compiled = System.Runtime.JitInfo.GetCompilationTime();
         private long asked = Stopwatch.GetTimestamp();
+        private int quietInARow;
 
         public bool IsQuiet()
         {
             var (compiledNow, now) = (System.Runtime.JitInfo.GetCompilationTime(), Stopwatch.GetTimestamp());
             var share = (compiledNow - compiled) / Stopwatch.GetElapsedTime(asked, now);
             (compiled, asked) = (compiledNow, now);
-            return share < QuietShare;
+            quietInARow = share < QuietShare ? quietInARow + 1 : 0;
+            return quietInARow >= QuietChecks;
         }
     }
 
