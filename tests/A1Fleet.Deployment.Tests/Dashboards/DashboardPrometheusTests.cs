@@ -15,6 +15,10 @@ public sealed partial class DashboardPrometheusTests(LiveFleetFixture fleet) : I
 
     private static IEnumerable<string> FleetDashboards() => Support.Dashboards.Files();
 
+    /// <summary>An alert expression's comparison with its threshold, as Prometheus prints the rule back.</summary>
+    [GeneratedRegex(@"\s*>\s*[0-9.]+\s*$")]
+    private static partial Regex Threshold();
+
     [ToolFact("prometheus", "promtool")]
     public void GeneratedScrapeConfig_Promtool_AcceptsIt()
     {
@@ -146,13 +150,32 @@ public sealed partial class DashboardPrometheusTests(LiveFleetFixture fleet) : I
         var rules = groups.SelectMany(g => g!["rules"]!.AsArray()).Select(r => r!.AsObject()).ToList();
         var eventCounters = EventCounterNames();
 
-        Assert.Equal(5, rules.Count);
+        Assert.Equal(6, rules.Count);
         Assert.All(rules, r =>
         {
             Assert.True((string?)r["health"] == "ok", $"rule {r["name"]}: health {r["health"]} {r["lastError"]}");
             var unknown = PromQl.MetricNames((string)r["query"]!).Where(n => !fleet.ExportedNames.Contains(n) && !Synthetic.Contains(n) && !eventCounters.Contains(n));
             Assert.Empty(unknown);
         });
+    }
+
+    /// <summary>
+    /// The refusal-share alert's expression, short of its threshold, on the fixture's fleet, where one robot's budget is
+    /// the model's first exit on an idle silo and most of its requests are refused: one share for the model, above 0
+    /// and at most 1 (refused over refused and answered; answered requests alone are counted as requests).
+    /// </summary>
+    [ToolFact("prometheus", "promtool")]
+    public async Task RefusalShareAlert_Expression_IsTheRefusedShareOfTheModelsRequests()
+    {
+        var groups = (await fleet.GetAsync("/api/v1/rules"))["data"]!["groups"]!.AsArray();
+        var rule = groups.SelectMany(g => g!["rules"]!.AsArray()).Single(r => (string?)r!["name"] == "A1FleetRefusalShareHigh")!;
+        var share = Threshold().Replace((string)rule["query"]!, "");
+
+        var series = Assert.Single((await fleet.QueryAsync(share))["data"]!["result"]!.AsArray())!;
+        var value = double.Parse((string)series["value"]![1]!, System.Globalization.CultureInfo.InvariantCulture);
+
+        Assert.Equal("tiny-fm", (string?)series["metric"]!["model"]);
+        Assert.True(value is > 0 and <= 1, $"refused share {value} from {share}");
     }
 
     [ToolFact("prometheus", "promtool")]
