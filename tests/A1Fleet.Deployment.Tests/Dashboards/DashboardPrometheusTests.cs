@@ -183,7 +183,7 @@ public sealed partial class DashboardPrometheusTests(LiveFleetFixture fleet) : I
     {
         var queries = KedaQuery().Matches(Repo.ReadText("deploy/k8s/components/keda-autoscaling/scaledobject.yaml")).Select(m => m.Groups[1].Value.Trim()).ToList();
 
-        Assert.Equal(2, queries.Count);
+        Assert.Equal(3, queries.Count);
         foreach (var query in queries)
         {
             var answer = await fleet.QueryAsync(query);
