@@ -15,8 +15,9 @@ namespace A1Fleet.Bench;
 /// first in the same run, then robots that behave like agents (ask for the next chunk with half a chunk left, after a
 /// refusal ask again after its hint, hold only when the actions they hold run out) offer a nominal load, 1.5x and 3x
 /// that capacity. Nominal is half the capacity, after a warm-up of it not recorded that lasts until the JIT is quiet (a
-/// silo's first requests run code for the first time and activate its grains; then its hot paths are recompiled). With <c>--device simulated</c> the silo and the capacity measure use
-/// the simulated device (the engine's measured time per part, no computation), which leaves the CPU to Orleans.
+/// silo's first requests run code for the first time and activate its grains; then its hot paths are recompiled). With
+/// <c>--device simulated</c> the silo and the capacity measure use the simulated device (the engine's measured time per
+/// part, no computation), which leaves the CPU to Orleans.
 /// </summary>
 internal static class FleetLoadBenchmark
 {
