@@ -4,6 +4,7 @@ namespace A1Fleet.Bench;
 internal sealed record BenchArgs(bool Quick, string Model, int Batch, string OutputDirectory, string ModelsRoot, string? Models, bool LoadOnly = false, bool SimulatedDevice = false,
     double TimeScale = 1,
     double DeviceSpeedup = 1,
+    int IntraOpThreads = 0,
     double ScaleoutTimeScale = 1,
     string? Only = null)
 {

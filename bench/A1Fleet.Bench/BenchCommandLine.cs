@@ -73,7 +73,18 @@ internal static class BenchCommandLine
         };
         deviceSpeedup.CustomParser = r => double.TryParse(r.Tokens[0].Value, NumberStyles.Float, CultureInfo.InvariantCulture, out var s) && s is >= 1 and <= 100 ? s
             : Error(r, $"--device-speedup {r.Tokens[0].Value}: must be a number within 1..100", 1.0);
-        var fleet = new Command("fleet", "a fleet in process: robots per silo, budgets, the load section, compatible protocols") { quick, model, models, loadOnly, device, fleetTimeScale, deviceSpeedup, outDirectory, modelsRoot };
+        var intraOpThreads = new Option<int>("--intra-op-threads")
+        {
+            Description = "fleet: ONNX Runtime's intra-op threads for every engine in the run, the silo's included (default 0: the silo's default, A1Fleet:Inference:Engine:IntraOpThreads)",
+            HelpName = "N",
+            DefaultValueFactory = _ => 0,
+        };
+        intraOpThreads.CustomParser = r => int.TryParse(r.Tokens[0].Value, NumberStyles.None, CultureInfo.InvariantCulture, out var n) && n is >= 0 and <= 1024 ? n
+            : Error(r, $"--intra-op-threads {r.Tokens[0].Value}: must be a whole number within 0..1024", 0);
+        var fleet = new Command("fleet", "a fleet in process: robots per silo, budgets, the load section, compatible protocols")
+        {
+            quick, model, models, loadOnly, device, fleetTimeScale, deviceSpeedup, intraOpThreads, outDirectory, modelsRoot,
+        };
         fleet.Validators.Add(r =>
         {
             // From the tokens, not the values: a value read here runs the options' parsers before their defaults apply.
@@ -88,7 +99,7 @@ internal static class BenchCommandLine
                 r.AddError("--device-speedup applies to --load-only --device simulated only (the real engine runs at this machine's speed)");
             }
         });
-        fleet.SetAction(p => run("fleet", p, Args(p) with { TimeScale = p.GetValue(fleetTimeScale), DeviceSpeedup = p.GetValue(deviceSpeedup) }));
+        fleet.SetAction(p => run("fleet", p, Args(p) with { TimeScale = p.GetValue(fleetTimeScale), DeviceSpeedup = p.GetValue(deviceSpeedup), IntraOpThreads = p.GetValue(intraOpThreads) }));
         var timeScale = TimeScale("--time-scale", "simfleet: the crowd phase (1,000 robots) runs this many times slower: simulated device, cadence, budgets", SimFleet.SimFleetBenchmark.DefaultTimeScale);
         var scaleoutTimeScale = TimeScale("--scaleout-time-scale", "simfleet: the same for the scale-out phases", SimFleet.SimFleetBenchmark.DefaultScaleoutTimeScale);
         var only = new Option<string?>("--only") { Description = "simfleet: run one phase only (the others' keys are left out of the JSON)", HelpName = "scaleout|crowd|failover" };

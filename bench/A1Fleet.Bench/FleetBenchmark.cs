@@ -46,7 +46,7 @@ internal static class FleetBenchmark
             ["small-fm"] = args.Quick ? [1, 8, 32] : [1, 8, 32, 64],
         };
 
-        using var silo = await StartSiloAsync(dirs.Values.ToList(), args.SimulatedDevice, args.TimeScale, args.DeviceSpeedup);
+        using var silo = await StartSiloAsync(dirs.Values.ToList(), args.SimulatedDevice, args.TimeScale, args.DeviceSpeedup, args.IntraOpThreads);
         using var client = await StartClientAsync();
         try
         {
@@ -71,14 +71,17 @@ internal static class FleetBenchmark
             ["control_hz"] = ControlHz,
             ["request_ahead_share"] = RequestAheadShare,
             ["phase_seconds"] = phase.TotalSeconds,
+            // The pool the silo's engine sized for the whole process (it loads first): 0 is ONNX Runtime's default.
+            ["intra_op_threads"] = A1Engine.IntraOpThreads,
             ["measured_at"] = DateTimeOffset.UtcNow.ToString("O", CultureInfo.InvariantCulture),
         };
         var rows = new JsonArray();
-        Console.WriteLine($"fleet benchmark: one silo, real Orleans client over loopback, budget {BudgetMs} ms, {ControlHz} Hz, next chunk requested at {RequestAheadShare:P0} left");
+        Console.WriteLine($"fleet benchmark: one silo, real Orleans client over loopback, budget {BudgetMs} ms, {ControlHz} Hz, next chunk requested at {RequestAheadShare:P0} left; " +
+                          $"ONNX Runtime intra-op threads: {(A1Engine.IntraOpThreads == 0 ? "its default" : A1Engine.IntraOpThreads.ToString(CultureInfo.InvariantCulture))}");
         Console.WriteLine($"{"model",-9} {"N",3} {"load",-10} {"req/s",8} {"p50 ms",8} {"p99 ms",8} {"in budget",9} {"batch",6} {"serial req/s",12} {"batched/serial",14}");
         foreach (var model in args.LoadOnly ? [] : models)
         {
-            using var engine = A1Engine.Load(dirs[model], new EngineOptions { MaxBatchSize = 1 });
+            using var engine = A1Engine.Load(dirs[model], new EngineOptions { MaxBatchSize = 1, IntraOpThreads = args.IntraOpThreads });
             var samples = ReferencePackages.HeldOut(engine.Package);
             var chunkSeconds = engine.Manifest.Action.Chunk / ControlHz;
             var period = TimeSpan.FromSeconds(chunkSeconds * (1 - RequestAheadShare));
@@ -282,7 +285,8 @@ internal static class FleetBenchmark
 
     /// <param name="timeScale">With the simulated device: its per-part times and the robots' default budget times this.</param>
     /// <param name="deviceSpeedup">With the simulated device: its per-part times divided by this (a faster device, the budgets as they are).</param>
-    private static async Task<IHost> StartSiloAsync(List<string> modelDirs, bool simulatedDevice, double timeScale, double deviceSpeedup)
+    /// <param name="intraOpThreads">The silo's <c>A1Fleet:Inference:Engine:IntraOpThreads</c>; its engine loads first, so it sizes the process's pool.</param>
+    private static async Task<IHost> StartSiloAsync(List<string> modelDirs, bool simulatedDevice, double timeScale, double deviceSpeedup, int intraOpThreads)
     {
         var builder = Host.CreateApplicationBuilder();
         builder.Logging.SetMinimumLevel(LogLevel.Error);
@@ -292,6 +296,7 @@ internal static class FleetBenchmark
             ["A1Fleet:Inference:Batching:MaxBatchSize"] = "64",
             ["A1Fleet:Robots:DefaultLatencyBudget"] = TimeSpan.FromMilliseconds(BudgetMs * timeScale).ToString("c", CultureInfo.InvariantCulture),
             ["A1Fleet:Inference:Device"] = simulatedDevice ? "Simulated" : "Engine",
+            ["A1Fleet:Inference:Engine:IntraOpThreads"] = intraOpThreads.ToString(CultureInfo.InvariantCulture),
         };
         if (simulatedDevice && timeScale / deviceSpeedup != 1)
         {

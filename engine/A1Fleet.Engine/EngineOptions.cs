@@ -10,7 +10,12 @@ public sealed class EngineOptions
 
     public int CudaDeviceId { get; set; }
 
-    /// <summary>Intra-op threads of ONNX Runtime's process-wide pool; 0 lets ONNX Runtime use one per core.</summary>
+    /// <summary>
+    /// Intra-op threads of ONNX Runtime's process-wide pool (the first engine loaded in a process sizes it). 0: the
+    /// processors this process may use where a CPU limit or affinity leaves it fewer than the machine has, otherwise ONNX
+    /// Runtime's default of one per physical core (<see cref="Onnx.IntraOpPool"/>). Fewer than the cores leaves the host
+    /// (Orleans, the grains, the collector) room of its own, at the device's throughput (docs/benchmarks.md).
+    /// </summary>
     public int IntraOpThreads { get; set; }
 
     /// <summary>Largest batch one call may carry; working buffers are sized for it once, at load.</summary>
@@ -51,7 +56,7 @@ public sealed class EngineOptions
 
         if (IntraOpThreads < 0)
         {
-            errors.Add($"IntraOpThreads {IntraOpThreads} is negative: use 0 for one thread per core.");
+            errors.Add($"IntraOpThreads {IntraOpThreads} is negative: use 0 for one thread per core this process may use.");
         }
 
         if (MaxBatchSize is < 1 or > 1024)

@@ -14,6 +14,7 @@ public sealed class BenchCommandLineTests
     [InlineData("fleet --quick --load-only --device simulated --out artifacts/bench-simulated", "fleet")]
     [InlineData("fleet --quick --load-only --device simulated --time-scale 10", "fleet")]
     [InlineData("fleet --load-only --device simulated --device-speedup 4", "fleet")]
+    [InlineData("fleet --load-only --intra-op-threads 1", "fleet")]
     [InlineData("fleet --model tiny-fm --models tiny-fm,small-fm --models-root artifacts/models", "fleet")]
     [InlineData("reliability", "reliability")]
     [InlineData("reliability --quick --out artifacts/bench", "reliability")]
@@ -77,6 +78,15 @@ public sealed class BenchCommandLineTests
     }
 
     [Fact]
+    public async Task RunAsync_FleetIntraOpThreads_SetsTheScenarioArgument()
+    {
+        var seen = await ArgumentsOf("fleet", "--load-only", "--intra-op-threads", "1");
+
+        Assert.Equal(1, seen?.IntraOpThreads);
+        Assert.Equal(0, (await ArgumentsOf("fleet", "--load-only"))?.IntraOpThreads);
+    }
+
+    [Fact]
     public async Task RunAsync_SimfleetTimeScales_SetTheScenarioArguments()
     {
         var seen = await ArgumentsOf("simfleet", "--quick", "--time-scale", "40", "--scaleout-time-scale", "5");
@@ -106,6 +116,8 @@ public sealed class BenchCommandLineTests
     [InlineData("fleet --quick --device simulated --time-scale 10", "--time-scale applies to --load-only --device simulated only")]
     [InlineData("fleet --quick --load-only --device-speedup 4", "--device-speedup applies to --load-only --device simulated only")]
     [InlineData("fleet --load-only --device simulated --device-speedup 0.5", "--device-speedup 0.5: must be a number within 1..100")]
+    [InlineData("fleet --load-only --intra-op-threads -1", "--intra-op-threads")]
+    [InlineData("fleet --load-only --intra-op-threads two", "--intra-op-threads two: must be a whole number within 0..1024")]
     [InlineData("simfleet --time-scale 0.5", "--time-scale 0.5: must be a number within 1..1000")]
     [InlineData("simfleet --scaleout-time-scale x", "--scaleout-time-scale x: must be a number within 1..1000")]
     [InlineData("simfleet --only everything", "--only everything: use scaleout, crowd, failover")]

@@ -89,7 +89,8 @@ internal static class CalibrateCommand
             files.Add(path);
         }
 
-        var executionProvider = $"{options.Provider}, {(options.Threads == 0 ? "all cores" : $"{options.Threads} threads")}";
+        // What the process's pool got (the first engine loaded sizes it; 0 follows a container's CPU limit), not what was asked.
+        var executionProvider = $"{options.Provider}, {(A1Engine.IntraOpThreads == 0 ? "all cores" : $"{A1Engine.IntraOpThreads} threads")}";
         CalibrationTables.Write(output, outcome, engine.ExitLayers, options.BatchSize, executionProvider);
         var report = CalibrationReportFile.Write(Path.Combine(options.OutDirectory, "calibration-report.json"), outcome, read.Summary, options.DatasetDirectory, options.ModelDirectory, executionProvider, options.BatchSize);
         await output.WriteLineAsync($"wrote {files.Count} threshold sets and {Path.GetFileName(report)} to {Path.GetFullPath(options.OutDirectory)}");

@@ -119,7 +119,7 @@ internal sealed class CalibrateCommandLine
 
     private readonly Option<string?> _mapping = new("--mapping") { Description = "dataset-to-model mapping file (default: by the model's camera and state names)", HelpName = "FILE" };
 
-    private readonly Option<int> _threads = CalibrationJobOptions.Parsed("--threads", "engine threads, 0 for one per core", "N", 0,
+    private readonly Option<int> _threads = CalibrationJobOptions.Parsed("--threads", "engine threads, 0 for one per core this process may use", "N", 0,
         text => int.TryParse(text, CultureInfo.InvariantCulture, out var v) && v >= 0 ? (v, null) : (0, "must be 0 (one per core) or more"));
 
     private readonly Option<string> _provider = CalibrationJobOptions.Parsed("--provider", "execution provider: cpu or cuda", "cpu|cuda", "cpu",

@@ -84,6 +84,13 @@ public sealed partial class A1Engine : IDisposable
     public int MaxBatchesInFlight => Options.MaxBatchesInFlight;
 
     /// <summary>
+    /// Threads of ONNX Runtime's process-wide intra-op pool, which this engine's graphs run on; 0: ONNX Runtime's default
+    /// (one per physical core of the machine). The first engine loaded in a process sized it: <see cref="EngineOptions.IntraOpThreads"/>
+    /// of later ones does not change it.
+    /// </summary>
+    public static int IntraOpThreads => Onnx.OrtRuntime.IntraOpThreads ?? 0;
+
+    /// <summary>
     /// How many expert layers of a flow-matching head's denoising pass run in one step (<see cref="ISteppedBatch.Step"/>);
     /// 0: the head runs whole, in its layer's step. <see cref="EngineOptions.ExpertLayersPerStep"/>, or when that is not
     /// set, from <see cref="WarmUp"/>'s prices: as many as take about one LM layer, so that a batch arriving while another's

@@ -10,6 +10,12 @@ internal static class OrtRuntime
 {
     private static readonly Lock Gate = new();
 
+    /// <summary>
+    /// The intra-op pool size the process's environment was created with (<see cref="IntraOpPool.Size"/>; 0: ONNX Runtime's
+    /// default); null before the first engine loads. The first engine loaded in a process decides it for all.
+    /// </summary>
+    public static int? IntraOpThreads { get; private set; }
+
     public static void EnsureEnvironment(int intraOpThreads)
     {
         lock (Gate)
@@ -19,9 +25,10 @@ internal static class OrtRuntime
                 return;
             }
 
+            var size = IntraOpPool.Size(intraOpThreads, Environment.ProcessorCount, IntraOpPool.OnlineProcessors());
             using var threading = new OrtThreadingOptions
             {
-                GlobalIntraOpNumThreads = intraOpThreads,
+                GlobalIntraOpNumThreads = size,
                 GlobalInterOpNumThreads = 1,
                 // Spinning between the many short per-layer runs burns the core another request needs.
                 GlobalSpinControl = false,
@@ -33,6 +40,7 @@ internal static class OrtRuntime
                 threadOptions = threading,
             };
             OrtEnv.CreateInstanceWithOptions(ref options);
+            IntraOpThreads = size;
         }
     }
 

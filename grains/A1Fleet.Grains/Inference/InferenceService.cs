@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Globalization;
 using System.Threading.Channels;
 using A1Fleet.Engine;
 using A1Fleet.Engine.Inference;
@@ -68,7 +69,8 @@ public sealed partial class InferenceService : IDisposable
 
             _stepCosts[engine.ModelId] = new StepCosts(_prices[engine.ModelId].BatchOne, engine.MaxBatchSize, engine.ExitLayers[0]);
             _inFlightPerModel[engine.ModelId] = 0;
-            LogModelLoaded(engine.ModelId, dir, engine.Layers, Options.Engine.ExecutionProvider);
+            LogModelLoaded(engine.ModelId, dir, engine.Layers, Options.Engine.ExecutionProvider,
+                A1Engine.IntraOpThreads == 0 ? "ONNX Runtime's default, one per physical core" : A1Engine.IntraOpThreads.ToString(CultureInfo.InvariantCulture));
         }
 
         _schedule = new DeviceSchedule<InFlight>(Math.Max(1, _catalog.ModelIds.Count * Options.Engine.MaxBatchesInFlight), _time);
@@ -652,8 +654,8 @@ public sealed partial class InferenceService : IDisposable
         }
     }
 
-    [LoggerMessage(EventId = 100, Level = LogLevel.Information, Message = "Loaded model {ModelId} from {Directory}: {Layers} LM layers on {Provider}")]
-    private partial void LogModelLoaded(string modelId, string directory, int layers, string provider);
+    [LoggerMessage(EventId = 100, Level = LogLevel.Information, Message = "Loaded model {ModelId} from {Directory}: {Layers} LM layers on {Provider}; intra-op threads: {IntraOpThreads}")]
+    private partial void LogModelLoaded(string modelId, string directory, int layers, string provider, string intraOpThreads);
 
     [LoggerMessage(EventId = 102, Level = LogLevel.Warning, Message = "Model {ModelId}: SIMULATED device (A1Fleet:Inference:Device = Simulated): batches spend the prices ({Prices}) and answer a neutral pose; not for arms")]
     private partial void LogSimulated(string modelId, string prices);
