@@ -5,10 +5,15 @@ internal sealed record BenchArgs(bool Quick, string Model, int Batch, string Out
     double TimeScale = 1,
     double DeviceSpeedup = 1,
     int IntraOpThreads = 0,
+    string ExecutionProvider = "cpu",
     double ScaleoutTimeScale = 1,
     string? Only = null)
 {
     public static string DefaultOutputDirectory => Path.Combine("artifacts", "bench");
 
     public static string DefaultModelsRoot => Path.Combine("artifacts", "models");
+
+    /// <summary>The engine settings every engine of a run loads with (and the fleet bench's silo is given): one rule for all of them.</summary>
+    public A1Fleet.Engine.EngineOptions EngineOptions(int maxBatchSize) =>
+        new() { MaxBatchSize = maxBatchSize, IntraOpThreads = IntraOpThreads, ExecutionProvider = ExecutionProvider };
 }

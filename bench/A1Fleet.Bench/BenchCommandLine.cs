@@ -59,10 +59,19 @@ internal static class BenchCommandLine
         var device = new Option<string>("--device") { Description = "engine (the real engine) or simulated (a simulated device with the engine's timing)", HelpName = "engine|simulated", DefaultValueFactory = _ => "engine" };
         device.CustomParser = r => r.Tokens[0].Value.ToLowerInvariant() is "engine" or "simulated" ? r.Tokens[0].Value.ToLowerInvariant() : Error(r, $"--device {r.Tokens[0].Value}: use engine or simulated", "engine");
 
-        BenchArgs Args(ParseResult p) => new(p.GetValue(quick), p.GetValue(model) ?? "small-fm", p.GetValue(batch) ?? 8, p.GetValue(outDirectory)!, p.GetValue(modelsRoot)!,
-            p.GetValue(models), p.GetValue(loadOnly), p.GetValue(device) == "simulated");
+        var executionProvider = new Option<string>("--execution-provider")
+        {
+            Description = "engine and fleet: the engines' ONNX Runtime provider, the fleet bench's silo included (cuda needs the GPU build: docs/gpu.md)",
+            HelpName = "cpu|cuda",
+            DefaultValueFactory = _ => "cpu",
+        };
+        executionProvider.CustomParser = r => r.Tokens[0].Value.ToLowerInvariant() is "cpu" or "cuda" ? r.Tokens[0].Value.ToLowerInvariant()
+            : Error(r, $"--execution-provider {r.Tokens[0].Value}: use cpu or cuda", "cpu");
 
-        var engine = new Command("engine", "the engine alone: latency and throughput per batch size and exit depth (docs/benchmarks.md)") { quick, model, batch, outDirectory, modelsRoot };
+        BenchArgs Args(ParseResult p) => new(p.GetValue(quick), p.GetValue(model) ?? "small-fm", p.GetValue(batch) ?? 8, p.GetValue(outDirectory)!, p.GetValue(modelsRoot)!,
+            p.GetValue(models), p.GetValue(loadOnly), p.GetValue(device) == "simulated", ExecutionProvider: p.GetValue(executionProvider) ?? "cpu");
+
+        var engine = new Command("engine", "the engine alone: latency and throughput per batch size and exit depth (docs/benchmarks.md)") { quick, model, batch, executionProvider, outDirectory, modelsRoot };
         engine.SetAction(p => run("engine", p, Args(p)));
         var fleetTimeScale = TimeScale("--time-scale", "fleet, with --device simulated: the load section runs this many times slower: simulated device, cadence, budgets, phases", 1);
         var deviceSpeedup = new Option<double>("--device-speedup")
@@ -83,7 +92,7 @@ internal static class BenchCommandLine
             : Error(r, $"--intra-op-threads {r.Tokens[0].Value}: must be a whole number within 0..1024", 0);
         var fleet = new Command("fleet", "a fleet in process: robots per silo, budgets, the load section, compatible protocols")
         {
-            quick, model, models, loadOnly, device, fleetTimeScale, deviceSpeedup, intraOpThreads, outDirectory, modelsRoot,
+            quick, model, models, loadOnly, device, fleetTimeScale, deviceSpeedup, intraOpThreads, executionProvider, outDirectory, modelsRoot,
         };
         fleet.Validators.Add(r =>
         {

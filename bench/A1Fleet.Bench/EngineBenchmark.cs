@@ -23,7 +23,7 @@ internal static class EngineBenchmark
     public static int Run(BenchArgs args)
     {
         var directory = ReferencePackages.Ensure(args.Model, args.ModelsRoot, Console.Out);
-        using var engine = A1Engine.Load(directory, new EngineOptions { MaxBatchSize = Math.Max(args.Batch, 1) });
+        using var engine = A1Engine.Load(directory, args.EngineOptions(Math.Max(args.Batch, 1)));
         var package = engine.Package;
         var calibration = ReferencePackages.Calibration(package).ToList();
         var heldOut = ReferencePackages.HeldOut(package).ToList();
@@ -64,6 +64,7 @@ internal static class EngineBenchmark
             ["held_out_samples"] = heldOut.Count,
             ["quick"] = args.Quick,
             ["machine"] = $"{Environment.ProcessorCount} cores, {Environment.OSVersion}",
+            ["execution_provider"] = args.ExecutionProvider,
             ["measured_at"] = DateTimeOffset.UtcNow.ToString("O", CultureInfo.InvariantCulture),
         };
 

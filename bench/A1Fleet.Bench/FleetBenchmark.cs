@@ -46,7 +46,7 @@ internal static class FleetBenchmark
             ["small-fm"] = args.Quick ? [1, 8, 32] : [1, 8, 32, 64],
         };
 
-        using var silo = await StartSiloAsync(dirs.Values.ToList(), args.SimulatedDevice, args.TimeScale, args.DeviceSpeedup, args.IntraOpThreads);
+        using var silo = await StartSiloAsync(dirs.Values.ToList(), args.SimulatedDevice, args.TimeScale, args.DeviceSpeedup, args.EngineOptions(1));
         using var client = await StartClientAsync();
         try
         {
@@ -67,6 +67,7 @@ internal static class FleetBenchmark
             ["machine"] = $"{Environment.ProcessorCount} cores",
             ["quick"] = args.Quick,
             ["device"] = args.SimulatedDevice ? "simulated" : "engine",
+            ["execution_provider"] = args.ExecutionProvider,
             ["budget_ms"] = BudgetMs,
             ["control_hz"] = ControlHz,
             ["request_ahead_share"] = RequestAheadShare,
@@ -81,7 +82,7 @@ internal static class FleetBenchmark
         Console.WriteLine($"{"model",-9} {"N",3} {"load",-10} {"req/s",8} {"p50 ms",8} {"p99 ms",8} {"in budget",9} {"batch",6} {"serial req/s",12} {"batched/serial",14}");
         foreach (var model in args.LoadOnly ? [] : models)
         {
-            using var engine = A1Engine.Load(dirs[model], new EngineOptions { MaxBatchSize = 1, IntraOpThreads = args.IntraOpThreads });
+            using var engine = A1Engine.Load(dirs[model], args.EngineOptions(1));
             var samples = ReferencePackages.HeldOut(engine.Package);
             var chunkSeconds = engine.Manifest.Action.Chunk / ControlHz;
             var period = TimeSpan.FromSeconds(chunkSeconds * (1 - RequestAheadShare));
@@ -285,8 +286,8 @@ internal static class FleetBenchmark
 
     /// <param name="timeScale">With the simulated device: its per-part times and the robots' default budget times this.</param>
     /// <param name="deviceSpeedup">With the simulated device: its per-part times divided by this (a faster device, the budgets as they are).</param>
-    /// <param name="intraOpThreads">The silo's <c>A1Fleet:Inference:Engine:IntraOpThreads</c>; its engine loads first, so it sizes the process's pool.</param>
-    private static async Task<IHost> StartSiloAsync(List<string> modelDirs, bool simulatedDevice, double timeScale, double deviceSpeedup, int intraOpThreads)
+    /// <param name="engine">The run's engine settings: the silo's provider and intra-op threads (its engine loads first, so it sizes the process's pool).</param>
+    private static async Task<IHost> StartSiloAsync(List<string> modelDirs, bool simulatedDevice, double timeScale, double deviceSpeedup, EngineOptions engine)
     {
         var builder = Host.CreateApplicationBuilder();
         builder.Logging.SetMinimumLevel(LogLevel.Error);
@@ -296,7 +297,8 @@ internal static class FleetBenchmark
             ["A1Fleet:Inference:Batching:MaxBatchSize"] = "64",
             ["A1Fleet:Robots:DefaultLatencyBudget"] = TimeSpan.FromMilliseconds(BudgetMs * timeScale).ToString("c", CultureInfo.InvariantCulture),
             ["A1Fleet:Inference:Device"] = simulatedDevice ? "Simulated" : "Engine",
-            ["A1Fleet:Inference:Engine:IntraOpThreads"] = intraOpThreads.ToString(CultureInfo.InvariantCulture),
+            ["A1Fleet:Inference:Engine:IntraOpThreads"] = engine.IntraOpThreads.ToString(CultureInfo.InvariantCulture),
+            ["A1Fleet:Inference:Engine:ExecutionProvider"] = engine.ExecutionProvider,
         };
         if (simulatedDevice && timeScale / deviceSpeedup != 1)
         {

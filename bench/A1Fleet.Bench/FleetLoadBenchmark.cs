@@ -36,7 +36,7 @@ internal static class FleetLoadBenchmark
     public static async Task MeasureAsync(BenchArgs args, string model, string modelDir, IClusterClient grains, Func<long> batchesJoined, JsonObject json,
         ModelPrices? simulatedPrices)
     {
-        using var engine = A1Engine.Load(modelDir, new EngineOptions { MaxBatchSize = CapacityBatch, IntraOpThreads = args.IntraOpThreads });
+        using var engine = A1Engine.Load(modelDir, args.EngineOptions(CapacityBatch));
         var samples = ReferencePackages.HeldOut(engine.Package);
         // --time-scale K (simulated device only): device, cadence, budget and phases all K times slower, as simfleet runs.
         var k = args.SimulatedDevice ? args.TimeScale : 1;

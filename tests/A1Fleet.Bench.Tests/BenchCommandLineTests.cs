@@ -15,6 +15,8 @@ public sealed class BenchCommandLineTests
     [InlineData("fleet --quick --load-only --device simulated --time-scale 10", "fleet")]
     [InlineData("fleet --load-only --device simulated --device-speedup 4", "fleet")]
     [InlineData("fleet --load-only --intra-op-threads 1", "fleet")]
+    [InlineData("fleet --load-only --execution-provider cuda --out artifacts/bench-gpu", "fleet")]
+    [InlineData("engine --quick --execution-provider cuda", "engine")]
     [InlineData("fleet --model tiny-fm --models tiny-fm,small-fm --models-root artifacts/models", "fleet")]
     [InlineData("reliability", "reliability")]
     [InlineData("reliability --quick --out artifacts/bench", "reliability")]
@@ -86,6 +88,18 @@ public sealed class BenchCommandLineTests
         Assert.Equal(0, (await ArgumentsOf("fleet", "--load-only"))?.IntraOpThreads);
     }
 
+    [Theory]
+    [InlineData("fleet")]
+    [InlineData("engine")]
+    public async Task RunAsync_ExecutionProvider_EveryEngineOfTheRunLoadsWithIt(string scenario)
+    {
+        var seen = await ArgumentsOf(scenario, "--execution-provider", "CUDA");
+
+        Assert.Equal("cuda", seen?.ExecutionProvider);
+        Assert.Equal("cuda", seen?.EngineOptions(16).ExecutionProvider);
+        Assert.Equal("cpu", (await ArgumentsOf(scenario))?.EngineOptions(16).ExecutionProvider);
+    }
+
     [Fact]
     public async Task RunAsync_SimfleetTimeScales_SetTheScenarioArguments()
     {
@@ -118,6 +132,8 @@ public sealed class BenchCommandLineTests
     [InlineData("fleet --load-only --device simulated --device-speedup 0.5", "--device-speedup 0.5: must be a number within 1..100")]
     [InlineData("fleet --load-only --intra-op-threads -1", "--intra-op-threads")]
     [InlineData("fleet --load-only --intra-op-threads two", "--intra-op-threads two: must be a whole number within 0..1024")]
+    [InlineData("engine --execution-provider rocm", "--execution-provider rocm: use cpu or cuda")]
+    [InlineData("simfleet --execution-provider cuda", "'--execution-provider'")]
     [InlineData("simfleet --time-scale 0.5", "--time-scale 0.5: must be a number within 1..1000")]
     [InlineData("simfleet --scaleout-time-scale x", "--scaleout-time-scale x: must be a number within 1..1000")]
     [InlineData("simfleet --only everything", "--only everything: use scaleout, crowd, failover")]
