@@ -87,9 +87,18 @@ public sealed class InferenceHedgeTests(ITestOutputHelper output) : IDisposable
         await ProcessCluster.WaitUntilAsync(async () => (await Act()).Status == P.ChunkStatus.Ok && DateTime.UtcNow - known > TimeSpan.FromSeconds(2),
             TimeSpan.FromSeconds(60), "the robot was not served after the first-exit time was known", first);
 
-        var hedgesBefore = await Counter(first, "a1fleet_inference_hedges_total");
+        // Counted once silo-1's counters stand still: a request before the stop that silo-2 answered slowly on a loaded
+        // machine may have been hedged, and its copy on silo-1 must not count as the hedge below.
+        (double Hedges, double Served) counters = (-1, -1);
+        await ProcessCluster.WaitUntilAsync(async () =>
+        {
+            var before = counters;
+            await Task.Delay(TimeSpan.FromSeconds(1));
+            counters = (await Counter(first, "a1fleet_inference_hedges_total"), await Counter(first, "a1fleet_inference_requests_total"));
+            return counters == before;
+        }, TimeSpan.FromSeconds(60), "silo-1's hedge and request counters kept changing with no requests sent", first);
+        var (hedgesBefore, servedBefore) = counters;
         var failoversBefore = await Counter(first, "a1fleet_inference_failovers_total");
-        var servedBefore = await Counter(first, "a1fleet_inference_requests_total");
         second.Process.Suspend();
         P.ActReply reply;
         try

@@ -27,6 +27,7 @@ public sealed class LiveFleetFixture : IAsyncLifetime, IDisposable
 
     private readonly HttpClient _http = new() { Timeout = TimeSpan.FromSeconds(10), DefaultRequestHeaders = { Authorization = new("Bearer", AdminKey) } };
     private string? _workDir;
+    private DateTimeOffset? _queryTime;
 
     /// <summary>Null when prometheus is not installed (the tests that use the fixture are skipped then).</summary>
     public string? PrometheusUrl { get; private set; }
@@ -142,6 +143,26 @@ public sealed class LiveFleetFixture : IAsyncLifetime, IDisposable
             await ScalarAsync("min(count_over_time(up{job=\"a1fleet-agent\"}[1m]))") >= 20 &&
             await ScalarAsync("count(a1fleet_inference_refusals_total)") >= 1);
 
+        // Tests query one moment at which Prometheus's latest scrape of every target had succeeded. On a loaded machine a
+        // scrape can outlast its 1 s timeout; Prometheus then marks the target's series stale, and a query of "now" made
+        // just after it would find none, though the fleet exports them. The moment lies further back than a scrape takes
+        // (its samples bear the time it began), so what Prometheus answers for it no longer changes, and after the
+        // moment the conditions above held.
+        var targets = AgentProblem is null ? 2 : 1;
+        var settled = TimeSpan.FromSeconds(3);
+        await Task.Delay(settled);
+        await WaitAsync(prom, deadline, $"a moment when the last scrape of all {targets} targets succeeded", async () =>
+        {
+            _queryTime = DateTimeOffset.UtcNow - settled;
+            if (await ScalarAsync("count(up == 1)") == targets)
+            {
+                return true;
+            }
+
+            _queryTime = null;
+            return false;
+        });
+
         var scrapes = new Dictionary<string, string> { ["fleet demo"] = await _http.GetStringAsync(SiloUrl + "/metrics") };
         if (AgentProblem is null)
         {
@@ -152,9 +173,11 @@ public sealed class LiveFleetFixture : IAsyncLifetime, IDisposable
         ExportedNames = scrapes.Values.SelectMany(MetricNamesOf).ToHashSet(StringComparer.Ordinal);
     }
 
+    /// <summary>An instant query, at the moment <see cref="InitializeAsync"/> chose once Prometheus had its data (before that, now).</summary>
     public async Task<JsonObject> QueryAsync(string expr)
     {
-        var response = await _http.GetAsync($"{PrometheusUrl}/api/v1/query?query={Uri.EscapeDataString(expr)}");
+        var at = _queryTime is { } t ? "&time=" + (t.ToUnixTimeMilliseconds() / 1000.0).ToString("0.000", CultureInfo.InvariantCulture) : "";
+        var response = await _http.GetAsync($"{PrometheusUrl}/api/v1/query?query={Uri.EscapeDataString(expr)}{at}");
         var body = await response.Content.ReadAsStringAsync();
         return JsonNode.Parse(body)?.AsObject() ?? throw new InvalidDataException($"Prometheus answered '{body}' to {expr}");
     }

@@ -95,6 +95,30 @@ public sealed class A1EngineSteppingTests(ReferenceModelsFixture models)
         // than it was when it stopped at the first exit, and the plans made on it came late.
         var engine = head == "fm" ? models.TinyFm : models.TinyMlp;
         var requests = Batches(engine)[1];
+
+        // Timed from outside, each step is a little longer than inside; all but the last step still fall short of the
+        // whole. A preemption between two steps can add more than a tiny model's last step takes, so a few tries: the
+        // outside times contain the inside ones, so a batch that left its last step out can never pass.
+        var tries = new List<string>();
+        for (var attempt = 0; attempt < 5; attempt++)
+        {
+            var (stats, stepMs) = RunTimed(engine, requests);
+            Assert.True(stepMs.Count >= 3, $"{stepMs.Count} steps (with Begin)");
+            Assert.True(stats.TotalMs >= stats.OrtMs, $"busy {stats.TotalMs} ms, of which ONNX Runtime {stats.OrtMs} ms");
+            Assert.True(stats.TotalMs <= stepMs.Sum(), $"busy {stats.TotalMs} ms against {stepMs.Sum()} ms of Begin and the steps");
+            if (stats.TotalMs > stepMs.SkipLast(1).Sum())
+            {
+                return;
+            }
+
+            tries.Add($"busy {stats.TotalMs} ms against steps of {string.Join(", ", stepMs.Select(ms => ms.ToString("0.000", System.Globalization.CultureInfo.InvariantCulture)))} ms");
+        }
+
+        Assert.Fail($"in every try the batch's busy time fell short of all its steps but the last: {string.Join("; ", tries)}");
+    }
+
+    private static (BatchStatistics Stats, List<double> StepMs) RunTimed(A1Engine engine, List<InferenceRequest> requests)
+    {
         var stats = new BatchStatistics();
         var stepMs = new List<double>();
         var begun = System.Diagnostics.Stopwatch.GetTimestamp();
@@ -112,11 +136,7 @@ public sealed class A1EngineSteppingTests(ReferenceModelsFixture models)
             stepMs[0] += beginMs;
         }
 
-        Assert.True(stepMs.Count >= 3, $"{stepMs.Count} steps (with Begin)");
-        Assert.True(stats.TotalMs >= stats.OrtMs, $"busy {stats.TotalMs} ms, of which ONNX Runtime {stats.OrtMs} ms");
-        // Timed from outside, each step is a little longer than inside; all but the last step still fall short of the whole.
-        Assert.True(stats.TotalMs > stepMs.SkipLast(1).Sum(), $"busy {stats.TotalMs} ms against steps of {string.Join(", ", stepMs.Select(ms => ms.ToString("0.000", System.Globalization.CultureInfo.InvariantCulture)))} ms");
-        Assert.True(stats.TotalMs <= stepMs.Sum(), $"busy {stats.TotalMs} ms against {stepMs.Sum()} ms of Begin and the steps");
+        return (stats, stepMs);
     }
 
     [Fact]

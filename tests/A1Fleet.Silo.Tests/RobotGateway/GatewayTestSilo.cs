@@ -1,5 +1,6 @@
 using A1Fleet.Silo.Tests.Silo;
 using A1Fleet.Grains;
+using A1Fleet.RobotAgent;
 using A1Fleet.RobotGateway;
 using Grpc.Core;
 using Grpc.Net.Client;
@@ -48,6 +49,14 @@ public sealed class GatewayTestSilo : IAsyncDisposable
 
     public static P.BindRequest Registration(string agentId) =>
         new AgentRegistration(agentId, Embodiment.Franka, "tiny-fm", 7, 7, ["front", "wrist"], 20, ["gateway-test"]).ToProto("");
+
+    /// <summary>
+    /// An agent for <paramref name="robotId"/> that polls often while it holds. Its request timeout is long: the silo
+    /// shares this process, and a stall of the loaded test machine past the default 2 s would count as a failed request
+    /// and bind again, which the tests assert never happens for a refusal.
+    /// </summary>
+    public static AgentOptions AgentFor(string robotId) =>
+        new() { RobotId = robotId, Embodiment = Embodiment.Franka, ModelId = "tiny-fm", HoldPollSeconds = 0.1, RequestTimeoutSeconds = 30 };
 
     public static async Task AssertStatus(StatusCode expected, Func<Task> call)
     {

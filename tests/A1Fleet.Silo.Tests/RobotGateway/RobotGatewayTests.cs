@@ -38,7 +38,7 @@ public sealed class RobotGatewayTests : IAsyncLifetime
         var robotId = NewRobotId();
         var key = await _gateway.Credentials.IssueAsync(robotId);
         await using var runner = new RobotAgentRunner(new GatewayChunkSourceFactory(_gateway.Channel.CreateCallInvoker(), key, TimeProvider.System),
-            Options.Create(new AgentOptions { RobotId = robotId, Embodiment = Embodiment.Franka, ModelId = "tiny-fm", HoldPollSeconds = 0.1 }),
+            Options.Create(AgentFor(robotId)),
             TimeProvider.System, NullLogger<RobotAgentRunner>.Instance);
         await runner.StartAsync(CancellationToken.None);
         await WaitFor(() => runner.Lease is not null, () => $"the agent did not bind: {runner.Snapshot()}");
@@ -62,7 +62,7 @@ public sealed class RobotGatewayTests : IAsyncLifetime
         var robotId = NewRobotId();
         var key = await _gateway.Credentials.IssueAsync(robotId);
         await using var runner = new RobotAgentRunner(new GatewayChunkSourceFactory(_gateway.Channel.CreateCallInvoker(), key, TimeProvider.System),
-            Options.Create(new AgentOptions { RobotId = robotId, Embodiment = Embodiment.Franka, ModelId = "tiny-fm", HoldPollSeconds = 0.1 }),
+            Options.Create(AgentFor(robotId)),
             TimeProvider.System, NullLogger<RobotAgentRunner>.Instance);
         await runner.StartAsync(CancellationToken.None);
         await WaitFor(() => runner.Lease is not null, () => $"the agent did not bind: {runner.Snapshot()}");
