@@ -262,13 +262,12 @@ internal static class FleetDemo
         await recorder.DisposeAsync();
         PrintRecording(recorder, package);
 
-        // Robot grains write their counters every CounterFlushInterval and stay active to the end (after a forced
-        // collection none had deactivated 30 s later; why was not found). A write left for the silo's shutdown meets a
-        // memory store that is already gone, which Orleans logs as a failure with a stack trace. One interval after the
-        // agents' last reports every robot has written them, and nothing dirties them since.
-        var flush = app.Services.GetRequiredService<IOptions<RobotOptions>>().Value.CounterFlushInterval + TimeSpan.FromSeconds(1);
-        Console.WriteLine($"stopping: {flush.TotalSeconds:F0} s for the robots to write their last counters");
-        await Task.Delay(flush, CancellationToken.None);
+        // The agents have stopped: their robots are given back, which writes each robot's state with its last counters
+        // now. Robot grains stay active to the end, and a write left for the silo's shutdown (the counter flush) meets a
+        // memory store that is already gone, which Orleans logs as a failure with a stack trace. Waiting a flush
+        // interval for the timers instead lost that race on a loaded machine; once given back, nothing dirties them.
+        await UnbindAsync(grains, final);
+        Console.WriteLine("stopping");
         await app.StopAsync(CancellationToken.None);
         return 0;
     }
@@ -320,6 +319,14 @@ internal static class FleetDemo
     }
 
     /// <summary>The demo's credentials end with it, so a persistent store (--A1Fleet:Silo:Storage redis) keeps no live demo keys.</summary>
+    private static async Task UnbindAsync(IGrainFactory grains, IReadOnlyList<RobotStatus> robots)
+    {
+        foreach (var robot in robots.Where(r => r.AgentId is not null))
+        {
+            await grains.GetGrain<IRobotGrain>(robot.RobotId).Unbind(robot.Epoch, robot.AgentId!);
+        }
+    }
+
     private static async Task RevokeAsync(IGrainFactory grains, List<CreatedCredential> credentials)
     {
         var directory = grains.GetGrain<ICredentialDirectoryGrain>(ICredentialDirectoryGrain.Default);

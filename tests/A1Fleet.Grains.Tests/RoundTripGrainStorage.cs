@@ -12,6 +12,10 @@ namespace A1Fleet.Grains.Tests;
 internal sealed class RoundTripGrainStorage(IGrainStorage inner, TimeSpan roundTrip) : IGrainStorage
 {
     private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, Task> Held = new(StringComparer.Ordinal);
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, int> Written = new(StringComparer.Ordinal);
+
+    /// <summary>Writes completed so far of grains whose id contains <paramref name="grainKey"/>.</summary>
+    public static int WritesOf(string grainKey) => Written.Where(kv => kv.Key.Contains(grainKey, StringComparison.Ordinal)).Sum(kv => kv.Value);
 
     /// <summary>Writes of grains whose id contains <paramref name="grainKey"/> wait for <paramref name="until"/> (until disposed).</summary>
     public static IDisposable HoldWrites(string grainKey, Task until)
@@ -38,6 +42,7 @@ internal sealed class RoundTripGrainStorage(IGrainStorage inner, TimeSpan roundT
         }
 
         await inner.WriteStateAsync(stateName, grainId, grainState);
+        Written.AddOrUpdate(grainId.ToString(), 1, (_, n) => n + 1);
     }
 
     public Task ClearStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState) => inner.ClearStateAsync(stateName, grainId, grainState);

@@ -474,7 +474,6 @@ public sealed partial class RobotGrain : Grain, IRobotGrain
     {
         if (_countersDirty)
         {
-            _countersDirty = false;
             await PersistAsync();
         }
     }
@@ -486,12 +485,21 @@ public sealed partial class RobotGrain : Grain, IRobotGrain
     /// per activation (measured: tens of overlapping WriteStateAsync calls reached the store as a few sequential
     /// writes); this gate keeps the guarantee ours, whatever the runtime version, as CalibrationJobGrain does.
     /// </summary>
+    /// <remarks>Every write carries the counters as they stand, so it leaves the next flush nothing to write unless they
+    /// change again: a robot given back (<see cref="Unbind"/>) is written once, not again by its flush timer or at
+    /// deactivation.</remarks>
     private async Task PersistAsync()
     {
         await _writes.WaitAsync();
         try
         {
+            _countersDirty = false;
             await _state.WriteStateAsync(CancellationToken.None);
+        }
+        catch
+        {
+            _countersDirty = true;
+            throw;
         }
         finally
         {

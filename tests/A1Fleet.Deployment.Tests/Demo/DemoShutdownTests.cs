@@ -8,9 +8,9 @@ public sealed class DemoShutdownTests
     [Fact]
     public async Task Demo_RunsItsDuration_ExitsZeroWithoutErrorsOrStackTraces()
     {
-        // The default model, as the README runs it. Before the demo waited for its grains to deactivate, their last
-        // counter writes raced the silo's shutdown and lost about every other time: Orleans logged each as "fail:"
-        // with the memory store's stack trace.
+        // The default model, as the README runs it. Robot grains' last counter writes raced the silo's shutdown: Orleans
+        // logged each lost one as "fail:" with the memory store's stack trace (about every other run before the demo
+        // waited a flush interval, and now and then on a loaded machine after; since, it gives its robots back first).
         using var demo = new ChildProcess("fleet-demo", "dotnet", [
             Repo.BuiltDll("demo/A1Fleet.Demo", "A1Fleet.Demo.dll"),
             "fleet", "--agents", "4", "--duration", "10", "--urls", $"http://127.0.0.1:{Ports.Free()}",
@@ -22,8 +22,8 @@ public sealed class DemoShutdownTests
 
         Assert.True(exit == 0, demo.Describe());
         Assert.Contains("chunks served", demo.Output, StringComparison.Ordinal);
-        Assert.DoesNotContain("fail:", demo.Output, StringComparison.Ordinal);
-        Assert.DoesNotContain("   at ", demo.Output, StringComparison.Ordinal);
+        Assert.False(demo.Output.Contains("fail:", StringComparison.Ordinal), demo.Describe());
+        Assert.False(demo.Output.Contains("   at ", StringComparison.Ordinal), demo.Describe());
     }
 
     [Theory]
