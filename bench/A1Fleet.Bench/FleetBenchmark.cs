@@ -123,7 +123,7 @@ internal static class FleetBenchmark
                  {
                      "ratio_batched_vs_serial_throughput", "ratio_batched_vs_serial_throughput_small_fm", "within_budget_share", "orleans_overhead_ms_p50",
                      "within_budget_share_at_1_5x", "answered_share_at_1_5x", "p99_ms_answered_at_3x", "refusal_ms_p99_at_3x", "silo_rss_growth_mb_at_3x",
-                     "hold_share_of_buffered_robots_at_3x", "forced_exit_share_nominal", "queue_wait_ms_p99_nominal", "lm_layer_ms_at_nominal_batch",
+                     "hold_share_of_buffered_robots_at_3x", "demand_share_of_first_exit_capacity_at_3x", "forced_exit_share_nominal", "queue_wait_ms_p99_nominal", "lm_layer_ms_at_nominal_batch",
                      "prefix_ms_at_nominal_batch", "prefix_steps", "expert_layers_per_step", "longest_step_ms_at_nominal_batch",
                  })
         {

@@ -51,14 +51,19 @@ internal static class FleetLoadBenchmark
         // pricing another here measured another device (the machine's speed swings from minute to minute), and a "3x"
         // phase met a silo slower or faster than it was sized by.
         var device = simulatedPrices is { } prices ? new SimulatedDevice(engine, prices.BatchOne, prices.BatchMax) : null;
-        var capacity = FullDepthCapacity(requests => device is null ? engine.Run(requests) : device.Run(requests), samples, TimeSpan.FromSeconds(args.Quick ? 4 : 12));
+        Func<List<A1Fleet.Engine.Inference.InferenceRequest>, InferenceResult[]> run = requests => device is null ? engine.Run(requests) : device.Run(requests);
+        var capacity = Capacity(run, samples, maxLayer: null, TimeSpan.FromSeconds(args.Quick ? 4 : 12));
+        // What the device answers at most under any policy that still answers: every row at the first exit, in full batches.
+        var firstExitCapacity = Capacity(run, samples, maxLayer: engine.ExitLayers[0], TimeSpan.FromSeconds(args.Quick ? 2 : 6));
         var nominalRobots = Math.Max(1, (int)Math.Floor(NominalShare * capacity / perRobotRate));
         var robots15 = (int)Math.Ceiling(1.5 * capacity / perRobotRate);
         var robots3 = (int)Math.Ceiling(3 * capacity / perRobotRate);
         Console.WriteLine();
-        Console.WriteLine($"deadlines under load ({model}): full-depth capacity {capacity:F1} req/s at batch {CapacityBatch}; a robot asks {perRobotRate:F1} req/s; " +
+        var demandShare3 = robots3 * perRobotRate / firstExitCapacity;
+        Console.WriteLine($"deadlines under load ({model}): full-depth capacity {capacity:F1} req/s at batch {CapacityBatch} (first exit only: {firstExitCapacity:F1}, " +
+                          $"which the 3x robots ask {demandShare3:P0} of); a robot asks {perRobotRate:F1} req/s; " +
                           $"nominal ({NominalShare}x) = {nominalRobots} robots, 1.5x = {robots15} robots, 3x = {robots3} robots; budget {budgetMs} ms{(device is null ? "" : "; SIMULATED device")}{(k == 1 ? "" : $", time scale {k}")}{(args.DeviceSpeedup == 1 ? "" : $", {args.DeviceSpeedup}x faster than this machine's engine")}");
-        Console.WriteLine($"{"load",-8} {"N",4} {"answered",9} {"in budget",9} {"refused",8} {"p99 ms",8} {"refuse p99",10} {"forced",7} {"queue p99",9} {"held/buffered",13} {"held time",9} {"late",5} {"outside",8} {"joined",6}");
+        Console.WriteLine($"{"load",-8} {"N",4} {"answered",9} {"in budget",9} {"refused",8} {"p99 ms",8} {"refuse p99",10} {"forced",7} {"exit",5} {"queue p99",9} {"held/buffered",13} {"held time",9} {"late",5} {"outside",8} {"joined",6}");
 
         // Not recorded: the silo's first requests run code paths for the first time and activate its grains, and for
         // seconds after that the runtime recompiles the hot ones optimised (tiered JIT): here up to a core's worth of
@@ -73,6 +78,8 @@ internal static class FleetLoadBenchmark
 
         json["load_model"] = model;
         json["full_depth_capacity_requests_per_second"] = Math.Round(capacity, 2);
+        json["first_exit_capacity_requests_per_second"] = Math.Round(firstExitCapacity, 2);
+        json["demand_share_of_first_exit_capacity_at_3x"] = Round(demandShare3);
         json["robots_nominal"] = nominalRobots;
         json["robots_at_1_5x"] = robots15;
         json["robots_at_3x"] = robots3;
@@ -113,8 +120,11 @@ internal static class FleetLoadBenchmark
         json["load_rows"] = new JsonArray(nominal.Row(), at15.Row(), at3.Row());
     }
 
-    /// <summary>Requests per second the engine serves at full depth in batches of <see cref="CapacityBatch"/>, without the fleet around it.</summary>
-    private static double FullDepthCapacity(Func<List<A1Fleet.Engine.Inference.InferenceRequest>, InferenceResult[]> run, List<ObservationSample> samples, TimeSpan duration)
+    /// <summary>
+    /// Requests per second the engine serves in batches of <see cref="CapacityBatch"/>, without the fleet around it: at
+    /// full depth, or with every row stopped at <paramref name="maxLayer"/>.
+    /// </summary>
+    private static double Capacity(Func<List<A1Fleet.Engine.Inference.InferenceRequest>, InferenceResult[]> run, List<ObservationSample> samples, int? maxLayer, TimeSpan duration)
     {
         var batch = Enumerable.Range(0, CapacityBatch).Select(i => new A1Fleet.Engine.Inference.InferenceRequest
         {
@@ -122,6 +132,7 @@ internal static class FleetLoadBenchmark
             State = samples[i % samples.Count].State,
             Images = samples[i % samples.Count].Images,
             Decode = DecodeSettings.FullDepthK10 with { DenoisingSteps = 2 },
+            MaxLayer = maxLayer,
             Seed = (ulong)i,
         }).ToList();
         run(batch);
@@ -148,6 +159,8 @@ internal static class FleetLoadBenchmark
         public List<double> RefusalLatencies { get; } = [];
         public List<double> AtOnceRefusalLatencies { get; } = [];
         public Dictionary<string, int> RefusalReasons { get; } = [];
+        /// <summary>Answers by the layer they exited at: how deep the load let rows go.</summary>
+        public SortedDictionary<int, int> ExitLayers { get; } = [];
         public List<double> QueueWaits { get; } = [];
         public List<double> OutsideSiloMs { get; } = [];
         public int LateAtSilo { get; set; }
@@ -170,6 +183,7 @@ internal static class FleetLoadBenchmark
         public double WithinBudgetShare => Share(Within, Latencies.Count);
         public double ForcedShare => Share(Forced, Latencies.Count);
         public double MeanBatch => Latencies.Count / Math.Max(InverseBatch, 1e-9);
+        public double MeanExitLayer => Latencies.Count == 0 ? double.NaN : ExitLayers.Sum(kv => (double)kv.Key * kv.Value) / Latencies.Count;
         public double HoldShareOfBufferedRobots => Share(HeldBufferedRobots, BufferedRobots);
 
         public JsonObject Row() => new()
@@ -187,6 +201,8 @@ internal static class FleetLoadBenchmark
             ["refusal_ms_p99_at_once"] = Round(Stats.Percentile(AtOnceRefusalLatencies, 0.99)),
             ["refusals_by_reason"] = new JsonObject(RefusalReasons.Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)kv.Value))),
             ["forced_exit_share"] = Round(ForcedShare),
+            ["mean_exit_layer"] = Round(MeanExitLayer),
+            ["answers_by_exit_layer"] = new JsonObject(ExitLayers.Select(kv => KeyValuePair.Create(kv.Key.ToString(System.Globalization.CultureInfo.InvariantCulture), (JsonNode?)kv.Value))),
             ["queue_wait_ms_p99"] = Round(Stats.Percentile(QueueWaits, 0.99)),
             ["late_at_silo"] = LateAtSilo,
             ["outside_inference_grain_ms_p99"] = Round(Stats.Percentile(OutsideSiloMs, 0.99)),
@@ -199,7 +215,7 @@ internal static class FleetLoadBenchmark
 
         public void Print() => Console.WriteLine(
             $"{load,-8} {robots,4} {AnsweredShare,9:P1} {WithinBudgetShare,9:P2} {Refused,8} {Stats.Percentile(Latencies, 0.99),8:F1} {Stats.Percentile(RefusalLatencies, 0.99),10:F2} " +
-            $"{ForcedShare,7:P2} {Stats.Percentile(QueueWaits, 0.99),9:F2} {HeldBufferedRobots,6}/{BufferedRobots,-6} {HeldTimeShare,9:P2} {LateAtSilo,5} {Stats.Percentile(OutsideSiloMs, 0.99),8:F1} {BatchesJoined,6} " +
+            $"{ForcedShare,7:P2} {MeanExitLayer,5:F2} {Stats.Percentile(QueueWaits, 0.99),9:F2} {HeldBufferedRobots,6}/{BufferedRobots,-6} {HeldTimeShare,9:P2} {LateAtSilo,5} {Stats.Percentile(OutsideSiloMs, 0.99),8:F1} {BatchesJoined,6} " +
             string.Join(" ", RefusalReasons.Select(kv => $"{kv.Key}={kv.Value}")));
 
         private static double Share(int part, int whole) => whole == 0 ? double.NaN : (double)part / whole;
@@ -283,6 +299,7 @@ internal static class FleetLoadBenchmark
                             }
 
                             result.Latencies.Add(ms);
+                            result.ExitLayers[stats.ExitLayer] = result.ExitLayers.GetValueOrDefault(stats.ExitLayer) + 1;
                             result.QueueWaits.Add(stats.QueueMs);
                             result.OutsideSiloMs.Add(ms - stats.TotalMs);
                             result.LateAtSilo += stats.BudgetMissed ? 1 : 0;

@@ -102,6 +102,19 @@ public sealed class BatchPolicy<T>
     /// </summary>
     private const int ArrivalWindow = 16;
 
+    /// <summary>Arrivals (admitted or refused) of the last <see cref="RateWindowMs"/>, oldest first: the rate the device must keep up with.</summary>
+    private readonly Queue<long> _recentArrivals = new();
+
+    /// <summary>
+    /// The time the arrival rate is counted over: several periods of a 20 Hz arm's requests, so that how the robots'
+    /// periods line up does not move it. (The 16 arrivals of <see cref="ArrivalWindow"/> span a sixth of a second at
+    /// 3x this CPU's capacity.)
+    /// </summary>
+    private const double RateWindowMs = 1000;
+
+    /// <summary>Most arrivals <see cref="_recentArrivals"/> keeps: past it the rate reads low (at 8 kHz), never the memory high.</summary>
+    private const int MaxRateSamples = 8192;
+
     public BatchPolicy(CostModel cost, BatchPolicySettings settings, TimeProvider time)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(settings.MaxBatch, 1);
@@ -401,6 +414,7 @@ public sealed class BatchPolicy<T>
         // the step running, not those batches' remaining layers one after the other (counted so, rows launched beside a
         // deep batch at nominal load were capped short of the depth their exit test asked for: forced exits).
         var joining = rows.Count > 0 && _inFlight.Count > 0 && JoinsBeside(_cost.Predict(rows.Count, _cost.FirstExit, decode), decode, launching: rows.Count);
+        var throughputCap = ThroughputCap(decode);
         var batch = new List<PlannedRow<T>>(rows.Count);
         foreach (var r in rows)
         {
@@ -410,7 +424,8 @@ public sealed class BatchPolicy<T>
             var ahead = joining ? StepAheadMs : WorkAheadMs(now, r.DeadlineTicks);
             var untilNeeded = AvailableUntilNeeded(r, now) - ahead;
             var left = _cost.Predict(rows.Count, _cost.FirstExit, decode) <= untilNeeded ? untilNeeded : Available(r, now) - ahead;
-            batch.Add(new PlannedRow<T>(r, _cost.DeepestExitWithin(rows.Count, Math.Min(left - ArrivalReserveMs(left, decode), behind), decode) ?? _cost.FirstExit));
+            var cap = _cost.DeepestExitWithin(rows.Count, Math.Min(left - ArrivalReserveMs(left, decode), behind), decode) ?? _cost.FirstExit;
+            batch.Add(new PlannedRow<T>(r, Math.Min(cap, throughputCap)));
         }
 
         return new TakenBatch<T>(batch, expired);
@@ -427,11 +442,54 @@ public sealed class BatchPolicy<T>
     private double ArrivalReserveMs(double leftMs, DecodeSettings decode) =>
         Settings.ReserveForArrivals && ArrivalGapMs < leftMs ? _cost.Predict(TypicalBatch, _cost.FirstExit, decode) : 0;
 
-    /// <summary>Records an arrival (admitted or refused) for <see cref="ArrivalGapMs"/>.</summary>
+    /// <summary>Records an arrival (admitted or refused) for <see cref="ArrivalGapMs"/> and <see cref="ArrivalsPerSecond"/>.</summary>
     private void NoteArrival(long now)
     {
         _arrivalTimes[_arrivals % ArrivalWindow] = now;
         _arrivals++;
+        _recentArrivals.Enqueue(now);
+        TrimRecentArrivals(now);
+    }
+
+    private void TrimRecentArrivals(long now)
+    {
+        var oldest = now - MsToTicks(RateWindowMs);
+        while (_recentArrivals.Count > 0 && (_recentArrivals.Peek() < oldest || _recentArrivals.Count > MaxRateSamples))
+        {
+            _recentArrivals.Dequeue();
+        }
+    }
+
+    /// <summary>Requests (admitted or refused) that arrived over the last second.</summary>
+    public double ArrivalsPerSecond
+    {
+        get
+        {
+            TrimRecentArrivals(_time.GetTimestamp());
+            return _recentArrivals.Count * 1000.0 / RateWindowMs;
+        }
+    }
+
+    /// <summary>
+    /// The deepest exit at which the device, in full batches, would still answer requests as fast as they arrive
+    /// (<see cref="ArrivalsPerSecond"/>): its time per row there fits the time between arrivals. Deadlines alone let
+    /// every row run as deep as its own deadline and the queue behind it allow, which spends on depth the device time
+    /// the requests arriving next need: measured at 3x this CPU's full-depth capacity, where the robots asked 84-100 %
+    /// of what the device answers with every row at the first exit, rows past the first exit (a mean exit layer of
+    /// 1.2-1.3) came with 25-47 answers a minute past their budget; capped here, 1-10 (docs/benchmarks.md, "Depth follows
+    /// throughput"). At half the full-depth capacity (robots asking at most what the device answers at full depth in
+    /// half its time) nothing is capped. The last exit while nothing arrives.
+    /// </summary>
+    public int ThroughputCap(DecodeSettings decode)
+    {
+        var rate = ArrivalsPerSecond;
+        if (rate <= 0)
+        {
+            return _cost.LastExit;
+        }
+
+        var batch = Settings.MaxBatch;
+        return _cost.DeepestExitWithin(batch, batch * 1000.0 / rate, decode) ?? _cost.FirstExit;
     }
 
     /// <summary>

@@ -838,4 +838,56 @@ public sealed class BatchPolicyTests
     {
         Assert.Equal(expected, Policy().IsForcedExit(stoppedAtCap, cap));
     }
+
+    [Fact]
+    public void ThroughputCap_NothingArrived_IsTheLastExit()
+    {
+        Assert.Equal(7, Policy().ThroughputCap(Decode));
+    }
+
+    [Theory]
+    [InlineData(0.5, 7)]
+    [InlineData(0.9, 7)]
+    [InlineData(1.5, 3)]
+    [InlineData(3.0, 1)]
+    public void TakeBatch_ArrivalsAtAShareOfTheFullDepthCapacity_CapsRowsWhereTheDeviceKeepsUp(double load, int expectedCap)
+    {
+        // The device's full-depth capacity in full batches, and arrivals at a share of it over the last second.
+        var policy = Policy(maxBatch: 4, reserve: false);
+        var capacity = 4 * 1000.0 / policy.Cost.Predict(4, 7, Decode);
+        var arrivals = (int)Math.Round(load * capacity);
+        for (var i = 0; i < arrivals; i++)
+        {
+            policy.TryEnqueue($"r{i}", $"robot-{i}", 60_000, 0, Decode);
+            _time.Advance(TimeSpan.FromMilliseconds(990.0 / arrivals));
+        }
+
+        var rows = policy.TakeBatch(Decode, _ => false).Rows;
+
+        // Deadlines a minute away leave every row its whole depth: only the rate caps them.
+        Assert.NotEmpty(rows);
+        Assert.All(rows, r => Assert.Equal(expectedCap, r.Cap));
+        // The deepest exit whose time a row fits between two arrivals (never shallower than the first exit).
+        var betweenMs = 1000.0 / policy.ArrivalsPerSecond;
+        Assert.True(expectedCap == 1 || policy.Cost.Predict(4, expectedCap, Decode) / 4 <= betweenMs, $"exit {expectedCap} at {policy.ArrivalsPerSecond} arrivals a second");
+        Assert.True(expectedCap == 7 || policy.Cost.Predict(4, expectedCap + 2, Decode) / 4 > betweenMs, $"exit {expectedCap + 2} at {policy.ArrivalsPerSecond} arrivals a second");
+    }
+
+    [Fact]
+    public void ThroughputCap_ArrivalsOlderThanASecond_NoLongerCount()
+    {
+        var policy = Policy(maxBatch: 4);
+        for (var i = 0; i < 400; i++)
+        {
+            policy.TryEnqueue($"r{i}", $"robot-{i}", 60_000, 0, Decode);
+            _time.Advance(TimeSpan.FromMilliseconds(1));
+        }
+
+        Assert.Equal(1, policy.ThroughputCap(Decode));
+        _time.Advance(TimeSpan.FromMilliseconds(900));
+        Assert.Equal(100, policy.ArrivalsPerSecond);
+        _time.Advance(TimeSpan.FromMilliseconds(200));
+        Assert.Equal(0, policy.ArrivalsPerSecond);
+        Assert.Equal(7, policy.ThroughputCap(Decode));
+    }
 }
