@@ -318,7 +318,7 @@ internal static class FleetDemo
         return new UriBuilder(scheme, address.ToString(), port).Uri;
     }
 
-    /// <summary>The demo's credentials end with it, so a persistent store (--A1Fleet:Silo:Storage redis) keeps no live demo keys.</summary>
+    /// <summary>Gives back the robots the demo's stopped agents still hold (each write carries the robot's last counters).</summary>
     private static async Task UnbindAsync(IGrainFactory grains, IReadOnlyList<RobotStatus> robots)
     {
         foreach (var robot in robots.Where(r => r.AgentId is not null))
@@ -327,6 +327,7 @@ internal static class FleetDemo
         }
     }
 
+    /// <summary>The demo's credentials end with it, so a persistent store (--A1Fleet:Silo:Storage redis) keeps no live demo keys.</summary>
     private static async Task RevokeAsync(IGrainFactory grains, List<CreatedCredential> credentials)
     {
         var directory = grains.GetGrain<ICredentialDirectoryGrain>(ICredentialDirectoryGrain.Default);
